@@ -1,0 +1,108 @@
+// swift-tools-version:6.1
+//
+// Emporium: service-to-service RPC for commerce. See README.md and docs/ARCHITECTURE.md.
+import PackageDescription
+
+/// One list of Swift settings, applied to every target.
+let defaultSwiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "emporium",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "Messages", targets: ["Messages"]),
+    .library(name: "Postgres", targets: ["Postgres"]),
+    .executable(name: "emporium", targets: ["emporium"]),
+    .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  ],
+  targets: [
+    // C libraries from Debian packages.
+    .systemLibrary(
+      name: "CProtobufC",
+      pkgConfig: "libprotobuf-c",
+      providers: [.apt(["libprotobuf-c-dev"])]
+    ),
+    .systemLibrary(
+      name: "CZstd",
+      pkgConfig: "libzstd",
+      providers: [.apt(["libzstd-dev"])]
+    ),
+    .systemLibrary(
+      name: "CLibPQ",
+      pkgConfig: "libpq",
+      providers: [.apt(["libpq-dev"])]
+    ),
+
+    // protoc-c output for everything under proto/ (generated, committed: `make generate`).
+    .target(
+      name: "ProtoC",
+      dependencies: ["CProtobufC"],
+      cSettings: [.unsafeFlags(["-w"])]
+    ),
+
+    // Swift value types over ProtoC (generated) and the ProtoMessage runtime (written).
+    .target(
+      name: "Messages",
+      dependencies: [
+        "ProtoC",
+        "CProtobufC",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // proto/ -> Swift bindings. Reads the FileDescriptorSet that protoc-c writes.
+    .executableTarget(
+      name: "ProtoGen",
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // PostgreSQL: the embedded launcher (and, with the driver, everything libpq).
+    .target(
+      name: "Postgres",
+      dependencies: ["CLibPQ"],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // The server executable: serve, migrate, seed, demo.
+    .executableTarget(
+      name: "emporium",
+      dependencies: [
+        "Messages",
+        "Postgres",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    .testTarget(
+      name: "MessagesTests",
+      dependencies: [
+        "Messages",
+        "ProtoC",
+        "CProtobufC",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "ProtoGenTests",
+      dependencies: ["ProtoGen"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "PostgresTests",
+      dependencies: ["Postgres", "CLibPQ"],
+      swiftSettings: defaultSwiftSettings
+    ),
+  ]
+)

@@ -1,0 +1,60 @@
+internal import CProtobufC
+import NIOCore
+
+/// Encoding and decoding through protobuf-c, shared by every generated message.
+enum ProtoCodec {
+  /// Builds protoc-c's struct in an arena, sizes it and packs it straight into `buffer`.
+  static func encode<M: ProtobufCBacked>(_ message: M, into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoArena.withArena(budget: .max) { arena throws(ProtoError) in
+      let c = arena.allocate(M.CStruct.self)
+      try message.store(into: c, arena: arena)
+      let base = UnsafeMutableRawPointer(c).assumingMemoryBound(to: ProtobufCMessage.self)
+      let size = protobuf_c_message_get_packed_size(base)
+      guard size > 0 else { return }
+      buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+        protobuf_c_message_pack(base, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+      }
+    }
+  }
+
+  static func decode<M: ProtobufCBacked>(
+    _ type: M.Type, from buffer: ByteBuffer, limits: ProtoDecodingLimits
+  ) throws(ProtoError) -> M {
+    guard buffer.readableBytes <= limits.maxMessageSize else {
+      throw ProtoError(
+        code: .messageTooLarge,
+        message: "\(M.protoMessageName) of \(buffer.readableBytes) bytes exceeds the limit of \(limits.maxMessageSize)")
+    }
+    let result = buffer.withUnsafeReadableBytes { bytes in
+      Result { () throws(ProtoError) -> M in try decode(M.self, bytes: bytes, limits: limits) }
+    }
+    return try result.get()
+  }
+
+  static func decode<M: ProtobufCBacked>(
+    _ type: M.Type, bytes: UnsafeRawBufferPointer, limits: ProtoDecodingLimits
+  ) throws(ProtoError) -> M {
+    if M.maxNestingDepth > limits.maxNestingDepth {
+      try ProtoNestingCheck.verify(bytes, descriptor: M.protobufCDescriptor, limit: limits.maxNestingDepth)
+    }
+    let budget = limits.allocationBudget(forMessageSize: bytes.count)
+    return try ProtoArena.withArena(budget: budget) { arena throws(ProtoError) -> M in
+      var allocator = arena.protobufCAllocator
+      var empty: UInt8 = 0
+      let unpacked = withUnsafeMutablePointer(to: &empty) { emptyPointer in
+        protobuf_c_message_unpack(
+          M.protobufCDescriptor, &allocator, bytes.count,
+          bytes.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(emptyPointer))
+      }
+      guard let unpacked else {
+        if arena.isExhausted {
+          throw ProtoError(
+            code: .allocationBudgetExceeded,
+            message: "unpacking \(bytes.count) bytes of \(M.protoMessageName) needs more than its allocation budget of \(budget) bytes")
+        }
+        throw ProtoError(code: .malformed, message: "not a valid encoding of \(M.protoMessageName)")
+      }
+      return try M(loading: UnsafeRawPointer(unpacked).assumingMemoryBound(to: M.CStruct.self))
+    }
+  }
+}

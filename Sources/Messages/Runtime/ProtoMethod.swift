@@ -1,0 +1,60 @@
+/// How many messages each side of a call sends.
+public enum ProtoCallKind: String, Hashable, Sendable, CaseIterable {
+  /// One request, one response.
+  case unary
+  /// One request, a stream of responses.
+  case serverStreaming
+  /// A stream of requests, one response.
+  case clientStreaming
+  /// Streams both ways.
+  case bidirectionalStreaming
+}
+
+/// One RPC method as declared in proto/.
+public struct ProtoMethodDescriptor: Hashable, Sendable {
+  /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
+  public var service: String
+  /// The method's name, for example `Echo`.
+  public var method: String
+  /// Whether requests and responses stream.
+  public var kind: ProtoCallKind
+  /// The request message's fully qualified name.
+  public var inputType: String
+  /// The response message's fully qualified name.
+  public var outputType: String
+
+  public init(service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String) {
+    self.service = service
+    self.method = method
+    self.kind = kind
+    self.inputType = inputType
+    self.outputType = outputType
+  }
+
+  /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo`.
+  public var path: String { "/\(service)/\(method)" }
+}
+
+/// One service as declared in proto/: its name and methods in declaration order.
+public struct ProtoServiceDescriptor: Hashable, Sendable {
+  /// The fully qualified service name.
+  public var name: String
+  /// The methods, in declaration order.
+  public var methods: [ProtoMethodDescriptor]
+
+  public init(name: String, methods: [ProtoMethodDescriptor]) {
+    self.name = name
+    self.methods = methods
+  }
+}
+
+/// A generated method: its request and response types and its description. Servers and client
+/// stubs are built from these.
+public protocol ProtoMethod {
+  /// The request message.
+  associatedtype Input: ProtoMessage
+  /// The response message.
+  associatedtype Output: ProtoMessage
+  /// The method's description.
+  static var descriptor: ProtoMethodDescriptor { get }
+}
