@@ -16,6 +16,7 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .library(name: "Messages", targets: ["Messages"]),
+    .library(name: "RPC", targets: ["RPC"]),
     .library(name: "Postgres", targets: ["Postgres"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
@@ -23,6 +24,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // C libraries from Debian packages.
@@ -60,6 +63,21 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // The wire protocol, server, client, compression, built-in services and generated stubs.
+    .target(
+      name: "RPC",
+      dependencies: [
+        "Messages",
+        "CZstd",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // proto/ -> Swift bindings. Reads the FileDescriptorSet that protoc-c writes.
     .executableTarget(
       name: "ProtoGen",
@@ -78,8 +96,13 @@ let package = Package(
       name: "emporium",
       dependencies: [
         "Messages",
+        "RPC",
         "Postgres",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
@@ -91,6 +114,18 @@ let package = Package(
         "ProtoC",
         "CProtobufC",
         .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "RPCTests",
+      dependencies: [
+        "RPC",
+        "Messages",
+        "CZstd",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

@@ -2,6 +2,7 @@
 # Regenerates everything derived from proto/:
 #   Sources/ProtoC/          protoc-c output (C structs, descriptors, pack/unpack)
 #   Sources/Messages/Generated/  Swift bindings (emporium-protogen)
+#   Sources/RPC/Generated/       typed server protocols and clients (emporium-protogen)
 #
 # Usage: scripts/generate.sh [OUTPUT_ROOT]
 #   OUTPUT_ROOT defaults to the repository; scripts/check-generated.sh passes a scratch root and
@@ -50,10 +51,11 @@ done
 
 # 4. The Swift bindings and the ProtoC umbrella header.
 swift_dir="$out/Sources/Messages/Generated"
-rm -rf "$swift_dir"
-mkdir -p "$swift_dir"
+rpc_dir="$out/Sources/RPC/Generated"
+rm -rf "$swift_dir" "$rpc_dir"
+mkdir -p "$swift_dir" "$rpc_dir"
 swift build --package-path "$root" --product emporium-protogen >"$tmp/build.log" 2>&1 || {
   cat "$tmp/build.log" >&2; echo "generate: building emporium-protogen failed" >&2; exit 1; }
 "$(swift build --package-path "$root" --show-bin-path)/emporium-protogen" \
-  "$tmp/descriptors.pb" "$swift_dir" "$protoc_dir/include" emporium
-echo "generate: $(echo "$protos" | wc -l) proto files -> $protoc_dir, $swift_dir"
+  "$tmp/descriptors.pb" "$swift_dir" "$protoc_dir/include" "$rpc_dir" emporium
+echo "generate: $(echo "$protos" | wc -l) proto files -> Sources/ProtoC, Sources/Messages/Generated, Sources/RPC/Generated"

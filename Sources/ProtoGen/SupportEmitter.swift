@@ -68,6 +68,25 @@ struct SupportEmitter {
       }
       w.line("]")
       w.line()
+      w.line("/// Oneof names and map fields, which protobuf-c's descriptors do not keep.")
+      w.line("public static let schemaExtras: [String: ProtoSchemaExtras] = [")
+      w.indent { w in
+        for name in messageNames() {
+          let message = types[name].message!
+          let mapFields = message.fields.filter { field in
+            field.isRepeated && field.kind == .message && types[field.typeName].message?.isMapEntry == true
+          }.map(\.number)
+          guard !message.oneofs.isEmpty || !mapFields.isEmpty else { continue }
+          let oneofs = message.oneofs.enumerated().map { index, oneof in
+            let numbers = message.fields.filter { $0.oneofIndex == index }.map { String($0.number) }
+            return "(\"\(oneof)\", [\(numbers.joined(separator: ", "))])"
+          }
+          let maps = mapFields.map(String.init).joined(separator: ", ")
+          w.line("\"\(name)\": ProtoSchemaExtras(oneofs: [\(oneofs.joined(separator: ", "))], mapFields: [\(maps)]),")
+        }
+      }
+      w.line("]")
+      w.line()
       w.line("/// Every service, in file order.")
       w.line("public static let services: [ProtoServiceDescriptor] = [")
       w.indent { w in

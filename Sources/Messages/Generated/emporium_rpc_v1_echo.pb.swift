@@ -309,6 +309,7 @@ extension RpcV1 {
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
 
     /// Echo answers one request with one response carrying the same message and payload.
+    /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: INVALID_ARGUMENT for out-of-range knobs; the status in fail_with when it is set;
     /// DEADLINE_EXCEEDED or CANCELLED when the deadline passes or the caller cancels during
     /// response_delay; UNIMPLEMENTED when echo is disabled.
@@ -324,6 +325,7 @@ extension RpcV1 {
     /// Expand answers one request with repeat_count responses (at least one), numbered by sequence
     /// from 0, waiting response_delay before each. It exercises server streaming and flow control:
     /// a slow reader slows the server down instead of making it buffer.
+    /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; with fail_with, the call fails after fail_with.after_responses
     /// responses.
     public enum Expand: ProtoMethod {
@@ -339,6 +341,7 @@ extension RpcV1 {
     /// concatenation of every request's message and payload, in order, and request_count set to
     /// the number of requests received. response_delay and repeat_count of the requests are
     /// ignored except that the delay of the last request is waited before answering.
+    /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; a request with fail_with ends the call with that status as soon as the
     /// server reads it, without waiting for the half-close.
     public enum Collect: ProtoMethod {
@@ -354,6 +357,7 @@ extension RpcV1 {
     /// responses, waiting response_delay before each. The sequence numbers run across the whole
     /// call. The server ends the call with OK once the caller has half-closed and every response
     /// has been sent.
+    /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; a request with fail_with ends the call with that status after
     /// fail_with.after_responses of that request's responses.
     public enum Update: ProtoMethod {

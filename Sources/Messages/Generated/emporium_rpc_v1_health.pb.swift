@@ -165,6 +165,7 @@ extension RpcV1 {
 
     /// Check returns the current serving status of the named service, or of the whole server when
     /// the name is empty. It is read-only and idempotent.
+    /// Callers: anyone, with or without an access token.
     /// Errors: NOT_FOUND when the server does not host the named service.
     public enum Check: ProtoMethod {
       public typealias Input = RpcV1.HealthCheckRequest
@@ -181,6 +182,7 @@ extension RpcV1 {
     /// error: the server sends SERVING_STATUS_SERVICE_UNKNOWN and sends a new status if the
     /// service is registered later. It is read-only and idempotent; callers reconnect by calling
     /// Watch again.
+    /// Callers: anyone, with or without an access token.
     /// Errors: UNAVAILABLE when the server is shutting down (reconnect elsewhere).
     public enum Watch: ProtoMethod {
       public typealias Input = RpcV1.HealthCheckRequest

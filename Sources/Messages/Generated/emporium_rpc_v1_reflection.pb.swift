@@ -985,6 +985,7 @@ extension RpcV1 {
 
     /// ListServices returns the full names of every service the server hosts, including
     /// HealthService and ReflectionService themselves. Read-only and idempotent.
+    /// Callers: rpcctl and other debugging clients (authentication as in the file comment).
     /// Errors: none beyond the authentication errors in the file comment.
     public enum ListServices: ProtoMethod {
       public typealias Input = RpcV1.ListServicesRequest
@@ -997,6 +998,7 @@ extension RpcV1 {
 
     /// DescribeService returns one hosted service and its methods (names, paths, call kinds and
     /// type names), without the message schemas. Read-only and idempotent.
+    /// Callers: rpcctl and other debugging clients (authentication as in the file comment).
     /// Errors: INVALID_ARGUMENT when service_name is empty; NOT_FOUND when the server does not host
     /// that service.
     public enum DescribeService: ProtoMethod {
@@ -1012,6 +1014,7 @@ extension RpcV1 {
     /// every message and enum type it references transitively, so that one call gives a client all
     /// it needs to convert requests and responses between JSON and protobuf. Read-only and
     /// idempotent.
+    /// Callers: rpcctl and other debugging clients (authentication as in the file comment).
     /// Errors: INVALID_ARGUMENT when symbol is empty; NOT_FOUND when no hosted service, method,
     /// message or enum has that name.
     public enum DescribeSymbol: ProtoMethod {

@@ -2,14 +2,827 @@
 #ifndef EMPORIUM_PROTOC_H
 #define EMPORIUM_PROTOC_H
 
+#include "google/protobuf/timestamp.pb-c.h"
+#include "emporium/commerce/v1/auth.pb-c.h"
+#include "emporium/commerce/v1/common.pb-c.h"
+#include "emporium/commerce/v1/payments.pb-c.h"
+#include "emporium/commerce/v1/orders.pb-c.h"
+#include "emporium/commerce/v1/reviews.pb-c.h"
+#include "emporium/commerce/v1/admin.pb-c.h"
+#include "emporium/commerce/v1/cart.pb-c.h"
+#include "emporium/commerce/v1/catalog.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
+#include "emporium/commerce/v1/inventory.pb-c.h"
+#include "emporium/commerce/v1/shipping.pb-c.h"
+#include "emporium/commerce/v1/support.pb-c.h"
+#include "emporium/commerce/v1/notifications.pb-c.h"
 #include "emporium/rpc/v1/error_details.pb-c.h"
 #include "emporium/rpc/v1/echo.pb-c.h"
 #include "emporium/rpc/v1/health.pb-c.h"
 #include "emporium/rpc/v1/reflection.pb-c.h"
-#include "google/protobuf/timestamp.pb-c.h"
 #include "emporium/testing/v1/conformance.pb-c.h"
 
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_cart_item_request(void) {
+  return &emporium__commerce__v1__add_cart_item_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_cart_item_response(void) {
+  return &emporium__commerce__v1__add_cart_item_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_ticket_message_request(void) {
+  return &emporium__commerce__v1__add_ticket_message_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_ticket_message_response(void) {
+  return &emporium__commerce__v1__add_ticket_message_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_wishlist_item_request(void) {
+  return &emporium__commerce__v1__add_wishlist_item_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__add_wishlist_item_response(void) {
+  return &emporium__commerce__v1__add_wishlist_item_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__address(void) {
+  return &emporium__commerce__v1__address__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__adjust_stock_request(void) {
+  return &emporium__commerce__v1__adjust_stock_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__adjust_stock_response(void) {
+  return &emporium__commerce__v1__adjust_stock_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__admin_operation(void) {
+  return &emporium__commerce__v1__admin_operation__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__apply_order_event_request(void) {
+  return &emporium__commerce__v1__apply_order_event_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__apply_order_event_response(void) {
+  return &emporium__commerce__v1__apply_order_event_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__approve_return_request(void) {
+  return &emporium__commerce__v1__approve_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__approve_return_response(void) {
+  return &emporium__commerce__v1__approve_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__approve_seller_request(void) {
+  return &emporium__commerce__v1__approve_seller_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__approve_seller_response(void) {
+  return &emporium__commerce__v1__approve_seller_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__archive_product_request(void) {
+  return &emporium__commerce__v1__archive_product_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__archive_product_response(void) {
+  return &emporium__commerce__v1__archive_product_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__assign_role_request(void) {
+  return &emporium__commerce__v1__assign_role_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__assign_role_response(void) {
+  return &emporium__commerce__v1__assign_role_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__attribute_facet(void) {
+  return &emporium__commerce__v1__attribute_facet__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__attribute_filter(void) {
+  return &emporium__commerce__v1__attribute_filter__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__audit_event(void) {
+  return &emporium__commerce__v1__audit_event__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__authorize_payment_request(void) {
+  return &emporium__commerce__v1__authorize_payment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__authorize_payment_response(void) {
+  return &emporium__commerce__v1__authorize_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__batch_get_products_request(void) {
+  return &emporium__commerce__v1__batch_get_products_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__batch_get_products_response(void) {
+  return &emporium__commerce__v1__batch_get_products_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_order_request(void) {
+  return &emporium__commerce__v1__cancel_order_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_order_response(void) {
+  return &emporium__commerce__v1__cancel_order_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_return_request(void) {
+  return &emporium__commerce__v1__cancel_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_return_response(void) {
+  return &emporium__commerce__v1__cancel_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_shipment_request(void) {
+  return &emporium__commerce__v1__cancel_shipment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cancel_shipment_response(void) {
+  return &emporium__commerce__v1__cancel_shipment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__capture_payment_request(void) {
+  return &emporium__commerce__v1__capture_payment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__capture_payment_response(void) {
+  return &emporium__commerce__v1__capture_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__carrier_tracking_number(void) {
+  return &emporium__commerce__v1__carrier_tracking_number__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cart(void) {
+  return &emporium__commerce__v1__cart__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__cart_item(void) {
+  return &emporium__commerce__v1__cart_item__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__category(void) {
+  return &emporium__commerce__v1__category__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__checkout_from_cart(void) {
+  return &emporium__commerce__v1__checkout_from_cart__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__checkout_line(void) {
+  return &emporium__commerce__v1__checkout_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__checkout_lines(void) {
+  return &emporium__commerce__v1__checkout_lines__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__checkout_request(void) {
+  return &emporium__commerce__v1__checkout_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__checkout_response(void) {
+  return &emporium__commerce__v1__checkout_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__clear_cart_request(void) {
+  return &emporium__commerce__v1__clear_cart_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__clear_cart_response(void) {
+  return &emporium__commerce__v1__clear_cart_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__commit_reservation_request(void) {
+  return &emporium__commerce__v1__commit_reservation_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__commit_reservation_response(void) {
+  return &emporium__commerce__v1__commit_reservation_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_category_request(void) {
+  return &emporium__commerce__v1__create_category_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_category_response(void) {
+  return &emporium__commerce__v1__create_category_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_product_request(void) {
+  return &emporium__commerce__v1__create_product_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_product_response(void) {
+  return &emporium__commerce__v1__create_product_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_review_request(void) {
+  return &emporium__commerce__v1__create_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_review_response(void) {
+  return &emporium__commerce__v1__create_review_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_shipment_request(void) {
+  return &emporium__commerce__v1__create_shipment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_shipment_response(void) {
+  return &emporium__commerce__v1__create_shipment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_ticket_request(void) {
+  return &emporium__commerce__v1__create_ticket_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_ticket_response(void) {
+  return &emporium__commerce__v1__create_ticket_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_warehouse_request(void) {
+  return &emporium__commerce__v1__create_warehouse_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_warehouse_response(void) {
+  return &emporium__commerce__v1__create_warehouse_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__delete_review_request(void) {
+  return &emporium__commerce__v1__delete_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__delete_review_response(void) {
+  return &emporium__commerce__v1__delete_review_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__extend_reservation_request(void) {
+  return &emporium__commerce__v1__extend_reservation_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__extend_reservation_response(void) {
+  return &emporium__commerce__v1__extend_reservation_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__facet_bucket(void) {
+  return &emporium__commerce__v1__facet_bucket__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__geo_point(void) {
+  return &emporium__commerce__v1__geo_point__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_cart_request(void) {
+  return &emporium__commerce__v1__get_cart_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_cart_response(void) {
+  return &emporium__commerce__v1__get_cart_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_dashboard_request(void) {
+  return &emporium__commerce__v1__get_dashboard_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_dashboard_response(void) {
+  return &emporium__commerce__v1__get_dashboard_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_operation_request(void) {
+  return &emporium__commerce__v1__get_operation_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_operation_response(void) {
+  return &emporium__commerce__v1__get_operation_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_order_request(void) {
+  return &emporium__commerce__v1__get_order_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_order_response(void) {
+  return &emporium__commerce__v1__get_order_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_request(void) {
+  return &emporium__commerce__v1__get_payment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_response(void) {
+  return &emporium__commerce__v1__get_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_product_request(void) {
+  return &emporium__commerce__v1__get_product_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_product_response(void) {
+  return &emporium__commerce__v1__get_product_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_rating_summary_request(void) {
+  return &emporium__commerce__v1__get_rating_summary_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_rating_summary_response(void) {
+  return &emporium__commerce__v1__get_rating_summary_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_recommendations_request(void) {
+  return &emporium__commerce__v1__get_recommendations_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_recommendations_response(void) {
+  return &emporium__commerce__v1__get_recommendations_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_reservation_request(void) {
+  return &emporium__commerce__v1__get_reservation_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_reservation_response(void) {
+  return &emporium__commerce__v1__get_reservation_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_return_request(void) {
+  return &emporium__commerce__v1__get_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_return_response(void) {
+  return &emporium__commerce__v1__get_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_review_request(void) {
+  return &emporium__commerce__v1__get_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_review_response(void) {
+  return &emporium__commerce__v1__get_review_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_search_reindex_job_request(void) {
+  return &emporium__commerce__v1__get_search_reindex_job_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_search_reindex_job_response(void) {
+  return &emporium__commerce__v1__get_search_reindex_job_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_shipment_request(void) {
+  return &emporium__commerce__v1__get_shipment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_shipment_response(void) {
+  return &emporium__commerce__v1__get_shipment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_request(void) {
+  return &emporium__commerce__v1__get_stock_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_response(void) {
+  return &emporium__commerce__v1__get_stock_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_ticket_request(void) {
+  return &emporium__commerce__v1__get_ticket_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_ticket_response(void) {
+  return &emporium__commerce__v1__get_ticket_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_user_request(void) {
+  return &emporium__commerce__v1__get_user_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_user_response(void) {
+  return &emporium__commerce__v1__get_user_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_wishlist_request(void) {
+  return &emporium__commerce__v1__get_wishlist_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_wishlist_response(void) {
+  return &emporium__commerce__v1__get_wishlist_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__issue_service_token_request(void) {
+  return &emporium__commerce__v1__issue_service_token_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__issue_service_token_response(void) {
+  return &emporium__commerce__v1__issue_service_token_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_accounts_request(void) {
+  return &emporium__commerce__v1__list_accounts_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_accounts_response(void) {
+  return &emporium__commerce__v1__list_accounts_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_audit_events_request(void) {
+  return &emporium__commerce__v1__list_audit_events_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_audit_events_response(void) {
+  return &emporium__commerce__v1__list_audit_events_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_categories_request(void) {
+  return &emporium__commerce__v1__list_categories_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_categories_response(void) {
+  return &emporium__commerce__v1__list_categories_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_notifications_request(void) {
+  return &emporium__commerce__v1__list_notifications_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_notifications_response(void) {
+  return &emporium__commerce__v1__list_notifications_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_orders_request(void) {
+  return &emporium__commerce__v1__list_orders_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_orders_response(void) {
+  return &emporium__commerce__v1__list_orders_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_payments_request(void) {
+  return &emporium__commerce__v1__list_payments_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_payments_response(void) {
+  return &emporium__commerce__v1__list_payments_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_product_reviews_request(void) {
+  return &emporium__commerce__v1__list_product_reviews_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_product_reviews_response(void) {
+  return &emporium__commerce__v1__list_product_reviews_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_returns_request(void) {
+  return &emporium__commerce__v1__list_returns_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_returns_response(void) {
+  return &emporium__commerce__v1__list_returns_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_seller_products_request(void) {
+  return &emporium__commerce__v1__list_seller_products_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_seller_products_response(void) {
+  return &emporium__commerce__v1__list_seller_products_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_shipments_request(void) {
+  return &emporium__commerce__v1__list_shipments_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_shipments_response(void) {
+  return &emporium__commerce__v1__list_shipments_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_ticket_messages_request(void) {
+  return &emporium__commerce__v1__list_ticket_messages_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_ticket_messages_response(void) {
+  return &emporium__commerce__v1__list_ticket_messages_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_tickets_request(void) {
+  return &emporium__commerce__v1__list_tickets_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_tickets_response(void) {
+  return &emporium__commerce__v1__list_tickets_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_users_request(void) {
+  return &emporium__commerce__v1__list_users_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_users_response(void) {
+  return &emporium__commerce__v1__list_users_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_warehouses_request(void) {
+  return &emporium__commerce__v1__list_warehouses_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__list_warehouses_response(void) {
+  return &emporium__commerce__v1__list_warehouses_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__login_request(void) {
+  return &emporium__commerce__v1__login_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__login_response(void) {
+  return &emporium__commerce__v1__login_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__logout_request(void) {
+  return &emporium__commerce__v1__logout_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__logout_response(void) {
+  return &emporium__commerce__v1__logout_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__mark_read_request(void) {
+  return &emporium__commerce__v1__mark_read_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__mark_read_response(void) {
+  return &emporium__commerce__v1__mark_read_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__merge_carts_request(void) {
+  return &emporium__commerce__v1__merge_carts_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__merge_carts_response(void) {
+  return &emporium__commerce__v1__merge_carts_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__moderate_review_request(void) {
+  return &emporium__commerce__v1__moderate_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__moderate_review_response(void) {
+  return &emporium__commerce__v1__moderate_review_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__money(void) {
+  return &emporium__commerce__v1__money__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__move_to_cart_request(void) {
+  return &emporium__commerce__v1__move_to_cart_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__move_to_cart_response(void) {
+  return &emporium__commerce__v1__move_to_cart_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__move_to_wishlist_request(void) {
+  return &emporium__commerce__v1__move_to_wishlist_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__move_to_wishlist_response(void) {
+  return &emporium__commerce__v1__move_to_wishlist_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__notification(void) {
+  return &emporium__commerce__v1__notification__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__notification_payload(void) {
+  return &emporium__commerce__v1__notification_payload__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order(void) {
+  return &emporium__commerce__v1__order__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_cancellation(void) {
+  return &emporium__commerce__v1__order_cancellation__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_event_line(void) {
+  return &emporium__commerce__v1__order_event_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_failure(void) {
+  return &emporium__commerce__v1__order_failure__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_line(void) {
+  return &emporium__commerce__v1__order_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_status_change(void) {
+  return &emporium__commerce__v1__order_status_change__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_status_changed(void) {
+  return &emporium__commerce__v1__order_status_changed__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_status_count(void) {
+  return &emporium__commerce__v1__order_status_count__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__order_totals(void) {
+  return &emporium__commerce__v1__order_totals__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__outbox_event(void) {
+  return &emporium__commerce__v1__outbox_event__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__payment(void) {
+  return &emporium__commerce__v1__payment__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__payment_method(void) {
+  return &emporium__commerce__v1__payment_method__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__payment_method_summary(void) {
+  return &emporium__commerce__v1__payment_method_summary__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__payment_result(void) {
+  return &emporium__commerce__v1__payment_result__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__price_bucket(void) {
+  return &emporium__commerce__v1__price_bucket__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__price_range(void) {
+  return &emporium__commerce__v1__price_range__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__principal(void) {
+  return &emporium__commerce__v1__principal__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product(void) {
+  return &emporium__commerce__v1__product__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_attribute(void) {
+  return &emporium__commerce__v1__product_attribute__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_stock(void) {
+  return &emporium__commerce__v1__product_stock__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_summary(void) {
+  return &emporium__commerce__v1__product_summary__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__publish_events_request(void) {
+  return &emporium__commerce__v1__publish_events_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__publish_events_response(void) {
+  return &emporium__commerce__v1__publish_events_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__rating_bucket(void) {
+  return &emporium__commerce__v1__rating_bucket__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__rating_count(void) {
+  return &emporium__commerce__v1__rating_count__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__rating_summary(void) {
+  return &emporium__commerce__v1__rating_summary__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__receive_return_request(void) {
+  return &emporium__commerce__v1__receive_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__receive_return_response(void) {
+  return &emporium__commerce__v1__receive_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__received_line(void) {
+  return &emporium__commerce__v1__received_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refresh_token_request(void) {
+  return &emporium__commerce__v1__refresh_token_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refresh_token_response(void) {
+  return &emporium__commerce__v1__refresh_token_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refund(void) {
+  return &emporium__commerce__v1__refund__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refund_payment_request(void) {
+  return &emporium__commerce__v1__refund_payment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refund_payment_response(void) {
+  return &emporium__commerce__v1__refund_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__register_user_request(void) {
+  return &emporium__commerce__v1__register_user_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__register_user_response(void) {
+  return &emporium__commerce__v1__register_user_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reindex_catalog_request(void) {
+  return &emporium__commerce__v1__reindex_catalog_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reindex_catalog_response(void) {
+  return &emporium__commerce__v1__reindex_catalog_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reinstate_user_request(void) {
+  return &emporium__commerce__v1__reinstate_user_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reinstate_user_response(void) {
+  return &emporium__commerce__v1__reinstate_user_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_return_request(void) {
+  return &emporium__commerce__v1__reject_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_return_response(void) {
+  return &emporium__commerce__v1__reject_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_seller_request(void) {
+  return &emporium__commerce__v1__reject_seller_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_seller_response(void) {
+  return &emporium__commerce__v1__reject_seller_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__release_reservation_request(void) {
+  return &emporium__commerce__v1__release_reservation_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__release_reservation_response(void) {
+  return &emporium__commerce__v1__release_reservation_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__remove_cart_item_request(void) {
+  return &emporium__commerce__v1__remove_cart_item_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__remove_cart_item_response(void) {
+  return &emporium__commerce__v1__remove_cart_item_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__remove_wishlist_item_request(void) {
+  return &emporium__commerce__v1__remove_wishlist_item_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__remove_wishlist_item_response(void) {
+  return &emporium__commerce__v1__remove_wishlist_item_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__report_provider_event_request(void) {
+  return &emporium__commerce__v1__report_provider_event_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__report_provider_event_response(void) {
+  return &emporium__commerce__v1__report_provider_event_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__request_return_request(void) {
+  return &emporium__commerce__v1__request_return_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__request_return_response(void) {
+  return &emporium__commerce__v1__request_return_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reservation(void) {
+  return &emporium__commerce__v1__reservation__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reservation_allocation(void) {
+  return &emporium__commerce__v1__reservation_allocation__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reservation_line(void) {
+  return &emporium__commerce__v1__reservation_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reserve_stock_request(void) {
+  return &emporium__commerce__v1__reserve_stock_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reserve_stock_response(void) {
+  return &emporium__commerce__v1__reserve_stock_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__return_authorization(void) {
+  return &emporium__commerce__v1__return_authorization__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__return_line(void) {
+  return &emporium__commerce__v1__return_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__return_line_request(void) {
+  return &emporium__commerce__v1__return_line_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__return_updated(void) {
+  return &emporium__commerce__v1__return_updated__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__review(void) {
+  return &emporium__commerce__v1__review__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__revoke_role_request(void) {
+  return &emporium__commerce__v1__revoke_role_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__revoke_role_response(void) {
+  return &emporium__commerce__v1__revoke_role_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__search_facets(void) {
+  return &emporium__commerce__v1__search_facets__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__search_products_request(void) {
+  return &emporium__commerce__v1__search_products_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__search_products_response(void) {
+  return &emporium__commerce__v1__search_products_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__search_reindex_job(void) {
+  return &emporium__commerce__v1__search_reindex_job__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__seller_application(void) {
+  return &emporium__commerce__v1__seller_application__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__seller_profile(void) {
+  return &emporium__commerce__v1__seller_profile__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_review_status_request(void) {
+  return &emporium__commerce__v1__set_review_status_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_review_status_response(void) {
+  return &emporium__commerce__v1__set_review_status_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_stock_request(void) {
+  return &emporium__commerce__v1__set_stock_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_stock_response(void) {
+  return &emporium__commerce__v1__set_stock_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_user_status_request(void) {
+  return &emporium__commerce__v1__set_user_status_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_user_status_response(void) {
+  return &emporium__commerce__v1__set_user_status_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__shipment(void) {
+  return &emporium__commerce__v1__shipment__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__shipment_line(void) {
+  return &emporium__commerce__v1__shipment_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__shipment_line_request(void) {
+  return &emporium__commerce__v1__shipment_line_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__shipment_updated(void) {
+  return &emporium__commerce__v1__shipment_updated__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__start_search_reindex_request(void) {
+  return &emporium__commerce__v1__start_search_reindex_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__start_search_reindex_response(void) {
+  return &emporium__commerce__v1__start_search_reindex_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__stock_availability(void) {
+  return &emporium__commerce__v1__stock_availability__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__subscribe_request(void) {
+  return &emporium__commerce__v1__subscribe_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__subscribe_response(void) {
+  return &emporium__commerce__v1__subscribe_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__suspend_user_request(void) {
+  return &emporium__commerce__v1__suspend_user_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__suspend_user_response(void) {
+  return &emporium__commerce__v1__suspend_user_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__test_card(void) {
+  return &emporium__commerce__v1__test_card__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__ticket(void) {
+  return &emporium__commerce__v1__ticket__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__ticket_message(void) {
+  return &emporium__commerce__v1__ticket_message__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__ticket_replied(void) {
+  return &emporium__commerce__v1__ticket_replied__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__token_pair(void) {
+  return &emporium__commerce__v1__token_pair__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__track_shipment_request(void) {
+  return &emporium__commerce__v1__track_shipment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__track_shipment_response(void) {
+  return &emporium__commerce__v1__track_shipment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__tracking_event(void) {
+  return &emporium__commerce__v1__tracking_event__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__tracking_location(void) {
+  return &emporium__commerce__v1__tracking_location__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_cart_item_request(void) {
+  return &emporium__commerce__v1__update_cart_item_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_cart_item_response(void) {
+  return &emporium__commerce__v1__update_cart_item_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_product_request(void) {
+  return &emporium__commerce__v1__update_product_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_product_response(void) {
+  return &emporium__commerce__v1__update_product_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_review_request(void) {
+  return &emporium__commerce__v1__update_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_review_response(void) {
+  return &emporium__commerce__v1__update_review_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_shipment_status_request(void) {
+  return &emporium__commerce__v1__update_shipment_status_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_shipment_status_response(void) {
+  return &emporium__commerce__v1__update_shipment_status_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_ticket_status_request(void) {
+  return &emporium__commerce__v1__update_ticket_status_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__update_ticket_status_response(void) {
+  return &emporium__commerce__v1__update_ticket_status_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__user(void) {
+  return &emporium__commerce__v1__user__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__void_payment_request(void) {
+  return &emporium__commerce__v1__void_payment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__void_payment_response(void) {
+  return &emporium__commerce__v1__void_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__warehouse(void) {
+  return &emporium__commerce__v1__warehouse__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__warehouse_stock(void) {
+  return &emporium__commerce__v1__warehouse_stock__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__watch_order_request(void) {
+  return &emporium__commerce__v1__watch_order_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__watch_order_response(void) {
+  return &emporium__commerce__v1__watch_order_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__watch_shipment_request(void) {
+  return &emporium__commerce__v1__watch_shipment_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__watch_shipment_response(void) {
+  return &emporium__commerce__v1__watch_shipment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__who_am_irequest(void) {
+  return &emporium__commerce__v1__who_am_irequest__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__who_am_iresponse(void) {
+  return &emporium__commerce__v1__who_am_iresponse__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__wishlist_item(void) {
+  return &emporium__commerce__v1__wishlist_item__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__rpc__v1__bad_request(void) {
   return &emporium__rpc__v1__bad_request__descriptor;
 }

@@ -1,0 +1,36 @@
+# Emporium — see README.md. Every target installs missing Debian packages first.
+SWIFT ?= swift
+
+.PHONY: all deps build test demo generate check-generated bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+## The whole test suite (against an embedded PostgreSQL), after checking generated code is fresh.
+test: deps
+	scripts/check-generated.sh
+	$(SWIFT) test
+
+## Embedded database, server, a health-check call.
+demo: deps
+	$(SWIFT) build --product emporium
+	"$$($(SWIFT) build --show-bin-path)/emporium" demo
+
+## Regenerate Sources/ProtoC and Sources/Messages/Generated from proto/.
+generate: deps
+	scripts/generate.sh
+
+check-generated: deps
+	scripts/check-generated.sh
+
+## Benchmarks (a separate package; never built by `make test`).
+bench: deps
+	cd Benchmarks && $(SWIFT) package --allow-writing-to-directory .benchmarkBaselines benchmark
+
+clean:
+	rm -rf .build Benchmarks/.build

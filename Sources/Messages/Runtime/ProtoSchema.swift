@@ -1,0 +1,213 @@
+internal import CProtobufC
+internal import ProtoC
+
+/// The shape of a message or enum, read at run time from protobuf-c's descriptors (field
+/// names, numbers, types, labels, packing, nested type names, enum values) plus the two facts
+/// protobuf-c does not keep, which the generator records: oneof names and which repeated fields
+/// are maps. Reflection serves this so tools can encode any message from JSON.
+public struct ProtoMessageSchema: Hashable, Sendable {
+  public var fullName: String
+  public var fields: [ProtoFieldSchema]
+  /// Oneof names with their member field names, in declaration order.
+  public var oneofs: [(name: String, fields: [String])]
+
+  public static func == (lhs: Self, rhs: Self) -> Bool {
+    lhs.fullName == rhs.fullName && lhs.fields == rhs.fields
+      && lhs.oneofs.elementsEqual(rhs.oneofs) { $0.name == $1.name && $0.fields == $1.fields }
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(fullName)
+    hasher.combine(fields)
+  }
+}
+
+/// One field of a ``ProtoMessageSchema``.
+public struct ProtoFieldSchema: Hashable, Sendable {
+  /// descriptor.proto's field type numbers.
+  public enum Kind: Int32, Hashable, Sendable {
+    case double = 1, float, int64, uint64, int32, fixed64, fixed32, bool, string
+    case message = 11, bytes, uint32, `enum`, sfixed32, sfixed64, sint32, sint64
+  }
+
+  public enum Label: Hashable, Sendable { case singular, repeated, map }
+
+  public var name: String
+  /// The proto3 JSON name (lowerCamelCase).
+  public var jsonName: String
+  public var number: Int32
+  /// For maps: the value's kind.
+  public var kind: Kind
+  public var label: Label
+  /// The message or enum type (for maps: the value's), fully qualified; empty for scalars.
+  public var typeName: String
+  /// For maps: the key's kind.
+  public var mapKeyKind: Kind?
+  /// The oneof the field belongs to, if any.
+  public var oneofName: String?
+  public var packed: Bool
+}
+
+/// One enum: its fully qualified name and values in declaration order.
+public struct ProtoEnumSchema: Hashable, Sendable {
+  public var fullName: String
+  public var values: [ProtoEnumValueSchema]
+}
+
+public struct ProtoEnumValueSchema: Hashable, Sendable {
+  public var name: String
+  public var number: Int32
+}
+
+/// What the generator records per message beyond protobuf-c's descriptors.
+public struct ProtoSchemaExtras: Sendable {
+  /// Oneof names and their members' field numbers.
+  public var oneofs: [(name: String, numbers: [Int32])]
+  /// Field numbers of map fields.
+  public var mapFields: Set<Int32>
+
+  public init(oneofs: [(name: String, numbers: [Int32])], mapFields: Set<Int32>) {
+    self.oneofs = oneofs
+    self.mapFields = mapFields
+  }
+}
+
+/// Looks up schemas of every message and enum compiled into this program.
+public enum ProtoSchemaRegistry {
+  /// The schema of a message type, by fully qualified name.
+  public static func message(named name: String) -> ProtoMessageSchema? {
+    guard let type = ProtoRegistry.messageTypes[name] as? any ProtobufCBacked.Type else { return nil }
+    return schema(of: type.protobufCDescriptor)
+  }
+
+  /// The schema of an enum type, by fully qualified name.
+  public static func enumeration(named name: String) -> ProtoEnumSchema? {
+    enums[name]
+  }
+
+  /// The message and enum names a message refers to, directly and transitively, itself included.
+  public static func closure(ofMessage name: String) -> (messages: [String], enums: [String]) {
+    var messages: [String] = []
+    var enumNames: Set<String> = []
+    var seen: Set<String> = []
+    var stack = [name]
+    while let current = stack.popLast() {
+      guard seen.insert(current).inserted, let schema = message(named: current) else { continue }
+      messages.append(current)
+      for field in schema.fields where !field.typeName.isEmpty {
+        if field.kind == .enum { enumNames.insert(field.typeName) } else { stack.append(field.typeName) }
+      }
+    }
+    return (messages, enumNames.sorted())
+  }
+
+  private static let enums: [String: ProtoEnumSchema] = {
+    var found: [String: ProtoEnumSchema] = [:]
+    for type in ProtoRegistry.messageTypes.values {
+      guard let type = type as? any ProtobufCBacked.Type else { continue }
+      let descriptor = type.protobufCDescriptor.pointee
+      for index in 0..<Int(descriptor.n_fields) {
+        let field = descriptor.fields[index]
+        guard field.type == PROTOBUF_C_TYPE_ENUM, let raw = field.descriptor else { continue }
+        let enumDescriptor = raw.assumingMemoryBound(to: ProtobufCEnumDescriptor.self).pointee
+        let name = String(cString: enumDescriptor.name)
+        guard found[name] == nil else { continue }
+        let values = (0..<Int(enumDescriptor.n_values)).map {
+          let value = enumDescriptor.values[$0]
+          return ProtoEnumValueSchema(name: String(cString: value.name), number: value.value)
+        }
+        found[name] = ProtoEnumSchema(fullName: name, values: values)
+      }
+    }
+    return found
+  }()
+
+  private static func schema(of descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> ProtoMessageSchema {
+    let message = descriptor.pointee
+    let fullName = String(cString: message.name)
+    let extras = ProtoRegistry.schemaExtras[fullName]
+    var oneofOf: [Int32: String] = [:]
+    for oneof in extras?.oneofs ?? [] {
+      for number in oneof.numbers { oneofOf[number] = oneof.name }
+    }
+    var fields: [ProtoFieldSchema] = []
+    for index in 0..<Int(message.n_fields) {
+      let field = message.fields[index]
+      let name = String(cString: field.name)
+      var kind = kind(of: field.type)
+      var typeName = nestedName(field)
+      var label: ProtoFieldSchema.Label = field.label == PROTOBUF_C_LABEL_REPEATED ? .repeated : .singular
+      var keyKind: ProtoFieldSchema.Kind?
+      if extras?.mapFields.contains(Int32(field.id)) == true, let raw = field.descriptor {
+        let entry = raw.assumingMemoryBound(to: ProtobufCMessageDescriptor.self).pointee
+        let key = entry.fields[0]
+        let value = entry.fields[1]
+        label = .map
+        keyKind = self.kind(of: key.type)
+        kind = self.kind(of: value.type)
+        typeName = nestedName(value)
+      }
+      fields.append(
+        ProtoFieldSchema(
+          name: name, jsonName: lowerCamel(name), number: Int32(field.id), kind: kind, label: label,
+          typeName: typeName, mapKeyKind: keyKind, oneofName: oneofOf[Int32(field.id)],
+          packed: field.flags & UInt32(PROTOBUF_C_FIELD_FLAG_PACKED.rawValue) != 0))
+    }
+    let byNumber = Dictionary(uniqueKeysWithValues: fields.map { ($0.number, $0.name) })
+    let oneofs = (extras?.oneofs ?? []).map { oneof in
+      (name: oneof.name, fields: oneof.numbers.compactMap { byNumber[$0] })
+    }
+    return ProtoMessageSchema(fullName: fullName, fields: fields, oneofs: oneofs)
+  }
+
+  private static func nestedName(_ field: ProtobufCFieldDescriptor) -> String {
+    guard let raw = field.descriptor else { return "" }
+    switch field.type {
+    case PROTOBUF_C_TYPE_MESSAGE:
+      return String(cString: raw.assumingMemoryBound(to: ProtobufCMessageDescriptor.self).pointee.name)
+    case PROTOBUF_C_TYPE_ENUM:
+      return String(cString: raw.assumingMemoryBound(to: ProtobufCEnumDescriptor.self).pointee.name)
+    default:
+      return ""
+    }
+  }
+
+  private static func kind(of type: ProtobufCType) -> ProtoFieldSchema.Kind {
+    switch type {
+    case PROTOBUF_C_TYPE_INT32: .int32
+    case PROTOBUF_C_TYPE_SINT32: .sint32
+    case PROTOBUF_C_TYPE_SFIXED32: .sfixed32
+    case PROTOBUF_C_TYPE_INT64: .int64
+    case PROTOBUF_C_TYPE_SINT64: .sint64
+    case PROTOBUF_C_TYPE_SFIXED64: .sfixed64
+    case PROTOBUF_C_TYPE_UINT32: .uint32
+    case PROTOBUF_C_TYPE_FIXED32: .fixed32
+    case PROTOBUF_C_TYPE_UINT64: .uint64
+    case PROTOBUF_C_TYPE_FIXED64: .fixed64
+    case PROTOBUF_C_TYPE_FLOAT: .float
+    case PROTOBUF_C_TYPE_DOUBLE: .double
+    case PROTOBUF_C_TYPE_BOOL: .bool
+    case PROTOBUF_C_TYPE_ENUM: .enum
+    case PROTOBUF_C_TYPE_STRING: .string
+    case PROTOBUF_C_TYPE_BYTES: .bytes
+    default: .message
+    }
+  }
+
+  /// protoc's json_name rule: drop underscores, capitalize the letter after each.
+  private static func lowerCamel(_ name: String) -> String {
+    var result = ""
+    var upper = false
+    for ch in name {
+      if ch == "_" {
+        upper = true
+      } else if upper {
+        result += ch.uppercased()
+        upper = false
+      } else {
+        result.append(ch)
+      }
+    }
+    return result
+  }
+}

@@ -1,0 +1,114 @@
+import Messages
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One call on a client connection, shared by the calling task and the connection's event
+/// loop. Loop-side state is confined to the loop; the calling task reaches it by hopping there.
+final class ClientCall: RawClientCall, @unchecked Sendable {
+  // @unchecked: `var`s are touched only on `eventLoop`; `responses`, `headers` and `trailing`
+  // are thread-safe; `let`s are immutable.
+  let eventLoop: any EventLoop
+  let connection: ClientConnectionHandler
+  let method: ProtoMethodDescriptor
+  let decodingLimits: ProtoDecodingLimits
+  let responses = AsyncMessageQueue<ByteBuffer>()
+  private let headers: EventLoopPromise<Metadata>
+  private let trailing = NIOLockedValueBox(Metadata())
+
+  var id: UInt32 = 0
+  var credit = OutboundCredit(initial: 0)
+  var ended = false
+  var deadlineTimer: Scheduled<Void>?
+  private var headersDone = false
+  /// Unary calls: the response, then the continuation resumed at the trailers.
+  var unaryResponse: ByteBuffer?
+  var unaryContinuation: CheckedContinuation<ByteBuffer, any Error>?
+  /// A send waiting for credit (no continuation: the request of a unary call, to be followed
+  /// by a half-close).
+  var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>?)?
+
+  init(connection: ClientConnectionHandler, method: ProtoMethodDescriptor, decodingLimits: ProtoDecodingLimits) {
+    self.eventLoop = connection.eventLoop
+    self.connection = connection
+    self.method = method
+    self.decodingLimits = decodingLimits
+    self.headers = connection.eventLoop.makePromise()
+  }
+
+  // MARK: RawClientCall (any thread)
+
+  func send(_ message: ByteBuffer) async throws {
+    try await withCheckedThrowingContinuation { continuation in
+      eventLoop.execute { self.connection.send(self, message, continuation: continuation) }
+    }
+  }
+
+  func closeSend() async throws {
+    try await eventLoop.submit { try self.connection.closeSend(self) }.get()
+  }
+
+  func receive() async throws -> ByteBuffer? {
+    guard let bytes = try await responses.next() else { return nil }
+    let size = bytes.readableBytes
+    eventLoop.execute { self.connection.messageConsumed(self, size: size) }
+    return bytes
+  }
+
+  func responseHeaders() async throws -> Metadata {
+    try await headers.futureResult.get()
+  }
+
+  var trailingMetadata: Metadata { trailing.withLockedValue { $0 } }
+
+  /// Cancels the call if it has not ended (any thread).
+  func cancel(_ code: RPCStatusCode = .cancelled, message: String = "the call was cancelled") {
+    eventLoop.execute { self.connection.cancel(self, code: code, message: message) }
+  }
+
+  // MARK: Event loop side
+
+  func receivedHeaders(_ metadata: Metadata) {
+    guard !headersDone else { return }
+    headersDone = true
+    headers.succeed(metadata)
+  }
+
+  /// Ends the call with the server's trailers or a local error. Runs once.
+  func end(_ outcome: Result<Trailers, RPCError>) {
+    guard !ended else { return }
+    ended = true
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    receivedHeaders([:])
+    let error: RPCError?
+    switch outcome {
+    case .success(let trailers) where trailers.code == .ok:
+      trailing.withLockedValue { $0 = trailers.metadata }
+      error = nil
+    case .success(let trailers):
+      var details: RpcV1.ErrorDetails?
+      if !trailers.details.isEmpty { details = try? RpcV1.ErrorDetails(serializedBytes: trailers.details) }
+      error = RPCError(
+        code: trailers.code, message: trailers.message, details: details, metadata: trailers.metadata,
+        refused: trailers.refused)
+    case .failure(let failure):
+      error = failure
+    }
+    if let continuation = unaryContinuation {
+      unaryContinuation = nil
+      if let error {
+        continuation.resume(throwing: error)
+      } else if let response = unaryResponse {
+        continuation.resume(returning: response)
+      } else {
+        continuation.resume(throwing: RPCError(code: .internal, message: "the server ended a unary call without a response"))
+      }
+    }
+    unaryResponse = nil
+    responses.finish(throwing: error)
+    if let waiting = pending {
+      pending = nil
+      waiting.continuation?.resume(throwing: error ?? RPCError(code: .cancelled, message: "the call has ended"))
+    }
+  }
+}

@@ -1,0 +1,390 @@
+import Messages
+import NIOCore
+
+/// The NIO handler of one client connection: runs ``ClientConnectionStateMachine`` and owns
+/// the connection's calls and compression streams. Confined to its event loop; calls reach
+/// it by hopping onto the loop.
+final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+  // @unchecked: all mutable state is confined to `eventLoop`.
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  let eventLoop: any EventLoop
+  let configuration: RPCConnection.Configuration
+  let ready: EventLoopPromise<Void>
+  private var state: ClientConnectionStateMachine
+  private var context: ChannelHandlerContext?
+  private var preface: [UInt8] = []
+  private var decoder: FrameDecoder
+  private var inbound = InboundStream()
+  private var outbound = OutboundStream()
+  private var batch = ByteBuffer()
+  private var flushScheduled = false
+  private var reading = false
+  private var calls: [UInt32: ClientCall] = [:]
+  private var pings: [UInt64: (sent: NIODeadline, promise: EventLoopPromise<Duration>)] = [:]
+  private var nextPing: UInt64 = 1
+  private var closedError: RPCError?
+  private var handshakeTimer: Scheduled<Void>?
+
+  init(eventLoop: any EventLoop, configuration: RPCConnection.Configuration) {
+    self.eventLoop = eventLoop
+    self.configuration = configuration
+    self.ready = eventLoop.makePromise()
+    self.state = ClientConnectionStateMachine(settings: configuration.settings)
+    self.decoder = FrameDecoder(
+      role: .client, maxFrameSize: configuration.settings.maxFrameSize,
+      maxHeaderSize: configuration.settings.maxHeaderSize)
+  }
+
+  var negotiatedCompression: ConnectionSettings.Compression { state.compression }
+  var openCalls: Int { calls.count }
+
+  // MARK: Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    batch = context.channel.allocator.buffer(capacity: 4096)
+    if context.channel.isActive { sendHandshake() }
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    sendHandshake()
+    context.fireChannelActive()
+  }
+
+  private var handshakeSent = false
+
+  private func sendHandshake() {
+    guard !handshakeSent else { return }
+    handshakeSent = true
+    FrameEncoder.writePreface(into: &batch)
+    FrameEncoder.writeSettings(configuration.settings, into: &batch)
+    flush()
+    handshakeTimer = eventLoop.scheduleTask(in: configuration.connectTimeout) { [self] in
+      fail(RPCError(code: .unavailable, message: "the server did not complete the handshake in time"))
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    fail(closedError ?? RPCError(code: .unavailable, message: "connection closed"))
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    fail(RPCError(code: .unavailable, message: "connection failed: \(error)"))
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    reading = true
+    var bytes = unwrapInboundIn(data)
+    do {
+      if preface.count < Wire.prefaceLength {
+        let wanted = Wire.prefaceLength - preface.count
+        preface += bytes.readBytes(length: min(wanted, bytes.readableBytes)) ?? []
+        guard preface.count == Wire.prefaceLength else { return }
+        if let violation = state.receivedPreface(preface) {
+          throw violation
+        }
+      }
+      var pending: ByteBuffer? = bytes
+      while let input = pending {
+        pending = nil
+        try inbound.inflate(input, allocator: context.channel.allocator) { plain in
+          decoder.append(plain)
+          while let frame = try decoder.next() {
+            if try handle(state.receivedFrame(frame)) {
+              pending = decoder.takeBuffered()
+              return
+            }
+          }
+        }
+      }
+    } catch let violation as ProtocolViolation {
+      closeWithError(violation)
+    } catch {
+      closeWithError(ProtocolViolation(.compressionError, "invalid compressed data: \(error)"))
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    reading = false
+    flush()
+    context.fireChannelReadComplete()
+  }
+
+  // MARK: Actions
+
+  /// Returns true when inbound decompression starts.
+  private func handle(_ action: ClientConnectionStateMachine.Action) throws -> Bool {
+    switch action {
+    case .none:
+      break
+    case .handshakeComplete(let compression):
+      handshakeTimer?.cancel()
+      FrameEncoder.writeSettingsAck(into: &batch)
+      flush()
+      ready.succeed()
+      if compression == .zstd {
+        let windowLog = min(Int32(state.peer.zstdWindowLogMax), configuration.zstdWindowLog)
+        try outbound.startCompressing(level: configuration.zstdLevel, windowLog: windowLog)
+        try inbound.startDecompressing(windowLogMax: Int32(configuration.settings.zstdWindowLogMax))
+        return true
+      }
+    case .deliverHeaders(let callID, let metadata):
+      calls[callID]?.receivedHeaders(metadata)
+    case .deliverMessage(let callID, let message):
+      guard let call = calls[callID] else { break }
+      if call.unaryContinuation != nil {
+        call.unaryResponse = message
+      } else {
+        call.responses.yield(message)
+      }
+    case .sendCredit(let callID, let increment):
+      FrameEncoder.writeCredit(callID: callID, increment: increment, into: &batch)
+      scheduleFlush()
+    case .deliverTrailers(let callID, let trailers):
+      if let call = calls.removeValue(forKey: callID) { call.end(.success(trailers)) }
+      closeIfDrained()
+    case .failCall(let callID, let error):
+      if let call = calls.removeValue(forKey: callID) {
+        FrameEncoder.writeCancel(callID: callID, code: .resourceExhausted, into: &batch)
+        scheduleFlush()
+        call.end(.failure(error))
+      }
+    case .addOutboundCredit(let callID, let increment):
+      guard let call = calls[callID] else { break }
+      guard call.credit.add(increment) else {
+        closeWithError(ProtocolViolation(.flowControlError, "credit for call \(callID) overflows"))
+        break
+      }
+      resumePendingSend(call)
+    case .sendPingAck(let payload):
+      FrameEncoder.writePing(ack: true, payload: payload, into: &batch)
+      scheduleFlush()
+    case .pingAcknowledged(let payload):
+      if let ping = pings.removeValue(forKey: payload) {
+        ping.promise.succeed(.nanoseconds((NIODeadline.now() - ping.sent).nanoseconds))
+      }
+    case .goAway(let lastCallID, let code, let debug):
+      let error = RPCError(
+        code: .unavailable, message: "the server is going away (\(ConnectionErrorCode(rawValue: code).map { "\($0)" } ?? "\(code)"): \(debug))",
+        refused: true)
+      ready.fail(error)
+      for (id, call) in calls where id > lastCallID {
+        calls[id] = nil
+        call.end(.failure(error))
+      }
+      closeIfDrained()
+    case .closeWithError(let violation):
+      closeWithError(violation)
+    }
+    return false
+  }
+
+  // MARK: Calls (on the event loop)
+
+  /// Opens a call: allocates its id and writes HEADERS; fails the call if the connection
+  /// cannot take it.
+  private func open(_ call: ClientCall, options: CallOptions) -> Bool {
+    if let closedError {
+      call.end(.failure(closedError))
+      return false
+    }
+    guard let id = state.openCall() else {
+      call.end(.failure(RPCError(code: .unavailable, message: "the connection is not accepting new calls", refused: true)))
+      return false
+    }
+    call.id = id
+    call.credit = OutboundCredit(initial: state.peer.initialCallWindow)
+    calls[id] = call
+    var timeout: UInt64?
+    if let deadline = options.effectiveDeadline() {
+      let remaining = ContinuousClock.now.duration(to: deadline)
+      guard remaining > .zero else {
+        calls[id] = nil
+        state.callEnded(id)
+        call.end(.failure(RPCError(code: .deadlineExceeded, message: "the deadline passed before the call started")))
+        return false
+      }
+      let micros = max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000)
+      timeout = UInt64(micros)
+      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(micros)) { [self] in
+        cancel(call, code: .deadlineExceeded, message: "deadline exceeded")
+      }
+    }
+    FrameEncoder.writeCallOpen(
+      callID: id, CallOpen(path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata),
+      into: &batch)
+    return true
+  }
+
+  func startUnary(
+    _ call: ClientCall, request: ByteBuffer, options: CallOptions, continuation: CheckedContinuation<ByteBuffer, any Error>
+  ) {
+    call.unaryContinuation = continuation
+    guard open(call, options: options) else { return }
+    var request = request
+    if request.readableBytes <= Int(state.peer.maxFrameSize), call.credit.take(upTo: request.readableBytes) == request.readableBytes {
+      FrameEncoder.writeMessage(callID: call.id, request, endStream: true, more: false, into: &batch)
+      scheduleFlush()
+      return
+    }
+    // Larger than one frame or the initial credit: the rest goes out as credit arrives, then
+    // the half-close (a pending send without a continuation is a unary request).
+    if writeMessage(call, &request) {
+      FrameEncoder.writeHalfClose(callID: call.id, into: &batch)
+    } else {
+      call.pending = (request, nil)
+    }
+    scheduleFlush()
+  }
+
+  func startStreaming(_ call: ClientCall, options: CallOptions) -> Bool {
+    let opened = open(call, options: options)
+    scheduleFlush()
+    return opened
+  }
+
+  func send(_ call: ClientCall, _ message: ByteBuffer, continuation: CheckedContinuation<Void, any Error>) {
+    guard !call.ended else {
+      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+      return
+    }
+    guard call.pending == nil else {
+      continuation.resume(throwing: RPCError(code: .internal, message: "concurrent writes on one request stream"))
+      return
+    }
+    var message = message
+    if writeMessage(call, &message) {
+      continuation.resume()
+    } else {
+      call.pending = (message, continuation)
+    }
+    scheduleFlush()
+  }
+
+  private func resumePendingSend(_ call: ClientCall) {
+    guard var waiting = call.pending else { return }
+    if writeMessage(call, &waiting.bytes) {
+      call.pending = nil
+      if let continuation = waiting.continuation {
+        continuation.resume()
+      } else {
+        FrameEncoder.writeHalfClose(callID: call.id, into: &batch)
+      }
+    } else {
+      call.pending = waiting
+    }
+    scheduleFlush()
+  }
+
+  private func writeMessage(_ call: ClientCall, _ bytes: inout ByteBuffer) -> Bool {
+    if bytes.readableBytes == 0 {
+      FrameEncoder.writeMessage(callID: call.id, bytes, endStream: false, more: false, into: &batch)
+      return true
+    }
+    let maxFrame = Int(state.peer.maxFrameSize)
+    while bytes.readableBytes > 0 {
+      let granted = call.credit.take(upTo: min(maxFrame, bytes.readableBytes))
+      guard granted > 0 else { break }
+      let fragment = bytes.readSlice(length: granted)!
+      FrameEncoder.writeMessage(callID: call.id, fragment, endStream: false, more: bytes.readableBytes > 0, into: &batch)
+    }
+    return bytes.readableBytes == 0
+  }
+
+  func closeSend(_ call: ClientCall) throws {
+    guard !call.ended else { return }
+    FrameEncoder.writeHalfClose(callID: call.id, into: &batch)
+    scheduleFlush()
+  }
+
+  func messageConsumed(_ call: ClientCall, size: Int) {
+    guard !call.ended, let increment = state.messageConsumed(callID: call.id, size: size) else { return }
+    FrameEncoder.writeCredit(callID: call.id, increment: increment, into: &batch)
+    scheduleFlush()
+  }
+
+  /// Cancels a call that has not ended: tells the server and fails the call locally.
+  func cancel(_ call: ClientCall, code: RPCStatusCode, message: String) {
+    guard !call.ended else { return }
+    if call.id != 0, calls.removeValue(forKey: call.id) != nil {
+      state.callEnded(call.id)
+      FrameEncoder.writeCancel(callID: call.id, code: code, into: &batch)
+      scheduleFlush()
+    }
+    call.end(.failure(RPCError(code: code, message: message)))
+    closeIfDrained()
+  }
+
+  func ping() -> EventLoopFuture<Duration> {
+    let promise = eventLoop.makePromise(of: Duration.self)
+    if let closedError {
+      promise.fail(closedError)
+      return promise.futureResult
+    }
+    let payload = nextPing
+    nextPing += 1
+    pings[payload] = (.now(), promise)
+    FrameEncoder.writePing(ack: false, payload: payload, into: &batch)
+    flush()
+    return promise.futureResult
+  }
+
+  // MARK: Writing
+
+  private func scheduleFlush() {
+    guard !reading, !flushScheduled else { return }
+    flushScheduled = true
+    eventLoop.execute { [self] in
+      flushScheduled = false
+      flush()
+    }
+  }
+
+  private func flush() {
+    guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
+    do {
+      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      batch.clear()
+      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    } catch {
+      closeWithError(ProtocolViolation(.internalError, "compression failed: \(error)"))
+    }
+  }
+
+  // MARK: Closing
+
+  private func closeIfDrained() {
+    if case .goingAway = state.phase, calls.isEmpty { context?.close(promise: nil) }
+  }
+
+  private func closeWithError(_ violation: ProtocolViolation) {
+    guard closedError == nil else { return }
+    FrameEncoder.writeGoAway(lastCallID: 0, code: violation.code, debug: violation.message, into: &batch)
+    flush()
+    fail(RPCError(code: .unavailable, message: "connection closed: \(violation)"))
+    context?.close(promise: nil)
+  }
+
+  /// Fails everything outstanding; the connection is unusable afterwards.
+  private func fail(_ error: RPCError) {
+    if closedError == nil { closedError = error }
+    handshakeTimer?.cancel()
+    ready.fail(error)
+    let open = calls
+    calls.removeAll()
+    for call in open.values { call.end(.failure(error)) }
+    for ping in pings.values { ping.promise.fail(error) }
+    pings.removeAll()
+  }
+
+  /// Closes the connection (any thread).
+  func close() {
+    eventLoop.execute { [self] in
+      fail(RPCError(code: .unavailable, message: "connection closed by the client"))
+      context?.close(promise: nil)
+    }
+  }
+}

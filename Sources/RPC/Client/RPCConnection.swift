@@ -1,0 +1,150 @@
+public import Messages
+public import NIOCore
+public import NIOPosix
+
+/// One client connection to an RPC server, carrying any number of concurrent calls.
+///
+/// `connect` returns once the handshake is complete (compression negotiated). Calls fail with
+/// UNAVAILABLE once the connection closes; calls the server did not process (above its GOAWAY)
+/// fail with `refused` set, so they are safe to retry. Cancelling the task of a call cancels the
+/// call on the server too; deadlines are sent as the remaining time and enforced on both sides.
+public final class RPCConnection: ClientTransport {
+  /// How a connection connects and what it offers the server.
+  public struct Configuration: Sendable {
+    /// The limits and capabilities announced to the server. `settings.compression` lists the
+    /// algorithms offered; the server picks (zstd when both sides offer it).
+    public var settings = ConnectionSettings()
+    /// How long connecting plus the handshake may take. Default 10 s.
+    public var connectTimeout: TimeAmount = .seconds(10)
+    /// zstd level for requests. Default 1.
+    public var zstdLevel: Int32 = 1
+    /// The largest zstd window used to compress. Default 17.
+    public var zstdWindowLog: Int32 = 17
+    /// Run around every call, first outermost.
+    public var interceptors: [any ClientInterceptor] = []
+
+    public init() {}
+
+    /// Offers only `compression` (plus `none`, which every server supports).
+    public mutating func offerCompression(_ compression: ConnectionSettings.Compression) {
+      settings.compression = [.none, compression]
+    }
+  }
+
+  let handler: ClientConnectionHandler
+  let channel: any Channel
+  let configuration: Configuration
+  private let limits: ProtoDecodingLimits
+
+  private init(channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration) {
+    self.channel = channel
+    self.handler = handler
+    self.configuration = configuration
+    self.limits = ProtoDecodingLimits(maxMessageSize: Int(configuration.settings.maxMessageSize))
+  }
+
+  /// Connects and completes the handshake.
+  public static func connect(
+    host: String, port: Int, configuration: Configuration = .init(),
+    group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+  ) async throws -> RPCConnection {
+    let eventLoop = group.next()
+    let handler = ClientConnectionHandler(eventLoop: eventLoop, configuration: configuration)
+    let channel: any Channel
+    do {
+      channel = try await ClientBootstrap(group: eventLoop)
+        .connectTimeout(configuration.connectTimeout)
+        .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        .channelInitializer { channel in
+          channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+        }
+        .connect(host: host, port: port)
+        .get()
+    } catch {
+      throw RPCError(code: .unavailable, message: "could not connect to \(host):\(port): \(error)")
+    }
+    do {
+      try await handler.ready.futureResult.get()
+    } catch {
+      channel.close(promise: nil)
+      throw error
+    }
+    return RPCConnection(channel: channel, handler: handler, configuration: configuration)
+  }
+
+  /// The compression the server chose.
+  public var compression: ConnectionSettings.Compression {
+    get async throws { try await handler.eventLoop.submit { self.handler.negotiatedCompression }.get() }
+  }
+
+  /// Closes the connection; open calls fail with UNAVAILABLE.
+  public func close() async {
+    handler.close()
+    try? await channel.closeFuture.get()
+  }
+
+  /// Measures one round trip with a PING frame.
+  public func ping() async throws -> Duration {
+    try await handler.eventLoop.flatSubmit { self.handler.ping() }.get()
+  }
+
+  // MARK: ClientTransport
+
+  public func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {
+    try await intercepted(method: method, options: options) { context in
+      let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
+      return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+          call.eventLoop.execute {
+            self.handler.startUnary(call, request: request, options: context.options, continuation: continuation)
+          }
+        }
+      } onCancel: {
+        call.cancel()
+      }
+    }
+  }
+
+  public func withStreamingCall<Result: Sendable>(
+    method: ProtoMethodDescriptor, options: CallOptions, _ body: (any RawClientCall) async throws -> Result
+  ) async throws -> Result {
+    try await intercepted(method: method, options: options) { context in
+      let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
+      let opened = try await call.eventLoop.submit { self.handler.startStreaming(call, options: context.options) }.get()
+      if !opened {
+        // The call ended before it started (closed connection, deadline already passed...).
+        _ = try await call.receive()
+      }
+      return try await withTaskCancellationHandler {
+        do {
+          let result = try await body(call)
+          call.cancel()  // no-op when the call already ended
+          return result
+        } catch {
+          call.cancel()
+          throw error
+        }
+      } onCancel: {
+        call.cancel()
+      }
+    }
+  }
+
+  private func intercepted<Result: Sendable>(
+    method: ProtoMethodDescriptor, options: CallOptions, _ body: (ClientCallContext) async throws -> Result
+  ) async throws -> Result {
+    let context = ClientCallContext(method: method, options: options)
+    guard !configuration.interceptors.isEmpty else { return try await body(context) }
+    return try await Self.chain(configuration.interceptors[...], context: context, body)
+  }
+
+  private static func chain<Result: Sendable>(
+    _ interceptors: ArraySlice<any ClientInterceptor>, context: ClientCallContext,
+    _ body: (ClientCallContext) async throws -> Result
+  ) async throws -> Result {
+    guard let first = interceptors.first else { return try await body(context) }
+    return try await first.intercept(context: context) { context in
+      try await chain(interceptors.dropFirst(), context: context, body)
+    }
+  }
+}

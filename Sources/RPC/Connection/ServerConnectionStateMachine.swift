@@ -1,0 +1,277 @@
+import NIOCore
+
+/// How many PING and CANCEL frames a client may send; past either rate the server answers
+/// GOAWAY ENHANCE_YOUR_CALM and closes the connection.
+public struct FloodLimits: Hashable, Sendable {
+  /// PING frames accepted per second (bursts of twice that). Default 10.
+  public var pingsPerSecond = 10
+  /// CANCEL frames accepted per second (bursts of twice that). Default 200.
+  public var cancelsPerSecond = 200
+
+  public init() {}
+}
+
+/// The server side of one connection, as a pure state machine: bytes and frames in, actions out.
+/// No I/O, no clocks (time is passed in), so every rule of docs/PROTOCOL.md that the server
+/// enforces is unit-tested without sockets. `ServerConnectionHandler` runs the actions.
+struct ServerConnectionStateMachine {
+  enum Phase: Hashable, Sendable {
+    /// Waiting for the client's 8-byte preface.
+    case awaitingPreface
+    /// Preface seen; waiting for the client's SETTINGS.
+    case awaitingSettings
+    /// Our SETTINGS sent; waiting for the client's ACK, after which its bytes are compressed.
+    case awaitingSettingsAck
+    case active
+    /// GOAWAY sent: calls above `lastCallID` are refused; the connection closes when the last
+    /// call ends.
+    case draining(lastCallID: UInt32)
+    case closed
+  }
+
+  typealias Limits = FloodLimits
+
+  enum Action: Sendable {
+    case none
+    /// Write the preface and SETTINGS (with the chosen compression); compress everything
+    /// written after them.
+    case sendHandshake(ConnectionSettings)
+    /// Every byte received from now on is compressed with the negotiated algorithm.
+    case startInboundDecompression
+    /// Start a handler for a new call.
+    case startCall(callID: UInt32, CallOpen)
+    /// Answer a call with TRAILERS and no handler.
+    case rejectCall(callID: UInt32, RPCError)
+    /// A whole request message for a running call (`endStream`: the client sends no more).
+    case deliverMessage(callID: UInt32, ByteBuffer, endStream: Bool)
+    /// The client sends no more messages on the call.
+    case deliverHalfClose(callID: UInt32)
+    /// End a running call with an error (its handler is cancelled).
+    case failCall(callID: UInt32, RPCError)
+    /// The client cancelled the call: cancel its handler, send nothing more for it.
+    case cancelCall(callID: UInt32)
+    /// Credit for the server's own messages on a call.
+    case addOutboundCredit(callID: UInt32, UInt32)
+    case sendCredit(callID: UInt32, UInt32)
+    case sendPingAck(UInt64)
+    /// A PING ACK for our keepalive ping arrived.
+    case keepaliveAcknowledged
+    /// The client sent GOAWAY: finish current calls, accept no new ones.
+    case peerGoingAway
+    /// Send GOAWAY with this code and close the connection.
+    case closeWithError(ProtocolViolation)
+  }
+
+  private struct InboundCall {
+    var assembler: MessageAssembler
+    var credit: InboundCredit
+    var halfClosed = false
+  }
+
+  private(set) var phase: Phase = .awaitingPreface
+  let local: ConnectionSettings
+  private(set) var peer = ConnectionSettings()
+  private(set) var compression: ConnectionSettings.Compression = .none
+  /// The highest call id the client has opened.
+  private(set) var highestCallID: UInt32 = 0
+  private var calls: [UInt32: InboundCall] = [:]
+  private var pings: TokenBucket
+  private var cancels: TokenBucket
+
+  init(settings: ConnectionSettings, limits: Limits = Limits()) {
+    self.local = settings
+    self.pings = TokenBucket(capacity: limits.pingsPerSecond * 2, perSecond: limits.pingsPerSecond)
+    self.cancels = TokenBucket(capacity: limits.cancelsPerSecond * 2, perSecond: limits.cancelsPerSecond)
+  }
+
+  /// Calls with a handler that has not finished.
+  var openCalls: Int { calls.count }
+
+  // MARK: Handshake
+
+  /// The client's preface. Returns a violation when it is not ours or its version is too old.
+  mutating func receivedPreface(_ bytes: [UInt8]) -> ProtocolViolation? {
+    precondition(phase == .awaitingPreface)
+    guard bytes.count == Wire.prefaceLength, Array(bytes.prefix(6)) == Wire.magic else {
+      phase = .closed
+      return ProtocolViolation(.protocolError, "not an Emporium RPC connection (bad preface)")
+    }
+    let version = UInt16(bytes[6]) << 8 | UInt16(bytes[7])
+    guard version >= Wire.version else {
+      phase = .closed
+      return ProtocolViolation(.unsupportedVersion, "client speaks version \(version); this server speaks \(Wire.version)")
+    }
+    phase = .awaitingSettings
+    return nil
+  }
+
+  // MARK: Frames
+
+  mutating func receivedFrame(_ frame: Frame, now: NIODeadline) -> Action {
+    switch phase {
+    case .awaitingPreface, .closed:
+      return .none
+    case .awaitingSettings:
+      guard case .settings(ack: false, let values) = frame else {
+        return close(.protocolError, "the first frame must be SETTINGS")
+      }
+      return receivedClientSettings(values)
+    case .awaitingSettingsAck:
+      guard case .settings(ack: true, _) = frame else {
+        return close(.protocolError, "expected the SETTINGS acknowledgement")
+      }
+      phase = .active
+      return compression == .none ? .none : .startInboundDecompression
+    case .active, .draining:
+      return receivedInActivePhase(frame, now: now)
+    }
+  }
+
+  private mutating func receivedClientSettings(_ values: [Frame.Setting]) -> Action {
+    do {
+      peer = try ConnectionSettings.decode(values.map { ($0.id, $0.value) })
+    } catch {
+      return closeWith(error)
+    }
+    // Prefer zstd when both sides offer it.
+    compression = local.compression.contains(.zstd) && peer.compression.contains(.zstd) ? .zstd : .none
+    var answer = local
+    answer.compression = [compression]
+    phase = .awaitingSettingsAck
+    return .sendHandshake(answer)
+  }
+
+  private mutating func receivedInActivePhase(_ frame: Frame, now: NIODeadline) -> Action {
+    switch frame {
+    case .settings:
+      return close(.protocolError, "SETTINGS may be sent only once")
+    case .callOpen(let callID, let open):
+      if let violation = checkNewCallID(callID) { return violation }
+      if case .draining(let last) = phase, callID > last {
+        return .rejectCall(callID: callID, RPCError(code: .unavailable, message: "server is shutting down", refused: true))
+      }
+      guard calls.count < Int(local.maxConcurrentCalls) else {
+        return .rejectCall(
+          callID: callID,
+          RPCError(
+            code: .resourceExhausted,
+            message: "connection is at its limit of \(local.maxConcurrentCalls) concurrent calls", refused: true))
+      }
+      calls[callID] = InboundCall(
+        assembler: MessageAssembler(maxMessageSize: Int(local.maxMessageSize)),
+        credit: InboundCredit(initial: local.initialCallWindow))
+      return .startCall(callID: callID, open)
+    case .oversizedHeaders(let callID, let size):
+      if let violation = checkNewCallID(callID) { return violation }
+      return .rejectCall(
+        callID: callID,
+        RPCError(code: .resourceExhausted, message: "call metadata of \(size) bytes exceeds the limit of \(local.maxHeaderSize)"))
+    case .message(let callID, let payload, let endStream, let more):
+      if let violation = checkKnown(callID) { return violation }
+      guard var call = calls[callID] else { return .none }  // a call that already ended
+      guard !call.halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
+      guard call.credit.receive(payload.readableBytes) else {
+        return close(.flowControlError, "call \(callID) sent more than its credit")
+      }
+      switch call.assembler.append(payload, more: more) {
+      case .tooLarge(let size):
+        calls[callID] = nil
+        return .failCall(
+          callID: callID,
+          RPCError(code: .resourceExhausted, message: "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)"))
+      case .incomplete:
+        // Fragments of an unfinished message cannot wait for the application: credit at once.
+        let increment = call.credit.release(payload.readableBytes)
+        calls[callID] = call
+        return increment.map { .sendCredit(callID: callID, $0) } ?? .none
+      case .message(let message):
+        if endStream { call.halfClosed = true }
+        calls[callID] = call
+        return .deliverMessage(callID: callID, message, endStream: endStream)
+      }
+    case .halfClose(let callID):
+      if let violation = checkKnown(callID) { return violation }
+      guard var call = calls[callID] else { return .none }
+      guard !call.halfClosed, !call.assembler.isAssembling else {
+        return close(.protocolError, "unexpected HALF_CLOSE on call \(callID)")
+      }
+      call.halfClosed = true
+      calls[callID] = call
+      return .deliverHalfClose(callID: callID)
+    case .cancel(let callID, _):
+      if let violation = checkKnown(callID) { return violation }
+      guard cancels.take(now: now) else {
+        return close(.enhanceYourCalm, "too many CANCEL frames")
+      }
+      guard calls.removeValue(forKey: callID) != nil else { return .none }
+      return .cancelCall(callID: callID)
+    case .credit(let callID, let increment):
+      if let violation = checkKnown(callID) { return violation }
+      return calls[callID] == nil ? .none : .addOutboundCredit(callID: callID, increment)
+    case .ping(let ack, let payload):
+      if ack { return .keepaliveAcknowledged }
+      guard pings.take(now: now) else { return close(.enhanceYourCalm, "too many PING frames") }
+      return .sendPingAck(payload)
+    case .goAway:
+      return .peerGoingAway
+    case .trailers, .responseHeaders:
+      return close(.protocolError, "a client may not send TRAILERS")
+    }
+  }
+
+  /// New call ids must increase.
+  private mutating func checkNewCallID(_ callID: UInt32) -> Action? {
+    guard callID > highestCallID else {
+      return close(.protocolError, "call id \(callID) is not greater than \(highestCallID)")
+    }
+    highestCallID = callID
+    return nil
+  }
+
+  /// Frames for ids never opened are an error; for ids already closed they are stale and ignored.
+  private mutating func checkKnown(_ callID: UInt32) -> Action? {
+    callID > highestCallID ? close(.protocolError, "frame for call \(callID), which was never opened") : nil
+  }
+
+  // MARK: Events from the server side
+
+  /// The handler consumed a request message of `size` bytes; returns a CREDIT to send, if due.
+  mutating func messageConsumed(callID: UInt32, size: Int) -> UInt32? {
+    guard var call = calls[callID], !call.halfClosed else { return nil }
+    let increment = call.credit.release(size)
+    calls[callID] = call
+    return increment
+  }
+
+  /// The server finished a call (sent TRAILERS or dropped it). Returns true when a draining
+  /// connection now has no calls left and should close.
+  mutating func callEnded(callID: UInt32) -> Bool {
+    calls[callID] = nil
+    if case .draining = phase, calls.isEmpty { return true }
+    return false
+  }
+
+  /// Starts a graceful drain. Returns the last call id that will be processed (for GOAWAY),
+  /// and whether the connection can close at once.
+  mutating func beginDraining() -> (lastCallID: UInt32, closeNow: Bool) {
+    switch phase {
+    case .active:
+      phase = .draining(lastCallID: highestCallID)
+      return (highestCallID, calls.isEmpty)
+    case .draining(let last):
+      return (last, calls.isEmpty)
+    default:
+      phase = .closed
+      return (0, true)
+    }
+  }
+
+  private mutating func close(_ code: ConnectionErrorCode, _ message: String) -> Action {
+    closeWith(ProtocolViolation(code, message))
+  }
+
+  private mutating func closeWith(_ violation: ProtocolViolation) -> Action {
+    phase = .closed
+    return .closeWithError(violation)
+  }
+}

@@ -1,0 +1,126 @@
+import NIOCore
+
+/// Appends frames to an outbound buffer.
+enum FrameEncoder {
+  static func writePreface(into buffer: inout ByteBuffer) {
+    buffer.writeBytes(Wire.magic)
+    buffer.writeInteger(Wire.version)
+  }
+
+  static func writeHeader(_ type: FrameType, flags: UInt8 = 0, callID: UInt32, length: Int, into buffer: inout ByteBuffer) {
+    buffer.writeInteger(UInt32(length))
+    buffer.writeInteger(type.rawValue)
+    buffer.writeInteger(flags)
+    buffer.writeInteger(callID)
+  }
+
+  /// Writes a frame whose payload `body` writes; the length is filled in afterwards.
+  static func writeFrame(
+    _ type: FrameType, flags: UInt8 = 0, callID: UInt32, into buffer: inout ByteBuffer,
+    _ body: (inout ByteBuffer) -> Void
+  ) {
+    let start = buffer.writerIndex
+    writeHeader(type, flags: flags, callID: callID, length: 0, into: &buffer)
+    body(&buffer)
+    buffer.setInteger(UInt32(buffer.writerIndex - start - Wire.frameHeaderLength), at: start)
+  }
+
+  static func writeSettings(_ settings: ConnectionSettings, into buffer: inout ByteBuffer) {
+    writeFrame(.settings, callID: 0, into: &buffer) { buffer in
+      for (id, value) in settings.encode() {
+        buffer.writeInteger(id)
+        buffer.writeInteger(value)
+      }
+    }
+  }
+
+  static func writeSettingsAck(into buffer: inout ByteBuffer) {
+    writeHeader(.settings, flags: FrameFlag.ack, callID: 0, length: 0, into: &buffer)
+  }
+
+  static func writeCallOpen(callID: UInt32, _ open: CallOpen, into buffer: inout ByteBuffer) {
+    writeFrame(.headers, callID: callID, into: &buffer) { buffer in
+      let path = Array(open.path.utf8)
+      buffer.writeInteger(UInt16(path.count))
+      buffer.writeBytes(path)
+      buffer.writeInteger(open.timeoutMicroseconds ?? 0)
+      writeMetadata(open.metadata, into: &buffer)
+    }
+  }
+
+  static func writeResponseHeaders(callID: UInt32, _ metadata: Metadata, into buffer: inout ByteBuffer) {
+    writeFrame(.headers, callID: callID, into: &buffer) { writeMetadata(metadata, into: &$0) }
+  }
+
+  static func writeMessage(
+    callID: UInt32, _ payload: ByteBuffer, endStream: Bool, more: Bool, into buffer: inout ByteBuffer
+  ) {
+    var flags: UInt8 = 0
+    if endStream { flags |= FrameFlag.endStream }
+    if more { flags |= FrameFlag.more }
+    writeHeader(.message, flags: flags, callID: callID, length: payload.readableBytes, into: &buffer)
+    var payload = payload
+    buffer.writeBuffer(&payload)
+  }
+
+  static func writeHalfClose(callID: UInt32, into buffer: inout ByteBuffer) {
+    writeHeader(.halfClose, callID: callID, length: 0, into: &buffer)
+  }
+
+  static func writeTrailers(callID: UInt32, _ trailers: Trailers, into buffer: inout ByteBuffer) {
+    writeFrame(.trailers, flags: trailers.refused ? FrameFlag.refused : 0, callID: callID, into: &buffer) { buffer in
+      buffer.writeInteger(trailers.code.rawValue)
+      let message = Array(trailers.message.utf8)
+      buffer.writeInteger(UInt32(message.count))
+      buffer.writeBytes(message)
+      buffer.writeInteger(UInt32(trailers.details.count))
+      buffer.writeBytes(trailers.details)
+      writeMetadata(trailers.metadata, into: &buffer)
+    }
+  }
+
+  static func writeCancel(callID: UInt32, code: RPCStatusCode, into buffer: inout ByteBuffer) {
+    writeHeader(.cancel, callID: callID, length: 4, into: &buffer)
+    buffer.writeInteger(UInt32(code.rawValue))
+  }
+
+  static func writeCredit(callID: UInt32, increment: UInt32, into buffer: inout ByteBuffer) {
+    writeHeader(.credit, callID: callID, length: 4, into: &buffer)
+    buffer.writeInteger(increment)
+  }
+
+  static func writePing(ack: Bool, payload: UInt64, into buffer: inout ByteBuffer) {
+    writeHeader(.ping, flags: ack ? FrameFlag.ack : 0, callID: 0, length: 8, into: &buffer)
+    buffer.writeInteger(payload)
+  }
+
+  static func writeGoAway(lastCallID: UInt32, code: ConnectionErrorCode, debug: String, into buffer: inout ByteBuffer) {
+    writeFrame(.goAway, callID: 0, into: &buffer) { buffer in
+      buffer.writeInteger(lastCallID)
+      buffer.writeInteger(code.rawValue)
+      let bytes = Array(debug.utf8.prefix(1024))
+      buffer.writeInteger(UInt32(bytes.count))
+      buffer.writeBytes(bytes)
+    }
+  }
+
+  /// Metadata entries; keys that are not valid and text values that are not printable are
+  /// dropped here rather than sent (the sender's API validates earlier and says why).
+  static func writeMetadata(_ metadata: Metadata, into buffer: inout ByteBuffer) {
+    let countIndex = buffer.writerIndex
+    buffer.writeInteger(UInt16(0))
+    var count: UInt16 = 0
+    for (key, value) in metadata where count < UInt16.max {
+      let keyBytes = Array(key.utf8)
+      let valueBytes = value.bytes
+      guard Metadata.isValidKey(keyBytes) else { continue }
+      if case .text = value, !Metadata.isValidText(valueBytes) { continue }
+      buffer.writeInteger(UInt8(keyBytes.count))
+      buffer.writeBytes(keyBytes)
+      buffer.writeInteger(UInt32(valueBytes.count))
+      buffer.writeBytes(valueBytes)
+      count += 1
+    }
+    buffer.setInteger(count, at: countIndex)
+  }
+}

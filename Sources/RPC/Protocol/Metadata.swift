@@ -1,0 +1,102 @@
+/// Call metadata: ordered key-value pairs sent with a call's opening, its response headers and
+/// its trailers.
+///
+/// Keys are lower-case ASCII letters, digits, `-`, `_` and `.`, 1 to 255 bytes. Values under keys
+/// ending in `-bin` are arbitrary bytes; all other values are printable ASCII (0x20-0x7E).
+/// A key may repeat.
+public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequence {
+  public typealias Key = String
+  public typealias Value = String
+
+  /// One value: text, or bytes under a `-bin` key.
+  public enum Entry: Hashable, Sendable {
+    case text(String)
+    case binary([UInt8])
+
+    /// The value's bytes as sent on the wire.
+    public var bytes: [UInt8] {
+      switch self {
+      case .text(let text): Array(text.utf8)
+      case .binary(let bytes): bytes
+      }
+    }
+  }
+
+  /// The entries in order.
+  public private(set) var entries: [(key: String, value: Entry)] = []
+
+  public init() {}
+
+  public init(dictionaryLiteral elements: (String, String)...) {
+    for (key, value) in elements { add(key, value) }
+  }
+
+  /// Appends a text value. Keys are lower-cased.
+  public mutating func add(_ key: String, _ value: String) {
+    entries.append((key.lowercased(), .text(value)))
+  }
+
+  /// Appends a binary value; `key` must end in `-bin`.
+  public mutating func add(_ key: String, binary value: [UInt8]) {
+    entries.append((key.lowercased(), .binary(value)))
+  }
+
+  /// Replaces every value of `key` with one text value.
+  public mutating func replace(_ key: String, _ value: String) {
+    remove(key)
+    add(key, value)
+  }
+
+  /// Removes every value of `key`.
+  public mutating func remove(_ key: String) {
+    let key = key.lowercased()
+    entries.removeAll { $0.key == key }
+  }
+
+  /// The first text value of `key`.
+  public subscript(_ key: String) -> String? {
+    let key = key.lowercased()
+    for entry in entries where entry.key == key {
+      if case .text(let text) = entry.value { return text }
+    }
+    return nil
+  }
+
+  /// Every value of `key`, in order.
+  public func values(_ key: String) -> [Entry] {
+    let key = key.lowercased()
+    return entries.filter { $0.key == key }.map(\.value)
+  }
+
+  public var isEmpty: Bool { entries.isEmpty }
+  public var count: Int { entries.count }
+
+  public func makeIterator() -> IndexingIterator<[(key: String, value: Entry)]> {
+    entries.makeIterator()
+  }
+
+  public static func == (lhs: Metadata, rhs: Metadata) -> Bool {
+    lhs.entries.elementsEqual(rhs.entries) { $0.key == $1.key && $0.value == $1.value }
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    for entry in entries {
+      hasher.combine(entry.key)
+      hasher.combine(entry.value)
+    }
+  }
+
+  /// Whether `key` is a valid metadata key.
+  static func isValidKey(_ key: some Collection<UInt8>) -> Bool {
+    guard !key.isEmpty, key.count <= 255 else { return false }
+    return key.allSatisfy { byte in
+      (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+        || byte == 0x2E
+    }
+  }
+
+  /// Whether `value` may be sent under a text (non `-bin`) key.
+  static func isValidText(_ value: some Collection<UInt8>) -> Bool {
+    value.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+  }
+}

@@ -1,0 +1,98 @@
+public import Messages
+import NIOCore
+
+/// The methods a server hosts, by path. Generated service protocols register themselves here.
+public struct RPCRouter: Sendable {
+  /// One hosted method with its body, type-erased over its messages.
+  struct Method: Sendable {
+    let descriptor: ProtoMethodDescriptor
+    let run: @Sendable (ServerCallIO, ServerContext) async throws -> Void
+  }
+
+  private(set) var methods: [String: Method] = [:]
+  private(set) var services: [ProtoServiceDescriptor] = []
+
+  public init() {}
+
+  /// Adds every method of `service`.
+  public mutating func add(_ service: some RPCService) {
+    services.append(service.serviceDescriptor)
+    service.registerMethods(with: &self)
+  }
+
+  subscript(path: String) -> Method? { methods[path] }
+
+  public mutating func registerUnary<M: ProtoMethod>(
+    _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
+  ) {
+    methods[M.descriptor.path] = Method(descriptor: M.descriptor) { io, context in
+      let request: M.Input = try await io.singleRequest()
+      try await io.sendResponse(try await body(request, context))
+    }
+  }
+
+  public mutating func registerServerStreaming<M: ProtoMethod>(
+    _ method: M.Type,
+    _ body: @escaping @Sendable (M.Input, ResponseStreamWriter<M.Output>, ServerContext) async throws -> Void
+  ) {
+    methods[M.descriptor.path] = Method(descriptor: M.descriptor) { io, context in
+      let request: M.Input = try await io.singleRequest()
+      try await body(request, ResponseStreamWriter(sink: io.sink), context)
+    }
+  }
+
+  public mutating func registerClientStreaming<M: ProtoMethod>(
+    _ method: M.Type, _ body: @escaping @Sendable (RequestStream<M.Input>, ServerContext) async throws -> M.Output
+  ) {
+    methods[M.descriptor.path] = Method(descriptor: M.descriptor) { io, context in
+      try await io.sendResponse(try await body(RequestStream(source: io.source), context))
+    }
+  }
+
+  public mutating func registerBidirectionalStreaming<M: ProtoMethod>(
+    _ method: M.Type,
+    _ body: @escaping @Sendable (RequestStream<M.Input>, ResponseStreamWriter<M.Output>, ServerContext) async throws
+      -> Void
+  ) {
+    methods[M.descriptor.path] = Method(descriptor: M.descriptor) { io, context in
+      try await body(RequestStream(source: io.source), ResponseStreamWriter(sink: io.sink), context)
+    }
+  }
+}
+
+/// A service a server can host. Generated `ServiceProtocol`s refine this and implement both
+/// requirements; only the methods are left to write.
+public protocol RPCService: Sendable {
+  /// The service's description.
+  var serviceDescriptor: ProtoServiceDescriptor { get }
+  /// Registers the service's methods.
+  func registerMethods(with router: inout RPCRouter)
+}
+
+/// What a method body uses to talk to its call.
+struct ServerCallIO: Sendable {
+  let source: MessageSource
+  let sink: MessageSink
+
+  /// The one request of a unary or server-streaming call.
+  func singleRequest<M: ProtoMessage>() async throws -> M {
+    guard let bytes = try await source.next() else {
+      throw RPCError(code: .invalidArgument, message: "the call ended without a request message")
+    }
+    do {
+      return try M(decoding: bytes, limits: source.limits)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: "request message could not be decoded: \(error)")
+    }
+  }
+
+  func sendResponse<M: ProtoMessage>(_ message: M) async throws {
+    var buffer = ByteBuffer()
+    do {
+      try message.encode(into: &buffer)
+    } catch {
+      throw RPCError(code: .internal, message: "response message could not be encoded: \(error)")
+    }
+    try await sink.send(buffer)
+  }
+}

@@ -1,0 +1,72 @@
+public import Messages
+import NIOCore
+
+/// The messages a caller streams to a handler, decoded as they are read.
+///
+/// Reading is what grants the caller more flow-control credit: a handler that stops reading
+/// stops the caller after one call window.
+public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
+  public typealias Element = Message
+  let source: MessageSource
+
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    let source: MessageSource
+
+    public mutating func next() async throws -> Message? {
+      guard let bytes = try await source.next() else { return nil }
+      do {
+        return try Message(decoding: bytes, limits: source.limits)
+      } catch {
+        throw RPCError(code: .invalidArgument, message: "request message could not be decoded: \(error)")
+      }
+    }
+  }
+
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
+}
+
+/// Raw messages in, with consumption reported for flow control.
+struct MessageSource: Sendable {
+  let queue: AsyncMessageQueue<ByteBuffer>
+  let limits: ProtoDecodingLimits
+  let consumed: @Sendable (Int) -> Void
+
+  func next() async throws -> ByteBuffer? {
+    guard let bytes = try await queue.next() else { return nil }
+    consumed(bytes.readableBytes)
+    return bytes
+  }
+}
+
+/// Where a handler writes the messages of a streaming response.
+///
+/// `write` returns once the message is handed to the connection; it suspends while the caller
+/// has not granted flow-control credit for it, and throws when the call has ended (cancelled,
+/// deadline passed, connection closed).
+public struct ResponseStreamWriter<Message: ProtoMessage>: Sendable {
+  let sink: MessageSink
+
+  /// Sends one message.
+  public func write(_ message: Message) async throws {
+    var buffer = ByteBuffer()
+    do {
+      try message.encode(into: &buffer)
+    } catch {
+      throw RPCError(code: .internal, message: "response message could not be encoded: \(error)")
+    }
+    try await sink.send(buffer)
+  }
+
+  /// Sends response headers before the first message (at most once, before any message).
+  public func writeHeaders(_ metadata: Metadata) async throws {
+    try await sink.sendHeaders(metadata)
+  }
+}
+
+/// Raw messages out.
+struct MessageSink: Sendable {
+  let send: @Sendable (ByteBuffer) async throws -> Void
+  let sendHeaders: @Sendable (Metadata) async throws -> Void
+
+  func send(_ buffer: ByteBuffer) async throws { try await send(buffer) }
+}

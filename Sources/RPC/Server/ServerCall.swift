@@ -1,0 +1,160 @@
+import Messages
+import NIOCore
+
+/// One call on a server connection: the bridge between the connection's event loop and the
+/// task running the handler.
+///
+/// Mutable state is confined to `eventLoop`; the handler task reaches it through `send` and
+/// `finish`, which run on the loop (directly when the task already runs there, which is the
+/// default). Ending a call in any way (trailers sent, cancelled by the client, deadline, the
+/// connection closing) happens once, in `end`, which wakes every waiter.
+final class ServerCall: @unchecked Sendable {
+  // @unchecked: all `var`s are read and written on `eventLoop` only (asserted in debug builds);
+  // `requests` is itself thread-safe and the `let`s are immutable.
+  let id: UInt32
+  let eventLoop: any EventLoop
+  let requests = AsyncMessageQueue<ByteBuffer>()
+  private let connection: ServerConnectionHandler
+
+  private var credit: OutboundCredit
+  private var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
+  private var headersSent = false
+  private(set) var ended = false
+  var task: Task<Void, Never>?
+  var deadlineTimer: Scheduled<Void>?
+
+  init(id: UInt32, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialCredit: UInt32) {
+    self.id = id
+    self.eventLoop = eventLoop
+    self.connection = connection
+    self.credit = OutboundCredit(initial: initialCredit)
+  }
+
+  // MARK: From the handler task
+
+  /// Sends one response message, suspending while the caller has granted no credit for it.
+  func send(_ bytes: ByteBuffer) async throws {
+    if eventLoop.inEventLoop {
+      switch startSend(bytes) {
+      case .done: return
+      case .failed(let error): throw error
+      case .blocked: break  // fall through to wait for credit
+      }
+      try await withCheckedThrowingContinuation { continuation in
+        parkOrResume(continuation)
+      }
+      return
+    }
+    try await withCheckedThrowingContinuation { continuation in
+      eventLoop.execute {
+        switch self.startSend(bytes) {
+        case .done: continuation.resume()
+        case .failed(let error): continuation.resume(throwing: error)
+        case .blocked: self.parkOrResume(continuation)
+        }
+      }
+    }
+  }
+
+  func sendHeaders(_ metadata: Metadata) async throws {
+    try await onLoop {
+      guard !self.ended else { throw RPCError(code: .cancelled, message: "the call has ended") }
+      guard !self.headersSent else { throw RPCError(code: .internal, message: "response headers were already sent") }
+      self.headersSent = true
+      self.connection.writeResponseHeaders(callID: self.id, metadata)
+    }
+  }
+
+  /// Ends the call with trailers (from the handler's outcome).
+  func finish(_ trailers: Trailers) {
+    if eventLoop.inEventLoop {
+      end(sending: trailers)
+    } else {
+      eventLoop.execute { self.end(sending: trailers) }
+    }
+  }
+
+  private func onLoop(_ body: @escaping @Sendable () throws -> Void) async throws {
+    if eventLoop.inEventLoop { return try body() }
+    try await eventLoop.submit(body).get()
+  }
+
+  // MARK: On the event loop
+
+  private enum SendResult { case done, blocked, failed(any Error) }
+
+  private var bytesAwaitingCredit: ByteBuffer?
+
+  private func startSend(_ bytes: ByteBuffer) -> SendResult {
+    eventLoop.preconditionInEventLoop()
+    guard !ended else { return .failed(RPCError(code: .cancelled, message: "the call has ended")) }
+    guard pending == nil, bytesAwaitingCredit == nil else {
+      return .failed(RPCError(code: .internal, message: "concurrent writes on one response stream"))
+    }
+    var bytes = bytes
+    if connection.writeMessage(callID: id, &bytes, credit: &credit) { return .done }
+    bytesAwaitingCredit = bytes
+    return .blocked
+  }
+
+  private func parkOrResume(_ continuation: CheckedContinuation<Void, any Error>) {
+    eventLoop.preconditionInEventLoop()
+    if ended {
+      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+    } else if let bytes = bytesAwaitingCredit {
+      bytesAwaitingCredit = nil
+      pending = (bytes, continuation)
+    } else {
+      continuation.resume()  // credit arrived in between
+    }
+  }
+
+  /// A CREDIT frame for this call.
+  func addCredit(_ increment: UInt32) -> Bool {
+    guard credit.add(increment) else { return false }
+    if var bytes = bytesAwaitingCredit {
+      if connection.writeMessage(callID: id, &bytes, credit: &credit) {
+        bytesAwaitingCredit = nil
+      } else {
+        bytesAwaitingCredit = bytes
+      }
+    } else if var waiting = pending {
+      if connection.writeMessage(callID: id, &waiting.bytes, credit: &credit) {
+        pending = nil
+        waiting.continuation.resume()
+      } else {
+        pending = waiting
+      }
+    }
+    return true
+  }
+
+  /// Ends the call once. `trailers` nil: end silently (the client cancelled or the connection
+  /// closed).
+  func end(sending trailers: Trailers?) {
+    eventLoop.preconditionInEventLoop()
+    guard !ended else { return }
+    ended = true
+    deadlineTimer?.cancel()
+    deadlineTimer = nil
+    if let trailers {
+      connection.writeTrailers(callID: id, trailers)
+    } else {
+      task?.cancel()
+    }
+    requests.finish(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+    if let waiting = pending {
+      pending = nil
+      waiting.continuation.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+    }
+    bytesAwaitingCredit = nil
+    connection.callEnded(self)
+  }
+
+  /// The deadline passed: tell the caller and cancel the handler.
+  func deadlineExceeded() {
+    guard !ended else { return }
+    task?.cancel()
+    end(sending: Trailers(code: .deadlineExceeded, message: "deadline exceeded", details: [], metadata: [:], refused: false))
+  }
+}

@@ -1,0 +1,405 @@
+import Logging
+import Messages
+import NIOCore
+
+/// The NIO handler of one server connection. It owns the connection's
+/// ``ServerConnectionStateMachine``, its compression streams and its calls, turns bytes into
+/// frames and frames into actions, and batches everything it writes until the end of the
+/// event-loop tick (one compressed flush per batch).
+///
+/// Everything here runs on the channel's event loop.
+final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
+  // @unchecked: confined to `eventLoop`; other threads only call `beginDraining` and
+  // `forceClose`, which hop onto the loop first.
+  typealias InboundIn = ByteBuffer
+  typealias OutboundOut = ByteBuffer
+
+  let core: ServerCore
+  let eventLoop: any EventLoop
+  private let executor: (any TaskExecutor)?
+  private var state: ServerConnectionStateMachine
+  private var context: ChannelHandlerContext?
+  private var preface: [UInt8] = []
+  private var decoder: FrameDecoder
+  private var inbound = InboundStream()
+  private var outbound = OutboundStream()
+  private var batch: ByteBuffer
+  private var flushScheduled = false
+  private var reading = false
+  private var calls: [UInt32: ServerCall] = [:]
+  private var peer = "unknown"
+  private var handshakeTimer: Scheduled<Void>?
+  private var keepaliveTimer: RepeatedTask?
+  private var stallTimer: Scheduled<Void>?
+  private var lastReceived: NIODeadline = .now()
+  private var pingOutstanding: NIODeadline?
+  private var closing = false
+
+  init(core: ServerCore, eventLoop: any EventLoop) {
+    self.core = core
+    self.eventLoop = eventLoop
+    self.executor = core.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(eventLoop) : nil
+    self.state = ServerConnectionStateMachine(settings: core.configuration.settings, limits: core.configuration.limits)
+    self.decoder = FrameDecoder(
+      role: .server, maxFrameSize: core.configuration.settings.maxFrameSize,
+      maxHeaderSize: core.configuration.settings.maxHeaderSize)
+    self.batch = ByteBuffer()
+  }
+
+  // MARK: Channel events
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+    batch = context.channel.allocator.buffer(capacity: 4096)
+  }
+
+  func channelActive(context: ChannelHandlerContext) {
+    peer = context.channel.remoteAddress?.description ?? "unknown"
+    core.connections.add(self)
+    handshakeTimer = eventLoop.scheduleTask(in: core.configuration.handshakeTimeout) { [self] in
+      guard !handshakeDone else { return }
+      closeWithError(ProtocolViolation(.settingsTimeout, "handshake not completed in time"))
+    }
+    let interval = core.configuration.keepaliveInterval
+    keepaliveTimer = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
+      keepaliveTick()
+    }
+    context.fireChannelActive()
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    handshakeTimer?.cancel()
+    keepaliveTimer?.cancel()
+    stallTimer?.cancel()
+    for call in Array(calls.values) { call.end(sending: nil) }
+    calls.removeAll()
+    core.connections.remove(self)
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    core.logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+    context.close(promise: nil)
+  }
+
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    // A peer that does not read: stop reading its requests (so it cannot make us queue more
+    // responses) and give up on it if it stays that way.
+    let writable = context.channel.isWritable
+    context.channel.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
+    if writable {
+      stallTimer?.cancel()
+      stallTimer = nil
+      context.read()
+    } else if stallTimer == nil {
+      stallTimer = eventLoop.scheduleTask(in: core.configuration.writeStallTimeout) { [self] in
+        core.logger.info("closing connection whose peer stopped reading", metadata: ["peer": "\(peer)"])
+        self.context?.close(promise: nil)
+      }
+    }
+    context.fireChannelWritabilityChanged()
+  }
+
+  private var handshakeDone: Bool {
+    switch state.phase {
+    case .active, .draining: true
+    default: false
+    }
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    guard !closing else { return }
+    reading = true
+    lastReceived = .now()
+    var bytes = unwrapInboundIn(data)
+    do {
+      if state.phase == .awaitingPreface {
+        let wanted = Wire.prefaceLength - preface.count
+        preface += bytes.readBytes(length: min(wanted, bytes.readableBytes)) ?? []
+        guard preface.count == Wire.prefaceLength else { return }
+        if let violation = state.receivedPreface(preface) {
+          if violation.code == .unsupportedVersion {
+            FrameEncoder.writePreface(into: &batch)
+            FrameEncoder.writeGoAway(lastCallID: 0, code: violation.code, debug: violation.message, into: &batch)
+            flush()
+          }
+          closing = true
+          context.close(promise: nil)
+          return
+        }
+      }
+      try receive(bytes)
+    } catch let violation as ProtocolViolation {
+      closeWithError(violation)
+    } catch {
+      closeWithError(ProtocolViolation(.compressionError, "invalid compressed data: \(error)"))
+    }
+  }
+
+  func channelReadComplete(context: ChannelHandlerContext) {
+    reading = false
+    flush()
+    context.fireChannelReadComplete()
+  }
+
+  /// Feeds received bytes through decompression and the frame decoder.
+  private func receive(_ bytes: ByteBuffer) throws {
+    var pending: ByteBuffer? = bytes
+    while let input = pending {
+      pending = nil
+      try inbound.inflate(input, allocator: context!.channel.allocator) { plain in
+        decoder.append(plain)
+        while !closing, let frame = try decoder.next() {
+          if try handle(state.receivedFrame(frame, now: .now())) {
+            // The rest of the stream is compressed: route what is left through the inflater.
+            pending = decoder.takeBuffered()
+            return
+          }
+        }
+      }
+    }
+  }
+
+  // MARK: Actions
+
+  /// Runs one action; returns true when inbound decompression starts here.
+  private func handle(_ action: ServerConnectionStateMachine.Action) throws -> Bool {
+    switch action {
+    case .none:
+      break
+    case .sendHandshake(let settings):
+      handshakeTimer?.cancel()
+      FrameEncoder.writePreface(into: &batch)
+      FrameEncoder.writeSettings(settings, into: &batch)
+      flush()
+      if settings.compression.contains(.zstd) {
+        let windowLog = min(Int32(state.peer.zstdWindowLogMax), core.configuration.zstdWindowLog)
+        try outbound.startCompressing(level: core.configuration.zstdLevel, windowLog: windowLog)
+      }
+    case .startInboundDecompression:
+      try inbound.startDecompressing(windowLogMax: Int32(state.local.zstdWindowLogMax))
+      return true
+    case .startCall(let callID, let open):
+      startCall(callID, open)
+    case .rejectCall(let callID, let error):
+      writeTrailers(callID: callID, Trailers(error))
+    case .deliverMessage(let callID, let message, let endStream):
+      guard let call = calls[callID] else { break }
+      call.requests.yield(message)
+      if endStream { call.requests.finish() }
+    case .deliverHalfClose(let callID):
+      calls[callID]?.requests.finish()
+    case .failCall(let callID, let error):
+      if let call = calls[callID] {
+        call.task?.cancel()
+        call.end(sending: Trailers(error))
+      }
+    case .cancelCall(let callID):
+      calls[callID]?.end(sending: nil)
+    case .addOutboundCredit(let callID, let increment):
+      if let call = calls[callID], !call.addCredit(increment) {
+        closeWithError(ProtocolViolation(.flowControlError, "credit for call \(callID) overflows"))
+      }
+    case .sendCredit(let callID, let increment):
+      FrameEncoder.writeCredit(callID: callID, increment: increment, into: &batch)
+      scheduleFlush()
+    case .sendPingAck(let payload):
+      FrameEncoder.writePing(ack: true, payload: payload, into: &batch)
+      scheduleFlush()
+    case .keepaliveAcknowledged:
+      pingOutstanding = nil
+    case .peerGoingAway:
+      break  // the client opens no more calls; current ones finish normally
+    case .closeWithError(let violation):
+      closeWithError(violation)
+    }
+    return false
+  }
+
+  private func startCall(_ callID: UInt32, _ open: CallOpen) {
+    guard let method = core.router[open.path] else {
+      writeTrailers(callID: callID, Trailers(RPCError(code: .unimplemented, message: "unknown method \(open.path)")))
+      _ = state.callEnded(callID: callID)
+      return
+    }
+    guard core.handlerSlots.acquire() else {
+      writeTrailers(
+        callID: callID,
+        Trailers(RPCError(code: .resourceExhausted, message: "server is at its limit of running handlers", refused: true)))
+      _ = state.callEnded(callID: callID)
+      return
+    }
+    let call = ServerCall(id: callID, eventLoop: eventLoop, connection: self, initialCredit: state.peer.initialCallWindow)
+    calls[callID] = call
+    var deadline: ContinuousClock.Instant?
+    if let timeout = open.timeoutMicroseconds {
+      let micros = Int64(clamping: timeout)
+      deadline = .now + .microseconds(micros)
+      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(micros)) { call.deadlineExceeded() }
+    }
+    let context = ServerContext(
+      method: method.descriptor, metadata: open.metadata, deadline: deadline, peer: peer, callID: callID)
+    let loop = eventLoop
+    let io = ServerCallIO(
+      source: MessageSource(
+        queue: call.requests, limits: core.decodingLimits,
+        consumed: { [self] size in
+          if loop.inEventLoop { messageConsumed(callID: callID, size: size) } else {
+            loop.execute { self.messageConsumed(callID: callID, size: size) }
+          }
+        }),
+      sink: MessageSink(send: { try await call.send($0) }, sendHeaders: { try await call.sendHeaders($0) }))
+    let core = self.core
+    let run = method.run
+    call.task = Task(executorPreference: executor) {
+      defer { core.handlerSlots.release() }
+      let trailers: Trailers
+      do {
+        try await RPCDeadline.$current.withValue(deadline) {
+          try await core.intercepted(context) { context in try await run(io, context) }
+        }
+        trailers = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
+      } catch let error as RPCError {
+        trailers = Trailers(error)
+      } catch is CancellationError {
+        trailers = Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
+      } catch {
+        core.logger.error(
+          "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(String(reflecting: error))"])
+        trailers = Trailers(RPCError(code: .unknown, message: "the handler failed"))
+      }
+      call.finish(trailers)
+    }
+  }
+
+  private func messageConsumed(callID: UInt32, size: Int) {
+    if let increment = state.messageConsumed(callID: callID, size: size) {
+      FrameEncoder.writeCredit(callID: callID, increment: increment, into: &batch)
+      scheduleFlush()
+    }
+  }
+
+  // MARK: Writing (called by calls, on the event loop)
+
+  /// Writes as much of `bytes` as `credit` allows, as MESSAGE frames no larger than the peer
+  /// accepts. Returns true when the whole message went out.
+  func writeMessage(callID: UInt32, _ bytes: inout ByteBuffer, credit: inout OutboundCredit) -> Bool {
+    let maxFrame = Int(state.peer.maxFrameSize)
+    if bytes.readableBytes == 0 {
+      FrameEncoder.writeMessage(callID: callID, bytes, endStream: false, more: false, into: &batch)
+      scheduleFlush()
+      return true
+    }
+    while bytes.readableBytes > 0 {
+      let granted = credit.take(upTo: min(maxFrame, bytes.readableBytes))
+      guard granted > 0 else { break }
+      let fragment = bytes.readSlice(length: granted)!
+      FrameEncoder.writeMessage(
+        callID: callID, fragment, endStream: false, more: bytes.readableBytes > 0, into: &batch)
+    }
+    scheduleFlush()
+    return bytes.readableBytes == 0
+  }
+
+  func writeResponseHeaders(callID: UInt32, _ metadata: Metadata) {
+    FrameEncoder.writeResponseHeaders(callID: callID, metadata, into: &batch)
+    scheduleFlush()
+  }
+
+  func writeTrailers(callID: UInt32, _ trailers: Trailers) {
+    FrameEncoder.writeTrailers(callID: callID, trailers, into: &batch)
+    scheduleFlush()
+  }
+
+  func callEnded(_ call: ServerCall) {
+    calls[call.id] = nil
+    if state.callEnded(callID: call.id) { closeGracefully() }
+  }
+
+  // MARK: Flushing
+
+  private func scheduleFlush() {
+    guard !reading, !flushScheduled else { return }  // a read flushes at channelReadComplete
+    flushScheduled = true
+    eventLoop.execute { [self] in
+      flushScheduled = false
+      flush()
+    }
+  }
+
+  private func flush() {
+    guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
+    do {
+      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      batch.clear()
+      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    } catch {
+      core.logger.error("compression failed", metadata: ["error": "\(error)"])
+      context.close(promise: nil)
+    }
+  }
+
+  // MARK: Lifecycle
+
+  private func keepaliveTick() {
+    let now = NIODeadline.now()
+    if let sent = pingOutstanding {
+      if now - sent > core.configuration.keepaliveTimeout {
+        closeWithError(ProtocolViolation(.keepaliveTimeout, "keepalive ping not acknowledged"))
+      }
+      return
+    }
+    guard handshakeDone, now - lastReceived >= core.configuration.keepaliveInterval else { return }
+    pingOutstanding = now
+    FrameEncoder.writePing(ack: false, payload: UInt64(now.uptimeNanoseconds), into: &batch)
+    flush()
+  }
+
+  /// Sends GOAWAY and closes.
+  private func closeWithError(_ violation: ProtocolViolation) {
+    guard !closing, let context else { return }
+    closing = true
+    core.logger.debug("closing connection", metadata: ["peer": "\(peer)", "reason": "\(violation)"])
+    FrameEncoder.writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message, into: &batch)
+    flush()
+    context.close(promise: nil)
+  }
+
+  private func closeGracefully() {
+    guard !closing else { return }
+    closing = true
+    flush()
+    context?.close(promise: nil)
+  }
+
+  /// Starts a graceful drain: GOAWAY with the last call that will be processed; new calls are
+  /// refused; the connection closes when its calls finish. Thread-safe.
+  func beginDraining() {
+    eventLoop.execute { [self] in
+      guard !closing else { return }
+      let (last, closeNow) = state.beginDraining()
+      FrameEncoder.writeGoAway(lastCallID: last, code: .noError, debug: "server shutting down", into: &batch)
+      flush()
+      if closeNow { closeGracefully() }
+    }
+  }
+
+  /// Ends every call and closes now (after the drain timeout). Thread-safe.
+  func forceClose() {
+    eventLoop.execute { [self] in
+      for call in Array(calls.values) {
+        call.task?.cancel()
+        call.end(sending: Trailers(RPCError(code: .unavailable, message: "server shut down before the call finished")))
+      }
+      closeGracefully()
+    }
+  }
+}
+
+extension Trailers {
+  init(_ error: RPCError) {
+    var details: [UInt8] = []
+    if let structured = error.details { details = (try? structured.serializedBytes()) ?? [] }
+    self.init(code: error.code, message: error.message, details: details, metadata: error.metadata, refused: error.refused)
+  }
+}

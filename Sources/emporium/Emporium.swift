@@ -1,0 +1,43 @@
+import ArgumentParser
+
+/// `emporium`: the server executable.
+@main
+struct Emporium: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "emporium",
+    abstract: "Emporium: the commerce backend's RPC server.",
+    subcommands: [Serve.self, Demo.self, Health.self],
+    defaultSubcommand: Serve.self
+  )
+}
+
+/// `HOST:PORT`, validated.
+struct HostPort: ExpressibleByArgument, CustomStringConvertible, Sendable {
+  var host: String
+  var port: Int
+
+  init(host: String, port: Int) {
+    self.host = host
+    self.port = port
+  }
+
+  init?(argument: String) {
+    guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+      (0...65535).contains(port)
+    else { return nil }
+    let host = String(argument[..<colon]).trimmingCharacters(in: ["[", "]"])
+    guard !host.isEmpty else { return nil }
+    self.init(host: host, port: port)
+  }
+
+  var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+extension String {
+  fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+    var slice = Substring(self)
+    while let first = slice.first, set.contains(first) { slice.removeFirst() }
+    while let last = slice.last, set.contains(last) { slice.removeLast() }
+    return String(slice)
+  }
+}

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Messages
+import NIOCore
+import Postgres
+import RPC
+import ServiceLifecycle
+import UnixSignals
+
+/// `emporium serve`: the RPC server, with its database.
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the RPC server until SIGTERM or SIGINT (which drain in-flight calls).",
+    discussion: """
+      Without a database URL (--database-url or EMPORIUM_DATABASE_URL) the server starts an \
+      embedded PostgreSQL cluster: a throwaway one, or one kept in --data-dir.
+      """
+  )
+
+  @Option(help: "Address to listen on.")
+  var listen = HostPort(host: "127.0.0.1", port: 7700)
+
+  @Option(help: "PostgreSQL URL (default: $EMPORIUM_DATABASE_URL, else an embedded cluster).")
+  var databaseURL: String?
+
+  @Option(help: "Keep the embedded cluster's data in this directory (created on first use).")
+  var dataDir: String?
+
+  @Option(help: "Seconds in-flight calls get to finish on shutdown.")
+  var drainTimeout = 30
+
+  mutating func run() async throws {
+    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    let logger = Logger(label: "emporium")
+    let database = try await ServerDatabase.open(
+      url: databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"], dataDirectory: dataDir,
+      logger: logger)
+    var configuration = RPCServer.Configuration()
+    configuration.host = listen.host
+    configuration.port = listen.port
+    configuration.drainTimeout = .seconds(Int64(drainTimeout))
+    let server = RPCServer(services: [EchoService()], configuration: configuration, logger: logger)
+    let group = ServiceGroup(
+      configuration: .init(
+        services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    do {
+      try await group.run()
+    } catch {
+      try? await database.close()
+      throw error
+    }
+    try await database.close()
+  }
+}
+
+/// The server's database: a URL given by the operator, or an embedded cluster it owns.
+struct ServerDatabase {
+  let url: String
+  private let embedded: EmbeddedPostgres?
+
+  static func open(url: String?, dataDirectory: String?, logger: Logger) async throws -> ServerDatabase {
+    if let url, !url.isEmpty {
+      logger.info("using database", metadata: ["url": "\(redacted(url))"])
+      return ServerDatabase(url: url, embedded: nil)
+    }
+    var configuration = EmbeddedPostgres.Configuration()
+    configuration.dataDirectory = dataDirectory
+    configuration.progress = { progress in logger.info("embedded postgres", metadata: ["step": "\(progress)"]) }
+    let cluster = try await EmbeddedPostgres.start(configuration)
+    let url = try await cluster.createDatabase("emporium", ifExists: .reuse)
+    logger.info(
+      "embedded postgres ready",
+      metadata: ["url": "\(url)", "dataDirectory": "\(cluster.dataDirectory)", "kept": "\(!cluster.isTemporary)"])
+    return ServerDatabase(url: url, embedded: cluster)
+  }
+
+  func close() async throws {
+    try await embedded?.stop()
+  }
+
+  /// The URL without its password.
+  static func redacted(_ url: String) -> String {
+    guard let at = url.firstIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at else { return url }
+    let credentials = url[scheme.upperBound..<at]
+    guard let colon = credentials.firstIndex(of: ":") else { return url }
+    return String(url[..<colon]) + ":***" + String(url[at...])
+  }
+}
