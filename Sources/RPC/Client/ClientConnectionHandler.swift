@@ -90,14 +90,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       var pending: ByteBuffer? = bytes
       while let input = pending {
         pending = nil
+        var switchToCompressed = false
         try inbound.inflate(input, allocator: context.channel.allocator) { plain in
+          guard !switchToCompressed else { return }
           decoder.append(plain)
           while let frame = try decoder.next() {
             if try handle(state.receivedFrame(frame)) {
-              pending = decoder.takeBuffered()
+              switchToCompressed = true
               return
             }
           }
+        }
+        if switchToCompressed {
+          try inbound.startDecompressing(windowLogMax: Int32(configuration.settings.zstdWindowLogMax))
+          pending = decoder.takeBuffered()
         }
       }
     } catch let violation as ProtocolViolation {
@@ -128,8 +134,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       if compression == .zstd {
         let windowLog = min(Int32(state.peer.zstdWindowLogMax), configuration.zstdWindowLog)
         try outbound.startCompressing(level: configuration.zstdLevel, windowLog: windowLog)
-        try inbound.startDecompressing(windowLogMax: Int32(configuration.settings.zstdWindowLogMax))
-        return true
+        return true  // the caller starts decompressing once the current plain chunk is done
       }
     case .deliverHeaders(let callID, let metadata):
       calls[callID]?.receivedHeaders(metadata)

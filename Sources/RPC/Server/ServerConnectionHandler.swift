@@ -147,15 +147,22 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     var pending: ByteBuffer? = bytes
     while let input = pending {
       pending = nil
+      var switchToCompressed = false
       try inbound.inflate(input, allocator: context!.channel.allocator) { plain in
+        guard !switchToCompressed else { return }
         decoder.append(plain)
         while !closing, let frame = try decoder.next() {
           if try handle(state.receivedFrame(frame, now: .now())) {
-            // The rest of the stream is compressed: route what is left through the inflater.
-            pending = decoder.takeBuffered()
+            switchToCompressed = true
             return
           }
         }
+      }
+      if switchToCompressed {
+        // The rest of the stream is compressed: route what is left through the inflater. (The
+        // switch happens only in the plain phase, so `input` was consumed whole.)
+        try inbound.startDecompressing(windowLogMax: Int32(state.local.zstdWindowLogMax))
+        pending = decoder.takeBuffered()
       }
     }
   }
@@ -177,8 +184,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         try outbound.startCompressing(level: core.configuration.zstdLevel, windowLog: windowLog)
       }
     case .startInboundDecompression:
-      try inbound.startDecompressing(windowLogMax: Int32(state.local.zstdWindowLogMax))
-      return true
+      return true  // the caller switches once the current plain chunk is done
     case .startCall(let callID, let open):
       startCall(callID, open)
     case .rejectCall(let callID, let error):

@@ -1,0 +1,213 @@
+import Messages
+import NIOCore
+import Testing
+
+@testable import RPC
+
+@Suite("Calls over a real connection")
+struct CallKindTests {
+  static let compressions: [ConnectionSettings.Compression] = [.zstd, .none]
+
+  @Test("unary: the response echoes the request", arguments: compressions)
+  func unary(compression: ConnectionSettings.Compression) async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: compression) { connection in
+        let negotiated = try await connection.compression
+        #expect(negotiated == compression)
+        let client = RpcV1.EchoService.Client(connection)
+        let response = try await client.echo(.with {
+          $0.message = "hello"
+          $0.payload = [1, 2, 3]
+        })
+        #expect(response.message == "hello")
+        #expect(response.payload == [1, 2, 3])
+        #expect(response.requestCount == 1)
+      }
+    }
+  }
+
+  @Test("server streaming: every response arrives in order", arguments: compressions)
+  func serverStreaming(compression: ConnectionSettings.Compression) async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: compression) { connection in
+        let sequences = try await RpcV1.EchoService.Client(connection).expand(.with { $0.repeatCount = 50 }) { stream in
+          try await stream.reduce(into: [Int32]()) { $0.append($1.sequence) }
+        }
+        #expect(sequences == Array(0..<50))
+      }
+    }
+  }
+
+  @Test("client streaming: the one response covers every request", arguments: compressions)
+  func clientStreaming(compression: ConnectionSettings.Compression) async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: compression) { connection in
+        let response = try await RpcV1.EchoService.Client(connection).collect { writer in
+          for word in ["a", "b", "c"] { try await writer.write(.with { $0.message = word }) }
+        }
+        #expect(response.message == "abc")
+        #expect(response.requestCount == 3)
+      }
+    }
+  }
+
+  @Test("bidirectional: responses interleave with requests", arguments: compressions)
+  func bidirectional(compression: ConnectionSettings.Compression) async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: compression) { connection in
+        let (requests, continuation) = AsyncStream.makeStream(of: String.self)
+        let received = try await RpcV1.EchoService.Client(connection).update { writer in
+          for await word in requests { try await writer.write(.with { $0.message = word }) }
+        } responses: { responses in
+          var received: [String] = []
+          continuation.yield("first")
+          for try await response in responses {
+            received.append(response.message)
+            // Each next request is sent only after the previous response came back.
+            if received.count < 5 { continuation.yield("n\(received.count)") } else { continuation.finish() }
+          }
+          return received
+        }
+        #expect(received == ["first", "n1", "n2", "n3", "n4"])
+      }
+    }
+  }
+
+  @Test("metadata travels with the call: text and binary values")
+  func metadata() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        var metadata = Metadata()
+        metadata.add("x-request-id", "r-42")
+        metadata.add("blob-bin", binary: [0xFF, 0x00, 0x10])
+        let response = try await RpcV1.EchoService.Client(connection).echo(
+          .with { $0.echoMetadata = true }, options: CallOptions(metadata: metadata))
+        #expect(response.receivedMetadata["x-request-id"] == "r-42")
+        #expect(response.receivedMetadata["blob-bin"] == "/wAQ")
+      }
+    }
+  }
+
+  @Test("a handler's error reaches the caller with its code, message and details")
+  func errors() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        let request = RpcV1.EchoRequest.with {
+          $0.failWith = .with {
+            $0.code = Int32(RPCStatusCode.notFound.rawValue)
+            $0.message = "no such order"
+            $0.details = .with { $0.details = [.with { $0.detail = .errorInfo(.with { $0.reason = "ORDER_NOT_FOUND" }) }] }
+          }
+        }
+        await #expect {
+          try await RpcV1.EchoService.Client(connection).echo(request)
+        } throws: { error in
+          guard let error = error as? RPCError else { return false }
+          guard case .errorInfo(let info)? = error.details?.details.first?.detail else { return false }
+          return error.code == .notFound && error.message == "no such order" && info.reason == "ORDER_NOT_FOUND"
+        }
+      }
+    }
+  }
+
+  @Test("a method the server does not host fails with UNIMPLEMENTED; the connection stays usable")
+  func unimplemented() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        await #expect {
+          try await CommerceV1.CartService.Client(connection).getCart(.init())
+        } throws: { ($0 as? RPCError)?.code == .unimplemented }
+        let after = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "still here" })
+        #expect(after.message == "still here")
+      }
+    }
+  }
+
+  @Test("messages larger than a frame and than the call window go through in both directions", arguments: compressions)
+  func largeMessages(compression: ConnectionSettings.Compression) async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: compression) { connection in
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let response = try await RpcV1.EchoService.Client(connection).echo(.with { $0.payload = payload })
+        #expect(response.payload == payload)
+      }
+    }
+  }
+
+  @Test("hundreds of concurrent calls share one connection")
+  func concurrency() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        let messages = try await withThrowingTaskGroup(of: String.self) { group in
+          for index in 0..<400 {
+            group.addTask { try await client.echo(.with { $0.message = "call \(index)" }).message }
+          }
+          return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        #expect(messages.count == 400)
+      }
+    }
+  }
+
+  @Test("health: Check answers SERVING; unknown services are NOT_FOUND")
+  func health() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        let health = RpcV1.HealthService.Client(connection)
+        let server = try await health.check(.init())
+        let echo = try await health.check(.with { $0.service = "emporium.rpc.v1.EchoService" })
+        #expect(server.status == .serving && echo.status == .serving)
+        await #expect { try await health.check(.with { $0.service = "nope.Service" }) } throws: {
+          ($0 as? RPCError)?.code == .notFound
+        }
+      }
+    }
+  }
+
+  @Test("health: Watch streams the current status, then changes")
+  func healthWatch() async throws {
+    try await withServer { server, port in
+      try await withConnection(port: port) { connection in
+        let statuses = try await RpcV1.HealthService.Client(connection).watch(.with { $0.service = "emporium.rpc.v1.EchoService" }) {
+          stream in
+          var seen: [RpcV1.ServingStatus] = []
+          for try await response in stream {
+            seen.append(response.status)
+            if seen.count == 1 { server.healthStatus?.setStatus(.notServing, for: "emporium.rpc.v1.EchoService") }
+            if seen.count == 2 { break }
+          }
+          return seen
+        }
+        #expect(statuses == [.serving, .notServing])
+      }
+    }
+  }
+
+  @Test("reflection lists hosted services and describes messages with maps and oneofs")
+  func reflection() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        let reflection = RpcV1.ReflectionService.Client(connection)
+        let services = try await reflection.listServices(.init()).serviceNames
+        #expect(services == ["emporium.rpc.v1.EchoService", "emporium.rpc.v1.HealthService", "emporium.rpc.v1.ReflectionService"])
+        let described = try await reflection.describeSymbol(.with { $0.symbol = "/emporium.rpc.v1.EchoService/Expand" })
+        guard case .methodSchema(let method)? = described.described else { Issue.record("not a method"); return }
+        #expect(method.callKind == .serverStreaming)
+        let response = try #require(described.messageTypes.first { $0.fullName == "emporium.rpc.v1.EchoResponse" })
+        let metadataField = try #require(response.fields.first { $0.name == "received_metadata" })
+        #expect(metadataField.label == .map && metadataField.mapKeyKind == .string && metadataField.kind == .string)
+        #expect(described.messageTypes.contains { $0.fullName == "google.protobuf.Duration" })
+        #expect(described.enumTypes.contains { $0.fullName == "emporium.rpc.v1.PayloadFill" })
+        let allTypes = try await reflection.describeSymbol(.with { $0.symbol = "emporium.testing.v1.AllTypes" })
+        guard case .messageSchema(let schema)? = allTypes.described else { Issue.record("not a message"); return }
+        #expect(schema.oneofs.first?.name == "choice")
+        #expect(schema.fields.first { $0.name == "o_text" }?.oneofName == "choice")
+        #expect(schema.fields.first { $0.name == "r_int32" }?.packed == true)
+        await #expect { try await reflection.describeSymbol(.with { $0.symbol = "no.Such" }) } throws: {
+          ($0 as? RPCError)?.code == .notFound
+        }
+      }
+    }
+  }
+}
