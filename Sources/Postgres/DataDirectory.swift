@@ -98,7 +98,7 @@ struct DataDirectory: Sendable, Hashable {
       try FileManager.default.removeItem(atPath: self.path)
     } catch CocoaError.fileNoSuchFile {
       // Already gone (the watchdog may have removed it).
-    } catch where !FileManager.default.fileExists(atPath: self.path) {
+    } catch  where !FileManager.default.fileExists(atPath: self.path) {
       // Gone by the time the error was reported.
     }
   }
@@ -114,8 +114,10 @@ struct DataDirectory: Sendable, Hashable {
     guard (try? handle.seek(toOffset: start)) != nil, let data = try? handle.readToEnd() else {
       return ""
     }
-    let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-    return lines.suffix(maximumLines + 1).joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+    let lines = String(decoding: data, as: UTF8.self).split(
+      separator: "\n", omittingEmptySubsequences: false)
+    return lines.suffix(maximumLines + 1).joined(separator: "\n").trimmingCharacters(
+      in: .whitespacesAndNewlines)
   }
 
   /// The current size of the server log (0 when there is none).

@@ -116,7 +116,8 @@ extension EmbeddedPostgres.Configuration {
   /// Checks what can be checked before touching the file system.
   func validate() throws {
     if let port, !(1...65_535).contains(port) {
-      throw EmbeddedPostgresError(code: .invalidArgument, message: "Port \(port) is not in 1...65535.")
+      throw EmbeddedPostgresError(
+        code: .invalidArgument, message: "Port \(port) is not in 1...65535.")
     }
     if self.superuser.isEmpty || self.superuser.utf8.count > 63 || self.superuser.utf8.contains(0) {
       throw EmbeddedPostgresError(
@@ -125,7 +126,8 @@ extension EmbeddedPostgres.Configuration {
       )
     }
     if self.startTimeout <= .zero {
-      throw EmbeddedPostgresError(code: .invalidArgument, message: "The start timeout must be positive.")
+      throw EmbeddedPostgresError(
+        code: .invalidArgument, message: "The start timeout must be positive.")
     }
     _ = try self.effectiveServerSettings(port: 1, durable: true)
   }

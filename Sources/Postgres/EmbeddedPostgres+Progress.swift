@@ -19,6 +19,7 @@ extension EmbeddedPostgres {
     /// The server is stopped and a temporary data directory removed.
     case stopped
 
+    /// A constant line for a person, such as "initializing cluster" or "starting on port 5433".
     public var description: String {
       switch self {
       case .initializingCluster: "initializing cluster"

@@ -17,7 +17,9 @@ extension EmbeddedPostgres {
   /// - Parameter configuration: How to launch; the default is a temporary cluster on a free port.
   /// - Returns: The running cluster. The caller owns it and should call ``stop()``.
   /// - Throws: ``EmbeddedPostgresError``, or `CancellationError`.
-  public static func start(_ configuration: Configuration = .init()) async throws -> EmbeddedPostgres {
+  public static func start(_ configuration: Configuration = .init()) async throws
+    -> EmbeddedPostgres
+  {
     try configuration.validate()
     let binaries = try PostgresBinaries.locate(configured: configuration.binDirectory)
     let account = try ServerAccount.forCurrentProcess()
@@ -59,9 +61,11 @@ extension EmbeddedPostgres {
         configuration.progress?(.reusingCluster(dataDirectory: directory.path))
       } else {
         configuration.progress?(.initializingCluster(dataDirectory: directory.path))
-        try await Self.initialize(directory, configuration: configuration, binaries: binaries, account: account)
+        try await Self.initialize(
+          directory, configuration: configuration, binaries: binaries, account: account)
       }
-      let port = try await Self.launch(directory, configuration: configuration, binaries: binaries, account: account)
+      let port = try await Self.launch(
+        directory, configuration: configuration, binaries: binaries, account: account)
       configuration.progress?(.ready(port: port))
       return EmbeddedPostgres(
         port: port,
@@ -75,7 +79,8 @@ extension EmbeddedPostgres {
     } catch {
       // An unstructured task: the cleanup must run even though this task may be cancelled.
       await Task {
-        await Self.cleanUpFailedStart(directory, binaries: binaries, account: account, watchdog: watchdog)
+        await Self.cleanUpFailedStart(
+          directory, binaries: binaries, account: account, watchdog: watchdog)
       }.value
       throw error
     }
@@ -145,7 +150,8 @@ extension EmbeddedPostgres {
 
     for attempt in 1...maximumAttempts {
       let port = try configuration.port ?? LoopbackPort.free()
-      let settings = try configuration.effectiveServerSettings(port: port, durable: !directory.isTemporary)
+      let settings = try configuration.effectiveServerSettings(
+        port: port, durable: !directory.isTemporary)
       let options = settings.sorted { $0.key < $1.key }
         .flatMap { ["-c", "\($0.key)=\($0.value)"] }
         .map(Self.shellQuoted)
@@ -181,7 +187,8 @@ extension EmbeddedPostgres {
       }
 
       try await Self.awaitAcceptingConnections(
-        PostgresURL.make(user: configuration.superuser, host: "127.0.0.1", port: port, database: "postgres"),
+        PostgresURL.make(
+          user: configuration.superuser, host: "127.0.0.1", port: port, database: "postgres"),
         directory: directory,
         logOffset: logOffset,
         within: configuration.startTimeout
@@ -212,7 +219,8 @@ extension EmbeddedPostgres {
     throw EmbeddedPostgresError(
       code: .timedOut,
       message: "The server in \(directory.path) was started but did not accept connections "
-        + "(PQping: \(last)).\nserver log (\(directory.logFile)):\n" + directory.logTail(from: logOffset)
+        + "(PQping: \(last)).\nserver log (\(directory.logFile)):\n"
+        + directory.logTail(from: logOffset)
     )
   }
 

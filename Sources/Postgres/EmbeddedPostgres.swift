@@ -115,7 +115,9 @@ public final class EmbeddedPostgres: Sendable {
   /// - Throws: ``EmbeddedPostgresError`` with code ``EmbeddedPostgresError/Code/stopped``,
   ///   ``EmbeddedPostgresError/Code/invalidArgument``, ``EmbeddedPostgresError/Code/connectionFailed``
   ///   or ``EmbeddedPostgresError/Code/sqlFailed``.
-  public func createDatabase(_ name: String, ifExists: IfDatabaseExists = .fail) async throws -> String {
+  public func createDatabase(_ name: String, ifExists: IfDatabaseExists = .fail) async throws
+    -> String
+  {
     guard !self.isStopped else {
       throw EmbeddedPostgresError(
         code: .stopped,

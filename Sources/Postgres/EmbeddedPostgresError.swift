@@ -27,10 +27,12 @@ public struct EmbeddedPostgresError: Error, Sendable, Hashable {
     self.cause = cause
   }
 
+  /// Errors are equal when their codes and messages are (the cause is not compared).
   public static func == (lhs: Self, rhs: Self) -> Bool {
     lhs.code == rhs.code && lhs.message == rhs.message
   }
 
+  /// Hashes the code and the message, like ``==``.
   public func hash(into hasher: inout Hasher) {
     hasher.combine(self.code)
     hasher.combine(self.message)
@@ -38,6 +40,7 @@ public struct EmbeddedPostgresError: Error, Sendable, Hashable {
 }
 
 extension EmbeddedPostgresError: CustomStringConvertible {
+  /// `code: message`, followed by the cause when there is one.
   public var description: String {
     if let cause = self.cause {
       return "\(self.code): \(self.message) (cause: \(cause))"
@@ -73,6 +76,7 @@ extension EmbeddedPostgresError {
       self.wrapped = wrapped
     }
 
+    /// The code's name, such as `binariesNotFound`.
     public var description: String {
       String(describing: self.wrapped)
     }

@@ -35,7 +35,8 @@ enum LoopbackPort {
   private static func error(_ call: String) -> EmbeddedPostgresError {
     EmbeddedPostgresError(
       code: .startFailed,
-      message: "Could not find a free port on 127.0.0.1 (\(call): \(String(cString: strerror(errno))))."
+      message:
+        "Could not find a free port on 127.0.0.1 (\(call): \(String(cString: strerror(errno))))."
     )
   }
 }

@@ -45,7 +45,9 @@ struct PostgresBinaries: Sendable, Hashable {
     }
 
     let versions = (try? FileManager.default.contentsOfDirectory(atPath: debianRoot)) ?? []
-    let candidates = versions.sorted { Self.versionKey($0).lexicographicallyPrecedes(Self.versionKey($1)) }
+    let candidates = versions.sorted {
+      Self.versionKey($0).lexicographicallyPrecedes(Self.versionKey($1))
+    }
     for version in candidates.reversed() {
       let binaries = Self(directory: debianRoot + "/" + version + "/bin")
       if binaries.isComplete {
@@ -56,7 +58,8 @@ struct PostgresBinaries: Sendable, Hashable {
       code: .binariesNotFound,
       message: "PostgreSQL server programs (initdb, pg_ctl) not found: searched "
         + "\(debianRoot)/*/bin"
-        + (candidates.isEmpty ? " (no versions installed)" : " (\(candidates.joined(separator: ", ")))")
+        + (candidates.isEmpty
+          ? " (no versions installed)" : " (\(candidates.joined(separator: ", ")))")
         + ". Install the Debian package `postgresql`, or set \(Self.environmentVariable) "
         + "to the directory holding initdb and pg_ctl."
     )

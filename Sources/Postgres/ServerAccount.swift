@@ -41,7 +41,8 @@ struct ServerAccount: Sendable, Hashable {
       )
     }
     let candidates = ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"]
-    guard let runuser = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+    guard
+      let runuser = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) })
     else {
       throw EmbeddedPostgresError(
         code: .serverAccountUnavailable,

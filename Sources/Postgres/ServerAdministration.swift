@@ -50,7 +50,8 @@ enum ServerAdministration {
     let url = PostgresURL.adding("connect_timeout", "10", to: adminURL)
     try await DedicatedThread.run(named: "emporium-pg-createdb") {
       guard let connection = PQconnectdb(url) else {
-        throw EmbeddedPostgresError(code: .connectionFailed, message: "libpq could not allocate a connection.")
+        throw EmbeddedPostgresError(
+          code: .connectionFailed, message: "libpq could not allocate a connection.")
       }
       defer { PQfinish(connection) }
       guard PQstatus(connection) == CONNECTION_OK else {
@@ -73,7 +74,8 @@ enum ServerAdministration {
       do {
         if ifExists == .replace {
           // FORCE ends other sessions on it (PostgreSQL 13 and later).
-          try Self.execute("DROP DATABASE IF EXISTS \(identifier) WITH (FORCE)", on: connection, creating: name)
+          try Self.execute(
+            "DROP DATABASE IF EXISTS \(identifier) WITH (FORCE)", on: connection, creating: name)
         }
         try Self.execute("CREATE DATABASE \(identifier)", on: connection, creating: name)
       } catch let failure as SQLFailure {
@@ -89,7 +91,8 @@ enum ServerAdministration {
     guard !name.isEmpty, name.utf8.count <= 63, !name.utf8.contains(0) else {
       throw EmbeddedPostgresError(
         code: .invalidArgument,
-        message: "A database name must be 1 to 63 bytes of UTF-8 without NUL; got \(name.utf8.count) bytes."
+        message:
+          "A database name must be 1 to 63 bytes of UTF-8 without NUL; got \(name.utf8.count) bytes."
       )
     }
   }
@@ -100,20 +103,24 @@ enum ServerAdministration {
     var error: EmbeddedPostgresError
   }
 
-  private static func execute(_ sql: String, on connection: OpaquePointer, creating name: String) throws {
+  private static func execute(_ sql: String, on connection: OpaquePointer, creating name: String)
+    throws
+  {
     let result = PQexec(connection, sql)
     defer { PQclear(result) }
     guard PQresultStatus(result) != PGRES_COMMAND_OK else { return }
 
     // PG_DIAG_SQLSTATE is the field code 'C'.
-    let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
+    let state =
+      PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? ""
     let message =
       result.map { String(cString: PQresultErrorMessage($0)) } ?? Self.errorMessage(connection)
     throw SQLFailure(
       sqlState: state,
       error: EmbeddedPostgresError(
         code: .sqlFailed,
-        message: "Could not create database \(name): \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
+        message:
+          "Could not create database \(name): \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
       )
     )
   }

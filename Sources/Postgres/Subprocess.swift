@@ -47,7 +47,8 @@ struct Subprocess: Sendable {
       try Task.checkCancellation()
     }
     let capture = try OutputCapture()
-    let child = try ChildProcess.spawn(self.executable, self.arguments, output: capture.handle.fileDescriptor)
+    let child = try ChildProcess.spawn(
+      self.executable, self.arguments, output: capture.handle.fileDescriptor)
     let termination = await withTaskCancellationHandler {
       await child.waitForExit()
     } onCancel: {
@@ -74,7 +75,8 @@ private struct OutputCapture {
     guard fd >= 0 else {
       throw EmbeddedPostgresError(
         code: .commandFailed,
-        message: "Could not create a temporary file in \(FileManager.default.temporaryDirectory.path) "
+        message:
+          "Could not create a temporary file in \(FileManager.default.temporaryDirectory.path) "
           + "for a program's output: \(String(cString: strerror(errno)))."
       )
     }

@@ -8,7 +8,10 @@ import Foundation
 /// (the PID was reused). Then it runs `pg_ctl stop -m immediate` for a temporary cluster (its data
 /// is about to be deleted) or `-m fast` for a user-named one (a clean shutdown), kills the
 /// postmaster outright if that failed (checking that the pid in `postmaster.pid` still belongs
-/// to a process named `postgres`), and removes the directory if it is temporary.
+/// to a process named `postgres`), and removes the directory if it is temporary. An owner that
+/// died in the middle of ``EmbeddedPostgres/start(_:)`` may leave `initdb` or a starting
+/// postmaster running, so it repeats this every half second until a temporary directory has
+/// stayed gone for a second (giving up after a minute) or, for a named one, for two seconds.
 ///
 /// It runs in a session of its own (`setsid`) and ignores `SIGINT` and `SIGHUP`, so a terminal's
 /// Ctrl-C or hang-up ends the owner but not the watchdog, which then cleans up after it. It
@@ -35,14 +38,29 @@ struct Watchdog: Sendable {
       [ "$started" = "${20}" ]
     }
     while alive; do sleep 0.5; done
-    if [ -f "$datadir/postmaster.pid" ]; then
-      if ! "$@" "$pgctl" stop -D "$datadir" -m "$mode" -w -t 30 >/dev/null 2>&1; then
-        postmaster= name=
-        { read -r postmaster < "$datadir/postmaster.pid"; read -r name < "/proc/$postmaster/comm"; } 2>/dev/null
-        if [ "$name" = postgres ]; then kill -KILL "$postmaster" 2>/dev/null; fi
+    stop_server() {
+      [ -f "$datadir/postmaster.pid" ] || return 0
+      "$@" "$pgctl" stop -D "$datadir" -m "$mode" -w -t 30 >/dev/null 2>&1 && return 0
+      postmaster= name=
+      { read -r postmaster < "$datadir/postmaster.pid"; read -r name < "/proc/$postmaster/comm"; } 2>/dev/null
+      if [ "$name" = postgres ]; then kill -KILL "$postmaster" 2>/dev/null; fi
+    }
+    # The owner may have died mid-start, leaving initdb or a starting postmaster behind: keep
+    # stopping and removing until the directory stays gone for a second (temporary) or for two
+    # seconds (named).
+    tries=0 gone=0
+    while [ "$tries" -lt 120 ]; do
+      tries=$((tries + 1))
+      stop_server "$@"
+      if [ "$remove" = remove ]; then
+        rm -rf -- "$datadir" 2>/dev/null
+        if [ -e "$datadir" ]; then gone=0; else gone=$((gone + 1)); fi
+        [ "$gone" -lt 3 ] || exit 0
+      elif [ "$tries" -ge 4 ]; then
+        exit 0
       fi
-    fi
-    if [ "$remove" = remove ]; then rm -rf -- "$datadir"; fi
+      sleep 0.5
+    done
     """#
 
   /// Starts a watchdog for the cluster in `dataDirectory`, owned by process `owner`.

@@ -88,7 +88,9 @@ struct EmbeddedPostgresTests {
     let name = #"Emporium "Tricky" name; DROP DATABASE postgres"#
     let url = try await postgres.createDatabase(name)
     #expect(try await SQLClient.value(url, "SELECT current_database()") == name)
-    #expect(try await SQLClient.value(postgres.url(), "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == "1")
+    #expect(
+      try await SQLClient.value(
+        postgres.url(), "SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == "1")
 
     try await SQLClient.value(url, "CREATE TABLE marker (id int)")
     let duplicate = await #expect(throws: EmbeddedPostgresError.self) {
@@ -144,7 +146,8 @@ struct EmbeddedPostgresTests {
     }
     #expect(error?.code == .startFailed)
     #expect(error?.message.contains("port \(listener.port)") == true)
-    #expect(error?.message.contains("Address already in use") == true, "message: \(error?.message ?? "")")
+    #expect(
+      error?.message.contains("Address already in use") == true, "message: \(error?.message ?? "")")
 
     // The temporary directory the failed start made is gone again.
     let leftovers = try FileManager.default.contentsOfDirectory(

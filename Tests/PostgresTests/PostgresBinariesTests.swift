@@ -1,10 +1,12 @@
 import Foundation
-@testable import Postgres
 import Testing
+
+@testable import Postgres
 
 @Suite("Finding the PostgreSQL programs")
 struct PostgresBinariesTests {
-  @Test("a bin directory without initdb and pg_ctl is reported by name, with the package to install")
+  @Test(
+    "a bin directory without initdb and pg_ctl is reported by name, with the package to install")
   func missingBinaries() async throws {
     let directory = "/nonexistent/emporium/postgresql/bin"
     let error = await #expect(throws: EmbeddedPostgresError.self) {
@@ -12,7 +14,9 @@ struct PostgresBinariesTests {
     }
     #expect(error?.code == .binariesNotFound)
     #expect(error?.message.contains(directory) == true, "message: \(error?.message ?? "")")
-    #expect(error?.message.contains("Debian package `postgresql`") == true, "message: \(error?.message ?? "")")
+    #expect(
+      error?.message.contains("Debian package `postgresql`") == true,
+      "message: \(error?.message ?? "")")
   }
 
   @Test("without configuration the launcher uses /usr/lib/postgresql/15/bin, never PATH")
@@ -21,7 +25,9 @@ struct PostgresBinariesTests {
     #expect(postgres.binDirectory == "/usr/lib/postgresql/15/bin")
   }
 
-  @Test("the highest installed version holding both programs wins; configuration, then EMPORIUM_PG_BIN, come first")
+  @Test(
+    "the highest installed version holding both programs wins; configuration, then EMPORIUM_PG_BIN, come first"
+  )
   func discoveryOrder() throws {
     let root = try FakeInstallations(
       complete: ["9.6", "15"],
@@ -30,7 +36,9 @@ struct PostgresBinariesTests {
     )
     defer { root.remove() }
 
-    #expect(try PostgresBinaries.locate(configured: nil, environment: [:], debianRoot: root.path).directory == root.path + "/15/bin")
+    #expect(
+      try PostgresBinaries.locate(configured: nil, environment: [:], debianRoot: root.path)
+        .directory == root.path + "/15/bin")
     #expect(
       try PostgresBinaries.locate(
         configured: nil,
@@ -47,7 +55,9 @@ struct PostgresBinariesTests {
     )
     // A directory named explicitly is not silently replaced by another installation.
     let explicit = #expect(throws: EmbeddedPostgresError.self) {
-      try PostgresBinaries.locate(configured: nil, environment: ["EMPORIUM_PG_BIN": root.path + "/16/bin"], debianRoot: root.path)
+      try PostgresBinaries.locate(
+        configured: nil, environment: ["EMPORIUM_PG_BIN": root.path + "/16/bin"],
+        debianRoot: root.path)
     }
     #expect(explicit?.message.contains("EMPORIUM_PG_BIN") == true)
   }
@@ -60,7 +70,8 @@ struct PostgresBinariesTests {
       try PostgresBinaries.locate(configured: nil, environment: [:], debianRoot: root.path)
     }
     #expect(error?.code == .binariesNotFound)
-    #expect(error?.message.contains(root.path + "/*/bin") == true, "message: \(error?.message ?? "")")
+    #expect(
+      error?.message.contains(root.path + "/*/bin") == true, "message: \(error?.message ?? "")")
     #expect(error?.message.contains("Debian package `postgresql`") == true)
   }
 }
@@ -70,7 +81,8 @@ private struct FakeInstallations {
   let path: String
 
   init(complete: [String], incomplete: [String], strays: [String]) throws {
-    self.path = FileManager.default.temporaryDirectory
+    self.path =
+      FileManager.default.temporaryDirectory
       .appendingPathComponent("emporium-fake-pg-\(UUID().uuidString)").path
     let files = FileManager.default
     try files.createDirectory(atPath: self.path, withIntermediateDirectories: true)
@@ -80,7 +92,10 @@ private struct FakeInstallations {
       let programs = complete.contains(version) ? ["initdb", "pg_ctl"] : ["initdb"]
       for program in programs {
         let stub = bin + "/" + program
-        guard files.createFile(atPath: stub, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+        guard
+          files.createFile(
+            atPath: stub, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755]
+          )
         else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stub]) }
       }
     }

@@ -22,8 +22,12 @@ struct TestClusterTests {
       #expect(try await EmbeddedPostgres.shared() === shared)
     }
 
-    #expect(try await SQLClient.value(catalogURL, "SELECT current_database()") == "postgres_tests_catalog_suite")
-    #expect(try await SQLClient.value(ordersURL, "SELECT current_database()") == "postgres_tests_orders_suite")
+    #expect(
+      try await SQLClient.value(catalogURL, "SELECT current_database()")
+        == "postgres_tests_catalog_suite")
+    #expect(
+      try await SQLClient.value(ordersURL, "SELECT current_database()")
+        == "postgres_tests_orders_suite")
     try await SQLClient.value(catalogURL, "CREATE TABLE products (sku text PRIMARY KEY)")
     try await SQLClient.value(catalogURL, "INSERT INTO products VALUES ('SKU-1')")
     #expect(try await SQLClient.value(catalogURL, "SELECT count(*) FROM products") == "1")

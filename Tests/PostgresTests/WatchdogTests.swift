@@ -6,15 +6,18 @@ import Testing
 struct WatchdogTests {
   @Test("when the owner process is killed, the cluster stops and its directory is removed")
   func ownerKilled() async throws {
+    // The stand-in owner: `cat` reading a pipe that only this process writes to, so that it
+    // also ends (and its cluster with it) if this test process dies before killing it.
+    let stdin = Pipe()
     let standIn = Process()
-    standIn.executableURL = URL(fileURLWithPath: "/bin/sleep")
-    standIn.arguments = ["600"]
+    standIn.executableURL = URL(fileURLWithPath: "/bin/cat")
+    standIn.standardInput = stdin
+    standIn.standardOutput = FileHandle.nullDevice
     try standIn.run()
-    defer {
-      if standIn.isRunning { standIn.terminate() }
-    }
+    defer { try? stdin.fileHandleForWriting.close() }
 
-    let postgres = try await EmbeddedPostgres.start(.init(ownerProcessID: standIn.processIdentifier))
+    let postgres = try await EmbeddedPostgres.start(
+      .init(ownerProcessID: standIn.processIdentifier))
     #expect(await SQLClient.ping(postgres.url()) == .accepting)
 
     kill(standIn.processIdentifier, SIGKILL)

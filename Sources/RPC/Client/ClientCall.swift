@@ -11,7 +11,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   let connection: ClientConnectionHandler
   let method: ProtoMethodDescriptor
   let decodingLimits: ProtoDecodingLimits
-  let responses = AsyncMessageQueue<ByteBuffer>()
+  let responses = AsyncMessageQueue<InboundMessage>()
   private let headers: EventLoopPromise<Metadata>
   private let trailing = NIOLockedValueBox(Metadata())
 
@@ -48,10 +48,10 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   }
 
   func receive() async throws -> ByteBuffer? {
-    guard let bytes = try await responses.next() else { return nil }
-    let size = bytes.readableBytes
-    eventLoop.execute { self.connection.messageConsumed(self, size: size) }
-    return bytes
+    guard let message = try await responses.next() else { return nil }
+    let charge = message.charge
+    eventLoop.execute { self.connection.messageConsumed(self, charge: charge) }
+    return message.bytes
   }
 
   func responseHeaders() async throws -> Metadata {

@@ -138,12 +138,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       }
     case .deliverHeaders(let callID, let metadata):
       calls[callID]?.receivedHeaders(metadata)
-    case .deliverMessage(let callID, let message):
+    case .deliverMessage(let callID, let message, let charge):
       guard let call = calls[callID] else { break }
       if call.unaryContinuation != nil {
         call.unaryResponse = message
       } else {
-        call.responses.yield(message)
+        call.responses.yield(InboundMessage(bytes: message, charge: charge))
       }
     case .sendCredit(let callID, let increment):
       FrameEncoder.writeCredit(callID: callID, increment: increment, into: &batch)
@@ -191,9 +191,12 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   /// Opens a call: allocates its id and writes HEADERS; fails the call if the connection
   /// cannot take it.
-  private func open(_ call: ClientCall, options: CallOptions) -> Bool {
+  /// `deadline` is computed by the calling task (it includes the task's inherited deadline,
+  /// which the event loop cannot see).
+  private func open(_ call: ClientCall, options: CallOptions, deadline: ContinuousClock.Instant?) -> Bool {
     if let closedError {
-      call.end(.failure(closedError))
+      // Never sent, so safe to retry elsewhere.
+      call.end(.failure(RPCError(code: .unavailable, message: closedError.message, refused: true)))
       return false
     }
     guard let id = state.openCall() else {
@@ -204,7 +207,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     call.credit = OutboundCredit(initial: state.peer.initialCallWindow)
     calls[id] = call
     var timeout: UInt64?
-    if let deadline = options.effectiveDeadline() {
+    if let deadline {
       let remaining = ContinuousClock.now.duration(to: deadline)
       guard remaining > .zero else {
         calls[id] = nil
@@ -225,12 +228,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func startUnary(
-    _ call: ClientCall, request: ByteBuffer, options: CallOptions, continuation: CheckedContinuation<ByteBuffer, any Error>
+    _ call: ClientCall, request: ByteBuffer, options: CallOptions, deadline: ContinuousClock.Instant?,
+    continuation: CheckedContinuation<ByteBuffer, any Error>
   ) {
     call.unaryContinuation = continuation
-    guard open(call, options: options) else { return }
+    guard open(call, options: options, deadline: deadline) else { return }
     var request = request
-    if request.readableBytes <= Int(state.peer.maxFrameSize), call.credit.take(upTo: request.readableBytes) == request.readableBytes {
+    if request.readableBytes <= Int(state.peer.maxFrameSize), request.readableBytes <= call.credit.available {
+      _ = call.credit.take(forMessageWith: request.readableBytes)
       FrameEncoder.writeMessage(callID: call.id, request, endStream: true, more: false, into: &batch)
       scheduleFlush()
       return
@@ -245,8 +250,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     scheduleFlush()
   }
 
-  func startStreaming(_ call: ClientCall, options: CallOptions) -> Bool {
-    let opened = open(call, options: options)
+  func startStreaming(_ call: ClientCall, options: CallOptions, deadline: ContinuousClock.Instant?) -> Bool {
+    let opened = open(call, options: options, deadline: deadline)
     scheduleFlush()
     return opened
   }
@@ -285,17 +290,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   private func writeMessage(_ call: ClientCall, _ bytes: inout ByteBuffer) -> Bool {
-    if bytes.readableBytes == 0 {
-      FrameEncoder.writeMessage(callID: call.id, bytes, endStream: false, more: false, into: &batch)
-      return true
-    }
-    let maxFrame = Int(state.peer.maxFrameSize)
-    while bytes.readableBytes > 0 {
-      let granted = call.credit.take(upTo: min(maxFrame, bytes.readableBytes))
-      guard granted > 0 else { break }
-      let fragment = bytes.readSlice(length: granted)!
-      FrameEncoder.writeMessage(callID: call.id, fragment, endStream: false, more: bytes.readableBytes > 0, into: &batch)
-    }
+    _ = FrameEncoder.writeMessageFrames(
+      callID: call.id, &bytes, credit: &call.credit, maxFrameSize: Int(state.peer.maxFrameSize), into: &batch)
     return bytes.readableBytes == 0
   }
 
@@ -305,8 +301,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     scheduleFlush()
   }
 
-  func messageConsumed(_ call: ClientCall, size: Int) {
-    guard !call.ended, let increment = state.messageConsumed(callID: call.id, size: size) else { return }
+  func messageConsumed(_ call: ClientCall, charge: Int) {
+    guard !call.ended, let increment = state.messageConsumed(callID: call.id, charge: charge) else { return }
     FrameEncoder.writeCredit(callID: call.id, increment: increment, into: &batch)
     scheduleFlush()
   }

@@ -93,10 +93,12 @@ public final class RPCConnection: ClientTransport {
   public func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {
     try await intercepted(method: method, options: options) { context in
       let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
+      let deadline = context.options.effectiveDeadline()
       return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
           call.eventLoop.execute {
-            self.handler.startUnary(call, request: request, options: context.options, continuation: continuation)
+            self.handler.startUnary(
+              call, request: request, options: context.options, deadline: deadline, continuation: continuation)
           }
         }
       } onCancel: {
@@ -110,7 +112,10 @@ public final class RPCConnection: ClientTransport {
   ) async throws -> Result {
     try await intercepted(method: method, options: options) { context in
       let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
-      let opened = try await call.eventLoop.submit { self.handler.startStreaming(call, options: context.options) }.get()
+      let deadline = context.options.effectiveDeadline()
+      let opened = try await call.eventLoop.submit {
+        self.handler.startStreaming(call, options: context.options, deadline: deadline)
+      }.get()
       if !opened {
         // The call ended before it started (closed connection, deadline already passed...).
         _ = try await call.receive()

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// A single-consumer queue between an event loop (producer) and a task (consumer): the
 /// messages of one direction of one streaming call.
@@ -89,4 +90,10 @@ final class AsyncMessageQueue<Element: Sendable>: Sendable {
       return nil
     }
   }
+}
+
+/// A received message and the flow-control credit consuming it returns.
+struct InboundMessage: Sendable {
+  var bytes: ByteBuffer
+  var charge: Int
 }

@@ -18,7 +18,8 @@ struct ClientConnectionStateMachine {
     /// SETTINGS. The connection is ready for calls.
     case handshakeComplete(compression: ConnectionSettings.Compression)
     case deliverHeaders(callID: UInt32, Metadata)
-    case deliverMessage(callID: UInt32, ByteBuffer)
+    /// A whole response message; consuming it returns `charge` bytes of credit.
+    case deliverMessage(callID: UInt32, ByteBuffer, charge: Int)
     case sendCredit(callID: UInt32, UInt32)
     case deliverTrailers(callID: UInt32, Trailers)
     /// A response message over the limit: cancel the call and fail it locally.
@@ -34,6 +35,7 @@ struct ClientConnectionStateMachine {
   private struct InboundCall {
     var assembler: MessageAssembler
     var credit: InboundCredit
+    var prepaid = 0
   }
 
   private(set) var phase: Phase = .awaitingServerHandshake
@@ -80,10 +82,10 @@ struct ClientConnectionStateMachine {
     calls[callID] = nil
   }
 
-  /// The application took a response message of `size` bytes.
-  mutating func messageConsumed(callID: UInt32, size: Int) -> UInt32? {
+  /// The application took a response message charged `charge` bytes.
+  mutating func messageConsumed(callID: UInt32, charge: Int) -> UInt32? {
     guard var call = calls[callID] else { return nil }
-    let increment = call.credit.release(size)
+    let increment = call.credit.release(charge)
     calls[callID] = call
     return increment
   }
@@ -128,12 +130,18 @@ struct ClientConnectionStateMachine {
           callID: callID,
           RPCError(code: .resourceExhausted, message: "response message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)"))
       case .incomplete:
-        let increment = call.credit.release(payload.readableBytes)
+        var increment: UInt32?
+        if call.credit.window == 0 {
+          increment = call.credit.releaseEarly(call.assembler.partialSize - call.prepaid)
+          call.prepaid = call.assembler.partialSize
+        }
         calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
       case .message(let message):
+        let charge = message.readableBytes - call.prepaid
+        call.prepaid = 0
         calls[callID] = call
-        return .deliverMessage(callID: callID, message)
+        return .deliverMessage(callID: callID, message, charge: charge)
       }
     case .trailers(let callID, let trailers):
       guard calls.removeValue(forKey: callID) != nil else { return staleOrUnknown(callID) }

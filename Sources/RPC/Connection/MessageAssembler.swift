@@ -22,6 +22,9 @@ struct MessageAssembler: Sendable {
   /// Whether a message is partly received.
   var isAssembling: Bool { partial != nil }
 
+  /// Bytes of the partly received message.
+  var partialSize: Int { partial?.readableBytes ?? 0 }
+
   mutating func append(_ fragment: ByteBuffer, more: Bool) -> Result {
     let size = (partial?.readableBytes ?? 0) + fragment.readableBytes
     guard size <= maxMessageSize else {

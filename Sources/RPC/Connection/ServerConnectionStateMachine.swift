@@ -43,7 +43,8 @@ struct ServerConnectionStateMachine {
     /// Answer a call with TRAILERS and no handler.
     case rejectCall(callID: UInt32, RPCError)
     /// A whole request message for a running call (`endStream`: the client sends no more).
-    case deliverMessage(callID: UInt32, ByteBuffer, endStream: Bool)
+    /// Consuming it returns `charge` bytes of credit.
+    case deliverMessage(callID: UInt32, ByteBuffer, charge: Int, endStream: Bool)
     /// The client sends no more messages on the call.
     case deliverHalfClose(callID: UInt32)
     /// End a running call with an error (its handler is cancelled).
@@ -66,6 +67,8 @@ struct ServerConnectionStateMachine {
     var assembler: MessageAssembler
     var credit: InboundCredit
     var halfClosed = false
+    /// Bytes of the partial message already credited back (see ``InboundCredit``).
+    var prepaid = 0
   }
 
   private(set) var phase: Phase = .awaitingPreface
@@ -180,14 +183,20 @@ struct ServerConnectionStateMachine {
           callID: callID,
           RPCError(code: .resourceExhausted, message: "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)"))
       case .incomplete:
-        // Fragments of an unfinished message cannot wait for the application: credit at once.
-        let increment = call.credit.release(payload.readableBytes)
+        // A message larger than the window: once the window runs dry, credit what arrived.
+        var increment: UInt32?
+        if call.credit.window == 0 {
+          increment = call.credit.releaseEarly(call.assembler.partialSize - call.prepaid)
+          call.prepaid = call.assembler.partialSize
+        }
         calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
       case .message(let message):
         if endStream { call.halfClosed = true }
+        let charge = message.readableBytes - call.prepaid
+        call.prepaid = 0
         calls[callID] = call
-        return .deliverMessage(callID: callID, message, endStream: endStream)
+        return .deliverMessage(callID: callID, message, charge: charge, endStream: endStream)
       }
     case .halfClose(let callID):
       if let violation = checkKnown(callID) { return violation }
@@ -235,10 +244,11 @@ struct ServerConnectionStateMachine {
 
   // MARK: Events from the server side
 
-  /// The handler consumed a request message of `size` bytes; returns a CREDIT to send, if due.
-  mutating func messageConsumed(callID: UInt32, size: Int) -> UInt32? {
+  /// The handler consumed a request message charged `charge` bytes; returns a CREDIT to send,
+  /// if due.
+  mutating func messageConsumed(callID: UInt32, charge: Int) -> UInt32? {
     guard var call = calls[callID], !call.halfClosed else { return nil }
-    let increment = call.credit.release(size)
+    let increment = call.credit.release(charge)
     calls[callID] = call
     return increment
   }

@@ -63,6 +63,28 @@ enum FrameEncoder {
     buffer.writeBuffer(&payload)
   }
 
+  /// Writes what `credit` allows of a message as MESSAGE frames of at most `maxFrameSize`.
+  /// Returns false when nothing could be written (waiting for credit). An empty message is one
+  /// empty frame.
+  static func writeMessageFrames(
+    callID: UInt32, _ bytes: inout ByteBuffer, credit: inout OutboundCredit, maxFrameSize: Int,
+    into buffer: inout ByteBuffer
+  ) -> Bool {
+    if bytes.readableBytes == 0 {
+      writeMessage(callID: callID, bytes, endStream: false, more: false, into: &buffer)
+      return true
+    }
+    let granted = credit.take(forMessageWith: bytes.readableBytes)
+    guard granted > 0 else { return false }
+    var chunk = bytes.readSlice(length: granted)!
+    while chunk.readableBytes > 0 {
+      let frame = chunk.readSlice(length: min(maxFrameSize, chunk.readableBytes))!
+      let more = chunk.readableBytes > 0 || bytes.readableBytes > 0
+      writeMessage(callID: callID, frame, endStream: false, more: more, into: &buffer)
+    }
+    return true
+  }
+
   static func writeHalfClose(callID: UInt32, into buffer: inout ByteBuffer) {
     writeHeader(.halfClose, callID: callID, length: 0, into: &buffer)
   }

@@ -27,14 +27,15 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
 
 /// Raw messages in, with consumption reported for flow control.
 struct MessageSource: Sendable {
-  let queue: AsyncMessageQueue<ByteBuffer>
+  let queue: AsyncMessageQueue<InboundMessage>
   let limits: ProtoDecodingLimits
+  /// Reports a consumed message's flow-control charge.
   let consumed: @Sendable (Int) -> Void
 
   func next() async throws -> ByteBuffer? {
-    guard let bytes = try await queue.next() else { return nil }
-    consumed(bytes.readableBytes)
-    return bytes
+    guard let message = try await queue.next() else { return nil }
+    consumed(message.charge)
+    return message.bytes
   }
 }
 

@@ -13,7 +13,7 @@ final class ServerCall: @unchecked Sendable {
   // `requests` is itself thread-safe and the `let`s are immutable.
   let id: UInt32
   let eventLoop: any EventLoop
-  let requests = AsyncMessageQueue<ByteBuffer>()
+  let requests = AsyncMessageQueue<InboundMessage>()
   private let connection: ServerConnectionHandler
 
   private var credit: OutboundCredit

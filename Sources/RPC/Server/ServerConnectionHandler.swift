@@ -189,9 +189,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       startCall(callID, open)
     case .rejectCall(let callID, let error):
       writeTrailers(callID: callID, Trailers(error))
-    case .deliverMessage(let callID, let message, let endStream):
+    case .deliverMessage(let callID, let message, let charge, let endStream):
       guard let call = calls[callID] else { break }
-      call.requests.yield(message)
+      call.requests.yield(InboundMessage(bytes: message, charge: charge))
       if endStream { call.requests.finish() }
     case .deliverHalfClose(let callID):
       calls[callID]?.requests.finish()
@@ -249,9 +249,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     let io = ServerCallIO(
       source: MessageSource(
         queue: call.requests, limits: core.decodingLimits,
-        consumed: { [self] size in
-          if loop.inEventLoop { messageConsumed(callID: callID, size: size) } else {
-            loop.execute { self.messageConsumed(callID: callID, size: size) }
+        consumed: { [self] charge in
+          if loop.inEventLoop { messageConsumed(callID: callID, charge: charge) } else {
+            loop.execute { self.messageConsumed(callID: callID, charge: charge) }
           }
         }),
       sink: MessageSink(send: { try await call.send($0) }, sendHeaders: { try await call.sendHeaders($0) }))
@@ -278,8 +278,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
   }
 
-  private func messageConsumed(callID: UInt32, size: Int) {
-    if let increment = state.messageConsumed(callID: callID, size: size) {
+  private func messageConsumed(callID: UInt32, charge: Int) {
+    if let increment = state.messageConsumed(callID: callID, charge: charge) {
       FrameEncoder.writeCredit(callID: callID, increment: increment, into: &batch)
       scheduleFlush()
     }
@@ -287,22 +287,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Writing (called by calls, on the event loop)
 
-  /// Writes as much of `bytes` as `credit` allows, as MESSAGE frames no larger than the peer
-  /// accepts. Returns true when the whole message went out.
+  /// Writes what `credit` allows of a message (see ``OutboundCredit``), as MESSAGE frames no
+  /// larger than the peer accepts. Returns true when the whole message went out.
   func writeMessage(callID: UInt32, _ bytes: inout ByteBuffer, credit: inout OutboundCredit) -> Bool {
-    let maxFrame = Int(state.peer.maxFrameSize)
-    if bytes.readableBytes == 0 {
-      FrameEncoder.writeMessage(callID: callID, bytes, endStream: false, more: false, into: &batch)
-      scheduleFlush()
-      return true
-    }
-    while bytes.readableBytes > 0 {
-      let granted = credit.take(upTo: min(maxFrame, bytes.readableBytes))
-      guard granted > 0 else { break }
-      let fragment = bytes.readSlice(length: granted)!
-      FrameEncoder.writeMessage(
-        callID: callID, fragment, endStream: false, more: bytes.readableBytes > 0, into: &batch)
-    }
+    guard FrameEncoder.writeMessageFrames(
+      callID: callID, &bytes, credit: &credit, maxFrameSize: Int(state.peer.maxFrameSize), into: &batch)
+    else { return false }
     scheduleFlush()
     return bytes.readableBytes == 0
   }

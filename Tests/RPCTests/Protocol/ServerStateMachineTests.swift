@@ -105,7 +105,7 @@ struct ServerStateMachineTests {
     var machine = active(settings)
     _ = machine.receivedFrame(open(1), now: now)
     _ = machine.receivedFrame(.message(callID: 1, ByteBuffer(bytes: [1, 2, 3]), endStream: false, more: true), now: now)
-    guard case .deliverMessage(1, let message, true) = machine.receivedFrame(
+    guard case .deliverMessage(1, let message, 5, true) = machine.receivedFrame(
       .message(callID: 1, ByteBuffer(bytes: [4, 5]), endStream: true, more: false), now: now)
     else { Issue.record("no message"); return }
     #expect(message == ByteBuffer(bytes: [1, 2, 3, 4, 5]))
@@ -126,18 +126,21 @@ struct ServerStateMachineTests {
     #expect(violation.code == .flowControlError)
   }
 
-  @Test("consuming messages returns credit once half a window is used")
+  @Test("consuming messages returns credit at half a window or once everything received is consumed")
   func creditReturn() {
     var settings = ConnectionSettings()
     settings.initialCallWindow = 100
     var machine = active(settings)
     _ = machine.receivedFrame(open(1), now: now)
-    _ = machine.receivedFrame(.message(callID: 1, ByteBuffer(bytes: Array(repeating: 0, count: 30)), endStream: false, more: false), now: now)
-    let first = machine.messageConsumed(callID: 1, size: 30)
-    #expect(first == nil)
-    _ = machine.receivedFrame(.message(callID: 1, ByteBuffer(bytes: Array(repeating: 0, count: 30)), endStream: false, more: false), now: now)
-    let second = machine.messageConsumed(callID: 1, size: 30)
-    #expect(second == 60)
+    for _ in 0..<3 {
+      _ = machine.receivedFrame(.message(callID: 1, ByteBuffer(bytes: Array(repeating: 0, count: 20)), endStream: false, more: false), now: now)
+    }
+    let first = machine.messageConsumed(callID: 1, charge: 20)
+    #expect(first == nil)  // 20 consumed, 40 still queued
+    let second = machine.messageConsumed(callID: 1, charge: 20)
+    #expect(second == nil)  // 40 consumed: less than half the window, 20 still queued
+    let third = machine.messageConsumed(callID: 1, charge: 20)
+    #expect(third == 60)  // everything consumed
   }
 
   @Test("PING and CANCEL floods end the connection with ENHANCE_YOUR_CALM")
