@@ -32,11 +32,15 @@ final class ServerCall: @unchecked Sendable {
 
   // MARK: From the handler task
 
-  /// Sends one response message, suspending while the caller has granted no credit for it.
+  /// Sends one response message, suspending while the caller has granted no credit for it or
+  /// the connection's socket is not writable (a peer that does not read).
   func send(_ bytes: ByteBuffer) async throws {
     if eventLoop.inEventLoop {
       switch startSend(bytes) {
-      case .done: return
+      case .done:
+        // A handler on the event loop that writes in a loop must let the loop run its I/O.
+        if connection.shouldYield() { await Task.yield() }
+        return
       case .failed(let error): throw error
       case .blocked: break  // fall through to wait for credit
       }
@@ -92,6 +96,11 @@ final class ServerCall: @unchecked Sendable {
       return .failed(RPCError(code: .internal, message: "concurrent writes on one response stream"))
     }
     var bytes = bytes
+    guard connection.isWritable else {
+      bytesAwaitingCredit = bytes
+      connection.waitForWritability(self)
+      return .blocked
+    }
     if connection.writeMessage(callID: id, &bytes, credit: &credit) { return .done }
     bytesAwaitingCredit = bytes
     return .blocked
@@ -112,6 +121,22 @@ final class ServerCall: @unchecked Sendable {
   /// A CREDIT frame for this call.
   func addCredit(_ increment: UInt32) -> Bool {
     guard credit.add(increment) else { return false }
+    retryPendingSend()
+    return true
+  }
+
+  /// The socket became writable again.
+  func writabilityRestored() {
+    retryPendingSend()
+  }
+
+  /// Continues a send that waited for credit or writability.
+  private func retryPendingSend() {
+    guard !ended, bytesAwaitingCredit != nil || pending != nil else { return }
+    guard connection.isWritable else {
+      connection.waitForWritability(self)
+      return
+    }
     if var bytes = bytesAwaitingCredit {
       if connection.writeMessage(callID: id, &bytes, credit: &credit) {
         bytesAwaitingCredit = nil
@@ -126,7 +151,6 @@ final class ServerCall: @unchecked Sendable {
         pending = waiting
       }
     }
-    return true
   }
 
   /// Ends the call once. `trailers` nil: end silently (the client cancelled or the connection

@@ -34,6 +34,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private var lastReceived: NIODeadline = .now()
   private var pingOutstanding: NIODeadline?
   private var closing = false
+  /// Whether the socket accepts writes without queueing past NIO's high watermark.
+  private(set) var isWritable = true
+  private var waitingForWritability: [ServerCall] = []
+  private var bytesSinceYield = 0
 
   init(core: ServerCore, eventLoop: any EventLoop) {
     self.core = core
@@ -73,6 +77,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     stallTimer?.cancel()
     for call in Array(calls.values) { call.end(sending: nil) }
     calls.removeAll()
+    waitingForWritability.removeAll()
     core.connections.remove(self)
     context.fireChannelInactive()
   }
@@ -86,10 +91,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     // A peer that does not read: stop reading its requests (so it cannot make us queue more
     // responses) and give up on it if it stays that way.
     let writable = context.channel.isWritable
+    isWritable = writable
     context.channel.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
     if writable {
       stallTimer?.cancel()
       stallTimer = nil
+      let waiting = waitingForWritability
+      waitingForWritability = []
+      for call in waiting { call.writabilityRestored() }
       context.read()
     } else if stallTimer == nil {
       stallTimer = eventLoop.scheduleTask(in: core.configuration.writeStallTimeout) { [self] in
@@ -290,11 +299,27 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// Writes what `credit` allows of a message (see ``OutboundCredit``), as MESSAGE frames no
   /// larger than the peer accepts. Returns true when the whole message went out.
   func writeMessage(callID: UInt32, _ bytes: inout ByteBuffer, credit: inout OutboundCredit) -> Bool {
+    let before = batch.readableBytes
     guard FrameEncoder.writeMessageFrames(
       callID: callID, &bytes, credit: &credit, maxFrameSize: Int(state.peer.maxFrameSize), into: &batch)
     else { return false }
-    scheduleFlush()
+    bytesSinceYield += batch.readableBytes - before
+    // A large batch goes out now, so the socket's writability reflects it.
+    if batch.readableBytes >= 256 << 10 { flush() } else { scheduleFlush() }
     return bytes.readableBytes == 0
+  }
+
+  /// Parks a call's send until the socket is writable again.
+  func waitForWritability(_ call: ServerCall) {
+    if !waitingForWritability.contains(where: { $0 === call }) { waitingForWritability.append(call) }
+  }
+
+  /// True about every 256 KiB of response data: a handler writing in a loop then yields so the
+  /// event loop can flush and serve other connections.
+  func shouldYield() -> Bool {
+    guard bytesSinceYield >= 256 << 10 else { return false }
+    bytesSinceYield = 0
+    return true
   }
 
   func writeResponseHeaders(callID: UInt32, _ metadata: Metadata) {
