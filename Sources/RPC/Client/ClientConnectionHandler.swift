@@ -39,6 +39,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   var negotiatedCompression: ConnectionSettings.Compression { state.compression }
   var openCalls: Int { calls.count }
+  var acceptsNewCalls: Bool { closedError == nil && state.canOpenCalls }
 
   // MARK: Channel events
 
@@ -212,7 +213,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       guard remaining > .zero else {
         calls[id] = nil
         state.callEnded(id)
-        call.end(.failure(RPCError(code: .deadlineExceeded, message: "the deadline passed before the call started")))
+        call.end(.failure(.rpc(.deadlineExceeded, .deadlineTooShort, "the deadline passed before the call started")))
         return false
       }
       let micros = max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000)

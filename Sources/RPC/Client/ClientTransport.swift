@@ -40,7 +40,7 @@ extension ClientTransport {
     do {
       return try M.Output(decoding: bytes)
     } catch {
-      throw RPCError(code: .internal, message: "response message could not be decoded: \(error)")
+      throw RPCError.undecodableResponse(error)
     }
   }
 
@@ -125,7 +125,7 @@ public struct ResponseStream<Message: ProtoMessage>: AsyncSequence, Sendable {
       do {
         return try Message(decoding: bytes, limits: call.decodingLimits)
       } catch {
-        throw RPCError(code: .internal, message: "response message could not be decoded: \(error)")
+        throw RPCError.undecodableResponse(error)
       }
     }
   }

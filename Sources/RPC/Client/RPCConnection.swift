@@ -77,6 +77,11 @@ public final class RPCConnection: ClientTransport {
     get async throws { try await handler.eventLoop.submit { self.handler.negotiatedCompression }.get() }
   }
 
+  /// Whether new calls may start: false once the server sent GOAWAY or the connection closed.
+  public var acceptsNewCalls: Bool {
+    get async { (try? await handler.eventLoop.submit { self.handler.acceptsNewCalls }.get()) ?? false }
+  }
+
   /// Closes the connection; open calls fail with UNAVAILABLE.
   public func close() async {
     handler.close()

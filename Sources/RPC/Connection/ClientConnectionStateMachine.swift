@@ -1,3 +1,4 @@
+import Messages
 import NIOCore
 
 /// The client side of one connection, as a pure state machine (see
@@ -128,7 +129,10 @@ struct ClientConnectionStateMachine {
         calls[callID] = nil
         return .failCall(
           callID: callID,
-          RPCError(code: .resourceExhausted, message: "response message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)"))
+          .rpc(
+            .resourceExhausted, .messageTooLarge,
+            "response message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
+            metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
       case .incomplete:
         var increment: UInt32?
         if call.credit.window == 0 {

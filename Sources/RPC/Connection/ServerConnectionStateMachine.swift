@@ -1,3 +1,4 @@
+import Messages
 import NIOCore
 
 /// How many PING and CANCEL frames a client may send; past either rate the server answers
@@ -151,14 +152,16 @@ struct ServerConnectionStateMachine {
     case .callOpen(let callID, let open):
       if let violation = checkNewCallID(callID) { return violation }
       if case .draining(let last) = phase, callID > last {
-        return .rejectCall(callID: callID, RPCError(code: .unavailable, message: "server is shutting down", refused: true))
+        return .rejectCall(
+          callID: callID, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
       }
       guard calls.count < Int(local.maxConcurrentCalls) else {
         return .rejectCall(
           callID: callID,
-          RPCError(
-            code: .resourceExhausted,
-            message: "connection is at its limit of \(local.maxConcurrentCalls) concurrent calls", refused: true))
+          .rpc(
+            .resourceExhausted, .concurrencyLimit,
+            "connection is at its limit of \(local.maxConcurrentCalls) concurrent calls",
+            retryAfter: .milliseconds(100), refused: true))
       }
       calls[callID] = InboundCall(
         assembler: MessageAssembler(maxMessageSize: Int(local.maxMessageSize)),
@@ -168,7 +171,9 @@ struct ServerConnectionStateMachine {
       if let violation = checkNewCallID(callID) { return violation }
       return .rejectCall(
         callID: callID,
-        RPCError(code: .resourceExhausted, message: "call metadata of \(size) bytes exceeds the limit of \(local.maxHeaderSize)"))
+        .rpc(
+          .resourceExhausted, .metadataTooLarge, "call metadata of \(size) bytes exceeds the limit of \(local.maxHeaderSize)",
+          metadata: ["limitBytes": "\(local.maxHeaderSize)"]))
     case .message(let callID, let payload, let endStream, let more):
       if let violation = checkKnown(callID) { return violation }
       guard var call = calls[callID] else { return .none }  // a call that already ended
@@ -181,7 +186,10 @@ struct ServerConnectionStateMachine {
         calls[callID] = nil
         return .failCall(
           callID: callID,
-          RPCError(code: .resourceExhausted, message: "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)"))
+          .rpc(
+            .resourceExhausted, .messageTooLarge,
+            "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
+            metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
       case .incomplete:
         // A message larger than the window: once the window runs dry, credit what arrived.
         var increment: UInt32?

@@ -82,7 +82,7 @@ struct ServerCallIO: Sendable {
     do {
       return try M(decoding: bytes, limits: source.limits)
     } catch {
-      throw RPCError(code: .invalidArgument, message: "request message could not be decoded: \(error)")
+      throw RPCError.undecodableRequest(error, limits: source.limits)
     }
   }
 

@@ -17,7 +17,7 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
       do {
         return try Message(decoding: bytes, limits: source.limits)
       } catch {
-        throw RPCError(code: .invalidArgument, message: "request message could not be decoded: \(error)")
+        throw RPCError.undecodableRequest(error, limits: source.limits)
       }
     }
   }

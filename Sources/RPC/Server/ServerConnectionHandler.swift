@@ -233,14 +233,19 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   private func startCall(_ callID: UInt32, _ open: CallOpen) {
     guard let method = core.router[open.path] else {
-      writeTrailers(callID: callID, Trailers(RPCError(code: .unimplemented, message: "unknown method \(open.path)")))
+      writeTrailers(
+        callID: callID,
+        Trailers(.rpc(.unimplemented, .unknownMethod, "unknown method \(open.path)", metadata: ["method": open.path])))
       _ = state.callEnded(callID: callID)
       return
     }
     guard core.handlerSlots.acquire() else {
       writeTrailers(
         callID: callID,
-        Trailers(RPCError(code: .resourceExhausted, message: "server is at its limit of running handlers", refused: true)))
+        Trailers(
+          .rpc(
+            .resourceExhausted, .concurrencyLimit, "server is at its limit of running handlers",
+            retryAfter: .milliseconds(100), refused: true)))
       _ = state.callEnded(callID: callID)
       return
     }

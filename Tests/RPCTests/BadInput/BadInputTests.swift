@@ -174,7 +174,8 @@ struct BadInputTests {
           try await connection.unary(method: NodeMethod.descriptor, request: ByteBuffer(bytes: nested), options: .init())
         } throws: { error in
           guard let error = error as? RPCError else { return false }
-          return error.code == .invalidArgument && error.message.contains("nest")
+          guard case .errorInfo(let info)? = error.details?.details.first?.detail else { return false }
+          return error.code == .invalidArgument && info.reason == "NESTING_TOO_DEEP" && info.metadata["maxDepth"] == "100"
         }
         let shallow = TestingV1.Node.with { $0.label = "ok" }
         let echoed = try await connection.unary(NodeMethod.self, shallow)
@@ -202,6 +203,10 @@ struct BadInputTests {
         let refused = outcomes.compactMap { $0 }
         #expect(refused.count == 3)
         #expect(refused.allSatisfy { $0.code == .resourceExhausted && $0.refused })
+        // The details say why and when to retry.
+        let kinds = refused.first?.details?.details.compactMap(\.detail) ?? []
+        #expect(kinds.contains { if case .errorInfo(let info) = $0 { info.reason == "CONCURRENCY_LIMIT" } else { false } })
+        #expect(kinds.contains { if case .retryInfo = $0 { true } else { false } })
       }
     }
   }

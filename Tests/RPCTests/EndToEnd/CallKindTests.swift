@@ -116,7 +116,13 @@ struct CallKindTests {
       try await withConnection(port: port) { connection in
         await #expect {
           try await CommerceV1.CartService.Client(connection).getCart(.init())
-        } throws: { ($0 as? RPCError)?.code == .unimplemented }
+        } throws: { error in
+          guard let error = error as? RPCError, case .errorInfo(let info)? = error.details?.details.first?.detail else {
+            return false
+          }
+          return error.code == .unimplemented && info.reason == "UNKNOWN_METHOD" && info.domain == "rpc.emporium"
+            && info.metadata["method"] == "/emporium.commerce.v1.CartService/GetCart"
+        }
         let after = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "still here" })
         #expect(after.message == "still here")
       }

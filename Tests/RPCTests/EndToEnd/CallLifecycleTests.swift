@@ -129,7 +129,7 @@ struct CallLifecycleTests {
       }
       await recorder.wait(for: "echo started")
       server.beginGracefulShutdown()
-      try await Task.sleep(for: .milliseconds(50))
+      while await connection.acceptsNewCalls { try await Task.sleep(for: .milliseconds(5)) }
       await #expect { try await client.echo(.init()) } throws: { error in
         guard let error = error as? RPCError else { return false }
         return error.code == .unavailable && error.refused
