@@ -135,6 +135,11 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
+      name: "EmporiumTests",
+      dependencies: ["emporium", "RPC", "Messages", "Postgres"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
       name: "PostgresTests",
       dependencies: ["Postgres", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
