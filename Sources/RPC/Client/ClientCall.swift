@@ -1,6 +1,6 @@
 import Messages
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// One call on a client connection, shared by the calling task and the connection's event
 /// loop. Loop-side state is confined to the loop; the calling task reaches it by hopping there.
@@ -12,11 +12,12 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   let method: ProtoMethodDescriptor
   let decodingLimits: ProtoDecodingLimits
   let responses = AsyncMessageQueue<InboundMessage>()
-  private let headers: EventLoopPromise<Metadata>
-  private let trailing = NIOLockedValueBox(Metadata())
+  /// Response headers and whoever waits for them (most calls never ask: no promise is made).
+  private let headers = Mutex<(value: Metadata?, waiters: [CheckedContinuation<Metadata, Never>])>((nil, []))
+  private let trailing = Mutex(Metadata())
 
   var id: UInt32 = 0
-  var credit = OutboundCredit(initial: 0)
+  @exclusivity(unchecked) var credit = OutboundCredit(initial: 0)
   var ended = false
   var deadlineTimer: Scheduled<Void>?
   private var headersDone = false
@@ -32,7 +33,6 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
     self.connection = connection
     self.method = method
     self.decodingLimits = decodingLimits
-    self.headers = connection.eventLoop.makePromise()
   }
 
   // MARK: RawClientCall (any thread)
@@ -55,10 +55,18 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   }
 
   func responseHeaders() async throws -> Metadata {
-    try await headers.futureResult.get()
+    if let known = headers.withLock({ $0.value }) { return known }
+    return await withCheckedContinuation { continuation in
+      let known = headers.withLock { state -> Metadata? in
+        if let value = state.value { return value }
+        state.waiters.append(continuation)
+        return nil
+      }
+      if let known { continuation.resume(returning: known) }
+    }
   }
 
-  var trailingMetadata: Metadata { trailing.withLockedValue { $0 } }
+  var trailingMetadata: Metadata { trailing.withLock { $0 } }
 
   /// Cancels the call if it has not ended (any thread).
   func cancel(_ code: RPCStatusCode = .cancelled, message: String = "the call was cancelled") {
@@ -70,7 +78,12 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   func receivedHeaders(_ metadata: Metadata) {
     guard !headersDone else { return }
     headersDone = true
-    headers.succeed(metadata)
+    let waiters = headers.withLock { state in
+      state.value = metadata
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume(returning: metadata) }
   }
 
   /// Ends the call with the server's trailers or a local error. Runs once.
@@ -83,7 +96,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
     let error: RPCError?
     switch outcome {
     case .success(let trailers) where trailers.code == .ok:
-      trailing.withLockedValue { $0 = trailers.metadata }
+      trailing.withLock { $0 = trailers.metadata }
       error = nil
     case .success(let trailers):
       var details: RpcV1.ErrorDetails?

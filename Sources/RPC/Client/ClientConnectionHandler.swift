@@ -6,25 +6,30 @@ import NIOCore
 /// it by hopping onto the loop.
 final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable {
   // @unchecked: all mutable state is confined to `eventLoop`.
+  // @exclusivity(unchecked) on the hot properties below: they are only touched on the event
+  // loop, by code that never holds an access across a call that could touch them again, so the
+  // runtime's dynamic exclusivity bookkeeping (a measurable share of each call) is skipped.
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
   let eventLoop: any EventLoop
   let configuration: RPCConnection.Configuration
   let ready: EventLoopPromise<Void>
-  private var state: ClientConnectionStateMachine
+  @exclusivity(unchecked) private var state: ClientConnectionStateMachine
   private var context: ChannelHandlerContext?
   private var preface: [UInt8] = []
-  private var decoder: FrameDecoder
+  @exclusivity(unchecked) private var decoder: FrameDecoder
   private var inbound = InboundStream()
   private var outbound = OutboundStream()
-  private var batch = ByteBuffer()
-  private var flushScheduled = false
-  private var reading = false
-  private var calls: [UInt32: ClientCall] = [:]
+  @exclusivity(unchecked) private var batch = ByteBuffer()
+  @exclusivity(unchecked) private var flushScheduled = false
+  @exclusivity(unchecked) private var reading = false
+  @exclusivity(unchecked) private var calls: [UInt32: ClientCall] = [:]
   private var pings: [UInt64: (sent: NIODeadline, promise: EventLoopPromise<Duration>)] = [:]
   private var nextPing: UInt64 = 1
   private var closedError: RPCError?
+  /// Byte counts for ``RPCConnection/statistics()``.
+  private(set) var statistics = ConnectionStatistics()
   private var handshakeTimer: Scheduled<Void>?
 
   init(eventLoop: any EventLoop, configuration: RPCConnection.Configuration) {
@@ -79,6 +84,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     reading = true
     var bytes = unwrapInboundIn(data)
+    statistics.wireBytesReceived += bytes.readableBytes
     do {
       if preface.count < Wire.prefaceLength {
         let wanted = Wire.prefaceLength - preface.count
@@ -94,6 +100,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         var switchToCompressed = false
         try inbound.inflate(input, allocator: context.channel.allocator) { plain in
           guard !switchToCompressed else { return }
+          statistics.plainBytesReceived += plain.readableBytes
           decoder.append(plain)
           while let frame = try decoder.next() {
             if try handle(state.receivedFrame(frame)) {
@@ -349,6 +356,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
       let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      statistics.plainBytesSent += batch.readableBytes
+      statistics.wireBytesSent += bytes.readableBytes
       batch.clear()
       context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } catch {

@@ -82,6 +82,11 @@ public final class RPCConnection: ClientTransport {
     get async { (try? await handler.eventLoop.submit { self.handler.acceptsNewCalls }.get()) ?? false }
   }
 
+  /// Bytes this connection has sent and received, on the wire and before compression.
+  public func statistics() async -> ConnectionStatistics {
+    (try? await handler.eventLoop.submit { self.handler.statistics }.get()) ?? ConnectionStatistics()
+  }
+
   /// Closes the connection; open calls fail with UNAVAILABLE.
   public func close() async {
     handler.close()

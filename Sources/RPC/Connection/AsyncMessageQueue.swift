@@ -1,5 +1,5 @@
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// A single-consumer queue between an event loop (producer) and a task (consumer): the
 /// messages of one direction of one streaming call.
@@ -15,13 +15,13 @@ final class AsyncMessageQueue<Element: Sendable>: Sendable {
     var end: Result<Void, any Error>?
   }
 
-  private let state = NIOLockedValueBox(State())
+  private let state = Mutex(State())
 
   init() {}
 
   /// Adds an element (event loop side).
   func yield(_ element: Element) {
-    let waiter = state.withLockedValue { state -> CheckedContinuation<Element?, any Error>? in
+    let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
       guard state.end == nil else { return nil }
       if let waiter = state.waiter {
         state.waiter = nil
@@ -35,7 +35,7 @@ final class AsyncMessageQueue<Element: Sendable>: Sendable {
 
   /// Ends the queue: the consumer gets the buffered elements, then nil (or the error).
   func finish(throwing error: (any Error)? = nil) {
-    let waiter = state.withLockedValue { state -> CheckedContinuation<Element?, any Error>? in
+    let waiter = state.withLock { state -> CheckedContinuation<Element?, any Error>? in
       guard state.end == nil else { return nil }
       state.end = error.map { .failure($0) } ?? .success(())
       let waiter = state.waiter
@@ -51,7 +51,7 @@ final class AsyncMessageQueue<Element: Sendable>: Sendable {
   func next() async throws -> Element? {
     if let ready = try takeBuffered() { return ready.element }
     return try await withCheckedThrowingContinuation { continuation in
-      let immediate: Result<Element?, any Error>? = state.withLockedValue { state in
+      let immediate: Result<Element?, any Error>? = state.withLock { state in
         if state.head < state.buffer.count {
           let element = state.buffer[state.head]
           state.head += 1
@@ -71,7 +71,7 @@ final class AsyncMessageQueue<Element: Sendable>: Sendable {
   }
 
   private func takeBuffered() throws -> (element: Element?, Void)? {
-    try state.withLockedValue { state -> (element: Element?, Void)? in
+    try state.withLock { state -> (element: Element?, Void)? in
       if state.head < state.buffer.count {
         let element = state.buffer[state.head]
         state.head += 1

@@ -109,13 +109,13 @@ struct FrameDecoder {
       }
       switch role {
       case .server:
-        guard let pathLength = payload.readInteger(as: UInt16.self),
-          let pathBytes = payload.readBytes(length: Int(pathLength)),
-          let timeout = payload.readInteger(as: UInt64.self)
-        else { throw ProtocolViolation(.protocolError, "truncated HEADERS on call \(callID)") }
-        guard let path = String(validating: pathBytes, as: UTF8.self) else {
+        guard let pathLength = payload.readInteger(as: UInt16.self), payload.readableBytes >= Int(pathLength) + 8 else {
+          throw ProtocolViolation(.protocolError, "truncated HEADERS on call \(callID)")
+        }
+        guard let path = try? payload.readUTF8ValidatedString(length: Int(pathLength)) else {
           throw ProtocolViolation(.protocolError, "method path is not UTF-8")
         }
+        let timeout = payload.readInteger(as: UInt64.self)!
         let metadata = try readMetadata(&payload)
         try requireEmpty()
         return .callOpen(callID: callID, CallOpen(path: path, timeoutMicroseconds: timeout == 0 ? nil : timeout, metadata: metadata))

@@ -40,9 +40,10 @@ enum FrameEncoder {
 
   static func writeCallOpen(callID: UInt32, _ open: CallOpen, into buffer: inout ByteBuffer) {
     writeFrame(.headers, callID: callID, into: &buffer) { buffer in
-      let path = Array(open.path.utf8)
-      buffer.writeInteger(UInt16(path.count))
-      buffer.writeBytes(path)
+      let lengthIndex = buffer.writerIndex
+      buffer.writeInteger(UInt16(0))
+      let length = buffer.writeString(open.path)
+      buffer.setInteger(UInt16(truncatingIfNeeded: length), at: lengthIndex)
       buffer.writeInteger(open.timeoutMicroseconds ?? 0)
       writeMetadata(open.metadata, into: &buffer)
     }
@@ -90,6 +91,16 @@ enum FrameEncoder {
   }
 
   static func writeTrailers(callID: UInt32, _ trailers: Trailers, into buffer: inout ByteBuffer) {
+    if trailers.code == .ok, trailers.message.isEmpty, trailers.details.isEmpty, trailers.metadata.isEmpty,
+      !trailers.refused
+    {
+      // The common case: status 0, empty message, no details, no metadata.
+      writeHeader(.trailers, callID: callID, length: 11, into: &buffer)
+      buffer.writeInteger(UInt8(0))
+      buffer.writeInteger(UInt64(0))
+      buffer.writeInteger(UInt16(0))
+      return
+    }
     writeFrame(.trailers, flags: trailers.refused ? FrameFlag.refused : 0, callID: callID, into: &buffer) { buffer in
       buffer.writeInteger(trailers.code.rawValue)
       let message = Array(trailers.message.utf8)
@@ -133,14 +144,20 @@ enum FrameEncoder {
     buffer.writeInteger(UInt16(0))
     var count: UInt16 = 0
     for (key, value) in metadata where count < UInt16.max {
-      let keyBytes = Array(key.utf8)
-      let valueBytes = value.bytes
-      guard Metadata.isValidKey(keyBytes) else { continue }
-      if case .text = value, !Metadata.isValidText(valueBytes) { continue }
-      buffer.writeInteger(UInt8(keyBytes.count))
-      buffer.writeBytes(keyBytes)
-      buffer.writeInteger(UInt32(valueBytes.count))
-      buffer.writeBytes(valueBytes)
+      guard Metadata.isValidKey(key.utf8) else { continue }
+      switch value {
+      case .text(let text):
+        guard Metadata.isValidText(text.utf8) else { continue }
+        buffer.writeInteger(UInt8(key.utf8.count))
+        buffer.writeString(key)
+        buffer.writeInteger(UInt32(text.utf8.count))
+        buffer.writeString(text)
+      case .binary(let bytes):
+        buffer.writeInteger(UInt8(key.utf8.count))
+        buffer.writeString(key)
+        buffer.writeInteger(UInt32(bytes.count))
+        buffer.writeBytes(bytes)
+      }
       count += 1
     }
     buffer.setInteger(count, at: countIndex)

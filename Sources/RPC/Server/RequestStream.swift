@@ -27,14 +27,12 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
 
 /// Raw messages in, with consumption reported for flow control.
 struct MessageSource: Sendable {
-  let queue: AsyncMessageQueue<InboundMessage>
+  let call: ServerCall
   let limits: ProtoDecodingLimits
-  /// Reports a consumed message's flow-control charge.
-  let consumed: @Sendable (Int) -> Void
 
   func next() async throws -> ByteBuffer? {
-    guard let message = try await queue.next() else { return nil }
-    consumed(message.charge)
+    guard let message = try await call.requests.next() else { return nil }
+    call.messageConsumed(charge: message.charge)
     return message.bytes
   }
 }
@@ -66,8 +64,9 @@ public struct ResponseStreamWriter<Message: ProtoMessage>: Sendable {
 
 /// Raw messages out.
 struct MessageSink: Sendable {
-  let send: @Sendable (ByteBuffer) async throws -> Void
-  let sendHeaders: @Sendable (Metadata) async throws -> Void
+  let call: ServerCall
 
-  func send(_ buffer: ByteBuffer) async throws { try await send(buffer) }
+  func send(_ buffer: ByteBuffer) async throws { try await call.send(buffer) }
+
+  func sendHeaders(_ metadata: Metadata) async throws { try await call.sendHeaders(metadata) }
 }

@@ -16,7 +16,7 @@ final class ServerCall: @unchecked Sendable {
   let requests = AsyncMessageQueue<InboundMessage>()
   private let connection: ServerConnectionHandler
 
-  private var credit: OutboundCredit
+  @exclusivity(unchecked) private var credit: OutboundCredit
   private var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
   private var headersSent = false
   private(set) var ended = false
@@ -75,6 +75,15 @@ final class ServerCall: @unchecked Sendable {
       end(sending: trailers)
     } else {
       eventLoop.execute { self.end(sending: trailers) }
+    }
+  }
+
+  /// The handler took a request message; returns its flow-control charge to the connection.
+  func messageConsumed(charge: Int) {
+    if eventLoop.inEventLoop {
+      connection.messageConsumed(callID: id, charge: charge)
+    } else {
+      eventLoop.execute { self.connection.messageConsumed(callID: self.id, charge: charge) }
     }
   }
 
