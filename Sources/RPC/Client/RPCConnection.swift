@@ -33,12 +33,19 @@ public final class RPCConnection: ClientTransport {
 
   let handler: ClientConnectionHandler
   let channel: any Channel
+  /// Runs tasks on this connection's event loop.
+  ///
+  /// A caller that makes many small calls can run on it
+  /// (`withTaskExecutorPreference(connection.executor) { ... }`) to skip the thread hop to the
+  /// loop and back on every call. Such code must not block.
+  public let executor: any TaskExecutor
   let configuration: Configuration
   private let limits: ProtoDecodingLimits
 
   private init(channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration) {
     self.channel = channel
     self.handler = handler
+    self.executor = EventLoopTaskExecutor(handler.eventLoop)
     self.configuration = configuration
     self.limits = ProtoDecodingLimits(maxMessageSize: Int(configuration.settings.maxMessageSize))
   }
@@ -106,9 +113,14 @@ public final class RPCConnection: ClientTransport {
       let deadline = context.options.effectiveDeadline()
       return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
-          call.eventLoop.execute {
+          if call.eventLoop.inEventLoop {
             self.handler.startUnary(
               call, request: request, options: context.options, deadline: deadline, continuation: continuation)
+          } else {
+            call.eventLoop.execute {
+              self.handler.startUnary(
+                call, request: request, options: context.options, deadline: deadline, continuation: continuation)
+            }
           }
         }
       } onCancel: {
