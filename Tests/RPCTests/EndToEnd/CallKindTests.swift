@@ -140,6 +140,34 @@ struct CallKindTests {
     }
   }
 
+  @Test("every call kind works when the caller runs on the connection's event loop")
+  func callerOnEventLoop() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port) { connection in
+        try await withTaskExecutorPreference(connection.executor) {
+          let client = RpcV1.EchoService.Client(connection)
+          let unary = try await client.echo(.with { $0.message = "loop" })
+          #expect(unary.message == "loop")
+          let count = try await client.expand(.with { $0.repeatCount = 3 }) { try await $0.reduce(0) { n, _ in n + 1 } }
+          #expect(count == 3)
+          let collected = try await client.collect { writer in
+            try await writer.write(.with { $0.message = "a" })
+            try await writer.write(.with { $0.message = "b" })
+          }
+          #expect(collected.message == "ab")
+          let echoed = try await client.update { writer in
+            try await writer.write(.with { $0.message = "x" })
+          } responses: { try await $0.reduce(into: [String]()) { $0.append($1.message) } }
+          #expect(echoed == ["x"])
+          let timedOut = await #expect(throws: RPCError.self) {
+            try await client.echo(.with { $0.responseDelay = .with { $0.seconds = 5 } }, options: CallOptions(timeout: .milliseconds(50)))
+          }
+          #expect(timedOut?.code == .deadlineExceeded)
+        }
+      }
+    }
+  }
+
   @Test("hundreds of concurrent calls share one connection")
   func concurrency() async throws {
     try await withServer { _, port in
