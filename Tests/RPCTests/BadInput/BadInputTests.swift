@@ -266,6 +266,36 @@ struct BadInputTests {
     }
   }
 
+  @Test("keepalive: an idle peer that never answers PING is closed with KEEPALIVE_TIMEOUT")
+  func keepaliveTimeout() async throws {
+    try await withServer(configure: {
+      $0.keepaliveInterval = .milliseconds(100)
+      $0.keepaliveTimeout = .milliseconds(200)
+    }) { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      #expect(await peer.closedByServer(within: .seconds(10)))
+      let frames = try peer.frames()
+      #expect(frames.contains { if case .ping(false, _) = $0 { true } else { false } })
+      #expect(try peer.goAwayCode() == .keepaliveTimeout)
+      try await expectServerStillServes(port: port)
+    }
+  }
+
+  @Test("keepalive: a peer that answers PINGs stays connected")
+  func keepaliveAnswered() async throws {
+    try await withServer(configure: {
+      $0.keepaliveInterval = .milliseconds(100)
+      $0.keepaliveTimeout = .milliseconds(300)
+    }) { _, port in
+      try await withConnection(port: port) { connection in
+        try await Task.sleep(for: .milliseconds(800))  // several keepalive rounds
+        let response = try await RpcV1EchoClient(connection).echo(.with { $0.message = "still" })
+        #expect(response.message == "still")
+      }
+    }
+  }
+
   @Test("a peer that never reads is closed after the write-stall timeout; others are served meanwhile")
   func peerThatNeverReads() async throws {
     try await withServer(configure: { $0.writeStallTimeout = .milliseconds(300) }) { server, port in
