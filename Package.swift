@@ -20,6 +20,7 @@ let package = Package(
     .library(name: "Postgres", targets: ["Postgres"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
+    .executable(name: "rpcctl", targets: ["rpcctl"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -107,6 +108,18 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // rpcctl: the debugging client — JSON in and out via the server's reflection. docs/RPCCTL.md.
+    .executableTarget(
+      name: "rpcctl",
+      dependencies: [
+        "Messages",
+        "RPC",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     .testTarget(
       name: "MessagesTests",
       dependencies: [
@@ -132,6 +145,16 @@ let package = Package(
     .testTarget(
       name: "ProtoGenTests",
       dependencies: ["ProtoGen"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "rpcctlTests",
+      dependencies: [
+        "rpcctl",
+        "RPC",
+        "Messages",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -87,6 +87,16 @@ struct SupportEmitter {
       }
       w.line("]")
       w.line()
+      w.line("/// Each enum's value numbers in declaration order (protobuf-c keeps them sorted by number).")
+      w.line("public static let enumValueOrder: [String: [Int32]] = [")
+      w.indent { w in
+        for entry in types.entries.values.filter({ $0.enumeration != nil }).sorted(by: { $0.fullName < $1.fullName }) {
+          let numbers = entry.enumeration!.values.map { String($0.number) }.joined(separator: ", ")
+          w.line("\"\(entry.fullName)\": [\(numbers)],")
+        }
+      }
+      w.line("]")
+      w.line()
       w.line("/// Every service, in file order.")
       w.line("public static let services: [ProtoServiceDescriptor] = [")
       w.indent { w in

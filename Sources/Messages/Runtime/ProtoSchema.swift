@@ -112,9 +112,14 @@ public enum ProtoSchemaRegistry {
         let enumDescriptor = raw.assumingMemoryBound(to: ProtobufCEnumDescriptor.self).pointee
         let name = String(cString: enumDescriptor.name)
         guard found[name] == nil else { continue }
-        let values = (0..<Int(enumDescriptor.n_values)).map {
+        var values = (0..<Int(enumDescriptor.n_values)).map {
           let value = enumDescriptor.values[$0]
           return ProtoEnumValueSchema(name: String(cString: value.name), number: value.value)
+        }
+        // protobuf-c sorts values by number; the generator recorded the declared order.
+        if let order = ProtoRegistry.enumValueOrder[name] {
+          let rank = Dictionary(order.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
+          values.sort { rank[$0.number, default: .max] < rank[$1.number, default: .max] }
         }
         found[name] = ProtoEnumSchema(fullName: name, values: values)
       }

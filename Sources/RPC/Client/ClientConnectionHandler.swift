@@ -148,6 +148,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       calls[callID]?.receivedHeaders(metadata)
     case .deliverMessage(let callID, let message, let charge):
       guard let call = calls[callID] else { break }
+      // Response HEADERS, if any, precede the first MESSAGE: from here on they are known.
+      call.receivedHeaders([:])
       if call.unaryContinuation != nil {
         call.unaryResponse = message
       } else {

@@ -21,6 +21,8 @@ struct CallExecution: Sendable {
   let converter: MessageConverter
   let output: any TextOutput
   let log: VerboseLog
+  /// What happened before the call (connecting, reflection), for the `-v` timings line.
+  var setupTimings: [(label: String, duration: Duration)] = []
 
   /// What a finished call did.
   struct Summary: Sendable {
@@ -34,7 +36,7 @@ struct CallExecution: Sendable {
   /// - Throws: ``RPCError`` with the call's status, or ``CommandFailure`` for input that
   ///   cannot be sent and responses that cannot be decoded.
   func run(_ source: RequestSource) async throws -> Summary {
-    let progress = Mutex(Summary())
+    let progress = Progress()
     let clock = ContinuousClock()
     let before = await connection.statistics()
     let start = clock.now
@@ -56,12 +58,21 @@ struct CallExecution: Sendable {
     }
   }
 
+  /// The summary so far, shared by the request and response tasks.
+  final class Progress: Sendable {
+    private let state = Mutex(Summary())
+
+    func withLock<Result: Sendable>(_ body: (inout Summary) -> Result) -> Result {
+      state.withLock { body(&$0) }
+    }
+  }
+
   private enum Finished: Sendable {
     case requestsSent
     case callEnded
   }
 
-  private func perform(_ source: RequestSource, progress: Mutex<Summary>, start: ContinuousClock.Instant) async throws {
+  private func perform(_ source: RequestSource, progress: Progress, start: ContinuousClock.Instant) async throws {
     let (calls, callStarted) = AsyncStream<any RawClientCall>.makeStream()
     try await withThrowingTaskGroup(of: Finished.self) { group in
       group.addTask {
@@ -107,8 +118,11 @@ struct CallExecution: Sendable {
   }
 
   /// Prints every response until the call ends; throws its status when not OK.
-  private func receive(from call: any RawClientCall, progress: Mutex<Summary>, start: ContinuousClock.Instant) async throws {
+  private func receive(from call: any RawClientCall, progress: Progress, start: ContinuousClock.Instant) async throws {
     let clock = ContinuousClock()
+    // Headers are optional: the call resolves them when they arrive or, if the server sent
+    // none, when it ends. Under -v they are logged as soon as they are known.
+    async let headersLogged: Void = logHeaders(of: call)
     var index = 0
     do {
       while let bytes = try await call.receive() {
@@ -116,21 +130,25 @@ struct CallExecution: Sendable {
         if index == 1 {
           let elapsed = start.duration(to: clock.now)
           progress.withLock { $0.firstResponse = elapsed }
-          log.metadata("response headers", try await call.responseHeaders(), prefix: "<")
         }
         let text = try converter.decodeResponse(bytes, index: index)
         output.write(text + "\n")
         progress.withLock { $0.responses = index }
       }
-    } catch let error as RPCError {
-      if index == 0 { log.metadata("response headers", (try? await call.responseHeaders()) ?? [:], prefix: "<") }
+    } catch {
+      await headersLogged
       throw error
     }
-    if index == 0 { log.metadata("response headers", try await call.responseHeaders(), prefix: "<") }
+    await headersLogged
     log.metadata("trailers", call.trailingMetadata, prefix: "<")
     if !method.kind.streamsResponses, index != 1 {
       throw CommandFailure(.internal, "the server ended a \(method.kind.displayName) call with \(index) responses instead of one")
     }
+  }
+
+  private func logHeaders(of call: any RawClientCall) async {
+    guard log.enabled else { return }
+    log.metadata("response headers", (try? await call.responseHeaders()) ?? [:], prefix: "<")
   }
 
   /// `-v`: counts, timings and bytes on the wire for this call.
@@ -139,7 +157,8 @@ struct CallExecution: Sendable {
     let after = await connection.statistics()
     let first = summary.firstResponse.map(Formatting.milliseconds) ?? "none"
     log.info("sent \(summary.requests) request\(summary.requests == 1 ? "" : "s"), received \(summary.responses) response\(summary.responses == 1 ? "" : "s")")
-    log.info("timings: first response \(first), total \(Formatting.milliseconds(total))")
+    let setup = setupTimings.map { "\($0.label) \(Formatting.milliseconds($0.duration)), " }.joined()
+    log.info("timings: \(setup)call: first response \(first), total \(Formatting.milliseconds(total))")
     log.info(
       "bytes sent: \(after.wireBytesSent - before.wireBytesSent) on the wire, \(after.plainBytesSent - before.plainBytesSent) before compression"
     )

@@ -1,4 +1,5 @@
 import NIOCore
+import RPC
 
 /// Converts one method's requests from JSON to wire bytes and its responses back, with the
 /// schemas reflection gave.

@@ -54,7 +54,8 @@ struct Reflector: Sendable {
   ///   service's methods, or the hosted services, when the method or service does not exist.
   func resolveMethod(_ reference: MethodReference) async throws(CommandFailure) -> ResolvedMethod {
     let serviceName = try await resolveService(reference.service, unknownCode: .unimplemented)
-    guard let response = try await describe(serviceName), case .serviceSchema(let service) = response.described else {
+    let response = try await describe(serviceName)
+    guard let response, case .serviceSchema(let service) = response.described else {
       throw CommandFailure(.unimplemented, "the server did not describe service '\(serviceName)'")
     }
     var catalog = SchemaCatalog()
@@ -84,47 +85,4 @@ struct Reflector: Sendable {
       throw CommandFailure(.unknown, "reflection failed: \(error)")
     }
   }
-}
-
-/// A method found through reflection: its schema, what the transport needs to call it, and the
-/// schemas to convert its messages.
-struct ResolvedMethod: Sendable {
-  let schema: RpcV1.MethodSchema
-  let descriptor: ProtoMethodDescriptor
-  let catalog: SchemaCatalog
-
-  init(schema: RpcV1.MethodSchema, catalog: SchemaCatalog) throws(CommandFailure) {
-    let kind: ProtoCallKind
-    switch schema.callKind {
-    case .unary: kind = .unary
-    case .serverStreaming: kind = .serverStreaming
-    case .clientStreaming: kind = .clientStreaming
-    case .bidiStreaming: kind = .bidirectionalStreaming
-    default: throw CommandFailure(.unimplemented, "method \(schema.fullPath) has a call kind rpcctl does not know")
-    }
-    self.schema = schema
-    self.catalog = catalog
-    self.descriptor = ProtoMethodDescriptor(
-      service: schema.serviceName, method: schema.name, kind: kind, inputType: schema.inputTypeName,
-      outputType: schema.outputTypeName)
-  }
-
-  var kind: ProtoCallKind { descriptor.kind }
-}
-
-extension ProtoCallKind {
-  /// `unary`, `server streaming`...
-  var displayName: String {
-    switch self {
-    case .unary: "unary"
-    case .serverStreaming: "server streaming"
-    case .clientStreaming: "client streaming"
-    case .bidirectionalStreaming: "bidirectional streaming"
-    }
-  }
-
-  /// Whether the caller sends a stream of requests.
-  var streamsRequests: Bool { self == .clientStreaming || self == .bidirectionalStreaming }
-  /// Whether the server sends a stream of responses.
-  var streamsResponses: Bool { self == .serverStreaming || self == .bidirectionalStreaming }
 }

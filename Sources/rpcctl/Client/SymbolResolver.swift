@@ -15,12 +15,13 @@ struct SymbolResolver: Sendable {
     if let response = try await reflector.describe(name) { return response }
 
     let services = try await reflector.serviceNames()
-    if case .found(let service) = ServiceMatch(name, among: services), let response = try await reflector.describe(service) {
-      return response
+    if case .found(let service) = ServiceMatch(name, among: services) {
+      if let response = try await reflector.describe(service) { return response }
     }
     if let reference = MethodReference(parsing: name), case .found(let service) = ServiceMatch(reference.service, among: services) {
       if let response = try await reflector.describe("\(service).\(reference.method)") { return response }
-      guard let described = try await reflector.describe(service), case .serviceSchema(let schema) = described.described else {
+      let described = try await reflector.describe(service)
+      guard let described, case .serviceSchema(let schema) = described.described else {
         throw CommandFailure(.notFound, "no method '\(reference.method)' in \(service)")
       }
       let names = schema.methods.map(\.name)
@@ -38,7 +39,9 @@ struct SymbolResolver: Sendable {
       typeNames.formUnion(response.enumTypes.map(\.fullName))
     }
     let matches = typeNames.filter { $0.hasSuffix("." + name) }.sorted()
-    if matches.count == 1, let response = try await reflector.describe(matches[0]) { return response }
+    if matches.count == 1 {
+      if let response = try await reflector.describe(matches[0]) { return response }
+    }
     if matches.count > 1 {
       throw CommandFailure(.invalidArgument, "'\(name)' is ambiguous; it matches \(matches.joined(separator: ", "))")
     }

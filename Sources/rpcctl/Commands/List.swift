@@ -1,4 +1,5 @@
 import ArgumentParser
+import Messages
 import RPC
 
 extension Rpcctl {
@@ -24,8 +25,10 @@ extension Rpcctl {
         var text = ""
         if let service {
           let fullName = try await reflector.resolveService(service, unknownCode: .notFound)
-          guard let response = try await reflector.describe(fullName), case .serviceSchema(let schema) = response.described
-          else { throw CommandFailure(.notFound, "the server did not describe service '\(fullName)'") }
+          let response = try await reflector.describe(fullName)
+          guard let response, case .serviceSchema(let schema) = response.described else {
+            throw CommandFailure(.notFound, "the server did not describe service '\(fullName)'")
+          }
           for method in schema.methods { text += "\(fullName).\(method.name)\n" }
         } else {
           for name in try await reflector.serviceNames() { text += name + "\n" }

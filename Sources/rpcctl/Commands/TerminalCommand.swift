@@ -46,3 +46,22 @@ enum CommandRunner {
     }
   }
 }
+
+extension Rpcctl {
+  /// The subcommand a command line selects, parsed and validated.
+  ///
+  /// - Throws: ``CommandFailure`` with the status and message rpcctl exits with for this
+  ///   command line (64 for mistakes; 0 for `--help`, whose text is the message).
+  static func command(from arguments: [String]) throws(CommandFailure) -> any TerminalCommand {
+    let parsed: any ParsableCommand
+    do {
+      parsed = try parseAsRoot(arguments)
+    } catch {
+      throw CommandFailure(exitCode: exitCode(for: error).rawValue, summary: message(for: error))
+    }
+    guard let command = parsed as? any TerminalCommand else {
+      throw CommandFailure.usage("choose a subcommand: list, describe, call, health or ping")
+    }
+    return command
+  }
+}

@@ -35,8 +35,3 @@ enum DurationText {
     return negative ? (-seconds, Int32(-nanos)) : (seconds, Int32(nanos))
   }
 }
-
-extension Character {
-  /// `0` to `9` only (not other Unicode digits).
-  var isASCIIDigit: Bool { ("0"..."9").contains(self) }
-}

@@ -2,6 +2,7 @@ import Messages
 
 /// One enum type: values in declaration order, with lookups by name and number.
 struct EnumType: Hashable, Sendable {
+  /// One named number.
   struct Value: Hashable, Sendable {
     var name: String
     var number: Int32

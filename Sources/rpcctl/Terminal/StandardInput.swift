@@ -12,7 +12,11 @@ enum StandardInput {
 
   static func lines() -> InputLines {
     let (stream, continuation) = AsyncThrowingStream<String, any Error>.makeStream()
-    let credit = DispatchSemaphore(value: window)
+    // Created at 0 and raised to the window: libdispatch traps when a semaphore is released
+    // with a value below the one it was created with, which a reader ahead of its consumer
+    // leaves behind.
+    let credit = DispatchSemaphore(value: 0)
+    for _ in 0..<window { credit.signal() }
     let thread = Thread {
       while true {
         credit.wait()
@@ -26,44 +30,5 @@ enum StandardInput {
     thread.name = "rpcctl-stdin"
     thread.start()
     return InputLines(stream) { credit.signal() }
-  }
-}
-
-/// Lines of input (without their newline), in order. Iteration ends at the end of input, and
-/// when the iterating task is cancelled.
-struct InputLines: AsyncSequence, Sendable {
-  typealias Element = String
-
-  private let stream: AsyncThrowingStream<String, any Error>
-  private let onConsumed: @Sendable () -> Void
-
-  /// - Parameter onConsumed: called each time the consumer takes a line (flow control for the
-  ///   producer).
-  init(_ stream: AsyncThrowingStream<String, any Error>, onConsumed: @escaping @Sendable () -> Void = {}) {
-    self.stream = stream
-    self.onConsumed = onConsumed
-  }
-
-  /// Lines from memory.
-  init(_ lines: [String]) {
-    self.init(AsyncThrowingStream { continuation in
-      for line in lines { continuation.yield(line) }
-      continuation.finish()
-    })
-  }
-
-  struct AsyncIterator: AsyncIteratorProtocol {
-    var inner: AsyncThrowingStream<String, any Error>.AsyncIterator
-    let onConsumed: @Sendable () -> Void
-
-    mutating func next() async throws -> String? {
-      let line = try await inner.next()
-      if line != nil { onConsumed() }
-      return line
-    }
-  }
-
-  func makeAsyncIterator() -> AsyncIterator {
-    AsyncIterator(inner: stream.makeAsyncIterator(), onConsumed: onConsumed)
   }
 }
