@@ -156,7 +156,8 @@ struct SwiftEmitter {
       }
       w.line()
       w.block("public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError)") { w in
-        w.line("self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)")
+        w.line("self.init()")
+        w.line("try ProtoCodec.decode(into: &self, from: buffer, limits: limits)")
       }
     }
     w.line()
@@ -192,8 +193,7 @@ struct SwiftEmitter {
         w.line("arena.storeUnknownFields(unknownFields, into: &c.pointee.base)")
       }
       w.line()
-      w.block("init(loading c: UnsafePointer<CStruct>) throws(ProtoError)") { w in
-        w.line("self.init()")
+      w.block("mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError)") { w in
         for plan in plans where plan.field.oneofIndex == nil {
           emitLoad(plan, into: &w)
         }

@@ -513,7 +513,8 @@ extension CommerceV1.AdminOperation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -542,8 +543,7 @@ extension CommerceV1.AdminOperation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     operationId = try ProtoLoad.string(c.pointee.operation_id)
     kind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
     state = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.state.rawValue))
@@ -567,7 +567,8 @@ extension CommerceV1.OrderStatusCount: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -587,8 +588,7 @@ extension CommerceV1.OrderStatusCount: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     count = c.pointee.count
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -603,7 +603,8 @@ extension CommerceV1.AuditEvent: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -642,8 +643,7 @@ extension CommerceV1.AuditEvent: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     auditEventId = try ProtoLoad.string(c.pointee.audit_event_id)
     actorUserId = try ProtoLoad.string(c.pointee.actor_user_id)
     action = try ProtoLoad.string(c.pointee.action)
@@ -671,7 +671,8 @@ extension CommerceV1.ListUsersRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -695,8 +696,7 @@ extension CommerceV1.ListUsersRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     role = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.role.rawValue))
@@ -715,7 +715,8 @@ extension CommerceV1.ListUsersResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -738,8 +739,7 @@ extension CommerceV1.ListUsersResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_users > 0 { users = try ProtoLoad.messages(c.pointee.n_users, c.pointee.users) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -754,7 +754,8 @@ extension CommerceV1.SuspendUserRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -774,8 +775,7 @@ extension CommerceV1.SuspendUserRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     reason = try ProtoLoad.string(c.pointee.reason)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -790,7 +790,8 @@ extension CommerceV1.SuspendUserResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -809,8 +810,7 @@ extension CommerceV1.SuspendUserResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -824,7 +824,8 @@ extension CommerceV1.ReinstateUserRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -844,8 +845,7 @@ extension CommerceV1.ReinstateUserRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     note = try ProtoLoad.string(c.pointee.note)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -860,7 +860,8 @@ extension CommerceV1.ReinstateUserResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -879,8 +880,7 @@ extension CommerceV1.ReinstateUserResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -894,7 +894,8 @@ extension CommerceV1.ApproveSellerRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -914,8 +915,7 @@ extension CommerceV1.ApproveSellerRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     note = try ProtoLoad.string(c.pointee.note)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -930,7 +930,8 @@ extension CommerceV1.ApproveSellerResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -949,8 +950,7 @@ extension CommerceV1.ApproveSellerResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -964,7 +964,8 @@ extension CommerceV1.RejectSellerRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -984,8 +985,7 @@ extension CommerceV1.RejectSellerRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     reason = try ProtoLoad.string(c.pointee.reason)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1000,7 +1000,8 @@ extension CommerceV1.RejectSellerResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1019,8 +1020,7 @@ extension CommerceV1.RejectSellerResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1034,7 +1034,8 @@ extension CommerceV1.ModerateReviewRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1055,8 +1056,7 @@ extension CommerceV1.ModerateReviewRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reviewId = try ProtoLoad.string(c.pointee.review_id)
     action = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.action.rawValue))
     reason = try ProtoLoad.string(c.pointee.reason)
@@ -1072,7 +1072,8 @@ extension CommerceV1.ModerateReviewResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1091,8 +1092,7 @@ extension CommerceV1.ModerateReviewResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.review { review = try CommerceV1.Review(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1106,7 +1106,8 @@ extension CommerceV1.GetDashboardRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1126,8 +1127,7 @@ extension CommerceV1.GetDashboardRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.window_start_time { windowStartTime = try GoogleProtobuf.Timestamp(loading: value) }
     if let value = c.pointee.window_end_time { windowEndTime = try GoogleProtobuf.Timestamp(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1142,7 +1142,8 @@ extension CommerceV1.GetDashboardResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1188,8 +1189,7 @@ extension CommerceV1.GetDashboardResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.window_start_time { windowStartTime = try GoogleProtobuf.Timestamp(loading: value) }
     if let value = c.pointee.window_end_time { windowEndTime = try GoogleProtobuf.Timestamp(loading: value) }
     if let value = c.pointee.compute_time { computeTime = try GoogleProtobuf.Timestamp(loading: value) }
@@ -1218,7 +1218,8 @@ extension CommerceV1.ReindexCatalogRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1237,8 +1238,7 @@ extension CommerceV1.ReindexCatalogRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     idempotencyKey = try ProtoLoad.string(c.pointee.idempotency_key)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1252,7 +1252,8 @@ extension CommerceV1.ReindexCatalogResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1271,8 +1272,7 @@ extension CommerceV1.ReindexCatalogResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.operation { operation = try CommerceV1.AdminOperation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1286,7 +1286,8 @@ extension CommerceV1.GetOperationRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1305,8 +1306,7 @@ extension CommerceV1.GetOperationRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     operationId = try ProtoLoad.string(c.pointee.operation_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1320,7 +1320,8 @@ extension CommerceV1.GetOperationResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1339,8 +1340,7 @@ extension CommerceV1.GetOperationResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.operation { operation = try CommerceV1.AdminOperation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1354,7 +1354,8 @@ extension CommerceV1.ListAuditEventsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1378,8 +1379,7 @@ extension CommerceV1.ListAuditEventsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     actorUserId = try ProtoLoad.string(c.pointee.actor_user_id)
@@ -1398,7 +1398,8 @@ extension CommerceV1.ListAuditEventsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1421,8 +1422,7 @@ extension CommerceV1.ListAuditEventsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_audit_events > 0 { auditEvents = try ProtoLoad.messages(c.pointee.n_audit_events, c.pointee.audit_events) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)

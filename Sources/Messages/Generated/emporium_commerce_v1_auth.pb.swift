@@ -583,7 +583,8 @@ extension CommerceV1.User: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -616,8 +617,7 @@ extension CommerceV1.User: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     email = try ProtoLoad.string(c.pointee.email)
     displayName = try ProtoLoad.string(c.pointee.display_name)
@@ -642,7 +642,8 @@ extension CommerceV1.TokenPair: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -665,8 +666,7 @@ extension CommerceV1.TokenPair: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     accessToken = try ProtoLoad.string(c.pointee.access_token)
     if let value = c.pointee.access_token_expire_time { accessTokenExpireTime = try GoogleProtobuf.Timestamp(loading: value) }
     refreshToken = try ProtoLoad.string(c.pointee.refresh_token)
@@ -684,7 +684,8 @@ extension CommerceV1.SellerApplication: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -704,8 +705,7 @@ extension CommerceV1.SellerApplication: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     businessName = try ProtoLoad.string(c.pointee.business_name)
     regionCode = try ProtoLoad.string(c.pointee.region_code)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -720,7 +720,8 @@ extension CommerceV1.RegisterUserRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -743,8 +744,7 @@ extension CommerceV1.RegisterUserRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     email = try ProtoLoad.string(c.pointee.email)
     password = try ProtoLoad.string(c.pointee.password)
     displayName = try ProtoLoad.string(c.pointee.display_name)
@@ -762,7 +762,8 @@ extension CommerceV1.RegisterUserResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -782,8 +783,7 @@ extension CommerceV1.RegisterUserResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     if let value = c.pointee.tokens { tokens = try CommerceV1.TokenPair(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -798,7 +798,8 @@ extension CommerceV1.LoginRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -819,8 +820,7 @@ extension CommerceV1.LoginRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     email = try ProtoLoad.string(c.pointee.email)
     password = try ProtoLoad.string(c.pointee.password)
     sessionLabel = try ProtoLoad.string(c.pointee.session_label)
@@ -836,7 +836,8 @@ extension CommerceV1.LoginResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -856,8 +857,7 @@ extension CommerceV1.LoginResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     if let value = c.pointee.tokens { tokens = try CommerceV1.TokenPair(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -872,7 +872,8 @@ extension CommerceV1.RefreshTokenRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -892,8 +893,7 @@ extension CommerceV1.RefreshTokenRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     refreshToken = try ProtoLoad.string(c.pointee.refresh_token)
     idempotencyKey = try ProtoLoad.string(c.pointee.idempotency_key)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -908,7 +908,8 @@ extension CommerceV1.RefreshTokenResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -927,8 +928,7 @@ extension CommerceV1.RefreshTokenResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.tokens { tokens = try CommerceV1.TokenPair(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -942,7 +942,8 @@ extension CommerceV1.LogoutRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -962,8 +963,7 @@ extension CommerceV1.LogoutRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     refreshToken = try ProtoLoad.string(c.pointee.refresh_token)
     allSessions = c.pointee.all_sessions != 0
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -978,7 +978,8 @@ extension CommerceV1.LogoutResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -997,8 +998,7 @@ extension CommerceV1.LogoutResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     revokedSessionCount = c.pointee.revoked_session_count
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1012,7 +1012,8 @@ extension CommerceV1.WhoAmIRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1030,8 +1031,7 @@ extension CommerceV1.WhoAmIRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -1044,7 +1044,8 @@ extension CommerceV1.WhoAmIResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1063,8 +1064,7 @@ extension CommerceV1.WhoAmIResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.principal { principal = try CommerceV1.Principal(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1078,7 +1078,8 @@ extension CommerceV1.Principal: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1106,8 +1107,7 @@ extension CommerceV1.Principal: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     kind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
     userId = try ProtoLoad.string(c.pointee.user_id)
     serviceName = try ProtoLoad.string(c.pointee.service_name)
@@ -1127,7 +1127,8 @@ extension CommerceV1.IssueServiceTokenRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1147,8 +1148,7 @@ extension CommerceV1.IssueServiceTokenRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     serviceName = try ProtoLoad.string(c.pointee.service_name)
     clientSecret = try ProtoLoad.string(c.pointee.client_secret)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1163,7 +1163,8 @@ extension CommerceV1.IssueServiceTokenResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1183,8 +1184,7 @@ extension CommerceV1.IssueServiceTokenResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     accessToken = try ProtoLoad.string(c.pointee.access_token)
     if let value = c.pointee.expire_time { expireTime = try GoogleProtobuf.Timestamp(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1199,7 +1199,8 @@ extension CommerceV1.GetUserRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1218,8 +1219,7 @@ extension CommerceV1.GetUserRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1233,7 +1233,8 @@ extension CommerceV1.GetUserResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1252,8 +1253,7 @@ extension CommerceV1.GetUserResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1267,7 +1267,8 @@ extension CommerceV1.ListAccountsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1291,8 +1292,7 @@ extension CommerceV1.ListAccountsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     role = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.role.rawValue))
@@ -1311,7 +1311,8 @@ extension CommerceV1.ListAccountsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1334,8 +1335,7 @@ extension CommerceV1.ListAccountsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_users > 0 { users = try ProtoLoad.messages(c.pointee.n_users, c.pointee.users) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1350,7 +1350,8 @@ extension CommerceV1.AssignRoleRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1371,8 +1372,7 @@ extension CommerceV1.AssignRoleRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     role = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.role.rawValue))
     expectedVersion = c.pointee.expected_version
@@ -1388,7 +1388,8 @@ extension CommerceV1.AssignRoleResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1407,8 +1408,7 @@ extension CommerceV1.AssignRoleResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1422,7 +1422,8 @@ extension CommerceV1.RevokeRoleRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1443,8 +1444,7 @@ extension CommerceV1.RevokeRoleRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     role = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.role.rawValue))
     expectedVersion = c.pointee.expected_version
@@ -1460,7 +1460,8 @@ extension CommerceV1.RevokeRoleResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1479,8 +1480,7 @@ extension CommerceV1.RevokeRoleResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1494,7 +1494,8 @@ extension CommerceV1.SetUserStatusRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1515,8 +1516,7 @@ extension CommerceV1.SetUserStatusRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     userId = try ProtoLoad.string(c.pointee.user_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     reason = try ProtoLoad.string(c.pointee.reason)
@@ -1532,7 +1532,8 @@ extension CommerceV1.SetUserStatusResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1551,8 +1552,7 @@ extension CommerceV1.SetUserStatusResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }

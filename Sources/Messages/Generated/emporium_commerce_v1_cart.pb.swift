@@ -364,7 +364,8 @@ extension CommerceV1.Cart: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -394,8 +395,7 @@ extension CommerceV1.Cart: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     cartId = try ProtoLoad.string(c.pointee.cart_id)
     userId = try ProtoLoad.string(c.pointee.user_id)
     if c.pointee.n_items > 0 { items = try ProtoLoad.messages(c.pointee.n_items, c.pointee.items) }
@@ -417,7 +417,8 @@ extension CommerceV1.CartItem: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -443,8 +444,7 @@ extension CommerceV1.CartItem: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     if let value = c.pointee.product { product = try CommerceV1.ProductSummary(loading: value) }
     quantity = c.pointee.quantity
@@ -465,7 +465,8 @@ extension CommerceV1.WishlistItem: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -487,8 +488,7 @@ extension CommerceV1.WishlistItem: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     if let value = c.pointee.product { product = try CommerceV1.ProductSummary(loading: value) }
     if let value = c.pointee.price_at_add { priceAtAdd = try CommerceV1.Money(loading: value) }
@@ -505,7 +505,8 @@ extension CommerceV1.GetCartRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -524,8 +525,7 @@ extension CommerceV1.GetCartRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -539,7 +539,8 @@ extension CommerceV1.GetCartResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -558,8 +559,7 @@ extension CommerceV1.GetCartResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -573,7 +573,8 @@ extension CommerceV1.AddCartItemRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -595,8 +596,7 @@ extension CommerceV1.AddCartItemRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
@@ -613,7 +613,8 @@ extension CommerceV1.AddCartItemResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -632,8 +633,7 @@ extension CommerceV1.AddCartItemResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -647,7 +647,8 @@ extension CommerceV1.UpdateCartItemRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -668,8 +669,7 @@ extension CommerceV1.UpdateCartItemRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
@@ -685,7 +685,8 @@ extension CommerceV1.UpdateCartItemResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -704,8 +705,7 @@ extension CommerceV1.UpdateCartItemResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -719,7 +719,8 @@ extension CommerceV1.RemoveCartItemRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -739,8 +740,7 @@ extension CommerceV1.RemoveCartItemRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -755,7 +755,8 @@ extension CommerceV1.RemoveCartItemResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -774,8 +775,7 @@ extension CommerceV1.RemoveCartItemResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -789,7 +789,8 @@ extension CommerceV1.ClearCartRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -814,8 +815,7 @@ extension CommerceV1.ClearCartRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     userId = try ProtoLoad.string(c.pointee.user_id)
     if c.pointee.n_product_ids > 0 { productIds = try ProtoLoad.strings(c.pointee.n_product_ids, c.pointee.product_ids) }
@@ -832,7 +832,8 @@ extension CommerceV1.ClearCartResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -851,8 +852,7 @@ extension CommerceV1.ClearCartResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -866,7 +866,8 @@ extension CommerceV1.MergeCartsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -885,8 +886,7 @@ extension CommerceV1.MergeCartsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     guestCartId = try ProtoLoad.string(c.pointee.guest_cart_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -900,7 +900,8 @@ extension CommerceV1.MergeCartsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -924,8 +925,7 @@ extension CommerceV1.MergeCartsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     mergedLineCount = c.pointee.merged_line_count
     if c.pointee.n_dropped_product_ids > 0 { droppedProductIds = try ProtoLoad.strings(c.pointee.n_dropped_product_ids, c.pointee.dropped_product_ids) }
@@ -941,7 +941,8 @@ extension CommerceV1.GetWishlistRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -961,8 +962,7 @@ extension CommerceV1.GetWishlistRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -977,7 +977,8 @@ extension CommerceV1.GetWishlistResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1001,8 +1002,7 @@ extension CommerceV1.GetWishlistResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_items > 0 { items = try ProtoLoad.messages(c.pointee.n_items, c.pointee.items) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     totalCount = c.pointee.total_count
@@ -1018,7 +1018,8 @@ extension CommerceV1.AddWishlistItemRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1037,8 +1038,7 @@ extension CommerceV1.AddWishlistItemRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1052,7 +1052,8 @@ extension CommerceV1.AddWishlistItemResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1071,8 +1072,7 @@ extension CommerceV1.AddWishlistItemResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.item { item = try CommerceV1.WishlistItem(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1086,7 +1086,8 @@ extension CommerceV1.RemoveWishlistItemRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1105,8 +1106,7 @@ extension CommerceV1.RemoveWishlistItemRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1120,7 +1120,8 @@ extension CommerceV1.RemoveWishlistItemResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1139,8 +1140,7 @@ extension CommerceV1.RemoveWishlistItemResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     removed = c.pointee.removed != 0
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1154,7 +1154,8 @@ extension CommerceV1.MoveToCartRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1174,8 +1175,7 @@ extension CommerceV1.MoveToCartRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1190,7 +1190,8 @@ extension CommerceV1.MoveToCartResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1209,8 +1210,7 @@ extension CommerceV1.MoveToCartResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1224,7 +1224,8 @@ extension CommerceV1.MoveToWishlistRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1243,8 +1244,7 @@ extension CommerceV1.MoveToWishlistRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1258,7 +1258,8 @@ extension CommerceV1.MoveToWishlistResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1278,8 +1279,7 @@ extension CommerceV1.MoveToWishlistResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.cart { cart = try CommerceV1.Cart(loading: value) }
     if let value = c.pointee.item { item = try CommerceV1.WishlistItem(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)

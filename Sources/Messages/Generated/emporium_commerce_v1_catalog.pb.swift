@@ -875,7 +875,8 @@ extension CommerceV1.Product: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -914,8 +915,7 @@ extension CommerceV1.Product: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     sellerId = try ProtoLoad.string(c.pointee.seller_id)
     title = try ProtoLoad.string(c.pointee.title)
@@ -943,7 +943,8 @@ extension CommerceV1.ProductAttribute: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -963,8 +964,7 @@ extension CommerceV1.ProductAttribute: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     value = try ProtoLoad.string(c.pointee.value)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -979,7 +979,8 @@ extension CommerceV1.SellerProfile: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1001,8 +1002,7 @@ extension CommerceV1.SellerProfile: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     sellerId = try ProtoLoad.string(c.pointee.seller_id)
     displayName = try ProtoLoad.string(c.pointee.display_name)
     if let value = c.pointee.join_time { joinTime = try GoogleProtobuf.Timestamp(loading: value) }
@@ -1019,7 +1019,8 @@ extension CommerceV1.StockAvailability: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1039,8 +1040,7 @@ extension CommerceV1.StockAvailability: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     availability = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.availability.rawValue))
     availableQuantity = c.pointee.available_quantity
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1055,7 +1055,8 @@ extension CommerceV1.Category: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1083,8 +1084,7 @@ extension CommerceV1.Category: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     categoryId = try ProtoLoad.string(c.pointee.category_id)
     parentCategoryId = try ProtoLoad.string(c.pointee.parent_category_id)
     name = try ProtoLoad.string(c.pointee.name)
@@ -1104,7 +1104,8 @@ extension CommerceV1.CreateProductRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1124,8 +1125,7 @@ extension CommerceV1.CreateProductRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     idempotencyKey = try ProtoLoad.string(c.pointee.idempotency_key)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1140,7 +1140,8 @@ extension CommerceV1.CreateProductResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1159,8 +1160,7 @@ extension CommerceV1.CreateProductResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1174,7 +1174,8 @@ extension CommerceV1.UpdateProductRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1198,8 +1199,7 @@ extension CommerceV1.UpdateProductRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     if c.pointee.n_update_paths > 0 { updatePaths = try ProtoLoad.strings(c.pointee.n_update_paths, c.pointee.update_paths) }
     expectedVersion = c.pointee.expected_version
@@ -1215,7 +1215,8 @@ extension CommerceV1.UpdateProductResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1234,8 +1235,7 @@ extension CommerceV1.UpdateProductResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1249,7 +1249,8 @@ extension CommerceV1.ArchiveProductRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1269,8 +1270,7 @@ extension CommerceV1.ArchiveProductRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     expectedVersion = c.pointee.expected_version
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1285,7 +1285,8 @@ extension CommerceV1.ArchiveProductResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1304,8 +1305,7 @@ extension CommerceV1.ArchiveProductResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1319,7 +1319,8 @@ extension CommerceV1.GetProductRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1338,8 +1339,7 @@ extension CommerceV1.GetProductRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1353,7 +1353,8 @@ extension CommerceV1.GetProductResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1379,8 +1380,7 @@ extension CommerceV1.GetProductResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.product { product = try CommerceV1.Product(loading: value) }
     if let value = c.pointee.seller { seller = try CommerceV1.SellerProfile(loading: value) }
     if let value = c.pointee.rating_summary { ratingSummary = try CommerceV1.RatingSummary(loading: value) }
@@ -1398,7 +1398,8 @@ extension CommerceV1.BatchGetProductsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1420,8 +1421,7 @@ extension CommerceV1.BatchGetProductsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_product_ids > 0 { productIds = try ProtoLoad.strings(c.pointee.n_product_ids, c.pointee.product_ids) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1435,7 +1435,8 @@ extension CommerceV1.BatchGetProductsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1461,8 +1462,7 @@ extension CommerceV1.BatchGetProductsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
     if c.pointee.n_missing_product_ids > 0 { missingProductIds = try ProtoLoad.strings(c.pointee.n_missing_product_ids, c.pointee.missing_product_ids) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1477,7 +1477,8 @@ extension CommerceV1.ListSellerProductsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1502,8 +1503,7 @@ extension CommerceV1.ListSellerProductsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     sellerId = try ProtoLoad.string(c.pointee.seller_id)
     if c.pointee.n_statuses > 0 { statuses = ProtoLoad.enums(c.pointee.n_statuses, c.pointee.statuses) }
     pageSize = c.pointee.page_size
@@ -1520,7 +1520,8 @@ extension CommerceV1.ListSellerProductsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1543,8 +1544,7 @@ extension CommerceV1.ListSellerProductsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1559,7 +1559,8 @@ extension CommerceV1.ListCategoriesRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1581,8 +1582,7 @@ extension CommerceV1.ListCategoriesRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     parentCategoryId = try ProtoLoad.string(c.pointee.parent_category_id)
     childrenOnly = c.pointee.children_only != 0
     pageSize = c.pointee.page_size
@@ -1599,7 +1599,8 @@ extension CommerceV1.ListCategoriesResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1622,8 +1623,7 @@ extension CommerceV1.ListCategoriesResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_categories > 0 { categories = try ProtoLoad.messages(c.pointee.n_categories, c.pointee.categories) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1638,7 +1638,8 @@ extension CommerceV1.CreateCategoryRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1660,8 +1661,7 @@ extension CommerceV1.CreateCategoryRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     parentCategoryId = try ProtoLoad.string(c.pointee.parent_category_id)
     name = try ProtoLoad.string(c.pointee.name)
     slug = try ProtoLoad.string(c.pointee.slug)
@@ -1678,7 +1678,8 @@ extension CommerceV1.CreateCategoryResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1697,8 +1698,7 @@ extension CommerceV1.CreateCategoryResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.category { category = try CommerceV1.Category(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1712,7 +1712,8 @@ extension CommerceV1.PriceRange: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1732,8 +1733,7 @@ extension CommerceV1.PriceRange: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.min_price { minPrice = try CommerceV1.Money(loading: value) }
     if let value = c.pointee.max_price { maxPrice = try CommerceV1.Money(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1748,7 +1748,8 @@ extension CommerceV1.AttributeFilter: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1771,8 +1772,7 @@ extension CommerceV1.AttributeFilter: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     if c.pointee.n_values > 0 { values = try ProtoLoad.strings(c.pointee.n_values, c.pointee.values) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1787,7 +1787,8 @@ extension CommerceV1.SearchProductsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1830,8 +1831,7 @@ extension CommerceV1.SearchProductsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     query = try ProtoLoad.string(c.pointee.query)
     if c.pointee.n_category_ids > 0 { categoryIds = try ProtoLoad.strings(c.pointee.n_category_ids, c.pointee.category_ids) }
     if let value = c.pointee.price_range { priceRange = try CommerceV1.PriceRange(loading: value) }
@@ -1857,7 +1857,8 @@ extension CommerceV1.SearchProductsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1883,8 +1884,7 @@ extension CommerceV1.SearchProductsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     if let value = c.pointee.facets { facets = try CommerceV1.SearchFacets(loading: value) }
@@ -1902,7 +1902,8 @@ extension CommerceV1.SearchFacets: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1937,8 +1938,7 @@ extension CommerceV1.SearchFacets: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_categories > 0 { categories = try ProtoLoad.messages(c.pointee.n_categories, c.pointee.categories) }
     if c.pointee.n_price_buckets > 0 { priceBuckets = try ProtoLoad.messages(c.pointee.n_price_buckets, c.pointee.price_buckets) }
     if c.pointee.n_rating_buckets > 0 { ratingBuckets = try ProtoLoad.messages(c.pointee.n_rating_buckets, c.pointee.rating_buckets) }
@@ -1956,7 +1956,8 @@ extension CommerceV1.FacetBucket: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1977,8 +1978,7 @@ extension CommerceV1.FacetBucket: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     value = try ProtoLoad.string(c.pointee.value)
     label = try ProtoLoad.string(c.pointee.label)
     count = c.pointee.count
@@ -1994,7 +1994,8 @@ extension CommerceV1.PriceBucket: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2015,8 +2016,7 @@ extension CommerceV1.PriceBucket: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.min_price { minPrice = try CommerceV1.Money(loading: value) }
     if let value = c.pointee.max_price { maxPrice = try CommerceV1.Money(loading: value) }
     count = c.pointee.count
@@ -2032,7 +2032,8 @@ extension CommerceV1.RatingBucket: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2052,8 +2053,7 @@ extension CommerceV1.RatingBucket: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     minRating = c.pointee.min_rating
     count = c.pointee.count
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -2068,7 +2068,8 @@ extension CommerceV1.AttributeFacet: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2091,8 +2092,7 @@ extension CommerceV1.AttributeFacet: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     if c.pointee.n_values > 0 { values = try ProtoLoad.messages(c.pointee.n_values, c.pointee.values) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -2107,7 +2107,8 @@ extension CommerceV1.GetRecommendationsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2137,8 +2138,7 @@ extension CommerceV1.GetRecommendationsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     kind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
     maxResults = c.pointee.max_results
     inStockOnly = c.pointee.in_stock_only != 0
@@ -2159,7 +2159,8 @@ extension CommerceV1.GetRecommendationsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2182,8 +2183,7 @@ extension CommerceV1.GetRecommendationsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
     appliedKind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.applied_kind.rawValue))
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -2198,7 +2198,8 @@ extension CommerceV1.SearchReindexJob: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2223,8 +2224,7 @@ extension CommerceV1.SearchReindexJob: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     jobId = try ProtoLoad.string(c.pointee.job_id)
     state = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.state.rawValue))
     processedCount = c.pointee.processed_count
@@ -2244,7 +2244,8 @@ extension CommerceV1.StartSearchReindexRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2263,8 +2264,7 @@ extension CommerceV1.StartSearchReindexRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     jobId = try ProtoLoad.string(c.pointee.job_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -2278,7 +2278,8 @@ extension CommerceV1.StartSearchReindexResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2297,8 +2298,7 @@ extension CommerceV1.StartSearchReindexResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.job { job = try CommerceV1.SearchReindexJob(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -2312,7 +2312,8 @@ extension CommerceV1.GetSearchReindexJobRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2331,8 +2332,7 @@ extension CommerceV1.GetSearchReindexJobRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     jobId = try ProtoLoad.string(c.pointee.job_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -2346,7 +2346,8 @@ extension CommerceV1.GetSearchReindexJobResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2365,8 +2366,7 @@ extension CommerceV1.GetSearchReindexJobResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.job { job = try CommerceV1.SearchReindexJob(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }

@@ -423,7 +423,8 @@ extension CommerceV1.Money: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -443,8 +444,7 @@ extension CommerceV1.Money: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     amountMinor = c.pointee.amount_minor
     currency = try ProtoLoad.string(c.pointee.currency)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -459,7 +459,8 @@ extension CommerceV1.Address: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -488,8 +489,7 @@ extension CommerceV1.Address: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     recipientName = try ProtoLoad.string(c.pointee.recipient_name)
     organization = try ProtoLoad.string(c.pointee.organization)
     if c.pointee.n_address_lines > 0 { addressLines = try ProtoLoad.strings(c.pointee.n_address_lines, c.pointee.address_lines) }
@@ -510,7 +510,8 @@ extension CommerceV1.ProductSummary: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -537,8 +538,7 @@ extension CommerceV1.ProductSummary: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     title = try ProtoLoad.string(c.pointee.title)
     if let value = c.pointee.price { price = try CommerceV1.Money(loading: value) }
@@ -560,7 +560,8 @@ extension CommerceV1.OrderLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -589,8 +590,7 @@ extension CommerceV1.OrderLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     sellerId = try ProtoLoad.string(c.pointee.seller_id)
@@ -614,7 +614,8 @@ extension CommerceV1.RatingSummary: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -639,8 +640,7 @@ extension CommerceV1.RatingSummary: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     average = c.pointee.average
     count = c.pointee.count
@@ -657,7 +657,8 @@ extension CommerceV1.RatingCount: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -677,8 +678,7 @@ extension CommerceV1.RatingCount: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     rating = c.pointee.rating
     count = c.pointee.count
     unknownFields = ProtoUnknownFields(c.pointee.base)

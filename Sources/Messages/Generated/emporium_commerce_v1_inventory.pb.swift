@@ -529,7 +529,8 @@ extension CommerceV1.Warehouse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -552,8 +553,7 @@ extension CommerceV1.Warehouse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     code = try ProtoLoad.string(c.pointee.code)
     name = try ProtoLoad.string(c.pointee.name)
@@ -571,7 +571,8 @@ extension CommerceV1.WarehouseStock: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -596,8 +597,7 @@ extension CommerceV1.WarehouseStock: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     onHand = c.pointee.on_hand
@@ -617,7 +617,8 @@ extension CommerceV1.ProductStock: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -643,8 +644,7 @@ extension CommerceV1.ProductStock: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     if c.pointee.n_warehouses > 0 { warehouses = try ProtoLoad.messages(c.pointee.n_warehouses, c.pointee.warehouses) }
     totalOnHand = c.pointee.total_on_hand
@@ -662,7 +662,8 @@ extension CommerceV1.ReservationLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -683,8 +684,7 @@ extension CommerceV1.ReservationLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
@@ -700,7 +700,8 @@ extension CommerceV1.ReservationAllocation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -722,8 +723,7 @@ extension CommerceV1.ReservationAllocation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     quantity = c.pointee.quantity
@@ -740,7 +740,8 @@ extension CommerceV1.Reservation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -768,8 +769,7 @@ extension CommerceV1.Reservation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -789,7 +789,8 @@ extension CommerceV1.GetStockRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -812,8 +813,7 @@ extension CommerceV1.GetStockRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_product_ids > 0 { productIds = try ProtoLoad.strings(c.pointee.n_product_ids, c.pointee.product_ids) }
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -828,7 +828,8 @@ extension CommerceV1.GetStockResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -850,8 +851,7 @@ extension CommerceV1.GetStockResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_stocks > 0 { stocks = try ProtoLoad.messages(c.pointee.n_stocks, c.pointee.stocks) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -865,7 +865,8 @@ extension CommerceV1.SetStockRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -893,8 +894,7 @@ extension CommerceV1.SetStockRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     onHand = c.pointee.on_hand
@@ -915,7 +915,8 @@ extension CommerceV1.SetStockResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -934,8 +935,7 @@ extension CommerceV1.SetStockResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.stock { stock = try CommerceV1.WarehouseStock(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -949,7 +949,8 @@ extension CommerceV1.AdjustStockRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -973,8 +974,7 @@ extension CommerceV1.AdjustStockRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
     delta = c.pointee.delta
@@ -993,7 +993,8 @@ extension CommerceV1.AdjustStockResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1012,8 +1013,7 @@ extension CommerceV1.AdjustStockResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.stock { stock = try CommerceV1.WarehouseStock(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1027,7 +1027,8 @@ extension CommerceV1.ReserveStockRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1052,8 +1053,7 @@ extension CommerceV1.ReserveStockRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     if c.pointee.n_lines > 0 { lines = try ProtoLoad.messages(c.pointee.n_lines, c.pointee.lines) }
     if let value = c.pointee.ttl { ttl = try GoogleProtobuf.Duration(loading: value) }
@@ -1070,7 +1070,8 @@ extension CommerceV1.ReserveStockResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1089,8 +1090,7 @@ extension CommerceV1.ReserveStockResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.reservation { reservation = try CommerceV1.Reservation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1104,7 +1104,8 @@ extension CommerceV1.CommitReservationRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1123,8 +1124,7 @@ extension CommerceV1.CommitReservationRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1138,7 +1138,8 @@ extension CommerceV1.CommitReservationResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1157,8 +1158,7 @@ extension CommerceV1.CommitReservationResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.reservation { reservation = try CommerceV1.Reservation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1172,7 +1172,8 @@ extension CommerceV1.ReleaseReservationRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1192,8 +1193,7 @@ extension CommerceV1.ReleaseReservationRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     reason = try ProtoLoad.string(c.pointee.reason)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1208,7 +1208,8 @@ extension CommerceV1.ReleaseReservationResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1227,8 +1228,7 @@ extension CommerceV1.ReleaseReservationResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.reservation { reservation = try CommerceV1.Reservation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1242,7 +1242,8 @@ extension CommerceV1.ExtendReservationRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1262,8 +1263,7 @@ extension CommerceV1.ExtendReservationRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     if let value = c.pointee.ttl { ttl = try GoogleProtobuf.Duration(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1278,7 +1278,8 @@ extension CommerceV1.ExtendReservationResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1297,8 +1298,7 @@ extension CommerceV1.ExtendReservationResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.reservation { reservation = try CommerceV1.Reservation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1312,7 +1312,8 @@ extension CommerceV1.GetReservationRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1331,8 +1332,7 @@ extension CommerceV1.GetReservationRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1346,7 +1346,8 @@ extension CommerceV1.GetReservationResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1365,8 +1366,7 @@ extension CommerceV1.GetReservationResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.reservation { reservation = try CommerceV1.Reservation(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1380,7 +1380,8 @@ extension CommerceV1.ListWarehousesRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1400,8 +1401,7 @@ extension CommerceV1.ListWarehousesRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1416,7 +1416,8 @@ extension CommerceV1.ListWarehousesResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1439,8 +1440,7 @@ extension CommerceV1.ListWarehousesResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_warehouses > 0 { warehouses = try ProtoLoad.messages(c.pointee.n_warehouses, c.pointee.warehouses) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1455,7 +1455,8 @@ extension CommerceV1.CreateWarehouseRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1477,8 +1478,7 @@ extension CommerceV1.CreateWarehouseRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     code = try ProtoLoad.string(c.pointee.code)
     name = try ProtoLoad.string(c.pointee.name)
     regionCode = try ProtoLoad.string(c.pointee.region_code)
@@ -1495,7 +1495,8 @@ extension CommerceV1.CreateWarehouseResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1514,8 +1515,7 @@ extension CommerceV1.CreateWarehouseResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.warehouse { warehouse = try CommerceV1.Warehouse(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }

@@ -363,7 +363,8 @@ extension CommerceV1.Notification: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -393,8 +394,7 @@ extension CommerceV1.Notification: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     notificationId = try ProtoLoad.string(c.pointee.notification_id)
     recipientId = try ProtoLoad.string(c.pointee.recipient_id)
     sequence = c.pointee.sequence
@@ -419,7 +419,8 @@ extension CommerceV1.NotificationPayload: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -455,8 +456,7 @@ extension CommerceV1.NotificationPayload: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     switch c.pointee.event_case.rawValue {
     case 1: event = .orderStatusChanged(try ProtoLoad.messageOrDefault(c.pointee.order_status_changed))
     case 2: event = .shipmentUpdated(try ProtoLoad.messageOrDefault(c.pointee.shipment_updated))
@@ -477,7 +477,8 @@ extension CommerceV1.OrderStatusChanged: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -499,8 +500,7 @@ extension CommerceV1.OrderStatusChanged: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     previousStatus = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.previous_status.rawValue))
@@ -517,7 +517,8 @@ extension CommerceV1.ShipmentUpdated: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -542,8 +543,7 @@ extension CommerceV1.ShipmentUpdated: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -563,7 +563,8 @@ extension CommerceV1.PaymentResult: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -586,8 +587,7 @@ extension CommerceV1.PaymentResult: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -605,7 +605,8 @@ extension CommerceV1.TicketReplied: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -627,8 +628,7 @@ extension CommerceV1.TicketReplied: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     messageId = try ProtoLoad.string(c.pointee.message_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -645,7 +645,8 @@ extension CommerceV1.ReturnUpdated: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -667,8 +668,7 @@ extension CommerceV1.ReturnUpdated: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -685,7 +685,8 @@ extension CommerceV1.SubscribeRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -716,8 +717,7 @@ extension CommerceV1.SubscribeRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_kinds > 0 { kinds = ProtoLoad.enums(c.pointee.n_kinds, c.pointee.kinds) }
     switch c.pointee.resume_from_case.rawValue {
     case 1: resumeFrom = .afterEventId(try ProtoLoad.string(c.pointee.after_event_id))
@@ -736,7 +736,8 @@ extension CommerceV1.SubscribeResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -756,8 +757,7 @@ extension CommerceV1.SubscribeResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.notification { notification = try CommerceV1.Notification(loading: value) }
     caughtUp = c.pointee.caught_up != 0
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -772,7 +772,8 @@ extension CommerceV1.ListNotificationsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -797,8 +798,7 @@ extension CommerceV1.ListNotificationsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     unreadOnly = c.pointee.unread_only != 0
@@ -815,7 +815,8 @@ extension CommerceV1.ListNotificationsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -839,8 +840,7 @@ extension CommerceV1.ListNotificationsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_notifications > 0 { notifications = try ProtoLoad.messages(c.pointee.n_notifications, c.pointee.notifications) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unreadCount = c.pointee.unread_count
@@ -856,7 +856,8 @@ extension CommerceV1.MarkReadRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -879,8 +880,7 @@ extension CommerceV1.MarkReadRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_notification_ids > 0 { notificationIds = try ProtoLoad.strings(c.pointee.n_notification_ids, c.pointee.notification_ids) }
     upToSequence = c.pointee.up_to_sequence
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -895,7 +895,8 @@ extension CommerceV1.MarkReadResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -915,8 +916,7 @@ extension CommerceV1.MarkReadResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     markedCount = c.pointee.marked_count
     unreadCount = c.pointee.unread_count
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -931,7 +931,8 @@ extension CommerceV1.OutboxEvent: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -953,8 +954,7 @@ extension CommerceV1.OutboxEvent: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     sourceEventId = try ProtoLoad.string(c.pointee.source_event_id)
     recipientId = try ProtoLoad.string(c.pointee.recipient_id)
     if let value = c.pointee.occur_time { occurTime = try GoogleProtobuf.Timestamp(loading: value) }
@@ -971,7 +971,8 @@ extension CommerceV1.PublishEventsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -993,8 +994,7 @@ extension CommerceV1.PublishEventsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_events > 0 { events = try ProtoLoad.messages(c.pointee.n_events, c.pointee.events) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1008,7 +1008,8 @@ extension CommerceV1.PublishEventsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1028,8 +1029,7 @@ extension CommerceV1.PublishEventsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     acceptedCount = c.pointee.accepted_count
     duplicateCount = c.pointee.duplicate_count
     unknownFields = ProtoUnknownFields(c.pointee.base)

@@ -617,7 +617,8 @@ extension CommerceV1.Order: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -668,8 +669,7 @@ extension CommerceV1.Order: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     customerId = try ProtoLoad.string(c.pointee.customer_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
@@ -703,7 +703,8 @@ extension CommerceV1.OrderTotals: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -726,8 +727,7 @@ extension CommerceV1.OrderTotals: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.subtotal { subtotal = try CommerceV1.Money(loading: value) }
     if let value = c.pointee.shipping { shipping = try CommerceV1.Money(loading: value) }
     if let value = c.pointee.tax { tax = try CommerceV1.Money(loading: value) }
@@ -745,7 +745,8 @@ extension CommerceV1.OrderFailure: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -770,8 +771,7 @@ extension CommerceV1.OrderFailure: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reason = try ProtoLoad.string(c.pointee.reason)
     messageText = try ProtoLoad.string(c.pointee.message_text)
     declineReason = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.decline_reason.rawValue))
@@ -788,7 +788,8 @@ extension CommerceV1.OrderCancellation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -810,8 +811,7 @@ extension CommerceV1.OrderCancellation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reason = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.reason.rawValue))
     reasonText = try ProtoLoad.string(c.pointee.reason_text)
     cancelledByUserId = try ProtoLoad.string(c.pointee.cancelled_by_user_id)
@@ -828,7 +828,8 @@ extension CommerceV1.OrderStatusChange: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -849,8 +850,7 @@ extension CommerceV1.OrderStatusChange: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     if let value = c.pointee.change_time { changeTime = try GoogleProtobuf.Timestamp(loading: value) }
     note = try ProtoLoad.string(c.pointee.note)
@@ -866,7 +866,8 @@ extension CommerceV1.CheckoutLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -886,8 +887,7 @@ extension CommerceV1.CheckoutLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -902,7 +902,8 @@ extension CommerceV1.CheckoutLines: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -924,8 +925,7 @@ extension CommerceV1.CheckoutLines: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_lines > 0 { lines = try ProtoLoad.messages(c.pointee.n_lines, c.pointee.lines) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -939,7 +939,8 @@ extension CommerceV1.CheckoutFromCart: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -958,8 +959,7 @@ extension CommerceV1.CheckoutFromCart: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     expectedCartVersion = c.pointee.expected_cart_version
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -973,7 +973,8 @@ extension CommerceV1.CheckoutRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1006,8 +1007,7 @@ extension CommerceV1.CheckoutRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipping_address { shippingAddress = try CommerceV1.Address(loading: value) }
     if let value = c.pointee.billing_address { billingAddress = try CommerceV1.Address(loading: value) }
     if let value = c.pointee.payment_method { paymentMethod = try CommerceV1.PaymentMethod(loading: value) }
@@ -1031,7 +1031,8 @@ extension CommerceV1.CheckoutResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1050,8 +1051,7 @@ extension CommerceV1.CheckoutResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.order { order = try CommerceV1.Order(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1065,7 +1065,8 @@ extension CommerceV1.GetOrderRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1084,8 +1085,7 @@ extension CommerceV1.GetOrderRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1099,7 +1099,8 @@ extension CommerceV1.GetOrderResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1118,8 +1119,7 @@ extension CommerceV1.GetOrderResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.order { order = try CommerceV1.Order(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1133,7 +1133,8 @@ extension CommerceV1.ListOrdersRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1161,8 +1162,7 @@ extension CommerceV1.ListOrdersRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     if c.pointee.n_statuses > 0 { statuses = ProtoLoad.enums(c.pointee.n_statuses, c.pointee.statuses) }
@@ -1182,7 +1182,8 @@ extension CommerceV1.ListOrdersResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1205,8 +1206,7 @@ extension CommerceV1.ListOrdersResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_orders > 0 { orders = try ProtoLoad.messages(c.pointee.n_orders, c.pointee.orders) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1221,7 +1221,8 @@ extension CommerceV1.CancelOrderRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1242,8 +1243,7 @@ extension CommerceV1.CancelOrderRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     reason = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.reason.rawValue))
     reasonText = try ProtoLoad.string(c.pointee.reason_text)
@@ -1259,7 +1259,8 @@ extension CommerceV1.CancelOrderResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1278,8 +1279,7 @@ extension CommerceV1.CancelOrderResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.order { order = try CommerceV1.Order(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1293,7 +1293,8 @@ extension CommerceV1.WatchOrderRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1313,8 +1314,7 @@ extension CommerceV1.WatchOrderRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     afterVersion = c.pointee.after_version
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1329,7 +1329,8 @@ extension CommerceV1.WatchOrderResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1349,8 +1350,7 @@ extension CommerceV1.WatchOrderResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.order { order = try CommerceV1.Order(loading: value) }
     previousStatus = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.previous_status.rawValue))
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1365,7 +1365,8 @@ extension CommerceV1.OrderEventLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1385,8 +1386,7 @@ extension CommerceV1.OrderEventLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     quantity = c.pointee.quantity
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1401,7 +1401,8 @@ extension CommerceV1.ApplyOrderEventRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1429,8 +1430,7 @@ extension CommerceV1.ApplyOrderEventRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     eventId = try ProtoLoad.string(c.pointee.event_id)
     kind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
@@ -1450,7 +1450,8 @@ extension CommerceV1.ApplyOrderEventResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1470,8 +1471,7 @@ extension CommerceV1.ApplyOrderEventResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.order { order = try CommerceV1.Order(loading: value) }
     duplicate = c.pointee.duplicate != 0
     unknownFields = ProtoUnknownFields(c.pointee.base)

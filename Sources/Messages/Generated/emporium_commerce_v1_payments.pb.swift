@@ -740,7 +740,8 @@ extension CommerceV1.PaymentMethod: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -767,8 +768,7 @@ extension CommerceV1.PaymentMethod: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     switch c.pointee.method_case.rawValue {
     case 1: method = .cardToken(try ProtoLoad.string(c.pointee.card_token))
     case 2: method = .testCard(try ProtoLoad.messageOrDefault(c.pointee.test_card))
@@ -786,7 +786,8 @@ extension CommerceV1.TestCard: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -808,8 +809,7 @@ extension CommerceV1.TestCard: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     number = try ProtoLoad.string(c.pointee.number)
     expMonth = c.pointee.exp_month
     expYear = c.pointee.exp_year
@@ -826,7 +826,8 @@ extension CommerceV1.PaymentMethodSummary: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -848,8 +849,7 @@ extension CommerceV1.PaymentMethodSummary: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     brand = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.brand.rawValue))
     lastFour = try ProtoLoad.string(c.pointee.last_four)
     expMonth = c.pointee.exp_month
@@ -866,7 +866,8 @@ extension CommerceV1.Payment: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -904,8 +905,7 @@ extension CommerceV1.Payment: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     customerId = try ProtoLoad.string(c.pointee.customer_id)
@@ -935,7 +935,8 @@ extension CommerceV1.Refund: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -963,8 +964,7 @@ extension CommerceV1.Refund: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     refundId = try ProtoLoad.string(c.pointee.refund_id)
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     if let value = c.pointee.amount { amount = try CommerceV1.Money(loading: value) }
@@ -987,7 +987,8 @@ extension CommerceV1.AuthorizePaymentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1012,8 +1013,7 @@ extension CommerceV1.AuthorizePaymentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     customerId = try ProtoLoad.string(c.pointee.customer_id)
     if let value = c.pointee.amount { amount = try CommerceV1.Money(loading: value) }
@@ -1033,7 +1033,8 @@ extension CommerceV1.AuthorizePaymentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1052,8 +1053,7 @@ extension CommerceV1.AuthorizePaymentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1067,7 +1067,8 @@ extension CommerceV1.CapturePaymentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1088,8 +1089,7 @@ extension CommerceV1.CapturePaymentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     if let value = c.pointee.amount { amount = try CommerceV1.Money(loading: value) }
     idempotencyKey = try ProtoLoad.string(c.pointee.idempotency_key)
@@ -1105,7 +1105,8 @@ extension CommerceV1.CapturePaymentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1124,8 +1125,7 @@ extension CommerceV1.CapturePaymentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1139,7 +1139,8 @@ extension CommerceV1.VoidPaymentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1159,8 +1160,7 @@ extension CommerceV1.VoidPaymentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     reason = try ProtoLoad.string(c.pointee.reason)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1175,7 +1175,8 @@ extension CommerceV1.VoidPaymentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1194,8 +1195,7 @@ extension CommerceV1.VoidPaymentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1209,7 +1209,8 @@ extension CommerceV1.RefundPaymentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1233,8 +1234,7 @@ extension CommerceV1.RefundPaymentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     if let value = c.pointee.amount { amount = try CommerceV1.Money(loading: value) }
     reason = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.reason.rawValue))
@@ -1253,7 +1253,8 @@ extension CommerceV1.RefundPaymentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1273,8 +1274,7 @@ extension CommerceV1.RefundPaymentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     if let value = c.pointee.refund { refund = try CommerceV1.Refund(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1289,7 +1289,8 @@ extension CommerceV1.GetPaymentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1308,8 +1309,7 @@ extension CommerceV1.GetPaymentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     paymentId = try ProtoLoad.string(c.pointee.payment_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1323,7 +1323,8 @@ extension CommerceV1.GetPaymentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1342,8 +1343,7 @@ extension CommerceV1.GetPaymentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1357,7 +1357,8 @@ extension CommerceV1.ListPaymentsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1378,8 +1379,7 @@ extension CommerceV1.ListPaymentsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
@@ -1395,7 +1395,8 @@ extension CommerceV1.ListPaymentsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1418,8 +1419,7 @@ extension CommerceV1.ListPaymentsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_payments > 0 { payments = try ProtoLoad.messages(c.pointee.n_payments, c.pointee.payments) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1434,7 +1434,8 @@ extension CommerceV1.ReportProviderEventRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1461,8 +1462,7 @@ extension CommerceV1.ReportProviderEventRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     providerId = try ProtoLoad.string(c.pointee.provider_id)
     providerEventId = try ProtoLoad.string(c.pointee.provider_event_id)
     kind = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.kind.rawValue))
@@ -1484,7 +1484,8 @@ extension CommerceV1.ReportProviderEventResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1504,8 +1505,7 @@ extension CommerceV1.ReportProviderEventResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.payment { payment = try CommerceV1.Payment(loading: value) }
     duplicate = c.pointee.duplicate != 0
     unknownFields = ProtoUnknownFields(c.pointee.base)

@@ -441,7 +441,8 @@ extension CommerceV1.GeoPoint: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -461,8 +462,7 @@ extension CommerceV1.GeoPoint: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     latitude = c.pointee.latitude
     longitude = c.pointee.longitude
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -477,7 +477,8 @@ extension CommerceV1.TrackingLocation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -500,8 +501,7 @@ extension CommerceV1.TrackingLocation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     facilityName = try ProtoLoad.string(c.pointee.facility_name)
     locality = try ProtoLoad.string(c.pointee.locality)
     administrativeArea = try ProtoLoad.string(c.pointee.administrative_area)
@@ -519,7 +519,8 @@ extension CommerceV1.ShipmentLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -540,8 +541,7 @@ extension CommerceV1.ShipmentLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     quantity = c.pointee.quantity
@@ -557,7 +557,8 @@ extension CommerceV1.TrackingEvent: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -584,8 +585,7 @@ extension CommerceV1.TrackingEvent: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     eventId = try ProtoLoad.string(c.pointee.event_id)
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     sequence = c.pointee.sequence
@@ -607,7 +607,8 @@ extension CommerceV1.Shipment: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -644,8 +645,7 @@ extension CommerceV1.Shipment: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     orderId = try ProtoLoad.string(c.pointee.order_id)
     sellerId = try ProtoLoad.string(c.pointee.seller_id)
@@ -674,7 +674,8 @@ extension CommerceV1.ShipmentLineRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -694,8 +695,7 @@ extension CommerceV1.ShipmentLineRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     quantity = c.pointee.quantity
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -710,7 +710,8 @@ extension CommerceV1.CreateShipmentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -737,8 +738,7 @@ extension CommerceV1.CreateShipmentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     if c.pointee.n_lines > 0 { lines = try ProtoLoad.messages(c.pointee.n_lines, c.pointee.lines) }
     carrierId = try ProtoLoad.string(c.pointee.carrier_id)
@@ -757,7 +757,8 @@ extension CommerceV1.CreateShipmentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -776,8 +777,7 @@ extension CommerceV1.CreateShipmentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -791,7 +791,8 @@ extension CommerceV1.GetShipmentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -810,8 +811,7 @@ extension CommerceV1.GetShipmentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -825,7 +825,8 @@ extension CommerceV1.GetShipmentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -844,8 +845,7 @@ extension CommerceV1.GetShipmentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -859,7 +859,8 @@ extension CommerceV1.ListShipmentsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -878,8 +879,7 @@ extension CommerceV1.ListShipmentsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -893,7 +893,8 @@ extension CommerceV1.ListShipmentsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -915,8 +916,7 @@ extension CommerceV1.ListShipmentsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_shipments > 0 { shipments = try ProtoLoad.messages(c.pointee.n_shipments, c.pointee.shipments) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -930,7 +930,8 @@ extension CommerceV1.CarrierTrackingNumber: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -950,8 +951,7 @@ extension CommerceV1.CarrierTrackingNumber: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     carrierId = try ProtoLoad.string(c.pointee.carrier_id)
     trackingNumber = try ProtoLoad.string(c.pointee.tracking_number)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -966,7 +966,8 @@ extension CommerceV1.TrackShipmentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -993,8 +994,7 @@ extension CommerceV1.TrackShipmentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     switch c.pointee.lookup_case.rawValue {
     case 1: lookup = .shipmentId(try ProtoLoad.string(c.pointee.shipment_id))
     case 2: lookup = .carrierTrackingNumber(try ProtoLoad.messageOrDefault(c.pointee.carrier_tracking_number))
@@ -1012,7 +1012,8 @@ extension CommerceV1.TrackShipmentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1035,8 +1036,7 @@ extension CommerceV1.TrackShipmentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     if c.pointee.n_events > 0 { events = try ProtoLoad.messages(c.pointee.n_events, c.pointee.events) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1051,7 +1051,8 @@ extension CommerceV1.UpdateShipmentStatusRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1075,8 +1076,7 @@ extension CommerceV1.UpdateShipmentStatusRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     if let value = c.pointee.location { location = try CommerceV1.TrackingLocation(loading: value) }
@@ -1095,7 +1095,8 @@ extension CommerceV1.UpdateShipmentStatusResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1116,8 +1117,7 @@ extension CommerceV1.UpdateShipmentStatusResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     if let value = c.pointee.event { event = try CommerceV1.TrackingEvent(loading: value) }
     duplicate = c.pointee.duplicate != 0
@@ -1133,7 +1133,8 @@ extension CommerceV1.CancelShipmentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1153,8 +1154,7 @@ extension CommerceV1.CancelShipmentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     reason = try ProtoLoad.string(c.pointee.reason)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1169,7 +1169,8 @@ extension CommerceV1.CancelShipmentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1188,8 +1189,7 @@ extension CommerceV1.CancelShipmentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1203,7 +1203,8 @@ extension CommerceV1.WatchShipmentRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1223,8 +1224,7 @@ extension CommerceV1.WatchShipmentRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     shipmentId = try ProtoLoad.string(c.pointee.shipment_id)
     afterSequence = c.pointee.after_sequence
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1239,7 +1239,8 @@ extension CommerceV1.WatchShipmentResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1259,8 +1260,7 @@ extension CommerceV1.WatchShipmentResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.shipment { shipment = try CommerceV1.Shipment(loading: value) }
     if let value = c.pointee.event { event = try CommerceV1.TrackingEvent(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)

@@ -892,7 +892,8 @@ extension CommerceV1.Ticket: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -922,8 +923,7 @@ extension CommerceV1.Ticket: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     customerId = try ProtoLoad.string(c.pointee.customer_id)
     subject = try ProtoLoad.string(c.pointee.subject)
@@ -948,7 +948,8 @@ extension CommerceV1.TicketMessage: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -973,8 +974,7 @@ extension CommerceV1.TicketMessage: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     messageId = try ProtoLoad.string(c.pointee.message_id)
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     authorId = try ProtoLoad.string(c.pointee.author_id)
@@ -994,7 +994,8 @@ extension CommerceV1.ReturnLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1020,8 +1021,7 @@ extension CommerceV1.ReturnLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     productId = try ProtoLoad.string(c.pointee.product_id)
     title = try ProtoLoad.string(c.pointee.title)
@@ -1042,7 +1042,8 @@ extension CommerceV1.ReturnAuthorization: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1081,8 +1082,7 @@ extension CommerceV1.ReturnAuthorization: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     rmaCode = try ProtoLoad.string(c.pointee.rma_code)
     orderId = try ProtoLoad.string(c.pointee.order_id)
@@ -1113,7 +1113,8 @@ extension CommerceV1.CreateTicketRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1136,8 +1137,7 @@ extension CommerceV1.CreateTicketRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     subject = try ProtoLoad.string(c.pointee.subject)
     category = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.category.rawValue))
     orderId = try ProtoLoad.string(c.pointee.order_id)
@@ -1155,7 +1155,8 @@ extension CommerceV1.CreateTicketResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1175,8 +1176,7 @@ extension CommerceV1.CreateTicketResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.ticket { ticket = try CommerceV1.Ticket(loading: value) }
     if let value = c.pointee.first_message { firstMessage = try CommerceV1.TicketMessage(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1191,7 +1191,8 @@ extension CommerceV1.GetTicketRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1210,8 +1211,7 @@ extension CommerceV1.GetTicketRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1225,7 +1225,8 @@ extension CommerceV1.GetTicketResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1244,8 +1245,7 @@ extension CommerceV1.GetTicketResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.ticket { ticket = try CommerceV1.Ticket(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1259,7 +1259,8 @@ extension CommerceV1.ListTicketsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1286,8 +1287,7 @@ extension CommerceV1.ListTicketsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     if c.pointee.n_statuses > 0 { statuses = ProtoLoad.enums(c.pointee.n_statuses, c.pointee.statuses) }
@@ -1306,7 +1306,8 @@ extension CommerceV1.ListTicketsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1329,8 +1330,7 @@ extension CommerceV1.ListTicketsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_tickets > 0 { tickets = try ProtoLoad.messages(c.pointee.n_tickets, c.pointee.tickets) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1345,7 +1345,8 @@ extension CommerceV1.ListTicketMessagesRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1366,8 +1367,7 @@ extension CommerceV1.ListTicketMessagesRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
@@ -1383,7 +1383,8 @@ extension CommerceV1.ListTicketMessagesResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1406,8 +1407,7 @@ extension CommerceV1.ListTicketMessagesResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_messages > 0 { messages = try ProtoLoad.messages(c.pointee.n_messages, c.pointee.messages) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1422,7 +1422,8 @@ extension CommerceV1.AddTicketMessageRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1444,8 +1445,7 @@ extension CommerceV1.AddTicketMessageRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     body = try ProtoLoad.string(c.pointee.body)
     internalNote = c.pointee.internal_note != 0
@@ -1462,7 +1462,8 @@ extension CommerceV1.AddTicketMessageResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1482,8 +1483,7 @@ extension CommerceV1.AddTicketMessageResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.message { message = try CommerceV1.TicketMessage(loading: value) }
     if let value = c.pointee.ticket { ticket = try CommerceV1.Ticket(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1498,7 +1498,8 @@ extension CommerceV1.UpdateTicketStatusRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1526,8 +1527,7 @@ extension CommerceV1.UpdateTicketStatusRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     ticketId = try ProtoLoad.string(c.pointee.ticket_id)
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     expectedVersion = c.pointee.expected_version
@@ -1548,7 +1548,8 @@ extension CommerceV1.UpdateTicketStatusResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1567,8 +1568,7 @@ extension CommerceV1.UpdateTicketStatusResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.ticket { ticket = try CommerceV1.Ticket(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1582,7 +1582,8 @@ extension CommerceV1.ReturnLineRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1603,8 +1604,7 @@ extension CommerceV1.ReturnLineRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     quantity = c.pointee.quantity
     reason = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.reason.rawValue))
@@ -1620,7 +1620,8 @@ extension CommerceV1.RequestReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1645,8 +1646,7 @@ extension CommerceV1.RequestReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderId = try ProtoLoad.string(c.pointee.order_id)
     if c.pointee.n_lines > 0 { lines = try ProtoLoad.messages(c.pointee.n_lines, c.pointee.lines) }
     customerComment = try ProtoLoad.string(c.pointee.customer_comment)
@@ -1663,7 +1663,8 @@ extension CommerceV1.RequestReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1682,8 +1683,7 @@ extension CommerceV1.RequestReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1697,7 +1697,8 @@ extension CommerceV1.GetReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1716,8 +1717,7 @@ extension CommerceV1.GetReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1731,7 +1731,8 @@ extension CommerceV1.GetReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1750,8 +1751,7 @@ extension CommerceV1.GetReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1765,7 +1765,8 @@ extension CommerceV1.ListReturnsRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1792,8 +1793,7 @@ extension CommerceV1.ListReturnsRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     pageSize = c.pointee.page_size
     pageToken = try ProtoLoad.string(c.pointee.page_token)
     if c.pointee.n_statuses > 0 { statuses = ProtoLoad.enums(c.pointee.n_statuses, c.pointee.statuses) }
@@ -1812,7 +1812,8 @@ extension CommerceV1.ListReturnsResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1835,8 +1836,7 @@ extension CommerceV1.ListReturnsResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_return_authorizations > 0 { returnAuthorizations = try ProtoLoad.messages(c.pointee.n_return_authorizations, c.pointee.return_authorizations) }
     nextPageToken = try ProtoLoad.string(c.pointee.next_page_token)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -1851,7 +1851,8 @@ extension CommerceV1.ApproveReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1872,8 +1873,7 @@ extension CommerceV1.ApproveReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     decisionNote = try ProtoLoad.string(c.pointee.decision_note)
     expectedVersion = c.pointee.expected_version
@@ -1889,7 +1889,8 @@ extension CommerceV1.ApproveReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1908,8 +1909,7 @@ extension CommerceV1.ApproveReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1923,7 +1923,8 @@ extension CommerceV1.RejectReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1944,8 +1945,7 @@ extension CommerceV1.RejectReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     decisionNote = try ProtoLoad.string(c.pointee.decision_note)
     expectedVersion = c.pointee.expected_version
@@ -1961,7 +1961,8 @@ extension CommerceV1.RejectReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -1980,8 +1981,7 @@ extension CommerceV1.RejectReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -1995,7 +1995,8 @@ extension CommerceV1.ReceivedLine: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2016,8 +2017,7 @@ extension CommerceV1.ReceivedLine: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     orderLineId = try ProtoLoad.string(c.pointee.order_line_id)
     receivedQuantity = c.pointee.received_quantity
     condition = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.condition.rawValue))
@@ -2033,7 +2033,8 @@ extension CommerceV1.ReceiveReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2057,8 +2058,7 @@ extension CommerceV1.ReceiveReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     if c.pointee.n_lines > 0 { lines = try ProtoLoad.messages(c.pointee.n_lines, c.pointee.lines) }
     warehouseId = try ProtoLoad.string(c.pointee.warehouse_id)
@@ -2074,7 +2074,8 @@ extension CommerceV1.ReceiveReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2093,8 +2094,7 @@ extension CommerceV1.ReceiveReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -2108,7 +2108,8 @@ extension CommerceV1.CancelReturnRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2127,8 +2128,7 @@ extension CommerceV1.CancelReturnRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     returnId = try ProtoLoad.string(c.pointee.return_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -2142,7 +2142,8 @@ extension CommerceV1.CancelReturnResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -2161,8 +2162,7 @@ extension CommerceV1.CancelReturnResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.return_authorization { returnAuthorization = try CommerceV1.ReturnAuthorization(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }

@@ -148,7 +148,8 @@ extension RpcV1.EchoRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -174,8 +175,7 @@ extension RpcV1.EchoRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     message = try ProtoLoad.string(c.pointee.message)
     payload = ProtoLoad.bytes(c.pointee.payload)
     repeatCount = c.pointee.repeat_count
@@ -196,7 +196,8 @@ extension RpcV1.EchoFailure: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -218,8 +219,7 @@ extension RpcV1.EchoFailure: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     code = c.pointee.code
     message = try ProtoLoad.string(c.pointee.message)
     if let value = c.pointee.details { details = try RpcV1.ErrorDetails(loading: value) }
@@ -236,7 +236,8 @@ extension RpcV1.EchoResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -274,8 +275,7 @@ extension RpcV1.EchoResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     message = try ProtoLoad.string(c.pointee.message)
     payload = ProtoLoad.bytes(c.pointee.payload)
     sequence = c.pointee.sequence

@@ -360,7 +360,8 @@ extension RpcV1.ErrorDetails: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -382,8 +383,7 @@ extension RpcV1.ErrorDetails: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_details > 0 { details = try ProtoLoad.messages(c.pointee.n_details, c.pointee.details) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -397,7 +397,8 @@ extension RpcV1.ErrorDetail: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -445,8 +446,7 @@ extension RpcV1.ErrorDetail: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     switch c.pointee.detail_case.rawValue {
     case 1: detail = .errorInfo(try ProtoLoad.messageOrDefault(c.pointee.error_info))
     case 2: detail = .badRequest(try ProtoLoad.messageOrDefault(c.pointee.bad_request))
@@ -471,7 +471,8 @@ extension RpcV1.ErrorInfo: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -505,8 +506,7 @@ extension RpcV1.ErrorInfo: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     reason = try ProtoLoad.string(c.pointee.reason)
     domain = try ProtoLoad.string(c.pointee.domain)
     if c.pointee.n_metadata > 0 {
@@ -529,7 +529,8 @@ extension RpcV1.BadRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -551,8 +552,7 @@ extension RpcV1.BadRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_field_violations > 0 { fieldViolations = try ProtoLoad.messages(c.pointee.n_field_violations, c.pointee.field_violations) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -566,7 +566,8 @@ extension RpcV1.BadRequest.FieldViolation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -588,8 +589,7 @@ extension RpcV1.BadRequest.FieldViolation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     field = try ProtoLoad.string(c.pointee.field)
     messageText = try ProtoLoad.string(c.pointee.message_text)
     reason = try ProtoLoad.string(c.pointee.reason)
@@ -606,7 +606,8 @@ extension RpcV1.RetryInfo: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -625,8 +626,7 @@ extension RpcV1.RetryInfo: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.retry_delay { retryDelay = try GoogleProtobuf.Duration(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -640,7 +640,8 @@ extension RpcV1.QuotaFailure: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -662,8 +663,7 @@ extension RpcV1.QuotaFailure: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_violations > 0 { violations = try ProtoLoad.messages(c.pointee.n_violations, c.pointee.violations) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -677,7 +677,8 @@ extension RpcV1.QuotaFailure.Violation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -700,8 +701,7 @@ extension RpcV1.QuotaFailure.Violation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     subject = try ProtoLoad.string(c.pointee.subject)
     messageText = try ProtoLoad.string(c.pointee.message_text)
     quotaId = try ProtoLoad.string(c.pointee.quota_id)
@@ -719,7 +719,8 @@ extension RpcV1.PreconditionFailure: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -741,8 +742,7 @@ extension RpcV1.PreconditionFailure: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_violations > 0 { violations = try ProtoLoad.messages(c.pointee.n_violations, c.pointee.violations) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -756,7 +756,8 @@ extension RpcV1.PreconditionFailure.Violation: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -777,8 +778,7 @@ extension RpcV1.PreconditionFailure.Violation: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     kind = try ProtoLoad.string(c.pointee.kind)
     subject = try ProtoLoad.string(c.pointee.subject)
     messageText = try ProtoLoad.string(c.pointee.message_text)
@@ -794,7 +794,8 @@ extension RpcV1.ResourceInfo: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -816,8 +817,7 @@ extension RpcV1.ResourceInfo: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     resourceKind = try ProtoLoad.string(c.pointee.resource_kind)
     resourceName = try ProtoLoad.string(c.pointee.resource_name)
     owner = try ProtoLoad.string(c.pointee.owner)
@@ -834,7 +834,8 @@ extension RpcV1.DebugInfo: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -857,8 +858,7 @@ extension RpcV1.DebugInfo: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_stack_entries > 0 { stackEntries = try ProtoLoad.strings(c.pointee.n_stack_entries, c.pointee.stack_entries) }
     detail = try ProtoLoad.string(c.pointee.detail)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -873,7 +873,8 @@ extension RpcV1.LocalizedMessage: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -893,8 +894,7 @@ extension RpcV1.LocalizedMessage: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     locale = try ProtoLoad.string(c.pointee.locale)
     message = try ProtoLoad.string(c.pointee.message)
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -909,7 +909,8 @@ extension RpcV1.Help: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -931,8 +932,7 @@ extension RpcV1.Help: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_links > 0 { links = try ProtoLoad.messages(c.pointee.n_links, c.pointee.links) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -946,7 +946,8 @@ extension RpcV1.Help.Link: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -966,8 +967,7 @@ extension RpcV1.Help.Link: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     label = try ProtoLoad.string(c.pointee.label)
     url = try ProtoLoad.string(c.pointee.url)
     unknownFields = ProtoUnknownFields(c.pointee.base)

@@ -89,7 +89,8 @@ extension RpcV1.HealthCheckRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -108,8 +109,7 @@ extension RpcV1.HealthCheckRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     service = try ProtoLoad.string(c.pointee.service)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -123,7 +123,8 @@ extension RpcV1.HealthCheckResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -142,8 +143,7 @@ extension RpcV1.HealthCheckResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }

@@ -451,7 +451,8 @@ extension RpcV1.ListServicesRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -469,8 +470,7 @@ extension RpcV1.ListServicesRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -483,7 +483,8 @@ extension RpcV1.ListServicesResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -505,8 +506,7 @@ extension RpcV1.ListServicesResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_service_names > 0 { serviceNames = try ProtoLoad.strings(c.pointee.n_service_names, c.pointee.service_names) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -520,7 +520,8 @@ extension RpcV1.DescribeServiceRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -539,8 +540,7 @@ extension RpcV1.DescribeServiceRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     serviceName = try ProtoLoad.string(c.pointee.service_name)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -554,7 +554,8 @@ extension RpcV1.DescribeServiceResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -573,8 +574,7 @@ extension RpcV1.DescribeServiceResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if let value = c.pointee.service { service = try RpcV1.ServiceSchema(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -588,7 +588,8 @@ extension RpcV1.DescribeSymbolRequest: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -607,8 +608,7 @@ extension RpcV1.DescribeSymbolRequest: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     symbol = try ProtoLoad.string(c.pointee.symbol)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
@@ -622,7 +622,8 @@ extension RpcV1.DescribeSymbolResponse: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -663,8 +664,7 @@ extension RpcV1.DescribeSymbolResponse: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_message_types > 0 { messageTypes = try ProtoLoad.messages(c.pointee.n_message_types, c.pointee.message_types) }
     if c.pointee.n_enum_types > 0 { enumTypes = try ProtoLoad.messages(c.pointee.n_enum_types, c.pointee.enum_types) }
     switch c.pointee.described_case.rawValue {
@@ -686,7 +686,8 @@ extension RpcV1.ServiceSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -709,8 +710,7 @@ extension RpcV1.ServiceSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     fullName = try ProtoLoad.string(c.pointee.full_name)
     if c.pointee.n_methods > 0 { methods = try ProtoLoad.messages(c.pointee.n_methods, c.pointee.methods) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -725,7 +725,8 @@ extension RpcV1.MethodSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -749,8 +750,7 @@ extension RpcV1.MethodSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     fullPath = try ProtoLoad.string(c.pointee.full_path)
     serviceName = try ProtoLoad.string(c.pointee.service_name)
@@ -769,7 +769,8 @@ extension RpcV1.MessageSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -796,8 +797,7 @@ extension RpcV1.MessageSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     fullName = try ProtoLoad.string(c.pointee.full_name)
     if c.pointee.n_fields > 0 { fields = try ProtoLoad.messages(c.pointee.n_fields, c.pointee.fields) }
     if c.pointee.n_oneofs > 0 { oneofs = try ProtoLoad.messages(c.pointee.n_oneofs, c.pointee.oneofs) }
@@ -813,7 +813,8 @@ extension RpcV1.FieldSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -841,8 +842,7 @@ extension RpcV1.FieldSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     jsonName = try ProtoLoad.string(c.pointee.json_name)
     number = c.pointee.number
@@ -865,7 +865,8 @@ extension RpcV1.OneofSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -888,8 +889,7 @@ extension RpcV1.OneofSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     if c.pointee.n_field_names > 0 { fieldNames = try ProtoLoad.strings(c.pointee.n_field_names, c.pointee.field_names) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -904,7 +904,8 @@ extension RpcV1.EnumSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -927,8 +928,7 @@ extension RpcV1.EnumSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     fullName = try ProtoLoad.string(c.pointee.full_name)
     if c.pointee.n_values > 0 { values = try ProtoLoad.messages(c.pointee.n_values, c.pointee.values) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -943,7 +943,8 @@ extension RpcV1.EnumValueSchema: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -963,8 +964,7 @@ extension RpcV1.EnumValueSchema: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     number = c.pointee.number
     unknownFields = ProtoUnknownFields(c.pointee.base)

@@ -237,7 +237,8 @@ extension TestingV1.Item: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -260,8 +261,7 @@ extension TestingV1.Item: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     name = try ProtoLoad.string(c.pointee.name)
     if c.pointee.n_values > 0 { values = ProtoLoad.array(c.pointee.n_values, c.pointee.values) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
@@ -276,7 +276,8 @@ extension TestingV1.AllTypes: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -468,8 +469,7 @@ extension TestingV1.AllTypes: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     fDouble = c.pointee.f_double
     fFloat = c.pointee.f_float
     fInt32 = c.pointee.f_int32
@@ -565,7 +565,8 @@ extension TestingV1.Node: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -598,8 +599,7 @@ extension TestingV1.Node: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     label = try ProtoLoad.string(c.pointee.label)
     if let value = c.pointee.child { child = try TestingV1.Node(loading: value) }
     if c.pointee.n_children > 0 { children = try ProtoLoad.messages(c.pointee.n_children, c.pointee.children) }
@@ -620,7 +620,8 @@ extension TestingV1.Wide: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -662,8 +663,7 @@ extension TestingV1.Wide: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_elements > 0 { elements = try ProtoLoad.messages(c.pointee.n_elements, c.pointee.elements) }
     a1 = c.pointee.a1
     a2 = c.pointee.a2

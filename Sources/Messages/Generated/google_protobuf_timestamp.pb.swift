@@ -123,7 +123,8 @@ extension GoogleProtobuf.Timestamp: ProtoMessage {
   }
 
   public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self = try ProtoCodec.decode(Self.self, from: buffer, limits: limits)
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
   }
 }
 
@@ -143,8 +144,7 @@ extension GoogleProtobuf.Timestamp: ProtobufCBacked {
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
-    self.init()
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     seconds = c.pointee.seconds
     nanos = c.pointee.nanos
     unknownFields = ProtoUnknownFields(c.pointee.base)

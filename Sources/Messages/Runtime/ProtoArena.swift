@@ -30,33 +30,44 @@ struct ProtoArena {
 
   let state: UnsafeMutablePointer<State>
 
-  /// Bytes of the first chunk, taken from the stack.
-  static let stackBytes = 4096
+  /// Bytes of the first chunk: this thread's scratch block when it is free (see
+  /// ``ArenaScratch``), else a temporary allocation of the same size.
+  static let firstChunkBytes = ArenaScratch.blockBytes
   private static let chunkHeader = 16
+  private static let stateBytes = (MemoryLayout<State>.stride + 15) & ~15
 
   /// Runs `body` with a fresh arena that hands out at most `budget` bytes in all.
   static func withArena<R>(
     budget: Int, _ body: (ProtoArena) throws(ProtoError) -> R
   ) throws(ProtoError) -> R {
-    let stateBytes = (MemoryLayout<State>.stride + 15) & ~15
-    return try withUnsafeTemporaryAllocation(byteCount: stateBytes + stackBytes, alignment: 16) {
-      raw throws(ProtoError) -> R in
-      let base = raw.baseAddress!
-      let state = base.bindMemory(to: State.self, capacity: 1)
-      state.initialize(
-        to: State(
-          cursor: base + stateBytes, remaining: stackBytes, budget: budget, chunks: nil,
-          nextChunkSize: 16 << 10, exhausted: false))
-      defer {
-        var chunk = state.pointee.chunks
-        while let current = chunk {
-          chunk = current.load(as: UnsafeMutableRawPointer?.self)
-          current.deallocate()
-        }
-        state.deinitialize(count: 1)
-      }
-      return try body(ProtoArena(state: state))
+    if let scratch = ArenaScratch.take() {
+      defer { ArenaScratch.giveBack(scratch) }
+      return try run(in: scratch, bytes: ArenaScratch.blockBytes, budget: budget, body)
     }
+    // Nested use on this thread (not something the codec does today): a temporary block.
+    return try withUnsafeTemporaryAllocation(byteCount: firstChunkBytes, alignment: 16) {
+      raw throws(ProtoError) -> R in
+      try run(in: raw.baseAddress!, bytes: firstChunkBytes, budget: budget, body)
+    }
+  }
+
+  private static func run<R>(
+    in base: UnsafeMutableRawPointer, bytes: Int, budget: Int, _ body: (ProtoArena) throws(ProtoError) -> R
+  ) throws(ProtoError) -> R {
+    let state = base.bindMemory(to: State.self, capacity: 1)
+    state.initialize(
+      to: State(
+        cursor: base + stateBytes, remaining: bytes - stateBytes, budget: budget, chunks: nil,
+        nextChunkSize: 16 << 10, exhausted: false))
+    defer {
+      var chunk = state.pointee.chunks
+      while let current = chunk {
+        chunk = current.load(as: UnsafeMutableRawPointer?.self)
+        current.deallocate()
+      }
+      state.deinitialize(count: 1)
+    }
+    return try body(ProtoArena(state: state))
   }
 
   /// Whether a request was refused because it would have gone past the budget.

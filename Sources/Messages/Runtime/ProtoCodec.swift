@@ -17,28 +17,34 @@ enum ProtoCodec {
     }
   }
 
+  /// Decodes into `message`, which must hold a default value.
   static func decode<M: ProtobufCBacked>(
-    _ type: M.Type, from buffer: ByteBuffer, limits: ProtoDecodingLimits
-  ) throws(ProtoError) -> M {
+    into message: inout M, from buffer: ByteBuffer, limits: ProtoDecodingLimits
+  ) throws(ProtoError) {
     guard buffer.readableBytes <= limits.maxMessageSize else {
       throw ProtoError(
         code: .messageTooLarge,
         message: "\(M.protoMessageName) of \(buffer.readableBytes) bytes exceeds the limit of \(limits.maxMessageSize)")
     }
-    let result = buffer.withUnsafeReadableBytes { bytes in
-      Result { () throws(ProtoError) -> M in try decode(M.self, bytes: bytes, limits: limits) }
+    var failure: ProtoError?
+    buffer.withUnsafeReadableBytes { bytes in
+      do throws(ProtoError) {
+        try decode(into: &message, bytes: bytes, limits: limits)
+      } catch {
+        failure = error
+      }
     }
-    return try result.get()
+    if let failure { throw failure }
   }
 
   static func decode<M: ProtobufCBacked>(
-    _ type: M.Type, bytes: UnsafeRawBufferPointer, limits: ProtoDecodingLimits
-  ) throws(ProtoError) -> M {
+    into message: inout M, bytes: UnsafeRawBufferPointer, limits: ProtoDecodingLimits
+  ) throws(ProtoError) {
     if M.maxNestingDepth > limits.maxNestingDepth {
       try ProtoNestingCheck.verify(bytes, descriptor: M.protobufCDescriptor, limit: limits.maxNestingDepth)
     }
     let budget = limits.allocationBudget(forMessageSize: bytes.count)
-    return try ProtoArena.withArena(budget: budget) { arena throws(ProtoError) -> M in
+    try ProtoArena.withArena(budget: budget) { arena throws(ProtoError) in
       var allocator = arena.protobufCAllocator
       var empty: UInt8 = 0
       let unpacked = withUnsafeMutablePointer(to: &empty) { emptyPointer in
@@ -54,7 +60,7 @@ enum ProtoCodec {
         }
         throw ProtoError(code: .malformed, message: "not a valid encoding of \(M.protoMessageName)")
       }
-      return try M(loading: UnsafeRawPointer(unpacked).assumingMemoryBound(to: M.CStruct.self))
+      try message.load(from: UnsafeRawPointer(unpacked).assumingMemoryBound(to: M.CStruct.self))
     }
   }
 }

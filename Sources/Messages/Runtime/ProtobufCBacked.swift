@@ -17,6 +17,15 @@ protocol ProtobufCBacked: ProtoMessage {
   /// points into `arena`.
   func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError)
 
-  /// Copies an unpacked struct into a Swift value.
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError)
+  /// Sets the fields present in an unpacked struct on a default-initialized value (decoding
+  /// fills the caller's value in place rather than copying a finished one out).
+  mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError)
+}
+
+extension ProtobufCBacked {
+  /// A value loaded from an unpacked struct.
+  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
+    self.init()
+    try load(from: c)
+  }
 }
