@@ -1,0 +1,19 @@
+/// A caller's request, queued for the I/O thread.
+struct ConnectionRequest: Sendable {
+  enum Payload: Sendable {
+    /// Statements sent with the extended protocol, ending with one sync point; the request
+    /// returns the result of `statements[resultIndex]`.
+    case extended([PostgresStatement], resultIndex: Int)
+    /// A script sent with the simple query protocol.
+    case simple(String)
+  }
+
+  var id: UInt64
+  var payload: Payload
+  var continuation: CheckedContinuation<PostgresRows, any Error>
+  var deadline: ContinuousClock.Instant?
+  /// A pool statement outside any transaction: it may be sent again if a cancel meant for
+  /// another caller's statement hit it (it ran in its own implicit transaction, rolled back).
+  var isShared: Bool
+  var retried = false
+}

@@ -1,0 +1,409 @@
+import CLibPQ
+import Foundation
+import Synchronization
+
+/// One connection to PostgreSQL through libpq, in non-blocking pipeline mode.
+///
+/// Any number of tasks may run statements on one connection at the same time: each statement is
+/// queued, and the connection's I/O thread (a ``PostgresEventLoop`` shared with other
+/// connections) sends everything queued in one write, with a sync point after each caller's
+/// statement so that one caller's error never affects another's, then reads the results in
+/// order and resumes each caller. Concurrent callers therefore share round trips. Statements are
+/// prepared on first use and cached per connection (keyed by SQL text and parameter types);
+/// parameters always travel separately from the SQL, in binary format.
+///
+/// Caution: statements from different tasks interleave, so transaction control (`BEGIN`,
+/// `COMMIT`, `SET` without `LOCAL`) on a connection that other tasks use concurrently affects
+/// them too. ``PostgresPool/withTransaction(isolation:maxAttempts:_:)`` gives a transaction a
+/// connection of its own.
+///
+/// ## Cancellation and deadlines
+///
+/// Cancelling the task that awaits a statement resumes it at once with `CancellationError`. A
+/// statement not yet sent is dropped; one the server is running is cancelled with `PQcancel`; one
+/// queued on the server behind others is cancelled when it starts. A deadline
+/// (``PostgresDeadline``) works the same way and also sets the server's `statement_timeout`.
+///
+/// ## Ownership
+///
+/// The caller owns the connection and must ``close()`` it; a connection dropped without closing
+/// keeps its socket until the process exits. A connection from ``PostgresPool/withConnection(_:)``
+/// belongs to the pool.
+public final class PostgresConnection: Sendable {
+  /// Called on the I/O thread; must return quickly.
+  typealias NotificationHandler = @Sendable (PostgresNotification) -> Void
+  /// Called once on the I/O thread when the connection closes, with the error that closed it
+  /// (nil when ``close()`` did).
+  typealias CloseHandler = @Sendable (PostgresError?) -> Void
+
+  struct Inbox {
+    var requests: [ConnectionRequest] = []
+    var cancels: [(id: UInt64, error: PostgresError?)] = []
+    var closeRequested = false
+    var scheduled = false
+    var isClosed = false
+    var closeError: PostgresError?
+    var closeWaiters: [CheckedContinuation<Void, Never>] = []
+    var connectWaiter: CheckedContinuation<Void, any Error>?
+    var backendProcessID: Int32 = 0
+    /// Statements that go in front of the next extended request, in the same round trip (a
+    /// transaction's `BEGIN`, sent with its first statement).
+    var prefix: [PostgresStatement] = []
+  }
+
+  let inbox = Mutex(Inbox())
+  let loop: PostgresEventLoop
+  let configuration: Configuration
+  let scrubber: SecretScrubber
+  let notificationHandler: NotificationHandler?
+  let closeHandler: CloseHandler?
+  private let requestIDs = Atomic<UInt64>(1)
+  /// Set by the pool: records each statement's outcome.
+  let observer: (@Sendable (PostgresQueryEvent) -> Void)?
+  /// The driver the loop runs; reached only through ``inbox`` and ``PostgresEventLoop/schedule(_:)``.
+  private let driver = Mutex<ConnectionDriver?>(nil)
+
+  private init(
+    configuration: Configuration,
+    loop: PostgresEventLoop,
+    notificationHandler: NotificationHandler?,
+    closeHandler: CloseHandler?,
+    observer: (@Sendable (PostgresQueryEvent) -> Void)?
+  ) {
+    self.configuration = configuration
+    self.scrubber = SecretScrubber(secrets: configuration.secrets)
+    self.loop = loop
+    self.notificationHandler = notificationHandler
+    self.closeHandler = closeHandler
+    self.observer = observer
+  }
+
+  /// Connects to the server.
+  ///
+  /// The connection is made by the I/O thread with libpq's non-blocking `PQconnectStart` and
+  /// `PQconnectPoll`; the caller's thread never blocks.
+  ///
+  /// - Parameter configuration: Where to connect.
+  /// - Returns: A connection in pipeline mode. The caller owns it and must ``close()`` it.
+  /// - Throws: ``PostgresError`` with code ``PostgresError/Code/connectionFailed`` (the message
+  ///   is libpq's, scrubbed of the password), or `CancellationError` if the task is cancelled.
+  public static func connect(_ configuration: Configuration) async throws -> PostgresConnection {
+    try await Self.connect(
+      configuration, loop: .next(), notificationHandler: nil, closeHandler: nil, observer: nil)
+  }
+
+  /// The executor of this connection's I/O thread. A task that runs many statements and little
+  /// else can prefer it (`withTaskExecutorPreference(connection.taskExecutor) { ... }`): it is
+  /// then resumed on the I/O thread as soon as a result is read, saving a thread hop per
+  /// statement. Do not run CPU-heavy or blocking work there: it delays every connection that
+  /// thread serves.
+  public var taskExecutor: any TaskExecutor { self.loop }
+
+  static func connect(
+    _ configuration: Configuration,
+    loop: PostgresEventLoop,
+    notificationHandler: NotificationHandler?,
+    closeHandler: CloseHandler?,
+    observer: (@Sendable (PostgresQueryEvent) -> Void)?
+  ) async throws -> PostgresConnection {
+    try Task.checkCancellation()
+    let connection = PostgresConnection(
+      configuration: configuration,
+      loop: loop,
+      notificationHandler: notificationHandler,
+      closeHandler: closeHandler,
+      observer: observer
+    )
+    let driver = ConnectionDriver(connection: connection)
+    connection.driver.withLock { $0 = driver }
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { continuation in
+        connection.inbox.withLock { inbox in
+          inbox.connectWaiter = continuation
+          inbox.scheduled = true
+        }
+        connection.loop.schedule(driver)
+      }
+    } onCancel: {
+      connection.requestClose()
+    }
+    return connection
+  }
+
+  /// The process id of the server backend serving this connection (for `pg_stat_activity` or
+  /// `pg_terminate_backend`).
+  public var backendProcessID: Int32 {
+    self.inbox.withLock { $0.backendProcessID }
+  }
+
+  /// True once the connection has closed, by ``close()`` or because the server went away.
+  public var isClosed: Bool {
+    self.inbox.withLock { $0.isClosed }
+  }
+
+  /// Runs one statement and returns its rows.
+  ///
+  /// - Parameters:
+  ///   - sql: One SQL statement with `$1`, `$2`, ... for the parameters.
+  ///   - parameters: The values, bound in binary format (never spliced into the SQL).
+  ///   - deadline: When the caller stops waiting; nil uses ``PostgresDeadline/current``.
+  /// - Returns: The statement's rows (empty for a command) and command tag.
+  /// - Throws: ``PostgresError`` (``PostgresError/Code/server`` with the SQLSTATE for a
+  ///   statement the server rejected, ``PostgresError/Code/statementTimeout`` past the deadline,
+  ///   ``PostgresError/Code/connectionClosed`` when the connection broke with the statement in
+  ///   flight), or `CancellationError`.
+  @discardableResult
+  public func query(
+    _ sql: String,
+    _ parameters: [any PostgresEncodable] = [],
+    deadline: ContinuousClock.Instant? = nil
+  ) async throws -> PostgresRows {
+    let statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters))
+    return try await self.run(
+      [statement], resultIndex: 0, deadline: deadline ?? PostgresDeadline.current, isShared: false)
+  }
+
+  /// Runs `sql`, which may hold several statements separated by semicolons, with the simple
+  /// query protocol and no parameters (for migrations and other scripts the application owns).
+  ///
+  /// The statements run in one implicit transaction unless the script has its own transaction
+  /// control. The connection leaves pipeline mode while the script runs (statements queued
+  /// behind it wait), and results are discarded.
+  ///
+  /// - Throws: ``PostgresError`` for the first statement that failed, or `CancellationError`.
+  public func executeScript(_ sql: String, deadline: ContinuousClock.Instant? = nil) async throws {
+    _ = try await self.submit(
+      .simple(sql), deadline: deadline ?? PostgresDeadline.current, isShared: false,
+      ignoresCancellation: false)
+  }
+
+  /// Closes the connection: statements not yet sent fail with
+  /// ``PostgresError/Code/connectionUnavailable`` and statements in flight with
+  /// ``PostgresError/Code/connectionClosed``. Returns once the socket is closed. Idempotent.
+  public func close() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      let closed = self.inbox.withLock { inbox -> Bool in
+        if inbox.isClosed {
+          return true
+        }
+        inbox.closeWaiters.append(continuation)
+        return false
+      }
+      if closed {
+        continuation.resume()
+      } else {
+        self.requestClose()
+      }
+    }
+  }
+
+  /// Asks the I/O thread to close the connection, without waiting.
+  func requestClose() {
+    self.enqueue { $0.closeRequested = true }
+  }
+
+  /// Runs statements as one request (one sync point): the result of `statements[resultIndex]`.
+  ///
+  /// With a deadline, a `set_config('statement_timeout', ..., true)` goes first, so the server
+  /// stops the statements when the time is up.
+  func run(
+    _ statements: [PostgresStatement],
+    resultIndex: Int,
+    deadline: ContinuousClock.Instant?,
+    isShared: Bool,
+    ignoresCancellation: Bool = false
+  ) async throws -> PostgresRows {
+    var statements = statements
+    var resultIndex = resultIndex
+    if let deadline {
+      let remaining = ContinuousClock.now.duration(to: deadline)
+      guard remaining > .zero else {
+        throw PostgresError.timeout()
+      }
+      let milliseconds =
+        remaining.components.seconds * 1000 + remaining.components.attoseconds
+        / 1_000_000_000_000_000 + 1
+      var bindings = PostgresBindings()
+      bindings.append("\(milliseconds)ms")
+      statements.insert(
+        PostgresStatement(sql: Self.setStatementTimeout, bindings: bindings), at: 0)
+      resultIndex += 1
+    }
+    return try await self.submit(
+      .extended(statements, resultIndex: resultIndex), deadline: deadline, isShared: isShared,
+      ignoresCancellation: ignoresCancellation)
+  }
+
+  static let setStatementTimeout = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
+
+  private func submit(
+    _ payload: ConnectionRequest.Payload,
+    deadline: ContinuousClock.Instant?,
+    isShared: Bool,
+    ignoresCancellation: Bool
+  ) async throws -> PostgresRows {
+    let id = self.requestIDs.add(1, ordering: .relaxed).oldValue
+    let started = ContinuousClock.now
+    let outcome: Result<PostgresRows, any Error>
+    do {
+      if ignoresCancellation {
+        outcome = .success(
+          try await withCheckedThrowingContinuation { continuation in
+            self.enqueueRequest(
+              ConnectionRequest(
+                id: id, payload: payload, continuation: continuation, deadline: deadline,
+                isShared: isShared),
+              checkCancellation: false)
+          })
+      } else {
+        outcome = .success(
+          try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+              self.enqueueRequest(
+                ConnectionRequest(
+                  id: id, payload: payload, continuation: continuation, deadline: deadline,
+                  isShared: isShared),
+                checkCancellation: true)
+            }
+          } onCancel: {
+            self.cancel(id, error: nil)
+          })
+      }
+    } catch {
+      outcome = .failure(error)
+    }
+    if let observer = self.observer {
+      observer(PostgresQueryEvent(payload: payload, duration: started.duration(to: .now), outcome: outcome))
+    }
+    return try outcome.get()
+  }
+
+  /// Puts `statements` in front of the next statement sent, in the same round trip.
+  func setPrefix(_ statements: [PostgresStatement]) {
+    self.inbox.withLock { $0.prefix = statements }
+  }
+
+  /// Removes the prefix; true when it was still waiting (never sent).
+  func removePrefix() -> Bool {
+    self.inbox.withLock { inbox in
+      defer { inbox.prefix = [] }
+      return !inbox.prefix.isEmpty
+    }
+  }
+
+  private func enqueueRequest(_ request: ConnectionRequest, checkCancellation: Bool) {
+    enum Refusal { case cancelled, closed }
+    var refusal: Refusal?
+    var request = request
+    self.enqueue { inbox in
+      if inbox.isClosed || inbox.closeRequested {
+        refusal = .closed
+      } else if checkCancellation && Task.isCancelled {
+        refusal = .cancelled
+      } else {
+        if !inbox.prefix.isEmpty {
+          switch request.payload {
+          case .extended(let statements, let resultIndex):
+            request.payload = .extended(
+              inbox.prefix + statements, resultIndex: resultIndex + inbox.prefix.count)
+            inbox.prefix = []
+          case .simple(let script) where inbox.prefix.allSatisfy({ $0.bindings.count == 0 }):
+            // A script as a transaction's first statement: its BEGIN goes first, as text (it
+            // is one of the driver's constant statements, never built from values).
+            request.payload = .simple(inbox.prefix.map { $0.sql + ";\n" }.joined() + script)
+            inbox.prefix = []
+          case .simple:
+            break
+          }
+        }
+        inbox.requests.append(request)
+      }
+    }
+    switch refusal {
+    case .cancelled:
+      request.continuation.resume(throwing: CancellationError())
+    case .closed:
+      request.continuation.resume(
+        throwing: PostgresError.client(
+          .connectionUnavailable, "The connection is closed; the statement was not sent."))
+    case nil:
+      break
+    }
+  }
+
+  /// Cancels request `id`: `error` nil means the task was cancelled (`CancellationError`).
+  private func cancel(_ id: UInt64, error: PostgresError?) {
+    var removed: ConnectionRequest?
+    self.enqueue { inbox in
+      if let index = inbox.requests.firstIndex(where: { $0.id == id }) {
+        removed = inbox.requests.remove(at: index)
+      } else {
+        inbox.cancels.append((id, error))
+      }
+    }
+    if let removed {
+      removed.continuation.resume(throwing: error ?? CancellationError())
+    }
+  }
+
+  /// Changes the inbox and makes sure the loop services the driver.
+  private func enqueue(_ change: (inout Inbox) -> Void) {
+    let mustSchedule = self.inbox.withLock { inbox -> Bool in
+      change(&inbox)
+      guard !inbox.scheduled, !inbox.isClosed else { return false }
+      inbox.scheduled = true
+      return true
+    }
+    guard mustSchedule, let driver = self.driver.withLock({ $0 }) else { return }
+    // Nobody is using the driver: send from this thread (non-blocking libpq calls only) rather
+    // than wake the I/O thread to do it.
+    let handled = driver.lock.withLockIfAvailable { _ -> (Bool, [ConnectionDriver.Completion]) in
+      guard driver.isReady else { return (false, []) }
+      driver.service()
+      return (!driver.needsLoopAttention, driver.takeCompletions())
+    }
+    if let (_, completions) = handled {
+      ConnectionDriver.resume(completions)
+    }
+    if handled?.0 != true {
+      self.loop.schedule(driver)
+    }
+  }
+
+  /// Called by the driver once the connection is closed.
+  func markClosed(error: PostgresError?) {
+    let (waiters, connectWaiter, orphans) = self.inbox.withLock {
+      inbox -> ([CheckedContinuation<Void, Never>], CheckedContinuation<Void, any Error>?, [ConnectionRequest]) in
+      inbox.isClosed = true
+      inbox.closeError = error
+      defer {
+        inbox.closeWaiters = []
+        inbox.connectWaiter = nil
+        inbox.requests = []
+        inbox.cancels = []
+      }
+      return (inbox.closeWaiters, inbox.connectWaiter, inbox.requests)
+    }
+    self.driver.withLock { $0 = nil }
+    for request in orphans {
+      request.continuation.resume(
+        throwing: PostgresError.client(
+          .connectionUnavailable, "The connection closed before the statement was sent."))
+    }
+    connectWaiter?.resume(
+      throwing: error
+        ?? PostgresError.client(.connectionFailed, "The connection was closed while connecting."))
+    for waiter in waiters {
+      waiter.resume()
+    }
+    self.closeHandler?(error)
+  }
+}
+
+extension PostgresError {
+  static func timeout() -> Self {
+    Self(
+      code: .statementTimeout, sqlState: SQLState.queryCanceled,
+      message: "The caller's deadline passed before the statement finished.")
+  }
+}

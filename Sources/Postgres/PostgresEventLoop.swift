@@ -1,0 +1,217 @@
+import CLibPQ
+import Foundation
+import Synchronization
+
+/// A thread that drives many connections: it `poll()`s their sockets and a wake-up pipe, sends
+/// what callers queued, reads results and resumes the callers.
+///
+/// The loop connects each connection, waits for its socket and reads its results. Statements
+/// are sent either by the loop or, when the connection is not busy, by the thread that queued
+/// them, with libpq's non-blocking calls only (`PQsendQueryPrepared`, `PQflush`), under the
+/// connection's lock. `PQcancel`, which blocks while it connects to the server, runs on a
+/// short-lived thread of its own. No blocking libpq call ever runs on Swift's cooperative pool or
+/// a SwiftNIO event loop. One thread serves many connections so that, under load, one wake-up
+/// handles the results of many connections.
+///
+/// The loops are process-wide (``next()``), started on first use and never stopped; an idle loop
+/// sleeps in `poll()` without a timeout. The number of loops is one per two processor cores
+/// (at least one, at most four), or the environment variable `EMPORIUM_PG_IO_THREADS`.
+///
+/// `@unchecked Sendable`: ``drivers`` is touched only by the loop's own thread (a driver's state
+/// is guarded by the driver's own lock); other threads reach the loop only through
+/// ``schedule(_:)``, which goes through the ``shared`` mutex, and the wake-up pipe.
+final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
+  private struct Shared {
+    /// Drivers with queued work (new requests, cancels, a close, or a new connection).
+    var scheduled: [ConnectionDriver] = []
+    /// True while the thread is in `poll()` or about to enter it.
+    var sleeping = false
+    /// True when a byte is in the pipe and not yet drained.
+    var wakePending = false
+    /// Jobs of tasks that prefer this loop as their executor.
+    var jobs: [UnownedJob] = []
+  }
+
+  private let shared = Mutex(Shared())
+  private let wakeRead: Int32
+  private let wakeWrite: Int32
+  private let name: String
+
+  /// Loop-thread only.
+  private var drivers: [ObjectIdentifier: ConnectionDriver] = [:]
+
+  private static let loops: [PostgresEventLoop] = {
+    let configured = ProcessInfo.processInfo.environment["EMPORIUM_PG_IO_THREADS"].flatMap {
+      Int($0)
+    }
+    let count = max(1, min(configured ?? (ProcessInfo.processInfo.activeProcessorCount / 2), 16))
+    return (0..<count).map { PostgresEventLoop(name: "emporium-pgio\($0)") }
+  }()
+  private static let nextIndex = Atomic<Int>(0)
+
+  /// The next loop, round robin.
+  static func next() -> PostgresEventLoop {
+    let index = Self.nextIndex.add(1, ordering: .relaxed).oldValue
+    return Self.loops[index % Self.loops.count]
+  }
+
+  private init(name: String) {
+    var fds: [Int32] = [0, 0]
+    guard pipe(&fds) == 0 else {
+      fatalError("emporium: could not create the PostgreSQL I/O thread's wake-up pipe")
+    }
+    for fd in fds {
+      _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+      _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+    self.wakeRead = fds[0]
+    self.wakeWrite = fds[1]
+    self.name = name
+    let thread = Thread { [unowned self] in self.run() }
+    thread.name = name
+    thread.start()
+  }
+
+  /// Asks the loop to service `driver` soon (from any thread). The caller has recorded, under the
+  /// connection's lock, that the driver is scheduled, so each driver is in the list once.
+  func schedule(_ driver: ConnectionDriver) {
+    let mustWake = self.shared.withLock { shared -> Bool in
+      shared.scheduled.append(driver)
+      if shared.sleeping && !shared.wakePending {
+        shared.wakePending = true
+        return true
+      }
+      return false
+    }
+    if mustWake {
+      var byte: UInt8 = 1
+      _ = write(self.wakeWrite, &byte, 1)
+    }
+  }
+
+  /// Runs a job of a task that prefers this loop (`withTaskExecutorPreference`): such a task is
+  /// resumed on the loop's thread right after its result is read, without waking another
+  /// thread, and sends its next statement from there.
+  func enqueue(_ job: consuming ExecutorJob) {
+    let job = UnownedJob(job)
+    let mustWake = self.shared.withLock { shared -> Bool in
+      shared.jobs.append(job)
+      if shared.sleeping && !shared.wakePending {
+        shared.wakePending = true
+        return true
+      }
+      return false
+    }
+    if mustWake {
+      var byte: UInt8 = 1
+      _ = write(self.wakeWrite, &byte, 1)
+    }
+  }
+
+  private func run() {
+    var fds: [pollfd] = []
+    var owners: [ConnectionDriver?] = []
+    var jobs: [UnownedJob] = []
+    while true {
+      let scheduled = self.shared.withLock { shared -> [ConnectionDriver] in
+        let scheduled = shared.scheduled
+        shared.scheduled.removeAll(keepingCapacity: true)
+        swap(&jobs, &shared.jobs)
+        return scheduled
+      }
+      for job in jobs {
+        job.runSynchronously(on: self.asUnownedTaskExecutor())
+      }
+      jobs.removeAll(keepingCapacity: true)
+      var completions: [ConnectionDriver.Completion] = []
+      for driver in scheduled {
+        self.drivers[ObjectIdentifier(driver)] = driver
+        completions += driver.lock.withLock { _ in
+          driver.service()
+          return driver.takeCompletions()
+        }
+      }
+      ConnectionDriver.resume(completions)
+      self.removeClosedDrivers()
+
+      // What to wait for.
+      fds.removeAll(keepingCapacity: true)
+      owners.removeAll(keepingCapacity: true)
+      fds.append(pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0))
+      owners.append(nil)
+      var earliest: ContinuousClock.Instant?
+      for driver in self.drivers.values {
+        let interest = driver.publishedInterest.load(ordering: .acquiring)
+        if interest >= 0 {
+          fds.append(
+            pollfd(
+              fd: Int32(truncatingIfNeeded: interest >> 16),
+              events: Int16(bitPattern: UInt16(truncatingIfNeeded: interest)), revents: 0))
+          owners.append(driver)
+        }
+        // Only drivers with timers are locked here, so a busy connection's senders are not
+        // made to wait for the loop on every iteration.
+        if driver.publishedHasTimers.load(ordering: .acquiring),
+          let deadline = driver.lock.withLock({ _ in driver.nextDeadline }),
+          earliest.map({ deadline < $0 }) ?? true
+        {
+          earliest = deadline
+        }
+      }
+      var timeout: Int32 = -1
+      if let earliest {
+        let remaining = ContinuousClock.now.duration(to: earliest)
+        let milliseconds = remaining.components.seconds * 1000
+          + remaining.components.attoseconds / 1_000_000_000_000_000 + 1
+        timeout = Int32(clamping: max(0, milliseconds))
+      }
+
+      let mustSleep = self.shared.withLock { shared -> Bool in
+        guard shared.scheduled.isEmpty, shared.jobs.isEmpty else { return false }
+        shared.sleeping = true
+        return true
+      }
+      guard mustSleep else { continue }
+      let ready = poll(&fds, nfds_t(fds.count), timeout)
+      let drain = self.shared.withLock { shared -> Bool in
+        shared.sleeping = false
+        defer { shared.wakePending = false }
+        return shared.wakePending
+      }
+      if drain || (ready > 0 && fds[0].revents != 0) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while read(self.wakeRead, &buffer, buffer.count) > 0 {}
+      }
+      var completed: [ConnectionDriver.Completion] = []
+      if ready > 0 {
+        for index in 1..<fds.count where fds[index].revents != 0 {
+          let revents = Int32(fds[index].revents)
+          guard let driver = owners[index] else { continue }
+          completed += driver.lock.withLock { _ in
+            driver.socketReady(
+              readable: revents & Int32(POLLIN | POLLHUP | POLLERR) != 0,
+              writable: revents & Int32(POLLOUT | POLLHUP | POLLERR) != 0)
+            return driver.takeCompletions()
+          }
+        }
+      }
+      if earliest != nil {
+        let now = ContinuousClock.now
+        for driver in self.drivers.values {
+          completed += driver.lock.withLock { _ in
+            driver.checkDeadlines(now: now)
+            return driver.takeCompletions()
+          }
+        }
+      }
+      ConnectionDriver.resume(completed)
+      self.removeClosedDrivers()
+    }
+  }
+
+  private func removeClosedDrivers() {
+    for (key, driver) in self.drivers where driver.publishedFinished.load(ordering: .acquiring) {
+      self.drivers[key] = nil
+    }
+  }
+}

@@ -1,0 +1,319 @@
+import Foundation
+import Postgres
+import Synchronization
+import Testing
+
+@Suite("PostgresPool against a real server")
+struct PostgresPoolTests {
+  static let database = DatabaseOnce("postgres_pool_tests")
+
+  func makePool(
+    maximumConnections: Int = 4,
+    maximumPipelineDepth: Int = 16,
+    acquireTimeout: Duration = .seconds(10)
+  ) async throws -> PostgresPool {
+    try PostgresPool(
+      configuration: .init(
+        url: try await Self.database.url(),
+        maximumConnections: maximumConnections,
+        maximumPipelineDepth: maximumPipelineDepth,
+        acquireTimeout: acquireTimeout))
+  }
+
+  @Test("statements from many tasks pipeline on few connections, each getting its own result")
+  func pipelinedFromManyTasks() async throws {
+    let pool = try await self.makePool(maximumConnections: 2, maximumPipelineDepth: 64)
+    let tasks = 200
+    let perTask = 20
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for task in 0..<tasks {
+        group.addTask {
+          for index in 0..<perTask {
+            let value = Int64(task * 1000 + index)
+            let rows = try await pool.query("SELECT $1::int8 * 2, $2::text", [value, "t\(task)"])
+            let row = try #require(rows.first)
+            #expect(try row.decode(0, as: Int64.self) == value * 2)
+            #expect(try row.decode(1, as: String.self) == "t\(task)")
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    let metrics = pool.metrics
+    #expect(metrics.queriesSucceeded >= tasks * perTask)
+    #expect(metrics.openConnections <= 2)
+    // Many callers' statements were in flight on one connection at once.
+    #expect(metrics.maximumPipelineDepthSeen > 8)
+    await pool.close()
+  }
+
+  @Test("one connection, many concurrent callers, one failing: the others are unaffected")
+  func pipelineIsolatesErrors() async throws {
+    let connection = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    let results = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+      for index in 0..<100 {
+        group.addTask {
+          do {
+            if index % 10 == 0 {
+              try await connection.query("SELECT 1 / $1::int4", [Int32(0)])
+            } else {
+              let value = try await connection.query("SELECT $1::int4 + 1", [Int32(index)]).scalar(as: Int32.self)
+              #expect(value == Int32(index + 1))
+            }
+            return (index, true)
+          } catch let error as PostgresError {
+            #expect(error.sqlState == "22012")
+            return (index, false)
+          }
+        }
+      }
+      var results: [Int: Bool] = [:]
+      for try await (index, ok) in group {
+        results[index] = ok
+      }
+      return results
+    }
+    #expect(results.count == 100)
+    #expect(results.filter { !$0.value }.keys.sorted() == Array(stride(from: 0, to: 100, by: 10)))
+    await connection.close()
+  }
+
+  @Test("server errors carry SQLSTATE; descriptions never show parameters or passwords")
+  func errorsDoNotLeak() async throws {
+    let pool = try await self.makePool()
+    try await pool.query("CREATE TABLE customers (email text PRIMARY KEY)")
+    try await pool.query("INSERT INTO customers VALUES ($1)", ["secret.person@example.com"])
+    let duplicate = await #expect(throws: PostgresError.self) {
+      try await pool.query("INSERT INTO customers VALUES ($1)", ["secret.person@example.com"])
+    }
+    #expect(duplicate?.code == .server)
+    #expect(duplicate?.sqlState == SQLState.uniqueViolation)
+    #expect(duplicate?.constraintName == "customers_pkey")
+    #expect(duplicate?.detail?.contains("secret.person") == true)  // the server says it...
+    #expect(duplicate.map { "\($0)" }?.contains("secret.person") == false)  // ...the description does not
+    #expect(duplicate.map { "\($0)" }?.contains("23505") == true)
+    #expect(duplicate.map { "\($0)" }?.contains("unique_violation") == true)
+
+    let syntax = await #expect(throws: PostgresError.self) { try await pool.query("SELEC 1") }
+    #expect(syntax?.sqlState == "42601")
+
+    // A password in the URL never reaches an error.
+    let refused = await #expect(throws: PostgresError.self) {
+      _ = try await PostgresConnection.connect(
+        .init(url: "postgresql://shopper:Hunter2Secret@127.0.0.1:1/shop", connectTimeout: .seconds(2)))
+    }
+    #expect(refused?.code == .connectionFailed)
+    #expect(refused.map { "\($0)" }?.contains("Hunter2Secret") == false)
+    #expect(refused.map { String(reflecting: $0) }?.contains("Hunter2Secret") == false)
+    await pool.close()
+  }
+
+  @Test("a deadline becomes a statement timeout; the pool stays usable")
+  func statementTimeout() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    let start = ContinuousClock.now
+    let error = await #expect(throws: PostgresError.self) {
+      try await PostgresDeadline.$current.withValue(.now + .milliseconds(300)) {
+        try await pool.query("SELECT pg_sleep(5)")
+      }
+    }
+    let elapsed = start.duration(to: .now)
+    #expect(error?.code == .statementTimeout)
+    #expect(error?.sqlState == SQLState.queryCanceled)
+    #expect(elapsed < .seconds(2))
+    // The same (only) connection serves the next statement; the timeout applied to one statement.
+    #expect(try await pool.query("SELECT pg_sleep(0.4), 7").first?.decode(1, as: Int32.self) == 7)
+    #expect(pool.metrics.statementTimeouts >= 1)
+    // An expired deadline fails without sending anything.
+    await #expect(throws: PostgresError.self) {
+      try await pool.query("SELECT 1", deadline: .now - .seconds(1))
+    }
+    await pool.close()
+  }
+
+  @Test("cancelling the caller returns promptly and cancels the statement on the server")
+  func cancellation() async throws {
+    let pool = try await self.makePool()
+    let observer = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    let marker = "cancel_marker_\(UInt32.random(in: 0...UInt32.max))"
+    let task = Task {
+      try await pool.query("SELECT pg_sleep(10), '\(marker)'")
+    }
+    // The statement runs on the server...
+    #expect(try await Activity.eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
+    let start = ContinuousClock.now
+    task.cancel()
+    let outcome = await task.result
+    #expect(start.duration(to: .now) < .seconds(1))
+    #expect(throws: CancellationError.self) { try outcome.get() }
+    // ...and stops there too.
+    #expect(try await Activity.eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
+    // The connection is fine afterwards.
+    #expect(try await pool.query("SELECT 5").scalar(as: Int32.self) == 5)
+    await observer.close()
+    await pool.close()
+  }
+
+  @Test("waiting longer than the acquire timeout throws acquireTimeout")
+  func acquireTimeout() async throws {
+    let pool = try await self.makePool(maximumConnections: 1, acquireTimeout: .milliseconds(200))
+    let holding = Task {
+      try await pool.withConnection { connection in
+        try await connection.query("SELECT pg_sleep(1)")
+      }
+    }
+    try await Task.sleep(for: .milliseconds(100))
+    let start = ContinuousClock.now
+    let error = await #expect(throws: PostgresError.self) {
+      try await pool.withConnection { _ in }
+    }
+    #expect(error?.code == .acquireTimeout)
+    #expect(start.duration(to: .now) < .seconds(1))
+    #expect(pool.metrics.acquireTimeouts == 1)
+    _ = try await holding.value
+    try await pool.withConnection { _ in }  // free again
+    await pool.close()
+  }
+
+  @Test("withTransaction commits, rolls back on a thrown error, and reports an aborted COMMIT")
+  func transactions() async throws {
+    let pool = try await self.makePool()
+    try await pool.query("CREATE TABLE ledger (id int8 PRIMARY KEY, amount int8 NOT NULL)")
+    struct Boom: Error {}
+
+    let total = try await pool.withTransaction(isolation: .repeatableRead) { tx in
+      // Concurrent statements on the transaction's connection run in submission order.
+      async let first = tx.query("INSERT INTO ledger VALUES ($1, $2)", [1, 100])
+      async let second = tx.query("INSERT INTO ledger VALUES ($1, $2)", [2, 250])
+      _ = try await (first, second)
+      return try await tx.query("SELECT sum(amount)::int8 FROM ledger").scalar(as: Int64.self)
+    }
+    #expect(total == 350)
+
+    await #expect(throws: Boom.self) {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO ledger VALUES ($1, $2)", [3, 1])
+        throw Boom()
+      }
+    }
+    #expect(try await pool.query("SELECT count(*) FROM ledger").scalar(as: Int64.self) == 2)
+
+    // A script as the transaction's first statement runs inside the transaction too.
+    await #expect(throws: Boom.self) {
+      try await pool.withTransaction { tx in
+        try await tx.underlyingConnection.executeScript(
+          "INSERT INTO ledger VALUES (10, 1); INSERT INTO ledger VALUES (11, 1);")
+        throw Boom()
+      }
+    }
+    #expect(try await pool.query("SELECT count(*) FROM ledger").scalar(as: Int64.self) == 2)
+
+    let swallowed = await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { tx in
+        _ = try? await tx.query("INSERT INTO ledger VALUES ($1, $2)", [1, 1])  // duplicate, ignored
+      }
+    }
+    #expect(swallowed?.code == .transactionFailed)
+    // Nothing is left open on the pool's connections.
+    #expect(try await pool.withConnection { try await $0.query("SELECT count(*) FROM ledger").scalar(as: Int64.self) } == 2)
+    await pool.close()
+  }
+
+  @Test("a deadlock (40P01) is retried: both transactions commit, one of them twice attempted")
+  func deadlockRetry() async throws {
+    let url = try await Self.database.url()
+    let pool = try PostgresPool(
+      configuration: .init(url: url + "?options=-c%20deadlock_timeout%3D50ms", maximumConnections: 4))
+    try await pool.query("CREATE TABLE stock (sku text PRIMARY KEY, quantity int8 NOT NULL)")
+    try await pool.query("INSERT INTO stock VALUES ('A', 100), ('B', 100)")
+
+    let attempts = Attempts()
+    let firstLocks = Barrier(parties: 2)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for (name, first, second) in [("one", "A", "B"), ("two", "B", "A")] {
+        group.addTask {
+          try await pool.withTransaction { tx in
+            let attempt = attempts.counts.withLock { counts -> Int in
+              counts[name, default: 0] += 1
+              return counts[name]!
+            }
+            try await tx.query("UPDATE stock SET quantity = quantity - 1 WHERE sku = $1", [first])
+            if attempt == 1 {
+              await firstLocks.arrive()  // both hold their first row: the second UPDATEs deadlock
+            }
+            try await tx.query("UPDATE stock SET quantity = quantity - 1 WHERE sku = $1", [second])
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+
+    let counts = attempts.counts.withLock { $0 }
+    #expect(counts.values.sorted() == [1, 2])
+    #expect(pool.metrics.transactionRetries == 1)
+    let quantities = try await pool.query("SELECT quantity FROM stock ORDER BY sku").map { try $0.decode(0, as: Int64.self) }
+    #expect(quantities == [98, 98])
+    await pool.close()
+  }
+
+  @Test("a serialization failure (40001) is retried until it succeeds")
+  func serializationRetry() async throws {
+    let pool = try await self.makePool()
+    try await pool.query("CREATE TABLE counters (id int PRIMARY KEY, value int8 NOT NULL)")
+    try await pool.query("INSERT INTO counters VALUES (1, 0)")
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<8 {
+        group.addTask {
+          try await pool.withTransaction(isolation: .serializable, maxAttempts: 50) { tx in
+            let value = try await tx.query("SELECT value FROM counters WHERE id = 1").scalar(as: Int64.self) ?? 0
+            try await Task.sleep(for: .milliseconds(5))
+            try await tx.query("UPDATE counters SET value = $1 WHERE id = 1", [value + 1])
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    // Lost updates would leave less than 8.
+    #expect(try await pool.query("SELECT value FROM counters WHERE id = 1").scalar(as: Int64.self) == 8)
+    #expect(pool.metrics.transactionRetries > 0)
+    await pool.close()
+  }
+
+  @Test(
+    "LISTEN/NOTIFY delivers, and keeps delivering after the listening connection is killed",
+    .timeLimit(.minutes(1)))
+  func notifications() async throws {
+    let pool = try await self.makePool()
+    let notifications = try await pool.notifications(channel: "Order Events")
+    var iterator = notifications.makeAsyncIterator()
+    try await pool.notify(channel: "Order Events", payload: "first")
+    #expect(await iterator.next()?.payload == "first")
+
+    // Kill every other session that listens: the pool's listener connection.
+    let killed = try await pool.query(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%'"
+    ).scalar(as: Int64.self)
+    #expect(killed == 1)
+
+    // After the reconnect (and LISTEN again) notifications arrive again. Notifications sent
+    // while the listener was reconnecting are lost (PostgreSQL keeps none), so keep sending.
+    let sender = Task {
+      while !Task.isCancelled {
+        try? await pool.notify(channel: "Order Events", payload: "after")
+        try? await Task.sleep(for: .milliseconds(50))
+      }
+    }
+    let next = await iterator.next()
+    sender.cancel()
+    #expect(next?.payload == "after")
+    #expect(next?.channel == "Order Events")
+    await pool.close()
+    // Closing the pool ends the sequence.
+    while await iterator.next() != nil {}
+  }
+}
+
+/// Attempts per transaction name, shared by concurrent tasks.
+private final class Attempts: Sendable {
+  let counts = Mutex<[String: Int]>([:])
+}
