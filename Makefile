@@ -14,6 +14,7 @@ build: deps
 ## The whole test suite (against an embedded PostgreSQL), after checking generated code is fresh.
 test: deps
 	scripts/check-generated.sh
+	scripts/check-bench-peers.sh
 	$(SWIFT) test
 
 ## Embedded database, server, a health-check call.
@@ -21,12 +22,15 @@ demo: deps
 	$(SWIFT) build --product emporium
 	"$$($(SWIFT) build --show-bin-path)/emporium" demo
 
-## Regenerate Sources/ProtoC and Sources/Messages/Generated from proto/.
+## Regenerate Sources/ProtoC, Sources/Messages/Generated and Sources/RPC/Generated from proto/
+## (and, with protoc installed on demand, the benchmarks' swift-protobuf peers).
 generate: deps
 	scripts/generate.sh
+	scripts/generate-bench-peers.sh
 
 check-generated: deps
 	scripts/check-generated.sh
+	scripts/check-bench-peers.sh
 
 ## Benchmarks (a separate package; never built by `make test`).
 bench: deps

@@ -1,0 +1,335 @@
+// postgres-bench: our PostgreSQL driver against pgbench -M prepared, on one fresh embedded
+// cluster, in alternating runs. Not a timed test: a measurement, reported in
+// docs/PERFORMANCE.md ("PostgreSQL: driver vs pgbench").
+//
+//   swift run -c release PostgresBenchmarks [--seconds 5] [--rounds 3] [--clients 16,64]
+//     [--only select1|checkout] [--pipelined-connections 4] [--io-threads 2] [--cooperative-pool]
+//
+// Workloads (the same statements on both sides):
+//   select1   SELECT 1
+//   checkout  BEGIN; two conditional stock decrements; INSERT an order RETURNING id;
+//             INSERT its two lines; COMMIT
+// Variants:
+//   pgbench        pgbench -M prepared -c N -j 2 -T S -f <script>, N connections
+//   driver         N tasks on a pool of N connections, one statement per round trip
+//                  (BEGIN travels with the first statement)
+//   pipelined      select1: N tasks on a pool of 4 connections, up to N/4 statements in
+//                  flight per connection; checkout: N connections, the two decrements in one
+//                  round trip (async let)
+// pgbench runs two threads (-j 2); the driver likewise splits its callers and connections over
+// two pools, each on an I/O thread of its own (--io-threads). Callers run with their pool's I/O
+// thread as their preferred task executor (resumed where the result was read);
+// --cooperative-pool runs them on Swift's default pool instead.
+// Each round runs every variant once, in turn; the table shows medians over the rounds.
+import Foundation
+import Postgres
+
+struct Options {
+  var seconds = 5
+  var rounds = 3
+  var clients = [16, 64]
+  var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+  var pipelinedConnections = 4
+  var only: Set<String> = []
+  var onIOThread = true
+  var ioThreads = 2
+
+  init(_ arguments: [String]) {
+    var iterator = arguments.dropFirst().makeIterator()
+    while let argument = iterator.next() {
+      switch argument {
+      case "--seconds": self.seconds = Int(iterator.next() ?? "") ?? self.seconds
+      case "--rounds": self.rounds = Int(iterator.next() ?? "") ?? self.rounds
+      case "--clients":
+        self.clients = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }
+      case "--pgbench": self.pgbench = iterator.next() ?? self.pgbench
+      case "--pipelined-connections":
+        self.pipelinedConnections = Int(iterator.next() ?? "") ?? self.pipelinedConnections
+      case "--cooperative-pool": self.onIOThread = false
+      case "--io-threads": self.ioThreads = Int(iterator.next() ?? "") ?? self.ioThreads
+      case "--only": self.only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+      default:
+        print("unknown argument \(argument)")
+        exit(2)
+      }
+    }
+  }
+}
+
+enum Workload: String, CaseIterable {
+  case select1
+  case checkout
+
+  var pgbenchScript: String {
+    switch self {
+    case .select1:
+      return "SELECT 1;\n"
+    case .checkout:
+      return """
+        \\set a random(1, \(Bench.products))
+        \\set b random(1, \(Bench.products))
+        \\set p1 least(:a, :b)
+        \\set p2 greatest(:a, :b)
+        \\set c random(1, 100000)
+        BEGIN;
+        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p1").replacingOccurrences(of: "$2", with: "1"));
+        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p2").replacingOccurrences(of: "$2", with: "2"));
+        \(Bench.insertOrder.replacingOccurrences(of: "$1", with: ":c")) \\gset
+        \(Bench.insertLines.replacingOccurrences(of: "$1", with: ":id").replacingOccurrences(of: "$2", with: ":p1").replacingOccurrences(of: "$3", with: ":p2"));
+        COMMIT;
+
+        """
+    }
+  }
+}
+
+enum Variant: String, CaseIterable {
+  case pgbench
+  case driver
+  case pipelined
+}
+
+enum Bench {
+  static let products = 10_000
+  // Products are decremented in id order (p1 <= p2) on both sides, so checkouts never deadlock.
+  static let decrement = "UPDATE products SET stock = stock - $2 WHERE id = $1 AND stock >= $2"
+  static let insertOrder = "INSERT INTO orders (customer_id, total_minor) VALUES ($1, 2500) RETURNING id"
+  static let insertLines =
+    "INSERT INTO order_lines (order_id, product_id, quantity, price_minor) VALUES ($1, $2, 1, 1000), ($1, $3, 2, 750)"
+
+  struct OutOfStock: Error {}
+
+  /// One checkout through the driver.
+  static func checkout(_ pool: PostgresPool, pipelined: Bool) async throws {
+    let a = Int64.random(in: 1...Int64(Self.products))
+    let b = Int64.random(in: 1...Int64(Self.products))
+    let (p1, p2) = (min(a, b), max(a, b))
+    let customer = Int64.random(in: 1...100_000)
+    try await pool.withTransaction { tx in
+      if pipelined {
+        async let first = tx.query(Self.decrement, [p1, Int64(1)])
+        async let second = tx.query(Self.decrement, [p2, Int64(2)])
+        let (one, two) = try await (first, second)
+        guard one.affectedRows == 1, two.affectedRows == 1 else { throw OutOfStock() }
+      } else {
+        guard try await tx.query(Self.decrement, [p1, Int64(1)]).affectedRows == 1,
+          try await tx.query(Self.decrement, [p2, Int64(2)]).affectedRows == 1
+        else { throw OutOfStock() }
+      }
+      let order = try await tx.query(Self.insertOrder, [customer]).scalar(as: Int64.self)!
+      try await tx.query(Self.insertLines, [order, p1, p2])
+    }
+  }
+
+  static func setUp(_ url: String) async throws {
+    let connection = try await PostgresConnection.connect(.init(url: url))
+    try await connection.executeScript(
+      """
+      CREATE TABLE products (id int8 PRIMARY KEY, stock int8 NOT NULL);
+      INSERT INTO products SELECT n, 1000000000 FROM generate_series(1, \(Self.products)) AS n;
+      CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int8 NOT NULL,
+        total_minor int8 NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE order_lines (order_id int8 NOT NULL REFERENCES orders, product_id int8 NOT NULL,
+        quantity int4 NOT NULL, price_minor int8 NOT NULL);
+      """)
+    // VACUUM cannot run in the implicit transaction of a multi-statement script.
+    try await connection.executeScript("VACUUM ANALYZE")
+    await connection.close()
+  }
+
+  /// Runs pgbench and returns its transactions per second (excluding connection time).
+  static func pgbench(
+    _ options: Options, workload: Workload, clients: Int, port: Int, user: String, script: String
+  ) async throws -> Double {
+    let output = try await run(
+      options.pgbench,
+      [
+        "-n", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-f", script, "-M", "prepared",
+        "-c", String(clients), "-j", "2", "-T", String(options.seconds), "--max-tries=10", "bench",
+      ])
+    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+      let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+    else {
+      throw NSError(domain: "pgbench", code: 1, userInfo: [NSLocalizedDescriptionKey: output])
+    }
+    return value
+  }
+
+  /// Runs `clients` tasks doing `workload` for the configured time; transactions per second.
+  ///
+  /// The callers are split over `--io-threads` pools (default 2, as pgbench's `-j 2`), each
+  /// pool on an I/O thread of its own, and each caller runs with its pool's I/O thread as its
+  /// preferred task executor (unless `--cooperative-pool`).
+  static func driver(
+    _ options: Options, workload: Workload, clients: Int, url: String, pipelined: Bool
+  ) async throws -> Double {
+    let shards = max(1, min(options.ioThreads, clients))
+    let totalConnections =
+      workload == .select1 && pipelined ? min(options.pipelinedConnections, clients) : clients
+    var pools: [PostgresPool] = []
+    for shard in 0..<shards {
+      let callers = clients / shards + (shard < clients % shards ? 1 : 0)
+      let connections = max(1, totalConnections / shards + (shard < totalConnections % shards ? 1 : 0))
+      pools.append(
+        try PostgresPool(
+          configuration: .init(
+            url: url, minimumConnections: connections, maximumConnections: connections,
+            maximumPipelineDepth: max(1, (callers + connections - 1) / connections))))
+    }
+    let work: @Sendable (PostgresPool) async throws -> Void =
+      switch workload {
+      case .select1: { pool in _ = try await pool.query("SELECT 1") }
+      case .checkout: { pool in try await Self.checkout(pool, pipelined: pipelined) }
+      }
+    let onIOThread = options.onIOThread
+    // Warm up: open every connection and prepare the statements.
+    let warmUntil = ContinuousClock.now + .milliseconds(500)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for caller in 0..<clients {
+        let pool = pools[caller % shards]
+        group.addTask(executorPreference: onIOThread ? pool.taskExecutor : nil) {
+          while ContinuousClock.now < warmUntil { try await work(pool) }
+        }
+      }
+      try await group.waitForAll()
+    }
+    let start = ContinuousClock.now
+    let end = start + .seconds(options.seconds)
+    let done = try await withThrowingTaskGroup(of: Int.self) { group in
+      for caller in 0..<clients {
+        let pool = pools[caller % shards]
+        group.addTask(executorPreference: onIOThread ? pool.taskExecutor : nil) {
+          var count = 0
+          while ContinuousClock.now < end {
+            try await work(pool)
+            count += 1
+          }
+          return count
+        }
+      }
+      return try await group.reduce(0, +)
+    }
+    let elapsed = start.duration(to: .now)
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    for pool in pools {
+      await pool.close()
+    }
+    return Double(done) / seconds
+  }
+
+  /// Runs a program to its end and returns what it printed. Spawned with an empty signal mask:
+  /// a thread of Swift's pool may block signals, and pgbench's -T relies on SIGALRM. Waited for
+  /// on a thread of its own.
+  static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgbench-\(UUID()).out").path
+    let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+    guard fd >= 0 else { throw NSError(domain: "postgres-bench", code: 1) }
+    defer {
+      close(fd)
+      unlink(path)
+    }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_adddup2(&actions, fd, 1)
+    posix_spawn_file_actions_adddup2(&actions, fd, 2)
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t()
+    sigemptyset(&noSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    var allSignals = sigset_t()
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, executable, &actions, &attributes, argv, environ) == 0 else {
+      throw NSError(domain: "postgres-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"])
+    }
+    let child = pid
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      Thread {
+        var status: Int32 = 0
+        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+        continuation.resume()
+      }.start()
+    }
+    return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+  }
+}
+
+func median(_ values: [Double]) -> Double {
+  let sorted = values.sorted()
+  guard !sorted.isEmpty else { return 0 }
+  return sorted.count % 2 == 1
+    ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+let options = Options(CommandLine.arguments)
+// One I/O thread per pool shard (read once, when the driver first starts its threads).
+setenv("EMPORIUM_PG_IO_THREADS", String(max(1, options.ioThreads)), 1)
+print("starting an embedded cluster...")
+fflush(nil)
+let cluster = try await EmbeddedPostgres.start()
+let url = try await cluster.createDatabase("bench")
+try await Bench.setUp(url)
+var scripts: [Workload: String] = [:]
+for workload in Workload.allCases {
+  let path = FileManager.default.temporaryDirectory.appendingPathComponent("postgres-bench-\(workload).sql").path
+  try workload.pgbenchScript.write(toFile: path, atomically: true, encoding: .utf8)
+  scripts[workload] = path
+}
+
+struct Key: Hashable {
+  var workload: Workload
+  var clients: Int
+  var variant: Variant
+}
+var results: [Key: [Double]] = [:]
+for round in 1...options.rounds {
+  for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
+    for clients in options.clients {
+      for variant in Variant.allCases {
+        let tps: Double
+        switch variant {
+        case .pgbench:
+          tps = try await Bench.pgbench(
+            options, workload: workload, clients: clients, port: cluster.port, user: cluster.superuser,
+            script: scripts[workload]!)
+        case .driver:
+          tps = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: false)
+        case .pipelined:
+          tps = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: true)
+        }
+        results[Key(workload: workload, clients: clients, variant: variant), default: []].append(tps)
+        print("round \(round) \(workload.rawValue) c=\(clients) \(variant.rawValue): \(Int(tps)) tps")
+        fflush(nil)
+      }
+    }
+  }
+}
+try await cluster.stop()
+
+func format(_ value: Double) -> String {
+  String(Int(value.rounded()))
+}
+print("")
+print("| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for workload in Workload.allCases {
+  for clients in options.clients {
+    let base = median(results[Key(workload: workload, clients: clients, variant: .pgbench)] ?? [])
+    let driver = median(results[Key(workload: workload, clients: clients, variant: .driver)] ?? [])
+    let pipelined = median(results[Key(workload: workload, clients: clients, variant: .pipelined)] ?? [])
+    print(
+      "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | "
+        + String(format: "%.2f", driver / base) + " | \(format(pipelined)) | "
+        + String(format: "%.2f", pipelined / base) + " |")
+  }
+}
+print("")
+print("medians of \(options.rounds) alternating rounds of \(options.seconds) s each")

@@ -1,0 +1,81 @@
+// swift-tools-version:6.1
+//
+// Emporium benchmarks: a package of its own, so that `make test` in the main package never
+// builds package-benchmark or swift-protobuf. Run with `make bench`, or one target with
+// `swift package --allow-writing-to-directory .benchmarkBaselines benchmark --target NAME`.
+// See docs/PERFORMANCE.md for the commands and the latest results.
+import PackageDescription
+
+/// One list of Swift settings, applied to every target we write (the same as the main package).
+let defaultSwiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+  .enableUpcomingFeature("InternalImportsByDefault"),
+  .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+  name: "emporium-benchmarks",
+  platforms: [.macOS(.v15)],
+  dependencies: [
+    // The main package; named explicitly because a path dependency's identity is otherwise its
+    // directory's name, which differs between checkouts.
+    .package(name: "emporium", path: ".."),
+    // package-benchmark (renamed "benchmark"). Only the MallocInterposer trait, for the malloc
+    // metrics on Linux: the default traits add RuntimeInterposer, whose extra package the ARC
+    // metrics need and these benchmarks do not.
+    .package(
+      url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1",
+      traits: ["MallocInterposer"]),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+  ],
+  targets: [
+    // swift-protobuf's generated code for the proto/ files the benchmark messages need: the
+    // reference that our protobuf-c bindings are measured against. Generated, do not edit:
+    // scripts/generate-bench-peers.sh (checked by scripts/check-bench-peers.sh). Swift 6 mode
+    // only: protoc-gen-swift's output is written for the default import and existential rules.
+    .target(
+      name: "SwiftProtobufPeer",
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: [.swiftLanguageMode(.v6)]
+    ),
+
+    // Representative messages, built once in both representations; shared by benchmark targets.
+    .target(
+      name: "BenchmarkFixtures",
+      dependencies: [
+        "SwiftProtobufPeer",
+        .product(name: "Messages", package: "emporium"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // Encode and decode: our protobuf-c bindings (`Messages`) against swift-protobuf.
+    .executableTarget(
+      name: "CodecBenchmarks",
+      dependencies: [
+        "BenchmarkFixtures",
+        "SwiftProtobufPeer",
+        .product(name: "Benchmark", package: "benchmark"),
+        .product(name: "Messages", package: "emporium"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "Benchmarks/CodecBenchmarks",
+      swiftSettings: defaultSwiftSettings,
+      plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    ),
+
+    // Our PostgreSQL driver against pgbench -M prepared on one embedded cluster (a plain
+    // executable, not a package-benchmark target). See docs/PERFORMANCE.md.
+    .executableTarget(
+      name: "PostgresBenchmarks",
+      dependencies: [.product(name: "Postgres", package: "emporium")],
+      path: "Benchmarks/PostgresBenchmarks",
+      swiftSettings: defaultSwiftSettings
+    ),
+  ]
+)
