@@ -286,10 +286,11 @@ struct BadInputTests {
   func keepaliveAnswered() async throws {
     try await withServer(configure: {
       $0.keepaliveInterval = .milliseconds(100)
-      $0.keepaliveTimeout = .milliseconds(300)
+      $0.keepaliveTimeout = .seconds(1)
     }) { _, port in
       try await withConnection(port: port) { connection in
-        try await Task.sleep(for: .milliseconds(800))  // several keepalive rounds
+        // Long enough for an unanswered ping to close the connection, with room for a slow ack.
+        try await Task.sleep(for: .milliseconds(2500))
         let response = try await RpcV1EchoClient(connection).echo(.with { $0.message = "still" })
         #expect(response.message == "still")
       }
