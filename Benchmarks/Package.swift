@@ -17,7 +17,18 @@ let defaultSwiftSettings: [SwiftSetting] = [
 let package = Package(
   name: "emporium-benchmarks",
   platforms: [.macOS(.v15)],
+  products: [
+    // RPC: echo over loopback (docs/PERFORMANCE.md).
+    .executable(name: "echo-bench", targets: ["EchoBench"]),
+    // Never linked into anything: echo-bench's processes get it through LD_PRELOAD.
+    .library(name: "EchoBenchMallocCounter", type: .dynamic, targets: ["EchoBenchMallocCounter"]),
+  ],
   dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
     // The main package; named explicitly because a path dependency's identity is otherwise its
     // directory's name, which differs between checkouts.
     .package(name: "emporium", path: ".."),
@@ -77,5 +88,27 @@ let package = Package(
       path: "Benchmarks/PostgresBenchmarks",
       swiftSettings: defaultSwiftSettings
     ),
+
+    // RPC echo over loopback: Emporium vs grpc-swift-2 vs a bare NIO framed echo, separate
+    // processes (docs/PERFORMANCE.md).
+    .executableTarget(
+      name: "EchoBench",
+      dependencies: [
+        "BenchmarkFixtures", "SwiftProtobufPeer", "EchoBenchCZstd",
+        .product(name: "RPC", package: "emporium"),
+        .product(name: "Messages", package: "emporium"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .target(name: "EchoBenchMallocCounter", linkerSettings: [.linkedLibrary("dl")]),
+    .systemLibrary(name: "EchoBenchCZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
   ]
 )

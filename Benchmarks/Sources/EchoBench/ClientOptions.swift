@@ -1,0 +1,14 @@
+/// The parameters of one client run (the `client` subcommand's options).
+struct ClientOptions: Sendable {
+  var implementation: Implementation
+  var port: Int
+  var concurrency: Int
+  var payload: Int
+  var seconds: Double
+  var warmUpSeconds: Double
+  var mode: CallMode
+  var compression: CompressionChoice
+  var onLoop: Bool
+
+  var loop: ClosedLoop { ClosedLoop(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
+}

@@ -1,0 +1,91 @@
+import Messages
+import RPC
+
+/// The Emporium side of `client`: one `RPCConnection`, the generated typed client.
+///
+/// Unary: each task calls `echo(_:)` in a loop. Bidi: each task holds one `Update` stream for
+/// the whole run and sends its next request only after the previous echo arrived (the request
+/// writer waits on an `AsyncStream` that the response reader feeds; the typed bidirectional API
+/// writes and reads in separate tasks, as grpc-swift-2's does). With `--on-loop` everything runs
+/// under `withTaskExecutorPreference(connection.executor)`.
+enum EmporiumEchoClient {
+  static func run(_ options: ClientOptions) async throws -> ClientReport {
+    var configuration = RPCConnection.Configuration()
+    configuration.settings.compression = options.compression == .zstd ? [.none, .zstd] : [.none]
+    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: options.port, configuration: configuration)
+    let client = RpcV1.EchoService.Client(connection)
+    let pool = PayloadPool(size: options.payload)
+    let loop = options.loop
+    let mode = options.mode
+    let task: @Sendable (Int, LoadControl) async throws -> CallTally = { index, control in
+      switch mode {
+      case .unary: try await unary(client, pool: pool, index: index, control: control)
+      case .bidi: try await bidi(client, pool: pool, index: index, control: control)
+      }
+    }
+    let outcome: ClosedLoop.Outcome
+    if options.onLoop {
+      outcome = try await withTaskExecutorPreference(connection.executor) { try await loop.run(task) }
+    } else {
+      outcome = try await loop.run(task)
+    }
+    var report = ClientReport(options: options, outcome: outcome)
+    let statistics = await connection.statistics()
+    report.wireBytesSent = statistics.wireBytesSent
+    report.plainBytesSent = statistics.plainBytesSent
+    await connection.close()
+    return report
+  }
+
+  private static func unary(
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, index: Int, control: LoadControl
+  ) async throws -> CallTally {
+    var tally = CallTally()
+    var request = RpcV1.EchoRequest()
+    var next = index &* 7_919
+    while !control.isDone {
+      request.payload = pool[next]
+      next &+= 1
+      let start = monotonicNanoseconds()
+      do {
+        let response = try await client.echo(request)
+        if response.payload.count != request.payload.count { tally.errors += 1 }
+        tally.record(since: start, control: control)
+      } catch {
+        try tally.failed(error)
+      }
+    }
+    return tally
+  }
+
+  private static func bidi(
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, index: Int, control: LoadControl
+  ) async throws -> CallTally {
+    let (asks, ask) = AsyncStream.makeStream(of: Void.self)
+    return try await client.update(
+      requests: { writer in
+        var request = RpcV1.EchoRequest()
+        var next = index &* 7_919
+        for await _ in asks {
+          request.payload = pool[next]
+          next &+= 1
+          try await writer.write(request)
+        }
+      },
+      responses: { responses in
+        var tally = CallTally()
+        var start = monotonicNanoseconds()
+        ask.yield()
+        for try await _ in responses {
+          tally.record(since: start, control: control)
+          if control.isDone {
+            ask.finish()  // the writer returns and half-closes; the server then ends the call
+            continue
+          }
+          start = monotonicNanoseconds()
+          ask.yield()
+        }
+        return tally
+      })
+  }
+}

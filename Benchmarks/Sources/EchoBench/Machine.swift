@@ -1,0 +1,23 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The machine the numbers came from.
+struct Machine: Codable {
+  var cpus: Int
+  var model: String
+  var kernel: String
+
+  static func current() -> Machine {
+    let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let model =
+      cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+      .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "?"
+    var name = utsname()
+    uname(&name)
+    let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    return Machine(cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), model: model, kernel: release)
+  }
+}
