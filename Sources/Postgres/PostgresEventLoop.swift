@@ -75,18 +75,7 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
   /// Asks the loop to service `driver` soon (from any thread). The caller has recorded, under the
   /// connection's lock, that the driver is scheduled, so each driver is in the list once.
   func schedule(_ driver: ConnectionDriver) {
-    let mustWake = self.shared.withLock { shared -> Bool in
-      shared.scheduled.append(driver)
-      if shared.sleeping && !shared.wakePending {
-        shared.wakePending = true
-        return true
-      }
-      return false
-    }
-    if mustWake {
-      var byte: UInt8 = 1
-      _ = write(self.wakeWrite, &byte, 1)
-    }
+    self.submit { $0.scheduled.append(driver) }
   }
 
   /// Runs a job of a task that prefers this loop (`withTaskExecutorPreference`): such a task is
@@ -94,8 +83,13 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
   /// thread, and sends its next statement from there.
   func enqueue(_ job: consuming ExecutorJob) {
     let job = UnownedJob(job)
+    self.submit { $0.jobs.append(job) }
+  }
+
+  /// Records work under the lock, then wakes the loop if it sleeps and no wake-up is on its way.
+  private func submit(_ record: (inout Shared) -> Void) {
     let mustWake = self.shared.withLock { shared -> Bool in
-      shared.jobs.append(job)
+      record(&shared)
       if shared.sleeping && !shared.wakePending {
         shared.wakePending = true
         return true

@@ -13,9 +13,9 @@ public enum ProtoCallKind: String, Hashable, Sendable, CaseIterable {
 /// One RPC method as declared in proto/.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
   /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
-  public var service: String
+  public let service: String
   /// The method's name, for example `Echo`.
-  public var method: String
+  public let method: String
   /// Whether requests and responses stream.
   public var kind: ProtoCallKind
   /// The request message's fully qualified name.
@@ -23,16 +23,18 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
   /// The response message's fully qualified name.
   public var outputType: String
 
+  /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo` (built once, as
+  /// every call sends it).
+  public let path: String
+
   public init(service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String) {
     self.service = service
     self.method = method
     self.kind = kind
     self.inputType = inputType
     self.outputType = outputType
+    self.path = "/\(service)/\(method)"
   }
-
-  /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo`.
-  public var path: String { "/\(service)/\(method)" }
 }
 
 /// One service as declared in proto/: its name and methods in declaration order.

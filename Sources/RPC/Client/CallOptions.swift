@@ -16,7 +16,10 @@ public struct CallOptions: Sendable {
 
   /// The earliest of the timeout, the deadline and the inherited deadline.
   func effectiveDeadline(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
-    [timeout.map { now + $0 }, deadline, RPCDeadline.current].compactMap { $0 }.min()
+    var earliest = deadline
+    if let timeout { earliest = Swift.min(earliest ?? now + timeout, now + timeout) }
+    if let inherited = RPCDeadline.current { earliest = Swift.min(earliest ?? inherited, inherited) }
+    return earliest
   }
 }
 

@@ -18,8 +18,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var state: ClientConnectionStateMachine
   private var context: ChannelHandlerContext?
   private var preface: [UInt8] = []
-  @exclusivity(unchecked) private var decoder: FrameDecoder
-  private var inbound = InboundStream()
+  @exclusivity(unchecked) private var reader: FrameReader
   private var outbound = OutboundStream()
   @exclusivity(unchecked) private var batch = ByteBuffer()
   @exclusivity(unchecked) private var flushScheduled = false
@@ -37,13 +36,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.configuration = configuration
     self.ready = eventLoop.makePromise()
     self.state = ClientConnectionStateMachine(settings: configuration.settings)
-    self.decoder = FrameDecoder(
-      role: .client, maxFrameSize: configuration.settings.maxFrameSize,
-      maxHeaderSize: configuration.settings.maxHeaderSize)
+    self.reader = FrameReader(role: .client, settings: configuration.settings)
   }
 
   var negotiatedCompression: ConnectionSettings.Compression { state.compression }
-  var openCalls: Int { calls.count }
   var acceptsNewCalls: Bool { closedError == nil && state.canOpenCalls }
 
   // MARK: Channel events
@@ -94,26 +90,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
           throw violation
         }
       }
-      var pending: ByteBuffer? = bytes
-      while let input = pending {
-        pending = nil
-        var switchToCompressed = false
-        try inbound.inflate(input, allocator: context.channel.allocator) { plain in
-          guard !switchToCompressed else { return }
-          statistics.plainBytesReceived += plain.readableBytes
-          decoder.append(plain)
-          while let frame = try decoder.next() {
-            if try handle(state.receivedFrame(frame)) {
-              switchToCompressed = true
-              return
-            }
-          }
-        }
-        if switchToCompressed {
-          try inbound.startDecompressing(windowLogMax: Int32(configuration.settings.zstdWindowLogMax))
-          pending = decoder.takeBuffered()
-        }
+      try reader.read(bytes, allocator: context.channel.allocator) { frame in
+        try handle(state.receivedFrame(frame)) ? .switchToCompressed : .proceed
       }
+      statistics.plainBytesReceived = reader.plainBytesRead
     } catch let violation as ProtocolViolation {
       closeWithError(violation)
     } catch {

@@ -33,18 +33,12 @@ struct ClientConnectionStateMachine {
     case closeWithError(ProtocolViolation)
   }
 
-  private struct InboundCall {
-    var assembler: MessageAssembler
-    var credit: InboundCredit
-    var prepaid = 0
-  }
-
   private(set) var phase: Phase = .awaitingServerHandshake
   let local: ConnectionSettings
   private(set) var peer = ConnectionSettings()
   private(set) var compression: ConnectionSettings.Compression = .none
   private var prefaceSeen = false
-  private var calls: [UInt32: InboundCall] = [:]
+  private var calls: [UInt32: InboundMessages] = [:]
   private(set) var lastCallID: UInt32 = 0
 
   init(settings: ConnectionSettings) {
@@ -73,9 +67,7 @@ struct ClientConnectionStateMachine {
   mutating func openCall() -> UInt32? {
     guard phase == .active, lastCallID < UInt32.max - 1 else { return nil }
     lastCallID += 1
-    calls[lastCallID] = InboundCall(
-      assembler: MessageAssembler(maxMessageSize: Int(local.maxMessageSize)),
-      credit: InboundCredit(initial: local.initialCallWindow))
+    calls[lastCallID] = InboundMessages(maxMessageSize: local.maxMessageSize, window: local.initialCallWindow)
     return lastCallID
   }
 
@@ -86,7 +78,7 @@ struct ClientConnectionStateMachine {
   /// The application took a response message charged `charge` bytes.
   mutating func messageConsumed(callID: UInt32, charge: Int) -> UInt32? {
     guard var call = calls[callID] else { return nil }
-    let increment = call.credit.release(charge)
+    let increment = call.consumed(charge: charge)
     calls[callID] = call
     return increment
   }
@@ -121,10 +113,9 @@ struct ClientConnectionStateMachine {
       return .deliverHeaders(callID: callID, metadata)
     case .message(let callID, let payload, _, let more):
       guard var call = calls[callID] else { return staleOrUnknown(callID) }
-      guard call.credit.receive(payload.readableBytes) else {
+      switch call.receive(payload, more: more) {
+      case .creditExceeded:
         return close(.flowControlError, "call \(callID) received more than its credit")
-      }
-      switch call.assembler.append(payload, more: more) {
       case .tooLarge(let size):
         calls[callID] = nil
         return .failCall(
@@ -133,17 +124,10 @@ struct ClientConnectionStateMachine {
             .resourceExhausted, .messageTooLarge,
             "response message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
             metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
-      case .incomplete:
-        var increment: UInt32?
-        if call.credit.window == 0 {
-          increment = call.credit.releaseEarly(call.assembler.partialSize - call.prepaid)
-          call.prepaid = call.assembler.partialSize
-        }
+      case .incomplete(let increment):
         calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
-      case .message(let message):
-        let charge = message.readableBytes - call.prepaid
-        call.prepaid = 0
+      case .message(let message, let charge):
         calls[callID] = call
         return .deliverMessage(callID: callID, message, charge: charge)
       }

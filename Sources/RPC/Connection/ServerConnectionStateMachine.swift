@@ -65,11 +65,8 @@ struct ServerConnectionStateMachine {
   }
 
   private struct InboundCall {
-    var assembler: MessageAssembler
-    var credit: InboundCredit
+    var messages: InboundMessages
     var halfClosed = false
-    /// Bytes of the partial message already credited back (see ``InboundCredit``).
-    var prepaid = 0
   }
 
   private(set) var phase: Phase = .awaitingPreface
@@ -87,9 +84,6 @@ struct ServerConnectionStateMachine {
     self.pings = TokenBucket(capacity: limits.pingsPerSecond * 2, perSecond: limits.pingsPerSecond)
     self.cancels = TokenBucket(capacity: limits.cancelsPerSecond * 2, perSecond: limits.cancelsPerSecond)
   }
-
-  /// Calls with a handler that has not finished.
-  var openCalls: Int { calls.count }
 
   // MARK: Handshake
 
@@ -164,8 +158,7 @@ struct ServerConnectionStateMachine {
             retryAfter: .milliseconds(100), refused: true))
       }
       calls[callID] = InboundCall(
-        assembler: MessageAssembler(maxMessageSize: Int(local.maxMessageSize)),
-        credit: InboundCredit(initial: local.initialCallWindow))
+        messages: InboundMessages(maxMessageSize: local.maxMessageSize, window: local.initialCallWindow))
       return .startCall(callID: callID, open)
     case .oversizedHeaders(let callID, let size):
       if let violation = checkNewCallID(callID) { return violation }
@@ -178,10 +171,9 @@ struct ServerConnectionStateMachine {
       if let violation = checkKnown(callID) { return violation }
       guard var call = calls[callID] else { return .none }  // a call that already ended
       guard !call.halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
-      guard call.credit.receive(payload.readableBytes) else {
+      switch call.messages.receive(payload, more: more) {
+      case .creditExceeded:
         return close(.flowControlError, "call \(callID) sent more than its credit")
-      }
-      switch call.assembler.append(payload, more: more) {
       case .tooLarge(let size):
         calls[callID] = nil
         return .failCall(
@@ -190,26 +182,18 @@ struct ServerConnectionStateMachine {
             .resourceExhausted, .messageTooLarge,
             "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
             metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
-      case .incomplete:
-        // A message larger than the window: once the window runs dry, credit what arrived.
-        var increment: UInt32?
-        if call.credit.window == 0 {
-          increment = call.credit.releaseEarly(call.assembler.partialSize - call.prepaid)
-          call.prepaid = call.assembler.partialSize
-        }
+      case .incomplete(let increment):
         calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
-      case .message(let message):
+      case .message(let message, let charge):
         if endStream { call.halfClosed = true }
-        let charge = message.readableBytes - call.prepaid
-        call.prepaid = 0
         calls[callID] = call
         return .deliverMessage(callID: callID, message, charge: charge, endStream: endStream)
       }
     case .halfClose(let callID):
       if let violation = checkKnown(callID) { return violation }
       guard var call = calls[callID] else { return .none }
-      guard !call.halfClosed, !call.assembler.isAssembling else {
+      guard !call.halfClosed, !call.messages.isAssembling else {
         return close(.protocolError, "unexpected HALF_CLOSE on call \(callID)")
       }
       call.halfClosed = true
@@ -256,7 +240,7 @@ struct ServerConnectionStateMachine {
   /// if due.
   mutating func messageConsumed(callID: UInt32, charge: Int) -> UInt32? {
     guard var call = calls[callID], !call.halfClosed else { return nil }
-    let increment = call.credit.release(charge)
+    let increment = call.messages.consumed(charge: charge)
     calls[callID] = call
     return increment
   }

@@ -28,13 +28,6 @@ struct OutboundStream: ~Copyable {
     return output
   }
 
-  /// Bytes the compressor holds (zstd context and buffers).
-  mutating func memoryUsage() -> Int {
-    guard let compressor = compressor.take() else { return 0 }
-    let usage = compressor.memoryUsage
-    self.compressor = consume compressor
-    return usage
-  }
 }
 
 struct InboundStream: ~Copyable {
@@ -68,11 +61,4 @@ struct InboundStream: ~Copyable {
     }
   }
 
-  /// Bytes the decompressor holds (zstd context, window and buffers).
-  mutating func memoryUsage() -> Int {
-    guard let decompressor = decompressor.take() else { return 0 }
-    let usage = decompressor.memoryUsage
-    self.decompressor = consume decompressor
-    return usage
-  }
 }

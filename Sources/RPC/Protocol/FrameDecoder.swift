@@ -22,9 +22,6 @@ struct FrameDecoder {
     self.maxHeaderSize = maxHeaderSize
   }
 
-  /// Bytes received but not yet returned as frames.
-  var bufferedBytes: Int { buffer.readableBytes }
-
   /// Removes and returns the bytes not yet decoded (used when the rest of the stream switches
   /// to compression).
   mutating func takeBuffered() -> ByteBuffer {

@@ -23,8 +23,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var state: ServerConnectionStateMachine
   private var context: ChannelHandlerContext?
   private var preface: [UInt8] = []
-  @exclusivity(unchecked) private var decoder: FrameDecoder
-  private var inbound = InboundStream()
+  @exclusivity(unchecked) private var reader: FrameReader
   private var outbound = OutboundStream()
   @exclusivity(unchecked) private var batch: ByteBuffer
   @exclusivity(unchecked) private var flushScheduled = false
@@ -47,9 +46,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.eventLoop = eventLoop
     self.executor = core.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(eventLoop) : nil
     self.state = ServerConnectionStateMachine(settings: core.configuration.settings, limits: core.configuration.limits)
-    self.decoder = FrameDecoder(
-      role: .server, maxFrameSize: core.configuration.settings.maxFrameSize,
-      maxHeaderSize: core.configuration.settings.maxHeaderSize)
+    self.reader = FrameReader(role: .server, settings: core.configuration.settings)
     self.batch = ByteBuffer()
   }
 
@@ -156,26 +153,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   /// Feeds received bytes through decompression and the frame decoder.
   private func receive(_ bytes: ByteBuffer) throws {
-    var pending: ByteBuffer? = bytes
-    while let input = pending {
-      pending = nil
-      var switchToCompressed = false
-      try inbound.inflate(input, allocator: context!.channel.allocator) { plain in
-        guard !switchToCompressed else { return }
-        decoder.append(plain)
-        while !closing, let frame = try decoder.next() {
-          if try handle(state.receivedFrame(frame, now: .now())) {
-            switchToCompressed = true
-            return
-          }
-        }
-      }
-      if switchToCompressed {
-        // The rest of the stream is compressed: route what is left through the inflater. (The
-        // switch happens only in the plain phase, so `input` was consumed whole.)
-        try inbound.startDecompressing(windowLogMax: Int32(state.local.zstdWindowLogMax))
-        pending = decoder.takeBuffered()
-      }
+    try reader.read(bytes, allocator: context!.channel.allocator) { frame in
+      if try handle(state.receivedFrame(frame, now: .now())) { return .switchToCompressed }
+      return closing ? .stop : .proceed
     }
   }
 

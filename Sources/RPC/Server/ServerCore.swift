@@ -53,8 +53,6 @@ final class ServerCore: Sendable {
     }
 
     func release() { used.subtract(1, ordering: .relaxed) }
-
-    var inUse: Int { used.load(ordering: .relaxed) }
   }
 
   /// The open connections, so shutdown can drain them, and a way to wait until none is left.
