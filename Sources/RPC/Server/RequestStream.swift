@@ -25,16 +25,24 @@ public struct RequestStream<Message: ProtoMessage>: AsyncSequence, Sendable {
   public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
 }
 
-/// Raw messages in, with consumption reported for flow control.
+/// The transport side of one server call: where its requests come from and its responses go.
+/// A socket connection (``ServerCall``) and the in-process transport implement it.
+protocol ServerCallStream: AnyObject, Sendable {
+  /// The next request message, nil after the caller half-closed; reading it grants the caller
+  /// flow-control credit. Throws once the call has ended.
+  func nextRequest() async throws -> ByteBuffer?
+  /// Sends one response message, suspending while the caller has granted no credit for it.
+  func send(_ bytes: ByteBuffer) async throws
+  /// Sends response headers (at most once, before any message).
+  func sendHeaders(_ metadata: Metadata) async throws
+}
+
+/// Raw messages in.
 struct MessageSource: Sendable {
-  let call: ServerCall
+  let call: any ServerCallStream
   let limits: ProtoDecodingLimits
 
-  func next() async throws -> ByteBuffer? {
-    guard let message = try await call.requests.next() else { return nil }
-    call.messageConsumed(charge: message.charge)
-    return message.bytes
-  }
+  func next() async throws -> ByteBuffer? { try await call.nextRequest() }
 }
 
 /// Where a handler writes the messages of a streaming response.
@@ -64,7 +72,7 @@ public struct ResponseStreamWriter<Message: ProtoMessage>: Sendable {
 
 /// Raw messages out.
 struct MessageSink: Sendable {
-  let call: ServerCall
+  let call: any ServerCallStream
 
   func send(_ buffer: ByteBuffer) async throws { try await call.send(buffer) }
 

@@ -8,7 +8,7 @@ import NIOCore
 /// `finish`, which run on the loop (directly when the task already runs there, which is the
 /// default). Ending a call in any way (trailers sent, cancelled by the client, deadline, the
 /// connection closing) happens once, in `end`, which wakes every waiter.
-final class ServerCall: @unchecked Sendable {
+final class ServerCall: ServerCallStream, @unchecked Sendable {
   // @unchecked: all `var`s are read and written on `eventLoop` only (asserted in debug builds);
   // `requests` is itself thread-safe and the `let`s are immutable.
   let id: UInt32
@@ -31,6 +31,12 @@ final class ServerCall: @unchecked Sendable {
   }
 
   // MARK: From the handler task
+
+  func nextRequest() async throws -> ByteBuffer? {
+    guard let message = try await requests.next() else { return nil }
+    messageConsumed(charge: message.charge)
+    return message.bytes
+  }
 
   /// Sends one response message, suspending while the caller has granted no credit for it or
   /// the connection's socket is not writable (a peer that does not read).

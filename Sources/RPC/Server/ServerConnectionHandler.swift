@@ -245,25 +245,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     let io = ServerCallIO(
       source: MessageSource(call: call, limits: core.decodingLimits), sink: MessageSink(call: call))
     let core = self.core
-    let run = method.run
     call.task = Task(executorPreference: executor) {
       defer { core.handlerSlots.release() }
-      let trailers: Trailers
-      do {
-        try await RPCDeadline.$current.withValue(deadline) {
-          try await core.intercepted(context) { context in try await run(io, context) }
-        }
-        trailers = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
-      } catch let error as RPCError {
-        trailers = Trailers(error)
-      } catch is CancellationError {
-        trailers = Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
-      } catch {
-        core.logger.error(
-          "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(String(reflecting: error))"])
-        trailers = Trailers(RPCError(code: .unknown, message: "the handler failed"))
-      }
-      call.finish(trailers)
+      call.finish(await core.run(method, io: io, context: context))
     }
   }
 

@@ -23,6 +23,26 @@ final class ServerCore: Sendable {
     self.handlerSlots = Slots(limit: configuration.maxRunningHandlers)
   }
 
+  /// Runs one call's handler the same way for every transport: inside the interceptors, with
+  /// the call's deadline inherited by the calls the handler makes; returns the trailers that end
+  /// the call.
+  func run(_ method: RPCRouter.Method, io: ServerCallIO, context: ServerContext) async -> Trailers {
+    do {
+      try await RPCDeadline.$current.withValue(context.deadline) {
+        try await intercepted(context) { context in try await method.run(io, context) }
+      }
+      return Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
+    } catch let error as RPCError {
+      return Trailers(error)
+    } catch is CancellationError {
+      return Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
+    } catch {
+      logger.error(
+        "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(String(reflecting: error))"])
+      return Trailers(RPCError(code: .unknown, message: "the handler failed"))
+    }
+  }
+
   /// Runs `body` inside the interceptors, outermost first.
   func intercepted(
     _ context: ServerContext, _ body: @escaping @Sendable (ServerContext) async throws -> Void
