@@ -160,18 +160,6 @@ public final class RPCConnection: ClientTransport {
   private func intercepted<Result: Sendable>(
     method: ProtoMethodDescriptor, options: CallOptions, _ body: (ClientCallContext) async throws -> Result
   ) async throws -> Result {
-    let context = ClientCallContext(method: method, options: options)
-    guard !configuration.interceptors.isEmpty else { return try await body(context) }
-    return try await Self.chain(configuration.interceptors[...], context: context, body)
-  }
-
-  private static func chain<Result: Sendable>(
-    _ interceptors: ArraySlice<any ClientInterceptor>, context: ClientCallContext,
-    _ body: (ClientCallContext) async throws -> Result
-  ) async throws -> Result {
-    guard let first = interceptors.first else { return try await body(context) }
-    return try await first.intercept(context: context) { context in
-      try await chain(interceptors.dropFirst(), context: context, body)
-    }
+    try await ClientPipeline.run(method: method, options: options, interceptors: configuration.interceptors, body)
   }
 }
