@@ -30,12 +30,18 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds in-flight calls get to finish on shutdown.")
   var drainTimeout = 30
 
+  @Flag(help: "Serve only the database-free services (health, reflection, echo), without a database.")
+  var noDatabase = false
+
   mutating func run() async throws {
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     let logger = Logger(label: "emporium")
-    let database = try await ServerDatabase.open(
-      url: databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"], dataDirectory: dataDir,
-      logger: logger)
+    let database =
+      noDatabase
+      ? nil
+      : try await ServerDatabase.open(
+        url: databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"], dataDirectory: dataDir,
+        logger: logger)
     var configuration = RPCServer.Configuration()
     configuration.host = listen.host
     configuration.port = listen.port
@@ -47,10 +53,10 @@ struct Serve: AsyncParsableCommand {
     do {
       try await group.run()
     } catch {
-      try? await database.close()
+      try? await database?.close()
       throw error
     }
-    try await database.close()
+    try await database?.close()
   }
 }
 

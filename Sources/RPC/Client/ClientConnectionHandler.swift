@@ -39,7 +39,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.reader = FrameReader(role: .client, settings: configuration.settings)
   }
 
+  /// Runs when the server sends GOAWAY (a pool stops sending new calls here).
+  var onGoAway: (@Sendable () -> Void)?
+
   var negotiatedCompression: ConnectionSettings.Compression { state.compression }
+  var serverSettings: ConnectionSettings { state.peer }
   var acceptsNewCalls: Bool { closedError == nil && state.canOpenCalls }
 
   // MARK: Channel events
@@ -166,6 +170,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         code: .unavailable, message: "the server is going away (\(ConnectionErrorCode(rawValue: code).map { "\($0)" } ?? "\(code)"): \(debug))",
         refused: true)
       ready.fail(error)
+      onGoAway?()
       for (id, call) in calls where id > lastCallID {
         calls[id] = nil
         call.end(.failure(error))

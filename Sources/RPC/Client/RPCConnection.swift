@@ -40,13 +40,20 @@ public final class RPCConnection: ClientTransport {
   /// loop and back on every call. Such code must not block.
   public let executor: any TaskExecutor
   let configuration: Configuration
+  /// The limits and choices the server announced in its SETTINGS (its concurrent-call limit,
+  /// the compression it chose...).
+  public let serverSettings: ConnectionSettings
   private let limits: ProtoDecodingLimits
 
-  private init(channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration) {
+  private init(
+    channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration,
+    serverSettings: ConnectionSettings
+  ) {
     self.channel = channel
     self.handler = handler
     self.executor = EventLoopTaskExecutor(handler.eventLoop)
     self.configuration = configuration
+    self.serverSettings = serverSettings
     self.limits = ProtoDecodingLimits(maxMessageSize: Int(configuration.settings.maxMessageSize))
   }
 
@@ -55,8 +62,17 @@ public final class RPCConnection: ClientTransport {
     host: String, port: Int, configuration: Configuration = .init(),
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) async throws -> RPCConnection {
+    try await connect(host: host, port: port, configuration: configuration, group: group, onGoAway: nil)
+  }
+
+  /// Connects; `onGoAway` runs (on the event loop) when the server sends GOAWAY.
+  static func connect(
+    host: String, port: Int, configuration: Configuration, group: any EventLoopGroup,
+    onGoAway: (@Sendable () -> Void)?
+  ) async throws -> RPCConnection {
     let eventLoop = group.next()
     let handler = ClientConnectionHandler(eventLoop: eventLoop, configuration: configuration)
+    handler.onGoAway = onGoAway
     let channel: any Channel
     do {
       channel = try await ClientBootstrap(group: eventLoop)
@@ -70,14 +86,19 @@ public final class RPCConnection: ClientTransport {
     } catch {
       throw RPCError(code: .unavailable, message: "could not connect to \(host):\(port): \(error)")
     }
+    let serverSettings: ConnectionSettings
     do {
       try await handler.ready.futureResult.get()
+      serverSettings = try await eventLoop.submit { handler.serverSettings }.get()
     } catch {
       channel.close(promise: nil)
       throw error
     }
-    return RPCConnection(channel: channel, handler: handler, configuration: configuration)
+    return RPCConnection(channel: channel, handler: handler, configuration: configuration, serverSettings: serverSettings)
   }
+
+  /// Completes once the connection has closed (for any reason).
+  var closed: EventLoopFuture<Void> { channel.closeFuture }
 
   /// The compression the server chose.
   public var compression: ConnectionSettings.Compression {
@@ -109,23 +130,28 @@ public final class RPCConnection: ClientTransport {
 
   public func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {
     try await intercepted(method: method, options: options) { context in
+      try await self.unary(context, request: request)
+    }
+  }
+
+  /// One unary call past the client pipeline (a pool's attempt).
+  func unary(_ context: ClientCallContext, request: ByteBuffer) async throws -> ByteBuffer {
       let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
       let deadline = context.options.effectiveDeadline()
       return try await withTaskCancellationHandler {
-        try await withCheckedThrowingContinuation { continuation in
-          if call.eventLoop.inEventLoop {
+      try await withCheckedThrowingContinuation { continuation in
+        if call.eventLoop.inEventLoop {
+          self.handler.startUnary(
+            call, request: request, options: context.options, deadline: deadline, continuation: continuation)
+        } else {
+          call.eventLoop.execute {
             self.handler.startUnary(
               call, request: request, options: context.options, deadline: deadline, continuation: continuation)
-          } else {
-            call.eventLoop.execute {
-              self.handler.startUnary(
-                call, request: request, options: context.options, deadline: deadline, continuation: continuation)
-            }
           }
         }
-      } onCancel: {
-        call.cancel()
       }
+    } onCancel: {
+      call.cancel()
     }
   }
 
@@ -133,27 +159,36 @@ public final class RPCConnection: ClientTransport {
     method: ProtoMethodDescriptor, options: CallOptions, _ body: (any RawClientCall) async throws -> Result
   ) async throws -> Result {
     try await intercepted(method: method, options: options) { context in
-      let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
-      let deadline = context.options.effectiveDeadline()
-      let opened = try await call.eventLoop.submit {
-        self.handler.startStreaming(call, options: context.options, deadline: deadline)
-      }.get()
-      if !opened {
-        // The call ended before it started (closed connection, deadline already passed...).
-        _ = try await call.receive()
-      }
-      return try await withTaskCancellationHandler {
-        do {
-          let result = try await body(call)
-          call.cancel()  // no-op when the call already ended
-          return result
-        } catch {
-          call.cancel()
-          throw error
-        }
-      } onCancel: {
+      try await self.withStreamingCall(context, opened: {}, body)
+    }
+  }
+
+  /// One streaming call past the client pipeline; `opened` runs once the call is open, before
+  /// `body` (errors before it are safe to retry when `refused`).
+  func withStreamingCall<Result: Sendable>(
+    _ context: ClientCallContext, opened openedCallback: () -> Void, _ body: (any RawClientCall) async throws -> Result
+  ) async throws -> Result {
+    let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
+    let deadline = context.options.effectiveDeadline()
+    let opened = try await call.eventLoop.submit {
+      self.handler.startStreaming(call, options: context.options, deadline: deadline)
+    }.get()
+    if !opened {
+      // The call ended before it started (closed connection, deadline already passed...).
+      _ = try await call.receive()
+    }
+    openedCallback()
+    return try await withTaskCancellationHandler {
+      do {
+        let result = try await body(call)
+        call.cancel()  // no-op when the call already ended
+        return result
+      } catch {
         call.cancel()
+        throw error
       }
+    } onCancel: {
+      call.cancel()
     }
   }
 
