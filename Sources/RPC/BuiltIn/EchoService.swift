@@ -14,11 +14,13 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
   /// The largest generated payload (the negotiated message size less 1 KiB).
   let maxPayload: Int
 
-  public init(maxMessageSize: Int = 4 << 20) {
+  /// - Parameter instance: what responses name as `server_instance`; default host name and
+  ///   process id.
+  public init(maxMessageSize: Int = 4 << 20, instance: String? = nil) {
     var host = [CChar](repeating: 0, count: 256)
     gethostname(&host, host.count - 1)
     let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    self.instance = "\(hostName):\(getpid())"
+    self.instance = instance ?? "\(hostName):\(getpid())"
     self.maxPayload = maxMessageSize - 1024
   }
 

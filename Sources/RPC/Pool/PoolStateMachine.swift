@@ -183,6 +183,7 @@ struct PoolStateMachine<Handle> {
     endpoints[e].connections.append(connection)
     serveWaiters(endpoint: e, connection: endpoints[e].connections.count - 1, &actions)
     floorCheckPending = true
+    if !waiters.isEmpty { scaleUp(&actions) }
     return actions
   }
 

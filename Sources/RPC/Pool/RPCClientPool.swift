@@ -389,7 +389,7 @@ public final class RPCClientPool: ClientTransport {
   // MARK: Background work
 
   private func startBackgroundWork() {
-    let interval = max(Duration.seconds(1), configuration.idleTimeout / 4)
+    let interval = min(.seconds(5), max(.milliseconds(50), configuration.idleTimeout / 4))
     let idle = timerLoop.scheduleRepeatedTask(
       initialDelay: .nanoseconds(interval.nanoseconds), delay: .nanoseconds(interval.nanoseconds)
     ) { [weak self] _ in

@@ -20,6 +20,7 @@ public final class RPCServer: Sendable, Service {
 
   private struct State {
     var channel: (any Channel)?
+    var address: SocketAddress?
     var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
     var shutdownRequested = false
     var failure: (any Error)?
@@ -57,7 +58,7 @@ public final class RPCServer: Sendable, Service {
   public func localAddress() async throws -> SocketAddress {
     try await withCheckedThrowingContinuation { continuation in
       let result: Result<SocketAddress, any Error>? = state.withLockedValue { state in
-        if let address = state.channel?.localAddress { return .success(address) }
+        if let address = state.address { return .success(address) }
         if let failure = state.failure { return .failure(failure) }
         state.addressWaiters.append(continuation)
         return nil
@@ -92,13 +93,22 @@ public final class RPCServer: Sendable, Service {
       for waiter in waiters { waiter.resume(throwing: error) }
       throw error
     }
+    // Read once: the address is gone once the channel closes, which a shutdown may do at once.
+    let address = channel.localAddress
     let (waiters, alreadyShuttingDown) = state.withLockedValue { state in
       state.channel = channel
+      state.address = address
       defer { state.addressWaiters = [] }
       return (state.addressWaiters, state.shutdownRequested)
     }
-    for waiter in waiters { waiter.resume(returning: channel.localAddress!) }
-    core.logger.info("listening", metadata: ["address": "\(channel.localAddress!)"])
+    for waiter in waiters {
+      if let address {
+        waiter.resume(returning: address)
+      } else {
+        waiter.resume(throwing: RPCError(code: .unavailable, message: "the server closed before it listened"))
+      }
+    }
+    core.logger.info("listening", metadata: ["address": "\(address.map { "\($0)" } ?? "?")"])
     if alreadyShuttingDown { channel.close(promise: nil) }
 
     await withTaskCancellationHandler {
