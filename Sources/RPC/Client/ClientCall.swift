@@ -99,11 +99,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
       trailing.withLock { $0 = trailers.metadata }
       error = nil
     case .success(let trailers):
-      var details: RpcV1.ErrorDetails?
-      if !trailers.details.isEmpty { details = try? RpcV1.ErrorDetails(serializedBytes: trailers.details) }
-      error = RPCError(
-        code: trailers.code, message: trailers.message, details: details, metadata: trailers.metadata,
-        refused: trailers.refused)
+      error = RPCError(trailers)
     case .failure(let failure):
       error = failure
     }

@@ -14,7 +14,9 @@ public import ServiceLifecycle
 /// As a swift-service-lifecycle `Service`, SIGTERM/SIGINT trigger that drain.
 public final class RPCServer: Sendable, Service {
   let core: ServerCore
-  private let group: any EventLoopGroup
+  let group: any EventLoopGroup
+  /// Calls made through an ``InProcessTransport``, drained with the connections.
+  let inProcessCalls = InProcessCalls()
   private let health: HealthService?
   private let state = NIOLockedValueBox(State())
 
@@ -126,6 +128,7 @@ public final class RPCServer: Sendable, Service {
       state.shutdownRequested = true
       return state.channel
     }
+    inProcessCalls.beginDraining()
     health?.setAll(.notServing)
     channel?.close(promise: nil)
   }
@@ -136,8 +139,9 @@ public final class RPCServer: Sendable, Service {
     for connection in connections { connection.beginDraining() }
     let timeout = core.configuration.drainTimeout
     await withTaskGroup(of: Bool.self) { group in
-      group.addTask { [core] in
+      group.addTask { [core, inProcessCalls] in
         await core.connections.waitUntilEmpty()
+        await inProcessCalls.waitUntilEmpty()
         return true
       }
       group.addTask {
@@ -148,6 +152,7 @@ public final class RPCServer: Sendable, Service {
       group.cancelAll()
       if !drained {
         for connection in core.connections.all { connection.forceClose() }
+        inProcessCalls.endAll(with: RPCError(code: .unavailable, message: "server shut down before the call finished"))
         await core.connections.waitUntilEmpty()
       }
     }

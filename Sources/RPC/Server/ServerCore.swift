@@ -64,7 +64,7 @@ final class ServerCore: Sendable {
     init(limit: Int) { self.limit = limit }
 
     func acquire() -> Bool {
-      let (after, _) = used.add(1, ordering: .relaxed)
+      let after = used.add(1, ordering: .relaxed).newValue
       if after > limit {
         used.subtract(1, ordering: .relaxed)
         return false
