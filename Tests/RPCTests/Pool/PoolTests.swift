@@ -338,8 +338,6 @@ struct PoolTests {
     try await Self.waitUntil { server.counter.count() == 1 }
     try await withConnection(port: server.port) { connection in
       do {
-        let start = ContinuousClock.now
-        defer { print("direct call after", ContinuousClock.now - start) }
         _ = try await Echo.Client(connection).echo(Self.echo())
         Issue.record("the server took a second call past its handler limit")
       } catch let error as RPCError {
