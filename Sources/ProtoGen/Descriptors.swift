@@ -194,6 +194,8 @@ struct MethodDescriptor {
   var outputType = ""
   var clientStreaming = false
   var serverStreaming = false
+  /// MethodOptions.idempotency_level: 0 unknown, 1 NO_SIDE_EFFECTS, 2 IDEMPOTENT.
+  var idempotencyLevel: UInt64 = 0
 
   init(_ reader: inout WireReader) throws {
     while let (number, wireType) = try reader.nextField() {
@@ -201,6 +203,11 @@ struct MethodDescriptor {
       case (1, 2): name = try reader.string()
       case (2, 2): inputType = try reader.string()
       case (3, 2): outputType = try reader.string()
+      case (4, 2):
+        var options = try reader.message()
+        while let (n, w) = try options.nextField() {
+          if n == 34, w == 0 { idempotencyLevel = try options.varint() } else { try options.skip(wireType: w) }
+        }
       case (5, 0): clientStreaming = try reader.bool()
       case (6, 0): serverStreaming = try reader.bool()
       default: try reader.skip(wireType: wireType)

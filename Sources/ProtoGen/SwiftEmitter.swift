@@ -357,7 +357,8 @@ struct SwiftEmitter {
             w.line("public static let descriptor = ProtoMethodDescriptor(")
             w.indent { w in
               w.line("service: \"\(fullName)\", method: \"\(method.name)\", kind: \(kind),")
-              w.line("inputType: \"\(types[method.inputType].fullName)\", outputType: \"\(types[method.outputType].fullName)\"")
+              let idempotency = method.idempotencyLevel == 1 ? ", idempotency: .noSideEffects" : method.idempotencyLevel == 2 ? ", idempotency: .idempotent" : ""
+              w.line("inputType: \"\(types[method.inputType].fullName)\", outputType: \"\(types[method.outputType].fullName)\"\(idempotency)")
             }
             w.line(")")
           }

@@ -81,9 +81,9 @@ struct PoolResilienceTests {
   static func pool(_ ports: [Int], retry: Bool) -> RPCClientPool {
     var configuration = RPCClientPool.Configuration()
     configuration.reconnectBackoff = Backoff(initial: .milliseconds(50), maximum: .milliseconds(500), multiplier: 2, jitter: 0.2)
-    if retry {
-      configuration.retryPolicies["emporium.rpc.v1.EchoService"] = RetryPolicy(maxAttempts: 3)
-    }
+    // Echo is declared free of side effects, so the default policy retries it; without
+    // retries, calls in flight on a killed server must surface as UNAVAILABLE.
+    if !retry { configuration.retryPolicies.idempotentMethods = nil }
     return RPCClientPool(endpoints: ports.map { Endpoint(host: "127.0.0.1", port: $0) }, configuration: configuration)
   }
 

@@ -1449,7 +1449,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListUsersResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ListUsers", kind: .unary,
-        inputType: "emporium.commerce.v1.ListUsersRequest", outputType: "emporium.commerce.v1.ListUsersResponse"
+        inputType: "emporium.commerce.v1.ListUsersRequest", outputType: "emporium.commerce.v1.ListUsersResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1464,7 +1464,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SuspendUserResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "SuspendUser", kind: .unary,
-        inputType: "emporium.commerce.v1.SuspendUserRequest", outputType: "emporium.commerce.v1.SuspendUserResponse"
+        inputType: "emporium.commerce.v1.SuspendUserRequest", outputType: "emporium.commerce.v1.SuspendUserResponse", idempotency: .idempotent
       )
     }
 
@@ -1477,7 +1477,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReinstateUserResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ReinstateUser", kind: .unary,
-        inputType: "emporium.commerce.v1.ReinstateUserRequest", outputType: "emporium.commerce.v1.ReinstateUserResponse"
+        inputType: "emporium.commerce.v1.ReinstateUserRequest", outputType: "emporium.commerce.v1.ReinstateUserResponse", idempotency: .idempotent
       )
     }
 
@@ -1493,7 +1493,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ApproveSellerResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ApproveSeller", kind: .unary,
-        inputType: "emporium.commerce.v1.ApproveSellerRequest", outputType: "emporium.commerce.v1.ApproveSellerResponse"
+        inputType: "emporium.commerce.v1.ApproveSellerRequest", outputType: "emporium.commerce.v1.ApproveSellerResponse", idempotency: .idempotent
       )
     }
 
@@ -1508,7 +1508,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RejectSellerResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "RejectSeller", kind: .unary,
-        inputType: "emporium.commerce.v1.RejectSellerRequest", outputType: "emporium.commerce.v1.RejectSellerResponse"
+        inputType: "emporium.commerce.v1.RejectSellerRequest", outputType: "emporium.commerce.v1.RejectSellerResponse", idempotency: .idempotent
       )
     }
 
@@ -1523,7 +1523,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ModerateReviewResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ModerateReview", kind: .unary,
-        inputType: "emporium.commerce.v1.ModerateReviewRequest", outputType: "emporium.commerce.v1.ModerateReviewResponse"
+        inputType: "emporium.commerce.v1.ModerateReviewRequest", outputType: "emporium.commerce.v1.ModerateReviewResponse", idempotency: .idempotent
       )
     }
 
@@ -1536,7 +1536,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetDashboardResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "GetDashboard", kind: .unary,
-        inputType: "emporium.commerce.v1.GetDashboardRequest", outputType: "emporium.commerce.v1.GetDashboardResponse"
+        inputType: "emporium.commerce.v1.GetDashboardRequest", outputType: "emporium.commerce.v1.GetDashboardResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1551,7 +1551,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReindexCatalogResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ReindexCatalog", kind: .unary,
-        inputType: "emporium.commerce.v1.ReindexCatalogRequest", outputType: "emporium.commerce.v1.ReindexCatalogResponse"
+        inputType: "emporium.commerce.v1.ReindexCatalogRequest", outputType: "emporium.commerce.v1.ReindexCatalogResponse", idempotency: .idempotent
       )
     }
 
@@ -1564,7 +1564,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetOperationResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "GetOperation", kind: .unary,
-        inputType: "emporium.commerce.v1.GetOperationRequest", outputType: "emporium.commerce.v1.GetOperationResponse"
+        inputType: "emporium.commerce.v1.GetOperationRequest", outputType: "emporium.commerce.v1.GetOperationResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1576,7 +1576,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListAuditEventsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AdminService", method: "ListAuditEvents", kind: .unary,
-        inputType: "emporium.commerce.v1.ListAuditEventsRequest", outputType: "emporium.commerce.v1.ListAuditEventsResponse"
+        inputType: "emporium.commerce.v1.ListAuditEventsRequest", outputType: "emporium.commerce.v1.ListAuditEventsResponse", idempotency: .noSideEffects
       )
     }
   }

@@ -1635,7 +1635,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.LogoutResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "Logout", kind: .unary,
-        inputType: "emporium.commerce.v1.LogoutRequest", outputType: "emporium.commerce.v1.LogoutResponse"
+        inputType: "emporium.commerce.v1.LogoutRequest", outputType: "emporium.commerce.v1.LogoutResponse", idempotency: .idempotent
       )
     }
 
@@ -1647,7 +1647,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.WhoAmIResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "WhoAmI", kind: .unary,
-        inputType: "emporium.commerce.v1.WhoAmIRequest", outputType: "emporium.commerce.v1.WhoAmIResponse"
+        inputType: "emporium.commerce.v1.WhoAmIRequest", outputType: "emporium.commerce.v1.WhoAmIResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1676,7 +1676,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetUserResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "GetUser", kind: .unary,
-        inputType: "emporium.commerce.v1.GetUserRequest", outputType: "emporium.commerce.v1.GetUserResponse"
+        inputType: "emporium.commerce.v1.GetUserRequest", outputType: "emporium.commerce.v1.GetUserResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1689,7 +1689,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListAccountsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "ListAccounts", kind: .unary,
-        inputType: "emporium.commerce.v1.ListAccountsRequest", outputType: "emporium.commerce.v1.ListAccountsResponse"
+        inputType: "emporium.commerce.v1.ListAccountsRequest", outputType: "emporium.commerce.v1.ListAccountsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1703,7 +1703,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.AssignRoleResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "AssignRole", kind: .unary,
-        inputType: "emporium.commerce.v1.AssignRoleRequest", outputType: "emporium.commerce.v1.AssignRoleResponse"
+        inputType: "emporium.commerce.v1.AssignRoleRequest", outputType: "emporium.commerce.v1.AssignRoleResponse", idempotency: .idempotent
       )
     }
 
@@ -1717,7 +1717,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RevokeRoleResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "RevokeRole", kind: .unary,
-        inputType: "emporium.commerce.v1.RevokeRoleRequest", outputType: "emporium.commerce.v1.RevokeRoleResponse"
+        inputType: "emporium.commerce.v1.RevokeRoleRequest", outputType: "emporium.commerce.v1.RevokeRoleResponse", idempotency: .idempotent
       )
     }
 
@@ -1733,7 +1733,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SetUserStatusResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.AuthService", method: "SetUserStatus", kind: .unary,
-        inputType: "emporium.commerce.v1.SetUserStatusRequest", outputType: "emporium.commerce.v1.SetUserStatusResponse"
+        inputType: "emporium.commerce.v1.SetUserStatusRequest", outputType: "emporium.commerce.v1.SetUserStatusResponse", idempotency: .idempotent
       )
     }
   }

@@ -1310,7 +1310,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetCartResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "GetCart", kind: .unary,
-        inputType: "emporium.commerce.v1.GetCartRequest", outputType: "emporium.commerce.v1.GetCartResponse"
+        inputType: "emporium.commerce.v1.GetCartRequest", outputType: "emporium.commerce.v1.GetCartResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1338,7 +1338,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.UpdateCartItemResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "UpdateCartItem", kind: .unary,
-        inputType: "emporium.commerce.v1.UpdateCartItemRequest", outputType: "emporium.commerce.v1.UpdateCartItemResponse"
+        inputType: "emporium.commerce.v1.UpdateCartItemRequest", outputType: "emporium.commerce.v1.UpdateCartItemResponse", idempotency: .idempotent
       )
     }
 
@@ -1350,7 +1350,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RemoveCartItemResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "RemoveCartItem", kind: .unary,
-        inputType: "emporium.commerce.v1.RemoveCartItemRequest", outputType: "emporium.commerce.v1.RemoveCartItemResponse"
+        inputType: "emporium.commerce.v1.RemoveCartItemRequest", outputType: "emporium.commerce.v1.RemoveCartItemResponse", idempotency: .idempotent
       )
     }
 
@@ -1366,7 +1366,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ClearCartResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "ClearCart", kind: .unary,
-        inputType: "emporium.commerce.v1.ClearCartRequest", outputType: "emporium.commerce.v1.ClearCartResponse"
+        inputType: "emporium.commerce.v1.ClearCartRequest", outputType: "emporium.commerce.v1.ClearCartResponse", idempotency: .idempotent
       )
     }
 
@@ -1385,7 +1385,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.MergeCartsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "MergeCarts", kind: .unary,
-        inputType: "emporium.commerce.v1.MergeCartsRequest", outputType: "emporium.commerce.v1.MergeCartsResponse"
+        inputType: "emporium.commerce.v1.MergeCartsRequest", outputType: "emporium.commerce.v1.MergeCartsResponse", idempotency: .idempotent
       )
     }
 
@@ -1397,7 +1397,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetWishlistResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "GetWishlist", kind: .unary,
-        inputType: "emporium.commerce.v1.GetWishlistRequest", outputType: "emporium.commerce.v1.GetWishlistResponse"
+        inputType: "emporium.commerce.v1.GetWishlistRequest", outputType: "emporium.commerce.v1.GetWishlistResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1410,7 +1410,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.AddWishlistItemResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "AddWishlistItem", kind: .unary,
-        inputType: "emporium.commerce.v1.AddWishlistItemRequest", outputType: "emporium.commerce.v1.AddWishlistItemResponse"
+        inputType: "emporium.commerce.v1.AddWishlistItemRequest", outputType: "emporium.commerce.v1.AddWishlistItemResponse", idempotency: .idempotent
       )
     }
 
@@ -1422,7 +1422,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RemoveWishlistItemResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "RemoveWishlistItem", kind: .unary,
-        inputType: "emporium.commerce.v1.RemoveWishlistItemRequest", outputType: "emporium.commerce.v1.RemoveWishlistItemResponse"
+        inputType: "emporium.commerce.v1.RemoveWishlistItemRequest", outputType: "emporium.commerce.v1.RemoveWishlistItemResponse", idempotency: .idempotent
       )
     }
 
@@ -1438,7 +1438,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.MoveToCartResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "MoveToCart", kind: .unary,
-        inputType: "emporium.commerce.v1.MoveToCartRequest", outputType: "emporium.commerce.v1.MoveToCartResponse"
+        inputType: "emporium.commerce.v1.MoveToCartRequest", outputType: "emporium.commerce.v1.MoveToCartResponse", idempotency: .idempotent
       )
     }
 
@@ -1453,7 +1453,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.MoveToWishlistResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CartService", method: "MoveToWishlist", kind: .unary,
-        inputType: "emporium.commerce.v1.MoveToWishlistRequest", outputType: "emporium.commerce.v1.MoveToWishlistResponse"
+        inputType: "emporium.commerce.v1.MoveToWishlistRequest", outputType: "emporium.commerce.v1.MoveToWishlistResponse", idempotency: .idempotent
       )
     }
   }

@@ -2431,7 +2431,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ArchiveProductResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "ArchiveProduct", kind: .unary,
-        inputType: "emporium.commerce.v1.ArchiveProductRequest", outputType: "emporium.commerce.v1.ArchiveProductResponse"
+        inputType: "emporium.commerce.v1.ArchiveProductRequest", outputType: "emporium.commerce.v1.ArchiveProductResponse", idempotency: .idempotent
       )
     }
 
@@ -2444,7 +2444,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetProductResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "GetProduct", kind: .unary,
-        inputType: "emporium.commerce.v1.GetProductRequest", outputType: "emporium.commerce.v1.GetProductResponse"
+        inputType: "emporium.commerce.v1.GetProductRequest", outputType: "emporium.commerce.v1.GetProductResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2458,7 +2458,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.BatchGetProductsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "BatchGetProducts", kind: .unary,
-        inputType: "emporium.commerce.v1.BatchGetProductsRequest", outputType: "emporium.commerce.v1.BatchGetProductsResponse"
+        inputType: "emporium.commerce.v1.BatchGetProductsRequest", outputType: "emporium.commerce.v1.BatchGetProductsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2472,7 +2472,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListSellerProductsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "ListSellerProducts", kind: .unary,
-        inputType: "emporium.commerce.v1.ListSellerProductsRequest", outputType: "emporium.commerce.v1.ListSellerProductsResponse"
+        inputType: "emporium.commerce.v1.ListSellerProductsRequest", outputType: "emporium.commerce.v1.ListSellerProductsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2484,7 +2484,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListCategoriesResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "ListCategories", kind: .unary,
-        inputType: "emporium.commerce.v1.ListCategoriesRequest", outputType: "emporium.commerce.v1.ListCategoriesResponse"
+        inputType: "emporium.commerce.v1.ListCategoriesRequest", outputType: "emporium.commerce.v1.ListCategoriesResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2519,7 +2519,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SearchProductsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "SearchProducts", kind: .unary,
-        inputType: "emporium.commerce.v1.SearchProductsRequest", outputType: "emporium.commerce.v1.SearchProductsResponse"
+        inputType: "emporium.commerce.v1.SearchProductsRequest", outputType: "emporium.commerce.v1.SearchProductsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2536,7 +2536,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetRecommendationsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "GetRecommendations", kind: .unary,
-        inputType: "emporium.commerce.v1.GetRecommendationsRequest", outputType: "emporium.commerce.v1.GetRecommendationsResponse"
+        inputType: "emporium.commerce.v1.GetRecommendationsRequest", outputType: "emporium.commerce.v1.GetRecommendationsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2552,7 +2552,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.StartSearchReindexResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "StartSearchReindex", kind: .unary,
-        inputType: "emporium.commerce.v1.StartSearchReindexRequest", outputType: "emporium.commerce.v1.StartSearchReindexResponse"
+        inputType: "emporium.commerce.v1.StartSearchReindexRequest", outputType: "emporium.commerce.v1.StartSearchReindexResponse", idempotency: .idempotent
       )
     }
 
@@ -2564,7 +2564,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetSearchReindexJobResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "GetSearchReindexJob", kind: .unary,
-        inputType: "emporium.commerce.v1.GetSearchReindexJobRequest", outputType: "emporium.commerce.v1.GetSearchReindexJobResponse"
+        inputType: "emporium.commerce.v1.GetSearchReindexJobRequest", outputType: "emporium.commerce.v1.GetSearchReindexJobResponse", idempotency: .noSideEffects
       )
     }
   }

@@ -1545,7 +1545,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetStockResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "GetStock", kind: .unary,
-        inputType: "emporium.commerce.v1.GetStockRequest", outputType: "emporium.commerce.v1.GetStockResponse"
+        inputType: "emporium.commerce.v1.GetStockRequest", outputType: "emporium.commerce.v1.GetStockResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1561,7 +1561,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SetStockResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "SetStock", kind: .unary,
-        inputType: "emporium.commerce.v1.SetStockRequest", outputType: "emporium.commerce.v1.SetStockResponse"
+        inputType: "emporium.commerce.v1.SetStockRequest", outputType: "emporium.commerce.v1.SetStockResponse", idempotency: .idempotent
       )
     }
 
@@ -1599,7 +1599,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReserveStockResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "ReserveStock", kind: .unary,
-        inputType: "emporium.commerce.v1.ReserveStockRequest", outputType: "emporium.commerce.v1.ReserveStockResponse"
+        inputType: "emporium.commerce.v1.ReserveStockRequest", outputType: "emporium.commerce.v1.ReserveStockResponse", idempotency: .idempotent
       )
     }
 
@@ -1614,7 +1614,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CommitReservationResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "CommitReservation", kind: .unary,
-        inputType: "emporium.commerce.v1.CommitReservationRequest", outputType: "emporium.commerce.v1.CommitReservationResponse"
+        inputType: "emporium.commerce.v1.CommitReservationRequest", outputType: "emporium.commerce.v1.CommitReservationResponse", idempotency: .idempotent
       )
     }
 
@@ -1630,7 +1630,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReleaseReservationResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "ReleaseReservation", kind: .unary,
-        inputType: "emporium.commerce.v1.ReleaseReservationRequest", outputType: "emporium.commerce.v1.ReleaseReservationResponse"
+        inputType: "emporium.commerce.v1.ReleaseReservationRequest", outputType: "emporium.commerce.v1.ReleaseReservationResponse", idempotency: .idempotent
       )
     }
 
@@ -1645,7 +1645,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ExtendReservationResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "ExtendReservation", kind: .unary,
-        inputType: "emporium.commerce.v1.ExtendReservationRequest", outputType: "emporium.commerce.v1.ExtendReservationResponse"
+        inputType: "emporium.commerce.v1.ExtendReservationRequest", outputType: "emporium.commerce.v1.ExtendReservationResponse", idempotency: .idempotent
       )
     }
 
@@ -1657,7 +1657,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetReservationResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "GetReservation", kind: .unary,
-        inputType: "emporium.commerce.v1.GetReservationRequest", outputType: "emporium.commerce.v1.GetReservationResponse"
+        inputType: "emporium.commerce.v1.GetReservationRequest", outputType: "emporium.commerce.v1.GetReservationResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1669,7 +1669,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListWarehousesResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.InventoryService", method: "ListWarehouses", kind: .unary,
-        inputType: "emporium.commerce.v1.ListWarehousesRequest", outputType: "emporium.commerce.v1.ListWarehousesResponse"
+        inputType: "emporium.commerce.v1.ListWarehousesRequest", outputType: "emporium.commerce.v1.ListWarehousesResponse", idempotency: .noSideEffects
       )
     }
 

@@ -1066,7 +1066,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SubscribeResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.NotificationService", method: "Subscribe", kind: .serverStreaming,
-        inputType: "emporium.commerce.v1.SubscribeRequest", outputType: "emporium.commerce.v1.SubscribeResponse"
+        inputType: "emporium.commerce.v1.SubscribeRequest", outputType: "emporium.commerce.v1.SubscribeResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1078,7 +1078,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListNotificationsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.NotificationService", method: "ListNotifications", kind: .unary,
-        inputType: "emporium.commerce.v1.ListNotificationsRequest", outputType: "emporium.commerce.v1.ListNotificationsResponse"
+        inputType: "emporium.commerce.v1.ListNotificationsRequest", outputType: "emporium.commerce.v1.ListNotificationsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1091,7 +1091,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.MarkReadResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.NotificationService", method: "MarkRead", kind: .unary,
-        inputType: "emporium.commerce.v1.MarkReadRequest", outputType: "emporium.commerce.v1.MarkReadResponse"
+        inputType: "emporium.commerce.v1.MarkReadRequest", outputType: "emporium.commerce.v1.MarkReadResponse", idempotency: .idempotent
       )
     }
 
@@ -1107,7 +1107,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.PublishEventsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.NotificationService", method: "PublishEvents", kind: .unary,
-        inputType: "emporium.commerce.v1.PublishEventsRequest", outputType: "emporium.commerce.v1.PublishEventsResponse"
+        inputType: "emporium.commerce.v1.PublishEventsRequest", outputType: "emporium.commerce.v1.PublishEventsResponse", idempotency: .idempotent
       )
     }
   }

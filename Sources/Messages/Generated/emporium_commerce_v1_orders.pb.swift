@@ -1514,7 +1514,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CheckoutResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "Checkout", kind: .unary,
-        inputType: "emporium.commerce.v1.CheckoutRequest", outputType: "emporium.commerce.v1.CheckoutResponse"
+        inputType: "emporium.commerce.v1.CheckoutRequest", outputType: "emporium.commerce.v1.CheckoutResponse", idempotency: .idempotent
       )
     }
 
@@ -1526,7 +1526,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetOrderResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "GetOrder", kind: .unary,
-        inputType: "emporium.commerce.v1.GetOrderRequest", outputType: "emporium.commerce.v1.GetOrderResponse"
+        inputType: "emporium.commerce.v1.GetOrderRequest", outputType: "emporium.commerce.v1.GetOrderResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1540,7 +1540,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListOrdersResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "ListOrders", kind: .unary,
-        inputType: "emporium.commerce.v1.ListOrdersRequest", outputType: "emporium.commerce.v1.ListOrdersResponse"
+        inputType: "emporium.commerce.v1.ListOrdersRequest", outputType: "emporium.commerce.v1.ListOrdersResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1560,7 +1560,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CancelOrderResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "CancelOrder", kind: .unary,
-        inputType: "emporium.commerce.v1.CancelOrderRequest", outputType: "emporium.commerce.v1.CancelOrderResponse"
+        inputType: "emporium.commerce.v1.CancelOrderRequest", outputType: "emporium.commerce.v1.CancelOrderResponse", idempotency: .idempotent
       )
     }
 
@@ -1578,7 +1578,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.WatchOrderResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "WatchOrder", kind: .serverStreaming,
-        inputType: "emporium.commerce.v1.WatchOrderRequest", outputType: "emporium.commerce.v1.WatchOrderResponse"
+        inputType: "emporium.commerce.v1.WatchOrderRequest", outputType: "emporium.commerce.v1.WatchOrderResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1596,7 +1596,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ApplyOrderEventResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.OrderService", method: "ApplyOrderEvent", kind: .unary,
-        inputType: "emporium.commerce.v1.ApplyOrderEventRequest", outputType: "emporium.commerce.v1.ApplyOrderEventResponse"
+        inputType: "emporium.commerce.v1.ApplyOrderEventRequest", outputType: "emporium.commerce.v1.ApplyOrderEventResponse", idempotency: .idempotent
       )
     }
   }

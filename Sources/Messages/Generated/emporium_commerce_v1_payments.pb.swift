@@ -1541,7 +1541,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.AuthorizePaymentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "AuthorizePayment", kind: .unary,
-        inputType: "emporium.commerce.v1.AuthorizePaymentRequest", outputType: "emporium.commerce.v1.AuthorizePaymentResponse"
+        inputType: "emporium.commerce.v1.AuthorizePaymentRequest", outputType: "emporium.commerce.v1.AuthorizePaymentResponse", idempotency: .idempotent
       )
     }
 
@@ -1558,7 +1558,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CapturePaymentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "CapturePayment", kind: .unary,
-        inputType: "emporium.commerce.v1.CapturePaymentRequest", outputType: "emporium.commerce.v1.CapturePaymentResponse"
+        inputType: "emporium.commerce.v1.CapturePaymentRequest", outputType: "emporium.commerce.v1.CapturePaymentResponse", idempotency: .idempotent
       )
     }
 
@@ -1573,7 +1573,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.VoidPaymentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "VoidPayment", kind: .unary,
-        inputType: "emporium.commerce.v1.VoidPaymentRequest", outputType: "emporium.commerce.v1.VoidPaymentResponse"
+        inputType: "emporium.commerce.v1.VoidPaymentRequest", outputType: "emporium.commerce.v1.VoidPaymentResponse", idempotency: .idempotent
       )
     }
 
@@ -1591,7 +1591,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RefundPaymentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "RefundPayment", kind: .unary,
-        inputType: "emporium.commerce.v1.RefundPaymentRequest", outputType: "emporium.commerce.v1.RefundPaymentResponse"
+        inputType: "emporium.commerce.v1.RefundPaymentRequest", outputType: "emporium.commerce.v1.RefundPaymentResponse", idempotency: .idempotent
       )
     }
 
@@ -1603,7 +1603,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetPaymentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "GetPayment", kind: .unary,
-        inputType: "emporium.commerce.v1.GetPaymentRequest", outputType: "emporium.commerce.v1.GetPaymentResponse"
+        inputType: "emporium.commerce.v1.GetPaymentRequest", outputType: "emporium.commerce.v1.GetPaymentResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1615,7 +1615,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListPaymentsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "ListPayments", kind: .unary,
-        inputType: "emporium.commerce.v1.ListPaymentsRequest", outputType: "emporium.commerce.v1.ListPaymentsResponse"
+        inputType: "emporium.commerce.v1.ListPaymentsRequest", outputType: "emporium.commerce.v1.ListPaymentsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1636,7 +1636,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReportProviderEventResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.PaymentService", method: "ReportProviderEvent", kind: .unary,
-        inputType: "emporium.commerce.v1.ReportProviderEventRequest", outputType: "emporium.commerce.v1.ReportProviderEventResponse"
+        inputType: "emporium.commerce.v1.ReportProviderEventRequest", outputType: "emporium.commerce.v1.ReportProviderEventResponse", idempotency: .idempotent
       )
     }
   }

@@ -903,7 +903,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CreateReviewResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "CreateReview", kind: .unary,
-        inputType: "emporium.commerce.v1.CreateReviewRequest", outputType: "emporium.commerce.v1.CreateReviewResponse"
+        inputType: "emporium.commerce.v1.CreateReviewRequest", outputType: "emporium.commerce.v1.CreateReviewResponse", idempotency: .idempotent
       )
     }
 
@@ -931,7 +931,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.DeleteReviewResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "DeleteReview", kind: .unary,
-        inputType: "emporium.commerce.v1.DeleteReviewRequest", outputType: "emporium.commerce.v1.DeleteReviewResponse"
+        inputType: "emporium.commerce.v1.DeleteReviewRequest", outputType: "emporium.commerce.v1.DeleteReviewResponse", idempotency: .idempotent
       )
     }
 
@@ -943,7 +943,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetReviewResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "GetReview", kind: .unary,
-        inputType: "emporium.commerce.v1.GetReviewRequest", outputType: "emporium.commerce.v1.GetReviewResponse"
+        inputType: "emporium.commerce.v1.GetReviewRequest", outputType: "emporium.commerce.v1.GetReviewResponse", idempotency: .noSideEffects
       )
     }
 
@@ -956,7 +956,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListProductReviewsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "ListProductReviews", kind: .unary,
-        inputType: "emporium.commerce.v1.ListProductReviewsRequest", outputType: "emporium.commerce.v1.ListProductReviewsResponse"
+        inputType: "emporium.commerce.v1.ListProductReviewsRequest", outputType: "emporium.commerce.v1.ListProductReviewsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -968,7 +968,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetRatingSummaryResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "GetRatingSummary", kind: .unary,
-        inputType: "emporium.commerce.v1.GetRatingSummaryRequest", outputType: "emporium.commerce.v1.GetRatingSummaryResponse"
+        inputType: "emporium.commerce.v1.GetRatingSummaryRequest", outputType: "emporium.commerce.v1.GetRatingSummaryResponse", idempotency: .noSideEffects
       )
     }
 
@@ -981,7 +981,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.SetReviewStatusResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ReviewService", method: "SetReviewStatus", kind: .unary,
-        inputType: "emporium.commerce.v1.SetReviewStatusRequest", outputType: "emporium.commerce.v1.SetReviewStatusResponse"
+        inputType: "emporium.commerce.v1.SetReviewStatusRequest", outputType: "emporium.commerce.v1.SetReviewStatusResponse", idempotency: .idempotent
       )
     }
   }

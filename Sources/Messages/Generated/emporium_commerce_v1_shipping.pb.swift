@@ -1294,7 +1294,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CreateShipmentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "CreateShipment", kind: .unary,
-        inputType: "emporium.commerce.v1.CreateShipmentRequest", outputType: "emporium.commerce.v1.CreateShipmentResponse"
+        inputType: "emporium.commerce.v1.CreateShipmentRequest", outputType: "emporium.commerce.v1.CreateShipmentResponse", idempotency: .idempotent
       )
     }
 
@@ -1307,7 +1307,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetShipmentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "GetShipment", kind: .unary,
-        inputType: "emporium.commerce.v1.GetShipmentRequest", outputType: "emporium.commerce.v1.GetShipmentResponse"
+        inputType: "emporium.commerce.v1.GetShipmentRequest", outputType: "emporium.commerce.v1.GetShipmentResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1319,7 +1319,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListShipmentsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "ListShipments", kind: .unary,
-        inputType: "emporium.commerce.v1.ListShipmentsRequest", outputType: "emporium.commerce.v1.ListShipmentsResponse"
+        inputType: "emporium.commerce.v1.ListShipmentsRequest", outputType: "emporium.commerce.v1.ListShipmentsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1331,7 +1331,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.TrackShipmentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "TrackShipment", kind: .unary,
-        inputType: "emporium.commerce.v1.TrackShipmentRequest", outputType: "emporium.commerce.v1.TrackShipmentResponse"
+        inputType: "emporium.commerce.v1.TrackShipmentRequest", outputType: "emporium.commerce.v1.TrackShipmentResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1349,7 +1349,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.UpdateShipmentStatusResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "UpdateShipmentStatus", kind: .unary,
-        inputType: "emporium.commerce.v1.UpdateShipmentStatusRequest", outputType: "emporium.commerce.v1.UpdateShipmentStatusResponse"
+        inputType: "emporium.commerce.v1.UpdateShipmentStatusRequest", outputType: "emporium.commerce.v1.UpdateShipmentStatusResponse", idempotency: .idempotent
       )
     }
 
@@ -1363,7 +1363,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CancelShipmentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "CancelShipment", kind: .unary,
-        inputType: "emporium.commerce.v1.CancelShipmentRequest", outputType: "emporium.commerce.v1.CancelShipmentResponse"
+        inputType: "emporium.commerce.v1.CancelShipmentRequest", outputType: "emporium.commerce.v1.CancelShipmentResponse", idempotency: .idempotent
       )
     }
 
@@ -1380,7 +1380,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.WatchShipmentResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.ShippingService", method: "WatchShipment", kind: .serverStreaming,
-        inputType: "emporium.commerce.v1.WatchShipmentRequest", outputType: "emporium.commerce.v1.WatchShipmentResponse"
+        inputType: "emporium.commerce.v1.WatchShipmentRequest", outputType: "emporium.commerce.v1.WatchShipmentResponse", idempotency: .noSideEffects
       )
     }
   }

@@ -2191,7 +2191,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CreateTicketResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "CreateTicket", kind: .unary,
-        inputType: "emporium.commerce.v1.CreateTicketRequest", outputType: "emporium.commerce.v1.CreateTicketResponse"
+        inputType: "emporium.commerce.v1.CreateTicketRequest", outputType: "emporium.commerce.v1.CreateTicketResponse", idempotency: .idempotent
       )
     }
 
@@ -2203,7 +2203,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetTicketResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "GetTicket", kind: .unary,
-        inputType: "emporium.commerce.v1.GetTicketRequest", outputType: "emporium.commerce.v1.GetTicketResponse"
+        inputType: "emporium.commerce.v1.GetTicketRequest", outputType: "emporium.commerce.v1.GetTicketResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2216,7 +2216,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListTicketsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "ListTickets", kind: .unary,
-        inputType: "emporium.commerce.v1.ListTicketsRequest", outputType: "emporium.commerce.v1.ListTicketsResponse"
+        inputType: "emporium.commerce.v1.ListTicketsRequest", outputType: "emporium.commerce.v1.ListTicketsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2228,7 +2228,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListTicketMessagesResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "ListTicketMessages", kind: .unary,
-        inputType: "emporium.commerce.v1.ListTicketMessagesRequest", outputType: "emporium.commerce.v1.ListTicketMessagesResponse"
+        inputType: "emporium.commerce.v1.ListTicketMessagesRequest", outputType: "emporium.commerce.v1.ListTicketMessagesResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2244,7 +2244,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.AddTicketMessageResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "AddTicketMessage", kind: .unary,
-        inputType: "emporium.commerce.v1.AddTicketMessageRequest", outputType: "emporium.commerce.v1.AddTicketMessageResponse"
+        inputType: "emporium.commerce.v1.AddTicketMessageRequest", outputType: "emporium.commerce.v1.AddTicketMessageResponse", idempotency: .idempotent
       )
     }
 
@@ -2261,7 +2261,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.UpdateTicketStatusResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "UpdateTicketStatus", kind: .unary,
-        inputType: "emporium.commerce.v1.UpdateTicketStatusRequest", outputType: "emporium.commerce.v1.UpdateTicketStatusResponse"
+        inputType: "emporium.commerce.v1.UpdateTicketStatusRequest", outputType: "emporium.commerce.v1.UpdateTicketStatusResponse", idempotency: .idempotent
       )
     }
 
@@ -2278,7 +2278,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RequestReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "RequestReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.RequestReturnRequest", outputType: "emporium.commerce.v1.RequestReturnResponse"
+        inputType: "emporium.commerce.v1.RequestReturnRequest", outputType: "emporium.commerce.v1.RequestReturnResponse", idempotency: .idempotent
       )
     }
 
@@ -2290,7 +2290,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.GetReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "GetReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.GetReturnRequest", outputType: "emporium.commerce.v1.GetReturnResponse"
+        inputType: "emporium.commerce.v1.GetReturnRequest", outputType: "emporium.commerce.v1.GetReturnResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2303,7 +2303,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ListReturnsResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "ListReturns", kind: .unary,
-        inputType: "emporium.commerce.v1.ListReturnsRequest", outputType: "emporium.commerce.v1.ListReturnsResponse"
+        inputType: "emporium.commerce.v1.ListReturnsRequest", outputType: "emporium.commerce.v1.ListReturnsResponse", idempotency: .noSideEffects
       )
     }
 
@@ -2318,7 +2318,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ApproveReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "ApproveReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.ApproveReturnRequest", outputType: "emporium.commerce.v1.ApproveReturnResponse"
+        inputType: "emporium.commerce.v1.ApproveReturnRequest", outputType: "emporium.commerce.v1.ApproveReturnResponse", idempotency: .idempotent
       )
     }
 
@@ -2334,7 +2334,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.RejectReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "RejectReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.RejectReturnRequest", outputType: "emporium.commerce.v1.RejectReturnResponse"
+        inputType: "emporium.commerce.v1.RejectReturnRequest", outputType: "emporium.commerce.v1.RejectReturnResponse", idempotency: .idempotent
       )
     }
 
@@ -2352,7 +2352,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.ReceiveReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "ReceiveReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.ReceiveReturnRequest", outputType: "emporium.commerce.v1.ReceiveReturnResponse"
+        inputType: "emporium.commerce.v1.ReceiveReturnRequest", outputType: "emporium.commerce.v1.ReceiveReturnResponse", idempotency: .idempotent
       )
     }
 
@@ -2365,7 +2365,7 @@ extension CommerceV1 {
       public typealias Output = CommerceV1.CancelReturnResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.SupportService", method: "CancelReturn", kind: .unary,
-        inputType: "emporium.commerce.v1.CancelReturnRequest", outputType: "emporium.commerce.v1.CancelReturnResponse"
+        inputType: "emporium.commerce.v1.CancelReturnRequest", outputType: "emporium.commerce.v1.CancelReturnResponse", idempotency: .idempotent
       )
     }
   }

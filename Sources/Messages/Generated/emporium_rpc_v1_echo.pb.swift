@@ -318,7 +318,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.EchoResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.EchoService", method: "Echo", kind: .unary,
-        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse"
+        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse", idempotency: .noSideEffects
       )
     }
 
@@ -333,7 +333,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.EchoResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.EchoService", method: "Expand", kind: .serverStreaming,
-        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse"
+        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse", idempotency: .noSideEffects
       )
     }
 
@@ -349,7 +349,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.EchoResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.EchoService", method: "Collect", kind: .clientStreaming,
-        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse"
+        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse", idempotency: .noSideEffects
       )
     }
 
@@ -365,7 +365,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.EchoResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.EchoService", method: "Update", kind: .bidirectionalStreaming,
-        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse"
+        inputType: "emporium.rpc.v1.EchoRequest", outputType: "emporium.rpc.v1.EchoResponse", idempotency: .noSideEffects
       )
     }
   }

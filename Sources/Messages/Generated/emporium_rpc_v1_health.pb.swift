@@ -172,7 +172,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.HealthCheckResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.HealthService", method: "Check", kind: .unary,
-        inputType: "emporium.rpc.v1.HealthCheckRequest", outputType: "emporium.rpc.v1.HealthCheckResponse"
+        inputType: "emporium.rpc.v1.HealthCheckRequest", outputType: "emporium.rpc.v1.HealthCheckResponse", idempotency: .noSideEffects
       )
     }
 
@@ -189,7 +189,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.HealthCheckResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.HealthService", method: "Watch", kind: .serverStreaming,
-        inputType: "emporium.rpc.v1.HealthCheckRequest", outputType: "emporium.rpc.v1.HealthCheckResponse"
+        inputType: "emporium.rpc.v1.HealthCheckRequest", outputType: "emporium.rpc.v1.HealthCheckResponse", idempotency: .noSideEffects
       )
     }
   }

@@ -992,7 +992,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.ListServicesResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.ReflectionService", method: "ListServices", kind: .unary,
-        inputType: "emporium.rpc.v1.ListServicesRequest", outputType: "emporium.rpc.v1.ListServicesResponse"
+        inputType: "emporium.rpc.v1.ListServicesRequest", outputType: "emporium.rpc.v1.ListServicesResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1006,7 +1006,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.DescribeServiceResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.ReflectionService", method: "DescribeService", kind: .unary,
-        inputType: "emporium.rpc.v1.DescribeServiceRequest", outputType: "emporium.rpc.v1.DescribeServiceResponse"
+        inputType: "emporium.rpc.v1.DescribeServiceRequest", outputType: "emporium.rpc.v1.DescribeServiceResponse", idempotency: .noSideEffects
       )
     }
 
@@ -1022,7 +1022,7 @@ extension RpcV1 {
       public typealias Output = RpcV1.DescribeSymbolResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.rpc.v1.ReflectionService", method: "DescribeSymbol", kind: .unary,
-        inputType: "emporium.rpc.v1.DescribeSymbolRequest", outputType: "emporium.rpc.v1.DescribeSymbolResponse"
+        inputType: "emporium.rpc.v1.DescribeSymbolRequest", outputType: "emporium.rpc.v1.DescribeSymbolResponse", idempotency: .noSideEffects
       )
     }
   }

@@ -10,6 +10,21 @@ public enum ProtoCallKind: String, Hashable, Sendable, CaseIterable {
   case bidirectionalStreaming
 }
 
+/// What calling a method twice does, as its proto declares with `option idempotency_level`.
+/// Clients use it to decide what they may retry after a failure that may have reached the
+/// server.
+public enum ProtoIdempotency: String, Hashable, Sendable, CaseIterable {
+  /// Not declared: the method may have effects that a second call repeats.
+  case unknown
+  /// Read-only (`NO_SIDE_EFFECTS`).
+  case noSideEffects
+  /// Calling twice has the effect of calling once (`IDEMPOTENT`).
+  case idempotent
+
+  /// Whether a second call is safe.
+  public var isRetrySafe: Bool { self != .unknown }
+}
+
 /// One RPC method as declared in proto/.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
   /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
@@ -22,12 +37,18 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
   public var inputType: String
   /// The response message's fully qualified name.
   public var outputType: String
+  /// What calling it twice does.
+  public var idempotency: ProtoIdempotency
 
   /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo` (built once, as
   /// every call sends it).
   public let path: String
 
-  public init(service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String) {
+  public init(
+    service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
+    idempotency: ProtoIdempotency = .unknown
+  ) {
+    self.idempotency = idempotency
     self.service = service
     self.method = method
     self.kind = kind

@@ -57,9 +57,15 @@ public struct RetryPolicy: Hashable, Sendable {
 }
 
 /// Which methods get which ``RetryPolicy``: by full path (`/pkg.Service/Method`) first, then by
-/// service name (`pkg.Service`). Methods with neither are not retried (only refused calls are).
+/// service name (`pkg.Service`), then `idempotentMethods` for methods whose proto declares them
+/// safe to repeat (`option idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`). Other methods
+/// are not retried (only calls the server refused are).
 public struct RetryPolicies: Sendable {
   var byKey: [String: RetryPolicy] = [:]
+  /// The policy of methods declared idempotent or free of side effects, unless a path or
+  /// service entry says otherwise; nil retries none of them. Default: ``RetryPolicy/init()``
+  /// (3 attempts on UNAVAILABLE).
+  public var idempotentMethods: RetryPolicy? = RetryPolicy()
 
   public init() {}
 
@@ -71,8 +77,8 @@ public struct RetryPolicies: Sendable {
   }
 
   func policy(for method: ProtoMethodDescriptor) -> RetryPolicy? {
-    guard !byKey.isEmpty else { return nil }
-    return byKey[method.path] ?? byKey[method.service]
+    if !byKey.isEmpty, let policy = byKey[method.path] ?? byKey[method.service] { return policy }
+    return method.idempotency.isRetrySafe ? idempotentMethods : nil
   }
 }
 

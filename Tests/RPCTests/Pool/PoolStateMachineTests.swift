@@ -1,3 +1,4 @@
+import Messages
 import Testing
 
 @testable import RPC
@@ -256,6 +257,30 @@ struct RPCPoolStateMachineTests {
     #expect(allowed == 4)  // 9, 8, 7, 6 left > 5; then no more
     for _ in 0..<14 { throttle.recordSuccess() }
     #expect(throttle.recordFailureAndAskToRetry())
+  }
+}
+
+@Suite("Retry policies")
+struct RetryPolicyLookupTests {
+  @Test("methods the proto declares safe to repeat get the default policy; others get none unless configured")
+  func lookup() {
+    var policies = RetryPolicies()
+    let echo = RpcV1.EchoService.Echo.descriptor
+    let register = CommerceV1.AuthService.RegisterUser.descriptor
+    let checkout = CommerceV1.OrderService.Checkout.descriptor
+    #expect(echo.idempotency == .noSideEffects)
+    #expect(register.idempotency == .unknown)
+    #expect(checkout.idempotency == .idempotent)
+    #expect(policies.policy(for: echo) == RetryPolicy())
+    #expect(policies.policy(for: checkout) == RetryPolicy())
+    #expect(policies.policy(for: register) == nil)
+    let custom = RetryPolicy(maxAttempts: 5, retryableCodes: [.unavailable, .aborted])
+    policies["emporium.commerce.v1.OrderService"] = custom
+    #expect(policies.policy(for: checkout) == custom)
+    policies["/emporium.commerce.v1.AuthService/RegisterUser"] = custom
+    #expect(policies.policy(for: register) == custom)
+    policies.idempotentMethods = nil
+    #expect(policies.policy(for: echo) == nil)
   }
 }
 

@@ -254,7 +254,8 @@ struct PoolTests {
     let staying = try await RestartableServer()
     var configuration = RPCClientPool.Configuration()
     Self.fastBackoff(&configuration)
-    configuration.retryPolicies["emporium.rpc.v1.EchoService"] = RetryPolicy(maxAttempts: 3)
+    // No explicit policy: Echo is declared free of side effects, so the default policy applies.
+    #expect(Echo.Echo.descriptor.idempotency == .noSideEffects)
     let pool = RPCClientPool(endpoints: [draining.endpoint, staying.endpoint], configuration: configuration)
     let client = Echo.Client(pool)
     let failures = NIOLockedValueBox<[String]>([])
@@ -287,6 +288,7 @@ struct PoolTests {
   func retryPolicy() async throws {
     let server = try await RestartableServer()
     var configuration = RPCClientPool.Configuration()
+    configuration.retryPolicies.idempotentMethods = nil
     configuration.retryPolicies["/emporium.rpc.v1.EchoService/Echo"] = RetryPolicy(
       maxAttempts: 3, backoff: Backoff(initial: .milliseconds(5), maximum: .milliseconds(20)), retryableCodes: [.unavailable])
     let pool = RPCClientPool(endpoints: [server.endpoint], configuration: configuration)
