@@ -409,6 +409,9 @@ public final class PostgresPool: Sendable {
     if cancelled {
       waiter.continuation.resume(throwing: CancellationError())
     } else if waiter.deadlineIsCaller {
+      // The caller's deadline passed before a connection was free: to the caller, a statement
+      // timeout like any other.
+      self.counters.withLock { $0.statementTimeouts += 1 }
       waiter.continuation.resume(throwing: PostgresError.timeout())
     } else {
       self.counters.withLock { $0.acquireTimeouts += 1 }

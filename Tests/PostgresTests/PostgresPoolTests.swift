@@ -111,6 +111,8 @@ struct PostgresPoolTests {
   @Test("a deadline becomes a statement timeout; the pool stays usable")
   func statementTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1)
+    // Connected first, so the deadline times the statement, not the connect.
+    _ = try await pool.query("SELECT 1")
     let start = ContinuousClock.now
     let error = await #expect(throws: PostgresError.self) {
       try await PostgresDeadline.$current.withValue(.now + .milliseconds(300)) {

@@ -161,6 +161,12 @@ public final class RPCClientPool: ClientTransport {
     }
   }
 
+  /// Waiting-call records the pool holds (continuations, early results, deadline timers): zero
+  /// whenever no call waits. For tests that check nothing accumulates.
+  var waitingRecords: Int {
+    state.withLock { $0.continuations.count + $0.early.count + $0.deadlineTimers.count + $0.machine.waiters.count }
+  }
+
   // MARK: ClientTransport
 
   public func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {

@@ -431,4 +431,36 @@ struct PoolTests {
     await pool.close()
     await server.stop()
   }
+
+  @Test("churn leaves nothing behind: after bursts that queue, time out and cancel, the pool holds no records")
+  func churnLeavesNothingBehind() async throws {
+    let server = try await RestartableServer { $0.settings.maxConcurrentCalls = 2 }
+    var configuration = RPCClientPool.Configuration()
+    configuration.minConnectionsPerEndpoint = 0
+    configuration.maxConnectionsPerEndpoint = 2
+    configuration.idleTimeout = .milliseconds(50)
+    let pool = RPCClientPool(endpoints: [server.endpoint], configuration: configuration)
+    let client = Echo.Client(pool)
+    for _ in 0..<10 {
+      await withTaskGroup(of: Void.self) { group in
+        // Twelve calls for four slots: some wait, some time out waiting, some are cancelled.
+        for index in 0..<12 {
+          group.addTask {
+            let timeout: Duration = index % 3 == 0 ? .milliseconds(5) : .seconds(5)
+            _ = try? await client.echo(Self.echo(delay: .milliseconds(10)), options: CallOptions(timeout: timeout))
+          }
+        }
+        let cancelled = Task { _ = try? await client.echo(Self.echo(delay: .milliseconds(10))) }
+        cancelled.cancel()
+        await cancelled.value
+        await group.waitForAll()
+      }
+      try await Self.waitUntil { pool.snapshot().endpoints.map(\.connections) == [0] }
+    }
+    #expect(pool.waitingRecords == 0)
+    #expect(pool.snapshot().queuedCalls == 0)
+    #expect(pool.snapshot().endpoints.map(\.inFlight) == [0])
+    await pool.close()
+    await server.stop()
+  }
 }
