@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Messages
 public import NIOCore
 public import NIOPosix
@@ -22,6 +23,10 @@ public final class RPCConnection: ClientTransport {
     public var zstdWindowLog: Int32 = 17
     /// Run around every call, first outermost.
     public var interceptors: [any ClientInterceptor] = []
+    /// Where the connection's metrics go (docs/OBSERVABILITY.md). Nil: the factory
+    /// `MetricsSystem` has when the connection is made (the bootstrapped one, or one bound with
+    /// `withMetricsFactory`); with none bootstrapped nothing is recorded.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init() {}
 
@@ -41,6 +46,7 @@ public final class RPCConnection: ClientTransport {
   public let executor: any TaskExecutor
   let configuration: Configuration
   private let limits: ProtoDecodingLimits
+  let metrics: ClientMetrics
 
   private init(channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration) {
     self.channel = channel
@@ -48,6 +54,7 @@ public final class RPCConnection: ClientTransport {
     self.executor = EventLoopTaskExecutor(handler.eventLoop)
     self.configuration = configuration
     self.limits = ProtoDecodingLimits(maxMessageSize: Int(configuration.settings.maxMessageSize))
+    self.metrics = handler.metrics
   }
 
   /// Connects and completes the handshake.
@@ -56,7 +63,8 @@ public final class RPCConnection: ClientTransport {
     group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
   ) async throws -> RPCConnection {
     let eventLoop = group.next()
-    let handler = ClientConnectionHandler(eventLoop: eventLoop, configuration: configuration)
+    let handler = ClientConnectionHandler(
+      eventLoop: eventLoop, configuration: configuration, metrics: ClientMetrics(configured: configuration.metricsFactory))
     let channel: any Channel
     do {
       channel = try await ClientBootstrap(group: eventLoop)
@@ -160,6 +168,7 @@ public final class RPCConnection: ClientTransport {
   private func intercepted<Result: Sendable>(
     method: ProtoMethodDescriptor, options: CallOptions, _ body: (ClientCallContext) async throws -> Result
   ) async throws -> Result {
-    try await ClientPipeline.run(method: method, options: options, interceptors: configuration.interceptors, body)
+    try await ClientPipeline.run(
+      method: method, options: options, interceptors: configuration.interceptors, metrics: metrics, body)
   }
 }

@@ -140,7 +140,9 @@ struct CallCommandTests {
         port: port)
       #expect(result.status == 0, "\(result.errors)")
       let line = try #require(result.lines.first)
-      #expect(line.contains(#""receivedMetadata":{"blob-bin":"AAEC","tenant":"acme","x-trace":"abc-123"}"#), "\(line)")
+      // Besides -H, every call carries the W3C traceparent of a new trace.
+      #expect(line.contains(#""receivedMetadata":{"blob-bin":"AAEC","tenant":"acme","traceparent":"00-"#), "\(line)")
+      #expect(line.contains(#""x-trace":"abc-123"}"#), "\(line)")
     }
   }
 
