@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 
 /// `emporium`: the server executable.
 @main
@@ -40,4 +41,18 @@ extension String {
     while let last = slice.last, set.contains(last) { slice.removeLast() }
     return String(slice)
   }
+}
+
+/// A swift-log level by name (`debug`, `info`, ...).
+struct LogLevel: ExpressibleByArgument, Sendable {
+  var level: Logger.Level
+
+  init(_ level: Logger.Level) { self.level = level }
+
+  init?(argument: String) {
+    guard let level = Logger.Level(rawValue: argument.lowercased()) else { return nil }
+    self.level = level
+  }
+
+  static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
 }

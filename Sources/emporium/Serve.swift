@@ -1,9 +1,11 @@
 import ArgumentParser
+import CoreMetrics
 import Foundation
 import Logging
 import Messages
 import NIOCore
 import Postgres
+import Prometheus
 import RPC
 import ServiceLifecycle
 import UnixSignals
@@ -14,7 +16,8 @@ struct Serve: AsyncParsableCommand {
     abstract: "Run the RPC server until SIGTERM or SIGINT (which drain in-flight calls).",
     discussion: """
       Without a database URL (--database-url or EMPORIUM_DATABASE_URL) the server starts an \
-      embedded PostgreSQL cluster: a throwaway one, or one kept in --data-dir.
+      embedded PostgreSQL cluster: a throwaway one, or one kept in --data-dir. With \
+      --metrics-port, Prometheus scrapes http://HOST:PORT/metrics on the --listen host.
       """
   )
 
@@ -33,9 +36,34 @@ struct Serve: AsyncParsableCommand {
   @Flag(help: "Serve only the database-free services (health, reflection, echo), without a database.")
   var noDatabase = false
 
+  @Option(help: "Serve Prometheus metrics at /metrics on this port of the --listen host (0: off).")
+  var metricsPort = 0
+
+  @Option(help: "Log level: trace, debug (adds a line per call), info, notice, warning, error or critical.")
+  var logLevel = LogLevel(.info)
+
+  func validate() throws {
+    guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+  }
+
   mutating func run() async throws {
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    let level = logLevel.level
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
     let logger = Logger(label: "emporium")
+    // Before the server exists: it takes its metrics factory when created.
+    var metricsEndpoint: MetricsEndpoint?
+    if metricsPort != 0 {
+      let registry = PrometheusCollectorRegistry()
+      MetricsSystem.bootstrap(RPCMetrics.prometheusFactory(registry: registry))
+      var endpoint = MetricsEndpoint.Configuration()
+      endpoint.host = listen.host
+      endpoint.port = metricsPort
+      metricsEndpoint = MetricsEndpoint(registry: registry, configuration: endpoint, logger: logger)
+    }
     let database =
       noDatabase
       ? nil
@@ -47,9 +75,10 @@ struct Serve: AsyncParsableCommand {
     configuration.port = listen.port
     configuration.drainTimeout = .seconds(Int64(drainTimeout))
     let server = RPCServer(services: [EchoService()], configuration: configuration, logger: logger)
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+    if let metricsEndpoint { services.append(.init(service: metricsEndpoint)) }
     let group = ServiceGroup(
-      configuration: .init(
-        services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+      configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
       try await group.run()
     } catch {

@@ -30,10 +30,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// Byte counts for ``RPCConnection/statistics()``.
   private(set) var statistics = ConnectionStatistics()
   private var handshakeTimer: Scheduled<Void>?
+  /// The connection's metrics; bytes are added to them once per read batch and per flush.
+  let metrics: ClientMetrics
+  @exclusivity(unchecked) private var wireBytesReported = 0
+  @exclusivity(unchecked) private var plainBytesReported = 0
 
-  init(eventLoop: any EventLoop, configuration: RPCConnection.Configuration) {
+  init(eventLoop: any EventLoop, configuration: RPCConnection.Configuration, metrics: ClientMetrics) {
     self.eventLoop = eventLoop
     self.configuration = configuration
+    self.metrics = metrics
     self.ready = eventLoop.makePromise()
     self.state = ClientConnectionStateMachine(settings: configuration.settings)
     self.reader = FrameReader(role: .client, settings: configuration.settings)
@@ -107,8 +112,19 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   func channelReadComplete(context: ChannelHandlerContext) {
     reading = false
+    reportBytesRead()
     flush()
     context.fireChannelReadComplete()
+  }
+
+  /// Adds what was read since the last report to the byte counters.
+  private func reportBytesRead() {
+    guard let bytes = metrics.bytes else { return }
+    bytes.add(
+      wireReceived: statistics.wireBytesReceived - wireBytesReported,
+      plainReceived: statistics.plainBytesReceived - plainBytesReported)
+    wireBytesReported = statistics.wireBytesReceived
+    plainBytesReported = statistics.plainBytesReceived
   }
 
   // MARK: Actions
@@ -345,6 +361,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
       statistics.plainBytesSent += batch.readableBytes
       statistics.wireBytesSent += bytes.readableBytes
+      metrics.bytes?.add(wireSent: bytes.readableBytes, plainSent: batch.readableBytes)
       batch.clear()
       context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } catch {

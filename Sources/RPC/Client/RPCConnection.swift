@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Messages
 public import NIOCore
 public import NIOPosix
@@ -22,6 +23,10 @@ public final class RPCConnection: ClientTransport {
     public var zstdWindowLog: Int32 = 17
     /// Run around every call, first outermost.
     public var interceptors: [any ClientInterceptor] = []
+    /// Where the connection's metrics go (docs/OBSERVABILITY.md). Nil: the factory
+    /// `MetricsSystem` has when the connection is made (the bootstrapped one, or one bound with
+    /// `withMetricsFactory`); with none bootstrapped nothing is recorded.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init() {}
 
@@ -44,6 +49,7 @@ public final class RPCConnection: ClientTransport {
   /// the compression it chose...).
   public let serverSettings: ConnectionSettings
   private let limits: ProtoDecodingLimits
+  let metrics: ClientMetrics
 
   private init(
     channel: any Channel, handler: ClientConnectionHandler, configuration: Configuration,
@@ -55,6 +61,7 @@ public final class RPCConnection: ClientTransport {
     self.configuration = configuration
     self.serverSettings = serverSettings
     self.limits = ProtoDecodingLimits(maxMessageSize: Int(configuration.settings.maxMessageSize))
+    self.metrics = handler.metrics
   }
 
   /// Connects and completes the handshake.
@@ -71,7 +78,8 @@ public final class RPCConnection: ClientTransport {
     onGoAway: (@Sendable () -> Void)?
   ) async throws -> RPCConnection {
     let eventLoop = group.next()
-    let handler = ClientConnectionHandler(eventLoop: eventLoop, configuration: configuration)
+    let handler = ClientConnectionHandler(
+      eventLoop: eventLoop, configuration: configuration, metrics: ClientMetrics(configured: configuration.metricsFactory))
     handler.onGoAway = onGoAway
     let channel: any Channel
     do {
@@ -195,6 +203,7 @@ public final class RPCConnection: ClientTransport {
   private func intercepted<Result: Sendable>(
     method: ProtoMethodDescriptor, options: CallOptions, _ body: (ClientCallContext) async throws -> Result
   ) async throws -> Result {
-    try await ClientPipeline.run(method: method, options: options, interceptors: configuration.interceptors, body)
+    try await ClientPipeline.run(
+      method: method, options: options, interceptors: configuration.interceptors, metrics: metrics, body)
   }
 }

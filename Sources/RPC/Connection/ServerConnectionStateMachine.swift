@@ -41,8 +41,8 @@ struct ServerConnectionStateMachine {
     case startInboundDecompression
     /// Start a handler for a new call.
     case startCall(callID: UInt32, CallOpen)
-    /// Answer a call with TRAILERS and no handler.
-    case rejectCall(callID: UInt32, RPCError)
+    /// Answer a call with TRAILERS and no handler (`path`: the method it named, when known).
+    case rejectCall(callID: UInt32, path: String?, RPCError)
     /// A whole request message for a running call (`endStream`: the client sends no more).
     /// Consuming it returns `charge` bytes of credit.
     case deliverMessage(callID: UInt32, ByteBuffer, charge: Int, endStream: Bool)
@@ -50,8 +50,9 @@ struct ServerConnectionStateMachine {
     case deliverHalfClose(callID: UInt32)
     /// End a running call with an error (its handler is cancelled).
     case failCall(callID: UInt32, RPCError)
-    /// The client cancelled the call: cancel its handler, send nothing more for it.
-    case cancelCall(callID: UInt32)
+    /// The client cancelled the call: cancel its handler, send nothing more for it. `code`: the
+    /// reason the client gave (CANCELLED, or DEADLINE_EXCEEDED when its deadline passed).
+    case cancelCall(callID: UInt32, code: RPCStatusCode)
     /// Credit for the server's own messages on a call.
     case addOutboundCredit(callID: UInt32, UInt32)
     case sendCredit(callID: UInt32, UInt32)
@@ -147,11 +148,11 @@ struct ServerConnectionStateMachine {
       if let violation = checkNewCallID(callID) { return violation }
       if case .draining(let last) = phase, callID > last {
         return .rejectCall(
-          callID: callID, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
+          callID: callID, path: open.path, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
       }
       guard calls.count < Int(local.maxConcurrentCalls) else {
         return .rejectCall(
-          callID: callID,
+          callID: callID, path: open.path,
           .rpc(
             .resourceExhausted, .concurrencyLimit,
             "connection is at its limit of \(local.maxConcurrentCalls) concurrent calls",
@@ -163,7 +164,7 @@ struct ServerConnectionStateMachine {
     case .oversizedHeaders(let callID, let size):
       if let violation = checkNewCallID(callID) { return violation }
       return .rejectCall(
-        callID: callID,
+        callID: callID, path: nil,
         .rpc(
           .resourceExhausted, .metadataTooLarge, "call metadata of \(size) bytes exceeds the limit of \(local.maxHeaderSize)",
           metadata: ["limitBytes": "\(local.maxHeaderSize)"]))
@@ -199,13 +200,13 @@ struct ServerConnectionStateMachine {
       call.halfClosed = true
       calls[callID] = call
       return .deliverHalfClose(callID: callID)
-    case .cancel(let callID, _):
+    case .cancel(let callID, let code):
       if let violation = checkKnown(callID) { return violation }
       guard cancels.take(now: now) else {
         return close(.enhanceYourCalm, "too many CANCEL frames")
       }
       guard calls.removeValue(forKey: callID) != nil else { return .none }
-      return .cancelCall(callID: callID)
+      return .cancelCall(callID: callID, code: RPCStatusCode(rawValue: UInt8(clamping: code)) ?? .cancelled)
     case .credit(let callID, let increment):
       if let violation = checkKnown(callID) { return violation }
       return calls[callID] == nil ? .none : .addOutboundCredit(callID: callID, increment)

@@ -194,21 +194,25 @@ struct FrameDecoder {
       throw ProtocolViolation(.protocolError, "truncated metadata")
     }
     var metadata = Metadata()
+    if count > 0 { metadata.reserveCapacity(Int(count)) }
     for _ in 0..<count {
+      // Slices of the payload: validated in place, copied once into the String or array kept.
       guard let keyLength = payload.readInteger(as: UInt8.self),
-        let key = payload.readBytes(length: Int(keyLength)),
+        let key = payload.readSlice(length: Int(keyLength)),
         let valueLength = payload.readInteger(as: UInt32.self),
-        let value = payload.readBytes(length: Int(valueLength))
+        let value = payload.readSlice(length: Int(valueLength))
       else { throw ProtocolViolation(.protocolError, "truncated metadata entry") }
-      guard Metadata.isValidKey(key) else { throw ProtocolViolation(.protocolError, "invalid metadata key") }
-      let keyString = String(decoding: key, as: UTF8.self)
+      guard Metadata.isValidKey(key.readableBytesView) else {
+        throw ProtocolViolation(.protocolError, "invalid metadata key")
+      }
+      let keyString = String(buffer: key)  // valid keys are lower-case ASCII
       if keyString.hasSuffix("-bin") {
-        metadata.add(keyString, binary: value)
+        metadata.add(keyString, binary: Array(value.readableBytesView))
       } else {
-        guard Metadata.isValidText(value) else {
+        guard Metadata.isValidText(value.readableBytesView) else {
           throw ProtocolViolation(.protocolError, "metadata value of '\(keyString)' is not printable ASCII")
         }
-        metadata.add(keyString, String(decoding: value, as: UTF8.self))
+        metadata.add(lowercasedKey: keyString, String(buffer: value))
       }
     }
     return metadata

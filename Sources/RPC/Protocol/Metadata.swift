@@ -36,6 +36,16 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
     entries.append((key.lowercased(), .text(value)))
   }
 
+  /// Makes room for `count` entries.
+  mutating func reserveCapacity(_ count: Int) {
+    entries.reserveCapacity(count)
+  }
+
+  /// Appends a text value under a key that is already lower-case.
+  mutating func add(lowercasedKey key: String, _ value: String) {
+    entries.append((key, .text(value)))
+  }
+
   /// Appends a binary value; `key` must end in `-bin`.
   public mutating func add(_ key: String, binary value: [UInt8]) {
     entries.append((key.lowercased(), .binary(value)))

@@ -7,6 +7,17 @@ public struct RPCRouter: Sendable {
   struct Method: Sendable {
     let descriptor: ProtoMethodDescriptor
     let run: @Sendable (ServerCallIO, ServerContext) async throws -> Void
+    /// The method's server metrics (nil until the server attaches them, or when it records none).
+    var metrics: MethodMetrics?
+
+    init(
+      descriptor: ProtoMethodDescriptor, metrics: MethodMetrics? = nil,
+      run: @escaping @Sendable (ServerCallIO, ServerContext) async throws -> Void
+    ) {
+      self.descriptor = descriptor
+      self.metrics = metrics
+      self.run = run
+    }
   }
 
   private(set) var methods: [String: Method] = [:]
@@ -21,6 +32,12 @@ public struct RPCRouter: Sendable {
   }
 
   subscript(path: String) -> Method? { methods[path] }
+
+  /// Gives every method its metrics, created here once rather than per call.
+  mutating func attach(_ metrics: ServerMetrics) {
+    guard metrics.isRecording else { return }
+    for path in methods.keys { methods[path]!.metrics = metrics.method(path) }
+  }
 
   public mutating func registerUnary<M: ProtoMethod>(
     _ method: M.Type, _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
@@ -73,6 +90,9 @@ public protocol RPCService: Sendable {
 struct ServerCallIO: Sendable {
   let source: MessageSource
   let sink: MessageSink
+
+  /// See ``ServerCallStream/endedEarly``.
+  var endedEarly: RPCStatusCode? { source.call.endedEarly }
 
   /// The one request of a unary or server-streaming call.
   func singleRequest<M: ProtoMessage>() async throws -> M {

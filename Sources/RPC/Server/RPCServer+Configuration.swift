@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Messages
 public import NIOCore
 
@@ -35,6 +36,10 @@ extension RPCServer {
     public var runHandlersOnEventLoop = true
     /// Host the built-in health and reflection services. Default true.
     public var builtInServices = true
+    /// Where the server's metrics go (docs/OBSERVABILITY.md). Nil: the factory `MetricsSystem`
+    /// has when the server is created (the bootstrapped one, or one bound with
+    /// `withMetricsFactory`); with none bootstrapped nothing is recorded.
+    public var metricsFactory: (any MetricsFactory)?
 
     public init() {}
 

@@ -35,6 +35,14 @@ protocol ServerCallStream: AnyObject, Sendable {
   func send(_ bytes: ByteBuffer) async throws
   /// Sends response headers (at most once, before any message).
   func sendHeaders(_ metadata: Metadata) async throws
+  /// The status the caller was given when the call ended before its handler did (the deadline
+  /// passed, the caller cancelled with a reason, the connection closed); nil until then. Metrics
+  /// and logs record it instead of what the cancelled handler returned.
+  var endedEarly: RPCStatusCode? { get }
+}
+
+extension ServerCallStream {
+  var endedEarly: RPCStatusCode? { nil }
 }
 
 /// Raw messages in.

@@ -1,5 +1,6 @@
 import Messages
 import NIOCore
+import Synchronization
 
 /// One call on a server connection: the bridge between the connection's event loop and the
 /// task running the handler.
@@ -22,6 +23,8 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
   private(set) var ended = false
   var task: Task<Void, Never>?
   var deadlineTimer: Scheduled<Void>?
+  /// The raw status code the call ended with, once `end` ran (read from the handler's task).
+  private let endCode = Atomic<UInt8>(UInt8.max)
 
   init(id: UInt32, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialCredit: UInt32) {
     self.id = id
@@ -168,12 +171,17 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
     }
   }
 
-  /// Ends the call once. `trailers` nil: end silently (the client cancelled or the connection
-  /// closed).
-  func end(sending trailers: Trailers?) {
+  var endedEarly: RPCStatusCode? {
+    RPCStatusCode(rawValue: endCode.load(ordering: .relaxed))
+  }
+
+  /// Ends the call once. `trailers` nil: end silently (the client cancelled, with `code`, or the
+  /// connection closed).
+  func end(sending trailers: Trailers?, code: RPCStatusCode = .cancelled) {
     eventLoop.preconditionInEventLoop()
     guard !ended else { return }
     ended = true
+    endCode.store((trailers?.code ?? code).rawValue, ordering: .relaxed)
     deadlineTimer?.cancel()
     deadlineTimer = nil
     if let trailers {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import Messages
 import NIOCore
@@ -40,6 +41,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private(set) var isWritable = true
   private var waitingForWritability: [ServerCall] = []
   @exclusivity(unchecked) private var bytesSinceYield = 0
+  /// Where byte counts go (nil when metrics are off), and what was read since the last report.
+  private let byteCounters: ByteCounters?
+  @exclusivity(unchecked) private var wireBytesUnreported = 0
+  @exclusivity(unchecked) private var plainBytesReported = 0
+  private var countedAsOpen = false
 
   init(core: ServerCore, eventLoop: any EventLoop) {
     self.core = core
@@ -48,6 +54,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.state = ServerConnectionStateMachine(settings: core.configuration.settings, limits: core.configuration.limits)
     self.reader = FrameReader(role: .server, settings: core.configuration.settings)
     self.batch = ByteBuffer()
+    self.byteCounters = core.metrics.bytes
   }
 
   // MARK: Channel events
@@ -60,6 +67,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   func channelActive(context: ChannelHandlerContext) {
     peer = context.channel.remoteAddress?.description ?? "unknown"
     core.connections.add(self)
+    if let connections = core.metrics.connections {
+      connections.increment()
+      countedAsOpen = true
+    }
     handshakeTimer = eventLoop.scheduleTask(in: core.configuration.handshakeTimeout) { [self] in
       guard !handshakeDone else { return }
       closeWithError(ProtocolViolation(.settingsTimeout, "handshake not completed in time"))
@@ -79,11 +90,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     calls.removeAll()
     waitingForWritability.removeAll()
     core.connections.remove(self)
+    if countedAsOpen {
+      core.metrics.connections?.decrement()
+      countedAsOpen = false
+    }
+    reportBytesRead()
     context.fireChannelInactive()
   }
 
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    core.logger.debug("connection error", metadata: ["peer": "\(peer)", "error": "\(error)"])
+    core.logger.debug("connection error", metadata: ["rpc.peer": "\(peer)", "error": "\(error)"])
     context.close(promise: nil)
   }
 
@@ -102,7 +118,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       context.read()
     } else if stallTimer == nil {
       stallTimer = eventLoop.scheduleTask(in: core.configuration.writeStallTimeout) { [self] in
-        core.logger.info("closing connection whose peer stopped reading", metadata: ["peer": "\(peer)"])
+        core.logger.info("closing connection whose peer stopped reading", metadata: ["rpc.peer": "\(peer)"])
         self.context?.close(promise: nil)
       }
     }
@@ -121,6 +137,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     reading = true
     lastReceived = .now()
     var bytes = unwrapInboundIn(data)
+    wireBytesUnreported &+= bytes.readableBytes
     do {
       if state.phase == .awaitingPreface {
         let wanted = Wire.prefaceLength - preface.count
@@ -147,8 +164,19 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   func channelReadComplete(context: ChannelHandlerContext) {
     reading = false
+    reportBytesRead()
     flush()
     context.fireChannelReadComplete()
+  }
+
+  /// Adds what was read since the last report to the byte counters: once per read batch, not
+  /// per frame.
+  private func reportBytesRead() {
+    guard let byteCounters else { return }
+    let plain = reader.plainBytesRead
+    byteCounters.add(wireReceived: wireBytesUnreported, plainReceived: plain - plainBytesReported)
+    wireBytesUnreported = 0
+    plainBytesReported = plain
   }
 
   /// Feeds received bytes through decompression and the frame decoder.
@@ -179,7 +207,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       return true  // the caller switches once the current plain chunk is done
     case .startCall(let callID, let open):
       startCall(callID, open)
-    case .rejectCall(let callID, let error):
+    case .rejectCall(let callID, let path, let error):
+      core.refused(path: path, code: error.code)
+      logRefusal(callID: callID, path: path, error)
       writeTrailers(callID: callID, Trailers(error))
     case .deliverMessage(let callID, let message, let charge, let endStream):
       guard let call = calls[callID] else { break }
@@ -192,8 +222,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         call.task?.cancel()
         call.end(sending: Trailers(error))
       }
-    case .cancelCall(let callID):
-      calls[callID]?.end(sending: nil)
+    case .cancelCall(let callID, let code):
+      calls[callID]?.end(sending: nil, code: code)
     case .addOutboundCredit(let callID, let increment):
       if let call = calls[callID], !call.addCredit(increment) {
         closeWithError(ProtocolViolation(.flowControlError, "credit for call \(callID) overflows"))
@@ -216,6 +246,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   private func startCall(_ callID: UInt32, _ open: CallOpen) {
     guard let method = core.router[open.path] else {
+      core.refused(path: nil, code: .unimplemented)
+      logRefusal(callID: callID, path: open.path, RPCError(code: .unimplemented, message: "unknown method"))
       writeTrailers(
         callID: callID,
         Trailers(.rpc(.unimplemented, .unknownMethod, "unknown method \(open.path)", metadata: ["method": open.path])))
@@ -223,6 +255,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       return
     }
     guard core.handlerSlots.acquire() else {
+      method.metrics?.refused(.resourceExhausted)
+      logRefusal(
+        callID: callID, path: open.path, RPCError(code: .resourceExhausted, message: "at the limit of running handlers"))
       writeTrailers(
         callID: callID,
         Trailers(
@@ -241,7 +276,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(micros)) { call.deadlineExceeded() }
     }
     let context = ServerContext(
-      method: method.descriptor, metadata: open.metadata, deadline: deadline, peer: peer, callID: callID)
+      method: method.descriptor, metadata: open.metadata, deadline: deadline, peer: peer, callID: callID,
+      serverLogger: core.logger)
     let io = ServerCallIO(
       source: MessageSource(call: call, limits: core.decodingLimits), sink: MessageSink(call: call))
     let core = self.core
@@ -249,6 +285,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       defer { core.handlerSlots.release() }
       call.finish(await core.run(method, io: io, context: context))
     }
+  }
+
+  private func logRefusal(callID: UInt32, path: String?, _ error: RPCError) {
+    core.logger.debug(
+      "call refused",
+      metadata: [
+        "rpc.call_id": "\(callID)", "rpc.method": "\(path ?? "")", "rpc.peer": "\(peer)", "rpc.code": "\(error.code.name)",
+        "rpc.status_message": "\(error.message)",
+      ])
   }
 
   func messageConsumed(callID: UInt32, charge: Int) {
@@ -316,6 +361,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
       let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      byteCounters?.add(wireSent: bytes.readableBytes, plainSent: batch.readableBytes)
       batch.clear()
       context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } catch {
@@ -344,7 +390,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func closeWithError(_ violation: ProtocolViolation) {
     guard !closing, let context else { return }
     closing = true
-    core.logger.debug("closing connection", metadata: ["peer": "\(peer)", "reason": "\(violation)"])
+    core.logger.debug("closing connection", metadata: ["rpc.peer": "\(peer)", "reason": "\(violation)"])
     FrameEncoder.writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message, into: &batch)
     flush()
     context.close(promise: nil)

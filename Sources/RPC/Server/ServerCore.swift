@@ -1,7 +1,9 @@
+import CoreMetrics
 import Logging
 import Messages
 import NIOConcurrencyHelpers
 import Synchronization
+import W3CTraceContext
 
 /// What every connection of one server shares: configuration, routes, interceptors, the
 /// handler budget and the set of open connections.
@@ -14,33 +16,70 @@ final class ServerCore: Sendable {
   let handlerSlots: Slots
   let connections = ConnectionSet()
 
+  let metrics: ServerMetrics
+
   init(configuration: RPCServer.Configuration, router: RPCRouter, interceptors: [any ServerInterceptor], logger: Logger) {
     self.configuration = configuration
-    self.router = router
     self.interceptors = interceptors
     self.logger = logger
     self.decodingLimits = configuration.decodingLimits
     self.handlerSlots = Slots(limit: configuration.maxRunningHandlers)
+    self.metrics = ServerMetrics(factory: configuration.metricsFactory ?? MetricsSystem.factory)
+    var router = router
+    router.attach(metrics)
+    self.router = router
   }
 
-  /// Runs one call's handler the same way for every transport: inside the interceptors, with
-  /// the call's deadline inherited by the calls the handler makes; returns the trailers that end
-  /// the call.
+  /// Runs one call's handler the same way for every transport: with the call's trace (from its
+  /// `traceparent`, or a new one) and deadline in task-locals, so the calls the handler makes
+  /// continue both; inside the interceptors; counted in the method's metrics. Returns the
+  /// trailers that end the call.
   func run(_ method: RPCRouter.Method, io: ServerCallIO, context: ServerContext) async -> Trailers {
+    var context = context
+    let trace = context.trace ?? RPCTrace.incoming(context.metadata)
+    context.trace = trace
+    let metrics = method.metrics
+    let started = metrics?.started() ?? 0
+    var trailers: Trailers
     do {
-      try await RPCDeadline.$current.withValue(context.deadline) {
-        try await intercepted(context) { context in try await method.run(io, context) }
+      try await RPCTrace.$current.withValue(trace) {
+        try await RPCDeadline.$current.withValue(context.deadline) {
+          if interceptors.isEmpty {
+            try await method.run(io, context)
+          } else {
+            try await intercepted(context) { context in try await method.run(io, context) }
+          }
+        }
       }
-      return Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
+      trailers = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
     } catch let error as RPCError {
-      return Trailers(error)
+      trailers = Trailers(error)
     } catch is CancellationError {
-      return Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
+      if let deadline = context.deadline, deadline <= .now {
+        trailers = Trailers(code: .deadlineExceeded, message: "deadline exceeded", details: [], metadata: [:], refused: false)
+      } else {
+        trailers = Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
+      }
     } catch {
-      logger.error(
-        "handler failed", metadata: ["method": "\(context.method.path)", "error": "\(String(reflecting: error))"])
-      return Trailers(RPCError(code: .unknown, message: "the handler failed"))
+      context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
+      trailers = Trailers(RPCError(code: .unknown, message: "the handler failed"))
     }
+    // What the caller was told: the transport's status when the call ended before the handler.
+    let code = io.endedEarly ?? trailers.code
+    metrics?.finished(code, startedAt: started)
+    if context.serverLogger.logLevel <= .debug {
+      context.logger.debug("call ended", metadata: ["rpc.code": "\(code.name)"])
+    }
+    return trailers
+  }
+
+  /// Counts a call refused before it reached ``run(_:io:context:)`` (unknown method, handler
+  /// limit, draining, connection limits): `path` nil or not hosted counts as
+  /// `method="unknown"`.
+  func refused(path: String?, code: RPCStatusCode) {
+    guard metrics.isRecording else { return }
+    let method = path.flatMap { router[$0]?.metrics } ?? metrics.unknownMethod
+    method?.refused(code)
   }
 
   /// Runs `body` inside the interceptors, outermost first.

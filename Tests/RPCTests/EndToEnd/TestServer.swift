@@ -1,3 +1,4 @@
+import Logging
 import Messages
 import NIOConcurrencyHelpers
 import NIOCore
@@ -9,6 +10,7 @@ import Testing
 func withServer<Result>(
   services: [any RPCService] = [EchoService()],
   interceptors: [any ServerInterceptor] = [],
+  logger: Logger = Logger(label: "emporium.rpc.server"),
   configure: (inout RPCServer.Configuration) -> Void = { _ in },
   _ body: (RPCServer, Int) async throws -> Result
 ) async throws -> Result {
@@ -16,7 +18,7 @@ func withServer<Result>(
   configuration.port = 0
   configuration.drainTimeout = .seconds(5)
   configure(&configuration)
-  let server = RPCServer(services: services, interceptors: interceptors, configuration: configuration)
+  let server = RPCServer(services: services, interceptors: interceptors, configuration: configuration, logger: logger)
   let serving = Task { try await server.serve() }
   let port = try await server.localAddress().port!
   do {

@@ -91,7 +91,7 @@ struct ServerStateMachineTests {
     var machine = active(settings)
     _ = machine.receivedFrame(open(1), now: now)
     _ = machine.receivedFrame(open(2), now: now)
-    guard case .rejectCall(3, let error) = machine.receivedFrame(open(3), now: now) else { Issue.record("not refused"); return }
+    guard case .rejectCall(3, _, let error) = machine.receivedFrame(open(3), now: now) else { Issue.record("not refused"); return }
     #expect(error.code == .resourceExhausted && error.refused)
     _ = machine.callEnded(callID: 1)
     guard case .startCall(4, _) = machine.receivedFrame(open(4), now: now) else { Issue.record("slot not freed"); return }
@@ -193,7 +193,7 @@ struct ServerStateMachineTests {
     let drain = machine.beginDraining()
     let (last, closeNow) = (drain.lastCallID, drain.closeNow)
     #expect(last == 1 && !closeNow)
-    guard case .rejectCall(2, let error) = machine.receivedFrame(open(2), now: now) else { Issue.record("not refused"); return }
+    guard case .rejectCall(2, _, let error) = machine.receivedFrame(open(2), now: now) else { Issue.record("not refused"); return }
     #expect(error.code == .unavailable && error.refused)
     let closes = machine.callEnded(callID: 1)
     #expect(closes)
