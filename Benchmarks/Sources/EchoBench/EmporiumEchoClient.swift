@@ -10,6 +10,7 @@ import RPC
 /// under `withTaskExecutorPreference(connection.executor)`.
 enum EmporiumEchoClient {
   static func run(_ options: ClientOptions) async throws -> ClientReport {
+    BenchMetrics.bootstrapIfRequested()
     var configuration = RPCConnection.Configuration()
     configuration.settings.compression = options.compression == .zstd ? [.none, .zstd] : [.none]
     let connection = try await RPCConnection.connect(host: "127.0.0.1", port: options.port, configuration: configuration)

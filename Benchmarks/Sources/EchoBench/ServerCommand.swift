@@ -33,6 +33,7 @@ struct ServerCommand: AsyncParsableCommand {
   /// `RPCServer` with `EchoService` (and the default built-in health and reflection services),
   /// handlers on the connection's event loop (the default).
   private func serveEmporium() async throws {
+    BenchMetrics.bootstrapIfRequested()
     var configuration = RPCServer.Configuration()
     configuration.host = "127.0.0.1"
     configuration.port = port
