@@ -2,6 +2,7 @@ public import Logging
 public import Messages
 public import NIOCore
 public import NIOPosix
+import CoreMetrics
 import Synchronization
 
 /// A client transport over connections to several endpoints of one service.
@@ -86,6 +87,11 @@ public final class RPCClientPool: ClientTransport {
   private let timerLoop: any EventLoop
   private let logger: Logger
   private let throttle: RetryThrottle
+  /// Calls (``ClientPipeline``) and the pool's own metrics: connections per endpoint, queue
+  /// wait, retries (``RPCMetrics``).
+  let metrics: ClientMetrics
+  private let queueWait: CoreMetrics.Timer?
+  private let connectionGauges = Mutex<[Endpoint: Gauge]>([:])
   private let background = Mutex<(resolving: Task<Void, Never>?, idle: RepeatedTask?)>((nil, nil))
 
   /// A pool over `resolver`'s endpoints; no connection opens before the first call.
@@ -104,6 +110,12 @@ public final class RPCClientPool: ClientTransport {
     self.timerLoop = group.next()
     self.logger = logger
     self.throttle = RetryThrottle(configuration.retryBudget)
+    let metrics = ClientMetrics(configured: configuration.connection.metricsFactory)
+    self.metrics = metrics
+    self.queueWait =
+      metrics.isRecording
+      ? CoreMetrics.Timer(label: RPCMetrics.clientPoolQueueWait, preferredDisplayUnit: .seconds, factory: metrics.factory)
+      : nil
     var machineConfiguration = Machine.Configuration()
     machineConfiguration.minConnectionsPerEndpoint = max(0, configuration.minConnectionsPerEndpoint)
     machineConfiguration.maxConnectionsPerEndpoint = max(1, configuration.maxConnectionsPerEndpoint)
@@ -170,7 +182,9 @@ public final class RPCClientPool: ClientTransport {
   // MARK: ClientTransport
 
   public func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {
-    try await ClientPipeline.run(method: method, options: options, interceptors: configuration.interceptors) { context in
+    try await ClientPipeline.run(
+      method: method, options: options, interceptors: configuration.interceptors, metrics: metrics
+    ) { context in
       let context = Self.fixingDeadline(context)
       let policy = self.configuration.retryPolicies.policy(for: method)
       var attempt = 1
@@ -187,6 +201,7 @@ public final class RPCClientPool: ClientTransport {
           self.release(lease)
           excluding = lease.connectionID
           if try await self.shouldRetryRefused(error, &transparentRetries, deadline: context.options.deadline) {
+            self.countRetry(method, reason: "refused")
             continue
           }
           guard let policy, attempt < policy.maxAttempts, policy.retryableCodes.contains(error.code),
@@ -199,6 +214,7 @@ public final class RPCClientPool: ClientTransport {
           }
           let delay = policy.backoff.delay(attempt: attempt, random: Double.random(in: 0..<1))
           try await Self.sleep(delay, before: context.options.deadline, orThrow: error)
+          self.countRetry(method, reason: "policy")
           attempt += 1
         }
       }
@@ -208,7 +224,9 @@ public final class RPCClientPool: ClientTransport {
   public func withStreamingCall<Result: Sendable>(
     method: ProtoMethodDescriptor, options: CallOptions, _ body: (any RawClientCall) async throws -> Result
   ) async throws -> Result {
-    try await ClientPipeline.run(method: method, options: options, interceptors: configuration.interceptors) { context in
+    try await ClientPipeline.run(
+      method: method, options: options, interceptors: configuration.interceptors, metrics: metrics
+    ) { context in
       let context = Self.fixingDeadline(context)
       var transparentRetries = 0
       var excluding: Machine.ConnectionID?
@@ -224,6 +242,7 @@ public final class RPCClientPool: ClientTransport {
           self.release(lease)
           excluding = lease.connectionID
           if try await self.shouldRetryRefused(error, &transparentRetries, deadline: context.options.deadline) {
+            self.countRetry(method, reason: "refused")
             continue
           }
           throw error
@@ -295,6 +314,8 @@ public final class RPCClientPool: ClientTransport {
       }
       state.withLock { $0.deadlineTimers[waiterID] = timer }
     }
+    let queuedAt = ContinuousClock.now
+    defer { queueWait?.recordNanoseconds(queuedAt.duration(to: .now).nanoseconds) }
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { continuation in
         let early = state.withLock { state -> Result<Lease, RPCError>? in
@@ -337,6 +358,7 @@ public final class RPCClientPool: ClientTransport {
     for connection in actions.close {
       Task { await connection.close() }
     }
+    if !actions.close.isEmpty { recordConnections() }
     for (endpointID, endpoint) in actions.connect {
       connect(endpointID, endpoint)
     }
@@ -345,6 +367,32 @@ public final class RPCClientPool: ClientTransport {
         guard let self else { return }
         self.run(self.state.withLock { $0.machine.probeDue(endpointID) })
       }
+    }
+  }
+
+  private func countRetry(_ method: ProtoMethodDescriptor, reason: String) {
+    guard metrics.isRecording else { return }
+    Counter(
+      label: RPCMetrics.clientRetries,
+      dimensions: [(RPCMetrics.methodLabel, method.path), (RPCMetrics.reasonLabel, reason)], factory: metrics.factory
+    ).increment()
+  }
+
+  /// Sets the open-connections gauge of every endpoint (after connections open or close).
+  private func recordConnections() {
+    guard metrics.isRecording else { return }
+    let counts = state.withLock { $0.machine.connectionCounts }
+    connectionGauges.withLock { gauges in
+      for (endpoint, count) in counts {
+        let gauge =
+          gauges[endpoint]
+          ?? Gauge(
+            label: RPCMetrics.clientPoolConnections, dimensions: [(RPCMetrics.endpointLabel, "\(endpoint)")],
+            factory: metrics.factory)
+        gauges[endpoint] = gauge
+        gauge.record(count)
+      }
+      for (endpoint, gauge) in gauges where counts[endpoint] == nil { gauge.record(0) }
     }
   }
 
@@ -365,6 +413,7 @@ public final class RPCClientPool: ClientTransport {
           guard let self else { return }
           self.logger.debug("connection closed", metadata: ["endpoint": "\(endpoint)"])
           self.run(self.state.withLock { $0.machine.closed((endpointID, connectionID)) })
+          self.recordConnections()
         }
         let (actions, wasEjected) = state.withLock { state in
           let wasEjected = state.machine.endpoints.first { $0.id == endpointID }?.ejected ?? false
@@ -375,6 +424,7 @@ public final class RPCClientPool: ClientTransport {
         }
         if wasEjected { logger.info("endpoint is back", metadata: ["endpoint": "\(endpoint)"]) }
         run(actions)
+        recordConnections()
       } catch {
         let message = (error as? RPCError)?.message ?? "\(error)"
         let (actions, failures) = state.withLock { state in

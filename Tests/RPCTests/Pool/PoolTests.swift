@@ -1,4 +1,5 @@
 import Messages
+import MetricsTestKit
 import NIOConcurrencyHelpers
 import NIOCore
 import Testing
@@ -460,6 +461,39 @@ struct PoolTests {
     #expect(pool.waitingRecords == 0)
     #expect(pool.snapshot().queuedCalls == 0)
     #expect(pool.snapshot().endpoints.map(\.inFlight) == [0])
+    await pool.close()
+    await server.stop()
+  }
+}
+
+@Suite("Client pool metrics")
+struct PoolMetricsTests {
+  @Test("the pool counts calls once per call, retries by reason, connections per endpoint and queue wait")
+  func poolMetrics() async throws {
+    let server = try await PoolTests.RestartableServer { $0.settings.maxConcurrentCalls = 1 }
+    let metrics = TestMetrics()
+    var configuration = RPCClientPool.Configuration()
+    configuration.connection.metricsFactory = metrics
+    configuration.maxConnectionsPerEndpoint = 1
+    configuration.retryPolicies["/emporium.rpc.v1.EchoService/Echo"] = RetryPolicy(
+      maxAttempts: 3, backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(2)))
+    let pool = RPCClientPool(endpoints: [server.endpoint], configuration: configuration)
+    let client = RpcV1.EchoService.Client(pool)
+    let path = RpcV1.EchoService.Echo.descriptor.path
+    // Two calls for one slot: one waits in the queue.
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for _ in 0..<2 { group.addTask { _ = try await client.echo(PoolTests.echo(delay: .milliseconds(50))) } }
+      try await group.waitForAll()
+    }
+    await #expect(throws: RPCError.self) { _ = try await client.echo(PoolTests.echo(failWith: .unavailable)) }
+    // Once per call, whatever the attempts: the failed call is one UNAVAILABLE, not three.
+    #expect(try metrics.expectCounter("rpc_client_calls_total", [("method", path), ("code", "OK")]).totalValue == 2)
+    #expect(try metrics.expectCounter("rpc_client_calls_total", [("method", path), ("code", "UNAVAILABLE")]).totalValue == 1)
+    #expect(try metrics.expectCounter("rpc_client_retries_total", [("method", path), ("reason", "policy")]).totalValue == 2)
+    #expect(try metrics.expectGauge("rpc_client_pool_connections", [("endpoint", "\(server.endpoint)")]).lastValue == 1)
+    let waits = try metrics.expectTimer("rpc_client_pool_queue_wait_seconds").values
+    #expect(waits.count >= 2)  // the first call waited for the connect, the second for the slot
+    #expect(waits.contains { $0 >= 30_000_000 })  // the slot was busy for about 50 ms
     await pool.close()
     await server.stop()
   }
