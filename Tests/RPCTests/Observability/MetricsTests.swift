@@ -117,7 +117,7 @@ struct MetricsTests {
       try await withConnection(port: port, configure: { $0.metricsFactory = clientMetrics }) { connection in
         #expect(try await eventually { try serverMetrics.expectMeter("rpc_server_connections").lastValue == 1 })
         let client = RpcV1.EchoService.Client(connection)
-        let slow = Task { try await client.echo(.with { $0.responseDelay = .with { $0.nanos = 300_000_000 } }) }
+        let slow = Task { try await client.echo(.with { $0.responseDelay = .with { $0.seconds = 2 } }) }
         #expect(try await eventually {
           try serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]).lastValue == 1
         })
@@ -168,7 +168,7 @@ struct MetricsTests {
         _ = try await client.echo(.init())
         let late = await Task {
           try await client.echo(
-            .with { $0.responseDelay = .with { $0.seconds = 5 } }, options: CallOptions(timeout: .milliseconds(100)))
+            .with { $0.responseDelay = .with { $0.seconds = 5 } }, options: CallOptions(timeout: .milliseconds(500)))
         }.result
         #expect(throws: RPCError(code: .deadlineExceeded, message: "deadline exceeded")) { try late.get() }
         #expect(try await eventually {
