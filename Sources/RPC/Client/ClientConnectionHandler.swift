@@ -53,6 +53,14 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Channel events
 
+  /// Fails whatever is still open (a channel that never became active gets no
+  /// `channelInactive`) and drops the context: it holds this handler, so keeping it would keep
+  /// both alive after the connection closed.
+  func handlerRemoved(context: ChannelHandlerContext) {
+    fail(closedError ?? RPCError(code: .unavailable, message: "connection closed"))
+    self.context = nil
+  }
+
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     batch = context.channel.allocator.buffer(capacity: 4096)

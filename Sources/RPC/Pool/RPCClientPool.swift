@@ -312,7 +312,13 @@ public final class RPCClientPool: ClientTransport {
           waiterID,
           .rpc(.deadlineExceeded, .deadlineTooShort, "deadline exceeded while waiting for a connection in the pool"))
       }
-      state.withLock { $0.deadlineTimers[waiterID] = timer }
+      // Served in between (its result waits in `early`): nothing will remove the timer later.
+      let served = state.withLock { state in
+        if state.early[waiterID] != nil { return true }
+        state.deadlineTimers[waiterID] = timer
+        return false
+      }
+      if served { timer.cancel() }
     }
     let queuedAt = ContinuousClock.now
     defer { queueWait?.recordNanoseconds(queuedAt.duration(to: .now).nanoseconds) }
@@ -486,12 +492,5 @@ extension RPCError {
       }
     }
     return nil
-  }
-}
-
-extension Duration {
-  var nanoseconds: Int64 {
-    let (seconds, attoseconds) = components
-    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
   }
 }

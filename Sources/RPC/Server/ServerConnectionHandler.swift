@@ -59,6 +59,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Channel events
 
+  /// Drops the context: it holds this handler, so keeping it would keep both alive after the
+  /// connection closed.
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+  }
+
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
     batch = context.channel.allocator.buffer(capacity: 4096)

@@ -498,3 +498,27 @@ struct PoolMetricsTests {
     await server.stop()
   }
 }
+
+@Suite("Connection lifetime")
+struct ConnectionLifetimeTests {
+  /// Weak reference to a connection handler.
+  final class WeakHandler: @unchecked Sendable {
+    weak var handler: ClientConnectionHandler?
+    init(_ handler: ClientConnectionHandler) { self.handler = handler }
+  }
+
+  @Test("a closed connection's handler is freed (pools that churn connections do not grow)")
+  func closedConnectionIsFreed() async throws {
+    try await withServer { _, port in
+      var weak: WeakHandler?
+      do {
+        let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
+        _ = try await RpcV1.EchoService.Client(connection).echo(.init())
+        weak = WeakHandler(connection.handler)
+        await connection.close()
+      }
+      try await PoolTests.waitUntil { weak?.handler == nil }
+      #expect(weak?.handler == nil)
+    }
+  }
+}
