@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 
-/// `echo-bench client`: a closed loop of `--concurrency` calls in flight on one connection.
+/// `echo-bench client`: a closed loop of `--concurrency` calls in flight on one connection
+/// (Emporium with `--pool`: through an `RPCClientPool` over the servers of `--ports`).
 /// Prints `WINDOW_START` and `WINDOW_END` around the measured window, then one JSON line
 /// (``ClientReport``).
 struct ClientCommand: AsyncParsableCommand {
@@ -9,7 +10,7 @@ struct ClientCommand: AsyncParsableCommand {
     commandName: "client", abstract: "Runs one closed-loop echo client and prints a JSON line.")
 
   @Option(help: "emporium, grpc or nio.") var impl: Implementation
-  @Option(help: "The server's port on 127.0.0.1.") var port: Int
+  @Option(help: "The server's port on 127.0.0.1 (with --pool, may be left out for --ports).") var port: Int?
   @Option(help: "Calls in flight on the one connection.") var concurrency: Int = 1
   @Option(help: "Request payload size in bytes.") var payload: Int = 100
   @Option(help: "Measured seconds (after the warm-up).") var seconds: Double = 5
@@ -17,19 +18,35 @@ struct ClientCommand: AsyncParsableCommand {
   @Option(help: "unary or bidi.") var mode: CallMode = .unary
   @Option(help: "Compression offered (emporium only).") var compression: CompressionChoice = .none
   @Flag(help: "Emporium only: run the calling tasks on the connection's event loop.") var onLoop = false
+  @Flag(help: "Emporium only: call through an RPCClientPool (over --ports, or --port) instead of one RPCConnection.")
+  var pool = false
+  @Option(help: "With --pool: comma-separated ports of the servers on 127.0.0.1, e.g. 24100,24101.") var ports: String?
+  @Option(help: "With --pool: the most connections the pool opens to one server.") var maxConnectionsPerEndpoint = 4
+
+  private var portList: [Int] { (ports ?? "").split(separator: ",").compactMap { Int($0) } }
 
   func validate() throws {
     guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     guard payload >= 0 else { throw ValidationError("--payload must not be negative") }
-    if impl != .emporium && (onLoop || compression != .none) {
-      throw ValidationError("--on-loop and --compression apply to emporium only")
+    if impl != .emporium && (onLoop || compression != .none || pool) {
+      throw ValidationError("--on-loop, --compression and --pool apply to emporium only")
     }
+    if pool && onLoop { throw ValidationError("--on-loop needs one connection: a pool has one event loop per connection") }
+    if ports != nil && !pool { throw ValidationError("--ports needs --pool") }
+    if ports != nil && portList.count != (ports ?? "").split(separator: ",").count {
+      throw ValidationError("--ports must be comma-separated port numbers")
+    }
+    guard port != nil || !portList.isEmpty else { throw ValidationError("give --port (or --pool --ports)") }
+    guard maxConnectionsPerEndpoint >= 1 else { throw ValidationError("--max-connections-per-endpoint must be positive") }
   }
 
   func run() async throws {
-    let options = ClientOptions(
-      implementation: impl, port: port, concurrency: concurrency, payload: payload, seconds: seconds,
+    var options = ClientOptions(
+      implementation: impl, port: port ?? portList[0], concurrency: concurrency, payload: payload, seconds: seconds,
       warmUpSeconds: warmUp, mode: mode, compression: compression, onLoop: onLoop)
+    options.pool = pool
+    options.ports = portList.isEmpty ? [options.port] : portList
+    options.maxConnectionsPerEndpoint = maxConnectionsPerEndpoint
     let report: ClientReport
     switch impl {
     case .emporium: report = try await EmporiumEchoClient.run(options)

@@ -9,6 +9,11 @@ struct ClientOptions: Sendable {
   var mode: CallMode
   var compression: CompressionChoice
   var onLoop: Bool
+  /// Emporium only: call through an `RPCClientPool` over `ports` instead of one connection to
+  /// `port`.
+  var pool = false
+  var ports: [Int] = []
+  var maxConnectionsPerEndpoint = 4
 
   var loop: ClosedLoop { ClosedLoop(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
 }

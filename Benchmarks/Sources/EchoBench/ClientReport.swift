@@ -27,6 +27,10 @@ struct ClientReport: Codable, Sendable {
   /// Emporium only: bytes this connection sent on the wire and before compression (whole run).
   var wireBytesSent: Int?
   var plainBytesSent: Int?
+  /// Emporium with `--pool` only: the servers the pool spread calls over, and the connections it
+  /// had open when the window ended.
+  var poolEndpoints: Int?
+  var poolConnections: Int?
 
   init(options: ClientOptions, outcome: ClosedLoop.Outcome) {
     implementation = options.implementation

@@ -5,7 +5,9 @@ import ArgumentParser
 ///
 /// `run` is the whole benchmark (it starts `server` and `client` processes, alternating the
 /// implementations, and prints the tables for docs/PERFORMANCE.md); the other subcommands are
-/// its parts, runnable by hand. See docs/PERFORMANCE.md, "RPC: echo over loopback".
+/// its parts, runnable by hand. See docs/PERFORMANCE.md, "RPC: echo over loopback". `pool`,
+/// `soak` and `idle-memory` measure the client pool and memory per connection ("RPC: client
+/// pool").
 @main
 struct EchoBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -13,7 +15,7 @@ struct EchoBench: AsyncParsableCommand {
     abstract: "Echo over loopback: Emporium vs grpc-swift-2 vs bare SwiftNIO.",
     subcommands: [
       RunCommand.self, ReportCommand.self, ServerCommand.self, ClientCommand.self, IdleCommand.self, ZstdStreamingCommand.self,
-      MallocCheckCommand.self,
+      MallocCheckCommand.self, PoolCommand.self, SoakCommand.self, SoakClientCommand.self, IdleMemoryCommand.self,
     ]
   )
 }

@@ -1,29 +1,29 @@
 import Messages
 import RPC
 
-/// The Emporium side of `client`: one `RPCConnection`, the generated typed client.
+/// The Emporium side of `client`: one `RPCConnection` (or, with `--pool`, an `RPCClientPool`
+/// over the `--ports` servers), the generated typed client.
 ///
 /// Unary: each task calls `echo(_:)` in a loop. Bidi: each task holds one `Update` stream for
 /// the whole run and sends its next request only after the previous echo arrived (the request
 /// writer waits on an `AsyncStream` that the response reader feeds; the typed bidirectional API
 /// writes and reads in separate tasks, as grpc-swift-2's does). With `--on-loop` everything runs
 /// under `withTaskExecutorPreference(connection.executor)`.
+///
+/// The pool uses its defaults (at most 4 connections per server unless
+/// `--max-connections-per-endpoint`, one opened per server on the first call, more only when
+/// every connection has reached the server's concurrent-call limit), with the same connection
+/// configuration as the single connection.
 enum EmporiumEchoClient {
   static func run(_ options: ClientOptions) async throws -> ClientReport {
     BenchMetrics.bootstrapIfRequested()
     var configuration = RPCConnection.Configuration()
     configuration.settings.compression = options.compression == .zstd ? [.none, .zstd] : [.none]
+    if options.pool { return try await runPool(options, connection: configuration) }
     let connection = try await RPCConnection.connect(host: "127.0.0.1", port: options.port, configuration: configuration)
     let client = RpcV1.EchoService.Client(connection)
-    let pool = PayloadPool(size: options.payload)
+    let task = calls(client, options)
     let loop = options.loop
-    let mode = options.mode
-    let task: @Sendable (Int, LoadControl) async throws -> CallTally = { index, control in
-      switch mode {
-      case .unary: try await unary(client, pool: pool, index: index, control: control)
-      case .bidi: try await bidi(client, pool: pool, index: index, control: control)
-      }
-    }
     let outcome: ClosedLoop.Outcome
     if options.onLoop {
       outcome = try await withTaskExecutorPreference(connection.executor) { try await loop.run(task) }
@@ -36,6 +36,37 @@ enum EmporiumEchoClient {
     report.plainBytesSent = statistics.plainBytesSent
     await connection.close()
     return report
+  }
+
+  private static func runPool(_ options: ClientOptions, connection: RPCConnection.Configuration) async throws
+    -> ClientReport
+  {
+    var configuration = RPCClientPool.Configuration()
+    configuration.connection = connection
+    configuration.maxConnectionsPerEndpoint = options.maxConnectionsPerEndpoint
+    let pool = RPCClientPool(
+      endpoints: options.ports.map { Endpoint(host: "127.0.0.1", port: $0) }, configuration: configuration)
+    let outcome = try await options.loop.run(calls(RpcV1.EchoService.Client(pool), options))
+    let snapshot = pool.snapshot()
+    var report = ClientReport(options: options, outcome: outcome)
+    report.poolEndpoints = snapshot.endpoints.count
+    report.poolConnections = snapshot.endpoints.reduce(0) { $0 + $1.connections }
+    await pool.close()
+    return report
+  }
+
+  /// What each closed-loop task runs.
+  private static func calls(_ client: RpcV1.EchoService.Client, _ options: ClientOptions)
+    -> @Sendable (Int, LoadControl) async throws -> CallTally
+  {
+    let pool = PayloadPool(size: options.payload)
+    let mode = options.mode
+    return { index, control in
+      switch mode {
+      case .unary: try await unary(client, pool: pool, index: index, control: control)
+      case .bidi: try await bidi(client, pool: pool, index: index, control: control)
+      }
+    }
   }
 
   private static func unary(

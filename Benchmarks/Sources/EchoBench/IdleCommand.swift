@@ -13,7 +13,8 @@ import SwiftProtobufPeer
 ///
 /// It opens one warm-up connection (with one call, for emporium and grpc), prints `WARM`, waits
 /// for a line on stdin, opens `--connections` more (emporium: `RPCConnection.connect`, which
-/// returns after the handshake; grpc: a `GRPCClient` each, with one unary call, since it connects
+/// returns after the handshake, then `--calls-per-connection` echo calls with 100 B of text on
+/// each, 0 by default; grpc: a `GRPCClient` each, with one unary call, since it connects
 /// lazily; nio: a TCP connect), prints `CONNECTED` and a JSON line with this process's
 /// resident-memory growth, and holds them until stdin closes or has another line.
 struct IdleCommand: AsyncParsableCommand {
@@ -24,6 +25,22 @@ struct IdleCommand: AsyncParsableCommand {
   @Option(help: "The server's port on 127.0.0.1.") var port: Int
   @Option(help: "Idle connections to open after the warm-up connection.") var connections: Int = 200
   @Option(help: "Compression offered (emporium only).") var compression: CompressionChoice = .none
+  @Option(
+    help: "Emporium only: the zstd window log, 10...31, both the largest this side compresses with and the largest it accepts (default: the library's, 17)."
+  )
+  var zstdWindowLog: Int?
+  @Option(help: "Emporium only: echo calls (100 B of text) each connection makes before it idles.")
+  var callsPerConnection = 0
+
+  func validate() throws {
+    if impl != .emporium && (compression != .none || zstdWindowLog != nil || callsPerConnection != 0) {
+      throw ValidationError("--compression, --zstd-window-log and --calls-per-connection apply to emporium only")
+    }
+    if let zstdWindowLog, !(10...31).contains(zstdWindowLog) {
+      throw ValidationError("--zstd-window-log must be in 10...31")
+    }
+    guard callsPerConnection >= 0 else { throw ValidationError("--calls-per-connection must not be negative") }
+  }
 
   struct Report: Codable {
     var connections: Int
@@ -63,12 +80,25 @@ struct IdleCommand: AsyncParsableCommand {
   private func holdEmporium() async throws {
     var configuration = RPCConnection.Configuration()
     configuration.settings.compression = compression == .zstd ? [.none, .zstd] : [.none]
+    if let zstdWindowLog {
+      configuration.zstdWindowLog = Int32(zstdWindowLog)
+      configuration.settings.zstdWindowLogMax = UInt32(zstdWindowLog)
+    }
+    let payloads = PayloadPool(size: 100)
+    let calls = callsPerConnection
+    @Sendable func call(_ connection: RPCConnection, _ index: Int) async throws {
+      var request = RpcV1.EchoRequest()
+      request.payload = payloads[index]
+      _ = try await RpcV1.EchoService.Client(connection).echo(request)
+    }
     let warm = try await RPCConnection.connect(host: "127.0.0.1", port: port, configuration: configuration)
-    _ = try await RpcV1.EchoService.Client(warm).echo(RpcV1.EchoRequest())
+    for index in 0..<max(1, calls) { try await call(warm, index) }
     var open: [RPCConnection] = []
     try await measure {
-      for _ in 0..<connections {
-        open.append(try await RPCConnection.connect(host: "127.0.0.1", port: port, configuration: configuration))
+      for connectionIndex in 0..<connections {
+        let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port, configuration: configuration)
+        for index in 0..<calls { try await call(connection, connectionIndex &* 31 &+ index) }
+        open.append(connection)
       }
     }
     withExtendedLifetime((warm, open)) {}

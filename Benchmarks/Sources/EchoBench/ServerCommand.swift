@@ -1,12 +1,19 @@
 import ArgumentParser
+import Dispatch
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import NIOCore
 import NIOPosix
 import RPC
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `echo-bench server`: one echo server on 127.0.0.1. Prints `READY` once it listens and runs
-/// until the process is terminated (SIGTERM's default action: the benchmark needs no drain).
+/// until the process is terminated (SIGTERM's default action: the benchmark needs no drain),
+/// or, with `--graceful` (emporium), until SIGTERM starts a graceful shutdown: GOAWAY to every
+/// client, running calls finish (up to `--drain-timeout`), then the process exits with 0.
 /// All three use NIO's singleton event loop group (one loop per core).
 struct ServerCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -15,11 +22,24 @@ struct ServerCommand: AsyncParsableCommand {
   @Option(help: "emporium, grpc or nio.") var impl: Implementation
   @Option(help: "The port to listen on, on 127.0.0.1.") var port: Int
   @Option(help: "Compression the server accepts (emporium only).") var compression: CompressionChoice = .none
+  @Option(
+    help: "Emporium only: the zstd window log, 10...31, both the largest the server compresses with and the largest it accepts (default: the library's, 17)."
+  )
+  var zstdWindowLog: Int?
+  @Option(help: "Emporium only: the concurrent-call limit announced to each client (default: the library's, 512).")
+  var maxConcurrentCalls: Int?
+  @Flag(help: "Emporium only: SIGTERM drains gracefully (GOAWAY, running calls finish) instead of killing.")
+  var graceful = false
+  @Option(help: "With --graceful: seconds running calls get before they are cancelled.") var drainTimeout: Double = 5
 
   func validate() throws {
-    if impl != .emporium && compression != .none {
-      throw ValidationError("--compression applies to emporium only")
+    if impl != .emporium && (compression != .none || zstdWindowLog != nil || maxConcurrentCalls != nil || graceful) {
+      throw ValidationError("--compression, --zstd-window-log, --max-concurrent-calls and --graceful apply to emporium only")
     }
+    if let zstdWindowLog, !(10...31).contains(zstdWindowLog) {
+      throw ValidationError("--zstd-window-log must be in 10...31")
+    }
+    if let maxConcurrentCalls, maxConcurrentCalls < 1 { throw ValidationError("--max-concurrent-calls must be positive") }
   }
 
   func run() async throws {
@@ -38,13 +58,31 @@ struct ServerCommand: AsyncParsableCommand {
     configuration.host = "127.0.0.1"
     configuration.port = port
     configuration.settings.compression = compression == .zstd ? [.none, .zstd] : [.none]
+    if let zstdWindowLog {
+      configuration.zstdWindowLog = Int32(zstdWindowLog)
+      configuration.settings.zstdWindowLogMax = UInt32(zstdWindowLog)
+    }
+    if let maxConcurrentCalls { configuration.settings.maxConcurrentCalls = UInt32(maxConcurrentCalls) }
+    configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1_000))
     let server = RPCServer(services: [EchoService()], configuration: configuration)
+    // SIGTERM keeps its default action (exit at once) unless --graceful asks for a drain.
+    let termination = graceful ? Self.onSIGTERM { server.beginGracefulShutdown() } : nil
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await server.serve() }
       _ = try await server.localAddress()
       emitLine("READY")
       try await group.waitForAll()
     }
+    termination?.cancel()
+  }
+
+  /// Runs `handler` on a dispatch queue when SIGTERM arrives (the signal itself is ignored).
+  private static func onSIGTERM(_ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+    signal(SIGTERM, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+    source.setEventHandler(handler: handler)
+    source.resume()
+    return source
   }
 
   /// `GRPCServer` over `HTTP2ServerTransport.Posix`, plaintext, default configuration.

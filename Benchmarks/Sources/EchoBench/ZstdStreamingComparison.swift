@@ -130,12 +130,12 @@ enum ZstdStreamingComparison {
     return (result, threadCPUNanoseconds() - start)
   }
 
-  private static func check(_ code: Int, _ what: String) throws {
+  static func check(_ code: Int, _ what: String) throws {
     if ZSTD_isError(code) != 0 { throw Failure(description: "\(what): \(String(cString: ZSTD_getErrorName(code)))") }
   }
 
   /// One stream, flushed after every message; returns each message's flushed output.
-  static func compressStreaming(_ messages: [[UInt8]]) throws -> [[UInt8]] {
+  static func compressStreaming(_ messages: [[UInt8]], windowLog: Int32 = windowLog) throws -> [[UInt8]] {
     guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx") }
     defer { ZSTD_freeCCtx(context) }
     try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "level")
