@@ -69,8 +69,12 @@ final class ConnectionDriver: @unchecked Sendable {
   let publishedHasTimers = Atomic<Bool>(false)
   let publishedFinished = Atomic<Bool>(false)
   /// Callers to resume, collected while ``lock`` is held and resumed after it is released (by
-  /// ``takeCompletions()``'s caller), so that woken tasks never wait for the lock.
+  /// ``takeCompletions(into:)``'s caller), so that woken tasks never wait for the lock.
   private var completions: [(CheckedContinuation<PostgresRows, any Error>, Result<PostgresRows, any Error>)] = []
+  /// Scratch storage for the commands of the request being sent.
+  private var commands: [PipelineStateMachine.Command] = []
+  /// Storage traded with the inbox's request array in ``service()``.
+  private var spareRequests: [ConnectionRequest] = []
   /// Scratch buffers for libpq's parameter arrays, reused between statements.
   private var formats: [Int32] = []
 
@@ -146,29 +150,40 @@ final class ConnectionDriver: @unchecked Sendable {
 
   typealias Completion = (CheckedContinuation<PostgresRows, any Error>, Result<PostgresRows, any Error>)
 
-  /// The callers to resume now; call with ``lock`` held, resume them after releasing it.
-  func takeCompletions() -> [Completion] {
-    guard !self.completions.isEmpty else { return [] }
-    defer { self.completions.removeAll(keepingCapacity: true) }
-    return self.completions
+  /// Moves the callers to resume now to `completed`; call with ``lock`` held, resume them
+  /// after releasing it. Both arrays keep their storage, so steady traffic allocates nothing
+  /// here.
+  func takeCompletions(into completed: inout [Completion]) {
+    guard !self.completions.isEmpty else { return }
+    completed.append(contentsOf: self.completions)
+    self.completions.removeAll(keepingCapacity: true)
   }
 
-  /// Resumes callers collected by ``takeCompletions()``.
-  static func resume(_ completions: [Completion]) {
+  /// Resumes callers collected by ``takeCompletions(into:)`` and empties `completions`,
+  /// keeping its storage.
+  static func resume(_ completions: inout [Completion]) {
     for (continuation, result) in completions {
       continuation.resume(with: result)
     }
+    completions.removeAll(keepingCapacity: true)
   }
 
   /// Takes what callers queued and acts on it.
   func service() {
-    let (requests, cancels, closeRequested) = self.connection.inbox.withLock { inbox in
+    // The inbox's array and ours trade storage, so neither is copied or reallocated.
+    var requests = self.spareRequests
+    self.spareRequests = []
+    defer {
+      requests.removeAll(keepingCapacity: true)
+      self.spareRequests = requests
+    }
+    let (cancels, closeRequested) = self.connection.inbox.withLock { inbox in
       defer {
-        inbox.requests.removeAll(keepingCapacity: true)
         inbox.cancels.removeAll()
         inbox.scheduled = false
       }
-      return (inbox.requests, inbox.cancels, inbox.closeRequested)
+      swap(&requests, &inbox.requests)
+      return (inbox.cancels, inbox.closeRequested)
     }
     if closeRequested {
       for request in requests {
@@ -264,8 +279,15 @@ final class ConnectionDriver: @unchecked Sendable {
       switch request.payload {
       case .extended(let statements, let resultIndex):
         guard self.machine.canSendExtended else { break }
-        let commands = self.machine.plan(
-          request.id, statements: statements.map(\.key), resultIndex: resultIndex)
+        var commands = self.commands
+        self.commands = []
+        defer {
+          commands.removeAll(keepingCapacity: true)
+          self.commands = commands
+        }
+        self.machine.plan(
+          request.id, statements: statements.lazy.map(\.key), resultIndex: resultIndex,
+          into: &commands)
         guard self.perform(commands, statements: statements, on: pg) else {
           self.takeNext(fromResend: fromResend)
           self.record(request)
@@ -320,14 +342,20 @@ final class ConnectionDriver: @unchecked Sendable {
     for command in commands {
       let ok: Bool
       switch command {
+      // `withCString` rather than passing a `String` where libpq wants `const char *`: the
+      // implicit conversion copies a small string (every statement name) to the heap.
       case .prepare(let name, let index):
         let statement = statements[index]
         ok = statement.bindings.types.withUnsafeBufferPointer { types in
-          PQsendPrepare(pg, name, statement.sql, Int32(types.count), types.baseAddress) == 1
+          name.withCString { name in
+            PQsendPrepare(pg, name, statement.sql, Int32(types.count), types.baseAddress) == 1
+          }
         }
       case .executePrepared(let name, let index):
         ok = self.withParameters(statements[index].bindings) { count, values, lengths, formats in
-          PQsendQueryPrepared(pg, name, count, values, lengths, formats, 1) == 1
+          name.withCString { name in
+            PQsendQueryPrepared(pg, name, count, values, lengths, formats, 1) == 1
+          }
         }
       case .executeUnnamed(let index):
         let statement = statements[index]
@@ -367,22 +395,22 @@ final class ConnectionDriver: @unchecked Sendable {
       // Any non-null pointer does for an empty value (libpq reads zero bytes); null is NULL.
       let empty = UnsafeRawPointer(formats.baseAddress!).assumingMemoryBound(to: CChar.self)
       return bindings.bytes.withUnsafeBufferPointer { bytes in
-        var values: [UnsafePointer<CChar>?] = []
-        values.reserveCapacity(count)
-        var offset = 0
-        for length in bindings.lengths {
-          if length < 0 {
-            values.append(nil)
-          } else if length == 0 {
-            values.append(empty)
-          } else {
-            values.append(
-              UnsafeRawPointer(bytes.baseAddress! + offset).assumingMemoryBound(to: CChar.self))
-            offset += Int(length)
+        withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { values in
+          var offset = 0
+          for (index, length) in bindings.lengths.enumerated() {
+            if length < 0 {
+              values[index] = nil
+            } else if length == 0 {
+              values[index] = empty
+            } else {
+              values[index] =
+                UnsafeRawPointer(bytes.baseAddress! + offset).assumingMemoryBound(to: CChar.self)
+              offset += Int(length)
+            }
           }
-        }
-        return bindings.lengths.withUnsafeBufferPointer { lengths in
-          body(Int32(count), values, lengths.baseAddress, formats.baseAddress)
+          return bindings.lengths.withUnsafeBufferPointer { lengths in
+            body(Int32(count), UnsafePointer(values.baseAddress), lengths.baseAddress, formats.baseAddress)
+          }
         }
       }
     }

@@ -65,10 +65,10 @@ struct PipelineStateMachine {
     case simple
   }
 
+  /// A request in flight. Its steps are the next ones in ``steps``, up to and including its
+  /// `.sync` (or its one `.simple`), so requests need no array of their own.
   private struct Outstanding {
     var id: RequestID
-    var steps: [Step]
-    var cursor = 0
     /// True once the current step has had its result (and awaits the NULL that ends it).
     var hadResult = false
     var error: PostgresError?
@@ -81,6 +81,8 @@ struct PipelineStateMachine {
   /// with the error, so those requests report it instead of "prepared statement does not exist".
   private var failedPreparations: [String: PostgresError] = [:]
   private var inFlight = FIFO<Outstanding>()
+  /// The steps of every request in flight, in order; the first is the current one.
+  private var steps = FIFO<Step>()
   private var inSimpleMode = false
 
   /// At most this many statements are prepared; further SQL runs as the unnamed statement.
@@ -108,32 +110,39 @@ struct PipelineStateMachine {
   /// Plans an extended-protocol request of one or more statements, returning the libpq calls to
   /// make. `resultIndex` is the statement whose result the request returns.
   mutating func plan(_ id: RequestID, statements: [StatementKey], resultIndex: Int) -> [Command] {
-    precondition(self.canSendExtended, "an extended request cannot be sent during a simple query")
     var commands: [Command] = []
-    var steps: [Step] = []
-    commands.reserveCapacity(statements.count * 2 + 1)
+    self.plan(id, statements: statements, resultIndex: resultIndex, into: &commands)
+    return commands
+  }
+
+  /// ``plan(_:statements:resultIndex:)`` appending to `commands`, which the I/O thread reuses
+  /// so that sending a statement allocates nothing here.
+  mutating func plan(
+    _ id: RequestID, statements: some Collection<StatementKey>, resultIndex: Int,
+    into commands: inout [Command]
+  ) {
+    precondition(self.canSendExtended, "an extended request cannot be sent during a simple query")
     for (index, key) in statements.enumerated() {
       let keep = index == resultIndex
       if let name = self.statements[key] {
         commands.append(.executePrepared(name: name, statement: index))
-        steps.append(.execute(keep: keep, name: name))
+        self.steps.append(.execute(keep: keep, name: name))
       } else if self.statements.count < self.statementCacheCapacity {
         let name = "s\(self.nextStatementNumber)"
         self.nextStatementNumber += 1
         self.statements[key] = name
         commands.append(.prepare(name: name, statement: index))
         commands.append(.executePrepared(name: name, statement: index))
-        steps.append(.prepare(name: name))
-        steps.append(.execute(keep: keep, name: name))
+        self.steps.append(.prepare(name: name))
+        self.steps.append(.execute(keep: keep, name: name))
       } else {
         commands.append(.executeUnnamed(statement: index))
-        steps.append(.execute(keep: keep, name: nil))
+        self.steps.append(.execute(keep: keep, name: nil))
       }
     }
     commands.append(.sync)
-    steps.append(.sync)
-    self.inFlight.append(Outstanding(id: id, steps: steps))
-    return commands
+    self.steps.append(.sync)
+    self.inFlight.append(Outstanding(id: id))
   }
 
   /// Plans a simple-protocol query (several statements in one string). Call only when
@@ -141,21 +150,22 @@ struct PipelineStateMachine {
   mutating func planSimple(_ id: RequestID) -> [Command] {
     precondition(self.canSendSimple, "a simple query needs an idle pipeline")
     self.inSimpleMode = true
-    self.inFlight.append(Outstanding(id: id, steps: [.simple]))
+    self.steps.append(.simple)
+    self.inFlight.append(Outstanding(id: id))
     return [.simpleQuery]
   }
 
   /// Accounts for one event from `PQgetResult`.
   mutating func receive(_ event: Event) -> Reaction {
-    guard var current = self.inFlight.first else {
+    guard var current = self.inFlight.first, let step = self.steps.first else {
       return .protocolViolation("a result arrived with no request in flight")
     }
-    let step = current.steps[current.cursor]
     var reaction = Reaction.none
 
     switch (step, event) {
     case (.sync, .sync):
       _ = self.inFlight.popFirst()
+      _ = self.steps.popFirst()
       if self.inFlight.isEmpty {
         self.failedPreparations.removeAll()
       }
@@ -166,6 +176,7 @@ struct PipelineStateMachine {
 
     case (.simple, .end):
       _ = self.inFlight.popFirst()
+      _ = self.steps.popFirst()
       self.inSimpleMode = false
       return .complete(current.id, error: current.error, enterPipelineMode: true)
 
@@ -173,7 +184,7 @@ struct PipelineStateMachine {
       guard current.hadResult else {
         return .protocolViolation("a statement ended without a result")
       }
-      current.cursor += 1
+      _ = self.steps.popFirst()
       current.hadResult = false
 
     case (.simple, .success):
@@ -244,6 +255,7 @@ struct PipelineStateMachine {
     self.failedPreparations.removeAll()
     // Statements prepared on a dead connection do not exist on the next one.
     self.statements.removeAll()
+    _ = self.steps.drain()
     return self.inFlight.drain().map(\.id)
   }
 

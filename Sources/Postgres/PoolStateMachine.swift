@@ -81,19 +81,27 @@ struct PoolStateMachine {
   mutating func acquire(_ waiter: WaiterID, use: Use, now: ContinuousClock.Instant) -> (
     ConnectionID?, [Action]
   ) {
-    precondition(!self.isClosed, "check isClosed before acquiring")
-    let exclusiveWaiting = self.waiters.contains { $0.use == .exclusive }
-    if let id = self.pick(use, idleAllowed: !(use == .shared && exclusiveWaiting)) {
-      var actions: [Action] = []
-      self.take(id, use: use, now: now)
-      if use == .shared, self.slots[id]!.shared > 1, self.connectingCount == 0 {
-        // Pipelining onto a busy connection: grow towards the maximum meanwhile.
-        actions += self.openConnections(count: 1, now: now)
-      }
+    if let (id, actions) = self.acquireNow(use: use, now: now) {
       return (id, actions)
     }
     self.waiters.append((waiter, use))
     return (nil, self.grow(now: now))
+  }
+
+  /// A connection for `use` if one can be had right now, without queueing a waiter.
+  mutating func acquireNow(use: Use, now: ContinuousClock.Instant) -> (ConnectionID, [Action])? {
+    precondition(!self.isClosed, "check isClosed before acquiring")
+    let exclusiveWaiting = self.waiters.contains { $0.use == .exclusive }
+    guard let id = self.pick(use, idleAllowed: !(use == .shared && exclusiveWaiting)) else {
+      return nil
+    }
+    var actions: [Action] = []
+    self.take(id, use: use, now: now)
+    if use == .shared, self.slots[id]!.shared > 1, self.connectingCount == 0 {
+      // Pipelining onto a busy connection: grow towards the maximum meanwhile.
+      actions += self.openConnections(count: 1, now: now)
+    }
+    return (id, actions)
   }
 
   /// The waiter gave up (timeout or cancellation). False when it was not waiting (it was served

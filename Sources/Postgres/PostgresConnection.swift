@@ -357,15 +357,15 @@ public final class PostgresConnection: Sendable {
     guard mustSchedule, let driver = self.driver.withLock({ $0 }) else { return }
     // Nobody is using the driver: send from this thread (non-blocking libpq calls only) rather
     // than wake the I/O thread to do it.
-    let handled = driver.lock.withLockIfAvailable { _ -> (Bool, [ConnectionDriver.Completion]) in
-      guard driver.isReady else { return (false, []) }
+    var completions: [ConnectionDriver.Completion] = []
+    let handled = driver.lock.withLockIfAvailable { _ -> Bool in
+      guard driver.isReady else { return false }
       driver.service()
-      return (!driver.needsLoopAttention, driver.takeCompletions())
+      driver.takeCompletions(into: &completions)
+      return !driver.needsLoopAttention
     }
-    if let (_, completions) = handled {
-      ConnectionDriver.resume(completions)
-    }
-    if handled?.0 != true {
+    ConnectionDriver.resume(&completions)
+    if handled != true {
       self.loop.schedule(driver)
     }
   }

@@ -106,6 +106,7 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
     var fds: [pollfd] = []
     var owners: [ConnectionDriver?] = []
     var jobs: [UnownedJob] = []
+    var completed: [ConnectionDriver.Completion] = []
     while true {
       let scheduled = self.shared.withLock { shared -> [ConnectionDriver] in
         let scheduled = shared.scheduled
@@ -117,15 +118,14 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
         job.runSynchronously(on: self.asUnownedTaskExecutor())
       }
       jobs.removeAll(keepingCapacity: true)
-      var completions: [ConnectionDriver.Completion] = []
       for driver in scheduled {
         self.drivers[ObjectIdentifier(driver)] = driver
-        completions += driver.lock.withLock { _ in
+        driver.lock.withLock { _ in
           driver.service()
-          return driver.takeCompletions()
+          driver.takeCompletions(into: &completed)
         }
       }
-      ConnectionDriver.resume(completions)
+      ConnectionDriver.resume(&completed)
       self.removeClosedDrivers()
 
       // What to wait for.
@@ -176,29 +176,28 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 64)
         while read(self.wakeRead, &buffer, buffer.count) > 0 {}
       }
-      var completed: [ConnectionDriver.Completion] = []
       if ready > 0 {
         for index in 1..<fds.count where fds[index].revents != 0 {
           let revents = Int32(fds[index].revents)
           guard let driver = owners[index] else { continue }
-          completed += driver.lock.withLock { _ in
+          driver.lock.withLock { _ in
             driver.socketReady(
               readable: revents & Int32(POLLIN | POLLHUP | POLLERR) != 0,
               writable: revents & Int32(POLLOUT | POLLHUP | POLLERR) != 0)
-            return driver.takeCompletions()
+            driver.takeCompletions(into: &completed)
           }
         }
       }
       if earliest != nil {
         let now = ContinuousClock.now
         for driver in self.drivers.values {
-          completed += driver.lock.withLock { _ in
+          driver.lock.withLock { _ in
             driver.checkDeadlines(now: now)
-            return driver.takeCompletions()
+            driver.takeCompletions(into: &completed)
           }
         }
       }
-      ConnectionDriver.resume(completed)
+      ConnectionDriver.resume(&completed)
       self.removeClosedDrivers()
     }
   }

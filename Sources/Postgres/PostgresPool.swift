@@ -332,8 +332,11 @@ public final class PostgresPool: Sendable {
     _ use: PoolStateMachine.Use,
     deadline callerDeadline: ContinuousClock.Instant?
   ) async throws -> (Int, PostgresConnection) {
-    let waiterID = self.waiterIDs.add(1, ordering: .relaxed).oldValue
     let start = ContinuousClock.now
+    if let acquired = try self.acquireNow(use, now: start) {
+      return acquired
+    }
+    let waiterID = self.waiterIDs.add(1, ordering: .relaxed).oldValue
     let poolDeadline = start.advanced(by: self.configuration.acquireTimeout)
     let deadlineIsCaller = callerDeadline.map { $0 < poolDeadline } ?? false
     let deadline = deadlineIsCaller ? callerDeadline! : poolDeadline
@@ -395,6 +398,36 @@ public final class PostgresPool: Sendable {
       if depth > self.maximumDepthSeen.load(ordering: .relaxed) {
         self.maximumDepthSeen.store(depth, ordering: .relaxed)
       }
+    }
+    return acquired
+  }
+
+  /// A connection if one is free now: no continuation, no suspension, one lock. The common
+  /// case under load, where callers outnumber nothing; it saves a task switch per statement.
+  private func acquireNow(
+    _ use: PoolStateMachine.Use, now: ContinuousClock.Instant
+  ) throws -> (Int, PostgresConnection)? {
+    var effects: [Effect] = []
+    let acquired = try self.state.withLock { state -> (Int, PostgresConnection)? in
+      if state.machine.isClosed {
+        throw PostgresError.client(.poolClosed, "The pool is closed.")
+      }
+      if Task.isCancelled {
+        throw CancellationError()
+      }
+      guard let (id, actions) = state.machine.acquireNow(use: use, now: now) else { return nil }
+      let connection = state.connections[id]!
+      effects = self.effects(for: actions, in: &state)
+      if use == .shared, let depth = state.machine.slots[id]?.shared,
+        depth > self.maximumDepthSeen.load(ordering: .relaxed)
+      {
+        self.maximumDepthSeen.store(depth, ordering: .relaxed)
+      }
+      return (id, connection)
+    }
+    self.perform(effects)
+    if acquired != nil {
+      self.counters.withLock { $0.acquireLatency.record(now.duration(to: .now)) }
     }
     return acquired
   }

@@ -3,7 +3,8 @@
 // docs/PERFORMANCE.md ("PostgreSQL: driver vs pgbench").
 //
 //   swift run -c release PostgresBenchmarks [--seconds 5] [--rounds 3] [--clients 16,64]
-//     [--only select1|checkout] [--pipelined-connections 4] [--io-threads 2] [--cooperative-pool]
+//     [--only select1|checkout] [--variants pgbench,driver,pipelined] [--pipelined-connections 4]
+//     [--io-threads 2] [--cooperative-pool]
 //
 // Workloads (the same statements on both sides):
 //   select1   SELECT 1
@@ -21,8 +22,33 @@
 // thread as their preferred task executor (resumed where the result was read);
 // --cooperative-pool runs them on Swift's default pool instead.
 // Each round runs every variant once, in turn; the table shows medians over the rounds.
+// Client CPU per transaction: the driver's is this process's getrusage over its window;
+// pgbench's is RUSAGE_CHILDREN over its run (its connection set-up included, a few ms).
+// With LD_PRELOAD of the echo benchmark's malloc counter (libEchoBenchMallocCounter.so), the
+// driver's allocations per transaction are printed too.
 import Foundation
 import Postgres
+
+/// One run of one variant.
+struct Measurement {
+  var tps: Double
+  /// Client CPU (user + system) per transaction, µs.
+  var cpuMicroseconds: Double
+  /// Allocations per transaction, when the malloc counter is preloaded.
+  var allocations: Double?
+}
+
+/// User + system CPU seconds of this process or of its waited-for children.
+func cpuSeconds(_ who: __rusage_who) -> Double {
+  var usage = rusage()
+  getrusage(who.rawValue, &usage)
+  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// The preloaded malloc counter's count, if there is one.
+let mallocCount: (@convention(c) () -> UInt64)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "echo_bench_malloc_count")
+  .map { unsafeBitCast($0, to: (@convention(c) () -> UInt64).self) }
 
 struct Options {
   var seconds = 5
@@ -33,6 +59,7 @@ struct Options {
   var only: Set<String> = []
   var onIOThread = true
   var ioThreads = 2
+  var variants: Set<String> = []
 
   init(_ arguments: [String]) {
     var iterator = arguments.dropFirst().makeIterator()
@@ -48,6 +75,8 @@ struct Options {
       case "--cooperative-pool": self.onIOThread = false
       case "--io-threads": self.ioThreads = Int(iterator.next() ?? "") ?? self.ioThreads
       case "--only": self.only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+      case "--variants":
+        self.variants = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
       default:
         print("unknown argument \(argument)")
         exit(2)
@@ -140,7 +169,8 @@ enum Bench {
   /// Runs pgbench and returns its transactions per second (excluding connection time).
   static func pgbench(
     _ options: Options, workload: Workload, clients: Int, port: Int, user: String, script: String
-  ) async throws -> Double {
+  ) async throws -> Measurement {
+    let cpuBefore = cpuSeconds(RUSAGE_CHILDREN)
     let output = try await run(
       options.pgbench,
       [
@@ -152,7 +182,10 @@ enum Bench {
     else {
       throw NSError(domain: "pgbench", code: 1, userInfo: [NSLocalizedDescriptionKey: output])
     }
-    return value
+    let transactions = value * Double(options.seconds)
+    return Measurement(
+      tps: value, cpuMicroseconds: (cpuSeconds(RUSAGE_CHILDREN) - cpuBefore) * 1e6 / transactions,
+      allocations: nil)
   }
 
   /// Runs `clients` tasks doing `workload` for the configured time; transactions per second.
@@ -162,7 +195,7 @@ enum Bench {
   /// preferred task executor (unless `--cooperative-pool`).
   static func driver(
     _ options: Options, workload: Workload, clients: Int, url: String, pipelined: Bool
-  ) async throws -> Double {
+  ) async throws -> Measurement {
     let shards = max(1, min(options.ioThreads, clients))
     let totalConnections =
       workload == .select1 && pipelined ? min(options.pipelinedConnections, clients) : clients
@@ -193,6 +226,8 @@ enum Bench {
       }
       try await group.waitForAll()
     }
+    let cpuBefore = cpuSeconds(RUSAGE_SELF)
+    let mallocsBefore = mallocCount?()
     let start = ContinuousClock.now
     let end = start + .seconds(options.seconds)
     let done = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -210,11 +245,15 @@ enum Bench {
       return try await group.reduce(0, +)
     }
     let elapsed = start.duration(to: .now)
+    let cpu = cpuSeconds(RUSAGE_SELF) - cpuBefore
+    let mallocs = mallocsBefore.map { Double(mallocCount!() - $0) / Double(max(1, done)) }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     for pool in pools {
       await pool.close()
     }
-    return Double(done) / seconds
+    return Measurement(
+      tps: Double(done) / seconds, cpuMicroseconds: cpu * 1e6 / Double(max(1, done)),
+      allocations: mallocs)
   }
 
   /// Runs a program to its end and returns what it printed. Spawned with an empty signal mask:
@@ -289,24 +328,27 @@ struct Key: Hashable {
   var clients: Int
   var variant: Variant
 }
-var results: [Key: [Double]] = [:]
+var results: [Key: [Measurement]] = [:]
 for round in 1...options.rounds {
   for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
     for clients in options.clients {
-      for variant in Variant.allCases {
-        let tps: Double
+      for variant in Variant.allCases where options.variants.isEmpty || options.variants.contains(variant.rawValue) {
+        let measurement: Measurement
         switch variant {
         case .pgbench:
-          tps = try await Bench.pgbench(
+          measurement = try await Bench.pgbench(
             options, workload: workload, clients: clients, port: cluster.port, user: cluster.superuser,
             script: scripts[workload]!)
         case .driver:
-          tps = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: false)
+          measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: false)
         case .pipelined:
-          tps = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: true)
+          measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: true)
         }
-        results[Key(workload: workload, clients: clients, variant: variant), default: []].append(tps)
-        print("round \(round) \(workload.rawValue) c=\(clients) \(variant.rawValue): \(Int(tps)) tps")
+        results[Key(workload: workload, clients: clients, variant: variant), default: []].append(measurement)
+        print(
+          "round \(round) \(workload.rawValue) c=\(clients) \(variant.rawValue): \(Int(measurement.tps)) tps, "
+            + String(format: "%.1f µs client CPU/tx", measurement.cpuMicroseconds)
+            + (measurement.allocations.map { String(format: ", %.1f mallocs/tx", $0) } ?? ""))
         fflush(nil)
       }
     }
@@ -315,20 +357,36 @@ for round in 1...options.rounds {
 try await cluster.stop()
 
 func format(_ value: Double) -> String {
-  String(Int(value.rounded()))
+  value.isFinite ? String(Int(value.rounded())) : "-"
+}
+func ratio(_ value: Double, _ base: Double) -> String {
+  value > 0 && base > 0 ? String(format: "%.2f", value / base) : "-"
+}
+func oneDecimal(_ value: Double?) -> String {
+  value.map { $0.isFinite && $0 > 0 ? String(format: "%.1f", $0) : "-" } ?? "-"
 }
 print("")
-print("| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for workload in Workload.allCases {
+print(
+  "| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench "
+    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
   for clients in options.clients {
-    let base = median(results[Key(workload: workload, clients: clients, variant: .pgbench)] ?? [])
-    let driver = median(results[Key(workload: workload, clients: clients, variant: .driver)] ?? [])
-    let pipelined = median(results[Key(workload: workload, clients: clients, variant: .pipelined)] ?? [])
+    func runs(_ variant: Variant) -> [Measurement] {
+      results[Key(workload: workload, clients: clients, variant: variant)] ?? []
+    }
+    let base = median(runs(.pgbench).map(\.tps))
+    let driver = median(runs(.driver).map(\.tps))
+    let pipelined = median(runs(.pipelined).map(\.tps))
+    let cpu = [Variant.pgbench, .driver, .pipelined].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
+    let mallocs = [Variant.driver, .pipelined].map { variant -> String in
+      let counted = runs(variant).compactMap(\.allocations)
+      return counted.isEmpty ? "-" : oneDecimal(median(counted))
+    }
     print(
-      "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | "
-        + String(format: "%.2f", driver / base) + " | \(format(pipelined)) | "
-        + String(format: "%.2f", pipelined / base) + " |")
+      "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | \(ratio(driver, base)) | "
+        + "\(format(pipelined)) | \(ratio(pipelined, base)) | \(cpu.joined(separator: " / ")) | "
+        + "\(mallocs.joined(separator: " / ")) |")
   }
 }
 print("")
