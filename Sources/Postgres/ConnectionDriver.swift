@@ -273,6 +273,16 @@ final class ConnectionDriver: @unchecked Sendable {
   private func sendPending() {
     guard let pg = self.pg, case .ready = self.phase else { return }
     var sentAny = false
+    // libpq (before 17) flushes at every sync point, so each request would be a TCP segment of
+    // its own, each waking the server. Corked, the kernel sends the requests queued here together
+    // when the cork comes off, at the end of this function.
+    let socket = PQsocket(pg)
+    let corked = self.pending.count + self.resend.count > 1 && socket >= 0 && Self.setCork(socket, true)
+    defer {
+      if corked {
+        _ = Self.setCork(socket, false)
+      }
+    }
     while true {
       let fromResend = !self.resend.isEmpty
       guard let request = fromResend ? self.resend.first : self.pending.first else { break }
@@ -318,6 +328,13 @@ final class ConnectionDriver: @unchecked Sendable {
     if sentAny {
       self.flush()
     }
+  }
+
+  /// Sets `TCP_CORK` on `socket`; false if that failed (the socket is then left as it was).
+  private static func setCork(_ socket: Int32, _ on: Bool) -> Bool {
+    var value: Int32 = on ? 1 : 0
+    return setsockopt(
+      socket, Int32(IPPROTO_TCP), TCP_CORK, &value, socklen_t(MemoryLayout<Int32>.size)) == 0
   }
 
   private func takeNext(fromResend: Bool) {

@@ -355,6 +355,12 @@ public final class PostgresConnection: Sendable {
       return true
     }
     guard mustSchedule, let driver = self.driver.withLock({ $0 }) else { return }
+    if self.loop.isCurrentThread {
+      // A task resumed on the I/O thread: the loop services the driver once the tasks it is
+      // running are done, so several callers' statements leave in one write.
+      self.loop.schedule(driver)
+      return
+    }
     // Nobody is using the driver: send from this thread (non-blocking libpq calls only) rather
     // than wake the I/O thread to do it.
     var completions: [ConnectionDriver.Completion] = []

@@ -39,6 +39,13 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
 
   /// Loop-thread only.
   private var drivers: [ObjectIdentifier: ConnectionDriver] = [:]
+  /// The loop thread's `pthread_self()`, set when it starts.
+  private let threadID = Atomic<UInt>(0)
+
+  /// True on the loop's own thread.
+  var isCurrentThread: Bool {
+    self.threadID.load(ordering: .relaxed) == UInt(pthread_self())
+  }
 
   private static let loops: [PostgresEventLoop] = {
     let configured = ProcessInfo.processInfo.environment["EMPORIUM_PG_IO_THREADS"].flatMap {
@@ -103,21 +110,22 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
   }
 
   private func run() {
+    self.threadID.store(UInt(pthread_self()), ordering: .relaxed)
     var fds: [pollfd] = []
     var owners: [ConnectionDriver?] = []
     var jobs: [UnownedJob] = []
+    var scheduled: [ConnectionDriver] = []
     var completed: [ConnectionDriver.Completion] = []
     while true {
-      let scheduled = self.shared.withLock { shared -> [ConnectionDriver] in
-        let scheduled = shared.scheduled
-        shared.scheduled.removeAll(keepingCapacity: true)
-        swap(&jobs, &shared.jobs)
-        return scheduled
-      }
+      // Tasks resumed here first: the statements they queue are sent just below, all of a
+      // connection's in one go (see `PostgresConnection.enqueue`).
+      self.shared.withLock { swap(&jobs, &$0.jobs) }
       for job in jobs {
         job.runSynchronously(on: self.asUnownedTaskExecutor())
       }
       jobs.removeAll(keepingCapacity: true)
+      self.shared.withLock { swap(&scheduled, &$0.scheduled) }
+      defer { scheduled.removeAll(keepingCapacity: true) }
       for driver in scheduled {
         self.drivers[ObjectIdentifier(driver)] = driver
         driver.lock.withLock { _ in

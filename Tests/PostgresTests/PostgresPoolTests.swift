@@ -47,6 +47,47 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("tasks on the pool's I/O thread share writes; every one still gets its own result or error")
+  func pipelinedFromTheIOThread() async throws {
+    // Callers resumed on the I/O thread queue their next statements and the loop sends each
+    // connection's batch together (corked): results must still match their callers, and one
+    // caller's error must not touch the statements that travelled with it.
+    let pool = try await self.makePool(maximumConnections: 1, maximumPipelineDepth: 64)
+    let tasks = 48
+    let perTask = 30
+    let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+      for task in 0..<tasks {
+        group.addTask(executorPreference: pool.taskExecutor) {
+          var failures = 0
+          for index in 0..<perTask {
+            let value = Int64(task * 1000 + index)
+            if task % 8 == 0 && index % 5 == 0 {
+              do {
+                try await pool.query("SELECT 1 / $1::int8", [Int64(0)])
+                Issue.record("division by zero succeeded")
+              } catch let error as PostgresError {
+                #expect(error.sqlState == "22012")
+                failures += 1
+              }
+              continue
+            }
+            let rows = try await pool.query("SELECT $1::int8 * 2, $2::text", [value, "t\(task)"])
+            let row = try #require(rows.first)
+            #expect(try row.decode(0, as: Int64.self) == value * 2)
+            #expect(try row.decode(1, as: String.self) == "t\(task)")
+          }
+          return failures
+        }
+      }
+      return try await group.reduce(0, +)
+    }
+    #expect(failures == (tasks / 8) * (perTask / 5))
+    #expect(pool.metrics.maximumPipelineDepthSeen > 8)
+    // The connection is still in step with the server.
+    #expect(try await pool.query("SELECT 41 + 1").scalar(as: Int32.self) == 42)
+    await pool.close()
+  }
+
   @Test("one connection, many concurrent callers, one failing: the others are unaffected")
   func pipelineIsolatesErrors() async throws {
     let connection = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
