@@ -73,23 +73,13 @@ public struct DNSEndpoints: EndpointResolver {
     while let info = entry?.pointee {
       entry = info.ai_next
       guard let address = info.ai_addr else { continue }
-      var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-      let converted: UnsafePointer<CChar>?
-      switch Int32(address.pointee.sa_family) {
-      case AF_INET:
-        converted = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
-          var raw = inet.pointee.sin_addr
-          return inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
-        }
-      case AF_INET6:
-        converted = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet6 in
-          var raw = inet6.pointee.sin6_addr
-          return inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
-        }
-      default:
-        converted = nil
-      }
-      guard converted != nil else { continue }
+      var text = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+      // getnameinfo with NI_NUMERICHOST formats either family without reaching into
+      // sockaddr_in/sockaddr_in6 (whose members some builds attribute to another C module).
+      let converted =
+        getnameinfo(address, info.ai_addrlen, &text, socklen_t(text.count), nil, 0, NI_NUMERICHOST) == 0
+        && (Int32(address.pointee.sa_family) == AF_INET || Int32(address.pointee.sa_family) == AF_INET6)
+      guard converted else { continue }
       let string = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
       if !addresses.contains(string) { addresses.append(string) }
     }
