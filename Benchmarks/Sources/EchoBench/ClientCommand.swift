@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// `echo-bench client`: a closed loop of `--concurrency` calls in flight on one connection
 /// (Emporium with `--pool`: through an `RPCClientPool` over the servers of `--ports`).
@@ -18,6 +20,8 @@ struct ClientCommand: AsyncParsableCommand {
   @Option(help: "unary or bidi.") var mode: CallMode = .unary
   @Option(help: "Compression offered (emporium only).") var compression: CompressionChoice = .none
   @Flag(help: "Emporium only: run the calling tasks on the connection's event loop.") var onLoop = false
+  @Flag(help: "Emporium only: make NIO's event loops Swift's global executor for the whole client process.")
+  var nioExecutor = false
   @Flag(help: "Emporium only: call through an RPCClientPool (over --ports, or --port) instead of one RPCConnection.")
   var pool = false
   @Option(help: "With --pool: comma-separated ports of the servers on 127.0.0.1, e.g. 24100,24101.") var ports: String?
@@ -28,9 +32,10 @@ struct ClientCommand: AsyncParsableCommand {
   func validate() throws {
     guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     guard payload >= 0 else { throw ValidationError("--payload must not be negative") }
-    if impl != .emporium && (onLoop || compression != .none || pool) {
-      throw ValidationError("--on-loop, --compression and --pool apply to emporium only")
+    if impl != .emporium && (onLoop || nioExecutor || compression != .none || pool) {
+      throw ValidationError("--on-loop, --nio-executor, --compression and --pool apply to emporium only")
     }
+    if onLoop && nioExecutor { throw ValidationError("--on-loop and --nio-executor are alternatives") }
     if pool && onLoop { throw ValidationError("--on-loop needs one connection: a pool has one event loop per connection") }
     if ports != nil && !pool { throw ValidationError("--ports needs --pool") }
     if ports != nil && portList.count != (ports ?? "").split(separator: ",").count {
@@ -41,6 +46,11 @@ struct ClientCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
+    if nioExecutor {
+      guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
+        throw ValidationError("could not install NIO's event loops as the global executor")
+      }
+    }
     var options = ClientOptions(
       implementation: impl, port: port ?? portList[0], concurrency: concurrency, payload: payload, seconds: seconds,
       warmUpSeconds: warmUp, mode: mode, compression: compression, onLoop: onLoop)

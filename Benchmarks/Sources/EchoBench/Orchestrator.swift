@@ -178,6 +178,7 @@ struct Orchestrator {
     ]
     if variant.implementation == .emporium { arguments += ["--compression", variant.compression.rawValue] }
     if variant.onLoop { arguments.append("--on-loop") }
+    if variant.nioExecutor { arguments.append("--nio-executor") }
     let client = try ChildProcess(
       name: "client", arguments: arguments, environment: preloadEnvironment, stderrPath: scratch + "/client.log")
     defer { client.terminate() }

@@ -1,15 +1,18 @@
 /// One implementation as the benchmark runs it: which server and client, which compression,
-/// and (Emporium) whether the calling tasks run on the connection's event loop.
+/// and (Emporium) whether the calling tasks run on the connection's event loop, or on NIO's
+/// event loops installed as the client process's global executor.
 struct Variant: Hashable, Codable, Sendable {
   var implementation: Implementation
   var compression: CompressionChoice = .none
   var onLoop = false
+  var nioExecutor = false
 
-  /// The name used by `--variants`: emporium-none, emporium-none-loop, emporium-zstd,
-  /// emporium-zstd-loop, grpc, nio.
+  /// The name used by `--variants`: emporium-none, emporium-none-loop, emporium-none-nio-executor,
+  /// emporium-zstd, emporium-zstd-loop, grpc, nio.
   var id: String {
     switch implementation {
-    case .emporium: "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")"
+    case .emporium:
+      "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")\(nioExecutor ? "-nio-executor" : "")"
     case .grpc: "grpc"
     case .nio: "nio"
     }
@@ -17,7 +20,8 @@ struct Variant: Hashable, Codable, Sendable {
 
   var label: String {
     switch implementation {
-    case .emporium: "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")"
+    case .emporium:
+      "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")\(nioExecutor ? ", NIO executor" : "")"
     case .grpc: "grpc-swift-2"
     case .nio: "bare NIO"
     }
@@ -26,6 +30,7 @@ struct Variant: Hashable, Codable, Sendable {
   static let all: [Variant] = [
     Variant(implementation: .emporium, compression: .none),
     Variant(implementation: .emporium, compression: .none, onLoop: true),
+    Variant(implementation: .emporium, compression: .none, nioExecutor: true),
     Variant(implementation: .emporium, compression: .zstd),
     Variant(implementation: .emporium, compression: .zstd, onLoop: true),
     Variant(implementation: .grpc),
@@ -33,5 +38,5 @@ struct Variant: Hashable, Codable, Sendable {
   ]
 
   /// The variants for memory per idle connection (the executor makes no difference there).
-  static let idle: [Variant] = all.filter { !$0.onLoop }
+  static let idle: [Variant] = all.filter { !$0.onLoop && !$0.nioExecutor }
 }
