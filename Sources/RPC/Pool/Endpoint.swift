@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
   import Darwin
 #endif
+import NIOCore
 import NIOPosix
 
 /// One server address a pool connects to.
@@ -73,24 +74,18 @@ public struct DNSEndpoints: EndpointResolver {
     while let info = entry?.pointee {
       entry = info.ai_next
       guard let address = info.ai_addr else { continue }
-      var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-      let converted: UnsafePointer<CChar>?
+      // NIO's SocketAddress formats the address (inet_ntop), so no member of the C socket
+      // address structs is named here.
+      let formatted: String?
       switch Int32(address.pointee.sa_family) {
       case AF_INET:
-        converted = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { inet in
-          var raw = inet.pointee.sin_addr
-          return inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
-        }
+        formatted = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee).ipAddress }
       case AF_INET6:
-        converted = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { inet6 in
-          var raw = inet6.pointee.sin6_addr
-          return inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
-        }
+        formatted = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee).ipAddress }
       default:
-        converted = nil
+        formatted = nil
       }
-      guard converted != nil else { continue }
-      let string = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      guard let string = formatted else { continue }
       if !addresses.contains(string) { addresses.append(string) }
     }
     return addresses
