@@ -241,15 +241,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       }
     }
     FrameEncoder.writeCallOpen(
-      callID: id, CallOpen(path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata),
-      into: &batch)
+      callID: id, path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata, into: &batch)
     return true
   }
 
   func startUnary(
     _ call: ClientCall, request: ByteBuffer, options: CallOptions, deadline: ContinuousClock.Instant?,
-    continuation: CheckedContinuation<ByteBuffer, any Error>
+    continuation: UnsafeContinuation<ByteBuffer, any Error>
   ) {
+    guard !call.ended else {
+      // Cancelled before it started (the calling task was cancelled already, and the
+      // cancellation reached the loop first): `end` ran without a continuation to resume.
+      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+      return
+    }
     call.unaryContinuation = continuation
     guard open(call, options: options, deadline: deadline) else { return }
     var request = request
