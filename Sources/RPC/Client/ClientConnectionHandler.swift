@@ -48,6 +48,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   var onGoAway: (@Sendable () -> Void)?
 
   var negotiatedCompression: ConnectionSettings.Compression { state.compression }
+  /// Which zstd contexts this connection holds; each is created on first use. On the loop.
+  var zstdContexts: (compressor: Bool, decompressor: Bool) { (outbound.hasCompressor, reader.hasDecompressor) }
   var serverSettings: ConnectionSettings { state.peer }
   var acceptsNewCalls: Bool { closedError == nil && state.canOpenCalls }
 
@@ -62,8 +64,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
+    // The write batch gets its storage from the first write, sized by what is written, and
+    // keeps that capacity across flushes.
     self.context = context
-    batch = context.channel.allocator.buffer(capacity: 4096)
     if context.channel.isActive { sendHandshake() }
   }
 

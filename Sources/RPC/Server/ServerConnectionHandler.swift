@@ -66,8 +66,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
+    // The write batch gets its storage from the first write, sized by what is written, and
+    // keeps that capacity across flushes.
     self.context = context
-    batch = context.channel.allocator.buffer(capacity: 4096)
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -130,6 +131,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
     context.fireChannelWritabilityChanged()
   }
+
+  /// Which zstd contexts this connection holds; each is created on first use. On the loop.
+  var zstdContexts: (compressor: Bool, decompressor: Bool) { (outbound.hasCompressor, reader.hasDecompressor) }
 
   private var handshakeDone: Bool {
     switch state.phase {
