@@ -11,7 +11,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   let connection: ClientConnectionHandler
   let method: ProtoMethodDescriptor
   let decodingLimits: ProtoDecodingLimits
-  let responses = AsyncMessageQueue<InboundMessage>()
+  let responses = MessageQueue<InboundMessage>()
   /// Response headers and whoever waits for them (most calls never ask: no promise is made).
   private let headers = Mutex<(value: Metadata?, waiters: [CheckedContinuation<Metadata, Never>])>((nil, []))
   private let trailing = Mutex(Metadata())
@@ -21,9 +21,10 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   var ended = false
   var deadlineTimer: Scheduled<Void>?
   private var headersDone = false
-  /// Unary calls: the response, then the continuation resumed at the trailers.
+  /// Unary calls: the response, then the continuation resumed at the trailers. Unchecked: it is
+  /// resumed only in `end`, which runs once, on the loop, and clears it first.
   var unaryResponse: ByteBuffer?
-  var unaryContinuation: CheckedContinuation<ByteBuffer, any Error>?
+  var unaryContinuation: UnsafeContinuation<ByteBuffer, any Error>?
   /// A send waiting for credit (no continuation: the request of a unary call, to be followed
   /// by a half-close).
   var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>?)?

@@ -48,6 +48,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   var onGoAway: (@Sendable () -> Void)?
 
   var negotiatedCompression: ConnectionSettings.Compression { state.compression }
+  /// Which zstd contexts this connection holds; each is created on first use. On the loop.
+  var zstdContexts: (compressor: Bool, decompressor: Bool) { (outbound.hasCompressor, reader.hasDecompressor) }
   var serverSettings: ConnectionSettings { state.peer }
   var acceptsNewCalls: Bool { closedError == nil && state.canOpenCalls }
 
@@ -62,8 +64,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
+    // The write batch gets its storage from the first write, sized by what is written, and
+    // keeps that capacity across flushes.
     self.context = context
-    batch = context.channel.allocator.buffer(capacity: 4096)
     if context.channel.isActive { sendHandshake() }
   }
 
@@ -241,15 +244,20 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       }
     }
     FrameEncoder.writeCallOpen(
-      callID: id, CallOpen(path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata),
-      into: &batch)
+      callID: id, path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata, into: &batch)
     return true
   }
 
   func startUnary(
     _ call: ClientCall, request: ByteBuffer, options: CallOptions, deadline: ContinuousClock.Instant?,
-    continuation: CheckedContinuation<ByteBuffer, any Error>
+    continuation: UnsafeContinuation<ByteBuffer, any Error>
   ) {
+    guard !call.ended else {
+      // Cancelled before it started (the calling task was cancelled already, and the
+      // cancellation reached the loop first): `end` ran without a continuation to resume.
+      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+      return
+    }
     call.unaryContinuation = continuation
     guard open(call, options: options, deadline: deadline) else { return }
     var request = request

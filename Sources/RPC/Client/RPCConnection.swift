@@ -144,10 +144,10 @@ public final class RPCConnection: ClientTransport {
 
   /// One unary call past the client pipeline (a pool's attempt).
   func unary(_ context: ClientCallContext, request: ByteBuffer) async throws -> ByteBuffer {
-      let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
-      let deadline = context.options.effectiveDeadline()
-      return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { continuation in
+    let call = ClientCall(connection: self.handler, method: context.method, decodingLimits: self.limits)
+    let deadline = context.options.effectiveDeadline()
+    return try await withTaskCancellationHandler {
+      try await withUnsafeThrowingContinuation { continuation in
         if call.eventLoop.inEventLoop {
           self.handler.startUnary(
             call, request: request, options: context.options, deadline: deadline, continuation: continuation)

@@ -47,8 +47,7 @@ package struct ZstdStreamCompressor: ~Copyable {
   /// - Throws: ``ZstdError/Code/parameterOutOfBound`` for a level or window log out of range,
   ///   ``ZstdError/Code/memoryAllocation`` if libzstd cannot allocate a context.
   package init(level: Int32, windowLog: Int32) throws(ZstdError) {
-    try ZstdError.checkBounds(level, ZSTD_cParam_getBounds(ZSTD_c_compressionLevel), name: "compression level")
-    try ZstdError.checkBounds(windowLog, ZSTD_cParam_getBounds(ZSTD_c_windowLog), name: "windowLog")
+    try Self.checkParameters(level: level, windowLog: windowLog)
     guard let context = ZSTD_createCCtx() else {
       throw ZstdError(code: .memoryAllocation, message: "cannot allocate a compression context")
     }
@@ -69,6 +68,13 @@ package struct ZstdStreamCompressor: ~Copyable {
 
   deinit {
     ZSTD_freeCCtx(self.context)
+  }
+
+  /// Throws what ``init(level:windowLog:)`` throws for these parameters, without creating a
+  /// context (for an owner that creates it only when it first has something to compress).
+  package static func checkParameters(level: Int32, windowLog: Int32) throws(ZstdError) {
+    try ZstdError.checkBounds(level, ZSTD_cParam_getBounds(ZSTD_c_compressionLevel), name: "compression level")
+    try ZstdError.checkBounds(windowLog, ZSTD_cParam_getBounds(ZSTD_c_windowLog), name: "windowLog")
   }
 
   /// Bytes libzstd holds for this stream (`ZSTD_sizeof_CCtx`): context, window and buffers.

@@ -38,7 +38,7 @@ package struct ZstdStreamDecompressor: ~Copyable {
   /// - Throws: ``ZstdError/Code/parameterOutOfBound`` for a window log out of range,
   ///   ``ZstdError/Code/memoryAllocation`` if libzstd cannot allocate a context.
   package init(windowLogMax: Int32) throws(ZstdError) {
-    try ZstdError.checkBounds(windowLogMax, ZSTD_dParam_getBounds(ZSTD_d_windowLogMax), name: "windowLogMax")
+    try Self.checkParameters(windowLogMax: windowLogMax)
     guard let context = ZSTD_createDCtx() else {
       throw ZstdError(code: .memoryAllocation, message: "cannot allocate a decompression context")
     }
@@ -55,6 +55,12 @@ package struct ZstdStreamDecompressor: ~Copyable {
 
   deinit {
     ZSTD_freeDCtx(self.context)
+  }
+
+  /// Throws what ``init(windowLogMax:)`` throws for this parameter, without creating a context
+  /// (for an owner that creates it only when the first compressed bytes arrive).
+  package static func checkParameters(windowLogMax: Int32) throws(ZstdError) {
+    try ZstdError.checkBounds(windowLogMax, ZSTD_dParam_getBounds(ZSTD_d_windowLogMax), name: "windowLogMax")
   }
 
   /// Bytes libzstd holds for this stream (`ZSTD_sizeof_DCtx`): context, window and buffers.

@@ -19,6 +19,10 @@ struct FrameReader: ~Copyable {
   /// Frame bytes read so far, after decompression.
   private(set) var plainBytesRead = 0
 
+  /// Whether the zstd decompression context exists (it is created with the first compressed
+  /// bytes).
+  var hasDecompressor: Bool { inbound.hasDecompressor }
+
   /// - Parameter settings: this side's own settings (the limits it enforces on what it reads).
   init(role: FrameDecoder.Role, settings: ConnectionSettings) {
     decoder = FrameDecoder(role: role, maxFrameSize: settings.maxFrameSize, maxHeaderSize: settings.maxHeaderSize)

@@ -6,22 +6,37 @@ import NIOCore
 /// on the socket (compressed and flushed at the batch boundary, so the peer can decode every
 /// frame of the batch at once). Inbound: `inflate` turns received bytes into plain bytes in
 /// bounded chunks.
+///
+/// The zstd contexts are created on first use, not when compression is negotiated: the
+/// compressor with the first batch to compress, the decompressor with the first compressed
+/// bytes received. A connection that carries nothing after its handshake holds neither (a
+/// context is about 100 KiB before its window is even allocated).
 struct OutboundStream: ~Copyable {
   private var compressor: ZstdStreamCompressor?
+  private var level: Int32 = 0
+  private var windowLog: Int32 = 0
 
   init() {}
 
   private(set) var isCompressing = false
 
-  /// Compresses everything written after this call.
+  /// Whether the zstd context exists (it is created by the first `seal` after
+  /// `startCompressing`).
+  var hasCompressor: Bool { compressor != nil }
+
+  /// Compresses everything written after this call. Throws for parameters out of range; the
+  /// context itself is created when the first batch is sealed.
   mutating func startCompressing(level: Int32, windowLog: Int32) throws {
-    compressor = try ZstdStreamCompressor(level: level, windowLog: windowLog)
+    try ZstdStreamCompressor.checkParameters(level: level, windowLog: windowLog)
+    self.level = level
+    self.windowLog = windowLog
     isCompressing = true
   }
 
   /// The bytes to write for a batch of plain frames.
   mutating func seal(_ batch: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
     guard isCompressing else { return batch }
+    if compressor == nil { compressor = try ZstdStreamCompressor(level: level, windowLog: windowLog) }
     var output = allocator.buffer(capacity: batch.readableBytes / 2 + 64)
     try compressor!.compress(batch, into: &output)
     try compressor!.flush(into: &output)
@@ -32,6 +47,7 @@ struct OutboundStream: ~Copyable {
 
 struct InboundStream: ~Copyable {
   private var decompressor: ZstdStreamDecompressor?
+  private var windowLogMax: Int32 = 0
   /// The most plain bytes produced per step, so a decompression bomb cannot make one read
   /// allocate without bound: the frame decoder consumes each chunk before the next is made.
   static let chunkSize = 64 << 10
@@ -40,8 +56,15 @@ struct InboundStream: ~Copyable {
 
   private(set) var isDecompressing = false
 
+  /// Whether the zstd context exists (it is created when the first compressed bytes arrive
+  /// after `startDecompressing`).
+  var hasDecompressor: Bool { decompressor != nil }
+
+  /// Decompresses everything received after this call. Throws for a window log out of range;
+  /// the context itself is created when the first compressed bytes arrive.
   mutating func startDecompressing(windowLogMax: Int32) throws {
-    decompressor = try ZstdStreamDecompressor(windowLogMax: windowLogMax)
+    try ZstdStreamDecompressor.checkParameters(windowLogMax: windowLogMax)
+    self.windowLogMax = windowLogMax
     isDecompressing = true
   }
 
@@ -51,6 +74,8 @@ struct InboundStream: ~Copyable {
       try body(input)
       return
     }
+    guard input.readableBytes > 0 else { return }
+    if decompressor == nil { decompressor = try ZstdStreamDecompressor(windowLogMax: windowLogMax) }
     var input = input
     while true {
       var output = allocator.buffer(capacity: Self.chunkSize)

@@ -2,11 +2,26 @@ import NIOCore
 
 /// What a call's opening HEADERS frame carries (client to server).
 struct CallOpen: Hashable, Sendable {
-  /// `/package.Service/Method`.
-  var path: String
+  /// `/package.Service/Method` in UTF-8 (valid UTF-8). A received call keeps a slice of its
+  /// frame: the server finds the method by these bytes (``RPCRouter/subscript(pathBytes:)``)
+  /// and makes a `String` of them only when it needs one (``path``).
+  var pathBytes: ByteBuffer
   /// The caller's remaining time, in microseconds; nil when the call has no deadline.
   var timeoutMicroseconds: UInt64?
   var metadata: Metadata
+
+  init(pathBytes: ByteBuffer, timeoutMicroseconds: UInt64?, metadata: Metadata) {
+    self.pathBytes = pathBytes
+    self.timeoutMicroseconds = timeoutMicroseconds
+    self.metadata = metadata
+  }
+
+  init(path: String, timeoutMicroseconds: UInt64?, metadata: Metadata) {
+    self.init(pathBytes: ByteBuffer(string: path), timeoutMicroseconds: timeoutMicroseconds, metadata: metadata)
+  }
+
+  /// `/package.Service/Method` (a new string on each access).
+  var path: String { String(buffer: pathBytes) }
 }
 
 /// What a TRAILERS frame carries: how a call ended.

@@ -109,13 +109,16 @@ struct FrameDecoder {
         guard let pathLength = payload.readInteger(as: UInt16.self), payload.readableBytes >= Int(pathLength) + 8 else {
           throw ProtocolViolation(.protocolError, "truncated HEADERS on call \(callID)")
         }
-        guard let path = try? payload.readUTF8ValidatedString(length: Int(pathLength)) else {
+        // Validated in place: the path stays a slice of the frame, not a new String per call.
+        let path = payload.readSlice(length: Int(pathLength))!
+        guard Self.isValidUTF8(path.readableBytesView) else {
           throw ProtocolViolation(.protocolError, "method path is not UTF-8")
         }
         let timeout = payload.readInteger(as: UInt64.self)!
         let metadata = try readMetadata(&payload)
         try requireEmpty()
-        return .callOpen(callID: callID, CallOpen(path: path, timeoutMicroseconds: timeout == 0 ? nil : timeout, metadata: metadata))
+        return .callOpen(
+          callID: callID, CallOpen(pathBytes: path, timeoutMicroseconds: timeout == 0 ? nil : timeout, metadata: metadata))
       case .client:
         let metadata = try readMetadata(&payload)
         try requireEmpty()
@@ -186,6 +189,19 @@ struct FrameDecoder {
       else { throw ProtocolViolation(.frameSizeError, "truncated GOAWAY") }
       try requireEmpty()
       return .goAway(lastCallID: last, code: code, debug: String(decoding: debug, as: UTF8.self))
+    }
+  }
+
+  /// Whether `bytes` are valid UTF-8, checked without building a string.
+  static func isValidUTF8(_ bytes: ByteBufferView) -> Bool {
+    var parser = Unicode.UTF8.ForwardParser()
+    var iterator = bytes.makeIterator()
+    while true {
+      switch parser.parseScalar(from: &iterator) {
+      case .valid: continue
+      case .emptyInput: return true
+      case .error: return false
+      }
     }
   }
 

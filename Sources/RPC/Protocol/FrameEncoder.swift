@@ -39,13 +39,33 @@ enum FrameEncoder {
   }
 
   static func writeCallOpen(callID: UInt32, _ open: CallOpen, into buffer: inout ByteBuffer) {
+    writeCallOpen(callID: callID, timeoutMicroseconds: open.timeoutMicroseconds, metadata: open.metadata, into: &buffer) {
+      var path = open.pathBytes
+      return $0.writeBuffer(&path)
+    }
+  }
+
+  /// The HEADERS frame that opens a call, with the path written straight from the method's
+  /// string (no ``CallOpen`` to build on the client's per-call path).
+  static func writeCallOpen(
+    callID: UInt32, path: String, timeoutMicroseconds: UInt64?, metadata: Metadata, into buffer: inout ByteBuffer
+  ) {
+    writeCallOpen(callID: callID, timeoutMicroseconds: timeoutMicroseconds, metadata: metadata, into: &buffer) {
+      $0.writeString(path)
+    }
+  }
+
+  private static func writeCallOpen(
+    callID: UInt32, timeoutMicroseconds: UInt64?, metadata: Metadata, into buffer: inout ByteBuffer,
+    writePath: (inout ByteBuffer) -> Int
+  ) {
     writeFrame(.headers, callID: callID, into: &buffer) { buffer in
       let lengthIndex = buffer.writerIndex
       buffer.writeInteger(UInt16(0))
-      let length = buffer.writeString(open.path)
+      let length = writePath(&buffer)
       buffer.setInteger(UInt16(truncatingIfNeeded: length), at: lengthIndex)
-      buffer.writeInteger(open.timeoutMicroseconds ?? 0)
-      writeMetadata(open.metadata, into: &buffer)
+      buffer.writeInteger(timeoutMicroseconds ?? 0)
+      writeMetadata(metadata, into: &buffer)
     }
   }
 

@@ -20,7 +20,12 @@ public struct RPCRouter: Sendable {
     }
   }
 
-  private(set) var methods: [String: Method] = [:]
+  private(set) var methods: [String: Method] = [:] {
+    didSet { methodsByPathBytes = Dictionary(uniqueKeysWithValues: methods.map { (ByteBuffer(string: $0.key), $0.value) }) }
+  }
+  /// The same methods by their paths' UTF-8 bytes, so a call received on a connection finds its
+  /// method by the bytes of its HEADERS frame without building a String.
+  private var methodsByPathBytes: [ByteBuffer: Method] = [:]
   private(set) var services: [ProtoServiceDescriptor] = []
 
   public init() {}
@@ -32,6 +37,9 @@ public struct RPCRouter: Sendable {
   }
 
   subscript(path: String) -> Method? { methods[path] }
+
+  /// The method whose path has these UTF-8 bytes.
+  subscript(pathBytes pathBytes: ByteBuffer) -> Method? { methodsByPathBytes[pathBytes] }
 
   /// Gives every method its metrics, created here once rather than per call.
   mutating func attach(_ metrics: ServerMetrics) {

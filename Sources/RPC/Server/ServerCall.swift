@@ -14,8 +14,13 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
   // `requests` is itself thread-safe and the `let`s are immutable.
   let id: UInt32
   let eventLoop: any EventLoop
-  let requests = AsyncMessageQueue<InboundMessage>()
+  let requests = MessageQueue<InboundMessage>()
   private let connection: ServerConnectionHandler
+  /// What the handler task runs (see ``runHandler()``). Kept here rather than captured, so the
+  /// task's closure captures only the call and needs no context allocation of its own.
+  private let core: ServerCore
+  private let method: RPCRouter.Method
+  private let context: ServerContext
 
   @exclusivity(unchecked) private var credit: OutboundCredit
   private var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
@@ -26,11 +31,25 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
   /// The raw status code the call ended with, once `end` ran (read from the handler's task).
   private let endCode = Atomic<UInt8>(UInt8.max)
 
-  init(id: UInt32, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialCredit: UInt32) {
+  init(
+    id: UInt32, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialCredit: UInt32, core: ServerCore,
+    method: RPCRouter.Method, context: ServerContext
+  ) {
     self.id = id
     self.eventLoop = eventLoop
     self.connection = connection
     self.credit = OutboundCredit(initial: initialCredit)
+    self.core = core
+    self.method = method
+    self.context = context
+  }
+
+  /// The body of the handler's task: runs the method through the server's call pipeline, ends
+  /// the call with the outcome and gives back the handler slot the connection took for it.
+  func runHandler() async {
+    defer { core.handlerSlots.release() }
+    let io = ServerCallIO(source: MessageSource(call: self, limits: core.decodingLimits), sink: MessageSink(call: self))
+    finish(await core.run(method, io: io, context: context))
   }
 
   // MARK: From the handler task
@@ -189,14 +208,19 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
     } else {
       task?.cancel()
     }
-    requests.finish(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+    // Usually the queue has already ended (the request side half-closed); the error is made
+    // once, so ending a call that succeeded allocates nothing for it.
+    requests.finish(throwing: Self.callEnded)
     if let waiting = pending {
       pending = nil
-      waiting.continuation.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+      waiting.continuation.resume(throwing: Self.callEnded)
     }
     bytesAwaitingCredit = nil
     connection.callEnded(self)
   }
+
+  /// What reads and writes after the end of the call throw.
+  private static let callEnded: any Error = RPCError(code: .cancelled, message: "the call has ended")
 
   /// The deadline passed: tell the caller and cancel the handler.
   func deadlineExceeded() {

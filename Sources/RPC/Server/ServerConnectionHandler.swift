@@ -66,8 +66,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
+    // The write batch gets its storage from the first write, sized by what is written, and
+    // keeps that capacity across flushes.
     self.context = context
-    batch = context.channel.allocator.buffer(capacity: 4096)
   }
 
   func channelActive(context: ChannelHandlerContext) {
@@ -130,6 +131,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
     context.fireChannelWritabilityChanged()
   }
+
+  /// Which zstd contexts this connection holds; each is created on first use. On the loop.
+  var zstdContexts: (compressor: Bool, decompressor: Bool) { (outbound.hasCompressor, reader.hasDecompressor) }
 
   private var handshakeDone: Bool {
     switch state.phase {
@@ -251,7 +255,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   private func startCall(_ callID: UInt32, _ open: CallOpen) {
-    guard let method = core.router[open.path] else {
+    guard let method = core.router[pathBytes: open.pathBytes] else {
       core.refused(path: nil, code: .unimplemented)
       logRefusal(callID: callID, path: open.path, RPCError(code: .unimplemented, message: "unknown method"))
       writeTrailers(
@@ -273,24 +277,25 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       _ = state.callEnded(callID: callID)
       return
     }
-    let call = ServerCall(id: callID, eventLoop: eventLoop, connection: self, initialCredit: state.peer.initialCallWindow)
-    calls[callID] = call
     var deadline: ContinuousClock.Instant?
+    var timeoutMicros: Int64?
     if let timeout = open.timeoutMicroseconds {
       let micros = Int64(clamping: timeout)
       deadline = .now + .microseconds(micros)
-      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(micros)) { call.deadlineExceeded() }
+      timeoutMicros = micros
     }
     let context = ServerContext(
       method: method.descriptor, metadata: open.metadata, deadline: deadline, peer: peer, callID: callID,
       serverLogger: core.logger)
-    let io = ServerCallIO(
-      source: MessageSource(call: call, limits: core.decodingLimits), sink: MessageSink(call: call))
-    let core = self.core
-    call.task = Task(executorPreference: executor) {
-      defer { core.handlerSlots.release() }
-      call.finish(await core.run(method, io: io, context: context))
+    let call = ServerCall(
+      id: callID, eventLoop: eventLoop, connection: self, initialCredit: state.peer.initialCallWindow, core: core,
+      method: method, context: context)
+    calls[callID] = call
+    if let timeoutMicros {
+      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(timeoutMicros)) { call.deadlineExceeded() }
     }
+    // The closure captures only the call, so it needs no allocated context.
+    call.task = Task(executorPreference: executor) { await call.runHandler() }
   }
 
   private func logRefusal(callID: UInt32, path: String?, _ error: RPCError) {
