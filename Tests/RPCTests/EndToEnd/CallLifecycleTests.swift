@@ -83,6 +83,34 @@ struct CallLifecycleTests {
     }
   }
 
+  @Test("a call from a task cancelled before it starts fails with CANCELLED at once, on or off the loop")
+  func cancelledBeforeTheCall() async throws {
+    try await withServer(services: [EchoService()]) { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        for onLoop in [false, true] {
+          for _ in 0..<50 {
+            let call = Task {
+              // The task is cancelled before it runs, so the call starts cancelled.
+              if onLoop {
+                try await withTaskExecutorPreference(connection.executor) {
+                  try await client.echo(.with { $0.message = "never" })
+                }
+              } else {
+                try await client.echo(.with { $0.message = "never" })
+              }
+            }
+            call.cancel()
+            await #expect { try await call.value } throws: { ($0 as? RPCError)?.code == .cancelled }
+          }
+        }
+        // The connection carries on.
+        let after = try await client.echo(.with { $0.message = "ok" })
+        #expect(after.message == "ok")
+      }
+    }
+  }
+
   @Test("a client that stops reading a stream stops the server after one call window")
   func flowControl() async throws {
     let recorder = Recorder()
