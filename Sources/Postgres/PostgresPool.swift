@@ -289,6 +289,11 @@ public final class PostgresPool: Sendable {
       await self.rollBack(connection)
       throw error
     }
+    if transaction.isCommitted {
+      // The body's last statement carried the COMMIT (`queryAndCommit`).
+      self.counters.withLock { $0.transactionsCommitted += 1 }
+      return result
+    }
     if connection.removePrefix() {
       // Nothing ran: no transaction was ever begun.
       return result

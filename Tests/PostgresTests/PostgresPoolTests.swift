@@ -262,6 +262,53 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("queryAndCommit commits with the last statement; a failure there rolls everything back")
+  func queryAndCommit() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    try await pool.query("CREATE TABLE shipments (id int8 PRIMARY KEY, parcels int8 NOT NULL)")
+
+    // The last statement's rows come back, and the transaction is committed without another
+    // COMMIT: a later statement in the same body is refused.
+    let (id, late) = try await pool.withTransaction { tx -> (Int64?, PostgresError?) in
+      try await tx.query("INSERT INTO shipments VALUES ($1, $2)", [Int64(1), Int64(3)])
+      let id = try await tx.queryAndCommit(
+        "INSERT INTO shipments VALUES ($1, $2) RETURNING id", [Int64(2), Int64(4)]
+      ).scalar(as: Int64.self)
+      do {
+        try await tx.query("INSERT INTO shipments VALUES ($1, $2)", [Int64(3), Int64(5)])
+        return (id, nil)
+      } catch let error as PostgresError {
+        return (id, error)
+      }
+    }
+    #expect(id == 2)
+    #expect(late?.code == .invalidArgument)
+    #expect(try await pool.query("SELECT count(*) FROM shipments").scalar(as: Int64.self) == 2)
+    #expect(pool.metrics.transactionsCommitted >= 1)
+
+    // As the first statement: BEGIN, the statement and COMMIT travel together.
+    try await pool.withTransaction { tx in
+      try await tx.queryAndCommit("INSERT INTO shipments VALUES ($1, $2)", [Int64(10), Int64(1)])
+    }
+    #expect(try await pool.query("SELECT parcels FROM shipments WHERE id = 10").scalar(as: Int64.self) == 1)
+
+    // The last statement fails (duplicate key): COMMIT never runs and the earlier insert rolls
+    // back with it.
+    let failure = await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO shipments VALUES ($1, $2)", [Int64(20), Int64(1)])
+        try await tx.queryAndCommit("INSERT INTO shipments VALUES ($1, $2)", [Int64(1), Int64(1)])
+      }
+    }
+    #expect(failure?.sqlState == "23505")
+    #expect(try await pool.query("SELECT count(*) FROM shipments WHERE id = 20").scalar(as: Int64.self) == 0)
+    // The one connection was left clean: no transaction open on it.
+    #expect(
+      try await pool.withConnection { try await $0.query("SELECT count(*) FROM shipments").scalar(as: Int64.self) }
+        == 3)
+    await pool.close()
+  }
+
   @Test("a deadlock (40P01) is retried: both transactions commit, one of them twice attempted")
   func deadlockRetry() async throws {
     let url = try await Self.database.url()

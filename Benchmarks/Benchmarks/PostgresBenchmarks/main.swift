@@ -16,7 +16,8 @@
 //                  (BEGIN travels with the first statement)
 //   pipelined      select1: N tasks on a pool of 4 connections, up to N/4 statements in
 //                  flight per connection; checkout: N connections, the two decrements in one
-//                  round trip (async let)
+//                  round trip (async let) and COMMIT with the lines (queryAndCommit): 3 round
+//                  trips against pgbench's 6
 // pgbench runs two threads (-j 2); the driver likewise splits its callers and connections over
 // two pools, each on an I/O thread of its own (--io-threads). Callers run with their pool's I/O
 // thread as their preferred task executor (resumed where the result was read);
@@ -146,7 +147,11 @@ enum Bench {
         else { throw OutOfStock() }
       }
       let order = try await tx.query(Self.insertOrder, [customer]).scalar(as: Int64.self)!
-      try await tx.query(Self.insertLines, [order, p1, p2])
+      if pipelined {
+        try await tx.queryAndCommit(Self.insertLines, [order, p1, p2])
+      } else {
+        try await tx.query(Self.insertLines, [order, p1, p2])
+      }
     }
   }
 
