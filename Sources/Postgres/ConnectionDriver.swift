@@ -289,16 +289,11 @@ final class ConnectionDriver: @unchecked Sendable {
       switch request.payload {
       case .extended(let statements, let resultIndex):
         guard self.machine.canSendExtended else { break }
-        var commands = self.commands
-        self.commands = []
-        defer {
-          commands.removeAll(keepingCapacity: true)
-          self.commands = commands
-        }
+        self.commands.removeAll(keepingCapacity: true)
         self.machine.plan(
           request.id, statements: statements.lazy.map(\.key), resultIndex: resultIndex,
-          into: &commands)
-        guard self.perform(commands, statements: statements, on: pg) else {
+          into: &self.commands)
+        guard self.perform(self.commands, statements: statements, on: pg) else {
           self.takeNext(fromResend: fromResend)
           self.record(request)
           self.connectionLost("Could not queue a statement: \(self.libpqMessage())")

@@ -84,8 +84,14 @@ struct PoolStateMachine {
     if let (id, actions) = self.acquireNow(use: use, now: now) {
       return (id, actions)
     }
+    return (nil, self.enqueue(waiter, use: use, now: now))
+  }
+
+  /// Queues `waiter` (a later ``Action/lease(waiter:connection:)`` serves it), growing the pool
+  /// for it. For a caller that ``acquireNow(use:now:)`` could not serve.
+  mutating func enqueue(_ waiter: WaiterID, use: Use, now: ContinuousClock.Instant) -> [Action] {
     self.waiters.append((waiter, use))
-    return (nil, self.grow(now: now))
+    return self.grow(now: now)
   }
 
   /// A connection for `use` if one can be had right now, without queueing a waiter.

@@ -338,9 +338,19 @@ public final class PostgresPool: Sendable {
     deadline callerDeadline: ContinuousClock.Instant?
   ) async throws -> (Int, PostgresConnection) {
     let start = ContinuousClock.now
-    if let acquired = try self.acquireNow(use, now: start) {
-      return acquired
+    // A free connection is taken under the lock, with no continuation and no suspension: the
+    // common case, and a task switch saved per statement.
+    var effects: [Effect] = []
+    let free = try self.state.withLock { state -> (Int, PostgresConnection)? in
+      if let refusal = Self.refusal(state) { throw refusal }
+      return self.takeFree(use, now: start, in: &state, effects: &effects)
     }
+    self.perform(effects)
+    if let free {
+      self.counters.withLock { $0.acquireLatency.record(start.duration(to: .now)) }
+      return free
+    }
+
     let waiterID = self.waiterIDs.add(1, ordering: .relaxed).oldValue
     let poolDeadline = start.advanced(by: self.configuration.acquireTimeout)
     let deadlineIsCaller = callerDeadline.map { $0 < poolDeadline } ?? false
@@ -354,21 +364,15 @@ public final class PostgresPool: Sendable {
           case wait
         }
         var effects: [Effect] = []
+        // Checked again: a connection may have come free since the first look.
         let immediate = self.state.withLock { state -> Immediate in
-          if state.machine.isClosed {
-            return .fail(PostgresError.client(.poolClosed, "The pool is closed."))
-          }
-          if Task.isCancelled {
-            return .fail(CancellationError())
-          }
-          let (id, actions) = state.machine.acquire(waiterID, use: use, now: start)
-          if let id {
-            effects = self.effects(for: actions, in: &state)
-            return .use(id, state.connections[id]!)
+          if let refusal = Self.refusal(state) { return .fail(refusal) }
+          if let (id, connection) = self.takeFree(use, now: start, in: &state, effects: &effects) {
+            return .use(id, connection)
           }
           state.waiters[waiterID] = Waiter(
             continuation: continuation, timer: nil, since: start, deadlineIsCaller: deadlineIsCaller)
-          effects = self.effects(for: actions, in: &state)
+          effects = self.effects(for: state.machine.enqueue(waiterID, use: use, now: start), in: &state)
           return .wait
         }
         switch immediate {
@@ -396,45 +400,39 @@ public final class PostgresPool: Sendable {
     } onCancel: {
       self.abandonWaiter(waiterID, cancelled: true)
     }
-    let waited = start.duration(to: .now)
-    self.counters.withLock { $0.acquireLatency.record(waited) }
-    if use == .shared {
-      let depth = self.state.withLock { $0.machine.slots[acquired.0]?.shared ?? 0 }
-      if depth > self.maximumDepthSeen.load(ordering: .relaxed) {
-        self.maximumDepthSeen.store(depth, ordering: .relaxed)
-      }
-    }
+    self.counters.withLock { $0.acquireLatency.record(start.duration(to: .now)) }
+    self.state.withLock { self.noteDepth(of: acquired.0, use, in: $0) }
     return acquired
   }
 
-  /// A connection if one is free now: no continuation, no suspension, one lock. The common
-  /// case under load, where callers outnumber nothing; it saves a task switch per statement.
-  private func acquireNow(
-    _ use: PoolStateMachine.Use, now: ContinuousClock.Instant
-  ) throws -> (Int, PostgresConnection)? {
-    var effects: [Effect] = []
-    let acquired = try self.state.withLock { state -> (Int, PostgresConnection)? in
-      if state.machine.isClosed {
-        throw PostgresError.client(.poolClosed, "The pool is closed.")
-      }
-      if Task.isCancelled {
-        throw CancellationError()
-      }
-      guard let (id, actions) = state.machine.acquireNow(use: use, now: now) else { return nil }
-      let connection = state.connections[id]!
-      effects = self.effects(for: actions, in: &state)
-      if use == .shared, let depth = state.machine.slots[id]?.shared,
-        depth > self.maximumDepthSeen.load(ordering: .relaxed)
-      {
-        self.maximumDepthSeen.store(depth, ordering: .relaxed)
-      }
-      return (id, connection)
+  /// Why nobody may acquire now, if so.
+  private static func refusal(_ state: State) -> (any Error)? {
+    if state.machine.isClosed {
+      return PostgresError.client(.poolClosed, "The pool is closed.")
     }
-    self.perform(effects)
-    if acquired != nil {
-      self.counters.withLock { $0.acquireLatency.record(now.duration(to: .now)) }
+    if Task.isCancelled {
+      return CancellationError()
     }
-    return acquired
+    return nil
+  }
+
+  /// Takes a free connection for `use`, if there is one; call with the lock held.
+  private func takeFree(
+    _ use: PoolStateMachine.Use, now: ContinuousClock.Instant, in state: inout State,
+    effects: inout [Effect]
+  ) -> (Int, PostgresConnection)? {
+    guard let (id, actions) = state.machine.acquireNow(use: use, now: now) else { return nil }
+    effects = self.effects(for: actions, in: &state)
+    self.noteDepth(of: id, use, in: state)
+    return (id, state.connections[id]!)
+  }
+
+  /// Records the deepest pipeline seen once a shared caller got connection `id`.
+  private func noteDepth(of id: Int, _ use: PoolStateMachine.Use, in state: State) {
+    guard use == .shared, let depth = state.machine.slots[id]?.shared,
+      depth > self.maximumDepthSeen.load(ordering: .relaxed)
+    else { return }
+    self.maximumDepthSeen.store(depth, ordering: .relaxed)
   }
 
   private func abandonWaiter(_ waiterID: UInt64, cancelled: Bool) {
