@@ -287,7 +287,7 @@ struct PostgresPoolTests {
     #expect(pool.metrics.transactionsCommitted >= 1)
 
     // As the first statement: BEGIN, the statement and COMMIT travel together.
-    try await pool.withTransaction { tx in
+    _ = try await pool.withTransaction { tx in
       try await tx.queryAndCommit("INSERT INTO shipments VALUES ($1, $2)", [Int64(10), Int64(1)])
     }
     #expect(try await pool.query("SELECT parcels FROM shipments WHERE id = 10").scalar(as: Int64.self) == 1)

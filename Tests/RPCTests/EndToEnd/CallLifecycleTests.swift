@@ -4,25 +4,12 @@ import Testing
 
 @testable import RPC
 
-/// Forwards each echo to a downstream server without touching deadlines: propagation must
-/// happen with no code in the handler.
-struct RelayEchoService: RpcV1.EchoService.ServiceProtocol {
-  let downstream: RpcV1.EchoService.Client
-  let base = EchoService()
-
-  func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await downstream.echo(request)
+extension UnaryEchoService {
+  /// Forwards each echo to a downstream server without touching deadlines: propagation must
+  /// happen with no code in the handler.
+  static func relay(to downstream: RpcV1.EchoService.Client) -> Self {
+    Self { request, _ in try await downstream.echo(request) }
   }
-  func expand(request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext)
-    async throws
-  { try await base.expand(request: request, response: response, context: context) }
-  func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await base.collect(requests: requests, context: context)
-  }
-  func update(
-    requests: RequestStream<RpcV1.EchoRequest>, response: ResponseStreamWriter<RpcV1.EchoResponse>,
-    context: ServerContext
-  ) async throws { try await base.update(requests: requests, response: response, context: context) }
 }
 
 @Suite("Deadlines, cancellation, flow control and shutdown")
@@ -47,7 +34,7 @@ struct CallLifecycleTests {
   func deadlinePropagation() async throws {
     try await withServer { _, downstreamPort in
       try await withConnection(port: downstreamPort) { downstream in
-        let relay = RelayEchoService(downstream: RpcV1.EchoService.Client(downstream))
+        let relay = UnaryEchoService.relay(to: RpcV1.EchoService.Client(downstream))
         try await withServer(services: [relay]) { _, relayPort in
           try await withConnection(port: relayPort) { connection in
             let response = try await RpcV1.EchoService.Client(connection).echo(
@@ -210,7 +197,7 @@ struct CallLifecycleTests {
       }
     }
     try await withServer(interceptors: [RequireToken()]) { _, port in
-      try await withConnection(port: port) { connection in
+      _ = try await withConnection(port: port) { connection in
         await #expect { try await RpcV1.EchoService.Client(connection).echo(.init()) } throws: {
           ($0 as? RPCError)?.code == .unauthenticated
         }

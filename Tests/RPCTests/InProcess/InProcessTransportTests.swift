@@ -575,7 +575,7 @@ struct InProcessTransportTests {
   @Test("a handler's in-process downstream call inherits the remaining deadline with no handler code")
   func deadlinePropagation() async throws {
     let (_, downstream) = inProcess()
-    let relay = RelayEchoService(downstream: RpcV1.EchoService.Client(downstream))
+    let relay = UnaryEchoService.relay(to: RpcV1.EchoService.Client(downstream))
     let (_, transport) = inProcess(services: [relay])
     let client = RpcV1.EchoService.Client(transport)
     let response = try await client.echo(.with { $0.message = "via relay" }, options: CallOptions(timeout: .seconds(3)))

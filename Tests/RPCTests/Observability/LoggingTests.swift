@@ -4,26 +4,16 @@ import Testing
 
 @testable import RPC
 
-/// Logs through the call's logger; `fail` makes it throw an error that is not an RPCError.
-struct LoggingEchoService: RpcV1.EchoService.ServiceProtocol {
-  struct Broken: Error {}
-  let base = EchoService()
+/// An error that is not an RPCError.
+struct Broken: Error {}
 
-  func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
+extension UnaryEchoService {
+  /// Logs through the call's logger; `fail` makes it throw `Broken`.
+  static let logging = Self { request, context in
     context.logger.info("handling", metadata: ["order": "42"])
     if request.message == "fail" { throw Broken() }
-    return try await base.echo(request: request, context: context)
+    return try await EchoService().echo(request: request, context: context)
   }
-  func expand(request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext)
-    async throws
-  { try await base.expand(request: request, response: response, context: context) }
-  func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await base.collect(requests: requests, context: context)
-  }
-  func update(
-    requests: RequestStream<RpcV1.EchoRequest>, response: ResponseStreamWriter<RpcV1.EchoResponse>,
-    context: ServerContext
-  ) async throws { try await base.update(requests: requests, response: response, context: context) }
 }
 
 private let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -35,7 +25,7 @@ struct LoggingTests {
   @Test("a handler's logger carries the call id, method, peer and trace id")
   func handlerLoggerMetadata() async throws {
     let (logger, logs) = CapturingLogHandler.logger(level: .info)
-    try await withServer(services: [LoggingEchoService()], logger: logger) { _, port in
+    try await withServer(services: [UnaryEchoService.logging], logger: logger) { _, port in
       try await withConnection(port: port) { connection in
         var options = CallOptions()
         options.metadata.add("traceparent", traceparent)
@@ -54,7 +44,7 @@ struct LoggingTests {
   @Test("a failed handler is logged at error with the call's metadata; the caller sees UNKNOWN only")
   func handlerFailureLogged() async throws {
     let (logger, logs) = CapturingLogHandler.logger(level: .info)
-    try await withServer(services: [LoggingEchoService()], logger: logger) { _, port in
+    try await withServer(services: [UnaryEchoService.logging], logger: logger) { _, port in
       try await withConnection(port: port) { connection in
         var options = CallOptions()
         options.metadata.add("traceparent", traceparent)

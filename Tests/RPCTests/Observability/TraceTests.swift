@@ -5,27 +5,15 @@ import W3CTraceContext
 
 @testable import RPC
 
-/// Reports the trace a handler sees: in `ServerContext.trace` and in the task-local
-/// `RPCTrace.current`, as `context|task-local` traceparent values in the response message.
-struct TraceProbeService: RpcV1.EchoService.ServiceProtocol {
-  let base = EchoService()
-
-  func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    var response = try await base.echo(request: request, context: context)
+extension UnaryEchoService {
+  /// Reports the trace a handler sees: in `ServerContext.trace` and in the task-local
+  /// `RPCTrace.current`, as `context|task-local` traceparent values in the response message.
+  static let traceProbe = Self { request, context in
+    var response = try await EchoService().echo(request: request, context: context)
     response.message =
       "\(context.trace?.traceParentHeaderValue ?? "none")|\(RPCTrace.current?.traceParentHeaderValue ?? "none")"
     return response
   }
-  func expand(request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext)
-    async throws
-  { try await base.expand(request: request, response: response, context: context) }
-  func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await base.collect(requests: requests, context: context)
-  }
-  func update(
-    requests: RequestStream<RpcV1.EchoRequest>, response: ResponseStreamWriter<RpcV1.EchoResponse>,
-    context: ServerContext
-  ) async throws { try await base.update(requests: requests, response: response, context: context) }
 }
 
 private let callerTrace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -36,8 +24,8 @@ struct TraceTests {
   func downstreamContinuesTrace() async throws {
     try await withServer { _, downstreamPort in
       try await withConnection(port: downstreamPort) { downstream in
-        // RelayEchoService forwards the request as is and sets no metadata.
-        let relay = RelayEchoService(downstream: RpcV1.EchoService.Client(downstream))
+        // The relay forwards the request as is and sets no metadata.
+        let relay = UnaryEchoService.relay(to: RpcV1.EchoService.Client(downstream))
         try await withServer(services: [relay]) { _, relayPort in
           try await withConnection(port: relayPort) { connection in
             var options = CallOptions()
@@ -60,7 +48,7 @@ struct TraceTests {
 
   @Test("the handler sees the caller's trace in its context and in RPCTrace.current")
   func handlerSeesTrace() async throws {
-    try await withServer(services: [TraceProbeService()]) { _, port in
+    try await withServer(services: [UnaryEchoService.traceProbe]) { _, port in
       try await withConnection(port: port) { connection in
         var options = CallOptions()
         options.metadata.add("traceparent", callerTrace)
@@ -80,7 +68,7 @@ struct TraceTests {
       "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  // upper-case hex
     ])
   func invalidTraceIgnored(header: String) async throws {
-    try await withServer(services: [TraceProbeService()]) { _, port in
+    try await withServer(services: [UnaryEchoService.traceProbe]) { _, port in
       try await withConnection(port: port) { connection in
         var options = CallOptions()
         options.metadata.add("traceparent", header)
@@ -97,7 +85,7 @@ struct TraceTests {
 
   @Test("a client outside any trace sends no traceparent (the server starts the trace); one the caller set is sent as is")
   func clientOutsideTrace() async throws {
-    try await withServer(services: [TraceProbeService()]) { _, port in
+    try await withServer(services: [UnaryEchoService.traceProbe]) { _, port in
       try await withConnection(port: port) { connection in
         let client = RpcV1.EchoService.Client(connection)
         let plain = try await client.echo(.with { $0.echoMetadata = true })
