@@ -32,12 +32,11 @@ public final class MetricsEndpoint: Service, Sendable {
   private let group: any EventLoopGroup
   private let logger: Logger
   private let state = NIOLockedValueBox(State())
+  private let address = ListeningAddress()
 
   private struct State {
     var listener: (any Channel)?
     var connections: [ObjectIdentifier: any Channel] = [:]
-    var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
-    var failure: (any Error)?
     var shutdownRequested = false
   }
 
@@ -54,16 +53,9 @@ public final class MetricsEndpoint: Service, Sendable {
 
   /// The address the endpoint listens on, once it does.
   public func localAddress() async throws -> SocketAddress {
-    try await withCheckedThrowingContinuation { continuation in
-      let result: Result<SocketAddress, any Error>? = state.withLockedValue { state in
-        if let address = state.listener?.localAddress { return .success(address) }
-        if let failure = state.failure { return .failure(failure) }
-        state.addressWaiters.append(continuation)
-        return nil
-      }
-      if let result { continuation.resume(with: result) }
-    }
+    try await address.wait()
   }
+
 
   /// Serves until graceful shutdown or cancellation.
   public func run() async throws {
@@ -92,21 +84,19 @@ public final class MetricsEndpoint: Service, Sendable {
         .bind(host: configuration.host, port: configuration.port)
         .get()
     } catch {
-      let waiters = state.withLockedValue { state in
-        state.failure = error
-        defer { state.addressWaiters = [] }
-        return state.addressWaiters
-      }
-      for waiter in waiters { waiter.resume(throwing: error) }
+      self.address.resolve(.failure(error))
       throw error
     }
-    let (waiters, alreadyShuttingDown) = state.withLockedValue { state in
+    // Read once: the address is gone once the channel closes, which a shutdown may do at once.
+    let address = listener.localAddress
+    let alreadyShuttingDown = state.withLockedValue { state in
       state.listener = listener
-      defer { state.addressWaiters = [] }
-      return (state.addressWaiters, state.shutdownRequested)
+      return state.shutdownRequested
     }
-    for waiter in waiters { waiter.resume(returning: listener.localAddress!) }
-    logger.info("serving metrics", metadata: ["address": "\(listener.localAddress!)", "path": "/metrics"])
+    self.address.resolve(
+      address.map { .success($0) }
+        ?? .failure(RPCError(code: .unavailable, message: "the metrics endpoint closed before it listened")))
+    logger.info("serving metrics", metadata: ["address": "\(address.map { "\($0)" } ?? "?")", "path": "/metrics"])
     if alreadyShuttingDown { shutdown() }
     await withGracefulShutdownHandler {
       await withTaskCancellationHandler {

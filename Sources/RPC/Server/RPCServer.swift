@@ -19,13 +19,11 @@ public final class RPCServer: Sendable, Service {
   let inProcessCalls = InProcessCalls()
   private let health: HealthService?
   private let state = NIOLockedValueBox(State())
+  private let address = ListeningAddress()
 
   private struct State {
     var channel: (any Channel)?
-    var address: SocketAddress?
-    var addressWaiters: [CheckedContinuation<SocketAddress, any Error>] = []
     var shutdownRequested = false
-    var failure: (any Error)?
   }
 
   /// - Parameters:
@@ -58,16 +56,9 @@ public final class RPCServer: Sendable, Service {
 
   /// The address the server listens on, once it does (waits for `serve()` to bind).
   public func localAddress() async throws -> SocketAddress {
-    try await withCheckedThrowingContinuation { continuation in
-      let result: Result<SocketAddress, any Error>? = state.withLockedValue { state in
-        if let address = state.address { return .success(address) }
-        if let failure = state.failure { return .failure(failure) }
-        state.addressWaiters.append(continuation)
-        return nil
-      }
-      if let result { continuation.resume(with: result) }
-    }
+    try await address.wait()
   }
+
 
   /// Binds and serves until shut down; see the type's documentation.
   public func serve() async throws {
@@ -87,29 +78,18 @@ public final class RPCServer: Sendable, Service {
         .bind(host: core.configuration.host, port: core.configuration.port)
         .get()
     } catch {
-      let waiters = state.withLockedValue { state in
-        state.failure = error
-        defer { state.addressWaiters = [] }
-        return state.addressWaiters
-      }
-      for waiter in waiters { waiter.resume(throwing: error) }
+      self.address.resolve(.failure(error))
       throw error
     }
     // Read once: the address is gone once the channel closes, which a shutdown may do at once.
     let address = channel.localAddress
-    let (waiters, alreadyShuttingDown) = state.withLockedValue { state in
+    let alreadyShuttingDown = state.withLockedValue { state in
       state.channel = channel
-      state.address = address
-      defer { state.addressWaiters = [] }
-      return (state.addressWaiters, state.shutdownRequested)
+      return state.shutdownRequested
     }
-    for waiter in waiters {
-      if let address {
-        waiter.resume(returning: address)
-      } else {
-        waiter.resume(throwing: RPCError(code: .unavailable, message: "the server closed before it listened"))
-      }
-    }
+    self.address.resolve(
+      address.map { .success($0) }
+        ?? .failure(RPCError(code: .unavailable, message: "the server closed before it listened")))
     core.logger.info("listening", metadata: ["address": "\(address.map { "\($0)" } ?? "?")"])
     if alreadyShuttingDown { channel.close(promise: nil) }
 
