@@ -6,8 +6,9 @@ import EchoBenchCZstd
 /// `ZstdStreamDecompressor` set (level 1, the window log, no checksum, no content size;
 /// `ZSTD_d_windowLogMax`).
 ///
-/// A connection with zstd has one compressor and one decompressor on each side, both created at
-/// the handshake. libzstd allocates a compressor's window, hash tables and buffers on the first
+/// A connection with zstd has one compressor and one decompressor on each side, each created
+/// when it is first needed (the first batch to compress, the first compressed bytes received),
+/// so "fresh" is what a context costs from its first message on. libzstd allocates a compressor's window, hash tables and buffers on the first
 /// input, and a decompressor's window buffer on the first frame; the decompressor context
 /// itself is large from the start (its entropy tables and literal buffer).
 enum ZstdContextSizes {
