@@ -57,6 +57,9 @@ public final class MetricsEndpoint: Service, Sendable {
   }
 
 
+  /// The connections open now (for tests).
+  var openConnectionCount: Int { state.withLockedValue { $0.connections.count } }
+
   /// Serves until graceful shutdown or cancellation.
   public func run() async throws {
     let registry = self.registry

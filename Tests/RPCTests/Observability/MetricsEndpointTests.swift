@@ -124,7 +124,13 @@ struct MetricsEndpointTests {
     let running = Task { try await endpoint.run() }
     let port = try await endpoint.localAddress().port!
     let idle = Task { try await rawHTTP(port: port, "", timeout: .seconds(20)) }
-    try await Task.sleep(for: .seconds(1))  // connected by then, even on a loaded machine
+    // Shut down only once the endpoint has accepted the connection (a connection still in the
+    // listener's backlog would be reset, not closed).
+    let acceptedBy = ContinuousClock.now + .seconds(15)
+    while endpoint.openConnectionCount == 0 && ContinuousClock.now < acceptedBy {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    #expect(endpoint.openConnectionCount == 1)
     running.cancel()
     try await running.value
     #expect(try await idle.value.closedByServer)
