@@ -68,9 +68,11 @@ final class ConnectionDriver: @unchecked Sendable {
   let publishedInterest = Atomic<Int64>(-1)
   let publishedHasTimers = Atomic<Bool>(false)
   let publishedFinished = Atomic<Bool>(false)
+  /// True once the loop watches this driver (in its list of drivers). Loop-thread only.
+  var isWatched = false
   /// Callers to resume, collected while ``lock`` is held and resumed after it is released (by
   /// ``takeCompletions(into:)``'s caller), so that woken tasks never wait for the lock.
-  private var completions: [(CheckedContinuation<PostgresRows, any Error>, Result<PostgresRows, any Error>)] = []
+  private var completions: [Completion] = []
   /// Scratch storage for the commands of the request being sent.
   private var commands: [PipelineStateMachine.Command] = []
   /// Storage traded with the inbox's request array in ``service()``.
@@ -148,7 +150,7 @@ final class ConnectionDriver: @unchecked Sendable {
 
   // MARK: - Work from other threads
 
-  typealias Completion = (CheckedContinuation<PostgresRows, any Error>, Result<PostgresRows, any Error>)
+  typealias Completion = (ConnectionRequest.Continuation, Result<PostgresRows, any Error>)
 
   /// Moves the callers to resume now to `completed`; call with ``lock`` held, resume them
   /// after releasing it. Both arrays keep their storage, so steady traffic allocates nothing

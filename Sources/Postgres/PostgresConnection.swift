@@ -243,12 +243,12 @@ public final class PostgresConnection: Sendable {
     ignoresCancellation: Bool
   ) async throws -> PostgresRows {
     let id = self.requestIDs.add(1, ordering: .relaxed).oldValue
-    let started = ContinuousClock.now
+    let started = self.observer == nil ? nil : ContinuousClock.now
     let outcome: Result<PostgresRows, any Error>
     do {
       if ignoresCancellation {
         outcome = .success(
-          try await withCheckedThrowingContinuation { continuation in
+          try await withUnsafeThrowingContinuation { continuation in
             self.enqueueRequest(
               ConnectionRequest(
                 id: id, payload: payload, continuation: continuation, deadline: deadline,
@@ -258,7 +258,7 @@ public final class PostgresConnection: Sendable {
       } else {
         outcome = .success(
           try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            try await withUnsafeThrowingContinuation { continuation in
               self.enqueueRequest(
                 ConnectionRequest(
                   id: id, payload: payload, continuation: continuation, deadline: deadline,
@@ -272,7 +272,7 @@ public final class PostgresConnection: Sendable {
     } catch {
       outcome = .failure(error)
     }
-    if let observer = self.observer {
+    if let observer = self.observer, let started {
       observer(PostgresQueryEvent(payload: payload, duration: started.duration(to: .now), outcome: outcome))
     }
     return try outcome.get()

@@ -15,39 +15,90 @@
 /// ``debugDescription`` (`String(reflecting: error)`) adds the server's message, detail and hint
 /// for debugging. The properties are always available to code.
 public struct PostgresError: Error, Sendable, Hashable {
+  /// The fields, behind one reference: an error is one word wide, so results, pipeline events
+  /// and `Result`s that may carry one are cheap to copy on the I/O thread's hot path (the
+  /// fields inline were about 180 bytes, copied with every result read). Copy on write.
+  private var box: Box
+
+  private var fields: Fields {
+    get { self.box.fields }
+    _modify {
+      if !isKnownUniquelyReferenced(&self.box) {
+        self.box = Box(self.box.fields)
+      }
+      yield &self.box.fields
+    }
+  }
+
   /// What kind of failure this is.
-  public var code: Code
+  public var code: Code {
+    get { self.box.fields.code }
+    set { self.fields.code = newValue }
+  }
 
   /// The SQLSTATE the server reported (for example `40001`), or nil for a client-side failure.
-  public var sqlState: String?
+  public var sqlState: String? {
+    get { self.box.fields.sqlState }
+    set { self.fields.sqlState = newValue }
+  }
 
   /// The primary message: the server's (which may quote values), or the driver's own (which
   /// never does).
-  public var message: String
+  public var message: String {
+    get { self.box.fields.message }
+    set { self.fields.message = newValue }
+  }
 
   /// The server's DETAIL field; may quote values.
-  public var detail: String?
+  public var detail: String? {
+    get { self.box.fields.detail }
+    set { self.fields.detail = newValue }
+  }
 
   /// The server's HINT field.
-  public var hint: String?
+  public var hint: String? {
+    get { self.box.fields.hint }
+    set { self.fields.hint = newValue }
+  }
 
   /// The schema, table, column, data type and constraint the server named, when it named them.
-  public var schemaName: String?
+  public var schemaName: String? {
+    get { self.box.fields.schemaName }
+    set { self.fields.schemaName = newValue }
+  }
   /// See ``schemaName``.
-  public var tableName: String?
+  public var tableName: String? {
+    get { self.box.fields.tableName }
+    set { self.fields.tableName = newValue }
+  }
   /// See ``schemaName``.
-  public var columnName: String?
+  public var columnName: String? {
+    get { self.box.fields.columnName }
+    set { self.fields.columnName = newValue }
+  }
   /// See ``schemaName``.
-  public var dataTypeName: String?
+  public var dataTypeName: String? {
+    get { self.box.fields.dataTypeName }
+    set { self.fields.dataTypeName = newValue }
+  }
   /// See ``schemaName``.
-  public var constraintName: String?
+  public var constraintName: String? {
+    get { self.box.fields.constraintName }
+    set { self.fields.constraintName = newValue }
+  }
 
   /// What the driver was doing, when that helps (`Migration 0003_add_index of schema catalog`);
   /// written by the driver, never holding values.
-  public var context: String?
+  public var context: String? {
+    get { self.box.fields.context }
+    set { self.fields.context = newValue }
+  }
 
   /// True when ``message`` came from the server (and so may quote data).
-  var messageIsFromServer = false
+  var messageIsFromServer: Bool {
+    get { self.box.fields.messageIsFromServer }
+    set { self.fields.messageIsFromServer = newValue }
+  }
 
   /// Creates an error.
   ///
@@ -57,15 +108,48 @@ public struct PostgresError: Error, Sendable, Hashable {
   ///   - message: The primary message; must not contain secrets or parameter values when the
   ///     driver writes it.
   public init(code: Code, sqlState: String? = nil, message: String) {
-    self.code = code
-    self.sqlState = sqlState
-    self.message = message
+    self.box = Box(Fields(code: code, sqlState: sqlState, message: message))
+  }
+
+  public static func == (lhs: PostgresError, rhs: PostgresError) -> Bool {
+    lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(self.box.fields)
   }
 
   /// True for `40001` (serialization_failure) and `40P01` (deadlock_detected): the transaction
   /// lost a race and running it again may succeed.
   public var isTransactionConflict: Bool {
     self.sqlState == SQLState.serializationFailure || self.sqlState == SQLState.deadlockDetected
+  }
+}
+
+extension PostgresError {
+  private struct Fields: Hashable {
+    var code: Code
+    var sqlState: String?
+    var message: String
+    var detail: String?
+    var hint: String?
+    var schemaName: String?
+    var tableName: String?
+    var columnName: String?
+    var dataTypeName: String?
+    var constraintName: String?
+    var context: String?
+    var messageIsFromServer = false
+  }
+
+  /// `@unchecked Sendable`: an error shares a box only while no copy writes to it; a write to a
+  /// shared box copies it first (``fields``), as `Array` does with its buffer.
+  private final class Box: @unchecked Sendable {
+    var fields: Fields
+
+    init(_ fields: Fields) {
+      self.fields = fields
+    }
   }
 }
 

@@ -37,8 +37,8 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
   private let wakeWrite: Int32
   private let name: String
 
-  /// Loop-thread only.
-  private var drivers: [ObjectIdentifier: ConnectionDriver] = [:]
+  /// The drivers the loop watches (each once: ``ConnectionDriver/isWatched``). Loop-thread only.
+  private var drivers: [ConnectionDriver] = []
   /// The loop thread's `pthread_self()`, set when it starts.
   private let threadID = Atomic<UInt>(0)
 
@@ -111,6 +111,12 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
 
   private func run() {
     self.threadID.store(UInt(pthread_self()), ordering: .relaxed)
+    // Named for the kernel too (`top -H`, `perf`): Foundation's `Thread.name` is not passed on.
+    let comm = open("/proc/thread-self/comm", O_WRONLY)
+    if comm >= 0 {
+      _ = self.name.withCString { write(comm, $0, strlen($0)) }
+      close(comm)
+    }
     var fds: [pollfd] = []
     var owners: [ConnectionDriver?] = []
     var jobs: [UnownedJob] = []
@@ -127,22 +133,25 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
       self.shared.withLock { swap(&scheduled, &$0.scheduled) }
       defer { scheduled.removeAll(keepingCapacity: true) }
       for driver in scheduled {
-        self.drivers[ObjectIdentifier(driver)] = driver
+        if !driver.isWatched {
+          driver.isWatched = true
+          self.drivers.append(driver)
+        }
         driver.lock.withLock { _ in
           driver.service()
           driver.takeCompletions(into: &completed)
         }
       }
       ConnectionDriver.resume(&completed)
-      self.removeClosedDrivers()
 
-      // What to wait for.
+      // What to wait for; closed drivers are dropped here.
+      self.drivers.removeAll { $0.publishedFinished.load(ordering: .acquiring) }
       fds.removeAll(keepingCapacity: true)
       owners.removeAll(keepingCapacity: true)
       fds.append(pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0))
       owners.append(nil)
       var earliest: ContinuousClock.Instant?
-      for driver in self.drivers.values {
+      for driver in self.drivers {
         let interest = driver.publishedInterest.load(ordering: .acquiring)
         if interest >= 0 {
           fds.append(
@@ -181,8 +190,9 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
         return shared.wakePending
       }
       if drain || (ready > 0 && fds[0].revents != 0) {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while read(self.wakeRead, &buffer, buffer.count) > 0 {}
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+          while read(self.wakeRead, buffer.baseAddress, buffer.count) > 0 {}
+        }
       }
       if ready > 0 {
         for index in 1..<fds.count where fds[index].revents != 0 {
@@ -198,7 +208,7 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
       }
       if earliest != nil {
         let now = ContinuousClock.now
-        for driver in self.drivers.values {
+        for driver in self.drivers {
           driver.lock.withLock { _ in
             driver.checkDeadlines(now: now)
             driver.takeCompletions(into: &completed)
@@ -206,13 +216,6 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
         }
       }
       ConnectionDriver.resume(&completed)
-      self.removeClosedDrivers()
-    }
-  }
-
-  private func removeClosedDrivers() {
-    for (key, driver) in self.drivers where driver.publishedFinished.load(ordering: .acquiring) {
-      self.drivers[key] = nil
     }
   }
 }
