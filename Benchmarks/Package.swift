@@ -88,7 +88,7 @@ let package = Package(
     // executable, not a package-benchmark target). See docs/PERFORMANCE.md.
     .executableTarget(
       name: "PostgresBenchmarks",
-      dependencies: [.product(name: "Postgres", package: "emporium")],
+      dependencies: [.product(name: "Postgres", package: "emporium"), "PostgresBenchLibPQ"],
       path: "Benchmarks/PostgresBenchmarks",
       swiftSettings: defaultSwiftSettings
     ),
@@ -117,5 +117,6 @@ let package = Package(
     ),
     .target(name: "EchoBenchMallocCounter", linkerSettings: [.linkedLibrary("dl")]),
     .systemLibrary(name: "EchoBenchCZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "PostgresBenchLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
   ]
 )

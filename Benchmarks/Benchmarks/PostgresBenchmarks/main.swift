@@ -18,6 +18,8 @@
 //                  flight per connection; checkout: N connections, the two decrements in one
 //                  round trip (async let) and COMMIT with the lines (queryAndCommit): 3 round
 //                  trips against pgbench's 6
+//   libpq          select1 only: pgbench's own loop written in Swift on libpq, without the
+//                  driver (no pool, no tasks): the floor for this pattern (BareLibPQ.swift)
 // pgbench runs two threads (-j 2); the driver likewise splits its callers and connections over
 // two pools, each on an I/O thread of its own (--io-threads). Callers run with their pool's I/O
 // thread as their preferred task executor (resumed where the result was read);
@@ -117,6 +119,8 @@ enum Variant: String, CaseIterable {
   case pgbench
   case driver
   case pipelined
+  /// `select1` only: pgbench's loop in Swift straight on libpq (``BareLibPQ``).
+  case libpq
 }
 
 enum Bench {
@@ -328,6 +332,18 @@ for workload in Workload.allCases {
   scripts[workload] = path
 }
 
+// Warm-up, not measured: a fresh cluster creates its WAL segments and extends the tables' files
+// on first use, which slowed whichever variant ran the first checkout by half or more.
+for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
+  print("warming up: \(workload.rawValue)")
+  fflush(nil)
+  var warmUp = options
+  warmUp.seconds = 3
+  _ = try await Bench.pgbench(
+    warmUp, workload: workload, clients: options.clients.max() ?? 16, port: cluster.port,
+    user: cluster.superuser, script: scripts[workload]!)
+}
+
 struct Key: Hashable {
   var workload: Workload
   var clients: Int
@@ -348,6 +364,10 @@ for round in 1...options.rounds {
           measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: false)
         case .pipelined:
           measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: true)
+        case .libpq:
+          guard workload == .select1 else { continue }
+          measurement = try BareLibPQ.selectOne(
+            url: url, clients: clients, threads: options.ioThreads, seconds: options.seconds)
         }
         results[Key(workload: workload, clients: clients, variant: variant), default: []].append(measurement)
         print(
@@ -373,8 +393,8 @@ func oneDecimal(_ value: Double?) -> String {
 print("")
 print(
   "| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench "
-    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined | bare libpq / pgbench (CPU µs/tx) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
   for clients in options.clients {
     func runs(_ variant: Variant) -> [Measurement] {
@@ -383,6 +403,7 @@ for workload in Workload.allCases where options.only.isEmpty || options.only.con
     let base = median(runs(.pgbench).map(\.tps))
     let driver = median(runs(.driver).map(\.tps))
     let pipelined = median(runs(.pipelined).map(\.tps))
+    let bare = median(runs(.libpq).map(\.tps))
     let cpu = [Variant.pgbench, .driver, .pipelined].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
     let mallocs = [Variant.driver, .pipelined].map { variant -> String in
       let counted = runs(variant).compactMap(\.allocations)
@@ -391,7 +412,7 @@ for workload in Workload.allCases where options.only.isEmpty || options.only.con
     print(
       "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | \(ratio(driver, base)) | "
         + "\(format(pipelined)) | \(ratio(pipelined, base)) | \(cpu.joined(separator: " / ")) | "
-        + "\(mallocs.joined(separator: " / ")) |")
+        + "\(mallocs.joined(separator: " / ")) | \(ratio(bare, base)) (\(oneDecimal(median(runs(.libpq).map(\.cpuMicroseconds))))) |")
   }
 }
 print("")
