@@ -3,8 +3,8 @@
 // docs/PERFORMANCE.md ("PostgreSQL: driver vs pgbench").
 //
 //   swift run -c release PostgresBenchmarks [--seconds 5] [--rounds 3] [--clients 16,64]
-//     [--only select1|checkout] [--variants pgbench,driver,pipelined] [--pipelined-connections 4]
-//     [--io-threads 2] [--cooperative-pool]
+//     [--only select1|checkout] [--variants pgbench,driver,pipelined,libpq,sequential-commit] [--pipelined-connections 4]
+//     [--io-threads 2] [--cooperative-pool] [--pgbench-client-work N]
 //
 // Workloads (the same statements on both sides):
 //   select1   SELECT 1
@@ -20,10 +20,15 @@
 //                  trips against pgbench's 6
 //   libpq          select1 only: pgbench's own loop written in Swift on libpq, without the
 //                  driver (no pool, no tasks): the floor for this pattern (BareLibPQ.swift)
+//   sequential-commit
+//                  checkout only: like driver, one statement per round trip, but COMMIT
+//                  travels with the order lines (queryAndCommit): 4 round trips
 // pgbench runs two threads (-j 2); the driver likewise splits its callers and connections over
 // two pools, each on an I/O thread of its own (--io-threads). Callers run with their pool's I/O
 // thread as their preferred task executor (resumed where the result was read);
 // --cooperative-pool runs them on Swift's default pool instead.
+// --pgbench-client-work N adds N `\set` meta-commands to pgbench's select1 script: work pgbench
+// does itself, none for the server, to see its rate as a function of its CPU per transaction.
 // Each round runs every variant once, in turn; the table shows medians over the rounds.
 // Client CPU per transaction: the driver's is this process's getrusage over its window;
 // pgbench's is RUSAGE_CHILDREN over its run (its connection set-up included, a few ms).
@@ -63,6 +68,9 @@ struct Options {
   var onIOThread = true
   var ioThreads = 2
   var variants: Set<String> = []
+  /// `\set` meta-commands added to pgbench's `select1` script: client-side work only (pgbench
+  /// evaluates them itself), to see how pgbench's rate follows its own CPU per transaction.
+  var pgbenchClientWork = 0
 
   init(_ arguments: [String]) {
     var iterator = arguments.dropFirst().makeIterator()
@@ -78,6 +86,8 @@ struct Options {
       case "--cooperative-pool": self.onIOThread = false
       case "--io-threads": self.ioThreads = Int(iterator.next() ?? "") ?? self.ioThreads
       case "--only": self.only = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
+      case "--pgbench-client-work":
+        self.pgbenchClientWork = Int(iterator.next() ?? "") ?? self.pgbenchClientWork
       case "--variants":
         self.variants = Set((iterator.next() ?? "").split(separator: ",").map(String.init))
       default:
@@ -92,10 +102,10 @@ enum Workload: String, CaseIterable {
   case select1
   case checkout
 
-  var pgbenchScript: String {
+  func pgbenchScript(clientWork: Int) -> String {
     switch self {
     case .select1:
-      return "SELECT 1;\n"
+      return String(repeating: "\\set x random(1, 1000000) * 7 + 3\n", count: clientWork) + "SELECT 1;\n"
     case .checkout:
       return """
         \\set a random(1, \(Bench.products))
@@ -121,6 +131,9 @@ enum Variant: String, CaseIterable {
   case pipelined
   /// `select1` only: pgbench's loop in Swift straight on libpq (``BareLibPQ``).
   case libpq
+  /// `checkout` only: one statement per round trip like `driver`, but `COMMIT` travels with the
+  /// last statement (`queryAndCommit`): 4 round trips.
+  case sequentialCommit = "sequential-commit"
 }
 
 enum Bench {
@@ -133,8 +146,9 @@ enum Bench {
 
   struct OutOfStock: Error {}
 
-  /// One checkout through the driver.
-  static func checkout(_ pool: PostgresPool, pipelined: Bool) async throws {
+  /// One checkout through the driver: `pipelined` sends the two decrements together; `commitWithLast`
+  /// sends COMMIT with the order lines.
+  static func checkout(_ pool: PostgresPool, pipelined: Bool, commitWithLast: Bool) async throws {
     let a = Int64.random(in: 1...Int64(Self.products))
     let b = Int64.random(in: 1...Int64(Self.products))
     let (p1, p2) = (min(a, b), max(a, b))
@@ -151,7 +165,7 @@ enum Bench {
         else { throw OutOfStock() }
       }
       let order = try await tx.query(Self.insertOrder, [customer]).scalar(as: Int64.self)!
-      if pipelined {
+      if commitWithLast {
         try await tx.queryAndCommit(Self.insertLines, [order, p1, p2])
       } else {
         try await tx.query(Self.insertLines, [order, p1, p2])
@@ -203,7 +217,8 @@ enum Bench {
   /// pool on an I/O thread of its own, and each caller runs with its pool's I/O thread as its
   /// preferred task executor (unless `--cooperative-pool`).
   static func driver(
-    _ options: Options, workload: Workload, clients: Int, url: String, pipelined: Bool
+    _ options: Options, workload: Workload, clients: Int, url: String, pipelined: Bool,
+    commitWithLast: Bool
   ) async throws -> Measurement {
     let shards = max(1, min(options.ioThreads, clients))
     let totalConnections =
@@ -221,7 +236,9 @@ enum Bench {
     let work: @Sendable (PostgresPool) async throws -> Void =
       switch workload {
       case .select1: { pool in _ = try await pool.query("SELECT 1") }
-      case .checkout: { pool in try await Self.checkout(pool, pipelined: pipelined) }
+      case .checkout: { pool in
+        try await Self.checkout(pool, pipelined: pipelined, commitWithLast: commitWithLast)
+      }
       }
     let onIOThread = options.onIOThread
     // Warm up: open every connection and prepare the statements.
@@ -328,7 +345,7 @@ try await Bench.setUp(url)
 var scripts: [Workload: String] = [:]
 for workload in Workload.allCases {
   let path = FileManager.default.temporaryDirectory.appendingPathComponent("postgres-bench-\(workload).sql").path
-  try workload.pgbenchScript.write(toFile: path, atomically: true, encoding: .utf8)
+  try workload.pgbenchScript(clientWork: options.pgbenchClientWork).write(toFile: path, atomically: true, encoding: .utf8)
   scripts[workload] = path
 }
 
@@ -361,9 +378,15 @@ for round in 1...options.rounds {
             options, workload: workload, clients: clients, port: cluster.port, user: cluster.superuser,
             script: scripts[workload]!)
         case .driver:
-          measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: false)
+          measurement = try await Bench.driver(
+            options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: false)
         case .pipelined:
-          measurement = try await Bench.driver(options, workload: workload, clients: clients, url: url, pipelined: true)
+          measurement = try await Bench.driver(
+            options, workload: workload, clients: clients, url: url, pipelined: true, commitWithLast: true)
+        case .sequentialCommit:
+          guard workload == .checkout else { continue }
+          measurement = try await Bench.driver(
+            options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: true)
         case .libpq:
           guard workload == .select1 else { continue }
           measurement = try BareLibPQ.selectOne(
@@ -393,7 +416,8 @@ func oneDecimal(_ value: Double?) -> String {
 print("")
 print(
   "| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench "
-    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined | bare libpq / pgbench (CPU µs/tx) |")
+    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined "
+    + "| other / pgbench (client CPU µs/tx) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
   for clients in options.clients {
@@ -403,7 +427,10 @@ for workload in Workload.allCases where options.only.isEmpty || options.only.con
     let base = median(runs(.pgbench).map(\.tps))
     let driver = median(runs(.driver).map(\.tps))
     let pipelined = median(runs(.pipelined).map(\.tps))
-    let bare = median(runs(.libpq).map(\.tps))
+    // The workload's extra variant: bare libpq for select1, sequential-commit for checkout.
+    let other: Variant = workload == .select1 ? .libpq : .sequentialCommit
+    let otherTPS = median(runs(other).map(\.tps))
+    let otherCPU = oneDecimal(median(runs(other).map(\.cpuMicroseconds)))
     let cpu = [Variant.pgbench, .driver, .pipelined].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
     let mallocs = [Variant.driver, .pipelined].map { variant -> String in
       let counted = runs(variant).compactMap(\.allocations)
@@ -412,7 +439,7 @@ for workload in Workload.allCases where options.only.isEmpty || options.only.con
     print(
       "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | \(ratio(driver, base)) | "
         + "\(format(pipelined)) | \(ratio(pipelined, base)) | \(cpu.joined(separator: " / ")) | "
-        + "\(mallocs.joined(separator: " / ")) | \(ratio(bare, base)) (\(oneDecimal(median(runs(.libpq).map(\.cpuMicroseconds))))) |")
+        + "\(mallocs.joined(separator: " / ")) | \(other.rawValue): \(ratio(otherTPS, base)) (\(otherCPU)) |")
   }
 }
 print("")
