@@ -15,7 +15,8 @@ import Synchronization
 ///
 /// The loops are process-wide (``next()``), started on first use and never stopped; an idle loop
 /// sleeps in `poll()` without a timeout. The number of loops is one per two processor cores
-/// (at least one, at most four), or the environment variable `EMPORIUM_PG_IO_THREADS`.
+/// (at least one, at most four), or the environment variable `EMPORIUM_PG_IO_THREADS` (at most
+/// 16).
 ///
 /// `@unchecked Sendable`: ``drivers`` is touched only by the loop's own thread (a driver's state
 /// is guarded by the driver's own lock); other threads reach the loop only through
@@ -51,7 +52,7 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
     let configured = ProcessInfo.processInfo.environment["EMPORIUM_PG_IO_THREADS"].flatMap {
       Int($0)
     }
-    let count = max(1, min(configured ?? (ProcessInfo.processInfo.activeProcessorCount / 2), 16))
+    let count = max(1, min(configured ?? min(ProcessInfo.processInfo.activeProcessorCount / 2, 4), 16))
     return (0..<count).map { PostgresEventLoop(name: "emporium-pgio\($0)") }
   }()
   private static let nextIndex = Atomic<Int>(0)
