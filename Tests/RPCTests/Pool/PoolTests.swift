@@ -131,7 +131,10 @@ struct PoolTests {
     await server.stop()
   }
 
-  @Test("two endpoints share the load within 20% of even")
+  /// Calls go to the endpoint with fewer calls in flight, so a server the machine runs more
+  /// slowly (a loaded CI host) rightly gets fewer: the bound allows for that, not for one
+  /// endpoint taking nearly everything.
+  @Test("two endpoints share the load: each serves at least 35% of the calls")
   func loadIsShared() async throws {
     let first = try await RestartableServer()
     let second = try await RestartableServer()
@@ -145,7 +148,7 @@ struct PoolTests {
     }
     let counts = [first.counter.count(), second.counter.count()]
     #expect(counts.reduce(0, +) == 3200)
-    for count in counts { #expect((1280...1920).contains(count), "calls per endpoint: \(counts)") }
+    for count in counts { #expect((1120...2080).contains(count), "calls per endpoint: \(counts)") }
     await pool.close()
     await first.stop()
     await second.stop()
