@@ -46,28 +46,11 @@ enum ZstdContextSizes {
   }
 
   private static func compressorSizes(windowLog: Int32, message: [UInt8]) throws -> (Int, Int, [UInt8]) {
-    guard let context = ZSTD_createCCtx() else { throw ZstdStreamingComparison.Failure(description: "ZSTD_createCCtx") }
+    let context = try ZstdStreamingComparison.makeStreamingCompressor(windowLog: windowLog)
     defer { ZSTD_freeCCtx(context) }
-    try ZstdStreamingComparison.check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, 1), "level")
-    try ZstdStreamingComparison.check(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog), "windowLog")
-    try ZstdStreamingComparison.check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0), "checksum")
-    try ZstdStreamingComparison.check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 0), "content size")
     let fresh = ZSTD_sizeof_CCtx(context)
     var output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
-    var chunk: [UInt8] = []
-    try message.withUnsafeBytes { source in
-      var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
-      while true {
-        let remaining = try output.withUnsafeMutableBytes { target -> Int in
-          var out = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
-          let remaining = ZSTD_compressStream2(context, &out, &input, ZSTD_e_flush)
-          try ZstdStreamingComparison.check(remaining, "ZSTD_compressStream2")
-          chunk += target[..<out.pos]
-          return remaining
-        }
-        if remaining == 0 && input.pos == input.size { break }
-      }
-    }
+    let chunk = try ZstdStreamingComparison.compressAndFlush(message, with: context, output: &output)
     return (fresh, ZSTD_sizeof_CCtx(context), chunk)
   }
 

@@ -136,28 +136,48 @@ enum ZstdStreamingComparison {
 
   /// One stream, flushed after every message; returns each message's flushed output.
   static func compressStreaming(_ messages: [[UInt8]], windowLog: Int32 = windowLog) throws -> [[UInt8]] {
-    guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx") }
+    let context = try makeStreamingCompressor(windowLog: windowLog)
     defer { ZSTD_freeCCtx(context) }
-    try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "level")
-    try check(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog), "windowLog")
     var output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
-    return try messages.map { message in
-      var chunk: [UInt8] = []
-      try message.withUnsafeBytes { source in
-        var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
-        while true {
-          let remaining = try output.withUnsafeMutableBytes { target -> Int in
-            var out = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
-            let remaining = ZSTD_compressStream2(context, &out, &input, ZSTD_e_flush)
-            try check(remaining, "ZSTD_compressStream2")
-            chunk += target[..<out.pos]
-            return remaining
-          }
-          if remaining == 0 && input.pos == input.size { break }
-        }
-      }
-      return chunk
+    return try messages.map { try compressAndFlush($0, with: context, output: &output) }
+  }
+
+  /// A compressor with the protocol's parameters: level 1, `windowLog`, no checksum, no content
+  /// size (as Emporium's `ZstdStreamCompressor`). The caller frees it.
+  static func makeStreamingCompressor(windowLog: Int32) throws -> OpaquePointer {
+    guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx") }
+    do {
+      try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "level")
+      try check(ZSTD_CCtx_setParameter(context, ZSTD_c_windowLog, windowLog), "windowLog")
+      try check(ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 0), "checksum")
+      try check(ZSTD_CCtx_setParameter(context, ZSTD_c_contentSizeFlag, 0), "content size")
+    } catch {
+      ZSTD_freeCCtx(context)
+      throw error
     }
+    return context
+  }
+
+  /// Compresses `message` into the stream and flushes it; returns what the flush produced.
+  /// `output` is scratch space of `ZSTD_CStreamOutSize()` bytes.
+  static func compressAndFlush(
+    _ message: [UInt8], with context: OpaquePointer, output: inout [UInt8]
+  ) throws -> [UInt8] {
+    var chunk: [UInt8] = []
+    try message.withUnsafeBytes { source in
+      var input = ZSTD_inBuffer(src: source.baseAddress, size: source.count, pos: 0)
+      while true {
+        let remaining = try output.withUnsafeMutableBytes { target -> Int in
+          var out = ZSTD_outBuffer(dst: target.baseAddress, size: target.count, pos: 0)
+          let remaining = ZSTD_compressStream2(context, &out, &input, ZSTD_e_flush)
+          try check(remaining, "ZSTD_compressStream2")
+          chunk += target[..<out.pos]
+          return remaining
+        }
+        if remaining == 0 && input.pos == input.size { break }
+      }
+    }
+    return chunk
   }
 
   /// Every message its own frame.
