@@ -132,7 +132,6 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
       }
       jobs.removeAll(keepingCapacity: true)
       self.shared.withLock { swap(&scheduled, &$0.scheduled) }
-      defer { scheduled.removeAll(keepingCapacity: true) }
       for driver in scheduled {
         if !driver.isWatched {
           driver.isWatched = true
@@ -143,6 +142,7 @@ final class PostgresEventLoop: TaskExecutor, @unchecked Sendable {
           driver.takeCompletions(into: &completed)
         }
       }
+      scheduled.removeAll(keepingCapacity: true)
       ConnectionDriver.resume(&completed)
 
       // What to wait for; closed drivers are dropped here.
