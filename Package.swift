@@ -17,6 +17,7 @@ let package = Package(
   products: [
     .library(name: "Messages", targets: ["Messages"]),
     .library(name: "RPC", targets: ["RPC"]),
+    .library(name: "CommerceAPI", targets: ["CommerceAPI"]),
     .library(name: "Postgres", targets: ["Postgres"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
@@ -61,6 +62,26 @@ let package = Package(
       name: "Messages",
       dependencies: [
         "ProtoC",
+        "CProtobufC",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // protoc-c output for the commerce contract, emporium.commerce.v1 (generated, committed).
+    .target(
+      name: "CommerceProtoC",
+      dependencies: ["ProtoC", "CProtobufC"],
+      cSettings: [.unsafeFlags(["-w"])]
+    ),
+
+    // The commerce contract in Swift: messages, service protocols and client stubs (generated).
+    .target(
+      name: "CommerceAPI",
+      dependencies: [
+        "Messages",
+        "RPC",
+        "CommerceProtoC",
         "CProtobufC",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
@@ -144,6 +165,7 @@ let package = Package(
       dependencies: [
         "RPC",
         "Messages",
+        "CommerceAPI",
         "CZstd",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
@@ -155,6 +177,11 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
       ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "CommerceAPITests",
+      dependencies: ["CommerceAPI", "RPC", "Messages"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -62,6 +62,7 @@ let package = Package(
       dependencies: [
         "SwiftProtobufPeer",
         .product(name: "Messages", package: "emporium"),
+        .product(name: "CommerceAPI", package: "emporium"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
@@ -101,6 +102,7 @@ let package = Package(
         "BenchmarkFixtures", "SwiftProtobufPeer", "EchoBenchCZstd",
         .product(name: "RPC", package: "emporium"),
         .product(name: "Messages", package: "emporium"),
+        .product(name: "CommerceAPI", package: "emporium"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

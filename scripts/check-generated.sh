@@ -6,7 +6,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 "$root/scripts/generate.sh" "$scratch" >/dev/null
 status=0
-for dir in Sources/ProtoC Sources/Messages/Generated Sources/RPC/Generated; do
+for dir in Sources/ProtoC Sources/Messages/Generated Sources/RPC/Generated Sources/CommerceProtoC Sources/CommerceAPI/Generated; do
   if ! diff -r "$root/$dir" "$scratch/$dir" >"$scratch/diff.txt"; then
     echo "check-generated: $dir is stale; run 'make generate' and commit the result" >&2
     head -40 "$scratch/diff.txt" >&2

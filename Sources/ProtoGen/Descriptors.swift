@@ -196,6 +196,8 @@ struct MethodDescriptor {
   var serverStreaming = false
   /// MethodOptions.idempotency_level: 0 unknown, 1 NO_SIDE_EFFECTS, 2 IDEMPOTENT.
   var idempotencyLevel: UInt64 = 0
+  /// The `(emporium.rpc.v1.access)` option (proto/emporium/rpc/v1/options.proto), if set.
+  var access: AccessRule?
 
   init(_ reader: inout WireReader) throws {
     while let (number, wireType) = try reader.nextField() {
@@ -206,12 +208,59 @@ struct MethodDescriptor {
       case (4, 2):
         var options = try reader.message()
         while let (n, w) = try options.nextField() {
-          if n == 34, w == 0 { idempotencyLevel = try options.varint() } else { try options.skip(wireType: w) }
+          switch (n, w) {
+          case (34, 0): idempotencyLevel = try options.varint()
+          case (AccessRule.extensionNumber, 2):
+            var rule = try options.message()
+            access = try AccessRule(&rule)
+          default: try options.skip(wireType: w)
+          }
         }
       case (5, 0): clientStreaming = try reader.bool()
       case (6, 0): serverStreaming = try reader.bool()
       default: try reader.skip(wireType: wireType)
       }
     }
+  }
+}
+
+/// `emporium.rpc.v1.AccessRule`, the method option that says who may call a method.
+struct AccessRule: Equatable {
+  /// The extension's field number in `google.protobuf.MethodOptions`.
+  static let extensionNumber = 51001
+
+  var anonymous = false
+  var anyUser = false
+  var roles: [String] = []
+  var owner = false
+  var services: [String] = []
+
+  init(anonymous: Bool = false, anyUser: Bool = false, roles: [String] = [], owner: Bool = false, services: [String] = []) {
+    self.anonymous = anonymous
+    self.anyUser = anyUser
+    self.roles = roles
+    self.owner = owner
+    self.services = services
+  }
+
+  init(_ reader: inout WireReader) throws {
+    while let (number, wireType) = try reader.nextField() {
+      switch (number, wireType) {
+      case (1, 0): anonymous = try reader.bool()
+      case (2, 0): anyUser = try reader.bool()
+      case (3, 2): roles.append(try reader.string())
+      case (4, 0): owner = try reader.bool()
+      case (5, 2): services.append(try reader.string())
+      default: try reader.skip(wireType: wireType)
+      }
+    }
+  }
+}
+
+extension FileDescriptor {
+  /// Whether the file only declares options for the generator (it imports descriptor.proto, or
+  /// is descriptor.proto): such files get no C or Swift code.
+  var declaresOptionsOnly: Bool {
+    name == "google/protobuf/descriptor.proto" || dependencies.contains("google/protobuf/descriptor.proto")
   }
 }

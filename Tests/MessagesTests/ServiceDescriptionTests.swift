@@ -14,10 +14,10 @@ struct ServiceDescriptionTests {
 
   @Test("the registry lists every message type and service")
   func registry() {
-    #expect(ProtoRegistry.messageTypes["emporium.testing.v1.AllTypes"] == TestingV1.AllTypes.self)
-    #expect(ProtoRegistry.messageTypes["google.protobuf.Timestamp"] != nil)
-    #expect(ProtoRegistry.services.contains { $0.name == "emporium.rpc.v1.HealthService" })
-    for (name, type) in ProtoRegistry.messageTypes {
+    #expect(ProtoTypeRegistry.messages.messageTypes["emporium.testing.v1.AllTypes"] == TestingV1.AllTypes.self)
+    #expect(ProtoTypeRegistry.messages.messageTypes["google.protobuf.Timestamp"] != nil)
+    #expect(ProtoTypeRegistry.messages.services.contains { $0.name == "emporium.rpc.v1.HealthService" })
+    for (name, type) in ProtoTypeRegistry.messages.messageTypes {
       #expect(type.protoMessageName == name)
     }
   }

@@ -27,12 +27,15 @@ struct GeneratorTests {
 
   @Test("C names match what protoc-c generated for every message and enum in proto/")
   func cNamesMatchProtocC() throws {
-    let files = try Self.descriptorSet()
+    let files = try Self.descriptorSet().filter { !$0.declaresOptionsOnly }
     let types = TypeTable(files: files, stripPrefix: "emporium")
-    let headers = try FileManager.default.subpathsOfDirectory(atPath: Self.root.appendingPathComponent("Sources/ProtoC/include").path)
-      .filter { $0.hasSuffix(".h") }
-      .map { try String(contentsOf: Self.root.appendingPathComponent("Sources/ProtoC/include").appendingPathComponent($0), encoding: .utf8) }
-      .joined()
+    let headers = try ["Sources/ProtoC/include", "Sources/CommerceProtoC/include"].map { directory in
+      let include = Self.root.appendingPathComponent(directory)
+      return try FileManager.default.subpathsOfDirectory(atPath: include.path)
+        .filter { $0.hasSuffix(".h") }
+        .map { try String(contentsOf: include.appendingPathComponent($0), encoding: .utf8) }
+        .joined()
+    }.joined()
     #expect(types.entries.count > 300)
     for entry in types.entries.values {
       if entry.message != nil {
@@ -56,6 +59,35 @@ struct GeneratorTests {
     #expect(allTypes.oneofs == ["choice"])
     #expect(allTypes.nested.filter(\.isMapEntry).count == 5)
     #expect(allTypes.enums.first?.values.map(\.number) == [0, 1, 2, -1])
+  }
+
+  @Test("the access option is read from method options; options files and descriptor.proto get no code")
+  func accessOption() throws {
+    let files = try Self.descriptorSet()
+    let auth = try #require(files.first { $0.name == "emporium/commerce/v1/auth.proto" })
+    let methods = try #require(auth.services.first).methods
+    let login = try #require(methods.first { $0.name == "Login" })
+    #expect(login.access == AccessRule(anonymous: true))
+    let assignRole = try #require(methods.first { $0.name == "AssignRole" })
+    #expect(assignRole.access?.roles == ["ADMIN"])
+    #expect(assignRole.idempotencyLevel == 2)
+    #expect(files.filter(\.declaresOptionsOnly).map(\.name).sorted() == ["emporium/rpc/v1/options.proto", "google/protobuf/descriptor.proto"])
+    #expect(SwiftEmitter.swiftLiteral(AccessRule(roles: ["ADMIN"], owner: true, services: ["admin"]))
+      == #"ProtoAccessRule(roles: ["ADMIN"], owner: true, services: ["admin"])"#)
+  }
+
+  @Test("module specs parse, and the catch-all spec takes what no other spec names")
+  func moduleSpecs() throws {
+    let runtime = try ModuleSpec(parsing: "Messages:RPC:ProtoC:*:a:b:c")
+    let commerce = try ModuleSpec(parsing: "CommerceAPI:CommerceAPI:CommerceProtoC:emporium.commerce.v1:d:d:e")
+    let specs = [runtime, commerce]
+    #expect(commerce.owns(package: "emporium.commerce.v1", among: specs))
+    #expect(!runtime.owns(package: "emporium.commerce.v1", among: specs))
+    #expect(runtime.owns(package: "emporium.rpc.v1", among: specs))
+    #expect(runtime.registryName == "messages" && commerce.registryName == "commerceAPI")
+    #expect(runtime.rpcImports == ["Messages"])
+    #expect(commerce.rpcImports == ["Messages", "RPC"])
+    #expect(throws: ModuleSpec.Malformed.self) { try ModuleSpec(parsing: "Messages:RPC") }
   }
 
   @Test("nesting depth: bounded types get their depth, self-containing types are unbounded")

@@ -1,5 +1,6 @@
 import BenchmarkFixtures
 import EchoBenchCZstd
+import CommerceAPI
 import Messages
 import NIOCore
 

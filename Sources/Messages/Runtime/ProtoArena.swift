@@ -1,4 +1,4 @@
-internal import CProtobufC
+package import CProtobufC
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +17,7 @@ import Darwin
 ///
 /// `ProtoArena` is a handle: copies refer to the same arena, which is valid only inside the
 /// `withArena` closure that created it.
-struct ProtoArena {
+package struct ProtoArena {
   struct State {
     var cursor: UnsafeMutableRawPointer
     var remaining: Int
@@ -71,11 +71,11 @@ struct ProtoArena {
   }
 
   /// Whether a request was refused because it would have gone past the budget.
-  var isExhausted: Bool { state.pointee.exhausted }
+  package var isExhausted: Bool { state.pointee.exhausted }
 
   /// `byteCount` bytes aligned to 8, or nil past the budget.
   @inline(__always)
-  func allocateRaw(_ byteCount: Int) -> UnsafeMutableRawPointer? {
+  package func allocateRaw(_ byteCount: Int) -> UnsafeMutableRawPointer? {
     let size = (byteCount &+ 7) & ~7
     if size <= state.pointee.remaining, size <= state.pointee.budget {
       let pointer = state.pointee.cursor
@@ -108,7 +108,7 @@ struct ProtoArena {
 
   /// This arena as protobuf-c's allocator (for unpack). Frees are no-ops; everything goes when
   /// the arena does.
-  var protobufCAllocator: ProtobufCAllocator {
+  package var protobufCAllocator: ProtobufCAllocator {
     ProtobufCAllocator(
       alloc: { data, size in
         ProtoArena(state: data!.assumingMemoryBound(to: State.self)).allocateRaw(size)
@@ -120,16 +120,16 @@ struct ProtoArena {
   // MARK: Typed allocation for encoding (the encode arena has no budget, so these never fail).
 
   @inline(__always)
-  func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
+  package func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T> {
     allocateRaw(MemoryLayout<T>.stride &* count)!.bindMemory(to: T.self, capacity: count)
   }
 
-  func pointers<T>(count: Int, to type: T.Type) -> UnsafeMutablePointer<UnsafeMutablePointer<T>?> {
+  package func pointers<T>(count: Int, to type: T.Type) -> UnsafeMutablePointer<UnsafeMutablePointer<T>?> {
     allocate(UnsafeMutablePointer<T>?.self, count: count)
   }
 
   /// A NUL-terminated copy of `value`.
-  func string(_ value: String) throws(ProtoError) -> UnsafeMutablePointer<CChar> {
+  package func string(_ value: String) throws(ProtoError) -> UnsafeMutablePointer<CChar> {
     var value = value
     let copy: UnsafeMutablePointer<CChar>? = value.withUTF8 { utf8 in
       let count = utf8.count
@@ -147,38 +147,38 @@ struct ProtoArena {
     return copy
   }
 
-  func bytes(_ value: [UInt8]) -> ProtobufCBinaryData {
+  package func bytes(_ value: [UInt8]) -> ProtobufCBinaryData {
     guard !value.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
     let pointer = allocate(UInt8.self, count: value.count)
     value.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
     return ProtobufCBinaryData(len: value.count, data: pointer)
   }
 
-  func copy<T: BitwiseCopyable>(_ values: [T]) -> UnsafeMutablePointer<T> {
+  package func copy<T: BitwiseCopyable>(_ values: [T]) -> UnsafeMutablePointer<T> {
     let pointer = allocate(T.self, count: values.count)
     values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: $0.count) }
     return pointer
   }
 
-  func bools(_ values: [Bool]) -> UnsafeMutablePointer<protobuf_c_boolean> {
+  package func bools(_ values: [Bool]) -> UnsafeMutablePointer<protobuf_c_boolean> {
     let pointer = allocate(protobuf_c_boolean.self, count: values.count)
     for (index, value) in values.enumerated() { pointer[index] = value ? 1 : 0 }
     return pointer
   }
 
-  func strings(_ values: [String]) throws(ProtoError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
+  package func strings(_ values: [String]) throws(ProtoError) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
     let pointer = allocate(UnsafeMutablePointer<CChar>?.self, count: values.count)
     for (index, value) in values.enumerated() { pointer[index] = try string(value) }
     return pointer
   }
 
-  func byteArrays(_ values: [[UInt8]]) -> UnsafeMutablePointer<ProtobufCBinaryData> {
+  package func byteArrays(_ values: [[UInt8]]) -> UnsafeMutablePointer<ProtobufCBinaryData> {
     let pointer = allocate(ProtobufCBinaryData.self, count: values.count)
     for (index, value) in values.enumerated() { pointer[index] = bytes(value) }
     return pointer
   }
 
-  func enums<E: ProtoEnum, C: RawRepresentable>(
+  package func enums<E: ProtoEnum, C: RawRepresentable>(
     _ values: [E], as type: C.Type
   ) -> UnsafeMutablePointer<C> where C.RawValue: FixedWidthInteger {
     let pointer = allocate(C.self, count: values.count)
@@ -188,13 +188,13 @@ struct ProtoArena {
     return pointer
   }
 
-  func message<M: ProtobufCBacked>(_ value: M) throws(ProtoError) -> UnsafeMutablePointer<M.CStruct> {
+  package func message<M: ProtobufCBacked>(_ value: M) throws(ProtoError) -> UnsafeMutablePointer<M.CStruct> {
     let pointer = allocate(M.CStruct.self)
     try value.store(into: pointer, arena: self)
     return pointer
   }
 
-  func messages<M: ProtobufCBacked>(
+  package func messages<M: ProtobufCBacked>(
     _ values: [M]
   ) throws(ProtoError) -> UnsafeMutablePointer<UnsafeMutablePointer<M.CStruct>?> {
     let pointers = allocate(UnsafeMutablePointer<M.CStruct>?.self, count: values.count)
@@ -206,7 +206,7 @@ struct ProtoArena {
     return pointers
   }
 
-  func storeUnknownFields(_ unknown: ProtoUnknownFields, into base: inout ProtobufCMessage) {
+  package func storeUnknownFields(_ unknown: ProtoUnknownFields, into base: inout ProtobufCMessage) {
     guard !unknown.fields.isEmpty else { return }
     let pointer = allocate(ProtobufCMessageUnknownField.self, count: unknown.fields.count)
     for (index, field) in unknown.fields.enumerated() {

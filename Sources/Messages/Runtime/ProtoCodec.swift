@@ -1,10 +1,10 @@
-internal import CProtobufC
-import NIOCore
+package import CProtobufC
+package import NIOCore
 
 /// Encoding and decoding through protobuf-c, shared by every generated message.
-enum ProtoCodec {
+package enum ProtoCodec {
   /// Builds protoc-c's struct in an arena, sizes it and packs it straight into `buffer`.
-  static func encode<M: ProtobufCBacked>(_ message: M, into buffer: inout ByteBuffer) throws(ProtoError) {
+  package static func encode<M: ProtobufCBacked>(_ message: M, into buffer: inout ByteBuffer) throws(ProtoError) {
     try ProtoArena.withArena(budget: .max) { arena throws(ProtoError) in
       let c = arena.allocate(M.CStruct.self)
       try message.store(into: c, arena: arena)
@@ -18,7 +18,7 @@ enum ProtoCodec {
   }
 
   /// Decodes into `message`, which must hold a default value.
-  static func decode<M: ProtobufCBacked>(
+  package static func decode<M: ProtobufCBacked>(
     into message: inout M, from buffer: ByteBuffer, limits: ProtoDecodingLimits
   ) throws(ProtoError) {
     guard buffer.readableBytes <= limits.maxMessageSize else {
@@ -37,7 +37,7 @@ enum ProtoCodec {
     if let failure { throw failure }
   }
 
-  static func decode<M: ProtobufCBacked>(
+  package static func decode<M: ProtobufCBacked>(
     into message: inout M, bytes: UnsafeRawBufferPointer, limits: ProtoDecodingLimits
   ) throws(ProtoError) {
     if M.maxNestingDepth > limits.maxNestingDepth {

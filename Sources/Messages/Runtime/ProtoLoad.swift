@@ -1,8 +1,8 @@
-internal import CProtobufC
+package import CProtobufC
 
 /// Conversions from an unpacked protoc-c struct's fields to Swift values, used by generated code.
-enum ProtoLoad {
-  static func string(_ pointer: UnsafePointer<CChar>?) throws(ProtoError) -> String {
+package enum ProtoLoad {
+  package static func string(_ pointer: UnsafePointer<CChar>?) throws(ProtoError) -> String {
     guard let pointer, pointer.pointee != 0 else { return "" }
     guard let value = String(validatingCString: pointer) else {
       throw ProtoError(code: .invalidUTF8, message: "a string field is not valid UTF-8")
@@ -10,22 +10,22 @@ enum ProtoLoad {
     return value
   }
 
-  static func bytes(_ data: ProtobufCBinaryData) -> [UInt8] {
+  package static func bytes(_ data: ProtobufCBinaryData) -> [UInt8] {
     guard data.len > 0, let pointer = data.data else { return [] }
     return Array(UnsafeBufferPointer(start: pointer, count: data.len))
   }
 
-  static func array<T>(_ count: Int, _ pointer: UnsafeMutablePointer<T>?) -> [T] {
+  package static func array<T>(_ count: Int, _ pointer: UnsafeMutablePointer<T>?) -> [T] {
     guard count > 0, let pointer else { return [] }
     return Array(UnsafeBufferPointer(start: pointer, count: count))
   }
 
-  static func bools(_ count: Int, _ pointer: UnsafeMutablePointer<protobuf_c_boolean>?) -> [Bool] {
+  package static func bools(_ count: Int, _ pointer: UnsafeMutablePointer<protobuf_c_boolean>?) -> [Bool] {
     guard count > 0, let pointer else { return [] }
     return UnsafeBufferPointer(start: pointer, count: count).map { $0 != 0 }
   }
 
-  static func strings(
+  package static func strings(
     _ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
   ) throws(ProtoError) -> [String] {
     guard count > 0, let pointer else { return [] }
@@ -35,12 +35,12 @@ enum ProtoLoad {
     return values
   }
 
-  static func byteArrays(_ count: Int, _ pointer: UnsafeMutablePointer<ProtobufCBinaryData>?) -> [[UInt8]] {
+  package static func byteArrays(_ count: Int, _ pointer: UnsafeMutablePointer<ProtobufCBinaryData>?) -> [[UInt8]] {
     guard count > 0, let pointer else { return [] }
     return UnsafeBufferPointer(start: pointer, count: count).map { bytes($0) }
   }
 
-  static func enums<E: ProtoEnum, C: RawRepresentable>(
+  package static func enums<E: ProtoEnum, C: RawRepresentable>(
     _ count: Int, _ pointer: UnsafeMutablePointer<C>?
   ) -> [E] where C.RawValue: BinaryInteger {
     guard count > 0, let pointer else { return [] }
@@ -49,7 +49,7 @@ enum ProtoLoad {
     }
   }
 
-  static func messages<M: ProtobufCBacked>(
+  package static func messages<M: ProtobufCBacked>(
     _ count: Int, _ pointer: UnsafeMutablePointer<UnsafeMutablePointer<M.CStruct>?>?
   ) throws(ProtoError) -> [M] {
     guard count > 0, let pointer else { return [] }
@@ -59,7 +59,7 @@ enum ProtoLoad {
     return values
   }
 
-  static func messageOrDefault<M: ProtobufCBacked>(_ pointer: UnsafeMutablePointer<M.CStruct>?) throws(ProtoError) -> M {
+  package static func messageOrDefault<M: ProtobufCBacked>(_ pointer: UnsafeMutablePointer<M.CStruct>?) throws(ProtoError) -> M {
     guard let pointer else { return M() }
     return try M(loading: pointer)
   }

@@ -25,6 +25,38 @@ public enum ProtoIdempotency: String, Hashable, Sendable, CaseIterable {
   public var isRetrySafe: Bool { self != .unknown }
 }
 
+/// Who may call a method, as its proto declares with `option (emporium.rpc.v1.access)`
+/// (proto/emporium/rpc/v1/options.proto). A caller is admitted when any set part admits it.
+/// The runtime only carries the rule; an auth interceptor enforces it.
+public struct ProtoAccessRule: Hashable, Sendable {
+  /// Anyone, with or without an access token.
+  public var anonymous: Bool
+  /// Any authenticated user.
+  public var anyUser: Bool
+  /// Users holding at least one of these roles ("CUSTOMER", "SELLER", "ADMIN", ...).
+  public var roles: [String]
+  /// The user who owns the resource: any authenticated user is admitted, and the service checks
+  /// ownership once it has the resource. Users holding one of ``roles`` skip that check.
+  public var owner: Bool
+  /// Service identities by name; a name ending in "*" matches by prefix.
+  public var services: [String]
+
+  public init(anonymous: Bool = false, anyUser: Bool = false, roles: [String] = [], owner: Bool = false, services: [String] = []) {
+    self.anonymous = anonymous
+    self.anyUser = anyUser
+    self.roles = roles
+    self.owner = owner
+    self.services = services
+  }
+
+  /// Whether the rule names the service identity `name` (exactly, or by a "prefix*" pattern).
+  public func admitsService(named name: String) -> Bool {
+    services.contains { pattern in
+      pattern.hasSuffix("*") ? name.hasPrefix(pattern.dropLast()) : name == pattern
+    }
+  }
+}
+
 /// One RPC method as declared in proto/.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
   /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
@@ -39,6 +71,8 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
   public var outputType: String
   /// What calling it twice does.
   public var idempotency: ProtoIdempotency
+  /// Who may call it; nil when its proto declares no rule (the runtime's own services).
+  public var access: ProtoAccessRule?
 
   /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo` (built once, as
   /// every call sends it).
@@ -46,9 +80,10 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
 
   public init(
     service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
-    idempotency: ProtoIdempotency = .unknown
+    idempotency: ProtoIdempotency = .unknown, access: ProtoAccessRule? = nil
   ) {
     self.idempotency = idempotency
+    self.access = access
     self.service = service
     self.method = method
     self.kind = kind

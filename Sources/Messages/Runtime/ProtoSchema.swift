@@ -72,21 +72,63 @@ public struct ProtoSchemaExtras: Sendable {
   }
 }
 
-/// Looks up schemas of every message and enum compiled into this program.
-public enum ProtoSchemaRegistry {
+/// The message types and services of one generated module (`ProtoTypeRegistry.messages` for the
+/// runtime's own protos, `ProtoTypeRegistry.commerceAPI` for the commerce contract), or of
+/// several merged.
+public struct ProtoTypeRegistry: Sendable {
+  /// Every message type, by fully qualified proto name.
+  public var messageTypes: [String: any ProtoMessage.Type]
+  /// Oneof names and map fields, which protobuf-c's descriptors do not keep.
+  public var schemaExtras: [String: ProtoSchemaExtras]
+  /// Each enum's value numbers in declaration order (protobuf-c keeps them sorted by number).
+  public var enumValueOrder: [String: [Int32]]
+  /// Every service, in file order.
+  public var services: [ProtoServiceDescriptor]
+
+  public init(
+    messageTypes: [String: any ProtoMessage.Type], schemaExtras: [String: ProtoSchemaExtras],
+    enumValueOrder: [String: [Int32]], services: [ProtoServiceDescriptor]
+  ) {
+    self.messageTypes = messageTypes
+    self.schemaExtras = schemaExtras
+    self.enumValueOrder = enumValueOrder
+    self.services = services
+  }
+
+  /// This registry and `other` together (entries of `other` win on a clash, which cannot
+  /// happen between modules generated from one proto tree).
+  public func merging(_ other: ProtoTypeRegistry) -> ProtoTypeRegistry {
+    ProtoTypeRegistry(
+      messageTypes: messageTypes.merging(other.messageTypes) { _, new in new },
+      schemaExtras: schemaExtras.merging(other.schemaExtras) { _, new in new },
+      enumValueOrder: enumValueOrder.merging(other.enumValueOrder) { _, new in new },
+      services: services + other.services.filter { service in !services.contains { $0.name == service.name } })
+  }
+}
+
+/// Looks up the schemas of the messages and enums of a ``ProtoTypeRegistry``.
+public struct ProtoSchemaRegistry: Sendable {
+  private let types: ProtoTypeRegistry
+  private let enums: [String: ProtoEnumSchema]
+
+  public init(_ types: ProtoTypeRegistry) {
+    self.types = types
+    self.enums = Self.enums(of: types)
+  }
+
   /// The schema of a message type, by fully qualified name.
-  public static func message(named name: String) -> ProtoMessageSchema? {
-    guard let type = ProtoRegistry.messageTypes[name] as? any ProtobufCBacked.Type else { return nil }
+  public func message(named name: String) -> ProtoMessageSchema? {
+    guard let type = types.messageTypes[name] as? any ProtobufCBacked.Type else { return nil }
     return schema(of: type.protobufCDescriptor)
   }
 
   /// The schema of an enum type, by fully qualified name.
-  public static func enumeration(named name: String) -> ProtoEnumSchema? {
+  public func enumeration(named name: String) -> ProtoEnumSchema? {
     enums[name]
   }
 
   /// The message and enum names a message refers to, directly and transitively, itself included.
-  public static func closure(ofMessage name: String) -> (messages: [String], enums: [String]) {
+  public func closure(ofMessage name: String) -> (messages: [String], enums: [String]) {
     var messages: [String] = []
     var enumNames: Set<String> = []
     var seen: Set<String> = []
@@ -101,9 +143,9 @@ public enum ProtoSchemaRegistry {
     return (messages, enumNames.sorted())
   }
 
-  private static let enums: [String: ProtoEnumSchema] = {
+  private static func enums(of types: ProtoTypeRegistry) -> [String: ProtoEnumSchema] {
     var found: [String: ProtoEnumSchema] = [:]
-    for type in ProtoRegistry.messageTypes.values {
+    for type in types.messageTypes.values {
       guard let type = type as? any ProtobufCBacked.Type else { continue }
       let descriptor = type.protobufCDescriptor.pointee
       for index in 0..<Int(descriptor.n_fields) {
@@ -117,7 +159,7 @@ public enum ProtoSchemaRegistry {
           return ProtoEnumValueSchema(name: String(cString: value.name), number: value.value)
         }
         // protobuf-c sorts values by number; the generator recorded the declared order.
-        if let order = ProtoRegistry.enumValueOrder[name] {
+        if let order = types.enumValueOrder[name] {
           let rank = Dictionary(order.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
           values.sort { rank[$0.number, default: .max] < rank[$1.number, default: .max] }
         }
@@ -125,12 +167,12 @@ public enum ProtoSchemaRegistry {
       }
     }
     return found
-  }()
+  }
 
-  private static func schema(of descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> ProtoMessageSchema {
+  private func schema(of descriptor: UnsafePointer<ProtobufCMessageDescriptor>) -> ProtoMessageSchema {
     let message = descriptor.pointee
     let fullName = String(cString: message.name)
-    let extras = ProtoRegistry.schemaExtras[fullName]
+    let extras = types.schemaExtras[fullName]
     var oneofOf: [Int32: String] = [:]
     for oneof in extras?.oneofs ?? [] {
       for number in oneof.numbers { oneofOf[number] = oneof.name }
@@ -139,8 +181,8 @@ public enum ProtoSchemaRegistry {
     for index in 0..<Int(message.n_fields) {
       let field = message.fields[index]
       let name = String(cString: field.name)
-      var kind = kind(of: field.type)
-      var typeName = nestedName(field)
+      var kind = Self.kind(of: field.type)
+      var typeName = Self.nestedName(field)
       var label: ProtoFieldSchema.Label = field.label == PROTOBUF_C_LABEL_REPEATED ? .repeated : .singular
       var keyKind: ProtoFieldSchema.Kind?
       if extras?.mapFields.contains(Int32(field.id)) == true, let raw = field.descriptor {
@@ -148,13 +190,13 @@ public enum ProtoSchemaRegistry {
         let key = entry.fields[0]
         let value = entry.fields[1]
         label = .map
-        keyKind = self.kind(of: key.type)
-        kind = self.kind(of: value.type)
-        typeName = nestedName(value)
+        keyKind = Self.kind(of: key.type)
+        kind = Self.kind(of: value.type)
+        typeName = Self.nestedName(value)
       }
       fields.append(
         ProtoFieldSchema(
-          name: name, jsonName: lowerCamel(name), number: Int32(field.id), kind: kind, label: label,
+          name: name, jsonName: Self.lowerCamel(name), number: Int32(field.id), kind: kind, label: label,
           typeName: typeName, mapKeyKind: keyKind, oneofName: oneofOf[Int32(field.id)],
           packed: field.flags & UInt32(PROTOBUF_C_FIELD_FLAG_PACKED.rawValue) != 0))
     }

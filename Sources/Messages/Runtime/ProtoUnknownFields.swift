@@ -1,4 +1,4 @@
-internal import CProtobufC
+package import CProtobufC
 
 /// Fields of an encoded message that the schema compiled into this program does not know.
 ///
@@ -33,7 +33,7 @@ public struct ProtoUnknownFields: Hashable, Sendable {
 
   public init() {}
 
-  init(_ base: ProtobufCMessage) {
+  package init(_ base: ProtobufCMessage) {
     guard base.n_unknown_fields > 0, let unknown = base.unknown_fields else { return }
     fields = UnsafeBufferPointer(start: unknown, count: Int(base.n_unknown_fields)).map {
       Field(

@@ -1,8 +1,8 @@
-internal import CProtobufC
+package import CProtobufC
 
 /// What generated code adds to a message so ``ProtoCodec`` can move it through protoc-c's struct
 /// (internal: the C types never appear in the module's public API).
-protocol ProtobufCBacked: ProtoMessage {
+package protocol ProtobufCBacked: ProtoMessage {
   /// protoc-c's struct for this message.
   associatedtype CStruct
 
@@ -24,7 +24,7 @@ protocol ProtobufCBacked: ProtoMessage {
 
 extension ProtobufCBacked {
   /// A value loaded from an unpacked struct.
-  init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
+  package init(loading c: UnsafePointer<CStruct>) throws(ProtoError) {
     self.init()
     try load(from: c)
   }

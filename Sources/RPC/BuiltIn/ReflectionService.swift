@@ -6,14 +6,18 @@ public import Messages
 /// (``ProtoSchemaRegistry``); services and call kinds from the generated descriptions.
 public struct ReflectionService: RpcV1.ReflectionService.ServiceProtocol {
   let hosted: [ProtoServiceDescriptor]
+  let schemas: ProtoSchemaRegistry
 
   /// The description of this service itself.
   public static var descriptor: ProtoServiceDescriptor { RpcV1.ReflectionService.descriptor }
 
-  /// - Parameter hosted: the services the server hosts (reflection included).
-  public init(hosted: [ProtoServiceDescriptor]) {
+  /// - Parameters:
+  ///   - hosted: the services the server hosts (reflection included).
+  ///   - types: the message types their methods use (the registries of their modules).
+  public init(hosted: [ProtoServiceDescriptor], types: ProtoTypeRegistry = .messages) {
     var seen: Set<String> = []
     self.hosted = hosted.filter { seen.insert($0.name).inserted }
+    self.schemas = ProtoSchemaRegistry(types)
   }
 
   public func listServices(request: RpcV1.ListServicesRequest, context: ServerContext) async throws
@@ -47,10 +51,10 @@ public struct ReflectionService: RpcV1.ReflectionService.ServiceProtocol {
     }) {
       response.described = .methodSchema(Self.schema(of: method))
       roots = [method.inputType, method.outputType]
-    } else if let message = ProtoSchemaRegistry.message(named: symbol) {
+    } else if let message = schemas.message(named: symbol) {
       response.described = .messageSchema(Self.schema(of: message))
       roots = [symbol]
-    } else if let enumeration = ProtoSchemaRegistry.enumeration(named: symbol) {
+    } else if let enumeration = schemas.enumeration(named: symbol) {
       response.described = .enumSchema(Self.schema(of: enumeration))
       enumRoots = [symbol]
     } else {
@@ -59,12 +63,12 @@ public struct ReflectionService: RpcV1.ReflectionService.ServiceProtocol {
     var messages: Set<String> = []
     var enums = Set(enumRoots)
     for root in roots {
-      let closure = ProtoSchemaRegistry.closure(ofMessage: root)
+      let closure = schemas.closure(ofMessage: root)
       messages.formUnion(closure.messages)
       enums.formUnion(closure.enums)
     }
-    response.messageTypes = messages.sorted().compactMap { ProtoSchemaRegistry.message(named: $0).map(Self.schema(of:)) }
-    response.enumTypes = enums.sorted().compactMap { ProtoSchemaRegistry.enumeration(named: $0).map(Self.schema(of:)) }
+    response.messageTypes = messages.sorted().compactMap { schemas.message(named: $0).map(Self.schema(of:)) }
+    response.enumTypes = enums.sorted().compactMap { schemas.enumeration(named: $0).map(Self.schema(of:)) }
     return response
   }
 

@@ -104,6 +104,8 @@ extension RpcV1.EchoService {
 extension RpcV1.EchoService.ServiceProtocol {
   public var serviceDescriptor: ProtoServiceDescriptor { RpcV1.EchoService.descriptor }
 
+  public var protoTypes: ProtoTypeRegistry { .messages }
+
   public func registerMethods(with router: inout RPCRouter) {
     router.registerUnary(RpcV1.EchoService.Echo.self) { try await self.echo(request: $0, context: $1) }
     router.registerServerStreaming(RpcV1.EchoService.Expand.self) { try await self.expand(request: $0, response: $1, context: $2) }

@@ -62,6 +62,8 @@ extension RpcV1.HealthService {
 extension RpcV1.HealthService.ServiceProtocol {
   public var serviceDescriptor: ProtoServiceDescriptor { RpcV1.HealthService.descriptor }
 
+  public var protoTypes: ProtoTypeRegistry { .messages }
+
   public func registerMethods(with router: inout RPCRouter) {
     router.registerUnary(RpcV1.HealthService.Check.self) { try await self.check(request: $0, context: $1) }
     router.registerServerStreaming(RpcV1.HealthService.Watch.self) { try await self.watch(request: $0, response: $1, context: $2) }

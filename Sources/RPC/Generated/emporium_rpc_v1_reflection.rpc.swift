@@ -70,6 +70,8 @@ extension RpcV1.ReflectionService {
 extension RpcV1.ReflectionService.ServiceProtocol {
   public var serviceDescriptor: ProtoServiceDescriptor { RpcV1.ReflectionService.descriptor }
 
+  public var protoTypes: ProtoTypeRegistry { .messages }
+
   public func registerMethods(with router: inout RPCRouter) {
     router.registerUnary(RpcV1.ReflectionService.ListServices.self) { try await self.listServices(request: $0, context: $1) }
     router.registerUnary(RpcV1.ReflectionService.DescribeService.self) { try await self.describeService(request: $0, context: $1) }

@@ -27,12 +27,17 @@ public struct RPCRouter: Sendable {
   /// method by the bytes of its HEADERS frame without building a String.
   private var methodsByPathBytes: [ByteBuffer: Method] = [:]
   private(set) var services: [ProtoServiceDescriptor] = []
+  /// The message types of every hosted service's module, for reflection.
+  private(set) var types = ProtoTypeRegistry.messages
 
   public init() {}
 
   /// Adds every method of `service`.
   public mutating func add(_ service: some RPCService) {
     services.append(service.serviceDescriptor)
+    if !service.serviceDescriptor.methods.allSatisfy({ types.messageTypes[$0.inputType] != nil }) {
+      types = types.merging(service.protoTypes)
+    }
     service.registerMethods(with: &self)
   }
 
@@ -90,8 +95,17 @@ public struct RPCRouter: Sendable {
 public protocol RPCService: Sendable {
   /// The service's description.
   var serviceDescriptor: ProtoServiceDescriptor { get }
+  /// The message types of the module the service was generated into (its requests, responses
+  /// and everything they refer to), for reflection.
+  var protoTypes: ProtoTypeRegistry { get }
   /// Registers the service's methods.
   func registerMethods(with router: inout RPCRouter)
+}
+
+extension RPCService {
+  /// The runtime's own message types: the registry of services written by hand over
+  /// `emporium.rpc.v1` and test messages. Generated services name their module's registry.
+  public var protoTypes: ProtoTypeRegistry { .messages }
 }
 
 /// What a method body uses to talk to its call.

@@ -41,7 +41,7 @@ public final class RPCServer: Sendable, Service {
     if configuration.builtInServices {
       let healthService = HealthService()
       router.add(healthService)
-      router.add(ReflectionService(hosted: router.services + [ReflectionService.descriptor]))
+      router.add(ReflectionService(hosted: router.services + [ReflectionService.descriptor], types: router.types))
       for service in router.services { healthService.setStatus(.serving, for: service.name) }
       healthService.setStatus(.serving, for: "")
       health = healthService

@@ -1,3 +1,4 @@
+import CommerceAPI
 import Messages
 import NIOCore
 import Testing
