@@ -37,8 +37,10 @@ struct ServerConnectionStateMachine {
     /// Write the preface and SETTINGS (with the chosen compression); compress everything
     /// written after them.
     case sendHandshake(ConnectionSettings)
-    /// Every byte received from now on is compressed with the negotiated algorithm.
-    case startInboundDecompression
+    /// The client acknowledged our SETTINGS: the handshake is complete. With
+    /// `decompressInbound`, every byte received from now on is compressed with the negotiated
+    /// algorithm.
+    case handshakeCompleted(decompressInbound: Bool)
     /// Start a handler for a new call.
     case startCall(callID: UInt32, CallOpen)
     /// Answer a call with TRAILERS and no handler (`path`: the method it named, when known).
@@ -120,7 +122,7 @@ struct ServerConnectionStateMachine {
         return close(.protocolError, "expected the SETTINGS acknowledgement")
       }
       phase = .active
-      return compression == .none ? .none : .startInboundDecompression
+      return .handshakeCompleted(decompressInbound: compression != .none)
     case .active, .draining:
       return receivedInActivePhase(frame, now: now)
     }

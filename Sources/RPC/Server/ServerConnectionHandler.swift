@@ -36,6 +36,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private var stallTimer: Scheduled<Void>?
   private var lastReceived: NIODeadline = .now()
   private var pingOutstanding: NIODeadline?
+  /// Whether our preface went out; every GOAWAY is preceded by it (docs/PROTOCOL.md §2.1).
+  private var prefaceSent = false
   private var closing = false
   /// Whether the socket accepts writes without queueing past NIO's high watermark.
   private(set) var isWritable = true
@@ -78,6 +80,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       connections.increment()
       countedAsOpen = true
     }
+    // Runs until the client's SETTINGS ACK arrives (cancelled in `handshakeCompleted`).
     handshakeTimer = eventLoop.scheduleTask(in: core.configuration.handshakeTimeout) { [self] in
       guard !handshakeDone else { return }
       closeWithError(ProtocolViolation(.settingsTimeout, "handshake not completed in time"))
@@ -155,12 +158,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         guard preface.count == Wire.prefaceLength else { return }
         if let violation = state.receivedPreface(preface) {
           if violation.code == .unsupportedVersion {
-            FrameEncoder.writePreface(into: &batch)
-            FrameEncoder.writeGoAway(lastCallID: 0, code: violation.code, debug: violation.message, into: &batch)
-            flush()
+            closeWithError(violation)
+          } else {
+            // Not an Emporium client: close without answering.
+            closing = true
+            context.close(promise: nil)
           }
-          closing = true
-          context.close(promise: nil)
           return
         }
       }
@@ -205,16 +208,17 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     case .none:
       break
     case .sendHandshake(let settings):
-      handshakeTimer?.cancel()
       FrameEncoder.writePreface(into: &batch)
+      prefaceSent = true
       FrameEncoder.writeSettings(settings, into: &batch)
       flush()
       if settings.compression.contains(.zstd) {
         let windowLog = min(Int32(state.peer.zstdWindowLogMax), core.configuration.zstdWindowLog)
         try outbound.startCompressing(level: core.configuration.zstdLevel, windowLog: windowLog)
       }
-    case .startInboundDecompression:
-      return true  // the caller switches once the current plain chunk is done
+    case .handshakeCompleted(let decompressInbound):
+      handshakeCompleted()
+      return decompressInbound  // the caller switches once the current plain chunk is done
     case .startCall(let callID, let open):
       startCall(callID, open)
     case .rejectCall(let callID, let path, let error):
@@ -383,6 +387,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Lifecycle
 
+  /// The client acknowledged our SETTINGS: the handshake timeout no longer applies.
+  private func handshakeCompleted() {
+    handshakeTimer?.cancel()
+    handshakeTimer = nil
+  }
+
   private func keepaliveTick() {
     let now = NIODeadline.now()
     if let sent = pingOutstanding {
@@ -397,14 +407,24 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     flush()
   }
 
-  /// Sends GOAWAY and closes.
+  /// Sends GOAWAY (after our preface, when it has not gone out yet) and closes.
   private func closeWithError(_ violation: ProtocolViolation) {
     guard !closing, let context else { return }
     closing = true
     core.logger.debug("closing connection", metadata: ["rpc.peer": "\(peer)", "reason": "\(violation)"])
-    FrameEncoder.writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message, into: &batch)
+    writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message)
     flush()
     context.close(promise: nil)
+  }
+
+  /// Writes GOAWAY, preceded by our preface when that has not gone out yet: a client that
+  /// follows §2.1 reads a preface first, and would take a bare GOAWAY for a bad preface.
+  private func writeGoAway(lastCallID: UInt32, code: ConnectionErrorCode, debug: String) {
+    if !prefaceSent {
+      FrameEncoder.writePreface(into: &batch)
+      prefaceSent = true
+    }
+    FrameEncoder.writeGoAway(lastCallID: lastCallID, code: code, debug: debug, into: &batch)
   }
 
   private func closeGracefully() {
@@ -420,7 +440,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     eventLoop.execute { [self] in
       guard !closing else { return }
       let (last, closeNow) = state.beginDraining()
-      FrameEncoder.writeGoAway(lastCallID: last, code: .noError, debug: "server shutting down", into: &batch)
+      writeGoAway(lastCallID: last, code: .noError, debug: "server shutting down")
       flush()
       if closeNow { closeGracefully() }
     }

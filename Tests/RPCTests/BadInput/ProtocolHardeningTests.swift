@@ -42,6 +42,100 @@ struct ProtocolHardeningTests {
     return await waitFor { (try? peer.frames().contains(.ping(ack: true, payload: payload))) ?? false }
   }
 
+  // MARK: Handshake
+
+  @Test("a client that sends SETTINGS but never the ACK is closed after the handshake timeout")
+  func handshakeTimeoutWithoutAck() async throws {
+    let timeout = TimeAmount.milliseconds(500)
+    try await withServer(configure: {
+      $0.handshakeTimeout = timeout
+      $0.keepaliveInterval = .milliseconds(100)  // keepalive must not keep it open either
+    }) { _, port in
+      let start = ContinuousClock.now  // the server's clock starts once it accepted the connection
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send { buffer in
+        FrameEncoder.writePreface(into: &buffer)
+        FrameEncoder.writeSettings(Self.noCompression, into: &buffer)
+      }
+      #expect(await peer.closedByServer(within: .seconds(20)))
+      #expect(ContinuousClock.now - start >= .nanoseconds(timeout.nanoseconds))
+      let frames = try peer.frames()
+      #expect(frames.count == 2)
+      guard case .settings(ack: false, _) = frames.first else { Issue.record("no SETTINGS first"); return }
+      #expect(try peer.goAwayCode() == .settingsTimeout)
+      try await expectServerStillServes(port: port)
+    }
+  }
+
+  /// Each handshake error after a valid client preface: what the peer sends, and the code.
+  static let handshakeErrors: [(name: String, bytes: [UInt8], code: ConnectionErrorCode)] = {
+    var ping = ByteBuffer()
+    FrameEncoder.writePreface(into: &ping)
+    FrameEncoder.writePing(ack: false, payload: 1, into: &ping)
+    var outOfRange = ByteBuffer()
+    FrameEncoder.writePreface(into: &outOfRange)
+    FrameEncoder.writeHeader(.settings, callID: 0, length: 6, into: &outOfRange)
+    outOfRange.writeInteger(UInt16(0x1))  // MAX_FRAME_SIZE
+    outOfRange.writeInteger(UInt32(10))  // below 1024
+    var badLength = ByteBuffer()
+    FrameEncoder.writePreface(into: &badLength)
+    FrameEncoder.writeHeader(.settings, callID: 0, length: 5, into: &badLength)
+    badLength.writeBytes([0, 1, 0, 0, 0])
+    return [
+      ("PING before SETTINGS", Array(ping.readableBytesView), .protocolError),
+      ("out-of-range setting", Array(outOfRange.readableBytesView), .protocolError),
+      ("SETTINGS length not a multiple of 6", Array(badLength.readableBytesView), .frameSizeError),
+      ("version 0", Wire.magic + [0, 0], .unsupportedVersion),
+    ]
+  }()
+
+  @Test(
+    "a handshake error after a valid client preface gets the server's preface, then GOAWAY",
+    arguments: handshakeErrors.indices)
+  func prefaceBeforeGoAway(_ index: Int) async throws {
+    let (name, bytes, code) = Self.handshakeErrors[index]
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send(bytes)
+      #expect(await peer.closedByServer(), "\(name)")
+      Self.expectPrefaceThenGoAway(peer, code, name)
+      try await expectServerStillServes(port: port)
+    }
+  }
+
+  @Test("the handshake timeout after a valid preface gets the server's preface, then GOAWAY SETTINGS_TIMEOUT")
+  func prefaceBeforeTimeoutGoAway() async throws {
+    try await withServer(configure: { $0.handshakeTimeout = .milliseconds(200) }) { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send(Wire.magic + [0, 1])
+      #expect(await peer.closedByServer())
+      Self.expectPrefaceThenGoAway(peer, .settingsTimeout, "timeout")
+    }
+  }
+
+  @Test("bytes that are not a preface are closed without an answer")
+  func badPreface() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+      #expect(await peer.closedByServer())
+      #expect(peer.received.readableBytes == 0)
+    }
+  }
+
+  /// The peer received exactly the server's preface and one GOAWAY with `code`.
+  private static func expectPrefaceThenGoAway(_ peer: RawPeer, _ code: ConnectionErrorCode, _ name: String) {
+    let received = peer.received
+    #expect(received.getBytes(at: received.readerIndex, length: Wire.prefaceLength) == Wire.magic + [0, 1], "\(name)")
+    let frames = (try? peer.frames()) ?? []
+    #expect(frames.count == 1, "\(name)")
+    guard case .goAway(0, let raw, _)? = frames.first else {
+      Issue.record("\(name): no GOAWAY after the preface")
+      return
+    }
+    #expect(ConnectionErrorCode(rawValue: raw) == code, "\(name)")
+  }
+
   // MARK: Payload sizes
 
   /// A frame whose payload has the wrong size or layout, and the code §3.2 names for it.
