@@ -32,10 +32,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
   private var peer = "unknown"
   private var handshakeTimer: Scheduled<Void>?
-  private var keepaliveTimer: RepeatedTask?
+  private var keepaliveTimer: Scheduled<Void>?
   private var stallTimer: Scheduled<Void>?
-  private var lastReceived: NIODeadline = .now()
-  private var pingOutstanding: NIODeadline?
+  @exclusivity(unchecked) private var keepalive: Keepalive
   /// Whether our preface went out; every GOAWAY is preceded by it (docs/PROTOCOL.md §2.1).
   private var prefaceSent = false
   private var closing = false
@@ -57,6 +56,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.reader = FrameReader(role: .server, settings: core.configuration.settings)
     self.batch = ByteBuffer()
     self.byteCounters = core.metrics.bytes
+    self.keepalive = Keepalive(
+      interval: core.configuration.keepaliveInterval, timeout: core.configuration.keepaliveTimeout, now: .now())
   }
 
   // MARK: Channel events
@@ -84,10 +85,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     handshakeTimer = eventLoop.scheduleTask(in: core.configuration.handshakeTimeout) { [self] in
       guard !handshakeDone else { return }
       closeWithError(ProtocolViolation(.settingsTimeout, "handshake not completed in time"))
-    }
-    let interval = core.configuration.keepaliveInterval
-    keepaliveTimer = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-      keepaliveTick()
     }
     context.fireChannelActive()
   }
@@ -148,7 +145,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !closing else { return }
     reading = true
-    lastReceived = .now()
+    keepalive.received(at: .now())
     var bytes = unwrapInboundIn(data)
     wireBytesUnreported &+= bytes.readableBytes
     do {
@@ -249,7 +246,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       FrameEncoder.writePing(ack: true, payload: payload, into: &batch)
       scheduleFlush()
     case .keepaliveAcknowledged:
-      pingOutstanding = nil
+      keepalive.acknowledged()
     case .peerGoingAway:
       break  // the client opens no more calls; current ones finish normally
     case .closeWithError(let violation):
@@ -387,24 +384,31 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Lifecycle
 
-  /// The client acknowledged our SETTINGS: the handshake timeout no longer applies.
+  /// The client acknowledged our SETTINGS: the handshake timeout no longer applies, and
+  /// keepalive starts watching the connection.
   private func handshakeCompleted() {
     handshakeTimer?.cancel()
     handshakeTimer = nil
+    scheduleKeepaliveCheck(at: keepalive.firstCheck)
   }
 
-  private func keepaliveTick() {
+  private func scheduleKeepaliveCheck(at deadline: NIODeadline) {
+    keepaliveTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in keepaliveCheck() }
+  }
+
+  private func keepaliveCheck() {
+    guard !closing else { return }
     let now = NIODeadline.now()
-    if let sent = pingOutstanding {
-      if now - sent > core.configuration.keepaliveTimeout {
-        closeWithError(ProtocolViolation(.keepaliveTimeout, "keepalive ping not acknowledged"))
-      }
-      return
+    switch keepalive.check(now: now) {
+    case .wait(let until):
+      scheduleKeepaliveCheck(at: until)
+    case .sendPing(let checkAt):
+      FrameEncoder.writePing(ack: false, payload: UInt64(now.uptimeNanoseconds), into: &batch)
+      flush()
+      scheduleKeepaliveCheck(at: checkAt)
+    case .timedOut:
+      closeWithError(ProtocolViolation(.keepaliveTimeout, "keepalive ping not acknowledged"))
     }
-    guard handshakeDone, now - lastReceived >= core.configuration.keepaliveInterval else { return }
-    pingOutstanding = now
-    FrameEncoder.writePing(ack: false, payload: UInt64(now.uptimeNanoseconds), into: &batch)
-    flush()
   }
 
   /// Sends GOAWAY (after our preface, when it has not gone out yet) and closes.

@@ -290,9 +290,16 @@ struct BadInputTests {
       $0.keepaliveInterval = .milliseconds(100)
       $0.keepaliveTimeout = .seconds(1)
     }) { _, port in
-      try await withConnection(port: port) { connection in
-        // Long enough for an unanswered ping to close the connection, with room for a slow ack.
-        try await Task.sleep(for: .milliseconds(2500))
+      try await withConnection(port: port, compression: .none) { connection in
+        // Idle, the client sends nothing but PING ACKs (18 bytes each): count them. Fifteen
+        // answered pings span more than the timeout, so an ACK the server ignored would have
+        // closed the connection; with keepalive off none arrive and the wait fails.
+        let answer = Wire.frameHeaderLength + 8
+        let before = await connection.statistics().plainBytesSent
+        let answered = await waitFor(within: .seconds(30)) {
+          await connection.statistics().plainBytesSent >= before + 15 * answer
+        }
+        #expect(answered)
         let response = try await RpcV1EchoClient(connection).echo(.with { $0.message = "still" })
         #expect(response.message == "still")
       }

@@ -164,4 +164,37 @@ struct ProtocolHardeningTests {
       try await expectServerStillServes(port: port)
     }
   }
+
+  // MARK: Keepalive
+
+  @Test("keepalive pings one interval after the last received byte and closes one timeout after an unanswered ping")
+  func keepaliveTiming() async throws {
+    // Long enough that the bounds below hold on a loaded machine, and that pinging on a coarse
+    // tick (up to two intervals idle, a whole interval to time out) falls outside them.
+    let interval = Duration.seconds(3)
+    let timeout = Duration.seconds(1)
+    try await withServer(configure: {
+      $0.keepaliveInterval = .seconds(3)
+      $0.keepaliveTimeout = .seconds(1)
+    }) { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send { buffer in
+        FrameEncoder.writePreface(into: &buffer)
+        FrameEncoder.writeSettings(Self.noCompression, into: &buffer)
+      }
+      try await peer.waitUntil { $0.readableBytes >= Wire.prefaceLength + Wire.frameHeaderLength }
+      let lastSent = ContinuousClock.now
+      try await peer.send { FrameEncoder.writeSettingsAck(into: &$0) }
+      let pinged = try await waitFor(within: .seconds(30)) {
+        try peer.frames().contains { if case .ping(ack: false, _) = $0 { true } else { false } }
+      }
+      let pingedAt = ContinuousClock.now
+      #expect(pinged)
+      #expect(pingedAt - lastSent >= interval)
+      #expect(pingedAt - lastSent < interval + .milliseconds(1500))
+      #expect(await peer.closedByServer(within: .seconds(30)))
+      #expect(ContinuousClock.now - pingedAt < timeout + .milliseconds(1500))
+      #expect(try peer.goAwayCode() == .keepaliveTimeout)
+    }
+  }
 }
