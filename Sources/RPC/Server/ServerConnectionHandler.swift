@@ -247,8 +247,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       scheduleFlush()
     case .keepaliveAcknowledged:
       keepalive.acknowledged()
-    case .peerGoingAway:
-      break  // the client opens no more calls; current ones finish normally
+    case .peerGoingAway(let closeNow):
+      // Otherwise the open calls finish and the last one to end closes the connection.
+      if closeNow { closeGracefully() }
     case .closeWithError(let violation):
       closeWithError(violation)
     }

@@ -165,6 +165,69 @@ struct ProtocolHardeningTests {
     }
   }
 
+  // MARK: GOAWAY from the client
+
+  @Test("after the client's GOAWAY NO_ERROR the server finishes the open call, then closes without GOAWAY")
+  func clientGoAwayFinishesOpenCalls() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      try await peer.send { buffer in
+        open(1, "Collect")(&buffer)
+        FrameEncoder.writeMessage(callID: 1, try! request("a"), endStream: false, more: false, into: &buffer)
+        FrameEncoder.writeGoAway(lastCallID: 1, code: .noError, debug: "client leaving", into: &buffer)
+      }
+      // The GOAWAY is processed and the connection stays open for call 1.
+      #expect(try await roundTrip(peer, payload: 1))
+      try await peer.send { buffer in
+        FrameEncoder.writeMessage(callID: 1, try! request("b"), endStream: true, more: false, into: &buffer)
+      }
+      #expect(await peer.closedByServer())
+      let frames = try peer.frames()
+      var response: RpcV1.EchoResponse?
+      for case .message(1, let bytes, _, _) in frames { response = try RpcV1.EchoResponse(decoding: bytes) }
+      #expect(response?.message == "ab")
+      #expect(frames.contains { if case .trailers(1, let trailers) = $0 { trailers.code == .ok } else { false } })
+      #expect(!frames.contains { if case .goAway = $0 { true } else { false } })
+      try await expectServerStillServes(port: port)
+    }
+  }
+
+  @Test("the client's GOAWAY closes an idle connection at once, and one with an error code at once too")
+  func clientGoAwayClosesNow() async throws {
+    try await withServer { _, port in
+      let idle = try await RawPeer.connect(port: port)
+      try await idle.handshake()
+      try await idle.send { FrameEncoder.writeGoAway(lastCallID: 0, code: .noError, debug: "", into: &$0) }
+      #expect(await idle.closedByServer())
+
+      let failing = try await RawPeer.connect(port: port)
+      try await failing.handshake()
+      try await failing.send { buffer in
+        open(1, "Collect")(&buffer)
+        FrameEncoder.writeGoAway(lastCallID: 1, code: .protocolError, debug: "client saw garbage", into: &buffer)
+      }
+      #expect(await failing.closedByServer())
+      #expect(!(try failing.frames()).contains { if case .goAway = $0 { true } else { false } })
+      try await expectServerStillServes(port: port)
+    }
+  }
+
+  @Test("a new call after the client's GOAWAY is PROTOCOL_ERROR")
+  func callAfterClientGoAway() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      try await peer.send { buffer in
+        open(1, "Collect")(&buffer)
+        FrameEncoder.writeGoAway(lastCallID: 1, code: .noError, debug: "", into: &buffer)
+        open(2, "Collect")(&buffer)
+      }
+      #expect(await peer.closedByServer())
+      #expect(try peer.goAwayCode() == .protocolError)
+    }
+  }
+
   // MARK: Keepalive
 
   @Test("keepalive pings one interval after the last received byte and closes one timeout after an unanswered ping")
