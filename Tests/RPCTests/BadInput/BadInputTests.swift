@@ -84,7 +84,9 @@ struct BadInputTests {
         FrameEncoder.writeCredit(callID: 1, increment: 10, into: &buffer)
         FrameEncoder.writeCancel(callID: 1, code: .cancelled, into: &buffer)
       }
-      try await Task.sleep(for: .milliseconds(100))
+      // A PING answered after them shows they were read, and ignored.
+      try await peer.send { FrameEncoder.writePing(ack: false, payload: 7, into: &$0) }
+      #expect(await waitFor { (try? peer.frames().contains(.ping(ack: true, payload: 7))) ?? false })
       #expect(peer.channel.isActive)
       // A MESSAGE for call 99, which was never opened.
       try await peer.send { FrameEncoder.writeMessage(callID: 99, ByteBuffer(bytes: [1]), endStream: false, more: false, into: &$0) }

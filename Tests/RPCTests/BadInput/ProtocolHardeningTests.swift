@@ -165,6 +165,50 @@ struct ProtocolHardeningTests {
     }
   }
 
+  // MARK: Call ids
+
+  @Test("HEADERS reusing the id of an ended call is PROTOCOL_ERROR; other frames for it are ignored")
+  func reusedCallID() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      try await peer.send { buffer in
+        open(1)(&buffer)
+        FrameEncoder.writeMessage(callID: 1, try! request("one"), endStream: true, more: false, into: &buffer)
+      }
+      #expect(try await waitFor { try peer.frames().contains { if case .trailers(1, _) = $0 { true } else { false } } })
+      // Late frames for the ended call: ignored.
+      try await peer.send { buffer in
+        FrameEncoder.writeCredit(callID: 1, increment: 10, into: &buffer)
+        FrameEncoder.writeCancel(callID: 1, code: .cancelled, into: &buffer)
+      }
+      #expect(try await roundTrip(peer, payload: 7))
+      // A new call on the same id: a connection error.
+      try await peer.send { open(1)(&$0) }
+      #expect(await peer.closedByServer())
+      let goAway = try peer.frames().compactMap { if case .goAway(let last, let code, _) = $0 { (last, code) } else { nil } }
+      #expect(goAway.count == 1)
+      #expect(goAway.first?.0 == 1)
+      #expect(goAway.first?.1 == ConnectionErrorCode.protocolError.rawValue)
+    }
+  }
+
+  @Test("GOAWAY's last call id counts calls opened by HEADERS, not ids seen only in other frames")
+  func lastCallIDIgnoresUnopenedIDs() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      try await peer.send { buffer in
+        open(3, "Collect")(&buffer)
+        FrameEncoder.writeMessage(callID: 99, ByteBuffer(bytes: [1]), endStream: false, more: false, into: &buffer)
+      }
+      #expect(await peer.closedByServer())
+      let goAway = try peer.frames().compactMap { if case .goAway(let last, let code, _) = $0 { (last, code) } else { nil } }
+      #expect(goAway.first?.0 == 3)
+      #expect(goAway.first?.1 == ConnectionErrorCode.protocolError.rawValue)
+    }
+  }
+
   // MARK: GOAWAY from the client
 
   @Test("after the client's GOAWAY NO_ERROR the server finishes the open call, then closes without GOAWAY")
