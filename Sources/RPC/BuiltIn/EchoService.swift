@@ -13,15 +13,21 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
   let instance: String
   /// The largest generated payload (the negotiated message size less 1 KiB).
   let maxPayload: Int
+  /// Reported as `remaining_deadline` instead of the measured time, when set.
+  let remainingDeadline: Duration?
 
-  /// - Parameter instance: what responses name as `server_instance`; default host name and
-  ///   process id.
-  public init(maxMessageSize: Int = 4 << 20, instance: String? = nil) {
+  /// - Parameters:
+  ///   - instance: what responses name as `server_instance`; default host name and process id.
+  ///   - remainingDeadline: what responses to calls with a deadline report as
+  ///     `remaining_deadline`; nil (the default) reports the time actually left. Setting it pins
+  ///     the response bytes, for tests and documented examples.
+  public init(maxMessageSize: Int = 4 << 20, instance: String? = nil, remainingDeadline: Duration? = nil) {
     var host = [CChar](repeating: 0, count: 256)
     gethostname(&host, host.count - 1)
     let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     self.instance = instance ?? "\(hostName):\(getpid())"
     self.maxPayload = maxMessageSize - 1024
+    self.remainingDeadline = remainingDeadline
   }
 
   public func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
@@ -120,7 +126,7 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
     response.requestCount = requestCount
     response.serverInstance = instance
     if let deadline = context.deadline {
-      let remaining = ContinuousClock.now.duration(to: deadline)
+      let remaining = remainingDeadline ?? ContinuousClock.now.duration(to: deadline)
       let (seconds, attoseconds) = remaining.components
       response.remainingDeadline = .with {
         $0.seconds = seconds

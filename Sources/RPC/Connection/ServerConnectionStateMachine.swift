@@ -37,8 +37,10 @@ struct ServerConnectionStateMachine {
     /// Write the preface and SETTINGS (with the chosen compression); compress everything
     /// written after them.
     case sendHandshake(ConnectionSettings)
-    /// Every byte received from now on is compressed with the negotiated algorithm.
-    case startInboundDecompression
+    /// The client acknowledged our SETTINGS: the handshake is complete. With
+    /// `decompressInbound`, every byte received from now on is compressed with the negotiated
+    /// algorithm.
+    case handshakeCompleted(decompressInbound: Bool)
     /// Start a handler for a new call.
     case startCall(callID: UInt32, CallOpen)
     /// Answer a call with TRAILERS and no handler (`path`: the method it named, when known).
@@ -59,8 +61,10 @@ struct ServerConnectionStateMachine {
     case sendPingAck(UInt64)
     /// A PING ACK for our keepalive ping arrived.
     case keepaliveAcknowledged
-    /// The client sent GOAWAY: finish current calls, accept no new ones.
-    case peerGoingAway
+    /// The client sent GOAWAY: it opens no more calls. With `closeNow` the connection closes at
+    /// once (no calls are open, or the client reported an error); otherwise it closes when the
+    /// last open call ends (``callEnded(callID:)`` returns true then).
+    case peerGoingAway(closeNow: Bool)
     /// Send GOAWAY with this code and close the connection.
     case closeWithError(ProtocolViolation)
   }
@@ -77,6 +81,9 @@ struct ServerConnectionStateMachine {
   /// The highest call id the client has opened.
   private(set) var highestCallID: UInt32 = 0
   private var calls: [UInt32: InboundCall] = [:]
+  /// The client sent GOAWAY NO_ERROR: a new call is a protocol error, and the connection closes
+  /// when its last call ends.
+  private(set) var clientGoingAway = false
   private var pings: TokenBucket
   private var cancels: TokenBucket
 
@@ -120,7 +127,7 @@ struct ServerConnectionStateMachine {
         return close(.protocolError, "expected the SETTINGS acknowledgement")
       }
       phase = .active
-      return compression == .none ? .none : .startInboundDecompression
+      return .handshakeCompleted(decompressInbound: compression != .none)
     case .active, .draining:
       return receivedInActivePhase(frame, now: now)
     }
@@ -145,6 +152,7 @@ struct ServerConnectionStateMachine {
     case .settings:
       return close(.protocolError, "SETTINGS may be sent only once")
     case .callOpen(let callID, let open):
+      if clientGoingAway { return close(.protocolError, "HEADERS after the client's GOAWAY") }
       if let violation = checkNewCallID(callID) { return violation }
       if case .draining(let last) = phase, callID > last {
         return .rejectCall(
@@ -162,6 +170,7 @@ struct ServerConnectionStateMachine {
         messages: InboundMessages(maxMessageSize: local.maxMessageSize, window: local.initialCallWindow))
       return .startCall(callID: callID, open)
     case .oversizedHeaders(let callID, let size):
+      if clientGoingAway { return close(.protocolError, "HEADERS after the client's GOAWAY") }
       if let violation = checkNewCallID(callID) { return violation }
       return .rejectCall(
         callID: callID, path: nil,
@@ -214,8 +223,15 @@ struct ServerConnectionStateMachine {
       if ack { return .keepaliveAcknowledged }
       guard pings.take(now: now) else { return close(.enhanceYourCalm, "too many PING frames") }
       return .sendPingAck(payload)
-    case .goAway:
-      return .peerGoingAway
+    case .goAway(_, let code, _):
+      // NO_ERROR: the client leaves gracefully and its open calls finish. Any other code: the
+      // client found a connection error and is closing; nothing more can be delivered.
+      guard code == ConnectionErrorCode.noError.rawValue, !calls.isEmpty else {
+        phase = .closed
+        return .peerGoingAway(closeNow: true)
+      }
+      clientGoingAway = true
+      return .peerGoingAway(closeNow: false)
     case .trailers, .responseHeaders:
       return close(.protocolError, "a client may not send TRAILERS")
     }
@@ -247,10 +263,11 @@ struct ServerConnectionStateMachine {
   }
 
   /// The server finished a call (sent TRAILERS or dropped it). Returns true when a draining
-  /// connection now has no calls left and should close.
+  /// connection, or one the client is leaving, now has no calls left and should close.
   mutating func callEnded(callID: UInt32) -> Bool {
     calls[callID] = nil
     if case .draining = phase, calls.isEmpty { return true }
+    if clientGoingAway, calls.isEmpty { return true }
     return false
   }
 

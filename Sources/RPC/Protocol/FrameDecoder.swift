@@ -157,18 +157,16 @@ struct FrameDecoder {
 
     case .cancel:
       try requireCall()
-      guard let code = payload.readInteger(as: UInt32.self) else {
+      guard payload.readableBytes == 4, let code = payload.readInteger(as: UInt32.self) else {
         throw ProtocolViolation(.frameSizeError, "CANCEL payload must be 4 bytes")
       }
-      try requireEmpty()
       return .cancel(callID: callID, code: code)
 
     case .credit:
       try requireCall()
-      guard let increment = payload.readInteger(as: UInt32.self) else {
+      guard payload.readableBytes == 4, let increment = payload.readInteger(as: UInt32.self) else {
         throw ProtocolViolation(.frameSizeError, "CREDIT payload must be 4 bytes")
       }
-      try requireEmpty()
       guard increment > 0, increment <= UInt32(Int32.max) else {
         throw ProtocolViolation(.flowControlError, "CREDIT increment \(increment) out of range")
       }
@@ -176,17 +174,16 @@ struct FrameDecoder {
 
     case .ping:
       try requireConnection()
-      guard let value = payload.readInteger(as: UInt64.self) else {
+      guard payload.readableBytes == 8, let value = payload.readInteger(as: UInt64.self) else {
         throw ProtocolViolation(.frameSizeError, "PING payload must be 8 bytes")
       }
-      try requireEmpty()
       return .ping(ack: flags & FrameFlag.ack != 0, payload: value)
 
     case .goAway:
       try requireConnection()
       guard let last = payload.readInteger(as: UInt32.self), let code = payload.readInteger(as: UInt32.self),
         let debugLength = payload.readInteger(as: UInt32.self), let debug = payload.readBytes(length: Int(debugLength))
-      else { throw ProtocolViolation(.frameSizeError, "truncated GOAWAY") }
+      else { throw ProtocolViolation(.protocolError, "truncated GOAWAY") }
       try requireEmpty()
       return .goAway(lastCallID: last, code: code, debug: String(decoding: debug, as: UTF8.self))
     }

@@ -32,10 +32,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
   private var peer = "unknown"
   private var handshakeTimer: Scheduled<Void>?
-  private var keepaliveTimer: RepeatedTask?
+  private var keepaliveTimer: Scheduled<Void>?
   private var stallTimer: Scheduled<Void>?
-  private var lastReceived: NIODeadline = .now()
-  private var pingOutstanding: NIODeadline?
+  @exclusivity(unchecked) private var keepalive: Keepalive
+  /// Whether our preface went out; every GOAWAY is preceded by it (docs/PROTOCOL.md §2.1).
+  private var prefaceSent = false
   private var closing = false
   /// Whether the socket accepts writes without queueing past NIO's high watermark.
   private(set) var isWritable = true
@@ -55,6 +56,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.reader = FrameReader(role: .server, settings: core.configuration.settings)
     self.batch = ByteBuffer()
     self.byteCounters = core.metrics.bytes
+    self.keepalive = Keepalive(
+      interval: core.configuration.keepaliveInterval, timeout: core.configuration.keepaliveTimeout, now: .now())
   }
 
   // MARK: Channel events
@@ -78,13 +81,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       connections.increment()
       countedAsOpen = true
     }
+    // Runs until the client's SETTINGS ACK arrives (cancelled in `handshakeCompleted`).
     handshakeTimer = eventLoop.scheduleTask(in: core.configuration.handshakeTimeout) { [self] in
       guard !handshakeDone else { return }
       closeWithError(ProtocolViolation(.settingsTimeout, "handshake not completed in time"))
-    }
-    let interval = core.configuration.keepaliveInterval
-    keepaliveTimer = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
-      keepaliveTick()
     }
     context.fireChannelActive()
   }
@@ -145,7 +145,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     guard !closing else { return }
     reading = true
-    lastReceived = .now()
+    keepalive.received(at: .now())
     var bytes = unwrapInboundIn(data)
     wireBytesUnreported &+= bytes.readableBytes
     do {
@@ -155,12 +155,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         guard preface.count == Wire.prefaceLength else { return }
         if let violation = state.receivedPreface(preface) {
           if violation.code == .unsupportedVersion {
-            FrameEncoder.writePreface(into: &batch)
-            FrameEncoder.writeGoAway(lastCallID: 0, code: violation.code, debug: violation.message, into: &batch)
-            flush()
+            closeWithError(violation)
+          } else {
+            // Not an Emporium client: close without answering.
+            closing = true
+            context.close(promise: nil)
           }
-          closing = true
-          context.close(promise: nil)
           return
         }
       }
@@ -205,16 +205,17 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     case .none:
       break
     case .sendHandshake(let settings):
-      handshakeTimer?.cancel()
       FrameEncoder.writePreface(into: &batch)
+      prefaceSent = true
       FrameEncoder.writeSettings(settings, into: &batch)
       flush()
       if settings.compression.contains(.zstd) {
         let windowLog = min(Int32(state.peer.zstdWindowLogMax), core.configuration.zstdWindowLog)
         try outbound.startCompressing(level: core.configuration.zstdLevel, windowLog: windowLog)
       }
-    case .startInboundDecompression:
-      return true  // the caller switches once the current plain chunk is done
+    case .handshakeCompleted(let decompressInbound):
+      handshakeCompleted()
+      return decompressInbound  // the caller switches once the current plain chunk is done
     case .startCall(let callID, let open):
       startCall(callID, open)
     case .rejectCall(let callID, let path, let error):
@@ -245,9 +246,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       FrameEncoder.writePing(ack: true, payload: payload, into: &batch)
       scheduleFlush()
     case .keepaliveAcknowledged:
-      pingOutstanding = nil
-    case .peerGoingAway:
-      break  // the client opens no more calls; current ones finish normally
+      keepalive.acknowledged()
+    case .peerGoingAway(let closeNow):
+      // Otherwise the open calls finish and the last one to end closes the connection.
+      if closeNow { closeGracefully() }
     case .closeWithError(let violation):
       closeWithError(violation)
     }
@@ -383,28 +385,51 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   // MARK: Lifecycle
 
-  private func keepaliveTick() {
-    let now = NIODeadline.now()
-    if let sent = pingOutstanding {
-      if now - sent > core.configuration.keepaliveTimeout {
-        closeWithError(ProtocolViolation(.keepaliveTimeout, "keepalive ping not acknowledged"))
-      }
-      return
-    }
-    guard handshakeDone, now - lastReceived >= core.configuration.keepaliveInterval else { return }
-    pingOutstanding = now
-    FrameEncoder.writePing(ack: false, payload: UInt64(now.uptimeNanoseconds), into: &batch)
-    flush()
+  /// The client acknowledged our SETTINGS: the handshake timeout no longer applies, and
+  /// keepalive starts watching the connection.
+  private func handshakeCompleted() {
+    handshakeTimer?.cancel()
+    handshakeTimer = nil
+    scheduleKeepaliveCheck(at: keepalive.firstCheck)
   }
 
-  /// Sends GOAWAY and closes.
+  private func scheduleKeepaliveCheck(at deadline: NIODeadline) {
+    keepaliveTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in keepaliveCheck() }
+  }
+
+  private func keepaliveCheck() {
+    guard !closing else { return }
+    let now = NIODeadline.now()
+    switch keepalive.check(now: now) {
+    case .wait(let until):
+      scheduleKeepaliveCheck(at: until)
+    case .sendPing(let checkAt):
+      FrameEncoder.writePing(ack: false, payload: UInt64(now.uptimeNanoseconds), into: &batch)
+      flush()
+      scheduleKeepaliveCheck(at: checkAt)
+    case .timedOut:
+      closeWithError(ProtocolViolation(.keepaliveTimeout, "keepalive ping not acknowledged"))
+    }
+  }
+
+  /// Sends GOAWAY (after our preface, when it has not gone out yet) and closes.
   private func closeWithError(_ violation: ProtocolViolation) {
     guard !closing, let context else { return }
     closing = true
     core.logger.debug("closing connection", metadata: ["rpc.peer": "\(peer)", "reason": "\(violation)"])
-    FrameEncoder.writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message, into: &batch)
+    writeGoAway(lastCallID: state.highestCallID, code: violation.code, debug: violation.message)
     flush()
     context.close(promise: nil)
+  }
+
+  /// Writes GOAWAY, preceded by our preface when that has not gone out yet: a client that
+  /// follows §2.1 reads a preface first, and would take a bare GOAWAY for a bad preface.
+  private func writeGoAway(lastCallID: UInt32, code: ConnectionErrorCode, debug: String) {
+    if !prefaceSent {
+      FrameEncoder.writePreface(into: &batch)
+      prefaceSent = true
+    }
+    FrameEncoder.writeGoAway(lastCallID: lastCallID, code: code, debug: debug, into: &batch)
   }
 
   private func closeGracefully() {
@@ -420,7 +445,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     eventLoop.execute { [self] in
       guard !closing else { return }
       let (last, closeNow) = state.beginDraining()
-      FrameEncoder.writeGoAway(lastCallID: last, code: .noError, debug: "server shutting down", into: &batch)
+      writeGoAway(lastCallID: last, code: .noError, debug: "server shutting down")
       flush()
       if closeNow { closeGracefully() }
     }

@@ -84,7 +84,9 @@ struct BadInputTests {
         FrameEncoder.writeCredit(callID: 1, increment: 10, into: &buffer)
         FrameEncoder.writeCancel(callID: 1, code: .cancelled, into: &buffer)
       }
-      try await Task.sleep(for: .milliseconds(100))
+      // A PING answered after them shows they were read, and ignored.
+      try await peer.send { FrameEncoder.writePing(ack: false, payload: 7, into: &$0) }
+      #expect(await waitFor { (try? peer.frames().contains(.ping(ack: true, payload: 7))) ?? false })
       #expect(peer.channel.isActive)
       // A MESSAGE for call 99, which was never opened.
       try await peer.send { FrameEncoder.writeMessage(callID: 99, ByteBuffer(bytes: [1]), endStream: false, more: false, into: &$0) }
@@ -290,9 +292,16 @@ struct BadInputTests {
       $0.keepaliveInterval = .milliseconds(100)
       $0.keepaliveTimeout = .seconds(1)
     }) { _, port in
-      try await withConnection(port: port) { connection in
-        // Long enough for an unanswered ping to close the connection, with room for a slow ack.
-        try await Task.sleep(for: .milliseconds(2500))
+      try await withConnection(port: port, compression: .none) { connection in
+        // Idle, the client sends nothing but PING ACKs (18 bytes each): count them. Fifteen
+        // answered pings span more than the timeout, so an ACK the server ignored would have
+        // closed the connection; with keepalive off none arrive and the wait fails.
+        let answer = Wire.frameHeaderLength + 8
+        let before = await connection.statistics().plainBytesSent
+        let answered = await waitFor(within: .seconds(30)) {
+          await connection.statistics().plainBytesSent >= before + 15 * answer
+        }
+        #expect(answered)
         let response = try await RpcV1EchoClient(connection).echo(.with { $0.message = "still" })
         #expect(response.message == "still")
       }

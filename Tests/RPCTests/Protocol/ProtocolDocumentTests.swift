@@ -1,3 +1,4 @@
+import CZstd
 import Foundation
 import Messages
 import NIOCore
@@ -5,11 +6,18 @@ import Testing
 
 @testable import RPC
 
-/// The byte-level examples in docs/PROTOCOL.md, rebuilt from the encoder. The test fails when
-/// the document and the code disagree; `EMPORIUM_PRINT_PROTOCOL_EXAMPLES=FILE swift test
-/// --filter ProtocolDocumentTests` writes freshly formatted blocks to FILE.
+/// The byte-level examples in docs/PROTOCOL.md: rebuilt from the encoder, and replayed against a
+/// real server whose every byte is compared. The tests fail when the document and the code
+/// disagree; `EMPORIUM_PRINT_PROTOCOL_EXAMPLES=FILE swift test --filter ProtocolDocumentTests`
+/// writes freshly formatted blocks to FILE.
 @Suite("docs/PROTOCOL.md examples")
 struct ProtocolDocumentTests {
+  /// What the example server names itself in `server_instance`.
+  static let serverInstance = "api-3:4711"
+  /// What the example server reports as `remaining_deadline` (measured, it varies by the
+  /// microsecond).
+  static let remainingDeadline = Duration.milliseconds(999)
+
   static let document = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/PROTOCOL.md")
 
@@ -44,6 +52,8 @@ struct ProtocolDocumentTests {
       try RpcV1.EchoResponse.with {
         $0.message = "hi"
         $0.requestCount = 1
+        $0.remainingDeadline = .with { $0.nanos = Int32(Self.remainingDeadline / .nanoseconds(1)) }
+        $0.serverInstance = Self.serverInstance
       }.encode(into: &responseMessage)
       FrameEncoder.writeMessage(callID: 1, responseMessage, endStream: false, more: false, into: &response)
       FrameEncoder.writeTrailers(
@@ -115,6 +125,35 @@ struct ProtocolDocumentTests {
     let documented = try Self.documentedBlocks()
     for example in examples {
       #expect(documented[example.name] == example.bytes, "example \(example.name)")
+    }
+  }
+
+  @Test(
+    "a real server answers the documented client bytes with exactly the documented server bytes",
+    arguments: ["none", "zstd"])
+  func serverReplay(_ compression: String) async throws {
+    let blocks = try Self.documentedBlocks()
+    let hello = try #require(blocks["\(compression)/1-client-hello"])
+    let serverHello = try #require(blocks["\(compression)/2-server-hello"])
+    let ack = try #require(blocks["\(compression)/3-client-ack"])
+    let call = try #require(blocks["\(compression)/4-client-call"])
+    let reply = try #require(blocks["\(compression)/5-server-reply"])
+    if compression == "zstd" {
+      #expect(ZSTD_versionNumber() == 10504, "§16.2 shows the bytes of libzstd 1.5.4")
+    }
+    let echo = EchoService(instance: Self.serverInstance, remainingDeadline: Self.remainingDeadline)
+    try await withServer(services: [echo]) { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.send(hello)
+      try await peer.waitUntil { $0.readableBytes >= serverHello.count }
+      #expect(Array(peer.received.readableBytesView) == serverHello)
+      try await peer.send(ack)
+      try await peer.send(call)
+      try await peer.waitUntil { $0.readableBytes >= serverHello.count + reply.count }
+      // Nothing more: the server closes when we stop sending, and what it sent by then is all.
+      try await peer.channel.close(mode: .output)
+      #expect(await peer.closedByServer())
+      #expect(Array(peer.received.readableBytesView) == serverHello + reply)
     }
   }
 

@@ -59,11 +59,8 @@ struct ServerStateMachineTests {
       }
       #expect(answer.compression == [expected])
       let afterAck = machine.receivedFrame(.settings(ack: true, values: []), now: now)
-      if expected == .zstd {
-        guard case .startInboundDecompression = afterAck else { Issue.record("no switch"); continue }
-      } else {
-        guard case .none = afterAck else { Issue.record("unexpected switch"); continue }
-      }
+      guard case .handshakeCompleted(let decompressInbound) = afterAck else { Issue.record("no completion"); continue }
+      #expect(decompressInbound == (expected == .zstd))
     }
   }
 
@@ -197,5 +194,36 @@ struct ServerStateMachineTests {
     #expect(error.code == .unavailable && error.refused)
     let closes = machine.callEnded(callID: 1)
     #expect(closes)
+  }
+
+  @Test("client GOAWAY: NO_ERROR lets open calls finish, then closes; an error code or no open calls close at once")
+  func clientGoAway() {
+    var machine = active()
+    _ = machine.receivedFrame(open(1), now: now)
+    guard case .peerGoingAway(closeNow: false) = machine.receivedFrame(.goAway(lastCallID: 1, code: 0, debug: ""), now: now)
+    else { Issue.record("open call not kept"); return }
+    guard case .deliverMessage = machine.receivedFrame(
+      .message(callID: 1, ByteBuffer(), endStream: true, more: false), now: now)
+    else { Issue.record("open call stopped"); return }
+    guard case .closeWithError(let violation) = machine.receivedFrame(open(2), now: now) else {
+      Issue.record("a call after GOAWAY accepted")
+      return
+    }
+    #expect(violation.code == .protocolError)
+
+    machine = active()
+    _ = machine.receivedFrame(open(1), now: now)
+    _ = machine.receivedFrame(.goAway(lastCallID: 1, code: 0, debug: ""), now: now)
+    let closes = machine.callEnded(callID: 1)
+    #expect(closes)
+
+    machine = active()
+    guard case .peerGoingAway(closeNow: true) = machine.receivedFrame(.goAway(lastCallID: 0, code: 0, debug: ""), now: now)
+    else { Issue.record("idle connection kept"); return }
+
+    machine = active()
+    _ = machine.receivedFrame(open(1), now: now)
+    guard case .peerGoingAway(closeNow: true) = machine.receivedFrame(.goAway(lastCallID: 1, code: 1, debug: ""), now: now)
+    else { Issue.record("failed client's connection kept"); return }
   }
 }
