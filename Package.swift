@@ -31,6 +31,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+    .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
   ],
   targets: [
     // C libraries from Debian packages.
@@ -48,6 +50,11 @@ let package = Package(
       name: "CLibPQ",
       pkgConfig: "libpq",
       providers: [.apt(["libpq-dev"])]
+    ),
+    .systemLibrary(
+      name: "CSodium",
+      pkgConfig: "libsodium",
+      providers: [.apt(["libsodium-dev"])]
     ),
 
     // protoc-c output for everything under proto/ (generated, committed: `make generate`).
@@ -84,6 +91,26 @@ let package = Package(
         "CommerceProtoC",
         "CProtobufC",
         .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // The shared commerce layer: money, principals and the auth interceptor, access tokens,
+    // error builders, SQLSTATE -> status, idempotency, page tokens, the outbox.
+    .target(
+      name: "CommerceKit",
+      dependencies: [
+        "CommerceAPI",
+        "Messages",
+        "RPC",
+        "Postgres",
+        "CSodium",
+        .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
@@ -182,6 +209,11 @@ let package = Package(
     .testTarget(
       name: "CommerceAPITests",
       dependencies: ["CommerceAPI", "RPC", "Messages"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "CommerceKitTests",
+      dependencies: ["CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -11,6 +11,7 @@ packages=(
   libzstd-dev            # zstd streams on the wire
   libpq-dev              # PostgreSQL client library
   postgresql             # initdb/pg_ctl for the embedded database
+  libsodium-dev          # argon2id password hashing (AuthService)
 )
 
 missing=()

@@ -53,7 +53,12 @@ final class ServerCore: Sendable {
       }
       trailers = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
     } catch let error as RPCError {
+      Self.logCause(of: error, context: context)
       trailers = Trailers(error)
+    } catch let error as any RPCErrorConvertible {
+      let mapped = error.rpcError
+      Self.logCause(of: mapped, context: context)
+      trailers = Trailers(mapped)
     } catch is CancellationError {
       if let deadline = context.deadline, deadline <= .now {
         trailers = Trailers(code: .deadlineExceeded, message: "deadline exceeded", details: [], metadata: [:], refused: false)
@@ -71,6 +76,16 @@ final class ServerCore: Sendable {
       context.logger.debug("call ended", metadata: ["rpc.code": "\(code.name)"])
     }
     return trailers
+  }
+
+  /// Logs what led to an error the handler threw, which the caller never sees.
+  private static func logCause(of error: RPCError, context: ServerContext) {
+    guard let cause = error.cause else { return }
+    let level: Logger.Level = error.code == .internal || error.code == .unknown ? .error : .debug
+    guard context.serverLogger.logLevel <= level else { return }
+    context.logger.log(
+      level: level, "handler error cause",
+      metadata: ["rpc.code": "\(error.code.name)", "error": "\(String(reflecting: cause))"])
   }
 
   /// Counts a call refused before it reached ``run(_:io:context:)`` (unknown method, handler

@@ -1,0 +1,198 @@
+import CommerceAPI
+public import Foundation
+import JWTKit
+import Synchronization
+
+/// Signs and verifies Emporium's access tokens: JWTs signed with Ed25519 (EdDSA), each naming
+/// its key in the header (`kid`), so keys rotate without logging anyone out: a new key signs,
+/// old keys keep verifying until their tokens expire.
+///
+/// Claims: `sub` (user id or service name), `knd` ("user" or "service"), `roles` (role names,
+/// users only), `sid` (session id), `iat`, `exp`, `iss` ("emporium"), `jti`.
+///
+/// Verification is cached: a token verified once is remembered, by its exact text, until it
+/// expires, in a cache of bounded size, so a client that sends the same token on every call pays
+/// the signature check once. Access tokens are not revocable before they expire (auth.proto),
+/// so the cache never serves a token the server would now refuse.
+public final class AccessTokens: Sendable {
+  /// The issuer every token names.
+  public static let issuer = "emporium"
+
+  private let keys: JWTKeyCollection
+  private let signingKeyID: String?
+  private let cache: Mutex<Cache>
+  private let now: @Sendable () -> Date
+
+  /// - Parameters:
+  ///   - keys: the signing key set; the newest key signs (see ``AccessTokenKeySet``).
+  ///   - cacheCapacity: how many verified tokens to remember.
+  ///   - now: the clock (tests move it).
+  public init(keys keySet: AccessTokenKeySet, cacheCapacity: Int = 10_000, now: @escaping @Sendable () -> Date = Date.init) async {
+    let collection = JWTKeyCollection()
+    for key in keySet.keys {
+      await collection.add(eddsa: key.privateKey, kid: JWKIdentifier(string: key.id))
+    }
+    self.keys = collection
+    self.signingKeyID = keySet.keys.last?.id
+    self.cache = Mutex(Cache(capacity: max(1, cacheCapacity)))
+    self.now = now
+  }
+
+  /// What a token says, once verified.
+  public struct Claims: Sendable, Hashable {
+    public var principal: Principal
+    /// The token's unique id.
+    public var tokenID: String
+  }
+
+  /// Issues a token for `principal` (its kind, subject, roles and session), valid for `lifetime`
+  /// from now.
+  public func issue(for principal: Principal, lifetime: Duration) async throws -> (token: String, expiresAt: Date) {
+    let issuedAt = now()
+    let expiresAt = issuedAt.addingTimeInterval(TimeInterval(lifetime.components.seconds))
+    let payload = Payload(
+      sub: SubjectClaim(value: principal.subject),
+      knd: principal.kind.rawValue,
+      roles: principal.kind == .user ? principal.roles.map(\.ruleName).sorted() : nil,
+      sid: principal.sessionID.isEmpty ? nil : principal.sessionID,
+      iat: IssuedAtClaim(value: issuedAt),
+      exp: ExpirationClaim(value: expiresAt),
+      iss: IssuerClaim(value: Self.issuer),
+      jti: IDClaim(value: UUID().uuidString))
+    let token = try await keys.sign(payload, kid: signingKeyID.map { JWKIdentifier(string: $0) })
+    return (token, expiresAt)
+  }
+
+  /// Why a token was refused.
+  public enum Failure: Error, Sendable, Hashable {
+    /// Not a token this server could ever accept: malformed, an unknown key, a bad signature,
+    /// another issuer, unknown roles.
+    case invalid
+    /// Well signed, but expired.
+    case expired
+  }
+
+  /// Verifies a token: its signature, issuer and expiry.
+  public func verify(_ token: String) async throws(Failure) -> Claims {
+    let at = now()
+    if let cached = cache.withLock({ $0.claims(for: token, at: at) }) { return cached }
+    let payload: Payload
+    do {
+      payload = try await keys.verify(token, as: Payload.self)
+    } catch {
+      // A bad signature, an unknown key id, malformed text or claims.
+      throw .invalid
+    }
+    guard payload.iss.value == Self.issuer, let kind = Principal.Kind(rawValue: payload.knd) else { throw .invalid }
+    guard payload.exp.value > at else { throw .expired }
+    var roles: Set<CommerceV1.Role> = []
+    for name in payload.roles ?? [] {
+      guard let role = CommerceV1.Role(ruleName: name) else { throw .invalid }
+      roles.insert(role)
+    }
+    let principal = Principal(
+      kind: kind, subject: payload.sub.value, roles: roles, sessionID: payload.sid ?? "",
+      expiresAt: Int64(payload.exp.value.timeIntervalSince1970))
+    let claims = Claims(principal: principal, tokenID: payload.jti.value)
+    let expiry = payload.exp.value
+    cache.withLock { $0.insert(claims, for: token, expiresAt: expiry, now: at) }
+    return claims
+  }
+
+  /// How many verified tokens are remembered (for tests and metrics).
+  public var cachedCount: Int { cache.withLock { $0.entries.count } }
+
+  struct Payload: JWTPayload {
+    var sub: SubjectClaim
+    var knd: String
+    var roles: [String]?
+    var sid: String?
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var iss: IssuerClaim
+    var jti: IDClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+      // Expiry is checked by AccessTokens.verify against its own clock.
+    }
+  }
+
+  /// Verified tokens by text, bounded: when full, expired entries go first, then the entries
+  /// closest to expiry.
+  struct Cache {
+    let capacity: Int
+    var entries: [String: (claims: Claims, expiresAt: Date)] = [:]
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func claims(for token: String, at now: Date) -> Claims? {
+      guard let entry = entries[token], entry.expiresAt > now else { return nil }
+      return entry.claims
+    }
+
+    mutating func insert(_ claims: Claims, for token: String, expiresAt: Date, now: Date) {
+      if entries.count >= capacity {
+        entries = entries.filter { $0.value.expiresAt > now }
+        if entries.count >= capacity {
+          let keep = capacity / 2
+          let survivors = entries.sorted { $0.value.expiresAt > $1.value.expiresAt }.prefix(keep)
+          entries = Dictionary(uniqueKeysWithValues: survivors.map { ($0.key, $0.value) })
+        }
+      }
+      entries[token] = (claims, expiresAt)
+    }
+  }
+}
+
+/// The Ed25519 keys that sign access tokens, oldest first; the last one signs new tokens.
+///
+/// ``load(directory:)`` reads every `*.pem` file of a directory (the file name without `.pem` is
+/// the key id), creating the directory and a first key when there is none. To rotate, add a key
+/// whose name sorts last (the default names are timestamps); delete an old key once the tokens
+/// it signed have expired (15 minutes for users, one hour for services).
+public struct AccessTokenKeySet: Sendable {
+  public struct Key: Sendable {
+    public var id: String
+    var privateKey: EdDSA.PrivateKey
+  }
+
+  public private(set) var keys: [Key]
+
+  /// A set of one new key that lives only in memory (tests, throwaway servers).
+  public static func ephemeral() throws -> AccessTokenKeySet {
+    AccessTokenKeySet(keys: [Key(id: "ephemeral-" + UUID().uuidString.prefix(8).lowercased(), privateKey: try EdDSA.PrivateKey())])
+  }
+
+  /// The keys in `directory`, made (with one new key, mode 0600) when it has none.
+  public static func load(directory: String) throws -> (keys: AccessTokenKeySet, created: Bool) {
+    let files = FileManager.default
+    try files.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    var names = try files.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".pem") }.sorted()
+    var created = false
+    if names.isEmpty {
+      let key = try EdDSA.PrivateKey()
+      let name = "key-\(Int(Date().timeIntervalSince1970)).pem"
+      let path = directory + "/" + name
+      guard files.createFile(atPath: path, contents: Data(key.pemRepresentation.utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw KeyError(message: "cannot write the signing key \(path)")
+      }
+      names = [name]
+      created = true
+    }
+    let keys = try names.map { name in
+      let text = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
+      do {
+        return Key(id: String(name.dropLast(".pem".count)), privateKey: try EdDSA.PrivateKey(pem: text))
+      } catch {
+        throw KeyError(message: "\(directory)/\(name) is not an Ed25519 private key in PEM form")
+      }
+    }
+    return (AccessTokenKeySet(keys: keys), created)
+  }
+
+  /// A key file that cannot be read or written.
+  public struct KeyError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+  }
+}

@@ -1,0 +1,119 @@
+public import Logging
+public import Postgres
+public import RPC
+public import ServiceLifecycle
+import Messages
+import NIOCore
+
+/// What a commerce service tells the composition root about itself: its identity, its schema
+/// and migrations, the services it calls, and how to make it. The composition root
+/// (EmporiumApp) migrates the schema, hands the service its peers' transports, hosts its
+/// handlers and runs its background work; the service itself never learns where its peers run.
+///
+/// ```swift
+/// extension AuthService {
+///   public static let declaration = ServiceDeclaration(
+///     name: "auth", schema: "auth", migrations: try! Migration.load(directory: migrationsPath),
+///     peers: []) { environment in HostedService(rpc: try await AuthService(environment)) }
+/// }
+/// ```
+public struct ServiceDeclaration: Sendable {
+  /// The service identity's name, which its calls to other services carry (for example
+  /// "orders"); access rules name it.
+  public var name: String
+  /// The PostgreSQL schema the service owns; no other service reads it.
+  public var schema: String
+  /// The schema's migrations, shipped as the target's resources.
+  public var migrations: [Migration]
+  /// The identities of the services it calls (for example ["catalog", "inventory"]); the
+  /// composition root must be able to reach each one.
+  public var peers: [String]
+  /// Makes the service once its schema is migrated.
+  public var make: @Sendable (ServiceEnvironment) async throws -> HostedService
+
+  public init(
+    name: String, schema: String, migrations: [Migration], peers: [String] = [],
+    make: @escaping @Sendable (ServiceEnvironment) async throws -> HostedService
+  ) {
+    self.name = name
+    self.schema = schema
+    self.migrations = migrations
+    self.peers = peers
+    self.make = make
+  }
+}
+
+/// What a service is given to run with.
+public struct ServiceEnvironment: Sendable {
+  /// The process's one PostgreSQL pool; the service uses only its own schema.
+  public var pool: PostgresPool
+  /// The access token keys: services that issue tokens sign with them, every service's
+  /// interceptor verifies with them.
+  public var tokens: AccessTokens
+  /// Transports to the peers the declaration names, already carrying the service's identity.
+  public var peers: PeerDirectory
+  /// A logger labelled with the service's name.
+  public var logger: Logger
+  /// Settings the operator gave for this service, by key (see each service for its keys).
+  public var settings: [String: String]
+
+  public init(pool: PostgresPool, tokens: AccessTokens, peers: PeerDirectory, logger: Logger, settings: [String: String] = [:]) {
+    self.pool = pool
+    self.tokens = tokens
+    self.peers = peers
+    self.logger = logger
+    self.settings = settings
+  }
+}
+
+/// A made service: its handlers, and the background work the process runs beside them (sweepers,
+/// outbox relays), each a swift-service-lifecycle `Service` in the process's `ServiceGroup`.
+public struct HostedService: Sendable {
+  public var rpc: any RPCService
+  public var background: [any Service]
+
+  public init(rpc: any RPCService, background: [any Service] = []) {
+    self.rpc = rpc
+    self.background = background
+  }
+}
+
+/// The transports to a service's peers, by identity name. Transports are late-bound: the
+/// directory may be handed out before the peers exist (two services that call each other), and
+/// each call finds its peer when it is made.
+public struct PeerDirectory: Sendable {
+  private let resolve: @Sendable (String) -> (any ClientTransport)?
+
+  public init(_ resolve: @escaping @Sendable (String) -> (any ClientTransport)?) {
+    self.resolve = resolve
+  }
+
+  /// The transport to `peer`. Calls through it fail with UNAVAILABLE while the peer is not
+  /// reachable from this process.
+  public func transport(for peer: String) -> any ClientTransport {
+    LateBoundTransport(peer: peer, resolve: resolve)
+  }
+}
+
+/// A transport that finds its target on every call.
+struct LateBoundTransport: ClientTransport {
+  let peer: String
+  let resolve: @Sendable (String) -> (any ClientTransport)?
+
+  private func target() throws -> any ClientTransport {
+    guard let transport = resolve(peer) else {
+      throw RPCError(code: .unavailable, message: "service '\(peer)' is not reachable from this process")
+    }
+    return transport
+  }
+
+  func unary(method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions) async throws -> ByteBuffer {
+    try await target().unary(method: method, request: request, options: options)
+  }
+
+  func withStreamingCall<Result: Sendable>(
+    method: ProtoMethodDescriptor, options: CallOptions, _ body: (any RawClientCall) async throws -> Result
+  ) async throws -> Result {
+    try await target().withStreamingCall(method: method, options: options, body)
+  }
+}
