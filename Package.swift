@@ -112,6 +112,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
       ],
+      resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
 
@@ -213,7 +214,9 @@ let package = Package(
     ),
     .testTarget(
       name: "CommerceKitTests",
-      dependencies: ["CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres"],
+      dependencies: [
+        "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres", .product(name: "NIOCore", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -190,6 +190,11 @@ public struct AccessTokenKeySet: Sendable {
     return (AccessTokenKeySet(keys: keys), created)
   }
 
+  /// The PEM text of key `id`'s private key (to write it to a key directory).
+  func privateKeyPEM(of id: String) -> String? {
+    keys.first { $0.id == id }?.privateKey.pemRepresentation
+  }
+
   /// A key file that cannot be read or written.
   public struct KeyError: Error, CustomStringConvertible {
     public var message: String

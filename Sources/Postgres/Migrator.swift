@@ -11,7 +11,7 @@
 /// (`pg_advisory_lock(7130001, hashtext(schema))`: the first key is Emporium's migration
 /// namespace, so application locks on `hashtext(schema)` alone cannot collide with it), so a
 /// second migrator of the same schema waits until the first is done and then finds nothing left
-/// to do. It creates the schema and `<schema>.schema_migrations(version, name, checksum,
+/// to do. It creates the schema and `<schema>.schema_migrations` (or the `history` table given)`(version, name, checksum,
 /// applied_at)` if missing, then runs each migration not recorded there in its own transaction
 /// (`SET LOCAL search_path TO <schema>, public`, the SQL, the record), and unlocks. The checksum
 /// is the SHA-256 of the SQL text, computed by the server: a recorded migration whose SQL has
@@ -26,11 +26,16 @@ public struct Migrator: Sendable {
   public let pool: PostgresPool
   /// The schema whose migrations this applies.
   public let schema: String
+  /// The table in the schema that records applied versions. Two sets of migrations can share a
+  /// schema when each has its own history (a shared layer's tables beside a service's own).
+  public let history: String
 
-  /// Creates a migrator for `schema` (any name of 1 to 63 bytes; it is quoted as an identifier).
-  public init(pool: PostgresPool, schema: String) {
+  /// Creates a migrator for `schema` (any name of 1 to 63 bytes; it is quoted as an identifier),
+  /// recording applied versions in `<schema>.<history>`.
+  public init(pool: PostgresPool, schema: String, history: String = "schema_migrations") {
     self.pool = pool
     self.schema = schema
+    self.history = history
   }
 
   /// What ``migrate(_:)`` did.
@@ -62,12 +67,13 @@ public struct Migrator: Sendable {
     let ordered = migrations.sorted { $0.version < $1.version }
     let schemaName = self.schema
     let schema = try PostgresListener.quoteIdentifier(schemaName)
+    let history = schema + "." + (try PostgresListener.quoteIdentifier(self.history))
     return try await self.pool.withConnection { connection in
       try await connection.query(
         "SELECT pg_advisory_lock($1, hashtext($2))", [Self.advisoryLockNamespace, schemaName])
       do {
         let report = try await Self.applyLocked(
-          ordered, schemaName: schemaName, schema: schema, on: connection)
+          ordered, schemaName: schemaName, schema: schema, history: history, on: connection)
         try await Self.unlock(schemaName, on: connection)
         return report
       } catch {
@@ -92,12 +98,13 @@ public struct Migrator: Sendable {
     _ migrations: [Migration],
     schemaName: String,
     schema: String,
+    history: String,
     on connection: PostgresConnection
   ) async throws -> Report {
     try await connection.executeScript(
       """
       CREATE SCHEMA IF NOT EXISTS \(schema);
-      CREATE TABLE IF NOT EXISTS \(schema).schema_migrations (
+      CREATE TABLE IF NOT EXISTS \(history) (
         version integer PRIMARY KEY,
         name text NOT NULL,
         checksum text NOT NULL,
@@ -106,7 +113,7 @@ public struct Migrator: Sendable {
       """)
     var recorded: [Int: String] = [:]
     for row in try await connection.query(
-      "SELECT version, checksum FROM \(schema).schema_migrations ORDER BY version")
+      "SELECT version, checksum FROM \(history) ORDER BY version")
     {
       recorded[Int(try row.decode(0, as: Int32.self))] = try row.decode(1, as: String.self)
     }
@@ -133,7 +140,8 @@ public struct Migrator: Sendable {
         report.alreadyApplied.append(migration.version)
         continue
       }
-      try await Self.apply(migration, checksum: checksum, schemaName: schemaName, schema: schema, on: connection)
+      try await Self.apply(
+        migration, checksum: checksum, schemaName: schemaName, schema: schema, history: history, on: connection)
       report.applied.append(migration)
     }
     return report
@@ -144,13 +152,14 @@ public struct Migrator: Sendable {
     checksum: String,
     schemaName: String,
     schema: String,
+    history: String,
     on connection: PostgresConnection
   ) async throws {
     do {
       try await connection.query("BEGIN")
       try await connection.executeScript("SET LOCAL search_path TO \(schema), public;\n" + migration.sql)
       try await connection.query(
-        "INSERT INTO \(schema).schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+        "INSERT INTO \(history) (version, name, checksum) VALUES ($1, $2, $3)",
         [Int32(migration.version), migration.name, checksum])
       try await connection.query("COMMIT")
     } catch {

@@ -1,0 +1,178 @@
+import CommerceAPI
+public import Messages
+public import Postgres
+public import RPC
+import Crypto
+import Foundation
+
+/// Idempotency keys exactly as common.proto defines them, in a service's own schema
+/// (`<schema>.idempotency_keys`, from ``PlatformMigrations``):
+///
+/// - The first call with a key claims it atomically (an `INSERT ... ON CONFLICT DO NOTHING`)
+///   and runs; its outcome is stored: the response, or a final error.
+/// - A retry with the same key and an identical request gets the stored outcome without running
+///   again. A different request under a used key fails with INVALID_ARGUMENT
+///   (IDEMPOTENCY_KEY_REUSED).
+/// - A retry while the first call still runs waits for it within the retry's own deadline, then
+///   fails with ABORTED (IDEMPOTENCY_KEY_IN_FLIGHT) and a RetryInfo.
+/// - Transient failures (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, RESOURCE_EXHAUSTED, CANCELLED)
+///   and errors that are not statuses are not stored: the claim is released, so a retry runs
+///   the call again.
+/// - A claim whose server died lapses after ``leaseDuration``; the next retry takes it over and
+///   runs the call again (services make their work safe to repeat, or finish it in the same
+///   transaction as the outcome: ``run(_:in:body:)``).
+///
+/// The scope is the caller: the principal, or the guest cart for guest calls.
+public struct IdempotencyStore: Sendable {
+  public let pool: PostgresPool
+  /// The service's schema.
+  public let schema: String
+  /// How long a running claim holds before another call may take it over.
+  public var leaseDuration: Duration = .seconds(60)
+  /// How long a retry without a deadline waits for the first call.
+  public var maximumWait: Duration = .seconds(10)
+  /// The RetryInfo delay an IN_FLIGHT error suggests.
+  public var retryDelay: Duration = .milliseconds(500)
+
+  public init(pool: PostgresPool, schema: String) {
+    self.pool = pool
+    self.schema = schema
+  }
+
+  /// One call under a key.
+  public struct Call: Sendable {
+    public var scope: String
+    public var method: String
+    public var key: String
+    public var requestHash: [UInt8]
+
+    /// The call `request` of `method` by the caller `scope`, under `key`. Validates the key
+    /// (1 to 128 printable ASCII characters): INVALID_ARGUMENT naming `field` otherwise.
+    public init(scope: String, method: ProtoMethodDescriptor, key: String, request: some ProtoMessage, field: String = "idempotency_key")
+      throws(CommerceError)
+    {
+      guard (1...128).contains(key.utf8.count), key.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+        throw .invalidArgument(field: field, "must be 1 to 128 printable ASCII characters")
+      }
+      self.scope = scope
+      self.method = method.path
+      self.key = key
+      let bytes = (try? request.serializedBytes()) ?? []
+      self.requestHash = Array(SHA256.hash(data: bytes))
+    }
+  }
+
+  /// Runs `body` once per key, returning the stored outcome to retries.
+  public func run<Response: ProtoMessage>(_ call: Call, deadline: ContinuousClock.Instant? = RPCDeadline.current, body: () async throws -> Response)
+    async throws -> Response
+  {
+    if let recorded: Response = try await claim(call, deadline: deadline) { return recorded }
+    let response: Response
+    do {
+      response = try await body()
+    } catch {
+      try await finish(call, failure: error)
+      throw error
+    }
+    try await pool.query(
+      "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = 0, response = $4, finished_at = now() "
+        + "WHERE scope = $1 AND method = $2 AND key = $3",
+      [call.scope, call.method, call.key, try response.serializedBytes()])
+    return response
+  }
+
+  /// Runs `body` once per key inside a transaction that also stores the outcome, so the work and
+  /// its record commit together (a crash leaves neither).
+  public func run<Response: ProtoMessage>(
+    _ call: Call, deadline: ContinuousClock.Instant? = RPCDeadline.current, in isolation: PostgresIsolationLevel = .readCommitted,
+    body: (PostgresTransaction) async throws -> Response
+  ) async throws -> Response {
+    if let recorded: Response = try await claim(call, deadline: deadline) { return recorded }
+    do {
+      return try await pool.withTransaction(isolation: isolation) { tx in
+        let response = try await body(tx)
+        try await tx.query(
+          "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = 0, response = $4, finished_at = now() "
+            + "WHERE scope = $1 AND method = $2 AND key = $3",
+          [call.scope, call.method, call.key, try response.serializedBytes()])
+        return response
+      }
+    } catch {
+      try await finish(call, failure: error)
+      throw error
+    }
+  }
+
+  /// Claims the key, or returns (or throws) the outcome of the call that holds it.
+  private func claim<Response: ProtoMessage>(_ call: Call, deadline: ContinuousClock.Instant?) async throws -> Response? {
+    let waitUntil = deadline ?? (.now + maximumWait)
+    var pause = Duration.milliseconds(5)
+    while true {
+      let leaseSeconds = Double(leaseDuration.components.seconds)
+      let claimed = try await pool.query(
+        "INSERT INTO \(schema).idempotency_keys (scope, method, key, request_hash, state, lease_expires_at) "
+          + "VALUES ($1, $2, $3, $4, 'running', now() + make_interval(secs => $5)) ON CONFLICT DO NOTHING",
+        [call.scope, call.method, call.key, call.requestHash, leaseSeconds])
+      if claimed.affectedRows == 1 { return nil }
+      let rows = try await pool.query(
+        "SELECT request_hash, state, status_code, response, error_message, error_details, lease_expires_at < now() "
+          + "FROM \(schema).idempotency_keys WHERE scope = $1 AND method = $2 AND key = $3",
+        [call.scope, call.method, call.key])
+      guard let row = rows.first else { continue }  // released between the two statements: claim again
+      guard try row.decode(0, as: [UInt8].self) == call.requestHash else {
+        throw CommerceError.invalidArgument(
+          field: "idempotency_key", "was used with a different request", reason: .idempotencyKeyReused)
+      }
+      if try row.decode(1, as: String.self) == "done" {
+        let code = RPCStatusCode(rawValue: UInt8(clamping: try row.decode(2, as: Int32.self)))
+        if code == .ok { return try Response(serializedBytes: try row.decode(3, as: [UInt8].self)) }
+        let details = try row.decode(5, as: [UInt8]?.self).flatMap { try? RpcV1.ErrorDetails(serializedBytes: $0) }
+        throw RPCError(code: code ?? .unknown, message: try row.decode(4, as: String?.self) ?? "", details: details)
+      }
+      if try row.decode(6, as: Bool.self) {
+        // The claim lapsed (its server died): take it over.
+        let taken = try await pool.query(
+          "UPDATE \(schema).idempotency_keys SET lease_expires_at = now() + make_interval(secs => $4) "
+            + "WHERE scope = $1 AND method = $2 AND key = $3 AND state = 'running' AND lease_expires_at < now()",
+          [call.scope, call.method, call.key, leaseSeconds])
+        if taken.affectedRows == 1 { return nil }
+        continue
+      }
+      guard ContinuousClock.now + pause < waitUntil else {
+        throw CommerceError(
+          .aborted, .idempotencyKeyInFlight, "the first call with this idempotency key is still running",
+          retryAfter: retryDelay)
+      }
+      try await Task.sleep(for: pause)
+      pause = min(pause * 2, .milliseconds(200))
+    }
+  }
+
+  /// Stores a final error, or releases the claim after a transient one.
+  private func finish(_ call: Call, failure error: any Error) async throws {
+    let status = (error as? RPCError) ?? (error as? any RPCErrorConvertible)?.rpcError
+    guard let status, !Self.transientCodes.contains(status.code), !(error is CancellationError) else {
+      try await pool.query(
+        "DELETE FROM \(schema).idempotency_keys WHERE scope = $1 AND method = $2 AND key = $3 AND state = 'running'",
+        [call.scope, call.method, call.key])
+      return
+    }
+    let details: [UInt8]? = try status.details.map { try $0.serializedBytes() }
+    try await pool.query(
+      "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = $4, error_message = $5, error_details = $6, "
+        + "finished_at = now() WHERE scope = $1 AND method = $2 AND key = $3",
+      [call.scope, call.method, call.key, Int32(status.code.rawValue), status.message, details])
+  }
+
+  /// The codes common.proto calls transient: not stored.
+  static let transientCodes: Set<RPCStatusCode> = [.unavailable, .deadlineExceeded, .aborted, .resourceExhausted, .cancelled]
+
+  /// Deletes keys finished more than `age` ago (at least the 24 hours common.proto promises).
+  @discardableResult
+  public func purge(olderThan age: Duration = .seconds(48 * 3600)) async throws -> Int {
+    try await pool.query(
+      "DELETE FROM \(schema).idempotency_keys WHERE state = 'done' AND finished_at < now() - make_interval(secs => $1)",
+      [Double(age.components.seconds)]
+    ).affectedRows
+  }
+}

@@ -1,0 +1,56 @@
+public import Messages
+public import Postgres
+
+/// The transactional outbox of one service schema (`<schema>.outbox`, from
+/// ``PlatformMigrations``): events are written in the same transaction as the change they
+/// describe, so an event exists exactly when its change committed. A relay (the notification
+/// pipeline) reads unpublished rows in id order and marks them published; `NOTIFY
+/// <schema>_outbox`, sent by the same transaction, wakes it on commit.
+public struct Outbox: Sendable {
+  /// The service's schema.
+  public let schema: String
+
+  public init(schema: String) {
+    self.schema = schema
+  }
+
+  /// The NOTIFY channel that announces new events.
+  public var channel: String { schema + "_outbox" }
+
+  /// Appends an event to the outbox in `tx`; it becomes visible, and the relay is woken, when
+  /// `tx` commits. Returns the event's id (ids grow in commit order per writer, not globally).
+  @discardableResult
+  public func append(_ event: some ProtoMessage, topic: String, aggregateID: String, in tx: PostgresTransaction) async throws -> Int64 {
+    let rows = try await tx.query(
+      "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES ($1, $2, $3) RETURNING id) "
+        + "SELECT id, pg_notify($4, '') IS NULL FROM event",
+      [topic, aggregateID, try event.serializedBytes(), channel])
+    return try rows.first?.decode(0, as: Int64.self) ?? 0
+  }
+
+  /// One stored event.
+  public struct Event: Sendable, Hashable {
+    public var id: Int64
+    public var topic: String
+    public var aggregateID: String
+    public var payload: [UInt8]
+  }
+
+  /// Up to `limit` unpublished events, oldest first.
+  public func unpublished(limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
+    try await pool.query(
+      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+      [Int64(limit)]
+    ).map { row in
+      Event(
+        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
+        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
+    }
+  }
+
+  /// Marks events published.
+  public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
+    guard !ids.isEmpty else { return }
+    try await pool.query("UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)", [ids])
+  }
+}

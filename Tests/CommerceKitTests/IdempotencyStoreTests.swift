@@ -1,0 +1,180 @@
+import CommerceAPI
+import CommerceKit
+import Messages
+import Postgres
+import RPC
+import Synchronization
+import Testing
+
+@Suite struct IdempotencyStoreTests {
+  static let method = CommerceV1.OrderService.Checkout.descriptor
+
+  static func call(_ key: String, _ message: String = "same request", scope: String = "user:u-1") throws -> IdempotencyStore.Call {
+    try IdempotencyStore.Call(scope: scope, method: method, key: key, request: RpcV1.EchoRequest.with { $0.message = message })
+  }
+
+  @Test func fiftyConcurrentRetriesRunOnceAndAgree() async throws {
+    try await withDatabase("commercekit_idempotency_race") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      let executions = Counter()
+      let gate = AsyncStream<Void>.makeStream()
+      let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+        for _ in 0..<50 {
+          group.addTask {
+            try await store.run(try Self.call("k-race"), deadline: .now + .seconds(60)) {
+              let number = executions.increment()
+              // Hold the claim until every retry has arrived and is waiting.
+              for await _ in gate.stream { break }
+              return RpcV1.EchoResponse.with { $0.message = "execution \(number)" }
+            }.message
+          }
+        }
+        // Every other caller must find the key taken and wait: count the rows to know the claim exists,
+        // then let the single execution finish.
+        try await eventuallyTrue { executions.count == 1 }
+        gate.continuation.yield()
+        gate.continuation.finish()
+        var results: [String] = []
+        for try await outcome in group { results.append(outcome) }
+        return results
+      }
+      #expect(executions.count == 1)
+      #expect(outcomes.count == 50)
+      #expect(Set(outcomes) == ["execution 1"])
+    }
+  }
+
+  @Test func aUsedKeyWithAnotherRequestIsRefused() async throws {
+    try await withDatabase("commercekit_idempotency_reuse") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      _ = try await store.run(try Self.call("k1", "first")) { RpcV1.EchoResponse.with { $0.message = "ok" } }
+      let error = await rpcErrorOf { _ = try await store.run(try Self.call("k1", "second")) { RpcV1.EchoResponse() } }
+      #expect(error?.code == .invalidArgument)
+      #expect(error?.commerceReason == "IDEMPOTENCY_KEY_REUSED")
+      // Another caller, or another method, may use the same key.
+      _ = try await store.run(try Self.call("k1", "second", scope: "user:u-2")) { RpcV1.EchoResponse() }
+    }
+  }
+
+  @Test func finalErrorsAreReplayedAndTransientOnesAreNot() async throws {
+    try await withDatabase("commercekit_idempotency_errors") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      let runs = Counter()
+      for _ in 0..<2 {
+        let error = await rpcErrorOf {
+          _ = try await store.run(try Self.call("declined")) { () throws -> RpcV1.EchoResponse in
+            runs.increment()
+            throw CommerceError(.failedPrecondition, .paymentDeclined, "declined", metadata: ["orderId": "o-1"])
+          }
+        }
+        #expect(error?.commerceReason == "PAYMENT_DECLINED")
+        #expect(error?.commerceMetadata["orderId"] == "o-1")
+      }
+      #expect(runs.count == 1)
+
+      let transient = Counter()
+      for attempt in 0..<2 {
+        let response = await rpcErrorOf {
+          _ = try await store.run(try Self.call("flaky")) { () throws -> RpcV1.EchoResponse in
+            transient.increment()
+            if attempt == 0 { throw RPCError(code: .unavailable, message: "try again") }
+            return .with { $0.message = "second time lucky" }
+          }
+        }
+        #expect((response == nil) == (attempt == 1))
+      }
+      #expect(transient.count == 2)
+    }
+  }
+
+  @Test func aRetryWhileTheFirstRunsGivesUpAtItsDeadline() async throws {
+    try await withDatabase("commercekit_idempotency_inflight") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      let started = AsyncStream<Void>.makeStream()
+      let release = AsyncStream<Void>.makeStream()
+      let first = Task {
+        try await store.run(try Self.call("slow")) {
+          started.continuation.yield()
+          for await _ in release.stream { break }
+          return RpcV1.EchoResponse.with { $0.message = "done" }
+        }
+      }
+      for await _ in started.stream { break }
+      let error = await rpcErrorOf {
+        _ = try await store.run(try Self.call("slow"), deadline: .now + .milliseconds(300)) { RpcV1.EchoResponse() }
+      }
+      #expect(error?.code == .aborted)
+      #expect(error?.commerceReason == "IDEMPOTENCY_KEY_IN_FLIGHT")
+      #expect(error?.retryDelay != nil)
+      release.continuation.yield()
+      let finished = try await first.value
+      #expect(finished.message == "done")
+    }
+  }
+
+  @Test func aLapsedClaimIsTakenOver() async throws {
+    try await withDatabase("commercekit_idempotency_lease") { pool in
+      var store = IdempotencyStore(pool: pool, schema: "svc")
+      store.leaseDuration = .seconds(0)
+      // A claim whose server died: running, never finished.
+      try await pool.query(
+        "INSERT INTO svc.idempotency_keys (scope, method, key, request_hash, state, lease_expires_at) VALUES ($1, $2, $3, $4, 'running', now() - interval '1 second')",
+        ["user:u-1", Self.method.path, "crashed", try Self.call("crashed").requestHash])
+      let response = try await store.run(try Self.call("crashed")) { RpcV1.EchoResponse.with { $0.message = "recovered" } }
+      #expect(response.message == "recovered")
+    }
+  }
+
+  @Test func keysAreValidated() {
+    #expect(throws: CommerceError.self) { try Self.call("") }
+    #expect(throws: CommerceError.self) { try Self.call(String(repeating: "k", count: 129)) }
+    #expect(throws: CommerceError.self) { try Self.call("tab\there") }
+  }
+}
+
+@Suite struct OutboxTests {
+  @Test func eventsExistExactlyWhenTheirChangeCommitted() async throws {
+    try await withDatabase("commercekit_outbox") { pool in
+      let outbox = Outbox(schema: "svc")
+      let notifications = try await pool.notifications(channel: outbox.channel)
+      var wakeUps = notifications.makeAsyncIterator()
+      try await pool.withTransaction { tx in
+        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "placed" }, topic: "order.placed", aggregateID: "o-1", in: tx)
+      }
+      struct Rollback: Error {}
+      _ = try? await pool.withTransaction { tx in
+        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "never" }, topic: "order.placed", aggregateID: "o-2", in: tx)
+        throw Rollback()
+      }
+      #expect(await wakeUps.next() != nil)
+      let events = try await outbox.unpublished(pool: pool)
+      #expect(events.map(\.aggregateID) == ["o-1"])
+      #expect(try RpcV1.EchoRequest(serializedBytes: events[0].payload).message == "placed")
+      try await outbox.markPublished(events.map(\.id), pool: pool)
+      #expect(try await outbox.unpublished(pool: pool).isEmpty)
+    }
+  }
+}
+
+/// Waits until `condition` holds, checking every few milliseconds for up to 30 seconds.
+func eventuallyTrue(_ condition: () -> Bool) async throws {
+  let deadline = ContinuousClock.now + .seconds(30)
+  while !condition() {
+    guard ContinuousClock.now < deadline else { throw RPCError(code: .deadlineExceeded, message: "condition never held") }
+    try await Task.sleep(for: .milliseconds(5))
+  }
+}
+
+/// The status an operation fails with (mapping commerce and database errors as the server does).
+func rpcErrorOf(_ body: () async throws -> Void) async -> RPCError? {
+  do {
+    try await body()
+    return nil
+  } catch let error as RPCError {
+    return error
+  } catch let error as any RPCErrorConvertible {
+    return error.rpcError
+  } catch {
+    return RPCError(code: .unknown, message: "\(error)")
+  }
+}
