@@ -1,7 +1,7 @@
 # Emporium — see README.md. Every target installs missing Debian packages first.
 SWIFT ?= swift
 
-.PHONY: all deps build test demo generate check-generated bench clean
+.PHONY: all deps build test demo generate check-generated check-architecture bench clean
 
 all: build
 
@@ -15,6 +15,7 @@ build: deps
 test: deps
 	scripts/check-generated.sh
 	scripts/check-bench-peers.sh
+	scripts/check-architecture.sh
 	$(SWIFT) test
 
 ## Embedded database, server, a health-check call.
@@ -31,6 +32,10 @@ generate: deps
 check-generated: deps
 	scripts/check-generated.sh
 	scripts/check-bench-peers.sh
+
+## The dependency rules: services never import each other; RPC and Postgres stay apart.
+check-architecture:
+	scripts/check-architecture.sh
 
 ## Benchmarks (a separate package; never built by `make test`).
 bench: deps

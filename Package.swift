@@ -116,6 +116,20 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // The composition root: which services a process hosts, their database, peers and server.
+    .target(
+      name: "EmporiumApp",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // The wire protocol, server, client, compression, built-in services and generated stubs.
     .target(
       name: "RPC",
@@ -216,6 +230,16 @@ let package = Package(
       name: "CommerceKitTests",
       dependencies: [
         "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres", .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "EmporiumAppTests",
+      dependencies: [
+        "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

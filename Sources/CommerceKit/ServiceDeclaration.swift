@@ -56,13 +56,20 @@ public struct ServiceEnvironment: Sendable {
   public var logger: Logger
   /// Settings the operator gave for this service, by key (see each service for its keys).
   public var settings: [String: String]
+  /// Tells the operator something once, on the terminal and never in the log (a bootstrap
+  /// admin's generated password).
+  public var announce: @Sendable (String) -> Void
 
-  public init(pool: PostgresPool, tokens: AccessTokens, peers: PeerDirectory, logger: Logger, settings: [String: String] = [:]) {
+  public init(
+    pool: PostgresPool, tokens: AccessTokens, peers: PeerDirectory, logger: Logger, settings: [String: String] = [:],
+    announce: @escaping @Sendable (String) -> Void = { print($0) }
+  ) {
     self.pool = pool
     self.tokens = tokens
     self.peers = peers
     self.logger = logger
     self.settings = settings
+    self.announce = announce
   }
 }
 

@@ -1,0 +1,153 @@
+public import CommerceKit
+public import Logging
+public import Postgres
+public import RPC
+public import ServiceLifecycle
+import Foundation
+import Synchronization
+
+/// The composition root: the one place that knows which services a process hosts and how they
+/// reach each other.
+///
+/// ``start(_:logger:)`` opens the process's one PostgreSQL pool (statement timeouts follow the
+/// RPC call's deadline), migrates every hosted service's schema (the shared platform tables,
+/// then the service's own migrations), loads the access token keys, makes each service with
+/// transports to its peers (in-process when the peer is hosted here; each transport carries the
+/// calling service's identity), and builds one RPC server with the auth interceptor in front of
+/// every method. The caller runs ``services`` (the server and the services' background work) in
+/// a swift-service-lifecycle `ServiceGroup`, then calls ``close()``.
+public final class EmporiumApp: Sendable {
+  /// What to host and how.
+  public struct Configuration: Sendable {
+    /// The services to host; by default every service the project has (``ServiceCatalog/all``).
+    public var services: [ServiceDeclaration] = ServiceCatalog.all
+    /// The database.
+    public var databaseURL: String
+    /// Connections in the process's pool.
+    public var maximumDatabaseConnections = 16
+    /// Where the access token signing keys live (created on first start); nil keeps one
+    /// throwaway key in memory (tests, demos).
+    public var keysDirectory: String?
+    /// The RPC server's settings (address, limits, drain).
+    public var server = RPCServer.Configuration()
+    /// Services hosted beside the commerce services, without access rules (echo).
+    public var extraServices: [any RPCService] = []
+    /// Settings per service, by service name, handed to that service (``ServiceEnvironment/settings``).
+    public var settings: [String: [String: String]] = [:]
+    /// Where operator messages go (a bootstrap admin's first password): standard output by
+    /// default; never the log.
+    public var announce: @Sendable (String) -> Void = { print($0) }
+
+    public init(databaseURL: String) {
+      self.databaseURL = databaseURL
+    }
+  }
+
+  /// The RPC server hosting every service.
+  public let server: RPCServer
+  /// The server and the hosted services' background work, to run in a `ServiceGroup`.
+  public let services: [any Service]
+  /// The process's PostgreSQL pool.
+  public let pool: PostgresPool
+  /// The access token keys.
+  public let tokens: AccessTokens
+  /// The names of the hosted services.
+  public let hosted: [String]
+
+  private init(server: RPCServer, services: [any Service], pool: PostgresPool, tokens: AccessTokens, hosted: [String]) {
+    self.server = server
+    self.services = services
+    self.pool = pool
+    self.tokens = tokens
+    self.hosted = hosted
+  }
+
+  /// A configuration problem found at start.
+  public struct StartError: Error, CustomStringConvertible {
+    public var description: String
+  }
+
+  /// Opens the database, migrates, makes every service and the server (which is not yet
+  /// listening: run ``services``).
+  public static func start(_ configuration: Configuration, logger: Logger) async throws -> EmporiumApp {
+    let declarations = configuration.services
+    try checkPeers(of: declarations)
+    var poolConfiguration = PostgresPool.Configuration(url: configuration.databaseURL, maximumConnections: configuration.maximumDatabaseConnections)
+    poolConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
+    let pool = try PostgresPool(configuration: poolConfiguration)
+    do {
+      for declaration in declarations {
+        let platform = try await PlatformMigrations.apply(to: declaration.schema, pool: pool)
+        let own = try await Migrator(pool: pool, schema: declaration.schema).migrate(declaration.migrations)
+        logger.info(
+          "schema migrated",
+          metadata: [
+            "service": "\(declaration.name)", "schema": "\(declaration.schema)",
+            "applied": "\((platform.applied + own.applied).map(\.label))",
+          ])
+      }
+      let keys: AccessTokenKeySet
+      if let directory = configuration.keysDirectory {
+        let loaded = try AccessTokenKeySet.load(directory: directory)
+        if loaded.created { logger.notice("created an access token signing key", metadata: ["directory": "\(directory)"]) }
+        keys = loaded.keys
+      } else {
+        keys = try .ephemeral()
+      }
+      let tokens = await AccessTokens(keys: keys)
+
+      // Transports are late-bound: services are made before the server they will call through.
+      let serverBox = Mutex<RPCServer?>(nil)
+      let hostedNames = Set(declarations.map(\.name))
+      var made: [HostedService] = []
+      for declaration in declarations {
+        let credentials = ServiceCallCredentials(SelfIssuedServiceTokens(tokens: tokens, serviceName: declaration.name))
+        let transports = Mutex<[String: any ClientTransport]>([:])
+        let peers = PeerDirectory { peer in
+          guard hostedNames.contains(peer), let server = serverBox.withLock({ $0 }) else { return nil }
+          return transports.withLock { cache in
+            if let transport = cache[peer] { return transport }
+            let transport = InProcessTransport(server: server, interceptors: [credentials])
+            cache[peer] = transport
+            return transport
+          }
+        }
+        var serviceLogger = logger
+        serviceLogger[metadataKey: "service"] = "\(declaration.name)"
+        let environment = ServiceEnvironment(
+          pool: pool, tokens: tokens, peers: peers, logger: serviceLogger,
+          settings: configuration.settings[declaration.name] ?? [:], announce: configuration.announce)
+        made.append(try await declaration.make(environment))
+      }
+      let server = RPCServer(
+        services: made.map(\.rpc) + configuration.extraServices, interceptors: [AuthInterceptor(tokens: tokens)],
+        configuration: configuration.server, logger: logger)
+      serverBox.withLock { $0 = server }
+      return EmporiumApp(
+        server: server, services: [server] + made.flatMap(\.background), pool: pool, tokens: tokens,
+        hosted: declarations.map(\.name))
+    } catch {
+      await pool.close()
+      throw error
+    }
+  }
+
+  /// Every peer a hosted service names must be hosted too (until remote peers are configured).
+  static func checkPeers(of declarations: [ServiceDeclaration]) throws {
+    let names = Set(declarations.map(\.name))
+    var seen: Set<String> = []
+    for declaration in declarations {
+      guard seen.insert(declaration.name).inserted else {
+        throw StartError(description: "service '\(declaration.name)' is listed twice")
+      }
+      for peer in declaration.peers where !names.contains(peer) {
+        throw StartError(description: "service '\(declaration.name)' calls '\(peer)', which this process does not host")
+      }
+    }
+  }
+
+  /// Closes the pool; call after the services have stopped.
+  public func close() async {
+    await pool.close()
+  }
+}
