@@ -166,6 +166,7 @@ let package = Package(
     .executableTarget(
       name: "emporium",
       dependencies: [
+        "EmporiumApp",
         "Messages",
         "RPC",
         "Postgres",

@@ -2,6 +2,7 @@ import ArgumentParser
 import CoreMetrics
 import Foundation
 import Logging
+import EmporiumApp
 import Messages
 import NIOCore
 import Postgres
@@ -35,6 +36,13 @@ struct Serve: AsyncParsableCommand {
 
   @Flag(help: "Serve only the database-free services (health, reflection, echo), without a database.")
   var noDatabase = false
+
+  @Option(
+    help: ArgumentHelp(
+      "Directory of the access token signing keys (created with a first key when empty).",
+      discussion: "Default: $EMPORIUM_KEYS_DIR, else .emporium/keys when the database is kept (--data-dir or a URL), else one throwaway key in memory."
+    ))
+  var keysDir: String?
 
   @Option(help: "Serve Prometheus metrics at /metrics on this port of the --listen host (0: off).")
   var metricsPort = 0
@@ -74,17 +82,37 @@ struct Serve: AsyncParsableCommand {
     configuration.host = listen.host
     configuration.port = listen.port
     configuration.drainTimeout = .seconds(Int64(drainTimeout))
-    let server = RPCServer(services: [EchoService()], configuration: configuration, logger: logger)
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+    var app: EmporiumApp?
+    let running: [any Service]
+    if let database {
+      var appConfiguration = EmporiumApp.Configuration(databaseURL: database.url)
+      appConfiguration.server = configuration
+      appConfiguration.extraServices = [EchoService()]
+      appConfiguration.keysDirectory =
+        keysDir ?? ProcessInfo.processInfo.environment["EMPORIUM_KEYS_DIR"] ?? (database.isKept ? ".emporium/keys" : nil)
+      do {
+        app = try await EmporiumApp.start(appConfiguration, logger: logger)
+      } catch {
+        try? await database.close()
+        throw error
+      }
+      running = app!.services
+      logger.info("services hosted", metadata: ["services": "\(app!.hosted)"])
+    } else {
+      running = [RPCServer(services: [EchoService()], configuration: configuration, logger: logger)]
+    }
+    var services = running.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     if let metricsEndpoint { services.append(.init(service: metricsEndpoint)) }
     let group = ServiceGroup(
       configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     do {
       try await group.run()
     } catch {
+      await app?.close()
       try? await database?.close()
       throw error
     }
+    await app?.close()
     try await database?.close()
   }
 }
@@ -93,6 +121,10 @@ struct Serve: AsyncParsableCommand {
 struct ServerDatabase {
   let url: String
   private let embedded: EmbeddedPostgres?
+
+  /// Whether the data outlives this process (an operator's URL, or an embedded cluster in a
+  /// --data-dir).
+  var isKept: Bool { embedded.map { !$0.isTemporary } ?? true }
 
   static func open(url: String?, dataDirectory: String?, logger: Logger) async throws -> ServerDatabase {
     if let url, !url.isEmpty {
