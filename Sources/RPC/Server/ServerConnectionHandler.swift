@@ -343,12 +343,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func writeResponseHeaders(callID: UInt32, _ metadata: Metadata) {
-    FrameEncoder.writeResponseHeaders(callID: callID, metadata, into: &batch)
+    let limit = HeaderLimits.payloadLimit(state.peer)
+    FrameEncoder.writeResponseHeaders(callID: callID, metadata.fitted(toHeaderLimit: limit), into: &batch)
     scheduleFlush()
   }
 
   func writeTrailers(callID: UInt32, _ trailers: Trailers) {
-    FrameEncoder.writeTrailers(callID: callID, trailers, into: &batch)
+    let limit = HeaderLimits.payloadLimit(state.peer)
+    FrameEncoder.writeTrailers(callID: callID, trailers.fitted(toHeaderLimit: limit), into: &batch)
     scheduleFlush()
   }
 
