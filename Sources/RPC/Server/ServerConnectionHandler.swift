@@ -329,6 +329,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     return bytes.readableBytes == 0
   }
 
+  /// The largest message the client accepts (its MAX_MESSAGE_SIZE); larger responses fail the
+  /// call instead of being sent.
+  var peerMaxMessageSize: Int { Int(state.peer.maxMessageSize) }
+
   /// Parks a call's send until the socket is writable again.
   func waitForWritability(_ call: ServerCall) {
     if !waitingForWritability.contains(where: { $0 === call }) { waitingForWritability.append(call) }

@@ -126,6 +126,33 @@ struct PeerLimitsTests {
     }
   }
 
+  @Test("a response larger than the client's MAX_MESSAGE_SIZE fails the call instead of being sent")
+  func responseOverClientMessageLimit() async throws {
+    try await withServer { _, port in
+      let peer = try await RawPeer.connect(port: port)
+      var settings = ConnectionSettings()
+      settings.compression = [.none]
+      settings.maxMessageSize = 8192
+      try await peer.handshake(settings: settings)
+      try await peer.send(call(1, Self.echoPath, .with { $0.responsePayloadSize = 20_000 }))
+      let ended = try await trailers(peer, call: 1)
+      #expect(ended.code == .resourceExhausted)
+      let error = RPCError(ended)
+      guard case .errorInfo(let info)? = error.details?.details.first?.detail else {
+        Issue.record("no ErrorInfo in \(error)")
+        return
+      }
+      #expect(info.reason == "MESSAGE_TOO_LARGE")
+      #expect(info.metadata["limitBytes"] == "8192")
+      let messages = try peer.frames().filter { if case .message(1, _, _, _) = $0 { true } else { false } }
+      #expect(messages.isEmpty)
+      // Responses within the limit still go out on the same connection.
+      try await peer.send(call(3, Self.echoPath, .with { $0.responsePayloadSize = 4000 }))
+      #expect(try await trailers(peer, call: 3).code == .ok)
+      await peer.close()
+    }
+  }
+
   // MARK: The fitting rules, without sockets
 
   @Test("trailers that fit are unchanged")
