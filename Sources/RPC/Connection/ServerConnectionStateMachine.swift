@@ -8,6 +8,10 @@ public struct FloodLimits: Hashable, Sendable {
   public var pingsPerSecond = 10
   /// CANCEL frames accepted per second (bursts of twice that). Default 200.
   public var cancelsPerSecond = 200
+  /// How far a client's zstd stream may inflate: at most `inflationAllowance` plus
+  /// `maxInflationRatio` times the compressed bytes received. Default 1024 and 16 MiB.
+  public var maxInflationRatio = 1024
+  public var inflationAllowance = 16 << 20
 
   public init() {}
 }
@@ -77,6 +81,10 @@ struct ServerConnectionStateMachine {
   /// The highest call id the client has opened.
   private(set) var highestCallID: UInt32 = 0
   private var calls: [UInt32: InboundCall] = [:]
+  /// MESSAGE bytes the client may still send for calls that have ended: one call window for
+  /// each call the server ended before the client half-closed it (those bytes may have been in
+  /// flight), at most MAX_CONCURRENT_CALLS windows. More is ENHANCE_YOUR_CALM.
+  private var staleAllowance = 0
   private var pings: TokenBucket
   private var cancels: TokenBucket
 
@@ -147,10 +155,12 @@ struct ServerConnectionStateMachine {
     case .callOpen(let callID, let open):
       if let violation = checkNewCallID(callID) { return violation }
       if case .draining(let last) = phase, callID > last {
+        allowStaleBytes()
         return .rejectCall(
           callID: callID, path: open.path, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
       }
       guard calls.count < Int(local.maxConcurrentCalls) else {
+        allowStaleBytes()
         return .rejectCall(
           callID: callID, path: open.path,
           .rpc(
@@ -163,6 +173,7 @@ struct ServerConnectionStateMachine {
       return .startCall(callID: callID, open)
     case .oversizedHeaders(let callID, let size):
       if let violation = checkNewCallID(callID) { return violation }
+      allowStaleBytes()
       return .rejectCall(
         callID: callID, path: nil,
         .rpc(
@@ -170,13 +181,19 @@ struct ServerConnectionStateMachine {
           metadata: ["limitBytes": "\(local.maxHeaderSize)"]))
     case .message(let callID, let payload, let endStream, let more):
       if let violation = checkKnown(callID) { return violation }
-      guard var call = calls[callID] else { return .none }  // a call that already ended
+      guard var call = calls[callID] else {
+        // A call that already ended: bytes that were in flight are expected, more are not.
+        staleAllowance -= payload.readableBytes
+        guard staleAllowance >= 0 else { return close(.enhanceYourCalm, "too many MESSAGE bytes for ended calls") }
+        return .none
+      }
       guard !call.halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
       switch call.messages.receive(payload, more: more) {
       case .creditExceeded:
         return close(.flowControlError, "call \(callID) sent more than its credit")
       case .tooLarge(let size):
         calls[callID] = nil
+        allowStaleBytes()
         return .failCall(
           callID: callID,
           .rpc(
@@ -249,7 +266,7 @@ struct ServerConnectionStateMachine {
   /// The server finished a call (sent TRAILERS or dropped it). Returns true when a draining
   /// connection now has no calls left and should close.
   mutating func callEnded(callID: UInt32) -> Bool {
-    calls[callID] = nil
+    if let call = calls.removeValue(forKey: callID), !call.halfClosed { allowStaleBytes() }
     if case .draining = phase, calls.isEmpty { return true }
     return false
   }
@@ -267,6 +284,13 @@ struct ServerConnectionStateMachine {
       phase = .closed
       return (0, true)
     }
+  }
+
+  /// A call ended while the client may still be sending on it: one more window of its bytes
+  /// may be in flight.
+  private mutating func allowStaleBytes() {
+    let cap = Int(local.maxConcurrentCalls) * Int(local.initialCallWindow)
+    staleAllowance = min(staleAllowance + Int(local.initialCallWindow), max(cap, Int(local.initialCallWindow)))
   }
 
   private mutating func close(_ code: ConnectionErrorCode, _ message: String) -> Action {
