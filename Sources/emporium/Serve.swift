@@ -33,8 +33,11 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds in-flight calls get to finish on shutdown.")
   var drainTimeout = 30
 
-  @Flag(help: "Serve only the database-free services (health, reflection, echo), without a database.")
+  @Flag(help: "Serve only the database-free services (health, reflection, and echo with --echo), without a database.")
   var noDatabase = false
+
+  @Flag(help: "Host emporium.rpc.v1.EchoService (tests, benchmarks, development); off by default.")
+  var echo = false
 
   @Option(help: "Serve Prometheus metrics at /metrics on this port of the --listen host (0: off).")
   var metricsPort = 0
@@ -74,7 +77,7 @@ struct Serve: AsyncParsableCommand {
     configuration.host = listen.host
     configuration.port = listen.port
     configuration.drainTimeout = .seconds(Int64(drainTimeout))
-    let server = RPCServer(services: [EchoService()], configuration: configuration, logger: logger)
+    let server = RPCServer(services: echo ? [EchoService()] : [], configuration: configuration, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
     if let metricsEndpoint { services.append(.init(service: metricsEndpoint)) }
     let group = ServiceGroup(
