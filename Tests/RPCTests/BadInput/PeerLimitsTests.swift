@@ -153,6 +153,31 @@ struct PeerLimitsTests {
     }
   }
 
+  @Test("a request larger than the server's MAX_MESSAGE_SIZE fails at the client and is never sent")
+  func requestOverServerMessageLimit() async throws {
+    try await withServer(configure: { $0.settings.maxMessageSize = 8192 }) { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1EchoClient(connection)
+        _ = try await client.echo(.with { $0.message = "first" })
+        let before = await connection.statistics().plainBytesSent
+        let isTooLarge: @Sendable (any Error) -> Bool = { error in
+          guard let error = error as? RPCError, case .errorInfo(let info)? = error.details?.details.first?.detail else {
+            return false
+          }
+          return error.code == .resourceExhausted && info.reason == "MESSAGE_TOO_LARGE"
+            && info.metadata["limitBytes"] == "8192"
+        }
+        let large = RpcV1.EchoRequest.with { $0.payload = [UInt8](repeating: 1, count: 20_000) }
+        await #expect { try await client.echo(large) } throws: { isTooLarge($0) }
+        #expect(await connection.statistics().plainBytesSent == before)
+        await #expect {
+          _ = try await client.collect { writer in try await writer.write(large) }
+        } throws: { isTooLarge($0) }
+        #expect(try await client.echo(.with { $0.message = "after" }).message == "after")
+      }
+    }
+  }
+
   // MARK: The fitting rules, without sockets
 
   @Test("trailers that fit are unchanged")
