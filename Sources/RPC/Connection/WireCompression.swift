@@ -51,6 +51,12 @@ struct OutboundStream: ~Copyable {
 struct InflationLimit: Hashable, Sendable {
   var ratio: Int
   var allowance: Int
+
+  /// Whether `inflated` plain bytes from `compressed` bytes pass the limit.
+  func isExceeded(inflated: Int, compressed: Int) -> Bool {
+    let (scaled, overflow) = ratio.multipliedReportingOverflow(by: compressed)
+    return !overflow && inflated - allowance > scaled
+  }
 }
 
 struct InboundStream: ~Copyable {
@@ -114,7 +120,7 @@ struct InboundStream: ~Copyable {
       compressedBytes += before - input.readableBytes
       inflatedBytes += output.readableBytes
       produced += output.readableBytes
-      if let limit, inflatedBytes - limit.allowance > limit.ratio * compressedBytes {
+      if let limit, limit.isExceeded(inflated: inflatedBytes, compressed: compressedBytes) {
         throw ProtocolViolation(
           .enhanceYourCalm, "compressed stream inflates more than \(limit.ratio) times its size")
       }

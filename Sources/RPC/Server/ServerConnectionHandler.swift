@@ -235,7 +235,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   /// Decompresses the next slice of the backlog; reading resumes once it is gone.
   private func continueBacklog() {
-    guard backlogged, !closing, let context else { return }
+    // A connection that closed meanwhile has ended its calls: its backlog opens no new ones.
+    guard backlogged, !closing, let context, context.channel.isActive else { return }
     reading = true
     var more = false
     do {
