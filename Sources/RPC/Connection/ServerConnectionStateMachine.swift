@@ -181,14 +181,16 @@ struct ServerConnectionStateMachine {
           metadata: ["limitBytes": "\(local.maxHeaderSize)"]))
     case .message(let callID, let payload, let endStream, let more):
       if let violation = checkKnown(callID) { return violation }
-      guard var call = calls[callID] else {
+      guard let halfClosed = calls[callID]?.halfClosed else {
         // A call that already ended: bytes that were in flight are expected, more are not.
         staleAllowance -= payload.readableBytes
         guard staleAllowance >= 0 else { return close(.enhanceYourCalm, "too many MESSAGE bytes for ended calls") }
         return .none
       }
-      guard !call.halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
-      switch call.messages.receive(payload, more: more) {
+      guard !halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
+      // Mutated in place: a copy of the call would share the partial message's storage, and
+      // appending a fragment would then copy the whole partial message each time.
+      switch calls[callID]!.messages.receive(payload, more: more) {
       case .creditExceeded:
         return close(.flowControlError, "call \(callID) sent more than its credit")
       case .tooLarge(let size):
@@ -201,11 +203,9 @@ struct ServerConnectionStateMachine {
             "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
             metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
       case .incomplete(let increment):
-        calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
       case .message(let message, let charge):
-        if endStream { call.halfClosed = true }
-        calls[callID] = call
+        if endStream { calls[callID]!.halfClosed = true }
         return .deliverMessage(callID: callID, message, charge: charge, endStream: endStream)
       }
     case .halfClose(let callID):
