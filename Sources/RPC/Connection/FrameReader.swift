@@ -25,7 +25,6 @@ struct FrameReader: ~Copyable {
   /// bytes).
   var hasDecompressor: Bool { inbound.hasDecompressor }
 
-  /// - Parameter settings: this side's own settings (the limits it enforces on what it reads).
   /// - Parameters:
   ///   - settings: this side's own settings (the limits it enforces on what it reads).
   ///   - inflationLimit: how far the peer's compressed stream may inflate; nil for no limit.
@@ -34,9 +33,6 @@ struct FrameReader: ~Copyable {
     inbound = InboundStream(limit: inflationLimit)
     windowLogMax = Int32(settings.zstdWindowLogMax)
   }
-
-  /// Whether received bytes wait to be decoded (``resume(budget:allocator:_:)`` continues).
-  var hasBacklog: Bool { pending != nil }
 
   /// Decodes every complete frame in `bytes` (and in what came before), calling `handle` for each.
   mutating func read(
