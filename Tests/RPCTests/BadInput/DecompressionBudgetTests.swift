@@ -205,9 +205,10 @@ struct DecompressionBudgetTests {
       print(
         "sliced decompression of \(bomb.readableBytes) bytes into 1 GiB: loop stalled at most \(stall); neighbour made \(calls) calls, slowest \(slowest)"
       )
-      // The goal is 50 ms; the bound leaves room for a loaded 2-core machine (the thread may
-      // not get a core). Inflating the whole input at once stalls the loop for about a second.
-      #expect(stall < .milliseconds(250))
+      // The goal is 50 ms (measured: 10-30 ms); the bound leaves room for a 2-core machine
+      // under heavy load, where the loop's thread may not get a core (200 ms seen at a load
+      // average of 17). Inflating the whole input at once stalls the loop for 1-3.5 s.
+      #expect(stall < .milliseconds(500))
       #expect(calls > 0)
       await peer.close()
     }
@@ -224,7 +225,7 @@ struct DecompressionBudgetTests {
         if case .goAway(_, let code, _) = $0 { code == ConnectionErrorCode.enhanceYourCalm.rawValue } else { false }
       })
       print("inflation limit: loop stalled at most \(stall); neighbour made \(calls) calls, slowest \(slowest)")
-      #expect(stall < .milliseconds(250))
+      #expect(stall < .milliseconds(500))
       try await expectServerStillServes(port: port)
     }
   }
