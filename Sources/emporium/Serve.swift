@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Seconds in-flight calls get to finish on shutdown.")
   var drainTimeout = 30
 
-  @Flag(help: "Serve only the database-free services (health, reflection, echo), without a database.")
+  @Flag(help: "Serve only the database-free services (health, reflection, and echo with --echo), without a database.")
   var noDatabase = false
 
   @Option(
@@ -43,6 +43,9 @@ struct Serve: AsyncParsableCommand {
       discussion: "Default: $EMPORIUM_KEYS_DIR, else .emporium/keys when the database is kept (--data-dir or a URL), else one throwaway key in memory."
     ))
   var keysDir: String?
+
+  @Flag(help: "Host emporium.rpc.v1.EchoService (tests, benchmarks, development); off by default.")
+  var echo = false
 
   @Option(help: "Serve Prometheus metrics at /metrics on this port of the --listen host (0: off).")
   var metricsPort = 0
@@ -87,7 +90,7 @@ struct Serve: AsyncParsableCommand {
     if let database {
       var appConfiguration = EmporiumApp.Configuration(databaseURL: database.url)
       appConfiguration.server = configuration
-      appConfiguration.extraServices = [EchoService()]
+      appConfiguration.extraServices = echo ? [EchoService()] : []
       appConfiguration.keysDirectory =
         keysDir ?? ProcessInfo.processInfo.environment["EMPORIUM_KEYS_DIR"] ?? (database.isKept ? ".emporium/keys" : nil)
       do {
@@ -99,7 +102,7 @@ struct Serve: AsyncParsableCommand {
       running = app!.services
       logger.info("services hosted", metadata: ["services": "\(app!.hosted)"])
     } else {
-      running = [RPCServer(services: [EchoService()], configuration: configuration, logger: logger)]
+      running = [RPCServer(services: echo ? [EchoService()] : [], configuration: configuration, logger: logger)]
     }
     var services = running.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
     if let metricsEndpoint { services.append(.init(service: metricsEndpoint)) }

@@ -13,7 +13,7 @@ struct PoolResilienceTests {
   static func startServer(port: Int) async throws -> Process {
     let process = Process()
     process.executableURL = ServeCommandTests.executable
-    process.arguments = ["serve", "--no-database", "--listen", "127.0.0.1:\(port)", "--drain-timeout", "5"]
+    process.arguments = ["serve", "--no-database", "--echo", "--listen", "127.0.0.1:\(port)", "--drain-timeout", "5"]
     process.standardError = FileHandle.nullDevice
     process.standardOutput = FileHandle.nullDevice
     try process.run()

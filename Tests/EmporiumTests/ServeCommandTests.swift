@@ -33,7 +33,7 @@ struct ServeCommandTests {
   ) async throws -> Process {
     let process = Process()
     process.executableURL = executable
-    process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--database-url", databaseURL] + extra
+    process.arguments = ["serve", "--echo", "--listen", "127.0.0.1:\(port)", "--database-url", databaseURL] + extra
     process.standardError = standardError
     process.standardOutput = FileHandle.nullDevice
     try process.run()
@@ -81,6 +81,32 @@ struct ServeCommandTests {
     #expect(await Self.waitForExit(server, within: .seconds(15)))
     #expect(server.terminationReason == .exit && server.terminationStatus == 0)
     await connection.close()
+  }
+
+  @Test("EchoService is hosted only with --echo")
+  func echoOnlyWhenEnabled() async throws {
+    let port = try Self.freePort()
+    let process = Process()
+    process.executableURL = Self.executable
+    process.arguments = ["serve", "--no-database", "--listen", "127.0.0.1:\(port)"]
+    process.standardError = FileHandle.nullDevice
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    defer { kill(process.processIdentifier, SIGTERM) }
+    let deadline = ContinuousClock.now + .seconds(30)
+    var connection: RPCConnection?
+    while connection == nil, ContinuousClock.now < deadline {
+      connection = try? await RPCConnection.connect(host: "127.0.0.1", port: port)
+      if connection == nil { try await Task.sleep(for: .milliseconds(50)) }
+    }
+    let connected = try #require(connection)
+    #expect(try await RpcV1.HealthService.Client(connected).check(.init()).status == .serving)
+    await #expect { try await RpcV1.EchoService.Client(connected).echo(.init()) } throws: {
+      ($0 as? RPCError)?.code == .unimplemented
+    }
+    await connected.close()
+    kill(process.processIdentifier, SIGTERM)
+    #expect(await Self.waitForExit(process, within: .seconds(15)))
   }
 
   @Test("SIGINT stops an idle server promptly")

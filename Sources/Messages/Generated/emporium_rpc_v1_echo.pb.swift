@@ -343,7 +343,9 @@ extension RpcV1 {
     /// ignored except that the delay of the last request is waited before answering.
     /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; a request with fail_with ends the call with that status as soon as the
-    /// server reads it, without waiting for the half-close.
+    /// server reads it, without waiting for the half-close; RESOURCE_EXHAUSTED, likewise at once,
+    /// when the messages and payloads received so far exceed what one response can carry (the
+    /// negotiated maximum message size minus 1 KiB), so a call cannot make the server hold more.
     public enum Collect: ProtoMethod {
       public typealias Input = RpcV1.EchoRequest
       public typealias Output = RpcV1.EchoResponse

@@ -151,8 +151,10 @@ extension RpcV1.HealthCheckResponse: ProtobufCBacked {
 
 extension RpcV1 {
   /// HealthService reports whether a server, or one service it hosts, can serve calls.
-  /// Anyone may call it, with or without an access token. Servers answer health calls even while
-  /// draining, so that callers see NOT_SERVING before the connection closes.
+  /// Anyone may call it, with or without an access token. While a server drains, health calls
+  /// follow the rule of every call (docs/PROTOCOL.md, graceful drain): calls at or below the last
+  /// call id of its GOAWAY are answered, so callers see SERVING_STATUS_NOT_SERVING before the
+  /// connection closes; calls above it are refused with UNAVAILABLE (safe to retry elsewhere).
   public enum HealthService {
     /// The service's fully qualified proto name.
     public static let name = "emporium.rpc.v1.HealthService"
@@ -164,7 +166,7 @@ extension RpcV1 {
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
 
     /// Check returns the current serving status of the named service, or of the whole server when
-    /// the name is empty. It is read-only and idempotent.
+    /// the name is empty; NOT_SERVING once the server drains. It is read-only and idempotent.
     /// Callers: anyone, with or without an access token.
     /// Errors: NOT_FOUND when the server does not host the named service.
     public enum Check: ProtoMethod {
@@ -178,10 +180,12 @@ extension RpcV1 {
 
     /// Watch streams the serving status of the named service: the current status at once, then one
     /// message each time the status changes. The stream stays open until the caller cancels it,
-    /// its deadline passes or the server shuts down. Unlike Check, an unknown service is not an
-    /// error: the server sends SERVING_STATUS_SERVICE_UNKNOWN and sends a new status if the
-    /// service is registered later. It is read-only and idempotent; callers reconnect by calling
-    /// Watch again.
+    /// its deadline passes or the server begins to drain: the server then sends NOT_SERVING and
+    /// ends the stream with UNAVAILABLE at once, so a watcher never holds a drain (a Watch opened
+    /// during the drain sends the current status and ends the same way). Unlike Check, an unknown
+    /// service is not an error: the server sends SERVING_STATUS_SERVICE_UNKNOWN and sends a new
+    /// status if the service is registered later. It is read-only and idempotent; callers
+    /// reconnect by calling Watch again.
     /// Callers: anyone, with or without an access token.
     /// Errors: UNAVAILABLE when the server is shutting down (reconnect elsewhere).
     public enum Watch: ProtoMethod {

@@ -56,8 +56,17 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
     var combined = RpcV1.EchoResponse()
     var count: Int32 = 0
     var last = RpcV1.EchoRequest()
+    // What is kept is bounded by what one response can carry, so a caller that streams without
+    // half-closing cannot make the call hold more than that.
+    var kept = 0
     for try await request in requests {
       try validate(request)
+      kept += request.message.utf8.count + request.payload.count
+      if kept > maxPayload {
+        throw RPCError(
+          code: .resourceExhausted,
+          message: "Collect keeps at most \(maxPayload) bytes of messages and payloads per call")
+      }
       combined.message += request.message
       combined.payload += request.payload
       count += 1

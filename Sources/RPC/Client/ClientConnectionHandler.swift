@@ -259,6 +259,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       return
     }
     call.unaryContinuation = continuation
+    if let error = oversizedRequest(request.readableBytes) {
+      call.end(.failure(error))  // nothing was sent
+      return
+    }
     guard open(call, options: options, deadline: deadline) else { return }
     var request = request
     if request.readableBytes <= Int(state.peer.maxFrameSize), request.readableBytes <= call.credit.available {
@@ -290,6 +294,11 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
     guard call.pending == nil else {
       continuation.resume(throwing: RPCError(code: .internal, message: "concurrent writes on one request stream"))
+      return
+    }
+    if let error = oversizedRequest(message.readableBytes) {
+      cancel(call, code: error.code, error: error)
+      continuation.resume(throwing: error)
       return
     }
     var message = message
@@ -336,14 +345,29 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   /// Cancels a call that has not ended: tells the server and fails the call locally.
   func cancel(_ call: ClientCall, code: RPCStatusCode, message: String) {
+    cancel(call, code: code, error: RPCError(code: code, message: message))
+  }
+
+  /// Cancels a call that has not ended with `code` on the wire and `error` for the caller.
+  private func cancel(_ call: ClientCall, code: RPCStatusCode, error: RPCError) {
     guard !call.ended else { return }
     if call.id != 0, calls.removeValue(forKey: call.id) != nil {
       state.callEnded(call.id)
       FrameEncoder.writeCancel(callID: call.id, code: code, into: &batch)
       scheduleFlush()
     }
-    call.end(.failure(RPCError(code: code, message: message)))
+    call.end(.failure(error))
     closeIfDrained()
+  }
+
+  /// The error for a request larger than the server's MAX_MESSAGE_SIZE, which is never sent
+  /// (docs/PROTOCOL.md §4): the status the server would have given it.
+  private func oversizedRequest(_ size: Int) -> RPCError? {
+    let limit = Int(state.peer.maxMessageSize)
+    guard size > limit else { return nil }
+    return .rpc(
+      .resourceExhausted, .messageTooLarge, "request message of \(size) bytes exceeds the server's limit of \(limit)",
+      metadata: ["limitBytes": "\(limit)", "actualBytes": "\(size)"])
   }
 
   func ping() -> EventLoopFuture<Duration> {

@@ -112,8 +112,10 @@ struct ClientConnectionStateMachine {
       guard calls[callID] != nil else { return staleOrUnknown(callID) }
       return .deliverHeaders(callID: callID, metadata)
     case .message(let callID, let payload, _, let more):
-      guard var call = calls[callID] else { return staleOrUnknown(callID) }
-      switch call.receive(payload, more: more) {
+      guard calls[callID] != nil else { return staleOrUnknown(callID) }
+      // Mutated in place: a copy would share the partial message's storage, and appending a
+      // fragment would then copy the whole partial message each time.
+      switch calls[callID]!.receive(payload, more: more) {
       case .creditExceeded:
         return close(.flowControlError, "call \(callID) received more than its credit")
       case .tooLarge(let size):
@@ -125,10 +127,8 @@ struct ClientConnectionStateMachine {
             "response message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
             metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
       case .incomplete(let increment):
-        calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
       case .message(let message, let charge):
-        calls[callID] = call
         return .deliverMessage(callID: callID, message, charge: charge)
       }
     case .trailers(let callID, let trailers):

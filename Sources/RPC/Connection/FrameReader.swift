@@ -14,7 +14,9 @@ struct FrameReader: ~Copyable {
   }
 
   private var decoder: FrameDecoder
-  private var inbound = InboundStream()
+  private var inbound: InboundStream
+  /// Received bytes not decoded yet (a read whose decompression was cut at its budget).
+  private var pending: ByteBuffer?
   private let windowLogMax: Int32
   /// Frame bytes read so far, after decompression.
   private(set) var plainBytesRead = 0
@@ -23,9 +25,12 @@ struct FrameReader: ~Copyable {
   /// bytes).
   var hasDecompressor: Bool { inbound.hasDecompressor }
 
-  /// - Parameter settings: this side's own settings (the limits it enforces on what it reads).
-  init(role: FrameDecoder.Role, settings: ConnectionSettings) {
+  /// - Parameters:
+  ///   - settings: this side's own settings (the limits it enforces on what it reads).
+  ///   - inflationLimit: how far the peer's compressed stream may inflate; nil for no limit.
+  init(role: FrameDecoder.Role, settings: ConnectionSettings, inflationLimit: InflationLimit? = nil) {
     decoder = FrameDecoder(role: role, maxFrameSize: settings.maxFrameSize, maxHeaderSize: settings.maxHeaderSize)
+    inbound = InboundStream(limit: inflationLimit)
     windowLogMax = Int32(settings.zstdWindowLogMax)
   }
 
@@ -33,24 +38,60 @@ struct FrameReader: ~Copyable {
   mutating func read(
     _ bytes: ByteBuffer, allocator: ByteBufferAllocator, _ handle: (Frame) throws -> Next
   ) throws {
-    var pending: ByteBuffer? = bytes
-    while let input = pending {
+    _ = try read(bytes, budget: .max, allocator: allocator, handle)
+  }
+
+  /// Decodes the frames in `bytes` (after any backlog), calling `handle` for each, until about
+  /// `budget` bytes were decompressed. Returns true when bytes are left for
+  /// ``resume(budget:allocator:_:)``, which the caller runs later so that one peer's
+  /// decompression cannot hold the event loop.
+  mutating func read(
+    _ bytes: ByteBuffer, budget: Int, allocator: ByteBufferAllocator, _ handle: (Frame) throws -> Next
+  ) throws -> Bool {
+    append(bytes)
+    return try resume(budget: budget, allocator: allocator, handle)
+  }
+
+  /// Adds received bytes to the backlog without decoding anything.
+  mutating func append(_ bytes: ByteBuffer) {
+    if pending == nil {
+      pending = bytes
+    } else {
+      var bytes = bytes
+      pending!.writeBuffer(&bytes)
+    }
+  }
+
+  /// Continues decoding the backlog; returns true while bytes are left.
+  mutating func resume(
+    budget: Int, allocator: ByteBufferAllocator, _ handle: (Frame) throws -> Next
+  ) throws -> Bool {
+    while var input = pending {
       pending = nil
       var next = Next.proceed
-      try inbound.inflate(input, allocator: allocator) { plain in
-        guard case .proceed = next else { return }
+      let more = try inbound.inflate(&input, budget: budget, allocator: allocator) { plain in
         plainBytesRead += plain.readableBytes
         decoder.append(plain)
         while case .proceed = next, let frame = try decoder.next() {
           next = try handle(frame)
         }
+        return next == .proceed
       }
-      if case .switchToCompressed = next {
+      switch next {
+      case .stop:
+        return false
+      case .switchToCompressed:
         // The switch happens in the plain phase, so `input` was consumed whole; what the decoder
         // has not used yet is the start of the compressed stream.
         try inbound.startDecompressing(windowLogMax: windowLogMax)
         pending = decoder.takeBuffered()
+      case .proceed:
+        if more {
+          pending = input
+          return true
+        }
       }
     }
+    return false
   }
 }

@@ -8,6 +8,10 @@ public struct FloodLimits: Hashable, Sendable {
   public var pingsPerSecond = 10
   /// CANCEL frames accepted per second (bursts of twice that). Default 200.
   public var cancelsPerSecond = 200
+  /// How far a client's zstd stream may inflate: at most `inflationAllowance` plus
+  /// `maxInflationRatio` times the compressed bytes received. Default 1024 and 16 MiB.
+  public var maxInflationRatio = 1024
+  public var inflationAllowance = 16 << 20
 
   public init() {}
 }
@@ -84,6 +88,10 @@ struct ServerConnectionStateMachine {
   /// The client sent GOAWAY NO_ERROR: a new call is a protocol error, and the connection closes
   /// when its last call ends.
   private(set) var clientGoingAway = false
+  /// MESSAGE bytes the client may still send for calls that have ended: one call window for
+  /// each call the server ended before the client half-closed it (those bytes may have been in
+  /// flight), at most MAX_CONCURRENT_CALLS windows. More is ENHANCE_YOUR_CALM.
+  private var staleAllowance = 0
   private var pings: TokenBucket
   private var cancels: TokenBucket
 
@@ -155,10 +163,12 @@ struct ServerConnectionStateMachine {
       if clientGoingAway { return close(.protocolError, "HEADERS after the client's GOAWAY") }
       if let violation = checkNewCallID(callID) { return violation }
       if case .draining(let last) = phase, callID > last {
+        allowStaleBytes()
         return .rejectCall(
           callID: callID, path: open.path, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
       }
       guard calls.count < Int(local.maxConcurrentCalls) else {
+        allowStaleBytes()
         return .rejectCall(
           callID: callID, path: open.path,
           .rpc(
@@ -172,6 +182,7 @@ struct ServerConnectionStateMachine {
     case .oversizedHeaders(let callID, let size):
       if clientGoingAway { return close(.protocolError, "HEADERS after the client's GOAWAY") }
       if let violation = checkNewCallID(callID) { return violation }
+      allowStaleBytes()
       return .rejectCall(
         callID: callID, path: nil,
         .rpc(
@@ -179,13 +190,21 @@ struct ServerConnectionStateMachine {
           metadata: ["limitBytes": "\(local.maxHeaderSize)"]))
     case .message(let callID, let payload, let endStream, let more):
       if let violation = checkKnown(callID) { return violation }
-      guard var call = calls[callID] else { return .none }  // a call that already ended
-      guard !call.halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
-      switch call.messages.receive(payload, more: more) {
+      guard let halfClosed = calls[callID]?.halfClosed else {
+        // A call that already ended: bytes that were in flight are expected, more are not.
+        staleAllowance -= payload.readableBytes
+        guard staleAllowance >= 0 else { return close(.enhanceYourCalm, "too many MESSAGE bytes for ended calls") }
+        return .none
+      }
+      guard !halfClosed else { return close(.protocolError, "MESSAGE after half-close on call \(callID)") }
+      // Mutated in place: a copy of the call would share the partial message's storage, and
+      // appending a fragment would then copy the whole partial message each time.
+      switch calls[callID]!.messages.receive(payload, more: more) {
       case .creditExceeded:
         return close(.flowControlError, "call \(callID) sent more than its credit")
       case .tooLarge(let size):
         calls[callID] = nil
+        allowStaleBytes()
         return .failCall(
           callID: callID,
           .rpc(
@@ -193,11 +212,9 @@ struct ServerConnectionStateMachine {
             "request message of \(size)+ bytes exceeds the limit of \(local.maxMessageSize)",
             metadata: ["limitBytes": "\(local.maxMessageSize)", "actualBytes": "\(size)"]))
       case .incomplete(let increment):
-        calls[callID] = call
         return increment.map { .sendCredit(callID: callID, $0) } ?? .none
       case .message(let message, let charge):
-        if endStream { call.halfClosed = true }
-        calls[callID] = call
+        if endStream { calls[callID]!.halfClosed = true }
         return .deliverMessage(callID: callID, message, charge: charge, endStream: endStream)
       }
     case .halfClose(let callID):
@@ -265,7 +282,7 @@ struct ServerConnectionStateMachine {
   /// The server finished a call (sent TRAILERS or dropped it). Returns true when a draining
   /// connection, or one the client is leaving, now has no calls left and should close.
   mutating func callEnded(callID: UInt32) -> Bool {
-    calls[callID] = nil
+    if let call = calls.removeValue(forKey: callID), !call.halfClosed { allowStaleBytes() }
     if case .draining = phase, calls.isEmpty { return true }
     if clientGoingAway, calls.isEmpty { return true }
     return false
@@ -284,6 +301,13 @@ struct ServerConnectionStateMachine {
       phase = .closed
       return (0, true)
     }
+  }
+
+  /// A call ended while the client may still be sending on it: one more window of its bytes
+  /// may be in flight.
+  private mutating func allowStaleBytes() {
+    let cap = Int(local.maxConcurrentCalls) * Int(local.initialCallWindow)
+    staleAllowance = min(staleAllowance + Int(local.initialCallWindow), max(cap, Int(local.initialCallWindow)))
   }
 
   private mutating func close(_ code: ConnectionErrorCode, _ message: String) -> Action {

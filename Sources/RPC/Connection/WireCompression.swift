@@ -45,14 +45,34 @@ struct OutboundStream: ~Copyable {
 
 }
 
+/// How far a peer's compressed stream may inflate: past `allowance` plus `ratio` times the
+/// compressed bytes consumed, the connection is closed with ENHANCE_YOUR_CALM
+/// (docs/PROTOCOL.md §13).
+struct InflationLimit: Hashable, Sendable {
+  var ratio: Int
+  var allowance: Int
+
+  /// Whether `inflated` plain bytes from `compressed` bytes pass the limit.
+  func isExceeded(inflated: Int, compressed: Int) -> Bool {
+    let (scaled, overflow) = ratio.multipliedReportingOverflow(by: compressed)
+    return !overflow && inflated - allowance > scaled
+  }
+}
+
 struct InboundStream: ~Copyable {
   private var decompressor: ZstdStreamDecompressor?
   private var windowLogMax: Int32 = 0
+  private let limit: InflationLimit?
+  /// Compressed bytes the decompressor consumed, and plain bytes it produced.
+  private(set) var compressedBytes = 0
+  private(set) var inflatedBytes = 0
   /// The most plain bytes produced per step, so a decompression bomb cannot make one read
   /// allocate without bound: the frame decoder consumes each chunk before the next is made.
   static let chunkSize = 64 << 10
 
-  init() {}
+  init(limit: InflationLimit? = nil) {
+    self.limit = limit
+  }
 
   private(set) var isDecompressing = false
 
@@ -70,20 +90,44 @@ struct InboundStream: ~Copyable {
 
   /// Calls `body` with each chunk of plain bytes that `input` yields.
   mutating func inflate(_ input: ByteBuffer, allocator: ByteBufferAllocator, _ body: (ByteBuffer) throws -> Void) throws {
-    guard isDecompressing else {
-      try body(input)
-      return
-    }
-    guard input.readableBytes > 0 else { return }
-    if decompressor == nil { decompressor = try ZstdStreamDecompressor(windowLogMax: windowLogMax) }
     var input = input
-    while true {
-      var output = allocator.buffer(capacity: Self.chunkSize)
-      let more = try decompressor!.decompress(&input, into: &output, maxOutputBytes: Self.chunkSize)
-      if output.readableBytes > 0 { try body(output) }
-      if !more && input.readableBytes == 0 { return }
-      if !more && output.readableBytes == 0 { return }
+    _ = try inflate(&input, budget: .max, allocator: allocator) { plain in
+      try body(plain)
+      return true
     }
   }
 
+  /// Calls `body` with each chunk of plain bytes that `input` yields, consuming `input`, until
+  /// `body` returns false or about `budget` plain bytes were produced. Returns true when work is
+  /// left: what remains of `input`, or output the decompressor still holds (call again with it).
+  /// Uncompressed input goes to `body` whole.
+  mutating func inflate(
+    _ input: inout ByteBuffer, budget: Int, allocator: ByteBufferAllocator, _ body: (ByteBuffer) throws -> Bool
+  ) throws -> Bool {
+    guard isDecompressing else {
+      let plain = input
+      input.moveReaderIndex(to: input.writerIndex)
+      _ = try body(plain)
+      return false
+    }
+    guard input.readableBytes > 0 || decompressor != nil else { return false }
+    if decompressor == nil { decompressor = try ZstdStreamDecompressor(windowLogMax: windowLogMax) }
+    var produced = 0
+    while true {
+      var output = allocator.buffer(capacity: Self.chunkSize)
+      let before = input.readableBytes
+      let more = try decompressor!.decompress(&input, into: &output, maxOutputBytes: Self.chunkSize)
+      compressedBytes += before - input.readableBytes
+      inflatedBytes += output.readableBytes
+      produced += output.readableBytes
+      if let limit, limit.isExceeded(inflated: inflatedBytes, compressed: compressedBytes) {
+        throw ProtocolViolation(
+          .enhanceYourCalm, "compressed stream inflates more than \(limit.ratio) times its size")
+      }
+      if output.readableBytes > 0, try !body(output) { return false }
+      // `more` false: the input is used up and the decompressor holds nothing more.
+      if !more { return false }
+      if produced >= budget { return true }
+    }
+  }
 }

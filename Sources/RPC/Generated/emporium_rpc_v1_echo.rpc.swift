@@ -28,7 +28,9 @@ extension RpcV1.EchoService {
     /// ignored except that the delay of the last request is waited before answering.
     /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; a request with fail_with ends the call with that status as soon as the
-    /// server reads it, without waiting for the half-close.
+    /// server reads it, without waiting for the half-close; RESOURCE_EXHAUSTED, likewise at once,
+    /// when the messages and payloads received so far exceed what one response can carry (the
+    /// negotiated maximum message size minus 1 KiB), so a call cannot make the server hold more.
     func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse
     /// Update answers each request, in order and as soon as it arrives, with max(1, repeat_count)
     /// responses, waiting response_delay before each. The sequence numbers run across the whole
@@ -77,7 +79,9 @@ extension RpcV1.EchoService {
     /// ignored except that the delay of the last request is waited before answering.
     /// Callers: anyone where echo is enabled. Idempotent: it has no side effects.
     /// Errors: as for Echo; a request with fail_with ends the call with that status as soon as the
-    /// server reads it, without waiting for the half-close.
+    /// server reads it, without waiting for the half-close; RESOURCE_EXHAUSTED, likewise at once,
+    /// when the messages and payloads received so far exceed what one response can carry (the
+    /// negotiated maximum message size minus 1 KiB), so a call cannot make the server hold more.
     public func collect(
     options: CallOptions = .init(), requests: (RequestStreamWriter<RpcV1.EchoRequest>) async throws -> Void
   ) async throws -> RpcV1.EchoResponse {

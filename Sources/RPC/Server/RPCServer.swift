@@ -109,7 +109,7 @@ public final class RPCServer: Sendable, Service {
       return state.channel
     }
     inProcessCalls.beginDraining()
-    health?.setAll(.notServing)
+    health?.shutDown()
     channel?.close(promise: nil)
   }
 

@@ -133,6 +133,16 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
       return .failed(RPCError(code: .internal, message: "concurrent writes on one response stream"))
     }
     var bytes = bytes
+    let limit = connection.peerMaxMessageSize
+    guard bytes.readableBytes <= limit else {
+      // The caller would have to cancel the call anyway; it gets a clear status instead.
+      let error = RPCError.rpc(
+        .resourceExhausted, .messageTooLarge,
+        "response message of \(bytes.readableBytes) bytes exceeds the caller's limit of \(limit)",
+        metadata: ["limitBytes": "\(limit)", "actualBytes": "\(bytes.readableBytes)"])
+      end(sending: Trailers(error))
+      return .failed(error)
+    }
     guard connection.isWritable else {
       bytesAwaitingCredit = bytes
       connection.waitForWritability(self)

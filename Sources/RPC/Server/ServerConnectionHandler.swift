@@ -29,6 +29,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var batch: ByteBuffer
   @exclusivity(unchecked) private var flushScheduled = false
   @exclusivity(unchecked) private var reading = false
+  /// Received bytes wait to be decompressed: reading from the socket pauses and a later
+  /// event-loop task continues, one slice at a time.
+  private var backlogged = false
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
   private var peer = "unknown"
   private var handshakeTimer: Scheduled<Void>?
@@ -53,7 +56,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     self.eventLoop = eventLoop
     self.executor = core.configuration.runHandlersOnEventLoop ? EventLoopTaskExecutor(eventLoop) : nil
     self.state = ServerConnectionStateMachine(settings: core.configuration.settings, limits: core.configuration.limits)
-    self.reader = FrameReader(role: .server, settings: core.configuration.settings)
+    let limits = core.configuration.limits
+    self.reader = FrameReader(
+      role: .server, settings: core.configuration.settings,
+      inflationLimit: InflationLimit(ratio: limits.maxInflationRatio, allowance: limits.inflationAllowance))
     self.batch = ByteBuffer()
     self.byteCounters = core.metrics.bytes
     self.keepalive = Keepalive(
@@ -115,14 +121,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     // responses) and give up on it if it stays that way.
     let writable = context.channel.isWritable
     isWritable = writable
-    context.channel.setOption(ChannelOptions.autoRead, value: writable).whenComplete { _ in }
+    context.channel.setOption(ChannelOptions.autoRead, value: writable && !backlogged).whenComplete { _ in }
     if writable {
       stallTimer?.cancel()
       stallTimer = nil
       let waiting = waitingForWritability
       waitingForWritability = []
       for call in waiting { call.writabilityRestored() }
-      context.read()
+      if !backlogged { context.read() }
     } else if stallTimer == nil {
       stallTimer = eventLoop.scheduleTask(in: core.configuration.writeStallTimeout) { [self] in
         core.logger.info("closing connection whose peer stopped reading", metadata: ["rpc.peer": "\(peer)"])
@@ -165,9 +171,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         }
       }
       try receive(bytes)
-    } catch let violation as ProtocolViolation {
-      closeWithError(violation)
     } catch {
+      readFailed(error)
+    }
+  }
+
+  private func readFailed(_ error: any Error) {
+    if let violation = error as? ProtocolViolation {
+      closeWithError(violation)
+    } else {
       closeWithError(ProtocolViolation(.compressionError, "invalid compressed data: \(error)"))
     }
   }
@@ -189,11 +201,63 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     plainBytesReported = plain
   }
 
-  /// Feeds received bytes through decompression and the frame decoder.
+  /// The most bytes decompressed per event-loop task: a small input that inflates to gigabytes
+  /// then costs its neighbours on the loop no more than one slice at a time.
+  static let readSlice = 256 << 10
+
+  /// When the next slice of a backlog runs. Not at once: NIO runs every task that is due before
+  /// it polls the sockets again, so a slice must come due after the tick ends to let the other
+  /// connections of the loop be read in between.
+  static let sliceDelay: TimeAmount = .microseconds(50)
+
+  private func scheduleBacklog() {
+    eventLoop.scheduleTask(in: Self.sliceDelay) { [self] in continueBacklog() }
+  }
+
+  /// Feeds received bytes through decompression and the frame decoder, one slice now and the
+  /// rest in later event-loop tasks (reading from the socket pauses meanwhile).
   private func receive(_ bytes: ByteBuffer) throws {
-    try reader.read(bytes, allocator: context!.channel.allocator) { frame in
-      if try handle(state.receivedFrame(frame, now: .now())) { return .switchToCompressed }
-      return closing ? .stop : .proceed
+    guard !backlogged else { return reader.append(bytes) }
+    let more = try reader.read(bytes, budget: Self.readSlice, allocator: context!.channel.allocator) { frame in
+      try handleFrame(frame)
+    }
+    if more, !backlogged {
+      backlogged = true
+      context?.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+      scheduleBacklog()
+    }
+  }
+
+  private func handleFrame(_ frame: Frame) throws -> FrameReader.Next {
+    if try handle(state.receivedFrame(frame, now: .now())) { return .switchToCompressed }
+    return closing ? .stop : .proceed
+  }
+
+  /// Decompresses the next slice of the backlog; reading resumes once it is gone.
+  private func continueBacklog() {
+    // A connection that closed meanwhile has ended its calls: its backlog opens no new ones.
+    guard backlogged, !closing, let context, context.channel.isActive else { return }
+    reading = true
+    var more = false
+    do {
+      more = try reader.resume(budget: Self.readSlice, allocator: context.channel.allocator) { frame in
+        try handleFrame(frame)
+      }
+    } catch {
+      readFailed(error)
+    }
+    reading = false
+    reportBytesRead()
+    flush()
+    guard !closing else { return }
+    if more {
+      scheduleBacklog()
+      return
+    }
+    backlogged = false
+    if isWritable {
+      context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+      context.read()
     }
   }
 
@@ -331,6 +395,10 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     return bytes.readableBytes == 0
   }
 
+  /// The largest message the client accepts (its MAX_MESSAGE_SIZE); larger responses fail the
+  /// call instead of being sent.
+  var peerMaxMessageSize: Int { Int(state.peer.maxMessageSize) }
+
   /// Parks a call's send until the socket is writable again.
   func waitForWritability(_ call: ServerCall) {
     if !waitingForWritability.contains(where: { $0 === call }) { waitingForWritability.append(call) }
@@ -345,12 +413,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   func writeResponseHeaders(callID: UInt32, _ metadata: Metadata) {
-    FrameEncoder.writeResponseHeaders(callID: callID, metadata, into: &batch)
+    let limit = HeaderLimits.payloadLimit(state.peer)
+    FrameEncoder.writeResponseHeaders(callID: callID, metadata.fitted(toHeaderLimit: limit), into: &batch)
     scheduleFlush()
   }
 
   func writeTrailers(callID: UInt32, _ trailers: Trailers) {
-    FrameEncoder.writeTrailers(callID: callID, trailers, into: &batch)
+    let limit = HeaderLimits.payloadLimit(state.peer)
+    FrameEncoder.writeTrailers(callID: callID, trailers.fitted(toHeaderLimit: limit), into: &batch)
     scheduleFlush()
   }
 

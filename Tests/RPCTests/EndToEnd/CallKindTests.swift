@@ -1,5 +1,6 @@
 import CommerceAPI
 import Messages
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -245,4 +246,40 @@ struct CallKindTests {
       }
     }
   }
+}
+
+@Suite("Echo's Collect bounds what it keeps")
+struct CollectBoundTests {
+  @Test("a Collect that streams past one response's worth fails RESOURCE_EXHAUSTED before the half-close")
+  func collectFailsEarly() async throws {
+    // The largest response is 256 KiB less 1 KiB: the fourth 64 KiB request crosses it.
+    try await withServer(services: [EchoService(maxMessageSize: 256 << 10)]) { _, port in
+      try await withConnection(port: port) { connection in
+        let written = WriteCounter()
+        await #expect {
+          _ = try await RpcV1.EchoService.Client(connection).collect { writer in
+            // Writes fail once the call has ended; the status comes with the response.
+            for _ in 0..<100 {
+              do {
+                try await writer.write(.with { $0.payload = [UInt8](repeating: 1, count: 64 << 10) })
+              } catch {
+                return
+              }
+              written.increment()
+            }
+          }
+        } throws: { ($0 as? RPCError)?.code == .resourceExhausted }
+        // The server ended the call while the caller was still streaming.
+        #expect(written.value < 100)
+        let after = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "same connection" })
+        #expect(after.message == "same connection")
+      }
+    }
+  }
+}
+
+final class WriteCounter: Sendable {
+  private let count = NIOLockedValueBox(0)
+  func increment() { count.withLockedValue { $0 += 1 } }
+  var value: Int { count.withLockedValue { $0 } }
 }
