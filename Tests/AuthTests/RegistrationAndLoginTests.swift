@@ -2,6 +2,7 @@ import CommerceAPI
 import CommerceKit
 import Foundation
 import Messages
+import Postgres
 import RPC
 import Testing
 
@@ -111,6 +112,21 @@ struct RegistrationAndLoginTests {
       #expect(login.tokens?.sessionId != registered.tokens?.sessionId)
       let me = try await h.client.whoAmI(.init(), options: AuthHarness.bearer(login.tokens!.accessToken))
       #expect(me.principal?.sessionId == login.tokens?.sessionId)
+    }
+  }
+
+  @Test("Login replaces a password hash made with other parameters")
+  func rehashAtLogin() async throws {
+    try await AuthHarness.run { h in
+      let user = try #require(try await h.register("rehash@example.com").user)
+      let id = try #require(UUID(uuidString: user.userId))
+      let older = try await PasswordHasher(iterations: 2, memoryBytes: 32 * 1024).hash("correct horse battery")
+      try await h.pool.query("UPDATE auth.accounts SET password_hash = $2 WHERE id = $1", [id, older])
+      _ = try await h.login("rehash@example.com")
+      let stored = try #require(try await h.pool.query("SELECT password_hash FROM auth.accounts WHERE id = $1", [id]).scalar(as: String.self))
+      #expect(stored != older)
+      #expect(!AuthHarness.testHasher.needsRehash(stored))
+      _ = try await h.login("rehash@example.com")
     }
   }
 

@@ -1,4 +1,4 @@
-public import CommerceAPI
+import CommerceAPI
 public import CommerceKit
 public import Foundation
 public import Postgres

@@ -164,10 +164,15 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     let session = newSession(label: request.sessionLabel, now: now)
     let refresh = RefreshTokenSecret.generate()
     let refreshExpiresAt = RefreshTokenState.nextExpiry(now: now, sessionExpiresAt: session.expiresAt)
+    // Hashes made with older (weaker) parameters are replaced while the password is at hand.
+    var rehash: (checked: String, replacement: String)?
+    if configuration.passwordHasher.needsRehash(credentials.passwordHash) {
+      rehash = (credentials.passwordHash, try await configuration.passwordHasher.hash(request.password))
+    }
     guard
       let account = try await store.startSession(
         accountID: credentials.account.id, session: session,
-        token: AuthStore.NewRefreshToken(hash: refresh.hash, issuedAt: now, expiresAt: refreshExpiresAt))
+        token: AuthStore.NewRefreshToken(hash: refresh.hash, issuedAt: now, expiresAt: refreshExpiresAt), rehash: rehash)
     else { throw suspended }
     logger.debug("logged in", metadata: ["user_id": "\(account.id)", "session_id": "\(session.id)"])
     let issued = try await issueUserTokens(account: account, roles: account.roles, sessionID: session.id, refresh: refresh,

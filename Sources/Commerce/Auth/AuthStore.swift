@@ -105,8 +105,11 @@ struct AuthStore: Sendable {
   }
 
   /// Starts a session for an active account (a login); nil when the account is no longer
-  /// active.
-  func startSession(accountID: UUID, session: NewSession, token: NewRefreshToken) async throws -> Account? {
+  /// active. With `rehash`, the password hash checked at login is replaced by one made with the
+  /// current parameters (unless it changed meanwhile).
+  func startSession(
+    accountID: UUID, session: NewSession, token: NewRefreshToken, rehash: (checked: String, replacement: String)? = nil
+  ) async throws -> Account? {
     try await pool.withTransaction { tx in
       let rows = try await tx.query(
         """
@@ -114,6 +117,11 @@ struct AuthStore: Sendable {
         RETURNING \(Self.accountColumns)
         """, [accountID, session.createdAt])
       guard let row = rows.first else { return nil }
+      if let rehash {
+        try await tx.query(
+          "UPDATE auth.accounts SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+          [accountID, rehash.checked, rehash.replacement])
+      }
       try await Self.insertSession(tx, accountID: accountID, session: session, token: token)
       return try Self.account(row)
     }
