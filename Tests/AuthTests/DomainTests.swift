@@ -58,6 +58,11 @@ struct DomainTests {
     for key in 0..<5 { limiter.record(key, now: now.addingTimeInterval(Double(key))) }
     #expect(limiter.count(4, now: now.addingTimeInterval(4)) == 1)
     #expect(limiter.count(0, now: now.addingTimeInterval(4)) == 0)
+
+    var wide = SlidingWindowLimiter<Int>(limit: 1, window: 1000, maximumKeys: 100)
+    for key in 0...100 { wide.record(key, now: now.addingTimeInterval(Double(key))) }
+    // Over the maximum: the least recently seen keys go, down to 90.
+    #expect((0...100).filter { wide.count($0, now: now.addingTimeInterval(100)) > 0 } == Array(11...100))
   }
 
   @Test("refresh decisions: suspension, revocation, retry window, reuse, expiry, rotation")

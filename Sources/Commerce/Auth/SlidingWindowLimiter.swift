@@ -13,7 +13,7 @@ public struct SlidingWindowLimiter<Key: Hashable & Sendable>: Sendable {
   /// The window, in seconds.
   public let window: TimeInterval
   /// At most this many keys are tracked; beyond it, keys whose events all left the window are
-  /// dropped first, then the oldest.
+  /// dropped first, then the least recently seen, down to 90% of the maximum.
   public let maximumKeys: Int
   private var events: [Key: [Date]] = [:]
 
@@ -60,9 +60,12 @@ public struct SlidingWindowLimiter<Key: Hashable & Sendable>: Sendable {
   private mutating func evict(now: Date) {
     let start = now.addingTimeInterval(-window)
     events = events.filter { $0.value.last.map { $0 > start } ?? false }
-    while events.count > maximumKeys {
-      guard let oldest = events.min(by: { ($0.value.last ?? .distantPast) < ($1.value.last ?? .distantPast) })?.key else { break }
-      events[oldest] = nil
+    // Down to 90%, so that a flood of new keys does not pay for a sweep on every event.
+    let target = maximumKeys - maximumKeys / 10
+    if events.count <= target { return }
+    let excess = events.count - target
+    for key in events.sorted(by: { ($0.value.last ?? .distantPast) < ($1.value.last ?? .distantPast) }).prefix(excess).map(\.key) {
+      events[key] = nil
     }
   }
 }
