@@ -76,6 +76,22 @@ struct AccountAdministrationTests {
     }
   }
 
+  @Test("ensureServiceIdentity creates an identity once and hands out its secret once")
+  func ensureServiceIdentity() async throws {
+    try await AuthHarness.run { h in
+      let secret = try #require(try await AuthService.ensureServiceIdentity(name: "notifications", pool: h.pool, hasher: AuthHarness.testHasher))
+      #expect(try await AuthService.ensureServiceIdentity(name: "notifications", pool: h.pool, hasher: AuthHarness.testHasher) == nil)
+      let issued = try await h.client.issueServiceToken(.with {
+        $0.serviceName = "notifications"
+        $0.clientSecret = secret
+      })
+      #expect(try await h.client.whoAmI(.init(), options: AuthHarness.bearer(issued.accessToken)).principal?.serviceName == "notifications")
+      await #expect(throws: CommerceError.self) {
+        try await AuthService.ensureServiceIdentity(name: "-bad", pool: h.pool, hasher: AuthHarness.testHasher)
+      }
+    }
+  }
+
   @Test("the bootstrap admin is created once, with a password that logs in")
   func bootstrapAdmin() async throws {
     try await AuthHarness.run { h in

@@ -77,6 +77,21 @@ extension AuthService {
       name: name, secretHash: try await hasher.hash(clientSecret), enabled: enabled, now: now)
   }
 
+  /// Makes sure a service identity exists: creates it, enabled, with a generated client secret
+  /// and returns that secret (to hand to the service once) when there was none; returns nil
+  /// and changes nothing when it exists, whatever its secret or state.
+  public static func ensureServiceIdentity(
+    name: String, pool: PostgresPool, hasher: PasswordHasher = .owasp, now: Date = Date()
+  ) async throws -> String? {
+    guard isServiceName(name) else {
+      throw CommerceError.invalidArgument(field: "service_name", "must be lower-case letters, digits and '-', starting with a letter")
+    }
+    let secret = randomSecret()
+    let created = try await AuthStore(pool: pool).createServiceIdentityIfMissing(
+      name: name, secretHash: try await hasher.hash(secret), now: now)
+    return created ? secret : nil
+  }
+
   /// A new random client secret (32 characters of base64url, 192 bits), for provisioning.
   public static func generateClientSecret() -> String { randomSecret() }
 }

@@ -406,6 +406,19 @@ struct AuthStore: Sendable {
     }
   }
 
+  /// Creates a service identity unless one of that name exists; whether it created it.
+  func createServiceIdentityIfMissing(name: String, secretHash: String, now: Date) async throws -> Bool {
+    try await pool.withTransaction { tx in
+      try await tx.query(
+        """
+        INSERT INTO auth.service_identities (name, secret_hash, enabled, created_at, updated_at)
+        VALUES ($1, $2, true, $3, $3)
+        ON CONFLICT (name) DO NOTHING
+        """, [name, secretHash, now]
+      ).affectedRows == 1
+    }
+  }
+
   // MARK: Bootstrap
 
   /// Creates `admin` when no account is an active ADMIN; nil when one is. Serialised by an
