@@ -130,6 +130,23 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // AuthService: accounts, sessions, refresh tokens, roles and service identities (schema `auth`).
+    .target(
+      name: "CommerceAuth",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ],
+      path: "Sources/Commerce/Auth",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // The wire protocol, server, client, compression, built-in services and generated stubs.
     .target(
       name: "RPC",
@@ -241,6 +258,20 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "AuthTests",
+      dependencies: [
+        "CommerceAuth",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

@@ -1,0 +1,97 @@
+import CommerceAPI
+public import CommerceKit
+public import Foundation
+public import Postgres
+
+extension AuthService {
+  /// The directory of the schema's migrations, shipped as the target's resources.
+  public static var migrationsDirectory: String {
+    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
+  }
+
+  /// The migrations of schema `auth`.
+  public static let migrations: [Migration] = {
+    do {
+      return try Migration.load(directory: migrationsDirectory)
+    } catch {
+      fatalError("the auth migrations shipped with the target cannot be read: \(error)")
+    }
+  }()
+
+  /// What the composition root needs: identity "auth", schema "auth", no peers.
+  public static let declaration = ServiceDeclaration(name: "auth", schema: "auth", migrations: migrations, peers: []) {
+    environment in
+    HostedService(rpc: try await AuthService(pool: environment.pool, tokens: environment.tokens, logger: environment.logger))
+  }
+
+  // MARK: Operators
+
+  /// The credentials of an admin account ``ensureBootstrapAdmin(email:)`` created. The password
+  /// is shown once (by `emporium serve`) and never stored in clear.
+  public struct BootstrapAdmin: Sendable, CustomStringConvertible {
+    public var userID: String
+    public var email: String
+    public var password: String
+
+    public var description: String { "BootstrapAdmin(\(email), password redacted)" }
+  }
+
+  /// Creates an admin account with a generated password when no account is an active ADMIN,
+  /// and returns its credentials, so that a new deployment has someone who can grant roles;
+  /// returns nil when an active admin exists (every later start). Safe to call from several
+  /// instances at once: one creates the admin. The caller prints the password once; the admin
+  /// should change it (or create a personal admin and suspend this one).
+  public static func ensureBootstrapAdmin(
+    pool: PostgresPool, email: String = "admin@emporium.local", hasher: PasswordHasher = .owasp,
+    now: Date = Date()
+  ) async throws -> BootstrapAdmin? {
+    guard let address = EmailAddress(email) else {
+      throw CommerceError.invalidArgument(field: "email", "must be an email address")
+    }
+    let password = randomSecret()
+    let created = try await AuthStore(pool: pool).createBootstrapAdmin(
+      AuthStore.NewAccount(
+        id: UUID(), email: address.value, passwordHash: try await hasher.hash(password), displayName: "Administrator",
+        roles: [.customer, .admin], sellerStatus: .none, businessName: "", sellerRegionCode: "", createdAt: now))
+    return created.map { BootstrapAdmin(userID: $0.id.lowercasedString, email: $0.email, password: password) }
+  }
+
+  /// ``ensureBootstrapAdmin(pool:email:hasher:now:)`` with this service's pool, hasher and clock.
+  public func ensureBootstrapAdmin(email: String = "admin@emporium.local") async throws -> BootstrapAdmin? {
+    try await Self.ensureBootstrapAdmin(pool: store.pool, email: email, hasher: configuration.passwordHasher, now: now())
+  }
+
+  /// Creates a service identity (for IssueServiceToken), or replaces its client secret and
+  /// whether it is enabled. For operators and the composition root (`emporium seed`); the secret
+  /// is stored as an Argon2id hash only. Names are lower-case letters, digits and "-" (at most
+  /// 63, starting with a letter); secrets at least 16 characters.
+  public static func provisionServiceIdentity(
+    name: String, clientSecret: String, enabled: Bool = true, pool: PostgresPool, hasher: PasswordHasher = .owasp,
+    now: Date = Date()
+  ) async throws {
+    var violations = FieldViolations()
+    violations.check(isServiceName(name), "service_name", "must be lower-case letters, digits and '-', starting with a letter")
+    violations.check((16...1024).contains(clientSecret.utf8.count), "client_secret", "must be 16 to 1024 bytes")
+    try violations.throwIfAny()
+    try await AuthStore(pool: pool).provisionServiceIdentity(
+      name: name, secretHash: try await hasher.hash(clientSecret), enabled: enabled, now: now)
+  }
+
+  /// Makes sure a service identity exists: creates it, enabled, with a generated client secret
+  /// and returns that secret (to hand to the service once) when there was none; returns nil
+  /// and changes nothing when it exists, whatever its secret or state.
+  public static func ensureServiceIdentity(
+    name: String, pool: PostgresPool, hasher: PasswordHasher = .owasp, now: Date = Date()
+  ) async throws -> String? {
+    guard isServiceName(name) else {
+      throw CommerceError.invalidArgument(field: "service_name", "must be lower-case letters, digits and '-', starting with a letter")
+    }
+    let secret = randomSecret()
+    let created = try await AuthStore(pool: pool).createServiceIdentityIfMissing(
+      name: name, secretHash: try await hasher.hash(secret), now: now)
+    return created ? secret : nil
+  }
+
+  /// A new random client secret (32 characters of base64url, 192 bits), for provisioning.
+  public static func generateClientSecret() -> String { randomSecret() }
+}
