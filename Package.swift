@@ -120,6 +120,7 @@ let package = Package(
     .target(
       name: "EmporiumApp",
       dependencies: [
+        "CommerceAuth",
         "CommerceKit",
         "CommerceAPI",
         "RPC",

@@ -62,7 +62,7 @@ public struct ServiceEnvironment: Sendable {
 
   public init(
     pool: PostgresPool, tokens: AccessTokens, peers: PeerDirectory, logger: Logger, settings: [String: String] = [:],
-    announce: @escaping @Sendable (String) -> Void = { print($0) }
+    announce: @escaping @Sendable (String) -> Void = { _ in }
   ) {
     self.pool = pool
     self.tokens = tokens

@@ -36,7 +36,9 @@ public final class EmporiumApp: Sendable {
     public var settings: [String: [String: String]] = [:]
     /// Where operator messages go (a bootstrap admin's first password): standard output by
     /// default; never the log.
-    public var announce: @Sendable (String) -> Void = { print($0) }
+    public var announce: @Sendable (String) -> Void = { message in
+      FileHandle.standardOutput.write(Data((message + "\n").utf8))
+    }
 
     public init(databaseURL: String) {
       self.databaseURL = databaseURL

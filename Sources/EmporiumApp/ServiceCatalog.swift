@@ -1,9 +1,10 @@
+import CommerceAuth
 public import CommerceKit
 
 /// Every commerce service the project has, in the order a process starts them.
 public enum ServiceCatalog {
   /// The declarations of all services (``EmporiumApp/Configuration/services`` by default).
-  public static var all: [ServiceDeclaration] { [] }
+  public static var all: [ServiceDeclaration] { [AuthService.declaration] }
 
   /// The declarations named by `names` (service identity names such as "auth"); an unknown
   /// name is an error that lists the known ones.

@@ -19,9 +19,25 @@ extension AuthService {
   }()
 
   /// What the composition root needs: identity "auth", schema "auth", no peers.
+  ///
+  /// On start it makes sure an active ADMIN exists (``ensureBootstrapAdmin(email:)``): on a new
+  /// deployment it creates one and announces its email and generated password once on the
+  /// operator's terminal (never in the log). Settings: `bootstrap-admin-email` (default
+  /// admin@emporium.local), `bootstrap-admin` = `off` to skip.
   public static let declaration = ServiceDeclaration(name: "auth", schema: "auth", migrations: migrations, peers: []) {
     environment in
-    HostedService(rpc: try await AuthService(pool: environment.pool, tokens: environment.tokens, logger: environment.logger))
+    let service = try await AuthService(pool: environment.pool, tokens: environment.tokens, logger: environment.logger)
+    if environment.settings["bootstrap-admin"] != "off",
+      let admin = try await service.ensureBootstrapAdmin(email: environment.settings["bootstrap-admin-email"] ?? "admin@emporium.local")
+    {
+      environment.announce(
+        """
+        Created the bootstrap admin account (shown once; log in and change it):
+          email:    \(admin.email)
+          password: \(admin.password)
+        """)
+    }
+    return HostedService(rpc: service)
   }
 
   // MARK: Operators
