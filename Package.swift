@@ -99,7 +99,7 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
-    // The server executable: serve, migrate, seed, demo.
+    // The server executable: serve, migrate, demo, health.
     .executableTarget(
       name: "emporium",
       dependencies: [
