@@ -129,6 +129,13 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // What more than one test target uses (waiting for an event another thread causes).
+    .target(
+      name: "TestSupport",
+      path: "Tests/TestSupport",
+      swiftSettings: defaultSwiftSettings
+    ),
+
     .testTarget(
       name: "MessagesTests",
       dependencies: [
@@ -142,6 +149,7 @@ let package = Package(
     .testTarget(
       name: "RPCTests",
       dependencies: [
+        "TestSupport",
         "RPC",
         "Messages",
         "CZstd",
@@ -165,6 +173,7 @@ let package = Package(
     .testTarget(
       name: "rpcctlTests",
       dependencies: [
+        "TestSupport",
         "rpcctl",
         "RPC",
         "Messages",
@@ -174,12 +183,12 @@ let package = Package(
     ),
     .testTarget(
       name: "EmporiumTests",
-      dependencies: ["emporium", "RPC", "Messages", "Postgres"],
+      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "Postgres"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
       name: "PostgresTests",
-      dependencies: ["Postgres", "CLibPQ"],
+      dependencies: ["TestSupport", "Postgres", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
   ]

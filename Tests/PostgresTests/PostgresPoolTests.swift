@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("PostgresPool against a real server")
@@ -183,14 +184,14 @@ struct PostgresPoolTests {
       try await pool.query("SELECT pg_sleep(10), '\(marker)'")
     }
     // The statement runs on the server...
-    #expect(try await Activity.eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
+    #expect(try await eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
     let start = ContinuousClock.now
     task.cancel()
     let outcome = await task.result
     #expect(start.duration(to: .now) < .seconds(1))
     #expect(throws: CancellationError.self) { try outcome.get() }
     // ...and stops there too.
-    #expect(try await Activity.eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
+    #expect(try await eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
     // The connection is fine afterwards.
     #expect(try await pool.query("SELECT 5").scalar(as: Int32.self) == 5)
     await observer.close()
@@ -200,12 +201,17 @@ struct PostgresPoolTests {
   @Test("waiting longer than the acquire timeout throws acquireTimeout")
   func acquireTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1, acquireTimeout: .milliseconds(200))
+    // The other task holds the only connection until the test lets it go.
+    let held = Barrier(parties: 2)
+    let release = Barrier(parties: 2)
     let holding = Task {
       try await pool.withConnection { connection in
-        try await connection.query("SELECT pg_sleep(1)")
+        try await connection.query("SELECT 1")
+        await held.arrive()
+        await release.arrive()
       }
     }
-    try await Task.sleep(for: .milliseconds(100))
+    await held.arrive()
     let start = ContinuousClock.now
     let error = await #expect(throws: PostgresError.self) {
       try await pool.withConnection { _ in }
@@ -213,6 +219,7 @@ struct PostgresPoolTests {
     #expect(error?.code == .acquireTimeout)
     #expect(start.duration(to: .now) < .seconds(1))
     #expect(pool.metrics.acquireTimeouts == 1)
+    await release.arrive()
     _ = try await holding.value
     try await pool.withConnection { _ in }  // free again
     await pool.close()
