@@ -585,10 +585,9 @@ final class ConnectionDriver: @unchecked Sendable {
       !$0.abandoned && (($0.request.deadline.map { $0 <= now }) ?? false)
     }
     for entry in expiredSent {
-      // The statement carries the same deadline as its server-side statement_timeout, so the
-      // server stops it by itself; a PQcancel now would race with that and could hit the next
-      // statement instead.
-      self.cancel(entry.request.id, error: PostgresError.timeout(), cancelOnServer: false)
+      // Nothing else stops it on the server (no statement_timeout is sent with it): cancel it
+      // like a cancelled task's statement, once it is the head of the pipeline.
+      self.cancel(entry.request.id, error: PostgresError.timeout(), cancelOnServer: true)
     }
   }
 
