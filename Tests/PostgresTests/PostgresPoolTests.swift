@@ -248,14 +248,23 @@ struct PostgresPoolTests {
   @Test("waiting longer than the acquire timeout throws acquireTimeout")
   func acquireTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1, acquireTimeout: .milliseconds(200))
-    // The other task holds the only connection until the test lets it go.
+    // The pool opens its connection in the background, which on a loaded machine can take longer
+    // than the 200 ms the holder below would wait for it.
+    try #require(await eventually { pool.metrics.openConnections == 1 })
+    // The other task holds the only connection until the test lets it go. Should it fail to
+    // get it, it still arrives at both barriers, so the test fails instead of waiting forever.
     let held = Barrier(parties: 2)
     let release = Barrier(parties: 2)
     let holding = Task {
-      try await pool.withConnection { connection in
-        try await connection.query("SELECT 1")
+      do {
+        try await pool.withConnection { _ in
+          await held.arrive()
+          await release.arrive()
+        }
+      } catch {
         await held.arrive()
         await release.arrive()
+        throw error
       }
     }
     await held.arrive()
