@@ -180,7 +180,7 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
-    // The server executable: serve, migrate, seed, demo.
+    // The server executable: serve, migrate, demo, health.
     .executableTarget(
       name: "emporium",
       dependencies: [
@@ -211,6 +211,13 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // What more than one test target uses (waiting for an event another thread causes).
+    .target(
+      name: "TestSupport",
+      path: "Tests/TestSupport",
+      swiftSettings: defaultSwiftSettings
+    ),
+
     .testTarget(
       name: "MessagesTests",
       dependencies: [
@@ -224,6 +231,7 @@ let package = Package(
     .testTarget(
       name: "RPCTests",
       dependencies: [
+        "TestSupport",
         "RPC",
         "Messages",
         "CommerceAPI",
@@ -248,14 +256,15 @@ let package = Package(
     .testTarget(
       name: "CommerceKitTests",
       dependencies: [
-        "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres", .product(name: "NIOCore", package: "swift-nio"),
+        "TestSupport", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
+        .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
       name: "EmporiumAppTests",
       dependencies: [
-        "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
+        "TestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -284,6 +293,7 @@ let package = Package(
     .testTarget(
       name: "rpcctlTests",
       dependencies: [
+        "TestSupport",
         "rpcctl",
         "RPC",
         "Messages",
@@ -293,12 +303,12 @@ let package = Package(
     ),
     .testTarget(
       name: "EmporiumTests",
-      dependencies: ["emporium", "RPC", "Messages", "Postgres"],
+      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "Postgres"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
       name: "PostgresTests",
-      dependencies: ["Postgres", "CLibPQ"],
+      dependencies: ["TestSupport", "Postgres", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
   ]

@@ -1,5 +1,6 @@
-/// Exponential back-off with full jitter: a random wait between zero and
-/// `min(maximum, initial * 2^(attempt - 1))`.
+/// Exponential back-off with jitter: a random wait between half and all of
+/// `min(maximum, initial * 2^(attempt - 1))` (`random(0.5…1)` times that ceiling), so a retry
+/// never comes sooner than half the ceiling.
 enum Backoff {
   static func delay(attempt: Int, initial: Duration, maximum: Duration) -> Duration {
     let exponent = min(max(attempt - 1, 0), 20)

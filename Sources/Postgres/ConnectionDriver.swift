@@ -3,8 +3,9 @@ import Foundation
 import Synchronization
 
 /// The part of a ``PostgresConnection`` that drives libpq: it owns the `PGconn`, connects it,
-/// sends queued requests as the ``PipelineStateMachine`` plans them, reads results, and resumes
-/// callers.
+/// sends queued requests as the ``PipelineStateMachine`` plans them, reads results, resumes
+/// callers, and sends the cancel requests (and resends the requests they hit by mistake) that
+/// the ``CancelStateMachine`` asks for.
 ///
 /// Its ``PostgresEventLoop`` thread connects, waits for the socket and reads results. A caller
 /// that queues a statement while nobody else is using the driver sends it itself
@@ -29,9 +30,6 @@ final class ConnectionDriver: @unchecked Sendable {
     var request: ConnectionRequest
     /// The caller was resumed early (cancelled or timed out); the result is dropped.
     var abandoned = false
-    /// ``cancelsFinished`` when the request was sent: a cancel started but not finished by then
-    /// may land on this request instead of the one it was for.
-    var cancelsFinishedBefore: Int
   }
 
   private let connection: PostgresConnection
@@ -44,10 +42,8 @@ final class ConnectionDriver: @unchecked Sendable {
   /// Requests sent again after a cancel meant for another request hit them; they go first.
   private var resend: [ConnectionRequest] = []
   private var sent: [UInt64: Sent] = [:]
-  /// Requests resumed early whose server-side work should be cancelled when it starts.
-  private var cancelTargets: Set<UInt64> = []
-  private var cancelSentFor: UInt64?
-  private var cancelsSent = 0
+  /// When to send `PQcancel`, and which cancelled requests to send again.
+  private var cancels = CancelStateMachine()
   /// Cancel requests whose `PQcancel` has returned (the server has signalled the backend).
   private let cancelsFinished = Atomic<Int>(0)
   private var keptResult: PostgresResult?
@@ -343,8 +339,8 @@ final class ConnectionDriver: @unchecked Sendable {
   }
 
   private func record(_ request: ConnectionRequest) {
-    self.sent[request.id] = Sent(
-      request: request, cancelsFinishedBefore: self.cancelsFinished.load(ordering: .acquiring))
+    self.sent[request.id] = Sent(request: request)
+    self.cancels.sent(request.id, cancelsFinished: self.cancelsFinished.load(ordering: .acquiring))
   }
 
   /// Makes the libpq calls for one request; false when libpq refused one.
@@ -531,13 +527,33 @@ final class ConnectionDriver: @unchecked Sendable {
   private func complete(_ id: UInt64, error: PostgresError?) {
     let result = self.keptResult
     self.keptResult = nil
-    self.cancelTargets.remove(id)
-    guard let entry = self.sent.removeValue(forKey: id) else { return }
-    if entry.request.deadline != nil {
+    let entry = self.sent.removeValue(forKey: id)
+    if let entry, entry.request.deadline != nil {
       self.deadlineCount -= 1
     }
-    defer { self.cancelHeadIfAsked() }
-    guard !entry.abandoned else { return }
+    let outcome: CancelStateMachine.Outcome =
+      if let error, error.sqlState == SQLState.queryCanceled {
+        error.message.contains("statement timeout") ? .statementTimeout : .cancelled
+      } else {
+        .other
+      }
+    let (verdict, action) = self.cancels.completed(
+      id, outcome: outcome, abandoned: entry?.abandoned ?? true,
+      isShared: entry?.request.isShared ?? false, retried: entry?.request.retried ?? false,
+      head: self.machine.head)
+    defer { self.act(action) }
+    guard let entry, !entry.abandoned else { return }
+    if verdict == .resend {
+      // A cancel this driver sent for another statement reached this one instead; it ran in
+      // its own implicit transaction, which was rolled back, so it is safe to send again.
+      var again = entry.request
+      again.retried = true
+      if again.deadline != nil {
+        self.deadlineCount += 1
+      }
+      self.resend.append(again)
+      return
+    }
     guard var error else {
       if case .simple = entry.request.payload {
         self.completions.append((entry.request.continuation, .success(PostgresRows(nil))))
@@ -546,23 +562,8 @@ final class ConnectionDriver: @unchecked Sendable {
       }
       return
     }
-    if error.sqlState == SQLState.queryCanceled {
-      if entry.request.isShared, !entry.request.retried,
-        self.cancelsSent > entry.cancelsFinishedBefore,
-        !error.message.contains("statement timeout")
-      {
-        // A cancel this driver sent for another statement reached this one instead; it ran in
-        // its own implicit transaction, which was rolled back, so it is safe to send again.
-        var again = entry.request
-        again.retried = true
-        if again.deadline != nil {
-          self.deadlineCount += 1
-        }
-        self.resend.append(again)
-        return
-      }
-      error.code =
-        error.message.contains("statement timeout") ? .statementTimeout : .queryCancelled
+    if outcome != .other {
+      error.code = outcome == .statementTimeout ? .statementTimeout : .queryCancelled
     }
     self.completions.append((entry.request.continuation, .failure(error)))
   }
@@ -584,10 +585,9 @@ final class ConnectionDriver: @unchecked Sendable {
       !$0.abandoned && (($0.request.deadline.map { $0 <= now }) ?? false)
     }
     for entry in expiredSent {
-      // The statement carries the same deadline as its server-side statement_timeout, so the
-      // server stops it by itself; a PQcancel now would race with that and could hit the next
-      // statement instead.
-      self.cancel(entry.request.id, error: PostgresError.timeout(), cancelOnServer: false)
+      // Nothing else stops it on the server (no statement_timeout is sent with it): cancel it
+      // like a cancelled task's statement, once it is the head of the pipeline.
+      self.cancel(entry.request.id, error: PostgresError.timeout(), cancelOnServer: true)
     }
   }
 
@@ -613,20 +613,15 @@ final class ConnectionDriver: @unchecked Sendable {
     self.sent[id] = entry
     self.completions.append((entry.request.continuation, .failure(error)))
     if cancelOnServer {
-      self.cancelTargets.insert(id)
-      self.cancelHeadIfAsked()
+      self.act(self.cancels.cancel(id, head: self.machine.head))
     }
   }
 
-  /// Sends `PQcancel` when the statement the server is running belongs to a request whose
-  /// caller gave up. Only the head of the pipeline is cancelled, so a cancel never aims at a
-  /// statement other than the one it is for (bar a race with its completion; see ``complete``).
-  private func cancelHeadIfAsked() {
-    guard let pg = self.pg, let head = self.machine.head, self.cancelTargets.contains(head),
-      self.cancelSentFor != head, let cancel = PQgetCancel(pg)
-    else { return }
-    self.cancelSentFor = head
-    self.cancelsSent += 1
+  /// Sends `PQcancel` when ``CancelStateMachine`` says so: only ever for the head of the
+  /// pipeline, so a cancel aims at no statement other than the one it is for (bar a race with
+  /// its completion, which the machine resolves).
+  private func act(_ action: CancelStateMachine.Action) {
+    guard case .sendCancel = action, let pg = self.pg, let cancel = PQgetCancel(pg) else { return }
     let handle = CancelHandle(pointer: cancel, driver: self)
     // PQcancel blocks while it connects to the server; it gets a thread of its own.
     let thread = Thread {
@@ -660,6 +655,7 @@ final class ConnectionDriver: @unchecked Sendable {
     guard !self.isFinished else { return }
     self.phase = .closed
     self.keptResult = nil
+    self.cancels.reset()
     for id in self.machine.failAll() {
       if let entry = self.sent.removeValue(forKey: id), !entry.abandoned {
         self.completions.append((entry.request.continuation, .failure(sentError)))

@@ -22,7 +22,7 @@ import Synchronization
 /// Cancelling the task that awaits a statement resumes it at once with `CancellationError`. A
 /// statement not yet sent is dropped; one the server is running is cancelled with `PQcancel`; one
 /// queued on the server behind others is cancelled when it starts. A deadline
-/// (``PostgresDeadline``) works the same way and also sets the server's `statement_timeout`.
+/// (``PostgresDeadline``) works the same way when it passes; nothing is sent for it beforehand.
 ///
 /// ## Ownership
 ///
@@ -204,8 +204,10 @@ public final class PostgresConnection: Sendable {
 
   /// Runs statements as one request (one sync point): the result of `statements[resultIndex]`.
   ///
-  /// With a deadline, a `set_config('statement_timeout', ..., true)` goes first, so the server
-  /// stops the statements when the time is up.
+  /// The deadline is enforced by the driver, not the server: at the deadline the caller fails
+  /// with ``PostgresError/Code/statementTimeout`` and the statements are cancelled with
+  /// `PQcancel`. Nothing travels with the statements for it, so a statement under a deadline
+  /// costs no more than one without.
   func run(
     _ statements: [PostgresStatement],
     resultIndex: Int,
@@ -213,28 +215,13 @@ public final class PostgresConnection: Sendable {
     isShared: Bool,
     ignoresCancellation: Bool = false
   ) async throws -> PostgresRows {
-    var statements = statements
-    var resultIndex = resultIndex
-    if let deadline {
-      let remaining = ContinuousClock.now.duration(to: deadline)
-      guard remaining > .zero else {
-        throw PostgresError.timeout()
-      }
-      let milliseconds =
-        remaining.components.seconds * 1000 + remaining.components.attoseconds
-        / 1_000_000_000_000_000 + 1
-      var bindings = PostgresBindings()
-      bindings.append("\(milliseconds)ms")
-      statements.insert(
-        PostgresStatement(sql: Self.setStatementTimeout, bindings: bindings), at: 0)
-      resultIndex += 1
+    if let deadline, deadline <= ContinuousClock.now {
+      throw PostgresError.timeout()
     }
     return try await self.submit(
       .extended(statements, resultIndex: resultIndex), deadline: deadline, isShared: isShared,
       ignoresCancellation: ignoresCancellation)
   }
-
-  static let setStatementTimeout = "SELECT pg_catalog.set_config('statement_timeout', $1, true)"
 
   private func submit(
     _ payload: ConnectionRequest.Payload,

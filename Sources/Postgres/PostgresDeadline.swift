@@ -1,10 +1,11 @@
 /// The deadline of the work the current task does, which statements inherit.
 ///
-/// A statement run while a deadline is set gets a server-side `statement_timeout` of the time
-/// remaining (set for that statement's transaction only, with `set_config(..., true)`), and a
-/// client-side timer that fails the caller with ``PostgresError/Code/statementTimeout`` and
-/// cancels the statement on the server (`PQcancel`) at the deadline. A deadline already past
-/// fails the statement without sending it.
+/// A statement run while a deadline is set is sent as it is; the driver enforces the deadline
+/// itself: when it passes, the caller fails with ``PostgresError/Code/statementTimeout`` and the
+/// statement is cancelled on the server with `PQcancel` (at once if the server is running it,
+/// else when it reaches the head of its connection's pipeline). No `statement_timeout` is set,
+/// so a statement under a deadline costs no extra statement or round trip. A deadline already
+/// past fails the statement without sending it.
 ///
 /// ```swift
 /// try await PostgresDeadline.$current.withValue(.now + .milliseconds(250)) {

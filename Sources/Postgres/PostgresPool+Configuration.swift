@@ -37,8 +37,8 @@ extension PostgresPool {
     /// transaction that keeps failing with `40001` or `40P01`. Default 5.
     public var transactionMaxAttempts: Int
 
-    /// The first back-off before a transaction is retried; doubled each retry, with full jitter,
-    /// up to ``transactionMaximumDelay``. Default 5 milliseconds.
+    /// The first back-off before a transaction is retried; doubled each retry up to
+    /// ``transactionMaximumDelay``, and each wait is a random 50–100% of that. Default 5 milliseconds.
     public var transactionInitialDelay: Duration
 
     /// The longest back-off between transaction attempts. Default 500 milliseconds.

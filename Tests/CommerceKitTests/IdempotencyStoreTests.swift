@@ -4,6 +4,7 @@ import Messages
 import Postgres
 import RPC
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite struct IdempotencyStoreTests {
@@ -31,7 +32,7 @@ import Testing
         }
         // Every other caller must find the key taken and wait: count the rows to know the claim exists,
         // then let the single execution finish.
-        try await eventuallyTrue { executions.count == 1 }
+        #expect(await eventually(within: .seconds(30)) { executions.count == 1 })
         gate.continuation.yield()
         gate.continuation.finish()
         var results: [String] = []
@@ -153,15 +154,6 @@ import Testing
       try await outbox.markPublished(events.map(\.id), pool: pool)
       #expect(try await outbox.unpublished(pool: pool).isEmpty)
     }
-  }
-}
-
-/// Waits until `condition` holds, checking every few milliseconds for up to 30 seconds.
-func eventuallyTrue(_ condition: () -> Bool) async throws {
-  let deadline = ContinuousClock.now + .seconds(30)
-  while !condition() {
-    guard ContinuousClock.now < deadline else { throw RPCError(code: .deadlineExceeded, message: "condition never held") }
-    try await Task.sleep(for: .milliseconds(5))
   }
 }
 

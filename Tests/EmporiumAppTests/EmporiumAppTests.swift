@@ -7,6 +7,7 @@ import NIOCore
 import Postgres
 import RPC
 import Synchronization
+import TestSupport
 import Testing
 
 /// A NotificationService standing in for a commerce service: ListNotifications (any user)
@@ -88,11 +89,11 @@ final class Made: Sendable {
       #expect(error?.code == .deadlineExceeded)
       #expect(ContinuousClock.now - started < .seconds(20))
       // The server-side statement was cancelled too, not left to run its 30 seconds.
-      try await eventually {
+      #expect(try await eventually(within: .seconds(20)) {
         try await app.pool.query(
           "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'"
         ).scalar(as: Int64.self) == 0
-      }
+      })
     } catch {
       Issue.record(error)
     }
@@ -114,14 +115,3 @@ final class Made: Sendable {
   }
 }
 
-/// Waits until `condition` holds, checking every 10 ms for up to 20 seconds.
-func eventually(_ condition: () async throws -> Bool) async throws {
-  let deadline = ContinuousClock.now + .seconds(20)
-  while try await !condition() {
-    guard ContinuousClock.now < deadline else {
-      Issue.record("the condition never held")
-      return
-    }
-    try await Task.sleep(for: .milliseconds(10))
-  }
-}

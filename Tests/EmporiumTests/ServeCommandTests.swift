@@ -2,6 +2,7 @@ import Foundation
 import Messages
 import Postgres
 import RPC
+import TestSupport
 import Testing
 
 /// `emporium serve` as an operator runs it: a real process, a real port, real signals.
@@ -12,6 +13,9 @@ struct ServeCommandTests {
     URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emporium")
   }
 
+  /// A loopback port that was free a moment ago (bound, then released): another process may
+  /// take it before the server binds it, so use it only where the server cannot bind port 0,
+  /// and retry on "Address already in use" (``startServer(databaseURL:extra:metricsPort:)``).
   static func freePort() throws -> Int {
     let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(socket) }
@@ -27,97 +31,127 @@ struct ServeCommandTests {
     return Int(UInt16(bigEndian: address.sin_port))
   }
 
-  /// Starts `emporium serve` and waits until it answers health checks.
-  static func startServer(
-    port: Int, databaseURL: String, extra: [String] = [], standardError: FileHandle = .nullDevice
-  ) async throws -> Process {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = ["serve", "--echo", "--listen", "127.0.0.1:\(port)", "--database-url", databaseURL] + extra
-    process.standardError = standardError
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let deadline = ContinuousClock.now + .seconds(30)
-    while ContinuousClock.now < deadline {
-      if let connection = try? await RPCConnection.connect(host: "127.0.0.1", port: port) {
-        let status = try? await RpcV1.HealthService.Client(connection).check(.init()).status
-        await connection.close()
-        if status == .serving { return process }
-      }
-      try await Task.sleep(for: .milliseconds(100))
-    }
-    process.terminate()
-    throw CancellationError()
+  /// A running `emporium serve` and the ports it reported.
+  struct Server {
+    var process: Process
+    var port: Int
+    var metricsPort: Int?
+    var output: ProcessOutput
   }
 
+  struct ServerDidNotStart: Error, CustomStringConvertible {
+    var output: String
+    var description: String { "emporium serve did not start:\n\(output)" }
+  }
+
+  /// Starts `emporium serve --listen 127.0.0.1:0` (the server binds a free port itself) and
+  /// returns once it logged the address it listens on. `--metrics-port` has no "any port" value
+  /// (0 turns it off), so with `metricsPort` a free port is picked and the start retried while
+  /// that port turns out taken.
+  static func startServer(
+    databaseURL: String, extra: [String] = [], metricsPort: Bool = false, echo: Bool = true
+  ) async throws -> Server {
+    for _ in 0..<5 {
+      let chosenMetricsPort = metricsPort ? try freePort() : nil
+      let output = ProcessOutput()
+      let process = Process()
+      process.executableURL = executable
+      process.arguments =
+        ["serve", "--listen", "127.0.0.1:0", "--database-url", databaseURL] + (echo ? ["--echo"] : [])
+        + (chosenMetricsPort.map { ["--metrics-port", "\($0)"] } ?? []) + extra
+      process.standardOutput = FileHandle.nullDevice
+      output.attach(to: process)
+      try process.run()
+      let port = await output.waitFor { text -> Int? in
+        let metricsReady = chosenMetricsPort == nil || text.contains("serving metrics")
+        return metricsReady ? listeningPort(in: text) : nil
+      }
+      if let port {
+        return Server(process: process, port: port, metricsPort: chosenMetricsPort, output: output)
+      }
+      if process.isRunning { process.terminate() }
+      process.waitUntilExit()
+      guard chosenMetricsPort != nil, output.text.contains("in use") else {
+        throw ServerDidNotStart(output: output.text)
+      }
+    }
+    throw ServerDidNotStart(output: "the metrics port was taken five times")
+  }
+
+  /// The port in the server's "listening" log line (`address=[IPv4]127.0.0.1/127.0.0.1:PORT`).
+  static func listeningPort(in text: String) -> Int? {
+    for line in text.split(separator: "\n") where line.hasSuffix(" listening") {
+      guard let start = line.range(of: "address=") else { continue }
+      let address = line[start.upperBound...].prefix { $0 != " " }
+      guard let colon = address.lastIndex(of: ":") else { continue }
+      return Int(address[address.index(after: colon)...])
+    }
+    return nil
+  }
+
+  /// Whether `process` exits within `timeout`.
   static func waitForExit(_ process: Process, within timeout: Duration) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-    return !process.isRunning
+    await eventually(within: timeout) { !process.isRunning }
   }
 
   @Test("SIGTERM drains: the in-flight call finishes, new calls are refused, the process exits 0")
   func sigtermDrains() async throws {
     let database = try await TestCluster.createDatabase("serve_sigterm")
-    let port = try Self.freePort()
-    let server = try await Self.startServer(port: port, databaseURL: database, extra: ["--drain-timeout", "10"])
-    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
+    let server = try await Self.startServer(databaseURL: database, extra: ["--drain-timeout", "10"])
+    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: server.port)
     let client = RpcV1.EchoService.Client(connection)
-    let slow = Task {
-      try await client.echo(.with {
+    // Two responses, 2 s apart: the first one proves the call is open on the server, and the
+    // second is still to come when SIGTERM arrives.
+    let messages = try await client.expand(
+      .with {
         $0.message = "in flight"
-        $0.responseDelay = .with { $0.nanos = 800_000_000 }
-      })
+        $0.repeatCount = 2
+        $0.responseDelay = .with { $0.seconds = 2 }
+      }
+    ) { responses in
+      var messages: [String] = []
+      for try await response in responses {
+        messages.append(response.message)
+        if messages.count == 1 {
+          kill(server.process.processIdentifier, SIGTERM)
+          #expect(await eventually { await !connection.acceptsNewCalls })
+          await #expect { try await client.echo(.init()) } throws: { error in
+            guard let error = error as? RPCError else { return false }
+            return error.code == .unavailable && error.refused
+          }
+        }
+      }
+      return messages
     }
-    try await Task.sleep(for: .milliseconds(200))
-    kill(server.processIdentifier, SIGTERM)
-    while await connection.acceptsNewCalls { try await Task.sleep(for: .milliseconds(5)) }
-    await #expect { try await client.echo(.init()) } throws: { error in
-      guard let error = error as? RPCError else { return false }
-      return error.code == .unavailable && error.refused
-    }
-    let finished = try await slow.value
-    #expect(finished.message == "in flight")
-    #expect(await Self.waitForExit(server, within: .seconds(15)))
-    #expect(server.terminationReason == .exit && server.terminationStatus == 0)
+    #expect(messages == ["in flight", "in flight"])
+    #expect(await Self.waitForExit(server.process, within: .seconds(15)))
+    #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0)
     await connection.close()
   }
 
   @Test("EchoService is hosted only with --echo")
   func echoOnlyWhenEnabled() async throws {
-    let port = try Self.freePort()
-    let process = Process()
-    process.executableURL = Self.executable
-    process.arguments = ["serve", "--no-database", "--listen", "127.0.0.1:\(port)"]
-    process.standardError = FileHandle.nullDevice
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    defer { kill(process.processIdentifier, SIGTERM) }
-    let deadline = ContinuousClock.now + .seconds(30)
-    var connection: RPCConnection?
-    while connection == nil, ContinuousClock.now < deadline {
-      connection = try? await RPCConnection.connect(host: "127.0.0.1", port: port)
-      if connection == nil { try await Task.sleep(for: .milliseconds(50)) }
-    }
-    let connected = try #require(connection)
+    let database = try await TestCluster.createDatabase("serve_command_no_echo")
+    let server = try await Self.startServer(databaseURL: database, extra: [], echo: false)
+    defer { kill(server.process.processIdentifier, SIGTERM) }
+    let connected = try await RPCConnection.connect(host: "127.0.0.1", port: server.port)
     #expect(try await RpcV1.HealthService.Client(connected).check(.init()).status == .serving)
     await #expect { try await RpcV1.EchoService.Client(connected).echo(.init()) } throws: {
       ($0 as? RPCError)?.code == .unimplemented
     }
     await connected.close()
-    kill(process.processIdentifier, SIGTERM)
-    #expect(await Self.waitForExit(process, within: .seconds(15)))
+    kill(server.process.processIdentifier, SIGTERM)
+    #expect(await Self.waitForExit(server.process, within: .seconds(15)))
   }
 
   @Test("SIGINT stops an idle server promptly")
   func sigintStops() async throws {
     let database = try await TestCluster.createDatabase("serve_sigint")
-    let port = try Self.freePort()
-    let server = try await Self.startServer(port: port, databaseURL: database)
-    kill(server.processIdentifier, SIGINT)
-    #expect(await Self.waitForExit(server, within: .seconds(15)))
-    #expect(server.terminationStatus == 0)
-    await #expect { try await RPCConnection.connect(host: "127.0.0.1", port: port) } throws: {
+    let server = try await Self.startServer(databaseURL: database)
+    kill(server.process.processIdentifier, SIGINT)
+    #expect(await Self.waitForExit(server.process, within: .seconds(15)))
+    #expect(server.process.terminationStatus == 0)
+    await #expect { try await RPCConnection.connect(host: "127.0.0.1", port: server.port) } throws: {
       ($0 as? RPCError)?.code == .unavailable
     }
   }
@@ -125,12 +159,11 @@ struct ServeCommandTests {
   @Test("a listen address that is taken is a clear error, not a hang")
   func addressInUse() async throws {
     let database = try await TestCluster.createDatabase("serve_taken")
-    let port = try Self.freePort()
-    let first = try await Self.startServer(port: port, databaseURL: database)
-    defer { kill(first.processIdentifier, SIGTERM) }
+    let first = try await Self.startServer(databaseURL: database)
+    defer { kill(first.process.processIdentifier, SIGTERM) }
     let second = Process()
     second.executableURL = Self.executable
-    second.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--database-url", database]
+    second.arguments = ["serve", "--listen", "127.0.0.1:\(first.port)", "--database-url", database]
     let errors = Pipe()
     second.standardError = errors
     second.standardOutput = FileHandle.nullDevice
@@ -139,27 +172,21 @@ struct ServeCommandTests {
     #expect(second.terminationStatus != 0)
     let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     #expect(output.contains("Address already in use") || output.contains("in use"))
-    _ = await Self.waitForExit(first, within: .seconds(1))
   }
 
   @Test("--metrics-port serves Prometheus metrics of the calls served, and call logs carry the trace id")
   func metricsPort() async throws {
     let database = try await TestCluster.createDatabase("serve_metrics")
-    let port = try Self.freePort()
-    let metricsPort = try Self.freePort()
-    let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(UUID().uuidString).log")
-    FileManager.default.createFile(atPath: logPath.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: logPath) }
-    let log = try FileHandle(forWritingTo: logPath)
     let server = try await Self.startServer(
-      port: port, databaseURL: database, extra: ["--metrics-port", "\(metricsPort)", "--log-level", "debug"],
-      standardError: log)
-    defer { kill(server.processIdentifier, SIGTERM) }
+      databaseURL: database, extra: ["--log-level", "debug"], metricsPort: true)
+    defer { kill(server.process.processIdentifier, SIGTERM) }
+    let metricsPort = try #require(server.metricsPort)
 
-    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
+    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: server.port)
     var options = CallOptions()
     options.metadata.add("traceparent", "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01")
     let client = RpcV1.EchoService.Client(connection)
+    #expect(try await RpcV1.HealthService.Client(connection).check(.init()).status == .serving)
     _ = try await client.echo(.with { $0.message = "counted" }, options: options)
     _ = try await client.echo(.with { $0.message = "counted" })
     await #expect(throws: RPCError.self) { try await client.echo(.with { $0.failWith = .with { $0.code = 5 } }) }
@@ -169,17 +196,15 @@ struct ServeCommandTests {
     #expect(response.hasPrefix("HTTP/1.1 200 OK"))
     #expect(response.contains(#"rpc_server_calls_total{method="/emporium.rpc.v1.EchoService/Echo",code="OK"} 2"#))
     #expect(response.contains(#"rpc_server_calls_total{method="/emporium.rpc.v1.EchoService/Echo",code="NOT_FOUND"} 1"#))
-    // startServer's health checks count too.
-    #expect(response.contains(#"rpc_server_calls_total{method="/emporium.rpc.v1.HealthService/Check",code="OK"}"#))
+    #expect(response.contains(#"rpc_server_calls_total{method="/emporium.rpc.v1.HealthService/Check",code="OK"} 1"#))
     #expect(response.contains(#"rpc_server_call_duration_seconds_bucket{method="/emporium.rpc.v1.EchoService/Echo""#))
     #expect(response.contains("rpc_server_connections"))
     #expect(try Self.httpGet(port: metricsPort, path: "/").hasPrefix("HTTP/1.1 404"))
 
-    kill(server.processIdentifier, SIGTERM)
-    #expect(await Self.waitForExit(server, within: .seconds(15)))
-    #expect(server.terminationStatus == 0)
-    try log.close()
-    let logs = try String(contentsOf: logPath, encoding: .utf8)
+    kill(server.process.processIdentifier, SIGTERM)
+    #expect(await Self.waitForExit(server.process, within: .seconds(15)))
+    #expect(server.process.terminationStatus == 0)
+    let logs = await server.output.untilEnd()
     let callLines = logs.split(separator: "\n").filter { $0.contains("call ended") }
     #expect(callLines.contains { $0.contains("trace_id=5b8efff798038103d269b633813fc60c") && $0.contains("rpc.code=OK") })
     #expect(callLines.allSatisfy { $0.contains("debug") && $0.contains("rpc.method=") })

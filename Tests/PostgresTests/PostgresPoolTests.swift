@@ -1,6 +1,7 @@
 import Foundation
 import Postgres
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("PostgresPool against a real server")
@@ -149,7 +150,7 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
-  @Test("a deadline becomes a statement timeout; the pool stays usable")
+  @Test("a deadline fails the statement with statementTimeout; the pool stays usable")
   func statementTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1)
     // Connected first, so the deadline times the statement, not the connect.
@@ -174,6 +175,53 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("a statement past its deadline fails with statementTimeout and is stopped on the server")
+  func deadlineStopsTheStatement() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    let observer = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    let marker = "deadline_marker_\(UInt32.random(in: 0...UInt32.max))"
+    _ = try await pool.query("SELECT 1")
+    let start = ContinuousClock.now
+    let error = await #expect(throws: PostgresError.self) {
+      try await PostgresDeadline.$current.withValue(.now + .milliseconds(300)) {
+        try await pool.query("SELECT pg_sleep(60), '\(marker)'")
+      }
+    }
+    #expect(error?.code == .statementTimeout)
+    #expect(error?.sqlState == SQLState.queryCanceled)
+    // The caller hears at the deadline, give or take a loaded machine's scheduling.
+    #expect(start.duration(to: .now) < .seconds(5))
+    // The server stops the statement too (it would otherwise sleep a minute).
+    #expect(try await eventually { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
+    #expect(try await pool.query("SELECT 7").scalar(as: Int32.self) == 7)
+    await observer.close()
+    await pool.close()
+  }
+
+  @Test("statements under a deadline are sent alone: no statement_timeout travels with them")
+  func deadlineSendsNothingExtra() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    try await PostgresDeadline.$current.withValue(.now + .seconds(60)) {
+      for _ in 0..<3 {
+        #expect(try await pool.query("SELECT current_setting('statement_timeout')").scalar(as: String.self) == "0")
+      }
+      let inTransaction = try await pool.withTransaction { tx -> [String?] in
+        var settings: [String?] = []
+        for _ in 0..<3 {
+          settings.append(try await tx.query("SELECT current_setting('statement_timeout')").scalar(as: String.self))
+        }
+        return settings
+      }
+      #expect(inTransaction == ["0", "0", "0"])
+    }
+    // The one connection prepared no statement besides those above (and BEGIN/COMMIT).
+    let prepared = try await pool.query(
+      "SELECT count(*) FROM pg_prepared_statements WHERE position($1 in statement) > 0", ["set_config"]
+    ).scalar(as: Int64.self)
+    #expect(prepared == 0)
+    await pool.close()
+  }
+
   @Test("cancelling the caller returns promptly and cancels the statement on the server")
   func cancellation() async throws {
     let pool = try await self.makePool()
@@ -183,14 +231,14 @@ struct PostgresPoolTests {
       try await pool.query("SELECT pg_sleep(10), '\(marker)'")
     }
     // The statement runs on the server...
-    #expect(try await Activity.eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
+    #expect(try await eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
     let start = ContinuousClock.now
     task.cancel()
     let outcome = await task.result
     #expect(start.duration(to: .now) < .seconds(1))
     #expect(throws: CancellationError.self) { try outcome.get() }
     // ...and stops there too.
-    #expect(try await Activity.eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
+    #expect(try await eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
     // The connection is fine afterwards.
     #expect(try await pool.query("SELECT 5").scalar(as: Int32.self) == 5)
     await observer.close()
@@ -200,19 +248,36 @@ struct PostgresPoolTests {
   @Test("waiting longer than the acquire timeout throws acquireTimeout")
   func acquireTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1, acquireTimeout: .milliseconds(200))
+    // The pool opens its connection in the background, which on a loaded machine can take longer
+    // than the 200 ms the holder below would wait for it.
+    try #require(await eventually { pool.metrics.openConnections == 1 })
+    // The other task holds the only connection until the test lets it go. Should it fail to
+    // get it, it still arrives at both barriers, so the test fails instead of waiting forever.
+    let held = Barrier(parties: 2)
+    let release = Barrier(parties: 2)
     let holding = Task {
-      try await pool.withConnection { connection in
-        try await connection.query("SELECT pg_sleep(1)")
+      do {
+        try await pool.withConnection { _ in
+          await held.arrive()
+          await release.arrive()
+        }
+      } catch {
+        await held.arrive()
+        await release.arrive()
+        throw error
       }
     }
-    try await Task.sleep(for: .milliseconds(100))
+    await held.arrive()
     let start = ContinuousClock.now
     let error = await #expect(throws: PostgresError.self) {
       try await pool.withConnection { _ in }
     }
     #expect(error?.code == .acquireTimeout)
-    #expect(start.duration(to: .now) < .seconds(1))
+    // Only the 200 ms timeout can end the wait (the holder keeps the connection until released
+    // below); the bound is loose for a loaded machine.
+    #expect(start.duration(to: .now) < .seconds(5))
     #expect(pool.metrics.acquireTimeouts == 1)
+    await release.arrive()
     _ = try await holding.value
     try await pool.withConnection { _ in }  // free again
     await pool.close()

@@ -3,7 +3,7 @@
 // docs/PERFORMANCE.md ("PostgreSQL: driver vs pgbench").
 //
 //   swift run -c release PostgresBenchmarks [--seconds 5] [--rounds 3] [--clients 16,64]
-//     [--only select1|checkout] [--variants pgbench,driver,pipelined,libpq,sequential-commit] [--pipelined-connections 4]
+//     [--only select1|checkout] [--variants pgbench,driver,pipelined,libpq,sequential-commit,deadline] [--pipelined-connections 4]
 //     [--io-threads 2] [--cooperative-pool] [--pgbench-client-work N]
 //
 // Workloads (the same statements on both sides):
@@ -23,6 +23,9 @@
 //   sequential-commit
 //                  checkout only: like driver, one statement per round trip, but COMMIT
 //                  travels with the order lines (queryAndCommit): 4 round trips
+//   deadline       like driver, but every transaction (select1: every statement) runs under a
+//                  deadline of its own (PostgresDeadline, 10 s ahead), as an RPC handler's do;
+//                  a second table compares it with driver
 // pgbench runs two threads (-j 2); the driver likewise splits its callers and connections over
 // two pools, each on an I/O thread of its own (--io-threads). Callers run with their pool's I/O
 // thread as their preferred task executor (resumed where the result was read);
@@ -134,6 +137,8 @@ enum Variant: String, CaseIterable {
   /// `checkout` only: one statement per round trip like `driver`, but `COMMIT` travels with the
   /// last statement (`queryAndCommit`): 4 round trips.
   case sequentialCommit = "sequential-commit"
+  /// Like `driver`, each transaction (or `select1` statement) under a deadline of its own.
+  case deadline
 }
 
 enum Bench {
@@ -218,7 +223,7 @@ enum Bench {
   /// preferred task executor (unless `--cooperative-pool`).
   static func driver(
     _ options: Options, workload: Workload, clients: Int, url: String, pipelined: Bool,
-    commitWithLast: Bool
+    commitWithLast: Bool, underDeadline: Bool = false
   ) async throws -> Measurement {
     let shards = max(1, min(options.ioThreads, clients))
     let totalConnections =
@@ -233,13 +238,22 @@ enum Bench {
             url: url, minimumConnections: connections, maximumConnections: connections,
             maximumPipelineDepth: max(1, (callers + connections - 1) / connections))))
     }
-    let work: @Sendable (PostgresPool) async throws -> Void =
+    let transaction: @Sendable (PostgresPool) async throws -> Void =
       switch workload {
       case .select1: { pool in _ = try await pool.query("SELECT 1") }
       case .checkout: { pool in
         try await Self.checkout(pool, pipelined: pipelined, commitWithLast: commitWithLast)
       }
       }
+    let work: @Sendable (PostgresPool) async throws -> Void
+    if underDeadline {
+      work = { pool in
+        let deadline: ContinuousClock.Instant = .now + .seconds(10)
+        try await PostgresDeadline.$current.withValue(deadline) { try await transaction(pool) }
+      }
+    } else {
+      work = transaction
+    }
     let onIOThread = options.onIOThread
     // Warm up: open every connection and prepare the statements.
     let warmUntil = ContinuousClock.now + .milliseconds(500)
@@ -387,6 +401,10 @@ for round in 1...options.rounds {
           guard workload == .checkout else { continue }
           measurement = try await Bench.driver(
             options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: true)
+        case .deadline:
+          measurement = try await Bench.driver(
+            options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: false,
+            underDeadline: true)
         case .libpq:
           guard workload == .select1 else { continue }
           measurement = try BareLibPQ.selectOne(
@@ -440,6 +458,24 @@ for workload in Workload.allCases where options.only.isEmpty || options.only.con
       "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | \(ratio(driver, base)) | "
         + "\(format(pipelined)) | \(ratio(pipelined, base)) | \(cpu.joined(separator: " / ")) | "
         + "\(mallocs.joined(separator: " / ")) | \(other.rawValue): \(ratio(otherTPS, base)) (\(otherCPU)) |")
+  }
+}
+if options.variants.isEmpty || options.variants.contains(Variant.deadline.rawValue) {
+  print("")
+  print("| workload | callers | driver (tps) | deadline (tps) | deadline / driver | client CPU µs/tx: driver / deadline |")
+  print("|---|---:|---:|---:|---:|---:|")
+  for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
+    for clients in options.clients {
+      func runs(_ variant: Variant) -> [Measurement] {
+        results[Key(workload: workload, clients: clients, variant: variant)] ?? []
+      }
+      let driver = median(runs(.driver).map(\.tps))
+      let deadline = median(runs(.deadline).map(\.tps))
+      let cpu = [Variant.driver, .deadline].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
+      print(
+        "| \(workload.rawValue) | \(clients) | \(format(driver)) | \(format(deadline)) | \(ratio(deadline, driver)) | "
+          + "\(cpu.joined(separator: " / ")) |")
+    }
   }
 }
 print("")

@@ -10,19 +10,4 @@ enum Activity {
       [marker]
     ).scalar(as: Int64.self) ?? 0
   }
-
-  /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-  static func eventually(
-    within timeout: Duration = .seconds(5),
-    _ condition: () async throws -> Bool
-  ) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-      if try await condition() {
-        return true
-      }
-      try? await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-  }
 }

@@ -1,5 +1,6 @@
 import Messages
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -86,7 +87,7 @@ struct BadInputTests {
       }
       // A PING answered after them shows they were read, and ignored.
       try await peer.send { FrameEncoder.writePing(ack: false, payload: 7, into: &$0) }
-      #expect(await waitFor { (try? peer.frames().contains(.ping(ack: true, payload: 7))) ?? false })
+      #expect(await eventually { (try? peer.frames().contains(.ping(ack: true, payload: 7))) ?? false })
       #expect(peer.channel.isActive)
       // A MESSAGE for call 99, which was never opened.
       try await peer.send { FrameEncoder.writeMessage(callID: 99, ByteBuffer(bytes: [1]), endStream: false, more: false, into: &$0) }
@@ -298,7 +299,7 @@ struct BadInputTests {
         // closed the connection; with keepalive off none arrive and the wait fails.
         let answer = Wire.frameHeaderLength + 8
         let before = await connection.statistics().plainBytesSent
-        let answered = await waitFor(within: .seconds(30)) {
+        let answered = await eventually(within: .seconds(30)) {
           await connection.statistics().plainBytesSent >= before + 15 * answer
         }
         #expect(answered)

@@ -1,18 +1,9 @@
 import Messages
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import RPC
-
-/// Waits until `condition` holds, checking every 5 ms, at most `timeout`; returns whether it held.
-func waitFor(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
-  let deadline = ContinuousClock.now + timeout
-  while try await !condition() {
-    guard ContinuousClock.now < deadline else { return false }
-    try? await Task.sleep(for: .milliseconds(5))
-  }
-  return true
-}
 
 /// Rules of docs/PROTOCOL.md that a hostile or careless peer tests, each over a real socket.
 @Suite("Protocol hardening: handshake, frame sizes, keepalive and GOAWAY over real sockets")
@@ -39,7 +30,7 @@ struct ProtocolHardeningTests {
   /// connection is still open.
   private func roundTrip(_ peer: RawPeer, payload: UInt64) async throws -> Bool {
     try await peer.send { FrameEncoder.writePing(ack: false, payload: payload, into: &$0) }
-    return await waitFor { (try? peer.frames().contains(.ping(ack: true, payload: payload))) ?? false }
+    return await eventually { (try? peer.frames().contains(.ping(ack: true, payload: payload))) ?? false }
   }
 
   // MARK: Handshake
@@ -176,7 +167,7 @@ struct ProtocolHardeningTests {
         open(1)(&buffer)
         FrameEncoder.writeMessage(callID: 1, try! request("one"), endStream: true, more: false, into: &buffer)
       }
-      #expect(try await waitFor { try peer.frames().contains { if case .trailers(1, _) = $0 { true } else { false } } })
+      #expect(try await eventually { try peer.frames().contains { if case .trailers(1, _) = $0 { true } else { false } } })
       // Late frames for the ended call: ignored.
       try await peer.send { buffer in
         FrameEncoder.writeCredit(callID: 1, increment: 10, into: &buffer)
@@ -292,7 +283,7 @@ struct ProtocolHardeningTests {
       try await peer.waitUntil { $0.readableBytes >= Wire.prefaceLength + Wire.frameHeaderLength }
       let lastSent = ContinuousClock.now
       try await peer.send { FrameEncoder.writeSettingsAck(into: &$0) }
-      let pinged = try await waitFor(within: .seconds(30)) {
+      let pinged = try await eventually(within: .seconds(30)) {
         try peer.frames().contains { if case .ping(ack: false, _) = $0 { true } else { false } }
       }
       let pingedAt = ContinuousClock.now

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -82,21 +83,12 @@ final class RawPeer: Sendable {
   }
 
   func waitUntil(timeout: Duration = .seconds(10), _ condition: (ByteBuffer) -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition(received) {
-      guard ContinuousClock.now < deadline else { throw TimeoutError() }
-      try await Task.sleep(for: .milliseconds(5))
-    }
+    guard await eventually(within: timeout, { condition(received) }) else { throw TimeoutError() }
   }
 
   /// Returns whether the server closed the connection within `timeout`.
   func closedByServer(within timeout: Duration = .seconds(10)) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while channel.isActive {
-      guard ContinuousClock.now < deadline else { return false }
-      try? await Task.sleep(for: .milliseconds(5))
-    }
-    return true
+    await eventually(within: timeout) { !channel.isActive }
   }
 
   func close() async { try? await channel.close() }

@@ -2,6 +2,7 @@ import CoreMetrics
 import Messages
 import MetricsTestKit
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -15,16 +16,6 @@ private func labels(_ method: String, _ code: String) -> [(String, String)] {
 
 private func bytes(_ direction: String, _ stage: String) -> [(String, String)] {
   [("direction", direction), ("stage", stage)]
-}
-
-/// Waits until `condition` holds (metrics recorded by another thread), at most 5 s.
-private func eventually(_ condition: () throws -> Bool) async throws -> Bool {
-  let deadline = ContinuousClock.now + .seconds(5)
-  while ContinuousClock.now < deadline {
-    if (try? condition()) == true { return true }
-    try await Task.sleep(for: .milliseconds(10))
-  }
-  return try condition()
 }
 
 @Suite("Metrics per method and status")
@@ -101,7 +92,7 @@ struct MetricsTests {
         func serverBytes(_ direction: String, _ stage: String) throws -> Int64 {
           try serverMetrics.expectCounter("rpc_server_bytes_total", bytes(direction, stage)).totalValue
         }
-        #expect(try await eventually { try serverBytes("received", "wire") == Int64(statistics.wireBytesSent) })
+        #expect(await eventually { (try? serverBytes("received", "wire")) == Int64(statistics.wireBytesSent) })
         #expect(try serverBytes("sent", "wire") == Int64(statistics.wireBytesReceived))
         #expect(try serverBytes("received", "plain") > 5 * Int64(text.utf8.count))
         #expect(try serverBytes("sent", "plain") > 5 * Int64(text.utf8.count))
@@ -115,18 +106,18 @@ struct MetricsTests {
     let clientMetrics = TestMetrics()
     try await withServer(configure: { $0.metricsFactory = serverMetrics }) { _, port in
       try await withConnection(port: port, configure: { $0.metricsFactory = clientMetrics }) { connection in
-        #expect(try await eventually { try serverMetrics.expectMeter("rpc_server_connections").lastValue == 1 })
+        #expect(await eventually { (try? serverMetrics.expectMeter("rpc_server_connections"))?.lastValue == 1 })
         let client = RpcV1.EchoService.Client(connection)
         let slow = Task { try await client.echo(.with { $0.responseDelay = .with { $0.seconds = 2 } }) }
-        #expect(try await eventually {
-          try serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]).lastValue == 1
+        #expect(await eventually {
+          (try? serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]))?.lastValue == 1
         })
         #expect(try clientMetrics.expectMeter("rpc_client_in_flight", [("method", echoPath)]).lastValue == 1)
         _ = try await slow.value
         #expect(try serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]).lastValue == 0)
         #expect(try clientMetrics.expectMeter("rpc_client_in_flight", [("method", echoPath)]).lastValue == 0)
       }
-      #expect(try await eventually { try serverMetrics.expectMeter("rpc_server_connections").lastValue == 0 })
+      #expect(await eventually { (try? serverMetrics.expectMeter("rpc_server_connections"))?.lastValue == 0 })
     }
   }
 
@@ -142,8 +133,8 @@ struct MetricsTests {
         let client = RpcV1.EchoService.Client(connection)
         // One slow call holds the only handler slot: the next call is refused before any handler runs.
         let slow = Task { try await client.echo(.with { $0.responseDelay = .with { $0.seconds = 10 } }) }
-        #expect(try await eventually {
-          try serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]).lastValue == 1
+        #expect(await eventually {
+          (try? serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]))?.lastValue == 1
         })
         await #expect { try await client.echo(.init()) } throws: { ($0 as? RPCError)?.code == .resourceExhausted }
         slow.cancel()
@@ -171,20 +162,20 @@ struct MetricsTests {
             .with { $0.responseDelay = .with { $0.seconds = 5 } }, options: CallOptions(timeout: .milliseconds(500)))
         }.result
         #expect(throws: RPCError(code: .deadlineExceeded, message: "deadline exceeded")) { try late.get() }
-        #expect(try await eventually {
-          try serverMetrics.expectCounter("rpc_server_calls_total", labels(echoPath, "DEADLINE_EXCEEDED")).totalValue == 1
+        #expect(await eventually {
+          (try? serverMetrics.expectCounter("rpc_server_calls_total", labels(echoPath, "DEADLINE_EXCEEDED")))?.totalValue == 1
         })
         #expect(try clientMetrics.expectCounter("rpc_client_calls_total", labels(echoPath, "DEADLINE_EXCEEDED")).totalValue == 1)
 
         let cancelled = Task { try await client.echo(.with { $0.responseDelay = .with { $0.seconds = 5 } }) }
-        #expect(try await eventually {
-          try serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]).lastValue == 1
+        #expect(await eventually {
+          (try? serverMetrics.expectMeter("rpc_server_in_flight", [("method", echoPath)]))?.lastValue == 1
         })
         cancelled.cancel()
         _ = try? await cancelled.value
         #expect(try clientMetrics.expectCounter("rpc_client_calls_total", labels(echoPath, "CANCELLED")).totalValue == 1)
-        #expect(try await eventually {
-          try serverMetrics.expectCounter("rpc_server_calls_total", labels(echoPath, "CANCELLED")).totalValue == 1
+        #expect(await eventually {
+          (try? serverMetrics.expectCounter("rpc_server_calls_total", labels(echoPath, "CANCELLED")))?.totalValue == 1
         })
       }
     }

@@ -2,6 +2,7 @@ import Messages
 import MetricsTestKit
 import NIOConcurrencyHelpers
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -78,18 +79,6 @@ struct PoolTests {
     }
     if let code { request.failWith = .with { $0.code = Int32(code.rawValue); $0.message = "injected" } }
     return request
-  }
-
-  /// Polls `condition` for up to 10 s.
-  static func waitUntil(_ condition: () -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while !condition() {
-      guard ContinuousClock.now < deadline else {
-        Issue.record("condition not met within 10 s")
-        return
-      }
-      try await Task.sleep(for: .milliseconds(10))
-    }
   }
 
   static func fastBackoff(_ configuration: inout RPCClientPool.Configuration) {
@@ -171,7 +160,7 @@ struct PoolTests {
         try await group.waitForAll()
       }
     }
-    try await Self.waitUntil { pool.snapshot().queuedCalls == 2 }
+    #expect(await eventually { pool.snapshot().queuedCalls == 2 })
     // The third waiting call gives up at its deadline, long before the slow calls end.
     let waitStart = ContinuousClock.now
     await #expect(throws: RPCError.self) {
@@ -185,7 +174,7 @@ struct PoolTests {
     #expect(ContinuousClock.now - waitStart < .seconds(2))
     // Fill the queue: the next call is refused at once, not after its 10 s deadline.
     let filler = Task { _ = try await client.echo(Self.echo(), options: CallOptions(timeout: .seconds(10))) }
-    try await Self.waitUntil { pool.snapshot().queuedCalls == 3 }
+    #expect(await eventually { pool.snapshot().queuedCalls == 3 })
     let start = ContinuousClock.now
     do {
       _ = try await client.echo(Self.echo(), options: CallOptions(timeout: .seconds(10)))
@@ -341,7 +330,7 @@ struct PoolTests {
     let client = Echo.Client(pool)
     // Occupy the only handler slot for a moment.
     let busy = Task { try await client.echo(Self.echo(delay: .milliseconds(150))) }
-    try await Self.waitUntil { server.counter.count() == 1 }
+    #expect(await eventually { server.counter.count() == 1 })
     try await withConnection(port: server.port) { connection in
       do {
         _ = try await Echo.Client(connection).echo(Self.echo())
@@ -459,7 +448,7 @@ struct PoolTests {
         await cancelled.value
         await group.waitForAll()
       }
-      try await Self.waitUntil { pool.snapshot().endpoints.map(\.connections) == [0] }
+      #expect(await eventually { pool.snapshot().endpoints.map(\.connections) == [0] })
     }
     #expect(pool.waitingRecords == 0)
     #expect(pool.snapshot().queuedCalls == 0)
@@ -520,7 +509,7 @@ struct ConnectionLifetimeTests {
         weak = WeakHandler(connection.handler)
         await connection.close()
       }
-      try await PoolTests.waitUntil { weak?.handler == nil }
+      #expect(await eventually { weak?.handler == nil })
       #expect(weak?.handler == nil)
     }
   }

@@ -1,6 +1,7 @@
 import Foundation
 import Messages
 import RPC
+import TestSupport
 import Testing
 
 @testable import rpcctl
@@ -92,9 +93,9 @@ struct CallCommandTests {
         await rpcctl(["call", "EchoService/Update"], port: port, input: InputLines(lines), output: output)
       }
       feed.yield(#"{"message": "one"}"#)
-      try await eventually { output.lines.count == 1 }
+      #expect(await eventually { output.lines.count == 1 })
       feed.yield(#"{"message": "two", "repeatCount": 2}"#)
-      try await eventually { output.lines.count == 3 }
+      #expect(await eventually { output.lines.count == 3 })
       feed.finish()
       let result = await call.value
       #expect(result.status == 0, "\(result.errors)")
@@ -119,7 +120,7 @@ struct CallCommandTests {
       )
       // The server may or may not have read "a" before the cancel arrived; it never sees "c"
       // and never a half-close.
-      try await eventually { events.all.contains("ended without half-close") }
+      #expect(await eventually { events.all.contains("ended without half-close") })
       #expect(events.all.allSatisfy { $0 == "item a" || $0 == "ended without half-close" }, "\(events.all)")
 
       let complete = await rpcctl(["call", "CollectorService/Collect"], port: port, input: InputLines([#"{"name": "x"}"#, #"{"name": "y"}"#]))

@@ -58,20 +58,6 @@ func withServer<Result>(
   }
 }
 
-/// Waits until `condition` holds, failing the test after `timeout`.
-func eventually(
-  timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation, _ condition: () -> Bool
-) async throws {
-  let deadline = ContinuousClock.now + timeout
-  while !condition() {
-    guard ContinuousClock.now < deadline else {
-      Issue.record("condition not met within \(timeout)", sourceLocation: sourceLocation)
-      return
-    }
-    try await Task.sleep(for: .milliseconds(5))
-  }
-}
-
 /// A loopback port nothing listens on (bound, then released).
 func closedPort() async throws -> Int {
   var configuration = RPCServer.Configuration()
