@@ -207,13 +207,13 @@ struct AdmissionTests {
             retryAfter: .milliseconds(100), refused: true
           ).asReceived)
       #expect(error?.refused == true)
+      recorder.record("release")
+      #expect(try await holding.value.message == "held")
       #expect(try harness.calls(echoPath, "RESOURCE_EXHAUSTED") == 1)
+      #expect(try harness.calls(echoPath, "OK") == 1)
       let refused = try #require(harness.logged("call refused").first)
       #expect(refused.metadata["rpc.code"] == "RESOURCE_EXHAUSTED")
       #expect(refused.metadata["rpc.method"] == .string(echoPath))
-      recorder.record("release")
-      #expect(try await holding.value.message == "held")
-      #expect(try harness.calls(echoPath, "OK") == 1)
     }
   }
 
