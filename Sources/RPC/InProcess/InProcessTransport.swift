@@ -6,9 +6,10 @@ import Synchronization
 ///
 /// Generated clients take it like any transport (`RpcV1.EchoService.Client(transport)`), and a
 /// call goes through what it would go through over a connection: the client interceptors
-/// (``ClientPipeline``), the server's interceptors, deadline and status mapping
-/// (``ServerCore/run(_:io:context:)``), the server's handler limit and drain, the message size
-/// limits, flow control and encoding. It skips only what a socket needs: frames, compression
+/// (``ClientPipeline``), the server's admission (``ServerCore/admit(path:draining:callID:peer:)``:
+/// drain, unknown method, handler limit, refusals counted and logged), the server's
+/// interceptors, logger, metrics, deadline and status mapping (``ServerCore/run(_:io:context:)``),
+/// the message size limits, flow control and encoding. It skips only what a socket needs: frames, compression
 /// and the network. Errors are the ones a connection gives, value for value.
 ///
 /// The server does not need to listen: in-process calls are accepted from the server's creation
@@ -114,10 +115,13 @@ public final class InProcessTransport: ClientTransport {
     let context: ServerContext
   }
 
-  /// Admits a call as a server admits one from a connection (same checks, same errors), takes a
-  /// handler slot and arms the deadline; the handler is not started yet.
+  /// Admits a call through the server's admission (``ServerCore/admit(path:draining:callID:peer:)``,
+  /// as for a connection's calls: same checks, same errors, refusals counted and logged), takes
+  /// a handler slot and arms the deadline; the handler is not started yet.
   private func open(_ context: ClientCallContext) throws -> (InProcessCall, Handler) {
     // As a connection's client: computed in the calling task, which sees the inherited deadline.
+    // A deadline already passed fails the call here, before the server sees it, as a
+    // connection's client fails it before sending HEADERS.
     let deadline = context.options.effectiveDeadline()
     var timeout: Duration?
     if let deadline {
@@ -129,41 +133,42 @@ public final class InProcessTransport: ClientTransport {
     }
     let core = server.core
     let path = context.method.path
+    let callID = nextCallID()
     let (metadata, headerSize) = context.options.metadata.asSent(path: path)
     let maxHeaderSize = core.configuration.settings.maxHeaderSize
     guard headerSize <= Int(maxHeaderSize) else {
-      throw RPCError.rpc(
-        .resourceExhausted, .metadataTooLarge,
-        "call metadata of \(headerSize) bytes exceeds the limit of \(maxHeaderSize)",
-        metadata: ["limitBytes": "\(maxHeaderSize)"]
+      // Counted and logged without the path, as a connection, which does not decode HEADERS
+      // over the limit, does.
+      throw core.refuse(
+        .rpc(
+          .resourceExhausted, .metadataTooLarge,
+          "call metadata of \(headerSize) bytes exceeds the limit of \(maxHeaderSize)",
+          metadata: ["limitBytes": "\(maxHeaderSize)"]),
+        path: nil, callID: callID, peer: Self.peer
       ).asReceived
     }
-    guard !server.inProcessCalls.isDraining else { throw Self.draining }
-    guard let method = core.router[path] else {
-      throw RPCError.rpc(.unimplemented, .unknownMethod, "unknown method \(path)", metadata: ["method": path])
-        .asReceived
+    let method: RPCRouter.Method
+    switch core.admit(path: path, draining: server.inProcessCalls.isDraining, callID: callID, peer: Self.peer) {
+    case .success(let admitted): method = admitted
+    case .failure(let error): throw error.asReceived
     }
-    guard core.handlerSlots.acquire() else {
-      throw RPCError.rpc(
-        .resourceExhausted, .concurrencyLimit, "server is at its limit of running handlers",
-        retryAfter: .milliseconds(100), refused: true
-      ).asReceived
-    }
-    let call = InProcessCall(id: nextCallID(), limits: limits, registry: server.inProcessCalls)
+    let call = InProcessCall(id: callID, limits: limits, registry: server.inProcessCalls)
     guard server.inProcessCalls.add(call) else {
+      // The drain began since the admission.
       core.handlerSlots.release()
-      throw Self.draining
+      throw core.refuse(ServerCore.drainingError, path: path, callID: callID, peer: Self.peer).asReceived
     }
     if let timeout {
       call.setDeadlineTimer(server.group.any().scheduleTask(in: TimeAmount(timeout)) { call.deadlineExceeded() })
     }
     let serverContext = ServerContext(
-      method: method.descriptor, metadata: metadata, deadline: deadline, peer: "in-process", callID: call.id)
+      method: method.descriptor, metadata: metadata, deadline: deadline, peer: Self.peer, callID: callID,
+      serverLogger: core.logger)
     return (call, Handler(method: method, context: serverContext))
   }
 
-  private static let draining = RPCError.rpc(.unavailable, .serverDraining, "server is shutting down", refused: true)
-    .asReceived
+  /// The peer of every in-process call, in its context and logs.
+  static let peer = "in-process"
 
   private func nextCallID() -> UInt32 {
     while true {

@@ -283,8 +283,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     case .startCall(let callID, let open):
       startCall(callID, open)
     case .rejectCall(let callID, let path, let error):
-      core.refused(path: path, code: error.code)
-      logRefusal(callID: callID, path: path, error)
+      core.refuse(error, path: path, callID: callID, peer: peer)
       writeTrailers(callID: callID, Trailers(error))
     case .deliverMessage(let callID, let message, let charge, let endStream):
       guard let call = calls[callID] else { break }
@@ -321,25 +320,12 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   private func startCall(_ callID: UInt32, _ open: CallOpen) {
-    guard let method = core.router[pathBytes: open.pathBytes] else {
-      core.refused(path: nil, code: .unimplemented)
-      logRefusal(callID: callID, path: open.path, RPCError(code: .unimplemented, message: "unknown method"))
-      writeTrailers(
-        callID: callID,
-        Trailers(.rpc(.unimplemented, .unknownMethod, "unknown method \(open.path)", metadata: ["method": open.path])))
-      _ = state.callEnded(callID: callID)
-      return
-    }
-    guard core.handlerSlots.acquire() else {
-      method.metrics?.refused(.resourceExhausted)
-      logRefusal(
-        callID: callID, path: open.path, RPCError(code: .resourceExhausted, message: "at the limit of running handlers"))
-      writeTrailers(
-        callID: callID,
-        Trailers(
-          .rpc(
-            .resourceExhausted, .concurrencyLimit, "server is at its limit of running handlers",
-            retryAfter: .milliseconds(100), refused: true)))
+    let method: RPCRouter.Method
+    switch core.admit(pathBytes: open.pathBytes, callID: callID, peer: peer) {
+    case .success(let admitted):
+      method = admitted
+    case .failure(let error):
+      writeTrailers(callID: callID, Trailers(error))
       _ = state.callEnded(callID: callID)
       return
     }
@@ -362,15 +348,6 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     }
     // The closure captures only the call, so it needs no allocated context.
     call.task = Task(executorPreference: executor) { await call.runHandler() }
-  }
-
-  private func logRefusal(callID: UInt32, path: String?, _ error: RPCError) {
-    core.logger.debug(
-      "call refused",
-      metadata: [
-        "rpc.call_id": "\(callID)", "rpc.method": "\(path ?? "")", "rpc.peer": "\(peer)", "rpc.code": "\(error.code.name)",
-        "rpc.status_message": "\(error.message)",
-      ])
   }
 
   func messageConsumed(callID: UInt32, charge: Int) {

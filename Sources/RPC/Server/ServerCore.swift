@@ -1,6 +1,7 @@
 import CoreMetrics
 import Logging
 import Messages
+import NIOCore
 import NIOConcurrencyHelpers
 import Synchronization
 import W3CTraceContext
@@ -88,13 +89,81 @@ final class ServerCore: Sendable {
       metadata: ["rpc.code": "\(error.code.name)", "error": "\(String(reflecting: cause))"])
   }
 
-  /// Counts a call refused before it reached ``run(_:io:context:)`` (unknown method, handler
-  /// limit, draining, connection limits): `path` nil or not hosted counts as
-  /// `method="unknown"`.
-  func refused(path: String?, code: RPCStatusCode) {
-    guard metrics.isRecording else { return }
-    let method = path.flatMap { router[$0]?.metrics } ?? metrics.unknownMethod
-    method?.refused(code)
+  // MARK: Admission
+
+  /// Admits a new call to a hosted method, the same way for every transport: refused when
+  /// `draining` (UNAVAILABLE, SERVER_DRAINING, `refused`), when the server does not host the
+  /// path (UNIMPLEMENTED, UNKNOWN_METHOD) or when it runs `maxRunningHandlers` handlers
+  /// (RESOURCE_EXHAUSTED, CONCURRENCY_LIMIT, `refused`); a refusal is counted and logged
+  /// (``refuse(_:path:callID:peer:)``). An admitted call holds a handler slot, which the
+  /// transport gives back (`handlerSlots.release()`) when the handler has run, or at once if
+  /// the call ends before it starts.
+  ///
+  /// A connection passes `draining: false`: its drain is decided by its state machine, which
+  /// still lets the calls up to its GOAWAY's last id run, and refuses later ones through
+  /// ``refuse(_:path:callID:peer:)`` like its other per-connection limits.
+  func admit(path: String, draining: Bool, callID: UInt32, peer: String) -> Result<RPCRouter.Method, RPCError> {
+    admit(router[path], path: path, draining: draining, callID: callID, peer: peer)
+  }
+
+  /// ``admit(path:draining:callID:peer:)`` for a path received in a frame: the method is found
+  /// by the path's bytes, and a `String` of them made only for a refusal.
+  func admit(pathBytes: ByteBuffer, callID: UInt32, peer: String) -> Result<RPCRouter.Method, RPCError> {
+    admit(router[pathBytes: pathBytes], path: String(buffer: pathBytes), draining: false, callID: callID, peer: peer)
+  }
+
+  private func admit(
+    _ method: RPCRouter.Method?, path: @autoclosure () -> String, draining: Bool, callID: UInt32, peer: String
+  ) -> Result<RPCRouter.Method, RPCError> {
+    guard !draining else {
+      return .failure(refuse(Self.drainingError, path: path(), callID: callID, peer: peer))
+    }
+    guard let method else {
+      let path = path()
+      return .failure(
+        refuse(
+          .rpc(.unimplemented, .unknownMethod, "unknown method \(path)", metadata: ["method": path]), path: path,
+          callID: callID, peer: peer))
+    }
+    guard handlerSlots.acquire() else {
+      return .failure(
+        refuse(
+          .rpc(
+            .resourceExhausted, .concurrencyLimit, "server is at its limit of running handlers",
+            retryAfter: .milliseconds(100), refused: true),
+          method: method, path: path(), callID: callID, peer: peer))
+    }
+    return .success(method)
+  }
+
+  /// What a draining server answers a call it does not take.
+  static let drainingError = RPCError.rpc(.unavailable, .serverDraining, "server is shutting down", refused: true)
+
+  /// Counts and logs a call refused before its handler ran, by ``admit(path:draining:callID:peer:)``
+  /// or by a transport's own limits (a connection's drain, MAX_CONCURRENT_CALLS, metadata over
+  /// MAX_HEADER_SIZE): the call counts in `rpc_server_calls_total` with the refusal's status
+  /// (under `method="unknown"` when `path` is nil or not hosted) and is logged at debug as
+  /// `call refused`. Returns `error`, the answer to send.
+  @discardableResult
+  func refuse(_ error: RPCError, path: String?, callID: UInt32, peer: String) -> RPCError {
+    refuse(error, method: path.flatMap { router[$0] }, path: path, callID: callID, peer: peer)
+  }
+
+  private func refuse(
+    _ error: RPCError, method: RPCRouter.Method?, path: String?, callID: UInt32, peer: String
+  ) -> RPCError {
+    if metrics.isRecording {
+      (method?.metrics ?? metrics.unknownMethod)?.refused(error.code)
+    }
+    if logger.logLevel <= .debug {
+      logger.debug(
+        "call refused",
+        metadata: [
+          "rpc.call_id": "\(callID)", "rpc.method": "\(path ?? "")", "rpc.peer": "\(peer)",
+          "rpc.code": "\(error.code.name)", "rpc.status_message": "\(error.message)",
+        ])
+    }
+    return error
   }
 
   /// Runs `body` inside the interceptors, outermost first.
