@@ -2,6 +2,7 @@ import Logging
 import Messages
 import MetricsTestKit
 import NIOCore
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -275,7 +276,7 @@ struct AdmissionTests {
         }
         await recorder.wait(for: "holding")
         harness.server.beginGracefulShutdown()
-        #expect(try await waitFor { try peer.goAwayCode() != nil })
+        #expect(try await eventually { try peer.goAwayCode() != nil })
         try await peer.send { buffer in
           FrameEncoder.writeCallOpen(
             callID: 3, CallOpen(path: echoPath, timeoutMicroseconds: nil, metadata: [:]), into: &buffer)
@@ -284,10 +285,10 @@ struct AdmissionTests {
           for case .trailers(id, let trailers) in try peer.frames() { return trailers }
           return nil
         }
-        #expect(try await waitFor { try trailers(3) != nil })
+        #expect(try await eventually { try trailers(3) != nil })
         #expect(try trailers(3).map { RPCError($0) } == expected)
         recorder.record("release")
-        #expect(try await waitFor { try trailers(1) != nil })
+        #expect(try await eventually { try trailers(1) != nil })
         #expect(try trailers(1)?.code == .ok)
         await peer.close()
       }
