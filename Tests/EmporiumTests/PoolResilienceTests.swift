@@ -2,6 +2,7 @@ import Foundation
 import Messages
 import NIOConcurrencyHelpers
 import RPC
+import TestSupport
 import Testing
 
 /// The client pool against real `emporium serve` processes that die and restart under load.
@@ -17,15 +18,13 @@ struct PoolResilienceTests {
     process.standardError = FileHandle.nullDevice
     process.standardOutput = FileHandle.nullDevice
     try process.run()
-    let deadline = ContinuousClock.now + .seconds(30)
-    while ContinuousClock.now < deadline {
-      if let connection = try? await RPCConnection.connect(host: "127.0.0.1", port: port) {
-        let status = try? await RpcV1.HealthService.Client(connection).check(.init()).status
-        await connection.close()
-        if status == .serving { return process }
-      }
-      try await Task.sleep(for: .milliseconds(50))
+    let serving = await eventually(within: .seconds(30), every: .milliseconds(50)) {
+      guard let connection = try? await RPCConnection.connect(host: "127.0.0.1", port: port) else { return false }
+      let status = try? await RpcV1.HealthService.Client(connection).check(.init()).status
+      await connection.close()
+      return status == .serving
     }
+    if serving { return process }
     process.terminate()
     throw RPCError(code: .unavailable, message: "emporium serve did not start on port \(port)")
   }
@@ -42,9 +41,9 @@ struct PoolResilienceTests {
 
   /// `tasks` callers making echo calls (each with `timeout`) until `stop` returns true.
   static func load(
-    _ client: Echo.Client, tasks: Int = 16, timeout: Duration = .seconds(2), until stop: @escaping @Sendable () -> Bool
+    _ client: Echo.Client, tasks: Int = 16, timeout: Duration = .seconds(2),
+    into outcomes: NIOLockedValueBox<Outcomes> = NIOLockedValueBox(Outcomes()), until stop: @escaping @Sendable () -> Bool
   ) async -> Outcomes {
-    let outcomes = NIOLockedValueBox(Outcomes())
     await withTaskGroup(of: Void.self) { group in
       for _ in 0..<tasks {
         group.addTask {
@@ -100,20 +99,17 @@ struct PoolResilienceTests {
     let pool = Self.pool(ports, retry: false)
     let client = Echo.Client(pool)
     let stop = NIOLockedValueBox(false)
-    async let outcomes = Self.load(client) { stop.withLockedValue { $0 } }
-    try await Task.sleep(for: .milliseconds(800))
+    let progress = NIOLockedValueBox(Outcomes())
+    async let outcomes = Self.load(client, into: progress) { stop.withLockedValue { $0 } }
+    // Kill one server once both serve, then wait until the pool has noticed.
+    #expect(await eventually(within: .seconds(30)) { progress.withLockedValue { $0.instances.count == 2 } })
     kill(victim.processIdentifier, SIGKILL)
-    try await Task.sleep(for: .milliseconds(800))
-    // Back on the same port.
     victim.waitUntilExit()
+    #expect(await eventually(within: .seconds(30)) { pool.snapshot().endpoints.contains { $0.ejected } })
+    // Back on the same port: the pool probes it back and calls reach it again.
     victim = try await Self.startServer(port: ports[0])
     let returned = Self.instance(of: victim)
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-      if pool.snapshot().endpoints.allSatisfy({ !$0.ejected && $0.connections > 0 }) { break }
-      try await Task.sleep(for: .milliseconds(20))
-    }
-    try await Task.sleep(for: .milliseconds(500))
+    #expect(await eventually(within: .seconds(30)) { progress.withLockedValue { $0.instances.contains(returned) } })
     stop.withLockedValue { $0 = true }
     let result = await outcomes
     #expect(result.succeeded > 100)
@@ -131,22 +127,23 @@ struct PoolResilienceTests {
     let pool = Self.pool(ports, retry: true)
     let client = Echo.Client(pool)
     let stop = NIOLockedValueBox(false)
-    async let outcomes = Self.load(client, timeout: .seconds(5)) { stop.withLockedValue { $0 } }
+    let progress = NIOLockedValueBox(Outcomes())
+    async let outcomes = Self.load(client, timeout: .seconds(5), into: progress) { stop.withLockedValue { $0 } }
     var restarted: [String] = []
     for index in servers.indices {
-      try await Task.sleep(for: .milliseconds(500))
+      // Restart a server once every server up now has answered calls.
+      let serving = Set(servers.map { Self.instance(of: $0) })
+      #expect(await eventually(within: .seconds(30)) {
+        serving.isSubset(of: progress.withLockedValue { Set($0.instances) })
+      })
       kill(servers[index].processIdentifier, SIGTERM)
       servers[index].waitUntilExit()
       #expect(servers[index].terminationStatus == 0)
       servers[index] = try await Self.startServer(port: ports[index])
       restarted.append(Self.instance(of: servers[index]))
-      let deadline = ContinuousClock.now + .seconds(10)
-      while ContinuousClock.now < deadline {
-        if pool.snapshot().endpoints.allSatisfy({ !$0.ejected && $0.connections > 0 }) { break }
-        try await Task.sleep(for: .milliseconds(20))
-      }
     }
-    try await Task.sleep(for: .milliseconds(500))
+    let serving = Set(servers.map { Self.instance(of: $0) })
+    #expect(await eventually(within: .seconds(30)) { serving.isSubset(of: progress.withLockedValue { Set($0.instances) }) })
     stop.withLockedValue { $0 = true }
     let result = await outcomes
     #expect(result.failures == [:])

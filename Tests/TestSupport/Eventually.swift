@@ -6,13 +6,14 @@
 /// generous.
 ///
 /// - Parameters:
-///   - timeout: How long to keep checking. Default 10 seconds.
+///   - timeout: How long to keep checking. Default 30 seconds: a bound for a loaded 2-core
+///     machine, which a passing test never waits out.
 ///   - interval: The pause between checks. Default 10 milliseconds.
 ///   - condition: What to wait for. An error it throws ends the wait and is rethrown.
 /// - Returns: Whether `condition` held in time.
 @discardableResult
 public func eventually(
-  within timeout: Duration = .seconds(10),
+  within timeout: Duration = .seconds(30),
   every interval: Duration = .milliseconds(10),
   _ condition: () async throws -> Bool
 ) async rethrows -> Bool {

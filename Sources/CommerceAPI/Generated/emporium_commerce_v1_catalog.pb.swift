@@ -2394,13 +2394,16 @@ extension CommerceV1 {
     /// names) or a foreign currency; NOT_FOUND when category_id does not exist;
     /// PERMISSION_DENIED (reason SELLER_NOT_APPROVED) when the seller application is not approved;
     /// ALREADY_EXISTS when the seller already has a product with the same non-empty sku.
+    /// Any signed-in user passes the access rule so that the service itself can tell a pending or
+    /// rejected applicant SELLER_NOT_APPROVED; other users without ROLE_SELLER or ROLE_ADMIN get a
+    /// plain PERMISSION_DENIED from the service.
     public enum CreateProduct: ProtoMethod {
       public typealias Input = CommerceV1.CreateProductRequest
       public typealias Output = CommerceV1.CreateProductResponse
       public static let descriptor = ProtoMethodDescriptor(
         service: "emporium.commerce.v1.CatalogService", method: "CreateProduct", kind: .unary,
         inputType: "emporium.commerce.v1.CreateProductRequest", outputType: "emporium.commerce.v1.CreateProductResponse",
-        access: ProtoAccessRule(roles: ["SELLER", "ADMIN"])
+        access: ProtoAccessRule(anyUser: true)
       )
     }
 

@@ -17,6 +17,9 @@ extension CommerceV1.CatalogService {
     /// names) or a foreign currency; NOT_FOUND when category_id does not exist;
     /// PERMISSION_DENIED (reason SELLER_NOT_APPROVED) when the seller application is not approved;
     /// ALREADY_EXISTS when the seller already has a product with the same non-empty sku.
+    /// Any signed-in user passes the access rule so that the service itself can tell a pending or
+    /// rejected applicant SELLER_NOT_APPROVED; other users without ROLE_SELLER or ROLE_ADMIN get a
+    /// plain PERMISSION_DENIED from the service.
     func createProduct(request: CommerceV1.CreateProductRequest, context: ServerContext) async throws -> CommerceV1.CreateProductResponse
     /// UpdateProduct changes the fields of a product named in update_paths. Callers: the SELLER
     /// who owns the product, and ADMIN users. expected_version makes blind retries safe: a retry
@@ -115,6 +118,9 @@ extension CommerceV1.CatalogService {
     /// names) or a foreign currency; NOT_FOUND when category_id does not exist;
     /// PERMISSION_DENIED (reason SELLER_NOT_APPROVED) when the seller application is not approved;
     /// ALREADY_EXISTS when the seller already has a product with the same non-empty sku.
+    /// Any signed-in user passes the access rule so that the service itself can tell a pending or
+    /// rejected applicant SELLER_NOT_APPROVED; other users without ROLE_SELLER or ROLE_ADMIN get a
+    /// plain PERMISSION_DENIED from the service.
     public func createProduct(_ request: CommerceV1.CreateProductRequest, options: CallOptions = .init()) async throws -> CommerceV1.CreateProductResponse {
       try await transport.unary(CommerceV1.CatalogService.CreateProduct.self, request, options: options)
     }

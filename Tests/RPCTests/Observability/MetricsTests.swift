@@ -159,8 +159,10 @@ struct MetricsTests {
         _ = try await client.echo(.init())
         let late = await Task {
           try await client.echo(
-            .with { $0.responseDelay = .with { $0.seconds = 5 } }, options: CallOptions(timeout: .milliseconds(500)))
+            .with { $0.responseDelay = .with { $0.seconds = 10 } }, options: CallOptions(timeout: .seconds(2)))
         }.result
+        // Two seconds: the call must reach the server before its deadline passes, on a loaded
+        // machine too (at 500 ms it sometimes expired before it was sent).
         #expect(throws: RPCError(code: .deadlineExceeded, message: "deadline exceeded")) { try late.get() }
         #expect(await eventually {
           (try? serverMetrics.expectCounter("rpc_server_calls_total", labels(echoPath, "DEADLINE_EXCEEDED")))?.totalValue == 1
