@@ -212,6 +212,18 @@ let package = Package(
     ),
 
     // What more than one test target uses (waiting for an event another thread causes).
+    // Servers, connections and log capture for the test targets that talk to a real server.
+    .target(
+      name: "RPCTestSupport",
+      dependencies: [
+        "RPC",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ],
+      path: "Tests/RPCTestSupport",
+      swiftSettings: defaultSwiftSettings
+    ),
     .target(
       name: "TestSupport",
       path: "Tests/TestSupport",
@@ -231,6 +243,7 @@ let package = Package(
     .testTarget(
       name: "RPCTests",
       dependencies: [
+        "RPCTestSupport",
         "TestSupport",
         "RPC",
         "Messages",
@@ -256,6 +269,7 @@ let package = Package(
     .testTarget(
       name: "CommerceKitTests",
       dependencies: [
+        "RPCTestSupport",
         "TestSupport", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
@@ -274,6 +288,8 @@ let package = Package(
     .testTarget(
       name: "AuthTests",
       dependencies: [
+        "TestSupport",
+        "RPCTestSupport",
         "CommerceAuth",
         "CommerceKit",
         "CommerceAPI",
@@ -293,6 +309,7 @@ let package = Package(
     .testTarget(
       name: "rpcctlTests",
       dependencies: [
+        "RPCTestSupport",
         "TestSupport",
         "rpcctl",
         "RPC",

@@ -1,6 +1,8 @@
 import CommerceAPI
 import CommerceKit
 import Foundation
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceAuth

@@ -4,6 +4,8 @@ import Foundation
 import Messages
 import Postgres
 import RPC
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceAuth

@@ -3,6 +3,8 @@ import CommerceKit
 import Foundation
 import Messages
 import RPC
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceAuth
@@ -59,7 +61,7 @@ struct SecretsInLogsTests {
       let admin = try #require(try await h.service.ensureBootstrapAdmin())
       secrets.append(admin.password)
 
-      let logs = h.logs.all
+      let logs = h.logs.all.map(\.text)
       // The flow was logged (at trace level, by the server and the service)...
       #expect(logs.contains { $0.contains("call ended") })
       #expect(logs.contains { $0.contains("account registered") })

@@ -3,6 +3,8 @@ import CommerceKit
 import Foundation
 import Messages
 import RPC
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceAuth

@@ -1,16 +1,11 @@
 import CommerceAPI
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import CommerceKit
 
-/// A clock the test moves.
-final class TestClock: Sendable {
-  private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-  var now: Date { current.withLock { $0 } }
-  func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
 
 @Suite struct AccessTokenTests {
   let user = Principal(kind: .user, subject: "u-1", roles: [.customer, .seller], sessionID: "s-1", expiresAt: 0)

@@ -2,6 +2,8 @@ import CommerceAPI
 import Messages
 import RPC
 import Synchronization
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceKit

@@ -4,6 +4,7 @@ import Messages
 import NIOCore
 import Postgres
 import RPC
+import RPCTestSupport
 import Testing
 
 /// A service whose Echo throws the error the request names, so the tests see what a caller

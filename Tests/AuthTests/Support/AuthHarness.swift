@@ -7,44 +7,12 @@ import NIOCore
 import Postgres
 import RPC
 import Synchronization
+import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import CommerceAuth
 
-/// A clock tests move by hand; the service and its AccessTokens read the same one.
-final class TestClock: Sendable {
-  private let current: Mutex<Date>
-
-  init(_ start: Date = Date(timeIntervalSince1970: 1_800_000_000)) { current = Mutex(start) }
-
-  var now: Date { current.withLock { $0 } }
-
-  func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
-
-/// A swift-log handler keeping every record, to search the logs for secrets.
-struct CapturingLogHandler: LogHandler {
-  final class Store: Sendable {
-    private let lines = Mutex<[String]>([])
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-    var all: [String] { lines.withLock { $0 } }
-  }
-
-  let store: Store
-  var logLevel: Logger.Level = .trace
-  var metadata: Logger.Metadata = [:]
-
-  subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-    get { metadata[key] }
-    set { metadata[key] = newValue }
-  }
-
-  func log(event: LogEvent) {
-    var merged = metadata
-    if let extra = event.metadata { merged.merge(extra) { $1 } }
-    store.append("\(event.level) \(event.message) \(merged) \(event.error.map { String(reflecting: $0) } ?? "")")
-  }
-}
 
 /// A migrated fresh database, an AuthService on a real server on 127.0.0.1 with the auth
 /// interceptor, and a client connection to it.
@@ -75,7 +43,7 @@ struct AuthHarness {
       configuration.registrationsPerClient = 10_000
       configure(&configuration)
       let logs = CapturingLogHandler.Store()
-      let logger = Logger(label: "auth-test") { _ in CapturingLogHandler(store: logs) }
+      let logger = Logger(label: "auth-test") { _ in CapturingLogHandler(store: logs, level: .trace) }
       let service = try await AuthService(pool: pool, tokens: tokens, configuration: configuration, logger: logger, now: { clock.now })
       var serverConfiguration = RPCServer.Configuration()
       serverConfiguration.port = 0

@@ -7,42 +7,6 @@ import Postgres
 import RPC
 import Synchronization
 
-/// A server on a free loopback port for the duration of `body`, then drained.
-func withServer<Result>(
-  services: [any RPCService], interceptors: [any ServerInterceptor] = [],
-  _ body: (RPCServer, Int) async throws -> Result
-) async throws -> Result {
-  var configuration = RPCServer.Configuration()
-  configuration.port = 0
-  configuration.drainTimeout = .seconds(5)
-  let server = RPCServer(services: services, interceptors: interceptors, configuration: configuration)
-  let serving = Task { try await server.serve() }
-  let port = try await server.localAddress().port!
-  do {
-    let result = try await body(server, port)
-    server.beginGracefulShutdown()
-    try await serving.value
-    return result
-  } catch {
-    server.beginGracefulShutdown()
-    _ = try? await serving.value
-    throw error
-  }
-}
-
-/// A connection to a test server for the duration of `body`.
-func withConnection<Result>(port: Int, _ body: (RPCConnection) async throws -> Result) async throws -> Result {
-  let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
-  do {
-    let result = try await body(connection)
-    await connection.close()
-    return result
-  } catch {
-    await connection.close()
-    throw error
-  }
-}
-
 /// A pool on a fresh database of the shared embedded cluster, with the platform tables in
 /// `schema`.
 func withDatabase<Result>(

@@ -2,6 +2,7 @@ import Messages
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -1,6 +1,7 @@
 import Messages
 import NIOCore
 import TestSupport
+import RPCTestSupport
 import Testing
 
 @testable import RPC

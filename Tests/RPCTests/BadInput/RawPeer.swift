@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import TestSupport
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -2,6 +2,7 @@ import CommerceAPI
 import Messages
 import NIOConcurrencyHelpers
 import NIOCore
+import RPCTestSupport
 import Testing
 
 @testable import RPC

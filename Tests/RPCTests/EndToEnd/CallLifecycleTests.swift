@@ -1,5 +1,6 @@
 import Messages
 import NIOCore
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -3,6 +3,7 @@ import Messages
 import MetricsTestKit
 import NIOCore
 import TestSupport
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -2,6 +2,7 @@ import CommerceAPI
 import Messages
 import NIOCore
 import NIOPosix
+import RPCTestSupport
 import Testing
 
 @testable import RPC

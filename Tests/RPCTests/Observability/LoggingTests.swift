@@ -1,5 +1,6 @@
 import Logging
 import Messages
+import RPCTestSupport
 import Testing
 
 @testable import RPC

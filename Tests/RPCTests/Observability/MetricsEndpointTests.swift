@@ -1,6 +1,7 @@
 import Messages
 import NIOCore
 import Prometheus
+import RPCTestSupport
 import Testing
 
 @testable import RPC

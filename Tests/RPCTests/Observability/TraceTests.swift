@@ -1,5 +1,6 @@
 import Messages
 import NIOConcurrencyHelpers
+import RPCTestSupport
 import Testing
 import W3CTraceContext
 

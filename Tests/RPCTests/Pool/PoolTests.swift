@@ -3,6 +3,7 @@ import MetricsTestKit
 import NIOConcurrencyHelpers
 import NIOCore
 import TestSupport
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -2,6 +2,7 @@ import CZstd
 import Foundation
 import Messages
 import NIOCore
+import RPCTestSupport
 import Testing
 
 @testable import RPC

@@ -2,6 +2,7 @@ import Foundation
 import Messages
 import NIOCore
 import RPC
+import RPCTestSupport
 import Testing
 
 @testable import rpcctl
@@ -40,22 +41,8 @@ func rpcctl(
 func withServer<Result>(
   extraServices: [any RPCService] = [], _ body: (RPCServer, Int) async throws -> Result
 ) async throws -> Result {
-  var configuration = RPCServer.Configuration()
-  configuration.port = 0
-  configuration.drainTimeout = .seconds(2)
-  let server = RPCServer(services: [EchoService(), AllTypesService()] + extraServices, configuration: configuration)
-  let serving = Task { try await server.serve() }
-  let port = try await server.localAddress().port!
-  do {
-    let result = try await body(server, port)
-    server.beginGracefulShutdown()
-    try await serving.value
-    return result
-  } catch {
-    server.beginGracefulShutdown()
-    _ = try? await serving.value
-    throw error
-  }
+  try await RPCTestSupport.withServer(
+    services: [EchoService(), AllTypesService()] + extraServices, configure: { $0.drainTimeout = .seconds(2) }, body)
 }
 
 /// A loopback port nothing listens on (bound, then released).
