@@ -33,7 +33,7 @@ check-generated: deps
 	scripts/check-generated.sh
 	scripts/check-bench-peers.sh
 
-## The dependency rules: services never import each other; RPC and Postgres stay apart.
+## The dependency rules: services never import each other; RPC and the Postgres modules stay apart.
 check-architecture:
 	scripts/check-architecture.sh
 

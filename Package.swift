@@ -19,6 +19,7 @@ let package = Package(
     .library(name: "RPC", targets: ["RPC"]),
     .library(name: "CommerceAPI", targets: ["CommerceAPI"]),
     .library(name: "Postgres", targets: ["Postgres"]),
+    .library(name: "PostgresEmbedded", targets: ["PostgresEmbedded"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),
@@ -173,9 +174,17 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
-    // PostgreSQL: the embedded launcher (and, with the driver, everything libpq).
+    // The PostgreSQL driver over libpq: connections, pool, transactions, LISTEN/NOTIFY, migrations.
     .target(
       name: "Postgres",
+      dependencies: ["CLibPQ"],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // The embedded PostgreSQL launcher: initdb + pg_ctl, the watchdog, TestCluster. Independent of
+    // the driver (it needs only libpq's PQping and one CREATE DATABASE).
+    .target(
+      name: "PostgresEmbedded",
       dependencies: ["CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
@@ -188,6 +197,7 @@ let package = Package(
         "Messages",
         "RPC",
         "Postgres",
+        "PostgresEmbedded",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -271,6 +281,7 @@ let package = Package(
       dependencies: [
         "RPCTestSupport",
         "TestSupport", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
+        "PostgresEmbedded",
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
@@ -279,6 +290,7 @@ let package = Package(
       name: "EmporiumAppTests",
       dependencies: [
         "TestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
+        "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -296,6 +308,7 @@ let package = Package(
         "RPC",
         "Messages",
         "Postgres",
+        "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
       ],
@@ -320,12 +333,17 @@ let package = Package(
     ),
     .testTarget(
       name: "EmporiumTests",
-      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "Postgres"],
+      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "Postgres", "PostgresEmbedded"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
       name: "PostgresTests",
-      dependencies: ["TestSupport", "Postgres", "CLibPQ"],
+      dependencies: ["TestSupport", "Postgres", "PostgresEmbedded"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "PostgresEmbeddedTests",
+      dependencies: ["PostgresEmbedded", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
   ]

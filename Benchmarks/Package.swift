@@ -89,7 +89,11 @@ let package = Package(
     // executable, not a package-benchmark target). See docs/PERFORMANCE.md.
     .executableTarget(
       name: "PostgresBenchmarks",
-      dependencies: [.product(name: "Postgres", package: "emporium"), "PostgresBenchLibPQ"],
+      dependencies: [
+        .product(name: "Postgres", package: "emporium"),
+        .product(name: "PostgresEmbedded", package: "emporium"),
+        "PostgresBenchLibPQ",
+      ],
       path: "Benchmarks/PostgresBenchmarks",
       swiftSettings: defaultSwiftSettings
     ),

@@ -2,7 +2,8 @@
 # Fails when code breaks the project's dependency rules (docs/ARCHITECTURE.md, "Rules"):
 #   1. A commerce service (a target under Sources/Commerce/) never depends on or imports another
 #      service; it calls other services through CommerceAPI's generated clients.
-#   2. RPC and Postgres never depend on or import each other.
+#   2. RPC and the PostgreSQL modules (Postgres, the driver; PostgresEmbedded, the launcher) never
+#      depend on or import each other.
 # Reads Package.swift (through `swift package dump-package`) and every import line of the sources.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,7 @@ services = {name for name, t in targets.items() if path_of(t).startswith("Source
 forbidden = {name: services - {name} for name in services}
 forbidden["RPC"] = {"Postgres", "PostgresEmbedded"}
 forbidden["Postgres"] = {"RPC"}
+forbidden["PostgresEmbedded"] = {"RPC"}
 
 problems = []
 import_line = re.compile(r'^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)', re.M)
@@ -55,5 +57,5 @@ if problems:
     for problem in problems:
         print("  " + problem, file=sys.stderr)
     sys.exit(1)
-print(f"check-architecture: {len(services)} service targets import no other service; RPC and Postgres stay apart")
+print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded")
 PY

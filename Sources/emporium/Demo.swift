@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import Messages
 import NIOCore
-import Postgres
+import PostgresEmbedded
 import RPC
 
 /// `emporium demo`: the whole system on this machine in one command, with progress.

@@ -5,7 +5,7 @@ import Logging
 import EmporiumApp
 import Messages
 import NIOCore
-import Postgres
+import PostgresEmbedded
 import Prometheus
 import RPC
 import ServiceLifecycle

@@ -5,6 +5,7 @@ import Logging
 import Messages
 import NIOCore
 import Postgres
+import PostgresEmbedded
 import RPC
 import Synchronization
 import TestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import PostgresEmbedded
 import Testing
 
 /// `emporium migrate` as an operator runs it.

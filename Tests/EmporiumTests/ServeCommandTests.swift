@@ -1,6 +1,6 @@
 import Foundation
 import Messages
-import Postgres
+import PostgresEmbedded
 import RPC
 import TestSupport
 import Testing

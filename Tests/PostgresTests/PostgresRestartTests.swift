@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import PostgresEmbedded
 import Synchronization
 import Testing
 

@@ -39,6 +39,7 @@
 // driver's allocations per transaction are printed too.
 import Foundation
 import Postgres
+import PostgresEmbedded
 
 /// One run of one variant.
 struct Measurement {

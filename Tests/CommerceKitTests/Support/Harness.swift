@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Messages
 import Postgres
+import PostgresEmbedded
 import RPC
 import Synchronization
 

@@ -1,4 +1,4 @@
-import Postgres
+import PostgresEmbedded
 import Synchronization
 
 /// A test database created on first use and shared by the tests of one suite (which run in

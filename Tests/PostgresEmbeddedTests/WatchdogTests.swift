@@ -1,5 +1,5 @@
 import Foundation
-import Postgres
+import PostgresEmbedded
 import Testing
 
 @Suite("Watchdog")

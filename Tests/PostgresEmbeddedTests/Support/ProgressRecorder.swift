@@ -1,4 +1,4 @@
-import Postgres
+import PostgresEmbedded
 import Synchronization
 
 /// Collects the progress events a launcher reports.

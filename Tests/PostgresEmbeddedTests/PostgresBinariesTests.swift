@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import Postgres
+@testable import PostgresEmbedded
 
 @Suite("Finding the PostgreSQL programs")
 struct PostgresBinariesTests {
