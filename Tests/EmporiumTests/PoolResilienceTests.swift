@@ -100,7 +100,9 @@ struct PoolResilienceTests {
     let client = Echo.Client(pool)
     let stop = NIOLockedValueBox(false)
     let progress = NIOLockedValueBox(Outcomes())
-    async let outcomes = Self.load(client, into: progress) { stop.withLockedValue { $0 } }
+    // Calls get 5 s: a call that finds no server must fail fast with UNAVAILABLE, never run out
+    // its deadline, even on a loaded machine.
+    async let outcomes = Self.load(client, timeout: .seconds(5), into: progress) { stop.withLockedValue { $0 } }
     // Kill one server once both serve, then wait until the pool has noticed.
     #expect(await eventually(within: .seconds(30)) { progress.withLockedValue { $0.instances.count == 2 } })
     kill(victim.processIdentifier, SIGKILL)

@@ -235,7 +235,8 @@ struct PostgresPoolTests {
     let start = ContinuousClock.now
     task.cancel()
     let outcome = await task.result
-    #expect(start.duration(to: .now) < .seconds(1))
+    // Well before the statement's 10 s, with room for a loaded machine.
+    #expect(start.duration(to: .now) < .seconds(5))
     #expect(throws: CancellationError.self) { try outcome.get() }
     // ...and stops there too.
     #expect(try await eventually(within: .seconds(3)) { try await Activity.activeStatements(containing: marker, on: observer) == 0 })
