@@ -20,6 +20,7 @@ let package = Package(
     .library(name: "CommerceAPI", targets: ["CommerceAPI"]),
     .library(name: "Postgres", targets: ["Postgres"]),
     .library(name: "PostgresEmbedded", targets: ["PostgresEmbedded"]),
+    .library(name: "CommerceKit", targets: ["CommerceKit"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),

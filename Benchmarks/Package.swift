@@ -107,6 +107,7 @@ let package = Package(
         .product(name: "RPC", package: "emporium"),
         .product(name: "Messages", package: "emporium"),
         .product(name: "CommerceAPI", package: "emporium"),
+        .product(name: "CommerceKit", package: "emporium"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -75,7 +75,7 @@ public final class AccessTokens: Sendable {
   /// Verifies a token: its signature, issuer and expiry.
   public func verify(_ token: String) async throws(Failure) -> Claims {
     let at = now()
-    if let cached = cache.withLock({ $0.claims(for: token, at: at) }) { return cached }
+    if let cached = cache.withLock({ $0.lookUp(token, at: at) }) { return cached }
     let payload: Payload
     do {
       payload = try await keys.verify(token, as: Payload.self)
@@ -102,6 +102,21 @@ public final class AccessTokens: Sendable {
   /// How many verified tokens are remembered (for tests and metrics).
   public var cachedCount: Int { cache.withLock { $0.entries.count } }
 
+  /// What the verification cache has done since this instance was made.
+  public struct CacheStatistics: Sendable, Hashable {
+    /// Verifications answered from the cache.
+    public var hits: Int
+    /// Verifications that checked the token itself (then cached it when valid).
+    public var misses: Int
+    /// Tokens remembered now.
+    public var entries: Int
+  }
+
+  /// Cache hits and misses so far (for benchmarks and metrics).
+  public var cacheStatistics: CacheStatistics {
+    cache.withLock { CacheStatistics(hits: $0.hits, misses: $0.misses, entries: $0.entries.count) }
+  }
+
   struct Payload: JWTPayload {
     var sub: SubjectClaim
     var knd: String
@@ -122,11 +137,18 @@ public final class AccessTokens: Sendable {
   struct Cache {
     let capacity: Int
     var entries: [String: (claims: Claims, expiresAt: Date)] = [:]
+    var hits = 0
+    var misses = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
-    func claims(for token: String, at now: Date) -> Claims? {
-      guard let entry = entries[token], entry.expiresAt > now else { return nil }
+    /// The claims of `token` if it is remembered and unexpired at `now`; counts a hit or a miss.
+    mutating func lookUp(_ token: String, at now: Date) -> Claims? {
+      guard let entry = entries[token], entry.expiresAt > now else {
+        misses += 1
+        return nil
+      }
+      hits += 1
       return entry.claims
     }
 

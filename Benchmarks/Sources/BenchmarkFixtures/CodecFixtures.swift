@@ -1,3 +1,4 @@
+public import CommerceAPI
 public import Messages
 public import SwiftProtobufPeer
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommerceKit
 import Foundation
 import NIOCore
 import NIOPosix
@@ -26,14 +27,18 @@ struct ClientCommand: AsyncParsableCommand {
   var pool = false
   @Option(help: "With --pool: comma-separated ports of the servers on 127.0.0.1, e.g. 24100,24101.") var ports: String?
   @Option(help: "With --pool: the most connections the pool opens to one server.") var maxConnectionsPerEndpoint = 4
+  @Option(
+    help: "Emporium only: issue a user's access token with the keys in this directory and send it on every call (authorization: Bearer)."
+  )
+  var authKeys: String?
 
   private var portList: [Int] { (ports ?? "").split(separator: ",").compactMap { Int($0) } }
 
   func validate() throws {
     guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
     guard payload >= 0 else { throw ValidationError("--payload must not be negative") }
-    if impl != .emporium && (onLoop || nioExecutor || compression != .none || pool) {
-      throw ValidationError("--on-loop, --nio-executor, --compression and --pool apply to emporium only")
+    if impl != .emporium && (onLoop || nioExecutor || compression != .none || pool || authKeys != nil) {
+      throw ValidationError("--on-loop, --nio-executor, --compression, --pool and --auth-keys apply to emporium only")
     }
     if onLoop && nioExecutor { throw ValidationError("--on-loop and --nio-executor are alternatives") }
     if pool && onLoop { throw ValidationError("--on-loop needs one connection: a pool has one event loop per connection") }
@@ -57,6 +62,11 @@ struct ClientCommand: AsyncParsableCommand {
     options.pool = pool
     options.ports = portList.isEmpty ? [options.port] : portList
     options.maxConnectionsPerEndpoint = maxConnectionsPerEndpoint
+    if let authKeys {
+      let tokens = await AccessTokens(keys: try AccessTokenKeySet.load(directory: authKeys).keys)
+      let (token, _) = try await tokens.issue(for: AuthBench.user, lifetime: .seconds(3_600))
+      options.authorization = "Bearer " + token
+    }
     let report: ClientReport
     switch impl {
     case .emporium: report = try await EmporiumEchoClient.run(options)

@@ -1,3 +1,5 @@
+import RPC
+
 /// The parameters of one client run (the `client` subcommand's options).
 struct ClientOptions: Sendable {
   var implementation: Implementation
@@ -14,6 +16,13 @@ struct ClientOptions: Sendable {
   var pool = false
   var ports: [Int] = []
   var maxConnectionsPerEndpoint = 4
+  /// Emporium only: the `authorization` entry every call carries ("Bearer <token>").
+  var authorization: String?
+
+  /// What every Emporium call carries.
+  var callOptions: CallOptions {
+    CallOptions(metadata: authorization.map { ["authorization": $0] } ?? [:])
+  }
 
   var loop: ClosedLoop { ClosedLoop(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
 }

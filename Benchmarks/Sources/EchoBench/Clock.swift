@@ -1,3 +1,8 @@
+#if canImport(CoreFoundation)
+// timespec and timeval: with Foundation loaded, their clang declarations come from CoreFoundation's
+// module.
+import CoreFoundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif

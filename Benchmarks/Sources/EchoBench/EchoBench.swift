@@ -7,7 +7,8 @@ import ArgumentParser
 /// implementations, and prints the tables for docs/PERFORMANCE.md); the other subcommands are
 /// its parts, runnable by hand. See docs/PERFORMANCE.md, "RPC: echo over loopback". `pool`,
 /// `soak` and `idle-memory` measure the client pool and memory per connection ("RPC: client
-/// pool").
+/// pool"). `auth` measures `AuthInterceptor` against the same echo without it ("Auth
+/// interceptor").
 @main
 struct EchoBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -16,6 +17,7 @@ struct EchoBench: AsyncParsableCommand {
     subcommands: [
       RunCommand.self, ReportCommand.self, ServerCommand.self, ClientCommand.self, IdleCommand.self, ZstdStreamingCommand.self,
       MallocCheckCommand.self, PoolCommand.self, SoakCommand.self, SoakClientCommand.self, IdleMemoryCommand.self,
+      AuthCommand.self,
     ]
   )
 }

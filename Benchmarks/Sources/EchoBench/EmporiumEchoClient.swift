@@ -61,16 +61,17 @@ enum EmporiumEchoClient {
   {
     let pool = PayloadPool(size: options.payload)
     let mode = options.mode
+    let callOptions = options.callOptions
     return { index, control in
       switch mode {
-      case .unary: try await unary(client, pool: pool, index: index, control: control)
-      case .bidi: try await bidi(client, pool: pool, index: index, control: control)
+      case .unary: try await unary(client, pool: pool, options: callOptions, index: index, control: control)
+      case .bidi: try await bidi(client, pool: pool, options: callOptions, index: index, control: control)
       }
     }
   }
 
   private static func unary(
-    _ client: RpcV1.EchoService.Client, pool: PayloadPool, index: Int, control: LoadControl
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, index: Int, control: LoadControl
   ) async throws -> CallTally {
     var tally = CallTally()
     var request = RpcV1.EchoRequest()
@@ -80,7 +81,7 @@ enum EmporiumEchoClient {
       next &+= 1
       let start = monotonicNanoseconds()
       do {
-        let response = try await client.echo(request)
+        let response = try await client.echo(request, options: options)
         if response.payload.count != request.payload.count { tally.errors += 1 }
         tally.record(since: start, control: control)
       } catch {
@@ -91,10 +92,11 @@ enum EmporiumEchoClient {
   }
 
   private static func bidi(
-    _ client: RpcV1.EchoService.Client, pool: PayloadPool, index: Int, control: LoadControl
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, index: Int, control: LoadControl
   ) async throws -> CallTally {
     let (asks, ask) = AsyncStream.makeStream(of: Void.self)
     return try await client.update(
+      options: options,
       requests: { writer in
         var request = RpcV1.EchoRequest()
         var next = index &* 7_919

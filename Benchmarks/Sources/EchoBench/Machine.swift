@@ -9,6 +9,8 @@ struct Machine: Codable {
   var cpus: Int
   var model: String
   var kernel: String
+  /// The clock /proc/cpuinfo reports ("cpu MHz" of the first CPU; nil where it reports none).
+  var cpuMHz: Double? = nil
 
   static func current() -> Machine {
     let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
@@ -18,6 +20,9 @@ struct Machine: Codable {
     var name = utsname()
     uname(&name)
     let release = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    return Machine(cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), model: model, kernel: release)
+    let mhz =
+      cpuinfo.split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
+      .flatMap { $0.split(separator: ":", maxSplits: 1).last.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
+    return Machine(cpus: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), model: model, kernel: release, cpuMHz: mhz)
   }
 }

@@ -1,3 +1,4 @@
+import CommerceKit
 import Foundation
 
 #if canImport(Glibc)
@@ -14,9 +15,27 @@ struct Orchestrator {
   var nextPort: Int
   let seconds: Double
   let warmUp: Double
+  /// The access-token keys directory shared by the server and client of auth variants (made by
+  /// ``makeAuthKeys()``).
+  var authKeys: String?
 
   struct Failure: Error, CustomStringConvertible {
     var description: String
+  }
+
+  /// Makes a signing key in `auth-keys` of the scratch directory, for auth variants: their
+  /// server verifies with it and their client issues its token with it.
+  mutating func makeAuthKeys() throws {
+    let directory = scratch + "/auth-keys"
+    _ = try AccessTokenKeySet.load(directory: directory)
+    authKeys = directory
+  }
+
+  /// `--auth-keys DIR` for the server and client of `variant`, when it authenticates.
+  private func authArguments(_ variant: Variant) throws -> [String] {
+    guard variant.authenticates else { return [] }
+    guard let authKeys else { throw Failure(description: "\(variant.id) needs makeAuthKeys() first") }
+    return ["--auth-keys", authKeys]
   }
 
   private mutating func port() -> Int {
@@ -67,7 +86,7 @@ struct Orchestrator {
     return try startServer(
       arguments: [
         "--impl", variant.implementation.rawValue, "--port", "\(port)", "--compression", variant.compression.rawValue,
-      ] + extraArguments, environment: environment)
+      ] + authArguments(variant) + extraArguments, environment: environment)
   }
 
   /// Starts `echo-bench server` with `arguments` and `environment` (added to this process's) and
@@ -179,6 +198,7 @@ struct Orchestrator {
     if variant.implementation == .emporium { arguments += ["--compression", variant.compression.rawValue] }
     if variant.onLoop { arguments.append("--on-loop") }
     if variant.nioExecutor { arguments.append("--nio-executor") }
+    arguments += try authArguments(variant)
     let client = try ChildProcess(
       name: "client", arguments: arguments, environment: preloadEnvironment, stderrPath: scratch + "/client.log")
     defer { client.terminate() }
@@ -189,6 +209,7 @@ struct Orchestrator {
     try client.expect("WINDOW_END", timeout: seconds + 30)
     let endCPU = ProcFS.cpuSeconds(pid: server.pid)
     let endMallocs = serverMallocs(server)
+    let authCache = variant.authenticates ? serverAuthCache(server) : nil
     guard let line = client.readLine(timeout: 60), let data = line.data(using: .utf8),
       let report = try? JSONDecoder().decode(ClientReport.self, from: data)
     else {
@@ -200,7 +221,18 @@ struct Orchestrator {
     if let startMallocs, let endMallocs { mallocs = endMallocs.allocations - startMallocs.allocations }
     return Measurement(
       scenario: scenario, variant: variant, round: round, client: report, serverCPUSeconds: endCPU - startCPU,
-      serverMallocs: mallocs)
+      serverMallocs: mallocs, serverAuthCache: authCache)
+  }
+
+  /// An auth server's token cache counts so far: SIGUSR1 makes it print `AUTH hits misses entries`.
+  private func serverAuthCache(_ server: ChildProcess) -> AuthCacheCounts? {
+    kill(server.pid, SIGUSR1)
+    guard let line = server.readLine(timeout: 5) else { return nil }
+    let fields = line.split(separator: " ")
+    guard fields.count == 4, fields[0] == "AUTH", let hits = Int(fields[1]), let misses = Int(fields[2]),
+      let entries = Int(fields[3])
+    else { return nil }
+    return AuthCacheCounts(hits: hits, misses: misses, entries: entries)
   }
 
   /// Memory per idle connection: the server's VmRSS before and after `connections` more

@@ -24,7 +24,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Rounds (each variant once per round, alternating); tables show medians.") var rounds: Int = 2
   @Flag(help: "A smoke test: 1 s windows, one round, three scenarios, 20 idle connections.") var quick = false
   @Option(help: "Comma-separated scenarios (default: all), e.g. unary-100-64,bidi-100-1.") var scenarios: String?
-  @Option(help: "Comma-separated variants (default: all): \(Variant.all.map(\.id).joined(separator: ","))")
+  @Option(help: "Comma-separated variants (default: all but emporium-none-auth): \(Variant.selectable.map(\.id).joined(separator: ","))")
   var variants: String?
   @Option(help: "Idle connections for memory per connection (0 skips).") var idleConnections: Int = 200
   @Flag(help: "Skip the zstd streaming comparison.") var skipZstd = false
@@ -60,11 +60,12 @@ struct RunCommand: ParsableCommand {
     } ?? (quick ? Scenario.quick : Scenario.all)
     let selectedVariants = try variants.map { list in
       try list.split(separator: ",").map { id in
-        guard let variant = Variant.all.first(where: { $0.id == id }) else { throw ValidationError("unknown variant \(id)") }
+        guard let variant = Variant.selectable.first(where: { $0.id == id }) else { throw ValidationError("unknown variant \(id)") }
         return variant
       }
     } ?? Variant.all
     let roundCount = quick ? 1 : rounds
+    if selectedVariants.contains(where: \.authenticates) { try orchestrator.makeAuthKeys() }
 
     let started = Date()
     var measurements: [Measurement] = []

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommerceKit
 import Dispatch
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
@@ -31,10 +32,17 @@ struct ServerCommand: AsyncParsableCommand {
   @Flag(help: "Emporium only: SIGTERM drains gracefully (GOAWAY, running calls finish) instead of killing.")
   var graceful = false
   @Option(help: "With --graceful: seconds running calls get before they are cancelled.") var drainTimeout: Double = 5
+  @Option(
+    help: "Emporium only: run AuthInterceptor with keys from this directory, every call needing a user's token; SIGUSR1 prints the token cache counts."
+  )
+  var authKeys: String?
 
   func validate() throws {
-    if impl != .emporium && (compression != .none || zstdWindowLog != nil || maxConcurrentCalls != nil || graceful) {
-      throw ValidationError("--compression, --zstd-window-log, --max-concurrent-calls and --graceful apply to emporium only")
+    if impl != .emporium
+      && (compression != .none || zstdWindowLog != nil || maxConcurrentCalls != nil || graceful || authKeys != nil)
+    {
+      throw ValidationError(
+        "--compression, --zstd-window-log, --max-concurrent-calls, --graceful and --auth-keys apply to emporium only")
     }
     if let zstdWindowLog, !(10...31).contains(zstdWindowLog) {
       throw ValidationError("--zstd-window-log must be in 10...31")
@@ -64,7 +72,17 @@ struct ServerCommand: AsyncParsableCommand {
     }
     if let maxConcurrentCalls { configuration.settings.maxConcurrentCalls = UInt32(maxConcurrentCalls) }
     configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1_000))
-    let server = RPCServer(services: [EchoService()], configuration: configuration)
+    var interceptors: [any RPC.ServerInterceptor] = []
+    var statistics: (any DispatchSourceSignal)?
+    if let authKeys {
+      let tokens = await AccessTokens(keys: try AccessTokenKeySet.load(directory: authKeys).keys)
+      interceptors = [AuthBench.EveryCallNeedsAUser(AuthInterceptor(tokens: tokens))]
+      statistics = Self.onSignal(SIGUSR1) {
+        let counts = tokens.cacheStatistics
+        emitLine("AUTH \(counts.hits) \(counts.misses) \(counts.entries)")
+      }
+    }
+    let server = RPCServer(services: [EchoService()], interceptors: interceptors, configuration: configuration)
     // SIGTERM keeps its default action (exit at once) unless --graceful asks for a drain.
     let termination = graceful ? Self.onSIGTERM { server.beginGracefulShutdown() } : nil
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -74,12 +92,18 @@ struct ServerCommand: AsyncParsableCommand {
       try await group.waitForAll()
     }
     termination?.cancel()
+    statistics?.cancel()
   }
 
   /// Runs `handler` on a dispatch queue when SIGTERM arrives (the signal itself is ignored).
   private static func onSIGTERM(_ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
-    signal(SIGTERM, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: .global())
+    onSignal(SIGTERM, handler)
+  }
+
+  /// Runs `handler` on a dispatch queue when `number` arrives (the signal itself is ignored).
+  private static func onSignal(_ number: Int32, _ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
     source.setEventHandler(handler: handler)
     source.resume()
     return source

@@ -1,18 +1,25 @@
 /// One implementation as the benchmark runs it: which server and client, which compression,
 /// and (Emporium) whether the calling tasks run on the connection's event loop, or on NIO's
-/// event loops installed as the client process's global executor.
+/// event loops installed as the client process's global executor; and (Emporium) whether every
+/// call is authenticated (``AuthBench``).
 struct Variant: Hashable, Codable, Sendable {
   var implementation: Implementation
   var compression: CompressionChoice = .none
   var onLoop = false
   var nioExecutor = false
+  /// Emporium only: the server runs `AuthInterceptor` with every call needing a user's token, and
+  /// the client sends `authorization: Bearer <token>` on every call (nil in results from before
+  /// the variant existed).
+  var auth: Bool? = nil
+
+  var authenticates: Bool { auth ?? false }
 
   /// The name used by `--variants`: emporium-none, emporium-none-loop, emporium-none-nio-executor,
-  /// emporium-zstd, emporium-zstd-loop, grpc, nio.
+  /// emporium-zstd, emporium-zstd-loop, grpc, nio; and emporium-none-auth (not in `all`).
   var id: String {
     switch implementation {
     case .emporium:
-      "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")\(nioExecutor ? "-nio-executor" : "")"
+      "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")\(nioExecutor ? "-nio-executor" : "")\(authenticates ? "-auth" : "")"
     case .grpc: "grpc"
     case .nio: "nio"
     }
@@ -21,7 +28,7 @@ struct Variant: Hashable, Codable, Sendable {
   var label: String {
     switch implementation {
     case .emporium:
-      "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")\(nioExecutor ? ", NIO executor" : "")"
+      "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")\(nioExecutor ? ", NIO executor" : "")\(authenticates ? ", auth" : "")"
     case .grpc: "grpc-swift-2"
     case .nio: "bare NIO"
     }
@@ -36,6 +43,12 @@ struct Variant: Hashable, Codable, Sendable {
     Variant(implementation: .grpc),
     Variant(implementation: .nio),
   ]
+
+  /// Emporium, no compression, every call authenticated (`echo-bench auth`, or `run --variants`).
+  static let emporiumAuth = Variant(implementation: .emporium, compression: .none, auth: true)
+
+  /// What `--variants` accepts: `all` (the default set) and the auth variant.
+  static let selectable: [Variant] = all + [emporiumAuth]
 
   /// The variants for memory per idle connection (the executor makes no difference there).
   static let idle: [Variant] = all.filter { !$0.onLoop && !$0.nioExecutor }
