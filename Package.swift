@@ -228,6 +228,7 @@ let package = Package(
       name: "RPCTestSupport",
       dependencies: [
         "RPC",
+        "Messages",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -7,20 +7,6 @@ import RPC
 import RPCTestSupport
 import Testing
 
-/// A service whose Echo throws the error the request names, so the tests see what a caller
-/// receives over a real socket.
-struct ThrowingEchoService: RpcV1.EchoService.ServiceProtocol {
-  let errors: [String: any Error & Sendable]
-
-  func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    if let error = errors[request.message] { throw error }
-    return .with { $0.message = request.message }
-  }
-  func expand(request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext) async throws {}
-  func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse { .init() }
-  func update(requests: RequestStream<RpcV1.EchoRequest>, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext) async throws {}
-}
-
 @Suite struct CommerceErrorTests {
   @Test func detailsFollowCommonProto() {
     let error = CommerceError(
@@ -59,14 +45,19 @@ struct ThrowingEchoService: RpcV1.EchoService.ServiceProtocol {
 
   @Test func callersReceiveTheStatusAndNeverTheCause() async throws {
     struct Secret: Error { let sql = "SELECT password FROM auth.accounts" }
-    let service = ThrowingEchoService(errors: [
+    // Echo throws the error its request names, so the test sees what a caller receives.
+    let errors: [String: any Error & Sendable] = [
       "stock": CommerceError(.failedPrecondition, .insufficientStock, "not enough stock", metadata: ["productId": "p1"])
         .causedBy(PostgresError(code: .server, sqlState: "23514", message: "SELECT secret")),
       "db": PostgresError(code: .server, sqlState: "23505", message: "duplicate key value violates unique constraint \"accounts_email\""),
       "timeout": PostgresError(code: .statementTimeout, sqlState: "57014", message: "canceling statement due to statement timeout"),
       "gone": PostgresError(code: .connectionClosed, message: "server closed the connection"),
       "other": RPCError(code: .notFound, message: "no such thing", cause: Secret()),
-    ])
+    ]
+    let service = UnaryEchoService { request, _ in
+      if let error = errors[request.message] { throw error }
+      return .with { $0.message = request.message }
+    }
     try await withServer(services: [service]) { _, port in
       try await withConnection(port: port) { connection in
         let echo = RpcV1.EchoService.Client(connection)

@@ -49,7 +49,7 @@ import Testing
     try await withDatabase("commercekit_idempotency_reuse") { pool in
       let store = IdempotencyStore(pool: pool, schema: "svc")
       _ = try await store.run(try Self.call("k1", "first")) { RpcV1.EchoResponse.with { $0.message = "ok" } }
-      let error = await rpcErrorOf { _ = try await store.run(try Self.call("k1", "second")) { RpcV1.EchoResponse() } }
+      let error = await rpcError { _ = try await store.run(try Self.call("k1", "second")) { RpcV1.EchoResponse() } }
       #expect(error?.code == .invalidArgument)
       #expect(error?.commerceReason == "IDEMPOTENCY_KEY_REUSED")
       // Another caller, or another method, may use the same key.
@@ -62,7 +62,7 @@ import Testing
       let store = IdempotencyStore(pool: pool, schema: "svc")
       let runs = Counter()
       for _ in 0..<2 {
-        let error = await rpcErrorOf {
+        let error = await rpcError {
           _ = try await store.run(try Self.call("declined")) { () throws -> RpcV1.EchoResponse in
             runs.increment()
             throw CommerceError(.failedPrecondition, .paymentDeclined, "declined", metadata: ["orderId": "o-1"])
@@ -75,7 +75,7 @@ import Testing
 
       let transient = Counter()
       for attempt in 0..<2 {
-        let response = await rpcErrorOf {
+        let response = await rpcError {
           _ = try await store.run(try Self.call("flaky")) { () throws -> RpcV1.EchoResponse in
             transient.increment()
             if attempt == 0 { throw RPCError(code: .unavailable, message: "try again") }
@@ -101,7 +101,7 @@ import Testing
         }
       }
       for await _ in started.stream { break }
-      let error = await rpcErrorOf {
+      let error = await rpcError {
         _ = try await store.run(try Self.call("slow"), deadline: .now + .milliseconds(300)) { RpcV1.EchoResponse() }
       }
       #expect(error?.code == .aborted)
@@ -154,19 +154,5 @@ import Testing
       try await outbox.markPublished(events.map(\.id), pool: pool)
       #expect(try await outbox.unpublished(pool: pool).isEmpty)
     }
-  }
-}
-
-/// The status an operation fails with (mapping commerce and database errors as the server does).
-func rpcErrorOf(_ body: () async throws -> Void) async -> RPCError? {
-  do {
-    try await body()
-    return nil
-  } catch let error as RPCError {
-    return error
-  } catch let error as any RPCErrorConvertible {
-    return error.rpcError
-  } catch {
-    return RPCError(code: .unknown, message: "\(error)")
   }
 }

@@ -165,7 +165,7 @@ struct ServerConnectionStateMachine {
       if case .draining(let last) = phase, callID > last {
         allowStaleBytes()
         return .rejectCall(
-          callID: callID, path: open.path, .rpc(.unavailable, .serverDraining, "server is shutting down", refused: true))
+          callID: callID, path: open.path, ServerCore.drainingError)
       }
       guard calls.count < Int(local.maxConcurrentCalls) else {
         allowStaleBytes()

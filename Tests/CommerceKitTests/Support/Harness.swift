@@ -26,13 +26,16 @@ func withDatabase<Result>(
   }
 }
 
-/// The error a call ends with, or nil when it succeeds.
+/// The status a call or an operation fails with (commerce and database errors mapped as the
+/// server maps them), or nil when it succeeds.
 func rpcError(_ body: () async throws -> Void) async -> RPCError? {
   do {
     try await body()
     return nil
   } catch let error as RPCError {
     return error
+  } catch let error as any RPCErrorConvertible {
+    return error.rpcError
   } catch {
     return RPCError(code: .unknown, message: "not an RPCError: \(error)")
   }

@@ -46,27 +46,6 @@ final class Recorder: Sendable {
   }
 }
 
-/// EchoService with its unary `echo` answered by `answer`; the streaming methods are
-/// EchoService's own.
-struct UnaryEchoService: RpcV1.EchoService.ServiceProtocol {
-  let answer: @Sendable (RpcV1.EchoRequest, ServerContext) async throws -> RpcV1.EchoResponse
-  let base = EchoService()
-
-  func echo(request: RpcV1.EchoRequest, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await answer(request, context)
-  }
-  func expand(request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext)
-    async throws
-  { try await base.expand(request: request, response: response, context: context) }
-  func collect(requests: RequestStream<RpcV1.EchoRequest>, context: ServerContext) async throws -> RpcV1.EchoResponse {
-    try await base.collect(requests: requests, context: context)
-  }
-  func update(
-    requests: RequestStream<RpcV1.EchoRequest>, response: ResponseStreamWriter<RpcV1.EchoResponse>,
-    context: ServerContext
-  ) async throws { try await base.update(requests: requests, response: response, context: context) }
-}
-
 /// An echo service that records cancellation and counts streamed writes.
 struct ObservedEchoService: RpcV1.EchoService.ServiceProtocol {
   let recorder: Recorder
