@@ -123,6 +123,7 @@ let package = Package(
       name: "EmporiumApp",
       dependencies: [
         "CommerceAuth",
+        "CommerceCatalog",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -146,6 +147,23 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ],
       path: "Sources/Commerce/Auth",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // CatalogService: products, categories, search and product pages (schema `catalog`).
+    .target(
+      name: "CommerceCatalog",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Catalog",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),

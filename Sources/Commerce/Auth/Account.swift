@@ -80,14 +80,3 @@ extension CommerceV1.Role {
   static let grantable: [CommerceV1.Role] = [.customer, .seller, .admin, .deliveryPartner]
   var isGrantable: Bool { Self.grantable.contains(self) }
 }
-
-extension GoogleProtobuf.Timestamp {
-  /// The timestamp of a date, to the nanosecond Date can hold.
-  init(_ date: Date) {
-    self.init()
-    let interval = date.timeIntervalSince1970
-    let seconds = interval.rounded(.down)
-    self.seconds = Int64(seconds)
-    self.nanos = Int32(min(999_999_999, max(0, ((interval - seconds) * 1e9).rounded())))
-  }
-}

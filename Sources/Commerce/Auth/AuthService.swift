@@ -479,10 +479,6 @@ extension IssuedTokens {
   }
 }
 
-extension UUID {
-  var lowercasedString: String { uuidString.lowercased() }
-}
-
 /// The service's throttles, shared by its handlers.
 final class Throttles: Sendable {
   private struct State {

@@ -866,6 +866,79 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// StockLevel is the availability of one product, across warehouses.
+  public struct StockLevel: Sendable, Hashable {
+    /// The product.
+    public var productId: String = ""
+    /// Units available to order now (on hand minus reserved, across warehouses); not negative.
+    public var availableQuantity: Int64 = 0
+    /// The inventory's version of this product's stock, increasing with every change; at least 1.
+    public var version: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordStockLevelsRequest carries stock changes.
+  public struct RecordStockLevelsRequest: Sendable, Hashable {
+    /// The levels, 1 to 500; for a product listed twice the higher version wins.
+    public var levels: [CommerceV1.StockLevel] = []
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordStockLevelsResponse reports what changed.
+  public struct RecordStockLevelsResponse: Sendable, Hashable {
+    /// How many levels were newer than the recorded ones and were applied.
+    public var appliedCount: Int32 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// VersionedRatingSummary is a rating summary with the review service's version of it.
+  public struct VersionedRatingSummary: Sendable, Hashable {
+    /// The summary; summary.product_id names the product.
+    public var summary: CommerceV1.RatingSummary? = nil
+    /// The review service's version of this product's summary, increasing with every change; at
+    /// least 1.
+    public var version: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordRatingSummariesRequest carries rating summary changes.
+  public struct RecordRatingSummariesRequest: Sendable, Hashable {
+    /// The summaries, 1 to 500; for a product listed twice the higher version wins.
+    public var summaries: [CommerceV1.VersionedRatingSummary] = []
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordRatingSummariesResponse reports what changed.
+  public struct RecordRatingSummariesResponse: Sendable, Hashable {
+    /// How many summaries were newer than the recorded ones and were applied.
+    public var appliedCount: Int32 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Product: ProtoMessage {
@@ -2373,6 +2446,222 @@ extension CommerceV1.GetSearchReindexJobResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.StockLevel: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.StockLevel"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.StockLevel: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__StockLevel
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__stock_level()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__stock_level__init(c)
+    if !productId.isEmpty { c.pointee.product_id = try arena.string(productId) }
+    c.pointee.available_quantity = availableQuantity
+    c.pointee.version = version
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    productId = try ProtoLoad.string(c.pointee.product_id)
+    availableQuantity = c.pointee.available_quantity
+    version = c.pointee.version
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordStockLevelsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordStockLevelsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordStockLevelsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordStockLevelsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_stock_levels_request()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_stock_levels_request__init(c)
+    if !levels.isEmpty {
+      c.pointee.n_levels = levels.count
+      c.pointee.levels = try arena.messages(levels)
+    }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if c.pointee.n_levels > 0 { levels = try ProtoLoad.messages(c.pointee.n_levels, c.pointee.levels) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordStockLevelsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordStockLevelsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordStockLevelsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordStockLevelsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_stock_levels_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_stock_levels_response__init(c)
+    c.pointee.applied_count = appliedCount
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    appliedCount = c.pointee.applied_count
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.VersionedRatingSummary: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.VersionedRatingSummary"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.VersionedRatingSummary: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__VersionedRatingSummary
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__versioned_rating_summary()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__versioned_rating_summary__init(c)
+    if let value = summary { c.pointee.summary = try arena.message(value) }
+    c.pointee.version = version
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.summary { summary = try CommerceV1.RatingSummary(loading: value) }
+    version = c.pointee.version
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordRatingSummariesRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordRatingSummariesRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordRatingSummariesRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordRatingSummariesRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_rating_summaries_request()
+  }
+
+  package static var maxNestingDepth: Int { 4 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_rating_summaries_request__init(c)
+    if !summaries.isEmpty {
+      c.pointee.n_summaries = summaries.count
+      c.pointee.summaries = try arena.messages(summaries)
+    }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if c.pointee.n_summaries > 0 { summaries = try ProtoLoad.messages(c.pointee.n_summaries, c.pointee.summaries) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordRatingSummariesResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordRatingSummariesResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordRatingSummariesResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordRatingSummariesResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_rating_summaries_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_rating_summaries_response__init(c)
+    c.pointee.applied_count = appliedCount
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    appliedCount = c.pointee.applied_count
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// CatalogService manages products and categories and serves browsing: search, product pages
   /// and recommendations. Browsing methods accept anonymous callers (no access token).
@@ -2381,7 +2670,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.CatalogService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, StartSearchReindex.descriptor, GetSearchReindexJob.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, StartSearchReindex.descriptor, RecordStockLevels.descriptor, RecordRatingSummaries.descriptor, GetSearchReindexJob.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -2568,6 +2857,42 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.CatalogService", method: "StartSearchReindex", kind: .unary,
         inputType: "emporium.commerce.v1.StartSearchReindexRequest", outputType: "emporium.commerce.v1.StartSearchReindexResponse", idempotency: .idempotent,
         access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
+      )
+    }
+
+    /// RecordStockLevels tells the catalog how many units of products are available, so that
+    /// search (in_stock_only, the in-stock facet, ProductSummary.in_stock) and product pages
+    /// (availability) follow stock. InventoryService's outbox relay sends every stock change here.
+    /// Callers: the InventoryService identity. Idempotent: each level carries the inventory's
+    /// version of that product's stock, and a level not newer than the one recorded is ignored, so
+    /// redelivered and reordered events are harmless. Levels of products the catalog does not know
+    /// are kept for when they appear.
+    /// Errors: INVALID_ARGUMENT for no levels or more than 500, an invalid product id, a negative
+    /// quantity or a version below 1.
+    public enum RecordStockLevels: ProtoMethod {
+      public typealias Input = CommerceV1.RecordStockLevelsRequest
+      public typealias Output = CommerceV1.RecordStockLevelsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.CatalogService", method: "RecordStockLevels", kind: .unary,
+        inputType: "emporium.commerce.v1.RecordStockLevelsRequest", outputType: "emporium.commerce.v1.RecordStockLevelsResponse", idempotency: .idempotent,
+        access: ProtoAccessRule(services: ["inventory"])
+      )
+    }
+
+    /// RecordRatingSummaries tells the catalog the published rating summaries of products, for
+    /// search (min_rating, rating sort and facets) and product pages (rating_summary).
+    /// ReviewService's outbox relay sends every summary change here. Callers: the ReviewService
+    /// identity. Idempotent by version, as RecordStockLevels.
+    /// Errors: INVALID_ARGUMENT for no summaries or more than 500, an invalid product id, an
+    /// average outside 0 or 1 to 5, a histogram that is not five counts adding up to count, or a
+    /// version below 1.
+    public enum RecordRatingSummaries: ProtoMethod {
+      public typealias Input = CommerceV1.RecordRatingSummariesRequest
+      public typealias Output = CommerceV1.RecordRatingSummariesResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.CatalogService", method: "RecordRatingSummaries", kind: .unary,
+        inputType: "emporium.commerce.v1.RecordRatingSummariesRequest", outputType: "emporium.commerce.v1.RecordRatingSummariesResponse", idempotency: .idempotent,
+        access: ProtoAccessRule(services: ["reviews"])
       )
     }
 

@@ -95,6 +95,24 @@ extension CommerceV1.CatalogService {
     /// Errors: FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION, metadata "runningJobId") when
     /// another job is running; INVALID_ARGUMENT for an empty job_id.
     func startSearchReindex(request: CommerceV1.StartSearchReindexRequest, context: ServerContext) async throws -> CommerceV1.StartSearchReindexResponse
+    /// RecordStockLevels tells the catalog how many units of products are available, so that
+    /// search (in_stock_only, the in-stock facet, ProductSummary.in_stock) and product pages
+    /// (availability) follow stock. InventoryService's outbox relay sends every stock change here.
+    /// Callers: the InventoryService identity. Idempotent: each level carries the inventory's
+    /// version of that product's stock, and a level not newer than the one recorded is ignored, so
+    /// redelivered and reordered events are harmless. Levels of products the catalog does not know
+    /// are kept for when they appear.
+    /// Errors: INVALID_ARGUMENT for no levels or more than 500, an invalid product id, a negative
+    /// quantity or a version below 1.
+    func recordStockLevels(request: CommerceV1.RecordStockLevelsRequest, context: ServerContext) async throws -> CommerceV1.RecordStockLevelsResponse
+    /// RecordRatingSummaries tells the catalog the published rating summaries of products, for
+    /// search (min_rating, rating sort and facets) and product pages (rating_summary).
+    /// ReviewService's outbox relay sends every summary change here. Callers: the ReviewService
+    /// identity. Idempotent by version, as RecordStockLevels.
+    /// Errors: INVALID_ARGUMENT for no summaries or more than 500, an invalid product id, an
+    /// average outside 0 or 1 to 5, a histogram that is not five counts adding up to count, or a
+    /// version below 1.
+    func recordRatingSummaries(request: CommerceV1.RecordRatingSummariesRequest, context: ServerContext) async throws -> CommerceV1.RecordRatingSummariesResponse
     /// GetSearchReindexJob returns the progress of a reindex job. Callers: the AdminService
     /// identity and ADMIN users. Read-only and idempotent.
     /// Errors: NOT_FOUND for an unknown job.
@@ -229,6 +247,30 @@ extension CommerceV1.CatalogService {
       try await transport.unary(CommerceV1.CatalogService.StartSearchReindex.self, request, options: options)
     }
 
+    /// RecordStockLevels tells the catalog how many units of products are available, so that
+    /// search (in_stock_only, the in-stock facet, ProductSummary.in_stock) and product pages
+    /// (availability) follow stock. InventoryService's outbox relay sends every stock change here.
+    /// Callers: the InventoryService identity. Idempotent: each level carries the inventory's
+    /// version of that product's stock, and a level not newer than the one recorded is ignored, so
+    /// redelivered and reordered events are harmless. Levels of products the catalog does not know
+    /// are kept for when they appear.
+    /// Errors: INVALID_ARGUMENT for no levels or more than 500, an invalid product id, a negative
+    /// quantity or a version below 1.
+    public func recordStockLevels(_ request: CommerceV1.RecordStockLevelsRequest, options: CallOptions = .init()) async throws -> CommerceV1.RecordStockLevelsResponse {
+      try await transport.unary(CommerceV1.CatalogService.RecordStockLevels.self, request, options: options)
+    }
+
+    /// RecordRatingSummaries tells the catalog the published rating summaries of products, for
+    /// search (min_rating, rating sort and facets) and product pages (rating_summary).
+    /// ReviewService's outbox relay sends every summary change here. Callers: the ReviewService
+    /// identity. Idempotent by version, as RecordStockLevels.
+    /// Errors: INVALID_ARGUMENT for no summaries or more than 500, an invalid product id, an
+    /// average outside 0 or 1 to 5, a histogram that is not five counts adding up to count, or a
+    /// version below 1.
+    public func recordRatingSummaries(_ request: CommerceV1.RecordRatingSummariesRequest, options: CallOptions = .init()) async throws -> CommerceV1.RecordRatingSummariesResponse {
+      try await transport.unary(CommerceV1.CatalogService.RecordRatingSummaries.self, request, options: options)
+    }
+
     /// GetSearchReindexJob returns the progress of a reindex job. Callers: the AdminService
     /// identity and ADMIN users. Read-only and idempotent.
     /// Errors: NOT_FOUND for an unknown job.
@@ -255,6 +297,8 @@ extension CommerceV1.CatalogService.ServiceProtocol {
     router.registerUnary(CommerceV1.CatalogService.SearchProducts.self) { try await self.searchProducts(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.GetRecommendations.self) { try await self.getRecommendations(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.StartSearchReindex.self) { try await self.startSearchReindex(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.CatalogService.RecordStockLevels.self) { try await self.recordStockLevels(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.CatalogService.RecordRatingSummaries.self) { try await self.recordRatingSummaries(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.GetSearchReindexJob.self) { try await self.getSearchReindexJob(request: $0, context: $1) }
   }
 }

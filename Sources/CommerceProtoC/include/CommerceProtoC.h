@@ -543,6 +543,18 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__received_line(void) {
   return &emporium__commerce__v1__received_line__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_rating_summaries_request(void) {
+  return &emporium__commerce__v1__record_rating_summaries_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_rating_summaries_response(void) {
+  return &emporium__commerce__v1__record_rating_summaries_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_stock_levels_request(void) {
+  return &emporium__commerce__v1__record_stock_levels_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_stock_levels_response(void) {
+  return &emporium__commerce__v1__record_stock_levels_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__refresh_token_request(void) {
   return &emporium__commerce__v1__refresh_token_request__descriptor;
 }
@@ -711,6 +723,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__stock_availability(void) {
   return &emporium__commerce__v1__stock_availability__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__stock_level(void) {
+  return &emporium__commerce__v1__stock_level__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__subscribe_request(void) {
   return &emporium__commerce__v1__subscribe_request__descriptor;
 }
@@ -782,6 +797,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__user(void) {
   return &emporium__commerce__v1__user__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__versioned_rating_summary(void) {
+  return &emporium__commerce__v1__versioned_rating_summary__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__void_payment_request(void) {
   return &emporium__commerce__v1__void_payment_request__descriptor;

@@ -1673,6 +1673,276 @@ void   emporium__commerce__v1__get_search_reindex_job_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__get_search_reindex_job_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__stock_level__init
+                     (Emporium__Commerce__V1__StockLevel         *message)
+{
+  static const Emporium__Commerce__V1__StockLevel init_value = EMPORIUM__COMMERCE__V1__STOCK_LEVEL__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__stock_level__get_packed_size
+                     (const Emporium__Commerce__V1__StockLevel *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_level__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__stock_level__pack
+                     (const Emporium__Commerce__V1__StockLevel *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_level__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__stock_level__pack_to_buffer
+                     (const Emporium__Commerce__V1__StockLevel *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_level__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__StockLevel *
+       emporium__commerce__v1__stock_level__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__StockLevel *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__stock_level__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__stock_level__free_unpacked
+                     (Emporium__Commerce__V1__StockLevel *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_level__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_stock_levels_request__init
+                     (Emporium__Commerce__V1__RecordStockLevelsRequest         *message)
+{
+  static const Emporium__Commerce__V1__RecordStockLevelsRequest init_value = EMPORIUM__COMMERCE__V1__RECORD_STOCK_LEVELS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_stock_levels_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_stock_levels_request__pack
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_stock_levels_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordStockLevelsRequest *
+       emporium__commerce__v1__record_stock_levels_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordStockLevelsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_stock_levels_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_stock_levels_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordStockLevelsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_stock_levels_response__init
+                     (Emporium__Commerce__V1__RecordStockLevelsResponse         *message)
+{
+  static const Emporium__Commerce__V1__RecordStockLevelsResponse init_value = EMPORIUM__COMMERCE__V1__RECORD_STOCK_LEVELS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_stock_levels_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_stock_levels_response__pack
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_stock_levels_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordStockLevelsResponse *
+       emporium__commerce__v1__record_stock_levels_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordStockLevelsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_stock_levels_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_stock_levels_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordStockLevelsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_stock_levels_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__versioned_rating_summary__init
+                     (Emporium__Commerce__V1__VersionedRatingSummary         *message)
+{
+  static const Emporium__Commerce__V1__VersionedRatingSummary init_value = EMPORIUM__COMMERCE__V1__VERSIONED_RATING_SUMMARY__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__versioned_rating_summary__get_packed_size
+                     (const Emporium__Commerce__V1__VersionedRatingSummary *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__versioned_rating_summary__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__versioned_rating_summary__pack
+                     (const Emporium__Commerce__V1__VersionedRatingSummary *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__versioned_rating_summary__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__versioned_rating_summary__pack_to_buffer
+                     (const Emporium__Commerce__V1__VersionedRatingSummary *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__versioned_rating_summary__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__VersionedRatingSummary *
+       emporium__commerce__v1__versioned_rating_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__VersionedRatingSummary *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__versioned_rating_summary__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__versioned_rating_summary__free_unpacked
+                     (Emporium__Commerce__V1__VersionedRatingSummary *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__versioned_rating_summary__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_rating_summaries_request__init
+                     (Emporium__Commerce__V1__RecordRatingSummariesRequest         *message)
+{
+  static const Emporium__Commerce__V1__RecordRatingSummariesRequest init_value = EMPORIUM__COMMERCE__V1__RECORD_RATING_SUMMARIES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_rating_summaries_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_rating_summaries_request__pack
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_rating_summaries_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordRatingSummariesRequest *
+       emporium__commerce__v1__record_rating_summaries_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordRatingSummariesRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_rating_summaries_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_rating_summaries_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordRatingSummariesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_rating_summaries_response__init
+                     (Emporium__Commerce__V1__RecordRatingSummariesResponse         *message)
+{
+  static const Emporium__Commerce__V1__RecordRatingSummariesResponse init_value = EMPORIUM__COMMERCE__V1__RECORD_RATING_SUMMARIES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_rating_summaries_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_rating_summaries_response__pack
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_rating_summaries_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordRatingSummariesResponse *
+       emporium__commerce__v1__record_rating_summaries_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordRatingSummariesResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_rating_summaries_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_rating_summaries_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__product__field_descriptors[15] =
 {
   {
@@ -4171,6 +4441,273 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__get_search_reindex_job_
   (ProtobufCMessageInit) emporium__commerce__v1__get_search_reindex_job_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__stock_level__field_descriptors[3] =
+{
+  {
+    "product_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockLevel, product_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "available_quantity",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockLevel, available_quantity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockLevel, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__stock_level__field_indices_by_name[] = {
+  1,   /* field[1] = available_quantity */
+  0,   /* field[0] = product_id */
+  2,   /* field[2] = version */
+};
+static const ProtobufCIntRange emporium__commerce__v1__stock_level__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__stock_level__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.StockLevel",
+  "StockLevel",
+  "Emporium__Commerce__V1__StockLevel",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__StockLevel),
+  3,
+  emporium__commerce__v1__stock_level__field_descriptors,
+  emporium__commerce__v1__stock_level__field_indices_by_name,
+  1,  emporium__commerce__v1__stock_level__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__stock_level__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_stock_levels_request__field_descriptors[1] =
+{
+  {
+    "levels",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__RecordStockLevelsRequest, n_levels),
+    offsetof(Emporium__Commerce__V1__RecordStockLevelsRequest, levels),
+    &emporium__commerce__v1__stock_level__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_stock_levels_request__field_indices_by_name[] = {
+  0,   /* field[0] = levels */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_stock_levels_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_stock_levels_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordStockLevelsRequest",
+  "RecordStockLevelsRequest",
+  "Emporium__Commerce__V1__RecordStockLevelsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordStockLevelsRequest),
+  1,
+  emporium__commerce__v1__record_stock_levels_request__field_descriptors,
+  emporium__commerce__v1__record_stock_levels_request__field_indices_by_name,
+  1,  emporium__commerce__v1__record_stock_levels_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_stock_levels_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_stock_levels_response__field_descriptors[1] =
+{
+  {
+    "applied_count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordStockLevelsResponse, applied_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_stock_levels_response__field_indices_by_name[] = {
+  0,   /* field[0] = applied_count */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_stock_levels_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_stock_levels_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordStockLevelsResponse",
+  "RecordStockLevelsResponse",
+  "Emporium__Commerce__V1__RecordStockLevelsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordStockLevelsResponse),
+  1,
+  emporium__commerce__v1__record_stock_levels_response__field_descriptors,
+  emporium__commerce__v1__record_stock_levels_response__field_indices_by_name,
+  1,  emporium__commerce__v1__record_stock_levels_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_stock_levels_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__versioned_rating_summary__field_descriptors[2] =
+{
+  {
+    "summary",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__VersionedRatingSummary, summary),
+    &emporium__commerce__v1__rating_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__VersionedRatingSummary, version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__versioned_rating_summary__field_indices_by_name[] = {
+  0,   /* field[0] = summary */
+  1,   /* field[1] = version */
+};
+static const ProtobufCIntRange emporium__commerce__v1__versioned_rating_summary__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__versioned_rating_summary__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.VersionedRatingSummary",
+  "VersionedRatingSummary",
+  "Emporium__Commerce__V1__VersionedRatingSummary",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__VersionedRatingSummary),
+  2,
+  emporium__commerce__v1__versioned_rating_summary__field_descriptors,
+  emporium__commerce__v1__versioned_rating_summary__field_indices_by_name,
+  1,  emporium__commerce__v1__versioned_rating_summary__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__versioned_rating_summary__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_rating_summaries_request__field_descriptors[1] =
+{
+  {
+    "summaries",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__RecordRatingSummariesRequest, n_summaries),
+    offsetof(Emporium__Commerce__V1__RecordRatingSummariesRequest, summaries),
+    &emporium__commerce__v1__versioned_rating_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_rating_summaries_request__field_indices_by_name[] = {
+  0,   /* field[0] = summaries */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_rating_summaries_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordRatingSummariesRequest",
+  "RecordRatingSummariesRequest",
+  "Emporium__Commerce__V1__RecordRatingSummariesRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordRatingSummariesRequest),
+  1,
+  emporium__commerce__v1__record_rating_summaries_request__field_descriptors,
+  emporium__commerce__v1__record_rating_summaries_request__field_indices_by_name,
+  1,  emporium__commerce__v1__record_rating_summaries_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_rating_summaries_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_rating_summaries_response__field_descriptors[1] =
+{
+  {
+    "applied_count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordRatingSummariesResponse, applied_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_rating_summaries_response__field_indices_by_name[] = {
+  0,   /* field[0] = applied_count */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_rating_summaries_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordRatingSummariesResponse",
+  "RecordRatingSummariesResponse",
+  "Emporium__Commerce__V1__RecordRatingSummariesResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordRatingSummariesResponse),
+  1,
+  emporium__commerce__v1__record_rating_summaries_response__field_descriptors,
+  emporium__commerce__v1__record_rating_summaries_response__field_indices_by_name,
+  1,  emporium__commerce__v1__record_rating_summaries_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_rating_summaries_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__product_status__enum_values_by_number[4] =
 {
   { "PRODUCT_STATUS_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__PRODUCT_STATUS__PRODUCT_STATUS_UNSPECIFIED", 0 },
@@ -4337,7 +4874,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__search_reindex_job_state__
   emporium__commerce__v1__search_reindex_job_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[12] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[14] =
 {
   { "CreateProduct", &emporium__commerce__v1__create_product_request__descriptor, &emporium__commerce__v1__create_product_response__descriptor },
   { "UpdateProduct", &emporium__commerce__v1__update_product_request__descriptor, &emporium__commerce__v1__update_product_response__descriptor },
@@ -4350,6 +4887,8 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__
   { "SearchProducts", &emporium__commerce__v1__search_products_request__descriptor, &emporium__commerce__v1__search_products_response__descriptor },
   { "GetRecommendations", &emporium__commerce__v1__get_recommendations_request__descriptor, &emporium__commerce__v1__get_recommendations_response__descriptor },
   { "StartSearchReindex", &emporium__commerce__v1__start_search_reindex_request__descriptor, &emporium__commerce__v1__start_search_reindex_response__descriptor },
+  { "RecordStockLevels", &emporium__commerce__v1__record_stock_levels_request__descriptor, &emporium__commerce__v1__record_stock_levels_response__descriptor },
+  { "RecordRatingSummaries", &emporium__commerce__v1__record_rating_summaries_request__descriptor, &emporium__commerce__v1__record_rating_summaries_response__descriptor },
   { "GetSearchReindexJob", &emporium__commerce__v1__get_search_reindex_job_request__descriptor, &emporium__commerce__v1__get_search_reindex_job_response__descriptor },
 };
 const unsigned emporium__commerce__v1__catalog_service__method_indices_by_name[] = {
@@ -4359,9 +4898,11 @@ const unsigned emporium__commerce__v1__catalog_service__method_indices_by_name[]
   0,        /* CreateProduct */
   3,        /* GetProduct */
   9,        /* GetRecommendations */
-  11,        /* GetSearchReindexJob */
+  13,        /* GetSearchReindexJob */
   6,        /* ListCategories */
   5,        /* ListSellerProducts */
+  12,        /* RecordRatingSummaries */
+  11,        /* RecordStockLevels */
   8,        /* SearchProducts */
   10,        /* StartSearchReindex */
   1         /* UpdateProduct */
@@ -4373,7 +4914,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descri
   "CatalogService",
   "Emporium__Commerce__V1__CatalogService",
   "emporium.commerce.v1",
-  12,
+  14,
   emporium__commerce__v1__catalog_service__method_descriptors,
   emporium__commerce__v1__catalog_service__method_indices_by_name
 };
@@ -4465,13 +5006,29 @@ void emporium__commerce__v1__catalog_service__start_search_reindex(ProtobufCServ
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
   service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCService *service,
+                                                                  const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
+                                                                  Emporium__Commerce__V1__RecordStockLevelsResponse_Closure closure,
+                                                                  void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCService *service,
+                                                                      const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
+                                                                      Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCService *service,
                                                                      const Emporium__Commerce__V1__GetSearchReindexJobRequest *input,
                                                                      Emporium__Commerce__V1__GetSearchReindexJobResponse_Closure closure,
                                                                      void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__CatalogService_Service *service,
                                                     Emporium__Commerce__V1__CatalogService_ServiceDestroy destroy)

@@ -55,6 +55,12 @@ typedef struct Emporium__Commerce__V1__StartSearchReindexRequest Emporium__Comme
 typedef struct Emporium__Commerce__V1__StartSearchReindexResponse Emporium__Commerce__V1__StartSearchReindexResponse;
 typedef struct Emporium__Commerce__V1__GetSearchReindexJobRequest Emporium__Commerce__V1__GetSearchReindexJobRequest;
 typedef struct Emporium__Commerce__V1__GetSearchReindexJobResponse Emporium__Commerce__V1__GetSearchReindexJobResponse;
+typedef struct Emporium__Commerce__V1__StockLevel Emporium__Commerce__V1__StockLevel;
+typedef struct Emporium__Commerce__V1__RecordStockLevelsRequest Emporium__Commerce__V1__RecordStockLevelsRequest;
+typedef struct Emporium__Commerce__V1__RecordStockLevelsResponse Emporium__Commerce__V1__RecordStockLevelsResponse;
+typedef struct Emporium__Commerce__V1__VersionedRatingSummary Emporium__Commerce__V1__VersionedRatingSummary;
+typedef struct Emporium__Commerce__V1__RecordRatingSummariesRequest Emporium__Commerce__V1__RecordRatingSummariesRequest;
+typedef struct Emporium__Commerce__V1__RecordRatingSummariesResponse Emporium__Commerce__V1__RecordRatingSummariesResponse;
 
 
 /* --- enums --- */
@@ -1174,6 +1180,117 @@ struct  Emporium__Commerce__V1__GetSearchReindexJobResponse
     , NULL }
 
 
+/*
+ * StockLevel is the availability of one product, across warehouses.
+ */
+struct  Emporium__Commerce__V1__StockLevel
+{
+  ProtobufCMessage base;
+  /*
+   * The product.
+   */
+  char *product_id;
+  /*
+   * Units available to order now (on hand minus reserved, across warehouses); not negative.
+   */
+  int64_t available_quantity;
+  /*
+   * The inventory's version of this product's stock, increasing with every change; at least 1.
+   */
+  int64_t version;
+};
+#define EMPORIUM__COMMERCE__V1__STOCK_LEVEL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__stock_level__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * RecordStockLevelsRequest carries stock changes.
+ */
+struct  Emporium__Commerce__V1__RecordStockLevelsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The levels, 1 to 500; for a product listed twice the higher version wins.
+   */
+  size_t n_levels;
+  Emporium__Commerce__V1__StockLevel **levels;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_STOCK_LEVELS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_stock_levels_request__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * RecordStockLevelsResponse reports what changed.
+ */
+struct  Emporium__Commerce__V1__RecordStockLevelsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * How many levels were newer than the recorded ones and were applied.
+   */
+  int32_t applied_count;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_STOCK_LEVELS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_stock_levels_response__descriptor) \
+    , 0 }
+
+
+/*
+ * VersionedRatingSummary is a rating summary with the review service's version of it.
+ */
+struct  Emporium__Commerce__V1__VersionedRatingSummary
+{
+  ProtobufCMessage base;
+  /*
+   * The summary; summary.product_id names the product.
+   */
+  Emporium__Commerce__V1__RatingSummary *summary;
+  /*
+   * The review service's version of this product's summary, increasing with every change; at
+   * least 1.
+   */
+  int64_t version;
+};
+#define EMPORIUM__COMMERCE__V1__VERSIONED_RATING_SUMMARY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__versioned_rating_summary__descriptor) \
+    , NULL, 0 }
+
+
+/*
+ * RecordRatingSummariesRequest carries rating summary changes.
+ */
+struct  Emporium__Commerce__V1__RecordRatingSummariesRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The summaries, 1 to 500; for a product listed twice the higher version wins.
+   */
+  size_t n_summaries;
+  Emporium__Commerce__V1__VersionedRatingSummary **summaries;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_RATING_SUMMARIES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_rating_summaries_request__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * RecordRatingSummariesResponse reports what changed.
+ */
+struct  Emporium__Commerce__V1__RecordRatingSummariesResponse
+{
+  ProtobufCMessage base;
+  /*
+   * How many summaries were newer than the recorded ones and were applied.
+   */
+  int32_t applied_count;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_RATING_SUMMARIES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_rating_summaries_response__descriptor) \
+    , 0 }
+
+
 /* Emporium__Commerce__V1__Product methods */
 void   emporium__commerce__v1__product__init
                      (Emporium__Commerce__V1__Product         *message);
@@ -1877,6 +1994,120 @@ Emporium__Commerce__V1__GetSearchReindexJobResponse *
 void   emporium__commerce__v1__get_search_reindex_job_response__free_unpacked
                      (Emporium__Commerce__V1__GetSearchReindexJobResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__StockLevel methods */
+void   emporium__commerce__v1__stock_level__init
+                     (Emporium__Commerce__V1__StockLevel         *message);
+size_t emporium__commerce__v1__stock_level__get_packed_size
+                     (const Emporium__Commerce__V1__StockLevel   *message);
+size_t emporium__commerce__v1__stock_level__pack
+                     (const Emporium__Commerce__V1__StockLevel   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__stock_level__pack_to_buffer
+                     (const Emporium__Commerce__V1__StockLevel   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__StockLevel *
+       emporium__commerce__v1__stock_level__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__stock_level__free_unpacked
+                     (Emporium__Commerce__V1__StockLevel *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordStockLevelsRequest methods */
+void   emporium__commerce__v1__record_stock_levels_request__init
+                     (Emporium__Commerce__V1__RecordStockLevelsRequest         *message);
+size_t emporium__commerce__v1__record_stock_levels_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest   *message);
+size_t emporium__commerce__v1__record_stock_levels_request__pack
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_stock_levels_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordStockLevelsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordStockLevelsRequest *
+       emporium__commerce__v1__record_stock_levels_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_stock_levels_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordStockLevelsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordStockLevelsResponse methods */
+void   emporium__commerce__v1__record_stock_levels_response__init
+                     (Emporium__Commerce__V1__RecordStockLevelsResponse         *message);
+size_t emporium__commerce__v1__record_stock_levels_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse   *message);
+size_t emporium__commerce__v1__record_stock_levels_response__pack
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_stock_levels_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordStockLevelsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordStockLevelsResponse *
+       emporium__commerce__v1__record_stock_levels_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_stock_levels_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordStockLevelsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__VersionedRatingSummary methods */
+void   emporium__commerce__v1__versioned_rating_summary__init
+                     (Emporium__Commerce__V1__VersionedRatingSummary         *message);
+size_t emporium__commerce__v1__versioned_rating_summary__get_packed_size
+                     (const Emporium__Commerce__V1__VersionedRatingSummary   *message);
+size_t emporium__commerce__v1__versioned_rating_summary__pack
+                     (const Emporium__Commerce__V1__VersionedRatingSummary   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__versioned_rating_summary__pack_to_buffer
+                     (const Emporium__Commerce__V1__VersionedRatingSummary   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__VersionedRatingSummary *
+       emporium__commerce__v1__versioned_rating_summary__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__versioned_rating_summary__free_unpacked
+                     (Emporium__Commerce__V1__VersionedRatingSummary *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordRatingSummariesRequest methods */
+void   emporium__commerce__v1__record_rating_summaries_request__init
+                     (Emporium__Commerce__V1__RecordRatingSummariesRequest         *message);
+size_t emporium__commerce__v1__record_rating_summaries_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest   *message);
+size_t emporium__commerce__v1__record_rating_summaries_request__pack
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_rating_summaries_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordRatingSummariesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordRatingSummariesRequest *
+       emporium__commerce__v1__record_rating_summaries_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_rating_summaries_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordRatingSummariesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordRatingSummariesResponse methods */
+void   emporium__commerce__v1__record_rating_summaries_response__init
+                     (Emporium__Commerce__V1__RecordRatingSummariesResponse         *message);
+size_t emporium__commerce__v1__record_rating_summaries_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse   *message);
+size_t emporium__commerce__v1__record_rating_summaries_response__pack
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_rating_summaries_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordRatingSummariesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordRatingSummariesResponse *
+       emporium__commerce__v1__record_rating_summaries_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_rating_summaries_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Emporium__Commerce__V1__Product_Closure)
@@ -1990,6 +2221,24 @@ typedef void (*Emporium__Commerce__V1__GetSearchReindexJobRequest_Closure)
 typedef void (*Emporium__Commerce__V1__GetSearchReindexJobResponse_Closure)
                  (const Emporium__Commerce__V1__GetSearchReindexJobResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__StockLevel_Closure)
+                 (const Emporium__Commerce__V1__StockLevel *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordStockLevelsRequest_Closure)
+                 (const Emporium__Commerce__V1__RecordStockLevelsRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordStockLevelsResponse_Closure)
+                 (const Emporium__Commerce__V1__RecordStockLevelsResponse *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__VersionedRatingSummary_Closure)
+                 (const Emporium__Commerce__V1__VersionedRatingSummary *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordRatingSummariesRequest_Closure)
+                 (const Emporium__Commerce__V1__RecordRatingSummariesRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure)
+                 (const Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -2041,6 +2290,14 @@ struct Emporium__Commerce__V1__CatalogService_Service
                                const Emporium__Commerce__V1__StartSearchReindexRequest *input,
                                Emporium__Commerce__V1__StartSearchReindexResponse_Closure closure,
                                void *closure_data);
+  void (*record_stock_levels)(Emporium__Commerce__V1__CatalogService_Service *service,
+                              const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
+                              Emporium__Commerce__V1__RecordStockLevelsResponse_Closure closure,
+                              void *closure_data);
+  void (*record_rating_summaries)(Emporium__Commerce__V1__CatalogService_Service *service,
+                                  const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
+                                  Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
+                                  void *closure_data);
   void (*get_search_reindex_job)(Emporium__Commerce__V1__CatalogService_Service *service,
                                  const Emporium__Commerce__V1__GetSearchReindexJobRequest *input,
                                  Emporium__Commerce__V1__GetSearchReindexJobResponse_Closure closure,
@@ -2064,6 +2321,8 @@ void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__Cata
       function_prefix__ ## search_products,\
       function_prefix__ ## get_recommendations,\
       function_prefix__ ## start_search_reindex,\
+      function_prefix__ ## record_stock_levels,\
+      function_prefix__ ## record_rating_summaries,\
       function_prefix__ ## get_search_reindex_job  }
 void emporium__commerce__v1__catalog_service__create_product(ProtobufCService *service,
                                                              const Emporium__Commerce__V1__CreateProductRequest *input,
@@ -2109,6 +2368,14 @@ void emporium__commerce__v1__catalog_service__start_search_reindex(ProtobufCServ
                                                                    const Emporium__Commerce__V1__StartSearchReindexRequest *input,
                                                                    Emporium__Commerce__V1__StartSearchReindexResponse_Closure closure,
                                                                    void *closure_data);
+void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCService *service,
+                                                                  const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
+                                                                  Emporium__Commerce__V1__RecordStockLevelsResponse_Closure closure,
+                                                                  void *closure_data);
+void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCService *service,
+                                                                      const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
+                                                                      Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
+                                                                      void *closure_data);
 void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCService *service,
                                                                      const Emporium__Commerce__V1__GetSearchReindexJobRequest *input,
                                                                      Emporium__Commerce__V1__GetSearchReindexJobResponse_Closure closure,
@@ -2158,6 +2425,12 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__start_search_rei
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__start_search_reindex_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_search_reindex_job_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_search_reindex_job_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__stock_level__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_stock_levels_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_stock_levels_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__versioned_rating_summary__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_response__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,56 @@
+import CommerceKit
+import Foundation
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// Listens on the catalog's NOTIFY channel and evicts announced products from the cache. The
+/// cache stores nothing until the subscription is confirmed, and empties when it ends.
+struct CacheInvalidationListener: Service {
+  let service: CatalogService
+
+  func run() async throws {
+    let notifications = try await service.store.pool.notifications(channel: CatalogStore.invalidationChannel)
+    service.cache.setListening(true)
+    defer { service.cache.setListening(false) }
+    for await notification in notifications.cancelOnGracefulShutdown() {
+      if notification.payload == "*" {
+        service.cache.invalidate(nil)
+      } else if let id = UUID(id: notification.payload) {
+        service.cache.invalidate(id)
+      }
+    }
+  }
+}
+
+/// The reindex jobs this process started, waiting for the worker.
+final class ReindexQueue: Sendable {
+  let jobs: AsyncStream<String>
+  private let continuation: AsyncStream<String>.Continuation
+
+  init() {
+    (jobs, continuation) = AsyncStream.makeStream(of: String.self)
+  }
+
+  func submit(_ id: String) { continuation.yield(id) }
+}
+
+/// Runs reindex jobs one at a time. A job interrupted by shutdown stays RUNNING until its lease
+/// lapses; the next StartSearchReindex then marks it FAILED.
+struct ReindexWorker: Service {
+  let service: CatalogService
+
+  func run() async throws {
+    for await id in service.reindexQueue.jobs.cancelOnGracefulShutdown() {
+      do {
+        try await service.store.runReindex(
+          id, batchSize: service.configuration.reindexBatchSize, lease: service.configuration.reindexLease)
+        service.cache.invalidate(nil)
+        service.logger.info("search reindex finished", metadata: ["job_id": "\(id)"])
+      } catch {
+        service.logger.error("search reindex failed", metadata: ["job_id": "\(id)", "error": "\(error)"])
+      }
+    }
+  }
+}

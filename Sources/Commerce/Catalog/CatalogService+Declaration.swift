@@ -1,0 +1,41 @@
+import CommerceAPI
+public import CommerceKit
+public import Foundation
+public import Postgres
+
+extension CatalogService {
+  /// The directory of the schema's migrations, shipped as the target's resources.
+  public static var migrationsDirectory: String {
+    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
+  }
+
+  /// The migrations of schema `catalog`.
+  public static let migrations: [Migration] = {
+    do {
+      return try Migration.load(directory: migrationsDirectory)
+    } catch {
+      fatalError("the catalog migrations shipped with the target cannot be read: \(error)")
+    }
+  }()
+
+  /// What the composition root needs: identity "catalog", schema "catalog", peer "auth" (for
+  /// sellers' accounts), and the cache listener and reindex worker as background work.
+  /// Settings: `currency` (default USD), `cache-megabytes` (default 64).
+  public static let declaration = ServiceDeclaration(name: "catalog", schema: "catalog", migrations: migrations, peers: ["auth"]) {
+    environment in
+    var configuration = Configuration()
+    if let currency = environment.settings["currency"] {
+      guard Money.isCurrencyCode(currency) else {
+        throw CommerceError.invalidArgument(field: "currency", "must be an ISO 4217 code of three upper-case letters")
+      }
+      configuration.currency = currency
+    }
+    if let megabytes = environment.settings["cache-megabytes"].flatMap(Int.init), megabytes > 0 {
+      configuration.cacheBudgetBytes = megabytes << 20
+    }
+    let service = CatalogService(
+      pool: environment.pool, auth: environment.peers.transport(for: "auth"), configuration: configuration,
+      logger: environment.logger)
+    return HostedService(rpc: service, background: service.backgroundServices)
+  }
+}

@@ -1,0 +1,650 @@
+public import CommerceAPI
+public import CommerceKit
+public import Foundation
+public import Logging
+import Messages
+public import Postgres
+public import RPC
+public import ServiceLifecycle
+import Synchronization
+
+/// CatalogService (catalog.proto): products, categories, search, product pages and
+/// recommendations.
+///
+/// Handlers translate between the contract's messages and the domain; all SQL is in
+/// `CatalogStore`. Access rules are enforced by CommerceKit's `AuthInterceptor`; handlers check
+/// ownership (a seller's own products) and what the rules cannot (drafts are visible only to
+/// their seller, admins and services).
+///
+/// Decisions the contract leaves to the server:
+/// - Search reads `catalog.search_documents`, one row per active product, refreshed in the
+///   transaction of every change (products, sellers' names, stock levels, rating summaries) and
+///   rebuilt whole by a reindex job. See docs/CATALOG.md.
+/// - Stock and ratings arrive from InventoryService and ReviewService through
+///   RecordStockLevels and RecordRatingSummaries, sent by their outbox relays; a product whose
+///   stock was never reported shows as in stock (Availability: "treat as in stock").
+/// - Product pages come from a bounded in-process cache invalidated across processes by
+///   NOTIFY (``ProductCache``).
+/// - A seller's display name is the business name of their account (AuthService.GetUser),
+///   copied when they first create a product and refreshed hourly after that.
+public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
+  public struct Configuration: Sendable {
+    /// The catalog's one currency (catalog.proto).
+    public var currency = "USD"
+    /// The product cache's memory budget.
+    public var cacheBudgetBytes = 64 << 20
+    /// How long a cached product page may live without an invalidation.
+    public var cacheTimeToLive: Duration = .seconds(60)
+    /// How old category product counts may get (catalog.proto: "as of a few seconds ago").
+    public var categoryCountsMaximumAge: Duration = .seconds(5)
+    /// How often a seller's profile is copied again from their account.
+    public var sellerProfileMaximumAge: TimeInterval = 3600
+    /// Products per batch of a reindex job.
+    public var reindexBatchSize = 2000
+    /// How long a reindex job's lease lasts without progress before another start may fail it.
+    public var reindexLease: Duration = .seconds(120)
+
+    public init() {}
+  }
+
+  let store: CatalogStore
+  let idempotency: IdempotencyStore
+  let auth: CommerceV1.AuthService.Client
+  let configuration: Configuration
+  let rules: ProductRules
+  let cache: ProductCache<UUID, CatalogStore.ProductPage>
+  let categoryCounts: CategoryCounts
+  let reindexQueue: ReindexQueue
+  let logger: Logger
+  let now: @Sendable () -> Date
+
+  /// - Parameters:
+  ///   - pool: the pool; the service uses schema `catalog` only (migrated beforehand).
+  ///   - auth: AuthService, for sellers' accounts.
+  public init(
+    pool: PostgresPool, auth: any ClientTransport, configuration: Configuration = .init(),
+    logger: Logger = Logger(label: "emporium.catalog"), now: @escaping @Sendable () -> Date = Date.init
+  ) {
+    self.store = CatalogStore(pool: pool)
+    self.idempotency = IdempotencyStore(pool: pool, schema: "catalog")
+    self.auth = CommerceV1.AuthService.Client(auth)
+    self.configuration = configuration
+    self.rules = ProductRules(currency: configuration.currency)
+    self.cache = ProductCache(budgetBytes: configuration.cacheBudgetBytes, timeToLive: configuration.cacheTimeToLive)
+    self.categoryCounts = CategoryCounts(maximumAge: configuration.categoryCountsMaximumAge)
+    self.reindexQueue = ReindexQueue()
+    self.logger = logger
+    self.now = now
+  }
+
+  /// The background work the process runs beside the handlers: the cache's invalidation
+  /// listener and the reindex worker.
+  public var backgroundServices: [any ServiceLifecycle.Service] {
+    [CacheInvalidationListener(service: self), ReindexWorker(service: self)]
+  }
+
+  /// What the product cache has done (for benchmarks and operators).
+  public var cacheStatistics: (hits: Int, misses: Int, entries: Int, bytes: Int) {
+    let statistics = cache.statistics
+    return (statistics.hits, statistics.misses, statistics.entries, statistics.bytes)
+  }
+
+  // MARK: Products
+
+  public func createProduct(request: CommerceV1.CreateProductRequest, context: ServerContext) async throws
+    -> CommerceV1.CreateProductResponse
+  {
+    let caller = try context.principal()
+    guard caller.kind == .user else { throw CommerceError.permissionDenied("only users create products") }
+    let input = request.product ?? .init()
+    var violations = FieldViolations()
+    var mismatch = false
+    rules.checkTitle(input.title, "product.title", &violations)
+    rules.checkDetails(input.details, "product.details", &violations)
+    let category = UUID(id: input.categoryId)
+    violations.check(category != nil, "product.category_id", "must be a category id")
+    let price = rules.price(input.price, "product.price", &violations, mismatch: &mismatch)
+    var compareAt: Money?
+    if let value = input.compareAtPrice {
+      compareAt = rules.price(value, "product.compare_at_price", &violations, mismatch: &mismatch)
+      if let compareAt, let price, compareAt.amountMinor <= price.amountMinor {
+        violations.add("product.compare_at_price", "must be greater than price")
+      }
+    }
+    rules.checkImageURLs(input.imageUrls, "product.image_urls", &violations)
+    let attributes = rules.attributes(input.attributes, "product.attributes", &violations)
+    rules.checkSKU(input.sku, "product.sku", &violations)
+    let status: ProductRecord.Status
+    switch input.status {
+    case .unspecified, .draft: status = .draft
+    case .active: status = .active
+    default:
+      status = .draft
+      violations.add("product.status", "must be DRAFT or ACTIVE")
+    }
+    var sellerID: UUID?
+    if input.sellerId.isEmpty || input.sellerId == caller.subject {
+      sellerID = UUID(id: caller.subject)
+      if input.sellerId.isEmpty, caller.has(.admin), !caller.has(.seller) {
+        violations.add("product.seller_id", "is required when an admin creates a product for a seller")
+      }
+    } else if caller.has(.admin) {
+      sellerID = UUID(id: input.sellerId)
+      violations.check(sellerID != nil, "product.seller_id", "must be a user id")
+    } else {
+      violations.add("product.seller_id", "only admins may create products for another seller")
+    }
+    if !violations.isEmpty { throw CommerceError.invalidArgument(violations, reason: mismatch ? .currencyMismatch : nil) }
+    guard let sellerID, let category, let price else { throw CommerceError.invalidArgument(violations) }
+    try await ensureApprovedSeller(sellerID, caller: caller)
+
+    let now = now()
+    let product = ProductRecord(
+      id: UUID(), sellerID: sellerID, title: input.title, details: input.details, categoryID: category, price: price,
+      compareAtPrice: compareAt, imageURLs: input.imageUrls, attributes: attributes, sku: input.sku, status: status, version: 1,
+      createdAt: now, updatedAt: now, archivedAt: nil)
+    let create: @Sendable (PostgresTransaction) async throws -> CommerceV1.CreateProductResponse = { [store] tx in
+      switch try await store.createProduct(product, in: tx) {
+      case .created(let created): return .with { $0.product = created.proto }
+      case .unknownCategory: throw CommerceError.notFound("category", input.categoryId)
+      case .skuTaken:
+        throw CommerceError(.alreadyExists, nil, "the seller already has a product with sku '\(input.sku)'", metadata: ["sku": input.sku])
+      }
+    }
+    if request.idempotencyKey.isEmpty {
+      return try await store.pool.withTransaction { tx in try await create(tx) }
+    }
+    let call = try IdempotencyStore.Call(
+      scope: caller.description, method: CommerceV1.CatalogService.CreateProduct.descriptor, key: request.idempotencyKey, request: request)
+    return try await idempotency.run(call) { tx in try await create(tx) }
+  }
+
+  public func updateProduct(request: CommerceV1.UpdateProductRequest, context: ServerContext) async throws
+    -> CommerceV1.UpdateProductResponse
+  {
+    let input = request.product ?? .init()
+    var violations = FieldViolations()
+    var mismatch = false
+    if request.updatePaths.isEmpty { violations.add("update_paths", "must name at least one field") }
+    for (index, path) in request.updatePaths.enumerated() where !ProductRules.updatablePaths.contains(path) {
+      violations.add("update_paths[\(index)]", "'\(path)' is not a field UpdateProduct changes")
+    }
+    violations.check(request.expectedVersion >= 1, "expected_version", "is required (versions start at 1)")
+    let paths = Set(request.updatePaths)
+    if paths.contains("title") { rules.checkTitle(input.title, "product.title", &violations) }
+    if paths.contains("details") { rules.checkDetails(input.details, "product.details", &violations) }
+    let category = UUID(id: input.categoryId)
+    if paths.contains("category_id") { violations.check(category != nil, "product.category_id", "must be a category id") }
+    let price = paths.contains("price") ? rules.price(input.price, "product.price", &violations, mismatch: &mismatch) : nil
+    var compareAt: Money?
+    if paths.contains("compare_at_price"), let value = input.compareAtPrice {
+      compareAt = rules.price(value, "product.compare_at_price", &violations, mismatch: &mismatch)
+    }
+    if paths.contains("image_urls") { rules.checkImageURLs(input.imageUrls, "product.image_urls", &violations) }
+    let attributes = paths.contains("attributes") ? rules.attributes(input.attributes, "product.attributes", &violations) : []
+    if paths.contains("sku") { rules.checkSKU(input.sku, "product.sku", &violations) }
+    var status: ProductRecord.Status?
+    if paths.contains("status") {
+      status = ProductRecord.Status(input.status)
+      violations.check(status != nil, "product.status", "must be DRAFT or ACTIVE")
+    }
+    if !violations.isEmpty { throw CommerceError.invalidArgument(violations, reason: mismatch ? .currencyMismatch : nil) }
+    guard let id = UUID(id: input.productId) else { throw CommerceError.notFound("product", input.productId) }
+
+    let auth = CallAuth.current
+    let outcome = try await store.changeProduct(id, now: now()) { [status, compareAt] current in
+      try Self.requireManager(of: current, auth, id: input.productId)
+      guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
+      guard current.status != .archived else {
+        throw CommerceError.invalidTransition(from: "ARCHIVED", to: (status ?? .archived).rawValue)
+      }
+      var next = current
+      if paths.contains("title") { next.title = input.title }
+      if paths.contains("details") { next.details = input.details }
+      if paths.contains("category_id"), let category { next.categoryID = category }
+      if paths.contains("price"), let price { next.price = price }
+      if paths.contains("compare_at_price") { next.compareAtPrice = compareAt }
+      if paths.contains("image_urls") { next.imageURLs = input.imageUrls }
+      if paths.contains("attributes") { next.attributes = attributes }
+      if paths.contains("sku") { next.sku = input.sku }
+      if let status {
+        guard status != .archived else {
+          throw CommerceError.invalidTransition(from: current.status.rawValue, to: "ARCHIVED")
+            .precondition(kind: "INVALID_STATE_TRANSITION", subject: "product/\(input.productId)", "archive with ArchiveProduct")
+        }
+        next.status = status
+      }
+      if let compareAt = next.compareAtPrice, compareAt.amountMinor <= next.price.amountMinor {
+        throw CommerceError.invalidArgument(field: "product.compare_at_price", "must be greater than price")
+      }
+      return next
+    }
+    let product = try product(from: outcome, id: input.productId)
+    return .with { $0.product = product.proto }
+  }
+
+  public func archiveProduct(request: CommerceV1.ArchiveProductRequest, context: ServerContext) async throws
+    -> CommerceV1.ArchiveProductResponse
+  {
+    guard let id = UUID(id: request.productId) else { throw CommerceError.notFound("product", request.productId) }
+    let auth = CallAuth.current
+    let now = now()
+    let outcome = try await store.changeProduct(id, now: now) { current in
+      try Self.requireManager(of: current, auth, id: request.productId)
+      if current.status == .archived { return nil }
+      guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
+      var next = current
+      next.status = .archived
+      next.archivedAt = max(now, current.updatedAt)
+      return next
+    }
+    let product = try product(from: outcome, id: request.productId)
+    return .with { $0.product = product.proto }
+  }
+
+  /// The product a change left, or the error its outcome means; evicts it from this process's
+  /// cache at once (other processes hear of it through NOTIFY).
+  private func product(from outcome: CatalogStore.ChangeOutcome, id: String) throws(CommerceError) -> ProductRecord {
+    switch outcome {
+    case .changed(let product):
+      cache.invalidate(product.id)
+      return product
+    case .unchanged(let product): return product
+    case .notFound: throw .notFound("product", id)
+    case .unknownCategory: throw .notFound("category", "")
+    case .skuTaken: throw CommerceError(.alreadyExists, nil, "the seller already has a product with this sku")
+    }
+  }
+
+  /// Sellers manage their own products (holding ROLE_SELLER); admins and services any. Anyone
+  /// else is told the product does not exist.
+  static func requireManager(of product: ProductRecord, _ auth: CallAuth?, id: String) throws(CommerceError) {
+    guard let auth, let principal = auth.principal else { throw .notFound("product", id) }
+    switch auth.admission {
+    case .role, .service: return
+    case .anonymous, .anyUser, .owner:
+      guard principal.kind == .user, principal.subject == product.sellerID.lowercasedString else { throw .notFound("product", id) }
+      guard principal.has(.seller) else { throw .permissionDenied("managing products needs ROLE_SELLER") }
+    }
+  }
+
+  /// Checks that `sellerID` may sell and keeps their public profile current.
+  private func ensureApprovedSeller(_ sellerID: UUID, caller: Principal) async throws {
+    let known = try await store.seller(sellerID)
+    let fresh = known.map { now().timeIntervalSince($0.refreshedAt) < configuration.sellerProfileMaximumAge } ?? false
+    let selfWithRole = caller.subject == sellerID.lowercasedString && caller.has(.seller)
+    if selfWithRole && fresh { return }
+    let user: CommerceV1.User
+    do {
+      user = try await auth.getUser(.with { $0.userId = sellerID.lowercasedString }).user ?? .init()
+    } catch let error as RPCError where error.code == .notFound {
+      throw CommerceError.notFound("seller", sellerID.lowercasedString)
+    }
+    let approved = user.sellerStatus == .approved && user.roles.contains(.seller) && user.status == .active
+    if !approved && !selfWithRole {
+      if caller.subject == sellerID.lowercasedString && user.sellerStatus != .pending && user.sellerStatus != .rejected {
+        throw CommerceError.permissionDenied("only sellers create products")
+      }
+      throw CommerceError.permissionDenied("the seller application is not approved", reason: .sellerNotApproved)
+        .precondition(kind: "SELLER_NOT_APPROVED", subject: "user/\(sellerID.lowercasedString)", "seller status \(user.sellerStatus)")
+    }
+    let name = user.businessName.isEmpty ? user.displayName : user.businessName
+    try await store.saveSeller(id: sellerID, displayName: name.isEmpty ? "Seller" : name, now: now())
+  }
+
+  // MARK: Product pages
+
+  public func getProduct(request: CommerceV1.GetProductRequest, context: ServerContext) async throws -> CommerceV1.GetProductResponse {
+    guard let id = UUID(id: request.productId), let page = try await pages([id])[id], Self.mayView(page.product) else {
+      throw CommerceError.notFound("product", request.productId)
+    }
+    return .with {
+      $0.product = page.product.proto
+      $0.seller = page.seller
+      $0.ratingSummary = page.rating
+      $0.availability = page.availability
+      $0.breadcrumbs = page.breadcrumbs
+    }
+  }
+
+  public func batchGetProducts(request: CommerceV1.BatchGetProductsRequest, context: ServerContext) async throws
+    -> CommerceV1.BatchGetProductsResponse
+  {
+    guard request.productIds.count <= 100 else {
+      throw CommerceError.invalidArgument(field: "product_ids", "must hold at most 100 ids")
+    }
+    var seen = Set<String>()
+    let requested = request.productIds.filter { seen.insert($0).inserted }
+    let found = try await pages(requested.compactMap(UUID.init(id:)))
+    var response = CommerceV1.BatchGetProductsResponse()
+    for id in requested {
+      if let uuid = UUID(id: id), let page = found[uuid], Self.mayView(page.product) {
+        response.products.append(page.product.proto)
+      } else {
+        response.missingProductIds.append(id)
+      }
+    }
+    return response
+  }
+
+  /// Product pages from the cache, the rest from the database (then cached).
+  func pages(_ ids: [UUID]) async throws -> [UUID: CatalogStore.ProductPage] {
+    var result: [UUID: CatalogStore.ProductPage] = [:]
+    var missing: [UUID] = []
+    for id in ids {
+      if let page = cache.value(for: id) { result[id] = page } else { missing.append(id) }
+    }
+    guard !missing.isEmpty else { return result }
+    let ticket = cache.ticket()
+    for (id, page) in try await store.productPages(missing) {
+      cache.store(id, page, size: page.approximateSize, ticket: ticket)
+      result[id] = page
+    }
+    return result
+  }
+
+  /// Drafts are visible to their seller, ADMIN users and services; other products to anyone.
+  static func mayView(_ product: ProductRecord) -> Bool {
+    guard product.status == .draft else { return true }
+    guard let principal = CallAuth.current?.principal else { return false }
+    return principal.kind == .service || principal.has(.admin) || principal.endUser?.subject == product.sellerID.lowercasedString
+  }
+
+  public func listSellerProducts(request: CommerceV1.ListSellerProductsRequest, context: ServerContext) async throws
+    -> CommerceV1.ListSellerProductsResponse
+  {
+    let caller = try context.principal()
+    let sellerText = request.sellerId.isEmpty ? (caller.endUser?.subject ?? "") : request.sellerId
+    let isAdmin = caller.has(.admin) || caller.kind == .service
+    guard let seller = UUID(id: sellerText), isAdmin || (caller.subject == sellerText && caller.has(.seller)) else {
+      throw CommerceError.notFound("seller", sellerText)
+    }
+    var statuses: [String] = []
+    for (index, status) in request.statuses.enumerated() {
+      guard let known = ProductRecord.Status(status) else {
+        throw CommerceError.invalidArgument(field: "statuses[\(index)]", "must be DRAFT, ACTIVE or ARCHIVED")
+      }
+      statuses.append(known.rawValue)
+    }
+    statuses = Array(Set(statuses)).sorted()
+    let size = try PageToken.pageSize(request.pageSize, default: 50, maximum: 200)
+    let binding = PageToken.binding("ListSellerProducts", [seller.lowercasedString] + statuses)
+    let position = try PageToken.position(request.pageToken, binding: binding, count: 2)
+    var after: (String, UUID)?
+    if let position {
+      guard let id = UUID(id: position[1]) else {
+        throw CommerceError.invalidArgument(field: "page_token", "is not a page token of this list", reason: .invalidPageToken)
+      }
+      after = (position[0], id)
+    }
+    let rows = try await store.sellerProducts(seller: seller, statuses: statuses, after: after, limit: size + 1)
+    return .with {
+      $0.products = rows.prefix(size).map(\.product.proto)
+      if rows.count > size, let last = rows.prefix(size).last {
+        $0.nextPageToken = PageToken.make([last.createdAtText, last.product.id.lowercasedString], binding: binding)
+      }
+    }
+  }
+
+  // MARK: Categories
+
+  public func listCategories(request: CommerceV1.ListCategoriesRequest, context: ServerContext) async throws
+    -> CommerceV1.ListCategoriesResponse
+  {
+    var parent: UUID?
+    if !request.parentCategoryId.isEmpty {
+      guard let id = UUID(id: request.parentCategoryId), try await store.categoryExists(id) else {
+        throw CommerceError.notFound("category", request.parentCategoryId)
+      }
+      parent = id
+    }
+    let size = try PageToken.pageSize(request.pageSize, default: 500, maximum: 2000)
+    let binding = PageToken.binding("ListCategories", [parent?.lowercasedString ?? "", String(request.childrenOnly)])
+    // The position is the last category's sort path, one element per level.
+    let after = try PageToken.position(request.pageToken, binding: binding, count: 1).map { $0[0].components(separatedBy: "\u{1E}") }
+    let rows = try await store.categories(parent: parent, childrenOnly: request.childrenOnly, after: after, limit: size + 1)
+    let counts = try await categoryCounts.current(store)
+    return .with {
+      $0.categories = rows.prefix(size).map { category, _ in
+        var category = category
+        category.productCount = counts[category.categoryId] ?? 0
+        return category
+      }
+      if rows.count > size, let last = rows.prefix(size).last {
+        $0.nextPageToken = PageToken.make([last.1.joined(separator: "\u{1E}")], binding: binding)
+      }
+    }
+  }
+
+  public func createCategory(request: CommerceV1.CreateCategoryRequest, context: ServerContext) async throws
+    -> CommerceV1.CreateCategoryResponse
+  {
+    let caller = try context.principal()
+    var violations = FieldViolations()
+    violations.check(
+      (1...100).contains(request.name.count) && !request.name.allSatisfy(\.isWhitespace), "name", "must be 1 to 100 characters")
+    violations.check(Self.isSlug(request.slug), "slug", "must be 1 to 100 lower-case letters, digits and hyphens")
+    var parent: UUID?
+    if !request.parentCategoryId.isEmpty {
+      parent = UUID(id: request.parentCategoryId)
+      if parent == nil { throw CommerceError.notFound("category", request.parentCategoryId) }
+    }
+    try violations.throwIfAny()
+    let create: @Sendable (PostgresTransaction) async throws -> CommerceV1.CreateCategoryResponse = { [store, parent] tx in
+      switch try await store.createCategory(id: UUID(), parent: parent, name: request.name, slug: request.slug, in: tx) {
+      case .created(let category): return .with { $0.category = category }
+      case .unknownParent: throw CommerceError.notFound("category", request.parentCategoryId)
+      case .slugTaken:
+        throw CommerceError(.alreadyExists, nil, "the slug '\(request.slug)' is taken", metadata: ["slug": request.slug])
+      case .tooDeep: throw CommerceError.invalidArgument(field: "parent_category_id", "the tree would become deeper than 6 levels")
+      }
+    }
+    if request.idempotencyKey.isEmpty {
+      return try await store.pool.withTransaction { tx in try await create(tx) }
+    }
+    let call = try IdempotencyStore.Call(
+      scope: caller.description, method: CommerceV1.CatalogService.CreateCategory.descriptor, key: request.idempotencyKey, request: request)
+    return try await idempotency.run(call) { tx in try await create(tx) }
+  }
+
+  static func isSlug(_ slug: String) -> Bool {
+    let bytes = Array(slug.utf8)
+    return (1...100).contains(bytes.count)
+      && bytes.allSatisfy { byte in
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+          || byte == UInt8(ascii: "-")
+      }
+  }
+
+  // MARK: Search
+
+  public func searchProducts(request: CommerceV1.SearchProductsRequest, context: ServerContext) async throws
+    -> CommerceV1.SearchProductsResponse
+  {
+    let search = try SearchRequest(request, currency: configuration.currency)
+    var text = search.text
+    var correctedQuery = ""
+    if !text.isEmpty, !request.exactMatchOnly {
+      let words = text.correctableWords
+      if !words.isEmpty {
+        let matches = try await store.wordMatches(words)
+        var corrections: [String: String] = [:]
+        for (word, match) in zip(words, matches) where !match.matches {
+          if let fix = match.candidates.first(where: { $0 != word.word && SearchText.editDistance($0, word.word) <= 1 }) {
+            corrections[word.word] = fix
+          }
+        }
+        if !corrections.isEmpty {
+          text = text.correcting(corrections)
+          correctedQuery = text.display
+        }
+      }
+    }
+    var tsquery = text.tsquery
+    if let query = tsquery, try await !store.queryHasLexemes(query) { tsquery = nil }
+    let criteria = search.criteria(tsquery: tsquery)
+    let binding = search.binding
+    let position = try PageToken.position(request.pageToken, binding: binding, count: criteria.sort.positionCount)
+    let plan = CatalogStore.SearchPlan(criteria, after: position, limit: search.pageSize + 1)
+    let page = try await store.search(plan)
+    var count = page.count
+    if count >= CatalogStore.SearchPlan.exactCountLimit { count = max(count, try await store.estimatedCount(plan)) }
+    var response = CommerceV1.SearchProductsResponse()
+    response.products = page.hits.prefix(search.pageSize).map(\.summary)
+    if page.hits.count > search.pageSize, let last = page.hits.prefix(search.pageSize).last {
+      response.nextPageToken = PageToken.make(last.position, binding: binding)
+    }
+    response.estimatedTotalCount = count
+    response.correctedQuery = correctedQuery
+    if request.includeFacets {
+      response.facets = Self.facets(try await store.facets(plan), criteria: criteria, currency: configuration.currency)
+    }
+    return response
+  }
+
+  /// The facets message from the facet statement's rows.
+  static func facets(_ rows: [CatalogStore.SearchPlan.FacetRow], criteria: CatalogStore.SearchPlan.Criteria, currency: String)
+    -> CommerceV1.SearchFacets
+  {
+    var facets = CommerceV1.SearchFacets()
+    var bands: [(index: Int, count: Int64)] = []
+    var ratings: [Int32: Int64] = [:]
+    var attributes = criteria.facetAttributeNames.map { name in CommerceV1.AttributeFacet.with { $0.name = name } }
+    for row in rows {
+      switch row.kind {
+      case "category":
+        facets.categories.append(.with {
+          $0.value = row.key
+          $0.label = row.label
+          $0.count = row.count
+        })
+      case "price": if let index = Int(row.key) { bands.append((index, row.count)) }
+      case "rating": if let minimum = Int32(row.key) { ratings[minimum] = row.count }
+      case "in_stock": facets.inStockCount = row.count
+      default:
+        if row.kind.hasPrefix("attribute:"), let index = Int(row.kind.dropFirst("attribute:".count)), attributes.indices.contains(index) {
+          attributes[index].values.append(.with {
+            $0.value = row.label
+            $0.label = row.label
+            $0.count = row.count
+          })
+        }
+      }
+    }
+    facets.categories.sort { ($0.count, $1.value) > ($1.count, $0.value) }
+    facets.priceBuckets = PriceBuckets.merge(bands, currency: currency)
+    facets.ratingBuckets = ([4, 3, 2, 1] as [Int32]).map { minimum in
+      .with {
+        $0.minRating = minimum
+        $0.count = ratings[minimum] ?? 0
+      }
+    }
+    facets.attributes = attributes
+    return facets
+  }
+
+  // MARK: Recommendations
+
+  public func getRecommendations(request: CommerceV1.GetRecommendationsRequest, context: ServerContext) async throws
+    -> CommerceV1.GetRecommendationsResponse
+  {
+    throw CommerceError(.unimplemented, nil, "recommendations are not available yet")
+  }
+
+  // MARK: Stock and ratings
+
+  public func recordStockLevels(request: CommerceV1.RecordStockLevelsRequest, context: ServerContext) async throws
+    -> CommerceV1.RecordStockLevelsResponse
+  {
+    var violations = FieldViolations()
+    violations.check((1...500).contains(request.levels.count), "levels", "must hold 1 to 500 levels")
+    var latest: [UUID: (available: Int64, version: Int64)] = [:]
+    for (index, level) in request.levels.enumerated() {
+      let id = UUID(id: level.productId)
+      violations.check(id != nil, "levels[\(index)].product_id", "must be a product id")
+      violations.check(level.availableQuantity >= 0, "levels[\(index)].available_quantity", "must not be negative")
+      violations.check(level.version >= 1, "levels[\(index)].version", "must be at least 1")
+      if let id, latest[id].map({ $0.version < level.version }) ?? true { latest[id] = (level.availableQuantity, level.version) }
+    }
+    try violations.throwIfAny()
+    let changed = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
+    for id in changed { cache.invalidate(id) }
+    return .with { $0.appliedCount = Int32(changed.count) }
+  }
+
+  public func recordRatingSummaries(request: CommerceV1.RecordRatingSummariesRequest, context: ServerContext) async throws
+    -> CommerceV1.RecordRatingSummariesResponse
+  {
+    var violations = FieldViolations()
+    violations.check((1...500).contains(request.summaries.count), "summaries", "must hold 1 to 500 summaries")
+    var latest: [UUID: CatalogStore.RatingUpdate] = [:]
+    for (index, versioned) in request.summaries.enumerated() {
+      let summary = versioned.summary ?? .init()
+      let field = "summaries[\(index)]"
+      let id = UUID(id: summary.productId)
+      violations.check(id != nil, field + ".summary.product_id", "must be a product id")
+      violations.check(summary.average == 0 || (1...5).contains(summary.average), field + ".summary.average", "must be 0 or 1 to 5")
+      violations.check(summary.count >= 0, field + ".summary.count", "must not be negative")
+      let histogram = summary.histogram.sorted { $0.rating < $1.rating }
+      let valid =
+        histogram.map(\.rating) == [1, 2, 3, 4, 5] && histogram.allSatisfy { $0.count >= 0 }
+        && histogram.reduce(0) { $0 + $1.count } == summary.count
+      violations.check(valid, field + ".summary.histogram", "must hold ratings 1 to 5 once each, adding up to count")
+      violations.check(versioned.version >= 1, field + ".version", "must be at least 1")
+      if let id, valid, latest[id].map({ $0.version < versioned.version }) ?? true {
+        latest[id] = CatalogStore.RatingUpdate(
+          product: id, average: summary.average, count: summary.count, histogram: histogram.map(\.count), version: versioned.version)
+      }
+    }
+    try violations.throwIfAny()
+    let changed = try await store.recordRatingSummaries(Array(latest.values))
+    for id in changed { cache.invalidate(id) }
+    return .with { $0.appliedCount = Int32(changed.count) }
+  }
+
+  // MARK: Reindex
+
+  public func startSearchReindex(request: CommerceV1.StartSearchReindexRequest, context: ServerContext) async throws
+    -> CommerceV1.StartSearchReindexResponse
+  {
+    guard (1...128).contains(request.jobId.count) else {
+      throw CommerceError.invalidArgument(field: "job_id", "must be 1 to 128 characters")
+    }
+    switch try await store.startReindexJob(request.jobId, lease: configuration.reindexLease) {
+    case .started(let job):
+      logger.info("search reindex started", metadata: ["job_id": "\(job.id)", "products": "\(job.total)"])
+      reindexQueue.submit(job.id)
+      return .with { $0.job = job.proto }
+    case .exists(let job):
+      return .with { $0.job = job.proto }
+    case .busy(let running):
+      throw CommerceError(
+        .failedPrecondition, .invalidStateTransition, "reindex job '\(running)' is running", metadata: ["runningJobId": running])
+    }
+  }
+
+  public func getSearchReindexJob(request: CommerceV1.GetSearchReindexJobRequest, context: ServerContext) async throws
+    -> CommerceV1.GetSearchReindexJobResponse
+  {
+    guard let job = try await store.reindexJob(request.jobId) else { throw CommerceError.notFound("reindex job", request.jobId) }
+    return .with { $0.job = job.proto }
+  }
+}
+
+/// Category product counts, recomputed when older than their maximum age.
+final class CategoryCounts: Sendable {
+  private let state = Mutex<(counts: [String: Int64], at: ContinuousClock.Instant?)>(([:], nil))
+  let maximumAge: Duration
+
+  init(maximumAge: Duration) { self.maximumAge = maximumAge }
+
+  func current(_ store: CatalogStore) async throws -> [String: Int64] {
+    let now = ContinuousClock.now
+    if let cached = state.withLock({ state in state.at.map { now - $0 < maximumAge } == true ? state.counts : nil }) {
+      return cached
+    }
+    let counts = try await store.categoryProductCounts()
+    state.withLock { $0 = (counts, now) }
+    return counts
+  }
+}

@@ -1,0 +1,242 @@
+import CommerceAPI
+import Messages
+import Foundation
+import Postgres
+
+extension CatalogStore {
+  /// The statements of one product search, built from a validated request.
+  ///
+  /// - The page statement returns the page (one row more than asked, to know whether another
+  ///   page follows) and the number of matches, counted exactly up to 10,001, in one round trip.
+  /// - The facet statement computes every facet over the products matching the query and the
+  ///   seller filter, materialised once; each facet then applies every filter except its own.
+  struct SearchPlan: Sendable {
+    /// What to search for; every array is already normalised.
+    struct Criteria: Sendable, Hashable {
+      /// The text query in to_tsquery syntax; nil matches every product.
+      var tsquery: String?
+      /// The query as typed, lower-cased, for ranking an exact title first.
+      var exactTitle: String
+      var sellerIDs: [UUID] = []
+      var categoryIDs: [UUID] = []
+      var minPrice: Int64?
+      var maxPrice: Int64?
+      var minRating: Double?
+      var inStockOnly = false
+      /// Attribute filters: the name, and the accepted "name=value" keys (lower case).
+      var attributeFilters: [(name: String, keys: [String])] = []
+      var sort: Sort
+      /// The attribute names to count values of.
+      var facetAttributeNames: [String] = []
+
+      static func == (a: Criteria, b: Criteria) -> Bool {
+        a.tsquery == b.tsquery && a.exactTitle == b.exactTitle && a.sellerIDs == b.sellerIDs && a.categoryIDs == b.categoryIDs
+          && a.minPrice == b.minPrice && a.maxPrice == b.maxPrice && a.minRating == b.minRating && a.inStockOnly == b.inStockOnly
+          && a.attributeFilters.map(\.name) == b.attributeFilters.map(\.name)
+          && a.attributeFilters.map(\.keys) == b.attributeFilters.map(\.keys) && a.sort == b.sort
+          && a.facetAttributeNames == b.facetAttributeNames
+      }
+
+      func hash(into hasher: inout Hasher) {
+        hasher.combine(tsquery)
+        hasher.combine(sort)
+      }
+    }
+
+    enum Sort: String, Sendable, Hashable {
+      case relevance, priceAscending, priceDescending, newest, rating
+
+      /// How many values a page position holds.
+      var positionCount: Int {
+        switch self {
+        case .relevance: 5
+        case .priceAscending, .priceDescending, .newest: 2
+        case .rating: 3
+        }
+      }
+    }
+
+    /// One facet count: kind "category", "price", "rating", "attribute:<index>" or "in_stock".
+    struct FacetRow: Sendable, Hashable {
+      var kind: String
+      var key: String
+      var label: String
+      var count: Int64
+    }
+
+    /// Exact counts stop here; beyond it the planner estimates.
+    static let exactCountLimit: Int64 = 10_001
+
+    /// Friendly price band bounds in minor units: 1, 2, 5, 10, 20, 50, ... The price facet
+    /// counts products per band (`width_bucket` against these), and the service merges adjacent
+    /// bands into about five buckets.
+    static let priceBandBounds: [Int64] = {
+      var bounds: [Int64] = []
+      var power: Int64 = 1
+      while power <= 1_000_000_000_000_000 {
+        bounds += [power, 2 * power, 5 * power]
+        power *= 10
+      }
+      return bounds
+    }()
+
+    var pageSQL = ""
+    var pageParameters: [any PostgresEncodable] = []
+    var countSQL = ""
+    var countParameters: [any PostgresEncodable] = []
+    var facetSQL = ""
+    var facetParameters: [any PostgresEncodable] = []
+
+    /// Binds parameters while a statement is written.
+    private struct Binder {
+      var parameters: [any PostgresEncodable] = []
+
+      mutating func bind(_ value: any PostgresEncodable) -> String {
+        parameters.append(value)
+        return "$\(parameters.count)"
+      }
+    }
+
+    /// The filter conditions of `criteria`, by the facet they belong to.
+    private struct Conditions {
+      var text: String?
+      var sellers: String?
+      var categories: String?
+      var price: String?
+      var rating: String?
+      var stock: String?
+      var attributes: [String] = []
+
+      init(_ criteria: Criteria, _ binder: inout Binder) {
+        if let tsquery = criteria.tsquery {
+          text = "d.document @@ to_tsquery('catalog.search', \(binder.bind(tsquery)))"
+        }
+        if !criteria.sellerIDs.isEmpty { sellers = "d.seller_id = ANY(\(binder.bind(criteria.sellerIDs))::uuid[])" }
+        if !criteria.categoryIDs.isEmpty { categories = "d.category_path && \(binder.bind(criteria.categoryIDs))::uuid[]" }
+        var price: [String] = []
+        if let minPrice = criteria.minPrice { price.append("d.price_minor >= \(binder.bind(minPrice))::int8") }
+        if let maxPrice = criteria.maxPrice { price.append("d.price_minor <= \(binder.bind(maxPrice))::int8") }
+        if !price.isEmpty { self.price = price.joined(separator: " AND ") }
+        if let minRating = criteria.minRating { rating = "d.rating_average >= \(binder.bind(minRating))::float8" }
+        if criteria.inStockOnly { stock = "d.in_stock" }
+        attributes = criteria.attributeFilters.map { "d.attributes && \(binder.bind($0.keys))::text[]" }
+      }
+
+      var all: [String] { [text, sellers, categories, price, rating, stock].compactMap { $0 } + attributes }
+    }
+
+    init(_ criteria: Criteria, after position: [String]?, limit: Int) {
+      // The page, with the capped count.
+      var binder = Binder()
+      let conditions = Conditions(criteria, &binder)
+      let whereAll = conditions.all.isEmpty ? "true" : conditions.all.joined(separator: " AND ")
+      let keys: [(expression: String, cast: String, descending: Bool)]
+      switch criteria.sort {
+      case .relevance:
+        let exact = "(lower(d.title) = \(binder.bind(criteria.exactTitle)))::int"
+        let rank = criteria.tsquery.map { "ts_rank('{0.1, 0.2, 0.4, 1.0}', d.document, to_tsquery('catalog.search', \(binder.bind($0))))::float8" } ?? "0::float8"
+        keys = [
+          (exact, "int", true), (rank, "float8", true), ("d.rating_average", "float8", true), ("d.created_at", "timestamptz", true),
+          ("d.product_id", "uuid", true),
+        ]
+      case .priceAscending: keys = [("d.price_minor", "int8", false), ("d.product_id", "uuid", false)]
+      case .priceDescending: keys = [("d.price_minor", "int8", true), ("d.product_id", "uuid", false)]
+      case .newest: keys = [("d.created_at", "timestamptz", true), ("d.product_id", "uuid", true)]
+      case .rating:
+        keys = [("d.rating_average", "float8", true), ("d.rating_count", "int8", true), ("d.product_id", "uuid", false)]
+      }
+      var keyset = "true"
+      if let position, position.count == keys.count {
+        // (k1, k2, ...) after (v1, v2, ...) in the order's directions, as nested comparisons.
+        let values = zip(keys, position).map { key, value in "\(binder.bind(value))::\(key.cast)" }
+        var clause = ""
+        for index in keys.indices.reversed() {
+          let comparison = "\(keys[index].expression) \(keys[index].descending ? "<" : ">") \(values[index])"
+          clause = clause.isEmpty ? comparison : "(\(comparison) OR (\(keys[index].expression) = \(values[index]) AND \(clause)))"
+        }
+        keyset = clause
+      }
+      let order = keys.indices.map { "k\($0) \(keys[$0].descending ? "DESC" : "ASC")" }.joined(separator: ", ")
+      let keyColumns = keys.indices.map { "\(keys[$0].expression) AS k\($0)" }.joined(separator: ", ")
+      let position = "ARRAY[" + keys.indices.map { "k\($0)::text" }.joined(separator: ", ") + "]"
+      let countLimit = binder.bind(Self.exactCountLimit)
+      let pageLimit = binder.bind(Int64(limit))
+      pageSQL = """
+        SELECT t.total, h.product_id, h.seller_id, h.seller_name, h.title, h.price_minor, h.currency, h.image_url, \
+        h.rating_average, h.rating_count, h.in_stock, \(position)
+        FROM (SELECT count(*) AS total FROM (SELECT 1 FROM catalog.search_documents d WHERE \(whereAll) LIMIT \(countLimit)) x) t
+        LEFT JOIN LATERAL (
+          SELECT d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, d.rating_average, \
+          d.rating_count, d.in_stock, \(keyColumns)
+          FROM catalog.search_documents d
+          WHERE \(whereAll) AND \(keyset)
+          ORDER BY \(order)
+          LIMIT \(pageLimit)
+        ) h ON true
+        ORDER BY \(order)
+        """
+      pageParameters = binder.parameters
+
+      // The count, for the planner's estimate beyond the cap.
+      var countBinder = Binder()
+      let countConditions = Conditions(criteria, &countBinder)
+      countSQL =
+        "SELECT 1 FROM catalog.search_documents d WHERE "
+        + (countConditions.all.isEmpty ? "true" : countConditions.all.joined(separator: " AND "))
+      countParameters = countBinder.parameters
+
+      // The facets.
+      var facetBinder = Binder()
+      let facetConditions = Conditions(criteria, &facetBinder)
+      let base = [facetConditions.text, facetConditions.sellers].compactMap { $0 }
+      let flags =
+        [
+          "\(facetConditions.categories ?? "true") AS c_ok", "\(facetConditions.price ?? "true") AS p_ok",
+          "\(facetConditions.rating ?? "true") AS r_ok", "\(facetConditions.stock ?? "true") AS s_ok",
+        ] + facetConditions.attributes.indices.map { "\(facetConditions.attributes[$0]) AS a\($0)_ok" }
+      let attributeFlags = facetConditions.attributes.indices.map { "a\($0)_ok" }
+      func allBut(_ excluded: String, attribute name: String? = nil) -> String {
+        var terms = ["c_ok", "p_ok", "r_ok", "s_ok"].filter { $0 != excluded }
+        for (index, filter) in criteria.attributeFilters.enumerated() where filter.name != name {
+          terms.append(attributeFlags[index])
+        }
+        return terms.joined(separator: " AND ")
+      }
+      let bounds = facetBinder.bind(Self.priceBandBounds)
+      var parts = [
+        """
+        (SELECT 'category', c::text, coalesce((SELECT k.name FROM catalog.categories k WHERE k.id = c), ''), count(*)
+         FROM base, unnest(base.category_path) AS c WHERE \(allBut("c_ok")) GROUP BY c ORDER BY count(*) DESC, c LIMIT 50)
+        """,
+        """
+        (SELECT 'price', width_bucket(price_minor, \(bounds)::int8[])::text, '', count(*)
+         FROM base WHERE \(allBut("p_ok")) GROUP BY 2)
+        """,
+        """
+        (SELECT 'rating', m::text, '', count(*) FILTER (WHERE rating_average >= m)
+         FROM base, (VALUES (4), (3), (2), (1)) AS v (m) WHERE \(allBut("r_ok")) GROUP BY m)
+        """,
+        "(SELECT 'in_stock', '', '', count(*) FROM base WHERE \(allBut("s_ok")) AND in_stock)",
+      ]
+      for (index, name) in criteria.facetAttributeNames.enumerated() {
+        let prefix = facetBinder.bind(name + "=")
+        parts.append(
+          """
+          (SELECT 'attribute:\(index)', lower(substr(l, char_length(\(prefix)) + 1)), min(substr(l, char_length(\(prefix)) + 1)), count(*)
+           FROM base, unnest(base.attribute_labels) AS l
+           WHERE left(l, char_length(\(prefix))) = \(prefix) AND \(allBut("", attribute: name))
+           GROUP BY 2 ORDER BY count(*) DESC, 2 LIMIT 50)
+          """)
+      }
+      facetSQL = """
+        WITH base AS MATERIALIZED (
+          SELECT d.product_id, d.category_path, d.price_minor, d.rating_average, d.in_stock, d.attribute_labels, \
+        \(flags.joined(separator: ", "))
+          FROM catalog.search_documents d WHERE \(base.isEmpty ? "true" : base.joined(separator: " AND "))
+        )
+        \(parts.joined(separator: "\nUNION ALL\n"))
+        """
+      facetParameters = facetBinder.parameters
+    }
+  }
+}
