@@ -317,11 +317,40 @@ let package = Package(
       ],
       swiftSettings: defaultSwiftSettings
     ),
+    // What the commerce services' tests share.
+    .target(
+      name: "CommerceTestSupport",
+      dependencies: ["CommerceKit", "RPC"],
+      path: "Tests/CommerceTestSupport",
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "CatalogTests",
+      dependencies: [
+        "TestSupport",
+        "RPCTestSupport",
+        "CommerceTestSupport",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
     .testTarget(
       name: "AuthTests",
       dependencies: [
         "TestSupport",
         "RPCTestSupport",
+        "CommerceTestSupport",
         "CommerceAuth",
         "CommerceKit",
         "CommerceAPI",

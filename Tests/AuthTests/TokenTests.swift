@@ -1,5 +1,6 @@
 import CommerceAPI
 import CommerceKit
+import CommerceTestSupport
 import Foundation
 import Messages
 import RPC

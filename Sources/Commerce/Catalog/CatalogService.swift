@@ -278,6 +278,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     do {
       user = try await auth.getUser(.with { $0.userId = sellerID.lowercasedString }).user ?? .init()
     } catch let error as RPCError where error.code == .notFound {
+      if caller.subject == sellerID.lowercasedString { throw CommerceError.permissionDenied("only sellers create products") }
       throw CommerceError.notFound("seller", sellerID.lowercasedString)
     }
     let approved = user.sellerStatus == .approved && user.roles.contains(.seller) && user.status == .active

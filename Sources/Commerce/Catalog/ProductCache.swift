@@ -116,6 +116,9 @@ final class ProductCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
   }
 
+  /// Whether invalidations are being received (and so values are stored).
+  var isListening: Bool { state.withLock { $0.listening } }
+
   var statistics: Statistics {
     state.withLock { state in
       var statistics = state.statistics
