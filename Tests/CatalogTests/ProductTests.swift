@@ -202,6 +202,8 @@ struct ProductTests {
       let unknown = UUID().uuidString.lowercased()
       let response = try await h.catalog.batchGetProducts(.with { $0.productIds = [b.productId, unknown, a.productId, b.productId, "junk"] })
       #expect(response.products.map(\.productId) == [b.productId, a.productId])
+      #expect(response.summaries.map(\.productId) == [b.productId, a.productId])
+      #expect(response.summaries.allSatisfy { $0.sellerName == "Acme Audio" && $0.inStock && $0.price?.amountMinor == 1999 })
       #expect(response.missingProductIds == [unknown, "junk"])
       await expectFailure(.invalidArgument) {
         try await h.catalog.batchGetProducts(.with { $0.productIds = (0..<101).map { _ in UUID().uuidString.lowercased() } })

@@ -321,6 +321,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     for id in requested {
       if let uuid = UUID(id: id), let page = found[uuid], Self.mayView(page.product) {
         response.products.append(page.product.proto)
+        response.summaries.append(page.summary)
       } else {
         response.missingProductIds.append(id)
       }

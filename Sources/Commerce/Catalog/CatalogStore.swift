@@ -168,6 +168,21 @@ struct CatalogStore: Sendable {
     var availability: CommerceV1.StockAvailability
     var breadcrumbs: [CommerceV1.Category]
 
+    /// The compact view lists show.
+    var summary: CommerceV1.ProductSummary {
+      .with {
+        $0.productId = product.id.lowercasedString
+        $0.title = product.title
+        $0.price = product.price.proto
+        $0.imageUrl = product.imageURLs.first ?? ""
+        $0.ratingAverage = rating.average
+        $0.ratingCount = rating.count
+        $0.inStock = availability.availability != .outOfStock
+        $0.sellerId = product.sellerID.lowercasedString
+        $0.sellerName = seller.displayName
+      }
+    }
+
     var approximateSize: Int {
       product.approximateSize + 256 + seller.displayName.utf8.count
         + breadcrumbs.reduce(0) { $0 + 160 + $1.name.utf8.count + $1.slug.utf8.count + 40 * $1.ancestorCategoryIds.count }

@@ -502,6 +502,10 @@ extension CommerceV1 {
     public var products: [CommerceV1.Product] = []
     /// The requested ids that do not exist or that the caller may not see.
     public var missingProductIds: [String] = []
+    /// The compact views of the products found, in the same order as products: what carts and
+    /// wishlists show (seller name, rating and stock as of a few seconds ago; in_stock is true
+    /// while the stock is not known).
+    public var summaries: [CommerceV1.ProductSummary] = []
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
 
@@ -1533,12 +1537,17 @@ extension CommerceV1.BatchGetProductsResponse: ProtobufCBacked {
       c.pointee.n_missing_product_ids = missingProductIds.count
       c.pointee.missing_product_ids = try arena.strings(missingProductIds)
     }
+    if !summaries.isEmpty {
+      c.pointee.n_summaries = summaries.count
+      c.pointee.summaries = try arena.messages(summaries)
+    }
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
   package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
     if c.pointee.n_missing_product_ids > 0 { missingProductIds = try ProtoLoad.strings(c.pointee.n_missing_product_ids, c.pointee.missing_product_ids) }
+    if c.pointee.n_summaries > 0 { summaries = try ProtoLoad.messages(c.pointee.n_summaries, c.pointee.summaries) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -2746,7 +2755,8 @@ extension CommerceV1 {
     }
 
     /// BatchGetProducts returns several products by id, for services that need authoritative
-    /// prices and titles (OrderService at checkout, CartService for cart views). Callers: services,
+    /// prices and titles (OrderService at checkout, CartService for cart views), each with its
+    /// summary (the seller's name, rating and stock a cart line shows). Callers: services,
     /// ADMIN users, and anyone for active and archived products. Read-only and idempotent.
     /// Errors: INVALID_ARGUMENT for more than 100 ids. Unknown ids are reported in
     /// missing_product_ids, not as an error.

@@ -44,7 +44,8 @@ extension CommerceV1.CatalogService {
     /// Errors: NOT_FOUND for an unknown product or a draft the caller may not see.
     func getProduct(request: CommerceV1.GetProductRequest, context: ServerContext) async throws -> CommerceV1.GetProductResponse
     /// BatchGetProducts returns several products by id, for services that need authoritative
-    /// prices and titles (OrderService at checkout, CartService for cart views). Callers: services,
+    /// prices and titles (OrderService at checkout, CartService for cart views), each with its
+    /// summary (the seller's name, rating and stock a cart line shows). Callers: services,
     /// ADMIN users, and anyone for active and archived products. Read-only and idempotent.
     /// Errors: INVALID_ARGUMENT for more than 100 ids. Unknown ids are reported in
     /// missing_product_ids, not as an error.
@@ -175,7 +176,8 @@ extension CommerceV1.CatalogService {
     }
 
     /// BatchGetProducts returns several products by id, for services that need authoritative
-    /// prices and titles (OrderService at checkout, CartService for cart views). Callers: services,
+    /// prices and titles (OrderService at checkout, CartService for cart views), each with its
+    /// summary (the seller's name, rating and stock a cart line shows). Callers: services,
     /// ADMIN users, and anyone for active and archived products. Read-only and idempotent.
     /// Errors: INVALID_ARGUMENT for more than 100 ids. Unknown ids are reported in
     /// missing_product_ids, not as an error.

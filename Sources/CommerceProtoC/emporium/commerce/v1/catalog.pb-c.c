@@ -2904,7 +2904,7 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__batch_get_products_requ
   (ProtobufCMessageInit) emporium__commerce__v1__batch_get_products_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor emporium__commerce__v1__batch_get_products_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor emporium__commerce__v1__batch_get_products_response__field_descriptors[3] =
 {
   {
     "products",
@@ -2930,15 +2930,28 @@ static const ProtobufCFieldDescriptor emporium__commerce__v1__batch_get_products
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "summaries",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__BatchGetProductsResponse, n_summaries),
+    offsetof(Emporium__Commerce__V1__BatchGetProductsResponse, summaries),
+    &emporium__commerce__v1__product_summary__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned emporium__commerce__v1__batch_get_products_response__field_indices_by_name[] = {
   1,   /* field[1] = missing_product_ids */
   0,   /* field[0] = products */
+  2,   /* field[2] = summaries */
 };
 static const ProtobufCIntRange emporium__commerce__v1__batch_get_products_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor emporium__commerce__v1__batch_get_products_response__descriptor =
 {
@@ -2948,7 +2961,7 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__batch_get_products_resp
   "Emporium__Commerce__V1__BatchGetProductsResponse",
   "emporium.commerce.v1",
   sizeof(Emporium__Commerce__V1__BatchGetProductsResponse),
-  2,
+  3,
   emporium__commerce__v1__batch_get_products_response__field_descriptors,
   emporium__commerce__v1__batch_get_products_response__field_indices_by_name,
   1,  emporium__commerce__v1__batch_get_products_response__number_ranges,

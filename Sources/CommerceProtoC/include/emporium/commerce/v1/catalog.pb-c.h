@@ -587,10 +587,17 @@ struct  Emporium__Commerce__V1__BatchGetProductsResponse
    */
   size_t n_missing_product_ids;
   char **missing_product_ids;
+  /*
+   * The compact views of the products found, in the same order as products: what carts and
+   * wishlists show (seller name, rating and stock as of a few seconds ago; in_stock is true
+   * while the stock is not known).
+   */
+  size_t n_summaries;
+  Emporium__Commerce__V1__ProductSummary **summaries;
 };
 #define EMPORIUM__COMMERCE__V1__BATCH_GET_PRODUCTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__batch_get_products_response__descriptor) \
-    , 0,NULL, 0,NULL }
+    , 0,NULL, 0,NULL, 0,NULL }
 
 
 /*
