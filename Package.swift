@@ -382,7 +382,7 @@ let package = Package(
     ),
     .testTarget(
       name: "EmporiumTests",
-      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "Postgres", "PostgresEmbedded"],
+      dependencies: ["TestSupport", "emporium", "RPC", "Messages", "CommerceAPI", "CommerceKit", "Postgres", "PostgresEmbedded"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
