@@ -21,6 +21,8 @@ let package = Package(
     .library(name: "Postgres", targets: ["Postgres"]),
     .library(name: "PostgresEmbedded", targets: ["PostgresEmbedded"]),
     .library(name: "CommerceKit", targets: ["CommerceKit"]),
+    .library(name: "EmporiumApp", targets: ["EmporiumApp"]),
+    .library(name: "CommerceCatalog", targets: ["CommerceCatalog"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),

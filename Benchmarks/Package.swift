@@ -20,6 +20,7 @@ let package = Package(
   products: [
     // RPC: echo over loopback (docs/PERFORMANCE.md).
     .executable(name: "echo-bench", targets: ["EchoBench"]),
+    .executable(name: "storefront-bench", targets: ["StorefrontBench"]),
     // Never linked into anything: echo-bench's processes get it through LD_PRELOAD.
     .library(name: "EchoBenchMallocCounter", type: .dynamic, targets: ["EchoBenchMallocCounter"]),
   ],
@@ -44,6 +45,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
     // swift-protobuf's generated code for the proto/ files the benchmark messages need: the
@@ -121,6 +123,25 @@ let package = Package(
         .product(name: "Prometheus", package: "swift-prometheus"),
       ],
       swiftSettings: defaultSwiftSettings
+    ),
+    // CatalogService search and product pages over RPC beside echo (docs/PERFORMANCE.md,
+    // "Storefront: search and product pages").
+    .executableTarget(
+      name: "StorefrontBench",
+      dependencies: [
+        .product(name: "RPC", package: "emporium"),
+        .product(name: "Messages", package: "emporium"),
+        .product(name: "CommerceAPI", package: "emporium"),
+        .product(name: "CommerceKit", package: "emporium"),
+        .product(name: "CommerceCatalog", package: "emporium"),
+        .product(name: "EmporiumApp", package: "emporium"),
+        .product(name: "Postgres", package: "emporium"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
     ),
     .target(name: "EchoBenchMallocCounter", linkerSettings: [.linkedLibrary("dl")]),
     .systemLibrary(name: "EchoBenchCZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),

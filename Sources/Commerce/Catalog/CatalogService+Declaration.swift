@@ -20,7 +20,8 @@ extension CatalogService {
 
   /// What the composition root needs: identity "catalog", schema "catalog", peer "auth" (for
   /// sellers' accounts), and the cache listener and reindex worker as background work.
-  /// Settings: `currency` (default USD), `cache-megabytes` (default 64).
+  /// Settings: `currency` (default USD), `cache-megabytes` (the product cache's budget, default
+  /// 64; 0 turns the cache off).
   public static let declaration = ServiceDeclaration(name: "catalog", schema: "catalog", migrations: migrations, peers: ["auth"]) {
     environment in
     var configuration = Configuration()
@@ -30,7 +31,7 @@ extension CatalogService {
       }
       configuration.currency = currency
     }
-    if let megabytes = environment.settings["cache-megabytes"].flatMap(Int.init), megabytes > 0 {
+    if let megabytes = environment.settings["cache-megabytes"].flatMap(Int.init), megabytes >= 0 {
       configuration.cacheBudgetBytes = megabytes << 20
     }
     let service = CatalogService(

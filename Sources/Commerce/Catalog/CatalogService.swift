@@ -463,6 +463,29 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public func searchProducts(request: CommerceV1.SearchProductsRequest, context: ServerContext) async throws
     -> CommerceV1.SearchProductsResponse
   {
+    let (search, plan, criteria, correctedQuery) = try await plan(request)
+    let binding = search.binding
+    let page = try await store.search(plan)
+    var count = page.count
+    if count >= CatalogStore.SearchPlan.exactCountLimit { count = max(count, try await store.estimatedCount(plan)) }
+    var response = CommerceV1.SearchProductsResponse()
+    response.products = page.hits.prefix(search.pageSize).map(\.summary)
+    if page.hits.count > search.pageSize, let last = page.hits.prefix(search.pageSize).last {
+      response.nextPageToken = PageToken.make(last.position, binding: binding)
+    }
+    response.estimatedTotalCount = count
+    response.correctedQuery = correctedQuery
+    if request.includeFacets {
+      response.facets = Self.facets(try await store.facets(plan), criteria: criteria, currency: configuration.currency)
+    }
+    return response
+  }
+
+  /// The statements a search runs: the query corrected for typos (one round trip when it has
+  /// words to check) and planned.
+  func plan(_ request: CommerceV1.SearchProductsRequest) async throws
+    -> (SearchRequest, CatalogStore.SearchPlan, CatalogStore.SearchPlan.Criteria, correctedQuery: String)
+  {
     let search = try SearchRequest(request, currency: configuration.currency)
     var text = search.text
     var correctedQuery = ""
@@ -485,23 +508,17 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     var tsquery = text.tsquery
     if let query = tsquery, try await !store.queryHasLexemes(query) { tsquery = nil }
     let criteria = search.criteria(tsquery: tsquery)
-    let binding = search.binding
-    let position = try PageToken.position(request.pageToken, binding: binding, count: criteria.sort.positionCount)
-    let plan = CatalogStore.SearchPlan(criteria, after: position, limit: search.pageSize + 1)
-    let page = try await store.search(plan)
-    var count = page.count
-    if count >= CatalogStore.SearchPlan.exactCountLimit { count = max(count, try await store.estimatedCount(plan)) }
-    var response = CommerceV1.SearchProductsResponse()
-    response.products = page.hits.prefix(search.pageSize).map(\.summary)
-    if page.hits.count > search.pageSize, let last = page.hits.prefix(search.pageSize).last {
-      response.nextPageToken = PageToken.make(last.position, binding: binding)
-    }
-    response.estimatedTotalCount = count
-    response.correctedQuery = correctedQuery
-    if request.includeFacets {
-      response.facets = Self.facets(try await store.facets(plan), criteria: criteria, currency: configuration.currency)
-    }
-    return response
+    let position = try PageToken.position(request.pageToken, binding: search.binding, count: criteria.sort.positionCount)
+    return (search, CatalogStore.SearchPlan(criteria, after: position, limit: search.pageSize + 1), criteria, correctedQuery)
+  }
+
+  /// EXPLAIN (ANALYZE, BUFFERS) of the statements `request` runs (the page, and the facets when
+  /// it asks for them), for operators and benchmarks.
+  public func explainSearch(_ request: CommerceV1.SearchProductsRequest) async throws -> String {
+    let (_, plan, _, _) = try await plan(request)
+    var text = "-- page and count\n" + (try await store.explain(plan.pageSQL, plan.pageParameters))
+    if request.includeFacets { text += "\n-- facets\n" + (try await store.explain(plan.facetSQL, plan.facetParameters)) }
+    return text
   }
 
   /// The facets message from the facet statement's rows.

@@ -552,6 +552,12 @@ struct CatalogStore: Sendable {
     return estimate.int64Value
   }
 
+  /// The plan PostgreSQL ran `sql` with, timed (EXPLAIN ANALYZE, BUFFERS).
+  func explain(_ sql: String, _ parameters: [any PostgresEncodable]) async throws -> String {
+    try await pool.query("EXPLAIN (ANALYZE, BUFFERS) " + sql, parameters).map { try $0.decode(0, as: String.self) }
+      .joined(separator: "\n")
+  }
+
   /// Runs a planned facet query.
   func facets(_ plan: SearchPlan) async throws -> [SearchPlan.FacetRow] {
     try await pool.query(plan.facetSQL, plan.facetParameters).map { row in
