@@ -171,6 +171,8 @@ struct SearchTests {
       #expect(descending.products.first?.title == "Earbuds Pro")
       let newest = try await h.search { _ in }
       #expect(newest.products.first?.title == "Café Mug")
+      // A query of stop words only matches as an empty query does.
+      #expect(try await h.search { $0.query = "the and" }.estimatedTotalCount == newest.estimatedTotalCount)
       _ = f
       await expectFailure(.invalidArgument) { try await h.search { $0.query = String(repeating: "a", count: 201) } }
       await expectFailure(.invalidArgument) { try await h.search { $0.minRating = 6 } }

@@ -465,6 +465,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   {
     let (search, plan, criteria, correctedQuery) = try await plan(request)
     let binding = search.binding
+    // The facets run beside the page, on a second connection.
+    async let facetRows = request.includeFacets ? store.facets(plan) : []
     let page = try await store.search(plan)
     var count = page.count
     if count >= CatalogStore.SearchPlan.exactCountLimit { count = max(count, try await store.estimatedCount(plan)) }
@@ -475,9 +477,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     }
     response.estimatedTotalCount = count
     response.correctedQuery = correctedQuery
-    if request.includeFacets {
-      response.facets = Self.facets(try await store.facets(plan), criteria: criteria, currency: configuration.currency)
-    }
+    let rows = try await facetRows
+    if request.includeFacets { response.facets = Self.facets(rows, criteria: criteria, currency: configuration.currency) }
     return response
   }
 
@@ -489,12 +490,15 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     let search = try SearchRequest(request, currency: configuration.currency)
     var text = search.text
     var correctedQuery = ""
-    if !text.isEmpty, !request.exactMatchOnly {
-      let words = text.correctableWords
-      if !words.isEmpty {
-        let matches = try await store.wordMatches(words)
+    var tsquery = text.tsquery
+    if let query = tsquery {
+      let words = request.exactMatchOnly ? [] : text.correctableWords
+      let prepared = try await store.prepareQuery(query, words: words)
+      if !prepared.hasLexemes {
+        tsquery = nil  // only stop words: match as an empty query would
+      } else {
         var corrections: [String: String] = [:]
-        for (word, match) in zip(words, matches) where !match.matches {
+        for (word, match) in zip(words, prepared.words) where !match.matches {
           if let fix = match.candidates.first(where: { $0 != word.word && SearchText.editDistance($0, word.word) <= 1 }) {
             corrections[word.word] = fix
           }
@@ -502,11 +506,10 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
         if !corrections.isEmpty {
           text = text.correcting(corrections)
           correctedQuery = text.display
+          tsquery = text.tsquery
         }
       }
     }
-    var tsquery = text.tsquery
-    if let query = tsquery, try await !store.queryHasLexemes(query) { tsquery = nil }
     let criteria = search.criteria(tsquery: tsquery)
     let position = try PageToken.position(request.pageToken, binding: search.binding, count: criteria.sort.positionCount)
     return (search, CatalogStore.SearchPlan(criteria, after: position, limit: search.pageSize + 1), criteria, correctedQuery)

@@ -487,24 +487,30 @@ struct CatalogStore: Sendable {
 
   // MARK: Search
 
-  /// For each query word: whether any active product matches its to_tsquery operand, and the
-  /// vocabulary's closest words (by trigram similarity, best first).
-  func wordMatches(_ words: [(word: String, operand: String)]) async throws -> [(matches: Bool, candidates: [String])] {
+  /// What a text query needs checked before it runs, in one round trip: whether the whole
+  /// query keeps any lexeme once stop words are removed, and for each correctable word whether
+  /// any active product matches its to_tsquery operand, with the vocabulary's closest words
+  /// (by trigram similarity, best first).
+  func prepareQuery(_ tsquery: String, words: [(word: String, operand: String)]) async throws
+    -> (hasLexemes: Bool, words: [(matches: Bool, candidates: [String])])
+  {
     let rows = try await pool.query(
       """
-      SELECT w.ord,
-        EXISTS (SELECT 1 FROM catalog.search_documents d WHERE d.document @@ to_tsquery('catalog.search', w.operand)),
-        ARRAY(SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) w.word
-              ORDER BY public.similarity(v.word, w.word) DESC, v.documents DESC, v.word LIMIT 8)
-      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord)
-      ORDER BY w.ord
-      """, [words.map(\.word), words.map(\.operand)])
-    return try rows.map { (try $0.decode(1, as: Bool.self), try $0.decode(2, as: [String].self)) }
-  }
-
-  /// Whether `tsquery` (to_tsquery syntax) keeps any lexeme after stop words are removed.
-  func queryHasLexemes(_ tsquery: String) async throws -> Bool {
-    try await pool.query("SELECT numnode(to_tsquery('catalog.search', $1)) > 0", [tsquery]).scalar(as: Bool.self) ?? false
+      SELECT numnode(to_tsquery('catalog.search', $3)) > 0,
+        ARRAY(SELECT EXISTS (SELECT 1 FROM catalog.search_documents d WHERE d.document @@ to_tsquery('catalog.search', w.operand))
+              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord) ORDER BY w.ord),
+        ARRAY(SELECT array_to_string(ARRAY(
+                SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) w.word
+                ORDER BY public.similarity(v.word, w.word) DESC, v.documents DESC, v.word LIMIT 8), ' ')
+              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord) ORDER BY w.ord)
+      """, [words.map(\.word), words.map(\.operand), tsquery])
+    guard let row = rows.first else { return (false, []) }
+    let matches = try row.decode(1, as: [Bool].self)
+    let candidates = try row.decode(2, as: [String].self)
+    return (
+      try row.decode(0, as: Bool.self),
+      zip(matches, candidates).map { ($0, $1.split(separator: " ").map(String.init)) }
+    )
   }
 
   /// One search hit.
