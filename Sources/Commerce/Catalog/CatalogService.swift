@@ -299,13 +299,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     guard let id = UUID(id: request.productId), let page = try await pages([id])[id], Self.mayView(page.product) else {
       throw CommerceError.notFound("product", request.productId)
     }
-    return .with {
-      $0.product = page.product.proto
-      $0.seller = page.seller
-      $0.ratingSummary = page.rating
-      $0.availability = page.availability
-      $0.breadcrumbs = page.breadcrumbs
-    }
+    return page.response
   }
 
   public func batchGetProducts(request: CommerceV1.BatchGetProductsRequest, context: ServerContext) async throws
@@ -320,7 +314,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     var response = CommerceV1.BatchGetProductsResponse()
     for id in requested {
       if let uuid = UUID(id: id), let page = found[uuid], Self.mayView(page.product) {
-        response.products.append(page.product.proto)
+        response.products.append(page.response.product ?? page.product.proto)
         response.summaries.append(page.summary)
       } else {
         response.missingProductIds.append(id)

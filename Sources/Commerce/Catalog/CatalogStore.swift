@@ -167,9 +167,34 @@ struct CatalogStore: Sendable {
     var rating: CommerceV1.RatingSummary
     var availability: CommerceV1.StockAvailability
     var breadcrumbs: [CommerceV1.Category]
+    /// The GetProduct answer and the compact view, built once when the page is loaded, so a
+    /// cached page costs no conversion.
+    var response = CommerceV1.GetProductResponse()
+    var summary = CommerceV1.ProductSummary()
 
-    /// The compact view lists show.
-    var summary: CommerceV1.ProductSummary {
+    init(
+      product: ProductRecord, seller: CommerceV1.SellerProfile, rating: CommerceV1.RatingSummary,
+      availability: CommerceV1.StockAvailability, breadcrumbs: [CommerceV1.Category]
+    ) {
+      self.product = product
+      self.seller = seller
+      self.rating = rating
+      self.availability = availability
+      self.breadcrumbs = breadcrumbs
+      self.response = .with {
+        $0.product = product.proto
+        $0.seller = seller
+        $0.ratingSummary = rating
+        $0.availability = availability
+        $0.breadcrumbs = breadcrumbs
+      }
+      self.summary = Self.summary(product, seller: seller, rating: rating, availability: availability)
+    }
+
+    private static func summary(
+      _ product: ProductRecord, seller: CommerceV1.SellerProfile, rating: CommerceV1.RatingSummary,
+      availability: CommerceV1.StockAvailability
+    ) -> CommerceV1.ProductSummary {
       .with {
         $0.productId = product.id.lowercasedString
         $0.title = product.title
@@ -184,7 +209,7 @@ struct CatalogStore: Sendable {
     }
 
     var approximateSize: Int {
-      product.approximateSize + 256 + seller.displayName.utf8.count
+      2 * product.approximateSize + 256 + seller.displayName.utf8.count
         + breadcrumbs.reduce(0) { $0 + 160 + $1.name.utf8.count + $1.slug.utf8.count + 40 * $1.ancestorCategoryIds.count }
     }
   }
