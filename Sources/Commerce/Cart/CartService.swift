@@ -34,8 +34,10 @@ public import ServiceLifecycle
 ///   A change reads the catalog first, and the response is built from that snapshot; for
 ///   AddCartItem, whose response is stored with its idempotency key in the same transaction, a
 ///   cart that gained a product the snapshot lacks (a concurrent change from another process)
-///   rolls back and runs again with a fresh snapshot. Within a process, ``CartGate`` queues
-///   changes to one cart before they take a connection.
+///   rolls back and runs again with a fresh snapshot that includes those products; after five
+///   such attempts the call fails with ABORTED, which clients retry. Within a process,
+///   ``CartGate`` queues changes to one cart before they take a connection, so this happens
+///   only when several processes change one cart at once.
 /// - Prices: lines show the catalog's current price as unit_price and keep price_at_add from
 ///   when they were first added; lines merged from a guest cart keep the guest line's price at
 ///   add and time. A line is available when its product is ACTIVE and in stock; unavailable
@@ -124,11 +126,13 @@ public struct CartService: CommerceV1.CartService.ServiceProtocol {
       : try IdempotencyStore.Call(
         scope: scope, method: CommerceV1.CartService.AddCartItem.descriptor, key: request.idempotencyKey, request: request)
     return try await gate.withLock(Self.gateKey(key)) {
-      for _ in 0..<3 {
+      // Products a rolled-back attempt found in the cart beyond its snapshot.
+      var seen: [String] = []
+      for _ in 0..<5 {
         // The catalog is read before the transaction; the body checks that the snapshot still
         // covers every line it ends with.
         let current = try await storedLines(owner)
-        let snapshot = try await catalogSnapshot(current.map(\.productID) + [productID])
+        let snapshot = try await catalogSnapshot(current.map(\.productID) + seen + [productID])
         let now = now()
         let body: @Sendable (PostgresTransaction) async throws -> CommerceV1.AddCartItemResponse = { tx in
           let entry = try snapshot.purchasable(productID, quantity: quantity)
@@ -136,15 +140,15 @@ public struct CartService: CommerceV1.CartService.ServiceProtocol {
           var lines = locked.record.lines
           try CartRules.add(productID, quantity: quantity, price: entry.price, at: now, to: &lines)
           let record = try await store.saveCart(locked, lines: lines, now: now, in: tx)
-          guard snapshot.covers(record.lines.map(\.productID)) else { throw StaleSnapshot() }
+          guard snapshot.covers(record.lines.map(\.productID)) else { throw StaleSnapshot(productIDs: record.lines.map(\.productID)) }
           let cart = try view(record, owner: owner, catalog: snapshot)
           return .with { $0.cart = cart }
         }
         do {
           if let call { return try await idempotency.run(call) { tx in try await body(tx) } }
           return try await store.pool.withTransaction { tx in try await body(tx) }
-        } catch is StaleSnapshot {
-          continue
+        } catch let stale as StaleSnapshot {
+          seen = stale.productIDs
         }
       }
       throw CommerceError(.aborted, nil, "the cart kept changing while it was read; retry", retryAfter: .milliseconds(100))
@@ -529,5 +533,8 @@ enum CartOwner: Sendable {
   }
 }
 
-/// The catalog snapshot a change read no longer covers its cart: run the change again.
-struct StaleSnapshot: Error {}
+/// The catalog snapshot a change read no longer covers its cart: run the change again, reading
+/// these products too.
+struct StaleSnapshot: Error {
+  var productIDs: [String]
+}
