@@ -126,6 +126,7 @@ let package = Package(
       dependencies: [
         "CommerceAuth",
         "CommerceCatalog",
+        "CommerceCart",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -166,6 +167,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Catalog",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // CartService: guest and persistent carts, merging at login, wishlists (schema `cart`).
+    .target(
+      name: "CommerceCart",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Cart",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -332,6 +351,27 @@ let package = Package(
         "TestSupport",
         "RPCTestSupport",
         "CommerceTestSupport",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "CartTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceCart",
         "CommerceCatalog",
         "CommerceAuth",
         "EmporiumApp",
