@@ -124,7 +124,10 @@ struct PipelineStateMachine {
     precondition(self.canSendExtended, "an extended request cannot be sent during a simple query")
     for (index, key) in statements.enumerated() {
       let keep = index == resultIndex
-      if let name = self.statements[key] {
+      if !key.cacheable {
+        commands.append(.executeUnnamed(statement: index))
+        self.steps.append(.execute(keep: keep, name: nil))
+      } else if let name = self.statements[key] {
         commands.append(.executePrepared(name: name, statement: index))
         self.steps.append(.execute(keep: keep, name: name))
       } else if self.statements.count < self.statementCacheCapacity {

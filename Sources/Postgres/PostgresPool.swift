@@ -119,6 +119,8 @@ public final class PostgresPool: Sendable {
   ///   - parameters: The values, bound in binary format (never spliced into the SQL).
   ///   - deadline: When the caller stops waiting; nil uses ``Configuration/deadline``. It bounds
   ///     the wait for a connection and the statement (as its statement timeout).
+  ///   - planning: Whether the statement is prepared and kept (``Planning/cached``, the
+  ///     default) or planned for its values on every call (``Planning/perCall``).
   /// - Returns: The rows (empty for a command) with the command tag.
   /// - Throws: ``PostgresError`` (``PostgresError/Code/server`` with the SQLSTATE,
   ///   ``PostgresError/Code/acquireTimeout``, ``PostgresError/Code/statementTimeout``,
@@ -128,9 +130,11 @@ public final class PostgresPool: Sendable {
   public func query(
     _ sql: String,
     _ parameters: [any PostgresEncodable] = [],
-    deadline: ContinuousClock.Instant? = nil
+    deadline: ContinuousClock.Instant? = nil,
+    planning: Planning = .cached
   ) async throws -> PostgresRows {
-    let statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters))
+    let statement = PostgresStatement(
+      sql: sql, bindings: try PostgresBindings(parameters), cacheable: planning == .cached)
     let deadline = deadline ?? self.configuration.deadline()
     var resent = 0
     while true {
@@ -150,6 +154,18 @@ public final class PostgresPool: Sendable {
         throw error
       }
     }
+  }
+
+  /// How a statement is planned.
+  public enum Planning: Sendable, Hashable {
+    /// Prepared once per connection and kept (up to the statement cache's capacity), so
+    /// PostgreSQL may settle on one generic plan for all parameter values: the right choice
+    /// for statements whose best plan does not depend on the values.
+    case cached
+    /// Sent unnamed and planned for its parameter values on every call: for statements whose
+    /// best plan depends on them (full-text search, where one word matches ten products and
+    /// another half the table), at the price of parsing and planning each time.
+    case perCall
   }
 
   /// Leases a connection for the duration of `body`; nobody else uses it meanwhile.

@@ -69,6 +69,16 @@ struct PipelineStateMachineTests {
     #expect(machine.plan(2, statements: [self.other], resultIndex: 0) == [.executeUnnamed(statement: 0), .sync])
   }
 
+  @Test("a statement planned per call is never prepared, even with room in the cache")
+  func perCallStatements() {
+    var machine = PipelineStateMachine()
+    var search = self.select
+    search.cacheable = false
+    #expect(machine.plan(1, statements: [search], resultIndex: 0) == [.executeUnnamed(statement: 0), .sync])
+    #expect(machine.plan(2, statements: [search], resultIndex: 0) == [.executeUnnamed(statement: 0), .sync])
+    #expect(machine.preparedStatementCount == 0)
+  }
+
   @Test("a simple query needs an idle pipeline and asks to re-enter pipeline mode after")
   func simpleQuery() {
     var machine = PipelineStateMachine()

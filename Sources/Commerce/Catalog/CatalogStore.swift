@@ -528,7 +528,7 @@ struct CatalogStore: Sendable {
                 SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) w.word
                 ORDER BY public.similarity(v.word, w.word) DESC, v.documents DESC, v.word LIMIT 8), ' ')
               FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord) ORDER BY w.ord)
-      """, [words.map(\.word), words.map(\.operand), tsquery])
+      """, [words.map(\.word), words.map(\.operand), tsquery], planning: .perCall)
     guard let row = rows.first else { return (false, []) }
     let matches = try row.decode(1, as: [Bool].self)
     let candidates = try row.decode(2, as: [String].self)
@@ -547,7 +547,7 @@ struct CatalogStore: Sendable {
 
   /// Runs a planned search: one page and the (capped) count, in one statement.
   func search(_ plan: SearchPlan) async throws -> (hits: [Hit], count: Int64) {
-    let rows = try await pool.query(plan.pageSQL, plan.pageParameters)
+    let rows = try await pool.query(plan.pageSQL, plan.pageParameters, planning: .perCall)
     var hits: [Hit] = []
     var count: Int64 = 0
     for row in rows {
@@ -575,7 +575,7 @@ struct CatalogStore: Sendable {
 
   /// The planner's estimate of how many products match (for counts beyond the exact cap).
   func estimatedCount(_ plan: SearchPlan) async throws -> Int64 {
-    let rows = try await pool.query("EXPLAIN (FORMAT JSON) " + plan.countSQL, plan.countParameters)
+    let rows = try await pool.query("EXPLAIN (FORMAT JSON) " + plan.countSQL, plan.countParameters, planning: .perCall)
     guard let text = try rows.first?.decode(0, as: String.self),
       let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]],
       let plan = json.first?["Plan"] as? [String: Any], let estimate = plan["Plan Rows"] as? NSNumber
@@ -585,13 +585,13 @@ struct CatalogStore: Sendable {
 
   /// The plan PostgreSQL ran `sql` with, timed (EXPLAIN ANALYZE, BUFFERS).
   func explain(_ sql: String, _ parameters: [any PostgresEncodable]) async throws -> String {
-    try await pool.query("EXPLAIN (ANALYZE, BUFFERS) " + sql, parameters).map { try $0.decode(0, as: String.self) }
+    try await pool.query("EXPLAIN (ANALYZE, BUFFERS) " + sql, parameters, planning: .perCall).map { try $0.decode(0, as: String.self) }
       .joined(separator: "\n")
   }
 
   /// Runs a planned facet query.
   func facets(_ plan: SearchPlan) async throws -> [SearchPlan.FacetRow] {
-    try await pool.query(plan.facetSQL, plan.facetParameters).map { row in
+    try await pool.query(plan.facetSQL, plan.facetParameters, planning: .perCall).map { row in
       SearchPlan.FacetRow(
         kind: try row.decode(0, as: String.self), key: try row.decode(1, as: String.self), label: try row.decode(2, as: String.self),
         count: try row.decode(3, as: Int64.self))
