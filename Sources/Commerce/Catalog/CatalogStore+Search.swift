@@ -159,9 +159,29 @@ extension CatalogStore {
       let order = keys.indices.map { "k\($0) \(keys[$0].descending ? "DESC" : "ASC")" }.joined(separator: ", ")
       let keyColumns = keys.indices.map { "\(keys[$0].expression) AS k\($0)" }.joined(separator: ", ")
       let position = "ARRAY[" + keys.indices.map { "k\($0)::text" }.joined(separator: ", ") + "]"
-      let countLimit = binder.bind(Self.exactCountLimit)
       let pageLimit = binder.bind(Int64(limit))
-      pageSQL = """
+      if criteria.sort == .relevance {
+        // Ranking reads every match anyway: read them once, with their sort keys, for the page
+        // and the count both (the count is then exact at any size).
+        let outerKeyset = keys.indices.reduce(keyset) { clause, index in
+          clause.replacingOccurrences(of: keys[index].expression, with: "m.k\(index)")
+        }
+        pageSQL = """
+          WITH m AS MATERIALIZED (
+            SELECT d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, d.rating_average, \
+          d.rating_count, d.in_stock, \(keyColumns)
+            FROM catalog.search_documents d
+            WHERE \(whereAll)
+          )
+          SELECT t.total, h.product_id, h.seller_id, h.seller_name, h.title, h.price_minor, h.currency, h.image_url, \
+          h.rating_average, h.rating_count, h.in_stock, \(position)
+          FROM (SELECT count(*) AS total FROM m) t
+          LEFT JOIN LATERAL (SELECT * FROM m WHERE \(outerKeyset) ORDER BY \(order) LIMIT \(pageLimit)) h ON true
+          ORDER BY \(order)
+          """
+      } else {
+        let countLimit = binder.bind(Self.exactCountLimit)
+        pageSQL = """
         SELECT t.total, h.product_id, h.seller_id, h.seller_name, h.title, h.price_minor, h.currency, h.image_url, \
         h.rating_average, h.rating_count, h.in_stock, \(position)
         FROM (SELECT count(*) AS total FROM (SELECT 1 FROM catalog.search_documents d WHERE \(whereAll) LIMIT \(countLimit)) x) t
@@ -175,6 +195,7 @@ extension CatalogStore {
         ) h ON true
         ORDER BY \(order)
         """
+      }
       pageParameters = binder.parameters
 
       // The count, for the planner's estimate beyond the cap.

@@ -519,22 +519,29 @@ struct CatalogStore: Sendable {
   func prepareQuery(_ tsquery: String, words: [(word: String, operand: String)]) async throws
     -> (hasLexemes: Bool, words: [(matches: Bool, candidates: [String])])
   {
-    let rows = try await pool.query(
-      """
-      SELECT numnode(to_tsquery('catalog.search', $3)) > 0,
-        ARRAY(SELECT EXISTS (SELECT 1 FROM catalog.search_documents d WHERE d.document @@ to_tsquery('catalog.search', w.operand))
-              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord) ORDER BY w.ord),
-        ARRAY(SELECT array_to_string(ARRAY(
-                SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) w.word
-                ORDER BY public.similarity(v.word, w.word) DESC, v.documents DESC, v.word LIMIT 8), ' ')
-              FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w (word, operand, ord) ORDER BY w.ord)
-      """, [words.map(\.word), words.map(\.operand), tsquery], planning: .perCall)
+    // One column pair per word, each with its own parameters, so that every lookup is planned
+    // for its word (the GIN and trigram indexes), not once for a column of words.
+    var columns = ["numnode(to_tsquery('catalog.search', $1)) > 0"]
+    var parameters: [any PostgresEncodable] = [tsquery]
+    for word in words {
+      parameters.append(word.operand)
+      let operand = "$\(parameters.count)"
+      parameters.append(word.word)
+      let text = "$\(parameters.count)::text"
+      columns.append("EXISTS (SELECT 1 FROM catalog.search_documents d WHERE d.document @@ to_tsquery('catalog.search', \(operand)))")
+      columns.append(
+        """
+        ARRAY(SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) \(text)
+              ORDER BY public.similarity(v.word, \(text)) DESC, v.documents DESC, v.word LIMIT 8)
+        """)
+    }
+    let rows = try await pool.query("SELECT " + columns.joined(separator: ",\n  "), parameters, planning: .perCall)
     guard let row = rows.first else { return (false, []) }
-    let matches = try row.decode(1, as: [Bool].self)
-    let candidates = try row.decode(2, as: [String].self)
     return (
       try row.decode(0, as: Bool.self),
-      zip(matches, candidates).map { ($0, $1.split(separator: " ").map(String.init)) }
+      try words.indices.map { index in
+        (try row.decode(1 + 2 * index, as: Bool.self), try row.decode(2 + 2 * index, as: [String].self))
+      }
     )
   }
 
