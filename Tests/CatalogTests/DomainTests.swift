@@ -23,7 +23,7 @@ struct DomainTests {
   @Test func onlyLongPlainWordsAreCorrectable() {
     let text = SearchText("usb \"noise cancelling\" -cheap hedphones")
     #expect(text.correctableWords.map(\.word) == ["hedphones"])
-    #expect(text.correctableWords.map(\.operand) == ["'hedphones':*"])
+    #expect(text.correctableWords.map(\.prefix) == [true])
     let corrected = text.correcting(["hedphones": "headphones"])
     #expect(corrected.display == "usb \"noise cancelling\" -cheap headphones")
   }

@@ -497,8 +497,8 @@ struct CatalogStore: Sendable {
     if words {
       try await tx.query(
         """
-        INSERT INTO catalog.search_words (word)
-        SELECT DISTINCT w FROM catalog.products p,
+        INSERT INTO catalog.search_words (word, lexeme)
+        SELECT DISTINCT w, coalesce((tsvector_to_array(to_tsvector('catalog.search', w)))[1], '') FROM catalog.products p,
           regexp_split_to_table(lower(public.unaccent(p.title || ' ' || array_to_string(p.attribute_values, ' ') || ' ' || p.details)),
             '[^[:alnum:]]+') AS w
         WHERE p.id = ANY($1) AND p.status = 'ACTIVE' AND char_length(w) BETWEEN 3 AND 40
@@ -514,9 +514,9 @@ struct CatalogStore: Sendable {
 
   /// What a text query needs checked before it runs, in one round trip: whether the whole
   /// query keeps any lexeme once stop words are removed, and for each correctable word whether
-  /// any active product matches its to_tsquery operand, with the vocabulary's closest words
-  /// (by trigram similarity, best first).
-  func prepareQuery(_ tsquery: String, words: [(word: String, operand: String)]) async throws
+  /// the catalog's vocabulary has it (as a prefix, for the last word), with the vocabulary's
+  /// closest words (by trigram similarity, best first).
+  func prepareQuery(_ tsquery: String, words: [(word: String, prefix: Bool)]) async throws
     -> (hasLexemes: Bool, words: [(matches: Bool, candidates: [String])])
   {
     // One column pair per word, each with its own parameters, so that every lookup is planned
@@ -524,11 +524,13 @@ struct CatalogStore: Sendable {
     var columns = ["numnode(to_tsquery('catalog.search', $1)) > 0"]
     var parameters: [any PostgresEncodable] = [tsquery]
     for word in words {
-      parameters.append(word.operand)
-      let operand = "$\(parameters.count)"
       parameters.append(word.word)
       let text = "$\(parameters.count)::text"
-      columns.append("EXISTS (SELECT 1 FROM catalog.search_documents d WHERE d.document @@ to_tsquery('catalog.search', \(operand)))")
+      // Whether any product has the word (its lexeme; as a prefix for the last word), from the
+      // vocabulary's lexeme index: a word that matches nothing costs one lookup, not a scan.
+      let lexeme = "coalesce((tsvector_to_array(to_tsvector('catalog.search', \(text))))[1], '')"
+      let match = word.prefix ? "v.lexeme LIKE \(lexeme) || '%'" : "v.lexeme = \(lexeme)"
+      columns.append("EXISTS (SELECT 1 FROM catalog.search_words v WHERE \(match))")
       columns.append(
         """
         ARRAY(SELECT v.word FROM catalog.search_words v WHERE v.word OPERATOR(public.%) \(text)
@@ -717,14 +719,16 @@ struct CatalogStore: Sendable {
       try await pool.query(
         """
         CREATE TABLE catalog.search_words_next AS
-        SELECT w AS word, count(DISTINCT p.id) AS documents
+        SELECT w AS word, coalesce((tsvector_to_array(to_tsvector('catalog.search', w)))[1], '') AS lexeme,
+          count(DISTINCT p.id) AS documents
         FROM catalog.products p,
           regexp_split_to_table(lower(public.unaccent(p.title || ' ' || array_to_string(p.attribute_values, ' ') || ' ' || p.details)),
             '[^[:alnum:]]+') AS w
         WHERE p.status = 'ACTIVE' AND char_length(w) BETWEEN 3 AND 40
         GROUP BY w
         """)
-      try await pool.query("ALTER TABLE catalog.search_words_next ADD PRIMARY KEY (word), ALTER documents SET DEFAULT 1")
+      try await pool.query(
+        "ALTER TABLE catalog.search_words_next ADD PRIMARY KEY (word), ALTER lexeme SET NOT NULL, ALTER documents SET DEFAULT 1")
       let definitions = try await pool.query(
         """
         SELECT indexname, indexdef FROM pg_indexes
@@ -758,7 +762,10 @@ struct CatalogStore: Sendable {
             SELECT \(Self.documentColumns) FROM catalog.search_document_source WHERE product_id = ANY($1)
             """, [changed])
           try await tx.query(
-            "INSERT INTO catalog.search_words_next (word) SELECT word FROM catalog.search_words ON CONFLICT (word) DO NOTHING")
+            """
+            INSERT INTO catalog.search_words_next (word, lexeme) SELECT word, lexeme FROM catalog.search_words
+            ON CONFLICT (word) DO NOTHING
+            """)
         }
         try await tx.query("DROP TABLE catalog.search_documents, catalog.search_words")
         try await tx.query("ALTER TABLE catalog.search_documents_next RENAME TO search_documents")

@@ -56,15 +56,15 @@ struct SearchText: Sendable, Hashable {
   }
 
   /// The plain words (not in phrases, not excluded) that typo tolerance may correct: those of
-  /// five or more characters, with their to_tsquery operand (prefix form for the last word).
-  var correctableWords: [(word: String, operand: String)] {
-    var result: [(String, String)] = []
+  /// five or more characters, and whether each matches as a prefix (the last word).
+  var correctableWords: [(word: String, prefix: Bool)] {
+    var result: [(String, Bool)] = []
     let prefix = prefixPosition
     for (c, clause) in clauses.enumerated() {
       for (o, operand) in clause.enumerated() {
         guard case .word(let word) = operand.term, !operand.negated, word.count >= 5 else { continue }
         let isPrefix = prefix.map { $0.clause == c && $0.operand == o } ?? false
-        result.append((word, Self.quoted(word) + (isPrefix ? ":*" : "")))
+        result.append((word, isPrefix))
       }
     }
     return result

@@ -151,13 +151,18 @@ CREATE INDEX search_documents_seller ON search_documents (seller_id);
 CREATE INDEX search_documents_changed ON search_documents (changed_at);
 
 -- The catalog's vocabulary: the unaccented, lower-cased words of its products, for "did you
--- mean". Words are added as products are written and never removed except by a reindex job.
+-- mean" and to tell a misspelled word from one that matches. Words are added as products are
+-- written and never removed except by a reindex job.
 CREATE TABLE search_words (
   word text PRIMARY KEY,
+  -- The word as the search configuration indexes it (unaccented, stemmed; '' for a stop
+  -- word), so that whether a query word matches anything is one index lookup.
+  lexeme text NOT NULL,
   -- How many products used the word at the last reindex (1 for words added since).
   documents int8 NOT NULL DEFAULT 1
 );
 CREATE INDEX search_words_trigrams ON search_words USING gin (word public.gin_trgm_ops);
+CREATE INDEX search_words_lexeme ON search_words (lexeme text_pattern_ops);
 
 -- Reindex jobs (StartSearchReindex). At most one runs at a time.
 CREATE TABLE reindex_jobs (
