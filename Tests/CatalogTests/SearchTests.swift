@@ -68,6 +68,19 @@ struct SearchTests {
     }
   }
 
+  @Test func repeatedSearchesAreServedFromTheResultCacheUntilTheCatalogChanges() async throws {
+    try await CatalogHarness.run { h in
+      let f = try await Fixture.make(h)
+      let first = try await h.search { $0.query = "speaker" }
+      let hits = h.service.searchCacheStatistics.hits
+      #expect(try await h.search { $0.query = "speaker" } == first)
+      #expect(h.service.searchCacheStatistics.hits == hits + 1)
+      // A change empties the cache: the next search sees it.
+      try await h.product("Floor Speaker", seller: f.seller.options, category: f.audio.categoryId)
+      #expect(Set(f.titles(try await h.search { $0.query = "speaker" })) == ["Bluetooth Speaker", "Floor Speaker"])
+    }
+  }
+
   @Test func aMisspelledWordIsCorrectedAndSaidSo() async throws {
     try await CatalogHarness.run { h in
       let f = try await Fixture.make(h)

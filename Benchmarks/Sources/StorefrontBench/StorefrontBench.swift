@@ -17,13 +17,17 @@ import Synchronization
 /// in the same run. See docs/PERFORMANCE.md, "Storefront: search and product pages".
 ///
 /// One process hosts two servers on 127.0.0.1 over the same database, as `emporium serve`
-/// would (EmporiumApp: auth + catalog + echo): one with the product cache (64 MiB), one with it
-/// off. For each concurrency (closed loop: that many callers, each sending its next call when
-/// the previous one answered), each round measures, in this order (reversed in odd rounds):
-/// echo, GetProduct cached (a warmed set of 1,000 products), GetProduct uncached (random
-/// products on the cache-less server), and the search mix (one word, two words, a typo, a
-/// prefix, with filters, with facets, in turn; queries made from the seeded catalog's own
-/// words and titles). Latency goes into one HdrHistogram per caller, merged.
+/// would (EmporiumApp: auth + catalog + echo): one with the catalog's caches (product pages,
+/// 64 MiB; search results, 16 MiB for 2 s), one with both off. For each concurrency (closed
+/// loop: that many callers, each sending its next call when the previous one answered), each
+/// round measures, in this order (reversed in odd rounds): echo, GetProduct cached (a set of
+/// 1,000 products, each read once before), GetProduct uncached (random products on the
+/// cache-less server), the search mix without the result cache, and the same mix with it. The
+/// mix takes one word, two words, a typo, a prefix, with filters, with facets in turn; its 240
+/// queries are made from the seeded catalog's own words and titles, so with the result cache
+/// most calls repeat a query answered under 2 s ago: read that line as the cost of a popular
+/// query, and the line without the cache as the cost of a query nobody asked lately. Latency
+/// goes into one HdrHistogram per caller, merged.
 @main
 struct StorefrontBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -39,8 +43,8 @@ struct StorefrontBench: AsyncParsableCommand {
   func run() async throws {
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
     let logger = Logger(label: "storefront-bench")
-    let cached = try await Host.start(databaseURL: databaseURL, cacheMegabytes: 64, logger: logger)
-    let uncached = try await Host.start(databaseURL: databaseURL, cacheMegabytes: 0, logger: logger)
+    let cached = try await Host.start(databaseURL: databaseURL, caching: true, logger: logger)
+    let uncached = try await Host.start(databaseURL: databaseURL, caching: false, logger: logger)
     defer {
       Task {
         await cached.stop()
@@ -55,7 +59,8 @@ struct StorefrontBench: AsyncParsableCommand {
       for callers in levels {
         var phases: [Phase] = [
           .echo(cached.echo), .getProductCached(cached.catalog, Array(corpus.productIDs.prefix(1000))),
-          .getProductUncached(uncached.catalog, corpus.productIDs), .search(cached.catalog, corpus.searchMix),
+          .getProductUncached(uncached.catalog, corpus.productIDs), .search(uncached.catalog, corpus.searchMix, cached: false),
+          .search(cached.catalog, corpus.searchMix, cached: true),
         ]
         if round % 2 == 1 { phases.reverse() }
         for phase in phases {
@@ -68,6 +73,10 @@ struct StorefrontBench: AsyncParsableCommand {
             let statistics = cached.catalogService.cacheStatistics
             print("    product cache: \(statistics.hits) hits, \(statistics.misses) misses, \(statistics.entries) entries, \(statistics.bytes) bytes")
           }
+          if case .search(_, _, true) = phase {
+            let statistics = cached.catalogService.searchCacheStatistics
+            print("    search cache (whole run): \(statistics.hits) hits, \(statistics.misses) misses, \(statistics.entries) entries, \(statistics.bytes) bytes")
+          }
           for (kind, histogram) in result.byKind.sorted(by: { $0.key < $1.key }) {
             print("    \(kind): p50 \(histogram.valueAtPercentile(50)) µs, p99 \(histogram.valueAtPercentile(99)) µs, n \(histogram.totalCount)")
           }
@@ -78,7 +87,7 @@ struct StorefrontBench: AsyncParsableCommand {
     print("|---|---:|---:|---:|---:|")
     for callers in levels {
       let echo = median(results["echo × \(callers)"]?.map(\.callsPerSecond) ?? [])
-      for name in ["echo", "GetProduct cached", "GetProduct uncached", "SearchProducts mix"] {
+      for name in ["echo", "GetProduct cached", "GetProduct uncached", "SearchProducts mix, no result cache", "SearchProducts mix"] {
         guard let group = results["\(name) × \(callers)"] else { continue }
         let calls = median(group.map(\.callsPerSecond))
         print(
@@ -86,26 +95,30 @@ struct StorefrontBench: AsyncParsableCommand {
         )
       }
     }
-    print("\nSearch mix by kind (all rounds merged):")
-    for callers in levels {
-      var merged: [String: Histogram<UInt64>] = [:]
-      for result in results["SearchProducts mix × \(callers)"] ?? [] {
-        for (kind, histogram) in result.byKind { merged[kind, default: Phase.histogram()].add(histogram) }
-      }
-      for (kind, histogram) in merged.sorted(by: { $0.key < $1.key }) {
-        print("| \(kind) × \(callers) | p50 \(histogram.valueAtPercentile(50)) µs | p99 \(histogram.valueAtPercentile(99)) µs | n \(histogram.totalCount) |")
+    for name in ["SearchProducts mix, no result cache", "SearchProducts mix"] {
+      print("\n\(name), by kind (all rounds merged):\n")
+      print("| kind × callers | p50 µs | p99 µs | calls |")
+      print("|---|---:|---:|---:|")
+      for callers in levels {
+        var merged: [String: Histogram<UInt64>] = [:]
+        for result in results["\(name) × \(callers)"] ?? [] {
+          for (kind, histogram) in result.byKind { merged[kind, default: Phase.histogram()].add(histogram) }
+        }
+        for (kind, histogram) in merged.sorted(by: { $0.key < $1.key }) {
+          print("| \(kind) × \(callers) | \(histogram.valueAtPercentile(50)) | \(histogram.valueAtPercentile(99)) | \(histogram.totalCount) |")
+        }
       }
     }
     if explain, let callers = levels.last {
       var merged: [String: Histogram<UInt64>] = [:]
-      for result in results["SearchProducts mix × \(callers)"] ?? [] {
+      for result in results["SearchProducts mix, no result cache × \(callers)"] ?? [] {
         for (kind, histogram) in result.byKind { merged[kind, default: Phase.histogram()].add(histogram) }
       }
       if let slowest = merged.max(by: { $0.value.valueAtPercentile(99) < $1.value.valueAtPercentile(99) })?.key,
         let request = corpus.searchMix.first(where: { $0.kind == slowest })?.request
       {
         print("\nEXPLAIN ANALYZE of the slowest kind, \(slowest): \(request.query.isEmpty ? "(no text)" : request.query)")
-        print(try await cached.catalogService.explainSearch(request))
+        print(try await uncached.catalogService.explainSearch(request))
       }
     }
     await cached.stop()
@@ -133,11 +146,14 @@ struct Host: Sendable {
     let service = Mutex<CatalogService?>(nil)
   }
 
-  static func start(databaseURL: String, cacheMegabytes: Int, logger: Logger) async throws -> Host {
+  static func start(databaseURL: String, caching: Bool, logger: Logger) async throws -> Host {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
     let made = Made()
     var catalogConfiguration = CatalogService.Configuration()
-    catalogConfiguration.cacheBudgetBytes = cacheMegabytes << 20
+    if !caching {
+      catalogConfiguration.cacheBudgetBytes = 0
+      catalogConfiguration.searchCacheBudgetBytes = 0
+    }
     let finalConfiguration = catalogConfiguration
     configuration.services = ServiceCatalog.all.filter { $0.name == "auth" } + [
       ServiceDeclaration(name: "catalog", schema: "catalog", migrations: CatalogService.migrations, peers: ["auth"]) { environment in
@@ -229,14 +245,14 @@ enum Phase: Sendable {
   case echo(RpcV1.EchoService.Client)
   case getProductCached(CommerceV1.CatalogService.Client, [String])
   case getProductUncached(CommerceV1.CatalogService.Client, [String])
-  case search(CommerceV1.CatalogService.Client, [(kind: String, request: CommerceV1.SearchProductsRequest)])
+  case search(CommerceV1.CatalogService.Client, [(kind: String, request: CommerceV1.SearchProductsRequest)], cached: Bool)
 
   var name: String {
     switch self {
     case .echo: "echo"
     case .getProductCached: "GetProduct cached"
     case .getProductUncached: "GetProduct uncached"
-    case .search: "SearchProducts mix"
+    case .search(_, _, let cached): cached ? "SearchProducts mix" : "SearchProducts mix, no result cache"
     }
   }
 
@@ -259,7 +275,7 @@ enum Phase: Sendable {
     case .getProductCached(let client, let ids), .getProductUncached(let client, let ids):
       _ = try await client.getProduct(.with { $0.productId = ids[index % ids.count] })
       return "get"
-    case .search(let client, let mix):
+    case .search(let client, let mix, _):
       let entry = mix[index % mix.count]
       _ = try await client.searchProducts(entry.request)
       return entry.kind

@@ -5,21 +5,22 @@ import Postgres
 import ServiceLifecycle
 import Synchronization
 
-/// Listens on the catalog's NOTIFY channel and evicts announced products from the cache. The
-/// cache stores nothing until the subscription is confirmed, and empties when it ends.
+/// Listens on the catalog's NOTIFY channel and evicts announced products from the product cache,
+/// and every search result from the search cache. The caches store nothing until the
+/// subscription is confirmed, and empty when it ends.
 struct CacheInvalidationListener: Service {
   let service: CatalogService
 
   func run() async throws {
     let notifications = try await service.store.pool.notifications(channel: CatalogStore.invalidationChannel)
     service.cache.setListening(true)
-    defer { service.cache.setListening(false) }
+    service.searchCache.setListening(true)
+    defer {
+      service.cache.setListening(false)
+      service.searchCache.setListening(false)
+    }
     for await notification in notifications.cancelOnGracefulShutdown() {
-      if notification.payload == "*" {
-        service.cache.invalidate(nil)
-      } else if let id = UUID(id: notification.payload) {
-        service.cache.invalidate(id)
-      }
+      service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
     }
   }
 }
@@ -46,7 +47,7 @@ struct ReindexWorker: Service {
       do {
         try await service.store.runReindex(
           id, batchSize: service.configuration.reindexBatchSize, lease: service.configuration.reindexLease)
-        service.cache.invalidate(nil)
+        service.forget(nil)
         service.logger.info("search reindex finished", metadata: ["job_id": "\(id)"])
       } catch {
         service.logger.error("search reindex failed", metadata: ["job_id": "\(id)", "error": "\(error)"])

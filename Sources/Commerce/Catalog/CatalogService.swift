@@ -35,6 +35,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     public var cacheBudgetBytes = 64 << 20
     /// How long a cached product page may live without an invalidation.
     public var cacheTimeToLive: Duration = .seconds(60)
+    /// The search result cache's memory budget (0 turns it off).
+    public var searchCacheBudgetBytes = 16 << 20
+    /// How long a search result may be served from the cache; catalog.proto lets search trail
+    /// writes by a few seconds. Every change to the catalog also empties the cache (NOTIFY).
+    public var searchCacheTimeToLive: Duration = .seconds(2)
     /// How old category product counts may get (catalog.proto: "as of a few seconds ago").
     public var categoryCountsMaximumAge: Duration = .seconds(5)
     /// How often a seller's profile is copied again from their account.
@@ -53,6 +58,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   let configuration: Configuration
   let rules: ProductRules
   let cache: ProductCache<UUID, CatalogStore.ProductPage>
+  let searchCache: ProductCache<[UInt8], CommerceV1.SearchProductsResponse>
   let categoryCounts: CategoryCounts
   let reindexQueue: ReindexQueue
   let logger: Logger
@@ -71,6 +77,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     self.configuration = configuration
     self.rules = ProductRules(currency: configuration.currency)
     self.cache = ProductCache(budgetBytes: configuration.cacheBudgetBytes, timeToLive: configuration.cacheTimeToLive)
+    self.searchCache = ProductCache(budgetBytes: configuration.searchCacheBudgetBytes, timeToLive: configuration.searchCacheTimeToLive)
     self.categoryCounts = CategoryCounts(maximumAge: configuration.categoryCountsMaximumAge)
     self.reindexQueue = ReindexQueue()
     self.logger = logger
@@ -87,6 +94,24 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public var cacheStatistics: (hits: Int, misses: Int, entries: Int, bytes: Int) {
     let statistics = cache.statistics
     return (statistics.hits, statistics.misses, statistics.entries, statistics.bytes)
+  }
+
+  /// What the search result cache has done (for benchmarks and operators).
+  public var searchCacheStatistics: (hits: Int, misses: Int, entries: Int, bytes: Int) {
+    let statistics = searchCache.statistics
+    return (statistics.hits, statistics.misses, statistics.entries, statistics.bytes)
+  }
+
+  /// Forgets what this process cached about `products` (nil: everything) once a change to them
+  /// committed, so its own callers read their writes at once; other processes hear of it
+  /// through NOTIFY. Any change may change search results, so those are all forgotten.
+  func forget(_ products: [UUID]?) {
+    if let products {
+      for id in products { cache.invalidate(id) }
+    } else {
+      cache.invalidate(nil)
+    }
+    searchCache.invalidate(nil)
   }
 
   // MARK: Products
@@ -151,6 +176,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
         throw CommerceError(.alreadyExists, nil, "the seller already has a product with sku '\(input.sku)'", metadata: ["sku": input.sku])
       }
     }
+    defer { forget([product.id]) }
     if request.idempotencyKey.isEmpty {
       return try await store.pool.withTransaction { tx in try await create(tx) }
     }
@@ -247,7 +273,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   private func product(from outcome: CatalogStore.ChangeOutcome, id: String) throws(CommerceError) -> ProductRecord {
     switch outcome {
     case .changed(let product):
-      cache.invalidate(product.id)
+      forget([product.id])
       return product
     case .unchanged(let product): return product
     case .notFound: throw .notFound("product", id)
@@ -457,6 +483,16 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public func searchProducts(request: CommerceV1.SearchProductsRequest, context: ServerContext) async throws
     -> CommerceV1.SearchProductsResponse
   {
+    let key = try request.serializedBytes()
+    if let cached = searchCache.value(for: key) { return cached }
+    let ticket = searchCache.ticket()
+    let response = try await searchUncached(request)
+    searchCache.store(key, response, size: 2 * key.count + 2 * ((try? response.serializedBytes().count) ?? 4096), ticket: ticket)
+    return response
+  }
+
+  /// A search run against the database.
+  func searchUncached(_ request: CommerceV1.SearchProductsRequest) async throws -> CommerceV1.SearchProductsResponse {
     let (search, plan, criteria, correctedQuery) = try await plan(request)
     let binding = search.binding
     // The facets run beside the page, on a second connection.
@@ -584,7 +620,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     }
     try violations.throwIfAny()
     let changed = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
-    for id in changed { cache.invalidate(id) }
+    if !changed.isEmpty { forget(changed) }
     return .with { $0.appliedCount = Int32(changed.count) }
   }
 
@@ -614,7 +650,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     }
     try violations.throwIfAny()
     let changed = try await store.recordRatingSummaries(Array(latest.values))
-    for id in changed { cache.invalidate(id) }
+    if !changed.isEmpty { forget(changed) }
     return .with { $0.appliedCount = Int32(changed.count) }
   }
 
