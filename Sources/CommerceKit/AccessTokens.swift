@@ -72,10 +72,19 @@ public final class AccessTokens: Sendable {
     case expired
   }
 
+  /// The claims of `token` if it was verified before and has not expired, without checking it
+  /// again; nil otherwise (``verify(_:)`` then says whether it is valid, and counts the miss).
+  /// Synchronous and allocation-free, for the interceptor's path on every call: the token is
+  /// looked up by its exact text, in place (a slice of the `authorization` entry).
+  public func cachedClaims(of token: Substring) -> Claims? {
+    let at = now()
+    return cache.withLock { $0.lookUp(token, at: at, countingMiss: false) }
+  }
+
   /// Verifies a token: its signature, issuer and expiry.
   public func verify(_ token: String) async throws(Failure) -> Claims {
     let at = now()
-    if let cached = cache.withLock({ $0.lookUp(token, at: at) }) { return cached }
+    if let cached = cache.withLock({ $0.lookUp(Substring(token), at: at) }) { return cached }
     let payload: Payload
     do {
       payload = try await keys.verify(token, as: Payload.self)
@@ -95,7 +104,7 @@ public final class AccessTokens: Sendable {
       expiresAt: Int64(payload.exp.value.timeIntervalSince1970))
     let claims = Claims(principal: principal, tokenID: payload.jti.value)
     let expiry = payload.exp.value
-    cache.withLock { $0.insert(claims, for: token, expiresAt: expiry, now: at) }
+    cache.withLock { $0.insert(claims, for: Substring(token), expiresAt: expiry, now: at) }
     return claims
   }
 
@@ -136,23 +145,47 @@ public final class AccessTokens: Sendable {
   /// closest to expiry.
   struct Cache {
     let capacity: Int
-    var entries: [String: (claims: Claims, expiresAt: Date)] = [:]
+    var entries: [Key: (claims: Claims, expiresAt: Date)] = [:]
     var hits = 0
     var misses = 0
 
     init(capacity: Int) { self.capacity = capacity }
 
-    /// The claims of `token` if it is remembered and unexpired at `now`; counts a hit or a miss.
-    mutating func lookUp(_ token: String, at now: Date) -> Claims? {
-      guard let entry = entries[token], entry.expiresAt > now else {
-        misses += 1
+    /// A token's text as a cache key: equal when the whole text is equal, hashed by its length
+    /// and last 32 bytes only (part of the signature). A slice of a header, looked up without
+    /// being copied. Hashing part of the text is safe from collision floods: only tokens whose
+    /// signature verified are inserted, and their signatures cannot be chosen.
+    struct Key: Hashable {
+      let text: Substring
+
+      init(_ text: Substring) { self.text = text }
+
+      static func == (lhs: Key, rhs: Key) -> Bool { lhs.text == rhs.text }
+
+      func hash(into hasher: inout Hasher) {
+        let utf8 = text.utf8
+        hasher.combine(utf8.count)
+        let hashed = utf8.withContiguousStorageIfAvailable { bytes in
+          hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes.suffix(32))))
+        }
+        if hashed == nil {
+          for byte in utf8.suffix(32) { hasher.combine(byte) }
+        }
+      }
+    }
+
+    /// The claims of `token` if it is remembered and unexpired at `now`; counts a hit, or a
+    /// miss if `countingMiss`.
+    mutating func lookUp(_ token: Substring, at now: Date, countingMiss: Bool = true) -> Claims? {
+      guard let entry = entries[Key(token)], entry.expiresAt > now else {
+        if countingMiss { misses += 1 }
         return nil
       }
       hits += 1
       return entry.claims
     }
 
-    mutating func insert(_ claims: Claims, for token: String, expiresAt: Date, now: Date) {
+    mutating func insert(_ claims: Claims, for token: Substring, expiresAt: Date, now: Date) {
       if entries.count >= capacity {
         entries = entries.filter { $0.value.expiresAt > now }
         if entries.count >= capacity {
@@ -161,7 +194,7 @@ public final class AccessTokens: Sendable {
           entries = Dictionary(uniqueKeysWithValues: survivors.map { ($0.key, $0.value) })
         }
       }
-      entries[token] = (claims, expiresAt)
+      entries[Key(token)] = (claims, expiresAt)
     }
   }
 }

@@ -30,38 +30,86 @@ public struct AuthInterceptor: ServerInterceptor {
     context: ServerContext, next: @Sendable (ServerContext) async throws -> Void
   ) async throws {
     guard let rule = context.method.access else { return try await next(context) }
-    let auth = try await authenticate(context.metadata, rule: rule)
+    let presented = try Presented(context.metadata)
+    // A token seen before is answered by the cache without leaving this function: no async
+    // calls, no copy of the token.
+    let auth: CallAuth
+    if let cached = try authenticateFromCache(presented, rule: rule) {
+      auth = cached
+    } else {
+      auth = try await authenticate(presented, rule: rule)
+    }
     try await CallAuth.$current.withValue(auth) { try await next(context) }
   }
 
-  /// Who calls and how the rule admits them, or the error the caller gets.
-  func authenticate(_ metadata: Metadata, rule: ProtoAccessRule) async throws(CommerceError) -> CallAuth {
-    var principal: Principal?
-    var token: String?
-    if let header = metadata["authorization"] {
-      let bearer = try Self.bearerToken(header)
-      principal = try await verify(bearer)
-      token = bearer
+  /// The tokens a call carries, as slices of its metadata values.
+  struct Presented {
+    /// The caller's token, from `authorization: Bearer <token>`.
+    var bearer: Substring?
+    /// The token of the user a service acts for, from `x-on-behalf-of`.
+    var onBehalfOf: Substring?
+
+    init(_ metadata: Metadata) throws(CommerceError) {
+      if let header = metadata["authorization"] { bearer = try AuthInterceptor.bearerToken(header) }
+      if let user = metadata[AuthInterceptor.onBehalfOfKey] { onBehalfOf = user[...] }
     }
-    if let onBehalfOf = metadata[Self.onBehalfOfKey] {
-      guard principal?.kind == .service else {
-        throw .permissionDenied("only service identities may act on behalf of a user")
-      }
-      let user = try await verify(onBehalfOf)
-      guard user.kind == .user else { throw .unauthenticated("the on-behalf-of token is not a user's") }
-      principal?.onBehalfOf = user
-      token = onBehalfOf
-    }
-    let admission = try Self.admission(of: principal, by: rule)
-    // The end user's own token (the caller's, or the one a service forwarded), which calls the
-    // handler makes forward in turn.
-    let endUserToken = principal?.endUser == nil ? nil : token
-    return CallAuth(principal: principal, admission: admission, bearerToken: endUserToken)
   }
 
-  private func verify(_ token: String) async throws(CommerceError) -> Principal {
+  /// Who calls and how the rule admits them, when every token the call carries is in the
+  /// verification cache (valid, unexpired); nil when one is not, for the full path to verify it
+  /// and say why.
+  private func authenticateFromCache(_ presented: Presented, rule: ProtoAccessRule) throws(CommerceError) -> CallAuth? {
+    var principal: Principal?
+    var user: Principal?
+    if let bearer = presented.bearer {
+      guard let claims = tokens.cachedClaims(of: bearer) else { return nil }
+      principal = claims.principal
+    }
+    if let onBehalfOf = presented.onBehalfOf {
+      guard let claims = tokens.cachedClaims(of: onBehalfOf) else { return nil }
+      user = claims.principal
+    }
+    return try Self.callAuth(presented, caller: principal, onBehalfOf: user, rule: rule)
+  }
+
+  /// Who calls and how the rule admits them, or the error the caller gets, verifying each token
+  /// (through the cache): the caller's token first, then whether it may act for a user, then
+  /// that user's token.
+  private func authenticate(_ presented: Presented, rule: ProtoAccessRule) async throws(CommerceError) -> CallAuth {
+    var principal: Principal?
+    var user: Principal?
+    if let bearer = presented.bearer { principal = try await verify(bearer) }
+    if let onBehalfOf = presented.onBehalfOf {
+      guard principal?.kind == .service else { throw Self.notAService }
+      user = try await verify(onBehalfOf)
+    }
+    return try Self.callAuth(presented, caller: principal, onBehalfOf: user, rule: rule)
+  }
+
+  private static let notAService = CommerceError.permissionDenied("only service identities may act on behalf of a user")
+
+  /// The call's authentication from its verified tokens' principals.
+  private static func callAuth(
+    _ presented: Presented, caller: Principal?, onBehalfOf user: Principal?, rule: ProtoAccessRule
+  ) throws(CommerceError) -> CallAuth {
+    var principal = caller
+    var token = presented.bearer
+    if let user {
+      guard principal?.kind == .service else { throw notAService }
+      guard user.kind == .user else { throw .unauthenticated("the on-behalf-of token is not a user's") }
+      principal?.onBehalfOf = user
+      token = presented.onBehalfOf
+    }
+    let admission = try admission(of: principal, by: rule)
+    // The end user's own token (the caller's, or the one a service forwarded), which calls the
+    // handler makes forward in turn.
+    let endUserToken = principal.map { $0.kind == .user || $0.onBehalfOf != nil } == true ? token : nil
+    return CallAuth(principal: principal, admission: admission, bearerTokenText: endUserToken)
+  }
+
+  private func verify(_ token: Substring) async throws(CommerceError) -> Principal {
     do {
-      return try await tokens.verify(token).principal
+      return try await tokens.verify(String(token)).principal
     } catch .expired {
       throw .unauthenticated("the access token has expired", reason: .tokenExpired)
     } catch {
@@ -69,22 +117,38 @@ public struct AuthInterceptor: ServerInterceptor {
     }
   }
 
-  static func bearerToken(_ header: String) throws(CommerceError) -> String {
+  /// The token of an `authorization` value "Bearer <token>" ("bearer" in any case, spaces
+  /// around the token ignored), a slice of `header`.
+  static func bearerToken(_ header: String) throws(CommerceError) -> Substring {
     // Bytes, not characters: the header is ASCII when well formed, and counting or lowercasing
     // characters of a 300-byte token on every call costs more than the cached verification.
-    let bytes = header.utf8
-    let prefix = "bearer ".utf8
-    guard bytes.count > prefix.count,
-      zip(bytes, prefix).allSatisfy({ byte, expected in (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == expected })
-    else {
-      throw .unauthenticated("the authorization entry must be \"Bearer <access token>\"")
+    guard header.isContiguousUTF8 else {
+      var copy = header
+      copy.makeContiguousUTF8()
+      return try bearerToken(copy)
     }
-    var start = bytes.index(bytes.startIndex, offsetBy: prefix.count)
-    var end = bytes.endIndex
-    while start < end, bytes[start] == 0x20 { start = bytes.index(after: start) }
-    while start < end, bytes[bytes.index(before: end)] == 0x20 { end = bytes.index(before: end) }
-    return String(Substring(bytes[start..<end]))
+    let utf8 = header.utf8
+    let range = utf8.withContiguousStorageIfAvailable { bytes -> Range<Int>? in
+      let prefix: StaticString = "bearer "
+      guard bytes.count > prefix.utf8CodeUnitCount else { return nil }
+      for offset in 0..<prefix.utf8CodeUnitCount {
+        let byte = bytes[offset]
+        guard (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) == prefix.utf8Start[offset] else { return nil }
+      }
+      var start = prefix.utf8CodeUnitCount
+      var end = bytes.count
+      while start < end, bytes[start] == 0x20 { start += 1 }
+      while start < end, bytes[end - 1] == 0x20 { end -= 1 }
+      return start..<end
+    }
+    guard let range = range ?? nil else { throw malformedAuthorization }
+    let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+    let end = utf8.index(utf8.startIndex, offsetBy: range.upperBound)
+    return Substring(utf8[start..<end])
   }
+
+  private static let malformedAuthorization = CommerceError.unauthenticated(
+    "the authorization entry must be \"Bearer <access token>\"")
 
   /// Which part of `rule` admits `principal`, or why none does.
   static func admission(of principal: Principal?, by rule: ProtoAccessRule) throws(CommerceError) -> CallAuth.Admission {

@@ -108,12 +108,19 @@ public struct CallAuth: Sendable {
   public var admission: Admission
   /// The caller's own bearer token, to forward as the "on behalf of" user on calls the handler
   /// makes. A secret: never logged.
-  var bearerToken: String?
+  var bearerToken: String? { bearerTokenText.map(String.init) }
+  /// ``bearerToken`` as the interceptor found it: a slice of the call's metadata value, copied
+  /// only if a handler's call forwards it.
+  private var bearerTokenText: Substring?
 
   public init(principal: Principal?, admission: Admission, bearerToken: String? = nil) {
+    self.init(principal: principal, admission: admission, bearerTokenText: bearerToken.map { $0[...] })
+  }
+
+  init(principal: Principal?, admission: Admission, bearerTokenText: Substring?) {
     self.principal = principal
     self.admission = admission
-    self.bearerToken = bearerToken
+    self.bearerTokenText = bearerTokenText
   }
 
   /// The authentication of the call the current task serves, set by ``AuthInterceptor``.

@@ -55,6 +55,26 @@ import Testing
     await #expect(throws: AccessTokens.Failure.expired) { try await tokens.verify(token) }
   }
 
+  @Test func cachedClaimsAnswerOnlyVerifiedUnexpiredTokensByTheirExactText() async throws {
+    let clock = TestClock()
+    let tokens = await AccessTokens(keys: try .ephemeral(), now: { clock.now })
+    let token = try await tokens.issue(for: user, lifetime: .seconds(900)).token
+    let header = "Bearer " + token
+    let slice = header.dropFirst("Bearer ".count)
+    #expect(tokens.cachedClaims(of: slice) == nil)
+    _ = try await tokens.verify(token)
+    #expect(tokens.cachedClaims(of: slice)?.principal.subject == user.subject)
+    // The same length and last bytes, one character changed: not the verified token.
+    var altered = Array(token.utf8)
+    altered[10] = altered[10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+    #expect(tokens.cachedClaims(of: Substring(String(decoding: altered, as: UTF8.self))) == nil)
+    clock.advance(901)
+    #expect(tokens.cachedClaims(of: slice) == nil)
+    // Lookups through cachedClaims count hits only; the misses are verify's.
+    #expect(tokens.cacheStatistics.hits == 1)
+    #expect(tokens.cacheStatistics.misses == 1)
+  }
+
   @Test func keysRotateWithoutLoggingAnyoneOut() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("emporium-keys-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: directory) }

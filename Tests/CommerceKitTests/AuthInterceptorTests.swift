@@ -123,6 +123,15 @@ final class WhoCallsNotifications: CommerceV1.NotificationService.ServiceProtoco
     #expect(seen.last?.onBehalfOf?.userID == "u-7")
   }
 
+  @Test func theBearerEntryIsParsedInAnyCaseWithSpacesAroundTheToken() throws {
+    #expect(try AuthInterceptor.bearerToken("Bearer abc.def") == "abc.def")
+    #expect(try AuthInterceptor.bearerToken("bEARER   abc  ") == "abc")
+    #expect(try AuthInterceptor.bearerToken("bearer  ") == "")  // then refused as an invalid token
+    for malformed in ["Bearer", "Bearer ", "Basic abc", "Bearerabc", "", "Beärer abc"] {
+      #expect(throws: CommerceError.self) { try AuthInterceptor.bearerToken(malformed) }
+    }
+  }
+
   @Test func admissionFollowsTheRule() throws {
     let admin = Principal(kind: .user, subject: "a", roles: [.customer, .admin], expiresAt: 0)
     let customer = Principal(kind: .user, subject: "c", roles: [.customer], expiresAt: 0)

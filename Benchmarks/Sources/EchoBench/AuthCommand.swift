@@ -14,7 +14,7 @@ import Glibc
 /// each round running `emporium-none` and `emporium-none-auth` once, each a fresh server and a
 /// fresh client process as `run` does; the order alternates between rounds (none first in odd
 /// rounds, auth first in even ones). The auth server runs `AuthInterceptor` with every call
-/// needing a signed-in user (``AuthBench/EveryCallNeedsAUser``); the client issues one user token
+/// needing a signed-in user (``AuthBench/SignedInEcho``); the client issues one user token
 /// with the keys of a temporary directory both load, and sends it on every call. After each auth
 /// window the server reports its token cache counts (SIGUSR1). Then, in this process, what one
 /// verification costs with and without the cache. Prints the command line and Markdown tables;
@@ -194,7 +194,7 @@ struct VerifyCost: Codable, Sendable, CustomStringConvertible {
   var uncachedMicros: Double
   /// `verify` of one token already cached.
   var cachedMicros: Double
-  /// ``AuthBench/EveryCallNeedsAUser`` around `AuthInterceptor`, a cached token.
+  /// `AuthInterceptor` on ``AuthBench/SignedInEcho`` (rule "any signed-in user"), a cached token.
   var interceptorCachedMicros: Double
   /// `AuthInterceptor` on Echo as it is (no rule: the call passes untouched).
   var interceptorNoRuleMicros: Double
@@ -235,17 +235,18 @@ struct VerifyCost: Codable, Sendable, CustomStringConvertible {
       for _ in 0..<hits { _ = try await verifier.verify(token) }
       cached.append(micros(since: start, count: hits))
 
-      let descriptor = RpcV1.EchoService.Echo.descriptor
+      let metadata: Metadata = ["authorization": "Bearer " + token]
       let context = ServerContext(
-        method: descriptor, metadata: ["authorization": "Bearer " + token], deadline: nil, peer: "echo-bench", callID: 1)
-      let interceptor = AuthBench.EveryCallNeedsAUser(AuthInterceptor(tokens: verifier))
+        method: AuthBench.SignedInEcho.descriptor, metadata: metadata, deadline: nil, peer: "echo-bench", callID: 1)
+      let interceptor = AuthInterceptor(tokens: verifier)
       start = monotonicNanoseconds()
       for _ in 0..<hits { try await interceptor.intercept(context: context) { _ in } }
       intercepted.append(micros(since: start, count: hits))
 
-      let untouched = AuthInterceptor(tokens: verifier)
+      let echo = ServerContext(
+        method: RpcV1.EchoService.Echo.descriptor, metadata: metadata, deadline: nil, peer: "echo-bench", callID: 1)
       start = monotonicNanoseconds()
-      for _ in 0..<hits { try await untouched.intercept(context: context) { _ in } }
+      for _ in 0..<hits { try await interceptor.intercept(context: echo) { _ in } }
       noRule.append(micros(since: start, count: hits))
     }
     return VerifyCost(

@@ -76,13 +76,14 @@ struct ServerCommand: AsyncParsableCommand {
     var statistics: (any DispatchSourceSignal)?
     if let authKeys {
       let tokens = await AccessTokens(keys: try AccessTokenKeySet.load(directory: authKeys).keys)
-      interceptors = [AuthBench.EveryCallNeedsAUser(AuthInterceptor(tokens: tokens))]
+      interceptors = [AuthInterceptor(tokens: tokens)]
       statistics = Self.onSignal(SIGUSR1) {
         let counts = tokens.cacheStatistics
         emitLine("AUTH \(counts.hits) \(counts.misses) \(counts.entries)")
       }
     }
-    let server = RPCServer(services: [EchoService()], interceptors: interceptors, configuration: configuration)
+    let service: any RPCService = authKeys == nil ? EchoService() : AuthBench.SignedInEchoService()
+    let server = RPCServer(services: [service], interceptors: interceptors, configuration: configuration)
     // SIGTERM keeps its default action (exit at once) unless --graceful asks for a drain.
     let termination = graceful ? Self.onSIGTERM { server.beginGracefulShutdown() } : nil
     try await withThrowingTaskGroup(of: Void.self) { group in

@@ -229,7 +229,7 @@ extension Metadata {
       }
       if sent != value { canonical = false }
       count += 1
-      size += 1 + key.utf8.count + 4 + sent.bytes.count
+      size += 1 + key.utf8.count + 4 + sent.byteCount
     }
     guard !canonical else { return (self, size) }
     var metadata = Metadata()

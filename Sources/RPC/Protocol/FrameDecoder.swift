@@ -219,7 +219,7 @@ struct FrameDecoder {
         throw ProtocolViolation(.protocolError, "invalid metadata key")
       }
       let keyString = String(buffer: key)  // valid keys are lower-case ASCII
-      if keyString.hasSuffix("-bin") {
+      if key.readableBytesView.suffix(4).elementsEqual("-bin".utf8) {  // bytes: no Unicode-aware hasSuffix
         metadata.add(keyString, binary: Array(value.readableBytesView))
       } else {
         guard Metadata.isValidText(value.readableBytesView) else {

@@ -20,6 +20,14 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
       case .binary(let bytes): bytes
       }
     }
+
+    /// How many bytes ``bytes`` has, without making the array.
+    var byteCount: Int {
+      switch self {
+      case .text(let text): text.utf8.count
+      case .binary(let bytes): bytes.count
+      }
+    }
   }
 
   /// The entries in order.
@@ -33,7 +41,7 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
 
   /// Appends a text value. Keys are lower-cased.
   public mutating func add(_ key: String, _ value: String) {
-    entries.append((key.lowercased(), .text(value)))
+    entries.append((Self.lowercased(key), .text(value)))
   }
 
   /// Makes room for `count` entries.
@@ -48,7 +56,7 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
 
   /// Appends a binary value; `key` must end in `-bin`.
   public mutating func add(_ key: String, binary value: [UInt8]) {
-    entries.append((key.lowercased(), .binary(value)))
+    entries.append((Self.lowercased(key), .binary(value)))
   }
 
   /// Replaces every value of `key` with one text value.
@@ -59,13 +67,13 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
 
   /// Removes every value of `key`.
   public mutating func remove(_ key: String) {
-    let key = key.lowercased()
+    let key = Self.lowercased(key)
     entries.removeAll { $0.key == key }
   }
 
   /// The first text value of `key`.
   public subscript(_ key: String) -> String? {
-    let key = key.lowercased()
+    let key = Self.lowercased(key)
     for entry in entries where entry.key == key {
       if case .text(let text) = entry.value { return text }
     }
@@ -74,7 +82,7 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
 
   /// Every value of `key`, in order.
   public func values(_ key: String) -> [Entry] {
-    let key = key.lowercased()
+    let key = Self.lowercased(key)
     return entries.filter { $0.key == key }.map(\.value)
   }
 
@@ -105,8 +113,28 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
     }
   }
 
+  /// `key` lower-cased; `key` itself when it has no upper-case ASCII letter, as the keys code
+  /// looks up usually are (no new string per lookup).
+  static func lowercased(_ key: String) -> String {
+    let isLowercase =
+      key.utf8.withContiguousStorageIfAvailable { bytes in
+        bytes.allSatisfy { $0 < 0x80 && !($0 >= 0x41 && $0 <= 0x5A) }
+      } ?? false
+    return isLowercase ? key : key.lowercased()
+  }
+
   /// Whether `value` may be sent under a text (non `-bin`) key.
   static func isValidText(_ value: some Collection<UInt8>) -> Bool {
-    value.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+    // Contiguous bytes (a String's, a ByteBuffer's) are checked without per-byte index
+    // arithmetic: a 300-byte bearer token passes this on every call, on both sides.
+    if let valid = value.withContiguousStorageIfAvailable(isValidText(bytes:)) { return valid }
+    return value.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
+  }
+
+  private static func isValidText(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    // No early exit, so the loop vectorizes: a byte outside 0x20...0x7E sets a bit of `invalid`.
+    var invalid: UInt8 = 0
+    for byte in bytes { invalid |= (byte &- 0x20) > 0x5E ? 1 : 0 }
+    return invalid == 0
   }
 }

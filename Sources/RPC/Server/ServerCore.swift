@@ -167,16 +167,23 @@ final class ServerCore: Sendable {
   }
 
   /// Runs `body` inside the interceptors, outermost first.
+  ///
+  /// Each interceptor's `next` is a non-escaping closure that calls the interceptor after it:
+  /// the chain lives in the call's async frames, with no closure allocated on the heap per call.
   func intercepted(
-    _ context: ServerContext, _ body: @escaping @Sendable (ServerContext) async throws -> Void
+    _ context: ServerContext, _ body: @Sendable (ServerContext) async throws -> Void
   ) async throws {
-    guard !interceptors.isEmpty else { return try await body(context) }
-    var next = body
-    for interceptor in interceptors.reversed() {
-      let inner = next
-      next = { context in try await interceptor.intercept(context: context, next: inner) }
+    try await intercepted(from: 0, context, body)
+  }
+
+  /// Runs `body` inside the interceptors from `index` on.
+  private func intercepted(
+    from index: Int, _ context: ServerContext, _ body: @Sendable (ServerContext) async throws -> Void
+  ) async throws {
+    guard index < interceptors.endIndex else { return try await body(context) }
+    try await interceptors[index].intercept(context: context) { context in
+      try await intercepted(from: index + 1, context, body)
     }
-    try await next(context)
   }
 
   /// A counting semaphore that never waits.
