@@ -449,9 +449,13 @@ struct PostgresPoolTests {
     try await pool.notify(channel: "Order Events", payload: "first")
     #expect(await iterator.next()?.payload == "first")
 
-    // Kill every other session that listens: the pool's listener connection.
+    // Kill every other session of this database that listens: the pool's listener connection
+    // (other tests' databases on the shared cluster have listeners of their own).
     let killed = try await pool.query(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE 'LISTEN%'"
+      """
+      SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+      WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE 'LISTEN%'
+      """
     ).scalar(as: Int64.self)
     #expect(killed == 1)
 
