@@ -137,6 +137,22 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // `emporium seed`: a deterministic load-test data set (generator, manifest) loaded through
+    // the services' bulk-load APIs.
+    .target(
+      name: "EmporiumSeed",
+      dependencies: [
+        "EmporiumApp",
+        "CommerceAuth",
+        "CommerceCatalog",
+        "CommerceKit",
+        "CommerceAPI",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // AuthService: accounts, sessions, refresh tokens, roles and service identities (schema `auth`).
     .target(
       name: "CommerceAuth",
@@ -234,6 +250,7 @@ let package = Package(
       name: "emporium",
       dependencies: [
         "EmporiumApp",
+        "EmporiumSeed",
         "Messages",
         "RPC",
         "Postgres",
@@ -425,6 +442,26 @@ let package = Package(
     .testTarget(
       name: "EmporiumTests",
       dependencies: ["TestSupport", "emporium", "RPC", "Messages", "CommerceAPI", "CommerceKit", "Postgres", "PostgresEmbedded"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "EmporiumSeedTests",
+      dependencies: [
+        "TestSupport",
+        "EmporiumSeed",
+        "EmporiumApp",
+        "CommerceAuth",
+        "CommerceCatalog",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

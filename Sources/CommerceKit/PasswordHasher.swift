@@ -41,6 +41,35 @@ public struct PasswordHasher: Sendable {
     }
   }
 
+  /// The hash string of `password` with a salt the caller gives instead of a random one (16
+  /// bytes), in the same self-describing format as ``hash(_:)``, so it verifies the same way.
+  ///
+  /// Only for data sets that must come out the same every time (`emporium seed`): a salt that
+  /// is not random lets anyone who knows it precompute guesses. Real accounts use ``hash(_:)``.
+  public func hash(_ password: String, salt: [UInt8]) async throws -> String {
+    precondition(Self.initialized, "libsodium failed to initialise")
+    precondition(salt.count == Int(crypto_pwhash_SALTBYTES), "the salt must be \(crypto_pwhash_SALTBYTES) bytes")
+    let iterations = UInt64(self.iterations)
+    let memory = self.memoryBytes
+    return try await NIOThreadPool.singleton.runIfActive {
+      var output = [UInt8](repeating: 0, count: 32)  // libsodium's crypto_pwhash_str hash length
+      let status = password.withCString { text in
+        crypto_pwhash(
+          &output, UInt64(output.count), text, UInt64(password.utf8.count), salt, iterations, memory,
+          crypto_pwhash_ALG_ARGON2ID13)
+      }
+      guard status == 0 else { throw HashingFailed() }
+      func base64(_ bytes: [UInt8]) -> String {
+        let variant = sodium_base64_VARIANT_ORIGINAL_NO_PADDING
+        var text = [CChar](repeating: 0, count: sodium_base64_encoded_len(bytes.count, variant))
+        _ = sodium_bin2base64(&text, text.count, bytes, bytes.count, variant)
+        let length = text.firstIndex(of: 0) ?? text.count
+        return String(decoding: text[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+      }
+      return "$argon2id$v=19$m=\(memory / 1024),t=\(iterations),p=1$\(base64(salt))$\(base64(output))"
+    }
+  }
+
   /// Whether `password` matches `hash` (constant-time in the comparison; a malformed hash
   /// matches nothing).
   public func verify(_ password: String, against hash: String) async throws -> Bool {

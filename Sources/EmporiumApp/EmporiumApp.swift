@@ -78,16 +78,7 @@ public final class EmporiumApp: Sendable {
     poolConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
     let pool = try PostgresPool(configuration: poolConfiguration)
     do {
-      for declaration in declarations {
-        let platform = try await PlatformMigrations.apply(to: declaration.schema, pool: pool)
-        let own = try await Migrator(pool: pool, schema: declaration.schema).migrate(declaration.migrations)
-        logger.info(
-          "schema migrated",
-          metadata: [
-            "service": "\(declaration.name)", "schema": "\(declaration.schema)",
-            "applied": "\((platform.applied + own.applied).map(\.label))",
-          ])
-      }
+      try await migrate(declarations, pool: pool, logger: logger)
       let keys: AccessTokenKeySet
       if let directory = configuration.keysDirectory {
         let loaded = try AccessTokenKeySet.load(directory: directory)
@@ -131,6 +122,21 @@ public final class EmporiumApp: Sendable {
     } catch {
       await pool.close()
       throw error
+    }
+  }
+
+  /// Migrates each service's schema: the shared platform tables, then the service's own
+  /// migrations (as ``start(_:logger:)`` does; `emporium seed` calls it before loading).
+  public static func migrate(_ declarations: [ServiceDeclaration], pool: PostgresPool, logger: Logger) async throws {
+    for declaration in declarations {
+      let platform = try await PlatformMigrations.apply(to: declaration.schema, pool: pool)
+      let own = try await Migrator(pool: pool, schema: declaration.schema).migrate(declaration.migrations)
+      logger.info(
+        "schema migrated",
+        metadata: [
+          "service": "\(declaration.name)", "schema": "\(declaration.schema)",
+          "applied": "\((platform.applied + own.applied).map(\.label))",
+        ])
     }
   }
 

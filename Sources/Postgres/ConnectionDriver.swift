@@ -76,6 +76,19 @@ final class ConnectionDriver: @unchecked Sendable {
   /// Scratch buffers for libpq's parameter arrays, reused between statements.
   private var formats: [Int32] = []
 
+  /// What a COPY's writer handed over and libpq has not taken yet.
+  private struct CopyInput {
+    var chunks = FIFO<([UInt8], ConnectionRequest.Continuation)>()
+    /// Set once the writer is done: nil to finish, else the reason to fail the COPY.
+    var end: String??
+  }
+
+  /// COPY data waiting for its request (queued, or being copied), by request id.
+  private var copyInputs: [UInt64: CopyInput] = [:]
+  /// The request whose COPY data is being sent: the server asked for it and `PQputCopyEnd` has
+  /// not been called yet. No results are read meanwhile (libpq would only repeat `COPY_IN`).
+  private var copying: UInt64?
+
   init(connection: PostgresConnection) {
     self.connection = connection
     self.machine = PipelineStateMachine(
@@ -175,17 +188,21 @@ final class ConnectionDriver: @unchecked Sendable {
       requests.removeAll(keepingCapacity: true)
       self.spareRequests = requests
     }
-    let (cancels, closeRequested) = self.connection.inbox.withLock { inbox in
+    let (cancels, closeRequested, copyMessages) = self.connection.inbox.withLock { inbox in
       defer {
         inbox.cancels.removeAll()
+        inbox.copyMessages.removeAll()
         inbox.scheduled = false
       }
       swap(&requests, &inbox.requests)
-      return (inbox.cancels, inbox.closeRequested)
+      return (inbox.cancels, inbox.closeRequested, inbox.copyMessages)
     }
     if closeRequested {
       for request in requests {
         self.pending.append(request)
+      }
+      for (id, message) in copyMessages {
+        self.receiveCopyMessage(id, message)
       }
       self.shutDown(
         sentError: PostgresError.client(
@@ -204,11 +221,15 @@ final class ConnectionDriver: @unchecked Sendable {
       }
       self.pending.append(request)
     }
+    for (id, message) in copyMessages {
+      self.receiveCopyMessage(id, message)
+    }
     for cancel in cancels {
       self.cancel(cancel.id, error: cancel.error ?? CancellationError(), cancelOnServer: true)
     }
     if case .ready = self.phase {
       self.sendPending()
+      self.pumpCopy()
     }
   }
 
@@ -297,9 +318,13 @@ final class ConnectionDriver: @unchecked Sendable {
           self.connectionLost("Could not queue a statement: \(self.libpqMessage())")
           return
         }
-      case .simple(let sql):
+      case .simple(let sql), .copy(let sql):
         guard self.machine.canSendSimple else { break }
-        _ = self.machine.planSimple(request.id)
+        if case .copy = request.payload {
+          _ = self.machine.planCopy(request.id)
+        } else {
+          _ = self.machine.planSimple(request.id)
+        }
         guard PQexitPipelineMode(pg) == 1, PQsendQuery(pg, sql) == 1 else {
           self.takeNext(fromResend: fromResend)
           self.record(request)
@@ -307,14 +332,14 @@ final class ConnectionDriver: @unchecked Sendable {
           return
         }
       }
-      if case .simple = request.payload {
-      } else if !self.machine.canSendExtended {
+      if case .extended = request.payload, !self.machine.canSendExtended {
         break
       }
       self.takeNext(fromResend: fromResend)
       self.record(request)
       sentAny = true
-      if case .simple = request.payload {
+      if case .extended = request.payload {
+      } else {
         break
       }
     }
@@ -449,6 +474,9 @@ final class ConnectionDriver: @unchecked Sendable {
       if writable && self.needsFlush {
         self.flush()
       }
+      if case .ready = self.phase {
+        self.pumpCopy()
+      }
       if readable, case .ready = self.phase {
         self.readResults()
       }
@@ -469,7 +497,9 @@ final class ConnectionDriver: @unchecked Sendable {
       self.connectionLost(self.libpqMessage())
       return
     }
-    while self.machine.inFlightCount > 0, PQisBusy(pg) == 0 {
+    // While COPY data is being sent, libpq keeps what the server says (an early error) for
+    // after `PQputCopyEnd`; consuming the input above keeps the socket from polling readable.
+    while self.copying == nil, self.machine.inFlightCount > 0, PQisBusy(pg) == 0 {
       let result = PQgetResult(pg)
       let event: PipelineStateMachine.Event
       if let result {
@@ -480,9 +510,11 @@ final class ConnectionDriver: @unchecked Sendable {
           event = .sync
         case PGRES_PIPELINE_ABORTED:
           event = .aborted
-        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+        case PGRES_COPY_IN:
+          event = .copyIn
+        case PGRES_COPY_OUT, PGRES_COPY_BOTH:
           PQclear(result)
-          self.connectionLost("COPY is not supported by this driver.")
+          self.connectionLost("COPY TO STDOUT is not supported by this driver.")
           return
         default:
           event = .failure(self.error(from: result))
@@ -505,6 +537,10 @@ final class ConnectionDriver: @unchecked Sendable {
           }
         }
         self.complete(id, error: error)
+      case .startCopy(let id):
+        if let result { PQclear(result) }
+        self.copying = id
+        self.sendCopyData()
       case .protocolViolation(let reason):
         if let result { PQclear(result) }
         self.connectionLost("The driver lost track of the pipeline (\(reason)).")
@@ -527,6 +563,10 @@ final class ConnectionDriver: @unchecked Sendable {
   private func complete(_ id: UInt64, error: PostgresError?) {
     let result = self.keptResult
     self.keptResult = nil
+    if self.copying == id {
+      self.copying = nil
+    }
+    self.dropCopyInput(id, error: error ?? CopyEndedError())
     let entry = self.sent.removeValue(forKey: id)
     if let entry, entry.request.deadline != nil {
       self.deadlineCount -= 1
@@ -568,6 +608,84 @@ final class ConnectionDriver: @unchecked Sendable {
     self.completions.append((entry.request.continuation, .failure(error)))
   }
 
+  // MARK: - COPY
+
+  /// Queues a COPY writer's data or end for its request, or refuses data for a COPY that is
+  /// over.
+  private func receiveCopyMessage(_ id: UInt64, _ message: PostgresConnection.CopyMessage) {
+    let live =
+      self.copyInputs[id] != nil || self.sent[id].map { !$0.abandoned } ?? false
+      || self.pending.elements.contains { $0.id == id } || self.resend.contains { $0.id == id }
+    switch message {
+    case .data(let bytes, let continuation):
+      guard live, self.copyInputs[id]?.end == nil else {
+        self.completions.append((continuation, .failure(CopyEndedError())))
+        return
+      }
+      self.copyInputs[id, default: CopyInput()].chunks.append((bytes, continuation))
+    case .end(let failure):
+      guard live else { return }
+      if self.copyInputs[id]?.end == nil {
+        self.copyInputs[id, default: CopyInput()].end = .some(failure)
+      }
+    }
+  }
+
+  /// Fails the data still waiting for COPY `id` with `error` and forgets it.
+  private func dropCopyInput(_ id: UInt64, error: any Error) {
+    guard var input = self.copyInputs.removeValue(forKey: id) else { return }
+    while let (_, continuation) = input.chunks.popFirst() {
+      self.completions.append((continuation, .failure(error)))
+    }
+  }
+
+  /// ``sendCopyData()``, then, if that ended the COPY, the results: the server may have
+  /// answered already (an early error), and the socket does not turn readable again for input
+  /// consumed during the COPY.
+  private func pumpCopy() {
+    guard self.copying != nil else { return }
+    self.sendCopyData()
+    if self.copying == nil, case .ready = self.phase {
+      self.readResults()
+    }
+  }
+
+  /// Hands the COPY's data to libpq, a chunk at a time while the previous one has left, and
+  /// ends the COPY once the writer is done.
+  private func sendCopyData() {
+    guard let id = self.copying, let pg = self.pg, case .ready = self.phase else { return }
+    while !self.needsFlush, var input = self.copyInputs[id] {
+      if let (bytes, continuation) = input.chunks.first {
+        let status = bytes.withUnsafeBufferPointer { buffer in
+          buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(pg, $0.baseAddress, Int32(buffer.count)) }
+        }
+        guard status != 0 else { return }  // libpq's buffer is full: wait for the socket.
+        _ = input.chunks.popFirst()
+        self.copyInputs[id] = input
+        guard status == 1 else {
+          self.completions.append((continuation, .failure(CopyEndedError())))
+          self.connectionLost("Could not send COPY data: \(self.libpqMessage())")
+          return
+        }
+        self.completions.append((continuation, .success(PostgresRows(nil))))
+        self.flush()
+      } else if let end = input.end {
+        let status = end.map { PQputCopyEnd(pg, $0) } ?? PQputCopyEnd(pg, nil)
+        guard status != 0 else { return }
+        guard status == 1 else {
+          self.connectionLost("Could not end the COPY: \(self.libpqMessage())")
+          return
+        }
+        self.copyInputs[id] = nil
+        self.copying = nil
+        self.flush()
+        return
+      } else {
+        return
+      }
+    }
+  }
+
   // MARK: - Cancellation and deadlines
 
   func checkDeadlines(now: ContinuousClock.Instant) {
@@ -603,6 +721,7 @@ final class ConnectionDriver: @unchecked Sendable {
         self.deadlineCount -= 1
       }
       self.completions.append((request.continuation, .failure(error)))
+      self.dropCopyInput(request.id, error: error)
     }
     guard removed.isEmpty, var entry = self.sent[id], !entry.abandoned else { return }
     entry.abandoned = true
@@ -612,6 +731,16 @@ final class ConnectionDriver: @unchecked Sendable {
     }
     self.sent[id] = entry
     self.completions.append((entry.request.continuation, .failure(error)))
+    if case .copy = entry.request.payload {
+      // Failing the COPY stops it on the server; while its data is being sent, that is all it
+      // takes (no cancel request, which could hit a later statement).
+      self.dropCopyInput(id, error: error)
+      self.copyInputs[id] = CopyInput(end: .some("The COPY was cancelled."))
+      if self.copying == id {
+        self.pumpCopy()
+        return
+      }
+    }
     if cancelOnServer {
       self.act(self.cancels.cancel(id, head: self.machine.head))
     }
@@ -665,6 +794,10 @@ final class ConnectionDriver: @unchecked Sendable {
       self.completions.append((entry.request.continuation, .failure(sentError)))
     }
     self.sent.removeAll()
+    self.copying = nil
+    for id in Array(self.copyInputs.keys) {
+      self.dropCopyInput(id, error: sentError)
+    }
     for request in self.resend + self.pending.drain() {
       self.completions.append((request.continuation, .failure(pendingError)))
     }

@@ -6,6 +6,9 @@ struct ConnectionRequest: Sendable {
     case extended([PostgresStatement], resultIndex: Int)
     /// A script sent with the simple query protocol.
     case simple(String)
+    /// `COPY ... FROM STDIN`, sent with the simple query protocol (after constant statements
+    /// such as a transaction's `BEGIN`, if any); its data comes from a ``PostgresCopyWriter``.
+    case copy(String)
   }
 
   /// Resumed exactly once, by the I/O thread or by the refusal in

@@ -9,7 +9,10 @@
 ///
 /// Multi-statement SQL (migrations) needs the simple query protocol, which libpq does not allow in
 /// pipeline mode: ``planSimple(_:)`` is possible only when nothing is in flight, leaves pipeline
-/// mode for it, and ``receive(_:)`` reports when to enter pipeline mode again.
+/// mode for it, and ``receive(_:)`` reports when to enter pipeline mode again. `COPY ... FROM
+/// STDIN` is such a simple query (``planCopy(_:)``): ``receive(_:)`` says when the server is
+/// ready for the data (``Reaction/startCopy(_:)``); the driver sends it, ends the copy, and
+/// reads the rest of the results as for any simple query.
 struct PipelineStateMachine {
   typealias RequestID = UInt64
 
@@ -40,6 +43,8 @@ struct PipelineStateMachine {
     case end
     /// `PGRES_PIPELINE_SYNC`.
     case sync
+    /// `PGRES_COPY_IN`: the server waits for COPY data.
+    case copyIn
   }
 
   /// What the I/O thread does with an event.
@@ -52,6 +57,9 @@ struct PipelineStateMachine {
     /// `enterPipelineMode` is true when a simple query finished and the connection must go back
     /// to pipeline mode.
     case complete(RequestID, error: PostgresError?, enterPipelineMode: Bool)
+    /// The server waits for request `id`'s COPY data: send it (`PQputCopyData`), end it
+    /// (`PQputCopyEnd`), and only then read results again.
+    case startCopy(RequestID)
     /// The event does not fit the requests in flight: the connection is out of step with the
     /// server and must be closed.
     case protocolViolation(String)
@@ -62,7 +70,8 @@ struct PipelineStateMachine {
     /// `name` is the prepared statement used (nil for the unnamed one).
     case execute(keep: Bool, name: String?)
     case sync
-    case simple
+    /// A simple query; `copy` when it is a `COPY ... FROM STDIN` (which may ask for data once).
+    case simple(copy: Bool)
   }
 
   /// A request in flight. Its steps are the next ones in ``steps``, up to and including its
@@ -153,7 +162,17 @@ struct PipelineStateMachine {
   mutating func planSimple(_ id: RequestID) -> [Command] {
     precondition(self.canSendSimple, "a simple query needs an idle pipeline")
     self.inSimpleMode = true
-    self.steps.append(.simple)
+    self.steps.append(.simple(copy: false))
+    self.inFlight.append(Outstanding(id: id))
+    return [.simpleQuery]
+  }
+
+  /// Plans a `COPY ... FROM STDIN` (a simple query, possibly after constant statements such as
+  /// a transaction's `BEGIN`). Call only when ``canSendSimple`` is true.
+  mutating func planCopy(_ id: RequestID) -> [Command] {
+    precondition(self.canSendSimple, "a COPY needs an idle pipeline")
+    self.inSimpleMode = true
+    self.steps.append(.simple(copy: true))
     self.inFlight.append(Outstanding(id: id))
     return [.simpleQuery]
   }
@@ -176,6 +195,19 @@ struct PipelineStateMachine {
 
     case (.sync, _), (_, .sync):
       return .protocolViolation("results and sync points are out of step")
+
+    case (.simple(copy: true), .copyIn):
+      // Asked once: the step then reads the COPY's own result, like any simple query.
+      guard current.error == nil else {
+        return .protocolViolation("the server asked for COPY data after an error")
+      }
+      self.steps.updateFirst { $0 = .simple(copy: false) }
+      current.hadResult = true
+      self.inFlight.updateFirst { $0 = current }
+      return .startCopy(current.id)
+
+    case (_, .copyIn):
+      return .protocolViolation("the server asked for COPY data the request does not have")
 
     case (.simple, .end):
       _ = self.inFlight.popFirst()

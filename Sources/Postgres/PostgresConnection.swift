@@ -49,6 +49,16 @@ public final class PostgresConnection: Sendable {
     /// Statements that go in front of the next extended request, in the same round trip (a
     /// transaction's `BEGIN`, sent with its first statement).
     var prefix: [PostgresStatement] = []
+    /// COPY data and ends from ``PostgresCopyWriter``s, by request id, in order.
+    var copyMessages: [(id: UInt64, message: CopyMessage)] = []
+  }
+
+  /// What a ``PostgresCopyWriter`` hands the driver.
+  enum CopyMessage {
+    /// Bytes of COPY data; the continuation is resumed once libpq has taken them.
+    case data([UInt8], ConnectionRequest.Continuation)
+    /// The end of the data: nil to finish the COPY, or the reason to fail it.
+    case end(failure: String?)
   }
 
   let inbox = Mutex(Inbox())
@@ -177,6 +187,90 @@ public final class PostgresConnection: Sendable {
       ignoresCancellation: false)
   }
 
+  /// Runs `COPY ... FROM STDIN` and streams the data `body` writes to the server.
+  ///
+  /// `sql` is one `COPY table (columns) FROM STDIN` statement (text or CSV format; build text
+  /// rows with ``PostgresCopyRows``). `body` writes the data in chunks with
+  /// ``PostgresCopyWriter/write(_:)``, which returns once libpq has taken a chunk (so at most
+  /// about two chunks are in memory at once: chunks of 64 KiB to a few MiB send best). When
+  /// `body` returns, the COPY ends and this returns the number of rows the server copied; when
+  /// `body` throws, the COPY is failed on the server (nothing is copied) and its error is
+  /// rethrown.
+  ///
+  /// libpq runs COPY outside pipeline mode, as ``executeScript(_:deadline:)`` runs scripts:
+  /// statements queued behind it wait until it ends. An error (bad data, a constraint) ends the
+  /// COPY and leaves the connection usable. Cancelling the task, or the deadline passing, fails
+  /// the COPY on the server and throws `CancellationError` (or the timeout).
+  ///
+  /// - Throws: ``PostgresError`` (the server's error for the COPY, or
+  ///   ``PostgresError/Code/connectionClosed``), what `body` throws, or `CancellationError`.
+  @discardableResult
+  public func copyFrom(
+    _ sql: String,
+    deadline: ContinuousClock.Instant? = nil,
+    _ body: (PostgresCopyWriter) async throws -> Void
+  ) async throws -> Int {
+    try await self.copy(sql, deadline: deadline ?? PostgresDeadline.current, body)
+  }
+
+  func copy(
+    _ sql: String,
+    deadline: ContinuousClock.Instant?,
+    _ body: (PostgresCopyWriter) async throws -> Void
+  ) async throws -> Int {
+    if let deadline, deadline <= ContinuousClock.now {
+      throw PostgresError.timeout()
+    }
+    let id = self.requestIDs.add(1, ordering: .relaxed).oldValue
+    let writer = PostgresCopyWriter(connection: self, requestID: id)
+    return try await withThrowingTaskGroup(of: PostgresRows.self) { group in
+      // The data must reach the driver after the request (it refuses data for a request it
+      // does not know), so the body starts once the request is queued.
+      let queued = CopyRequestQueued()
+      group.addTask {
+        try await self.submit(
+          .copy(sql), id: id, deadline: deadline, isShared: false, ignoresCancellation: false,
+          enqueued: { queued.signal() })
+      }
+      await queued.wait()
+      var bodyError: (any Error)?
+      do {
+        try await body(writer)
+        self.sendCopyMessage(id, .end(failure: nil))
+      } catch {
+        bodyError = error
+        self.sendCopyMessage(id, .end(failure: "The client stopped the COPY: \(type(of: error)) was thrown."))
+      }
+      do {
+        let rows = try await group.next()!
+        if let bodyError { throw bodyError }
+        return rows.affectedRows
+      } catch {
+        // The body's own error explains a failed COPY better than the server's "COPY from
+        // stdin failed", except when the statement itself failed first (the writer then
+        // fails with a generic error).
+        if let bodyError, !(bodyError is CopyEndedError) { throw bodyError }
+        throw error
+      }
+    }
+  }
+
+  /// Hands COPY data or its end to the driver.
+  func sendCopyMessage(_ id: UInt64, _ message: CopyMessage) {
+    var refused: CopyMessage?
+    self.enqueue { inbox in
+      if inbox.isClosed {
+        refused = message
+      } else {
+        inbox.copyMessages.append((id, message))
+      }
+    }
+    if case .data(_, let continuation) = refused {
+      continuation.resume(
+        throwing: PostgresError.client(.connectionUnavailable, "The connection is closed; the COPY data was not sent."))
+    }
+  }
+
   /// Closes the connection: statements not yet sent fail with
   /// ``PostgresError/Code/connectionUnavailable`` and statements in flight with
   /// ``PostgresError/Code/connectionClosed``. Returns once the socket is closed. Idempotent.
@@ -225,11 +319,13 @@ public final class PostgresConnection: Sendable {
 
   private func submit(
     _ payload: ConnectionRequest.Payload,
+    id: UInt64? = nil,
     deadline: ContinuousClock.Instant?,
     isShared: Bool,
-    ignoresCancellation: Bool
+    ignoresCancellation: Bool,
+    enqueued: (@Sendable () -> Void)? = nil
   ) async throws -> PostgresRows {
-    let id = self.requestIDs.add(1, ordering: .relaxed).oldValue
+    let id = id ?? self.requestIDs.add(1, ordering: .relaxed).oldValue
     let started = self.observer == nil ? nil : ContinuousClock.now
     let outcome: Result<PostgresRows, any Error>
     do {
@@ -241,6 +337,7 @@ public final class PostgresConnection: Sendable {
                 id: id, payload: payload, continuation: continuation, deadline: deadline,
                 isShared: isShared),
               checkCancellation: false)
+            enqueued?()
           })
       } else {
         outcome = .success(
@@ -251,6 +348,7 @@ public final class PostgresConnection: Sendable {
                   id: id, payload: payload, continuation: continuation, deadline: deadline,
                   isShared: isShared),
                 checkCancellation: true)
+              enqueued?()
             }
           } onCancel: {
             self.cancel(id, error: nil)
@@ -299,7 +397,10 @@ public final class PostgresConnection: Sendable {
             // is one of the driver's constant statements, never built from values).
             request.payload = .simple(inbox.prefix.map { $0.sql + ";\n" }.joined() + script)
             inbox.prefix = []
-          case .simple:
+          case .copy(let sql) where inbox.prefix.allSatisfy({ $0.bindings.count == 0 }):
+            request.payload = .copy(inbox.prefix.map { $0.sql + ";\n" }.joined() + sql)
+            inbox.prefix = []
+          case .simple, .copy:
             break
           }
         }
@@ -398,5 +499,30 @@ extension PostgresError {
     Self(
       code: .statementTimeout, sqlState: SQLState.queryCanceled,
       message: "The caller's deadline passed before the statement finished.")
+  }
+}
+
+/// Signalled once a COPY's request is queued (or refused), so that its data follows it.
+final class CopyRequestQueued: Sendable {
+  private let state = Mutex<(signalled: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+  func signal() {
+    let waiter = self.state.withLock { state in
+      state.signalled = true
+      defer { state.waiter = nil }
+      return state.waiter
+    }
+    waiter?.resume()
+  }
+
+  func wait() async {
+    await withCheckedContinuation { continuation in
+      let ready = self.state.withLock { state in
+        if state.signalled { return true }
+        state.waiter = continuation
+        return false
+      }
+      if ready { continuation.resume() }
+    }
   }
 }

@@ -183,6 +183,16 @@ public final class PostgresPool: Sendable {
     return try await body(connection)
   }
 
+  /// Runs `COPY ... FROM STDIN` on a leased connection with the data `body` writes, and returns
+  /// the rows copied (see ``PostgresConnection/copyFrom(_:deadline:_:)``).
+  @discardableResult
+  public func copyFrom(_ sql: String, _ body: (PostgresCopyWriter) async throws -> Void) async throws -> Int {
+    let deadline = self.configuration.deadline()
+    let (id, connection) = try await self.acquire(.exclusive, deadline: deadline)
+    defer { self.release(id, .exclusive) }
+    return try await connection.copy(sql, deadline: deadline, body)
+  }
+
   /// Runs `body` in a transaction on a leased connection, commits it, and returns what `body`
   /// returned.
   ///

@@ -35,7 +35,7 @@ public struct PostgresQueryEvent: Sendable {
     switch payload {
     case .extended(let statements, let resultIndex):
       self.sql = statements[resultIndex].sql
-    case .simple(let sql):
+    case .simple(let sql), .copy(let sql):
       self.sql = sql
     }
     self.duration = duration

@@ -65,6 +65,15 @@ public struct PostgresTransaction: Sendable {
     return rows
   }
 
+  /// Runs `COPY ... FROM STDIN` in the transaction, with the data `body` writes; returns the
+  /// rows copied. As ``PostgresConnection/copyFrom(_:deadline:_:)``; a failed COPY aborts the
+  /// transaction (throw out of the body so that it rolls back).
+  @discardableResult
+  public func copyFrom(_ sql: String, _ body: (PostgresCopyWriter) async throws -> Void) async throws -> Int {
+    try self.checkOpen()
+    return try await self.connection.copy(sql, deadline: self.deadline, body)
+  }
+
   var isCommitted: Bool { self.committed.value.load(ordering: .acquiring) }
 
   private func checkOpen() throws {

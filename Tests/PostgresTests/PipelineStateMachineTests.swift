@@ -97,6 +97,31 @@ struct PipelineStateMachineTests {
     #expect(machine.canSendExtended)
   }
 
+  @Test("a COPY asks for its data once, then completes like a simple query")
+  func copy() {
+    var machine = PipelineStateMachine()
+    #expect(machine.planCopy(3) == [.simpleQuery])
+    #expect(!machine.canSendExtended && !machine.canSendSimple)
+    #expect(machine.receive(.success) == .keepResult)  // a transaction's BEGIN, sent with it
+    #expect(machine.receive(.copyIn) == .startCopy(3))
+    #expect(machine.receive(.success) == .keepResult)  // COPY n, once the data has ended
+    #expect(machine.receive(.end) == .complete(3, error: nil, enterPipelineMode: true))
+    #expect(machine.canSendExtended)
+
+    // A failed COPY reports the failure; a second request for data is out of step.
+    let failure = PostgresError(code: .server, sqlState: "23514", message: "check")
+    _ = machine.planCopy(4)
+    #expect(machine.receive(.copyIn) == .startCopy(4))
+    #expect(machine.receive(.failure(failure)) == .none)
+    #expect(machine.receive(.end) == .complete(4, error: failure, enterPipelineMode: true))
+    _ = machine.planCopy(5)
+    #expect(machine.receive(.copyIn) == .startCopy(5))
+    if case .protocolViolation = machine.receive(.copyIn) {} else { Issue.record("expected a violation") }
+    _ = machine.failAll()
+    _ = machine.planSimple(6)
+    if case .protocolViolation = machine.receive(.copyIn) {} else { Issue.record("a script cannot start a COPY") }
+  }
+
   @Test("events that do not fit are protocol violations")
   func violations() {
     var machine = PipelineStateMachine()

@@ -380,7 +380,7 @@ struct AuthStore: Sendable {
     }
   }
 
-  private static func roleNames(_ roles: Set<CommerceV1.Role>) -> [String] {
+  static func roleNames(_ roles: Set<CommerceV1.Role>) -> [String] {
     roles.sorted { $0.rawValue < $1.rawValue }.map(\.ruleName)
   }
 

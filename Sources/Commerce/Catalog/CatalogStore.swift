@@ -689,6 +689,48 @@ struct CatalogStore: Sendable {
   func runReindex(_ id: String, batchSize: Int = 2000, lease: Duration) async throws {
     let leaseSeconds = Double(lease.components.seconds)
     do {
+      let next = try await buildNextSearchIndex(batchSize: batchSize) { processed in
+        try await pool.query(
+          """
+          UPDATE catalog.reindex_jobs SET processed_count = $2, total_count = greatest(total_count, $2),
+            lease_expires_at = now() + make_interval(secs => $3)
+          WHERE id = $1
+          """, [id, processed, leaseSeconds])
+      }
+      try await swapInSearchIndex(next) { tx in
+        try await tx.query(
+          """
+          UPDATE catalog.reindex_jobs SET state = 'SUCCEEDED', finished_at = now(), processed_count = $2,
+            total_count = greatest(total_count, $2)
+          WHERE id = $1
+          """, [id, next.processed])
+      }
+    } catch {
+      _ = try? await pool.query(
+        "UPDATE catalog.reindex_jobs SET state = 'FAILED', finished_at = now(), error_message = $2 WHERE id = $1 AND state = 'RUNNING'",
+        [id, String(describing: error).prefix(1000).description])
+      throw error
+    }
+  }
+
+  /// A search index and vocabulary built beside the live ones (``buildNextSearchIndex(batchSize:progress:)``),
+  /// ready for ``swapInSearchIndex(_:finish:)``.
+  struct NextSearchIndex: Sendable {
+    /// When the build started (server clock, as text): changes from then on are carried over.
+    var startedAt: String
+    /// The secondary indexes of the live tables (name, definition), made on the new ones.
+    var indexes: [(name: String, definition: String)]
+    /// The documents built.
+    var processed: Int64
+  }
+
+  /// Fills `search_documents_next` from `search_document_source` in batches of `batchSize`
+  /// products (calling `progress` with the documents built so far after each), builds
+  /// `search_words_next` in one set-based statement, then makes the tables' indexes (after the
+  /// rows, which is much faster than maintaining them row by row) and analyzes them. Drops the
+  /// half-built tables if it fails.
+  func buildNextSearchIndex(batchSize: Int, progress: (Int64) async throws -> Void) async throws -> NextSearchIndex {
+    do {
       let startedAt = try await pool.query("SELECT clock_timestamp()::text").scalar(as: String.self) ?? ""
       try await pool.query("DROP TABLE IF EXISTS catalog.search_documents_next, catalog.search_words_next")
       try await pool.query(
@@ -709,12 +751,7 @@ struct CatalogStore: Sendable {
         guard inserted > 0, let last = try rows.first?.decode(1, as: String?.self).flatMap(UUID.init(uuidString:)) else { break }
         after = last
         processed += inserted
-        try await pool.query(
-          """
-          UPDATE catalog.reindex_jobs SET processed_count = $2, total_count = greatest(total_count, $2),
-            lease_expires_at = now() + make_interval(secs => $3)
-          WHERE id = $1
-          """, [id, processed, leaseSeconds])
+        try await progress(processed)
       }
       try await pool.query(
         """
@@ -734,7 +771,7 @@ struct CatalogStore: Sendable {
         SELECT indexname, indexdef FROM pg_indexes
         WHERE schemaname = 'catalog' AND tablename IN ('search_documents', 'search_words') AND indexname NOT LIKE '%pkey'
         """
-      ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: String.self)) }
+      ).map { (name: try $0.decode(0, as: String.self), definition: try $0.decode(1, as: String.self)) }
       for (name, definition) in definitions {
         let next =
           definition
@@ -745,14 +782,28 @@ struct CatalogStore: Sendable {
       }
       try await pool.query("ALTER TABLE catalog.search_documents_next ADD PRIMARY KEY (product_id)")
       try await pool.query("ANALYZE catalog.search_documents_next")
+      try await pool.query("ANALYZE catalog.search_words_next")
+      return NextSearchIndex(startedAt: startedAt, indexes: definitions, processed: processed)
+    } catch {
+      _ = try? await pool.query("DROP TABLE IF EXISTS catalog.search_documents_next, catalog.search_words_next")
+      throw error
+    }
+  }
+
+  /// Replaces the live search index and vocabulary with `next`, first carrying over the
+  /// products changed since it was started, under a lock that blocks writers (not readers) for
+  /// the moment of the swap; runs `finish` in the same transaction and announces "*" to the
+  /// product caches. Drops the new tables if it fails.
+  func swapInSearchIndex(_ next: NextSearchIndex, finish: (PostgresTransaction) async throws -> Void) async throws {
+    do {
       try await pool.withTransaction { tx in
         try await tx.query("LOCK TABLE catalog.search_documents, catalog.search_words, catalog.products IN SHARE ROW EXCLUSIVE MODE")
-        // Products changed since the job started, and documents whose stock or rating changed.
+        // Products changed since the build started, and documents whose stock or rating changed.
         let changed = try await tx.query(
           """
           SELECT id FROM catalog.products WHERE updated_at >= $1::timestamptz
           UNION SELECT product_id FROM catalog.search_documents WHERE changed_at >= $1::timestamptz
-          """, [startedAt]
+          """, [next.startedAt]
         ).map { try $0.decode(0, as: UUID.self) }
         if !changed.isEmpty {
           try await tx.query("DELETE FROM catalog.search_documents_next WHERE product_id = ANY($1)", [changed])
@@ -772,22 +823,14 @@ struct CatalogStore: Sendable {
         try await tx.query("ALTER TABLE catalog.search_words_next RENAME TO search_words")
         try await tx.query("ALTER INDEX catalog.search_documents_next_pkey RENAME TO search_documents_pkey")
         try await tx.query("ALTER INDEX catalog.search_words_next_pkey RENAME TO search_words_pkey")
-        for (name, _) in definitions {
+        for (name, _) in next.indexes {
           try await tx.query("ALTER INDEX catalog.\(name)_next RENAME TO \(name)")
         }
-        try await tx.query(
-          """
-          UPDATE catalog.reindex_jobs SET state = 'SUCCEEDED', finished_at = now(), processed_count = $2,
-            total_count = greatest(total_count, $2)
-          WHERE id = $1
-          """, [id, processed])
+        try await finish(tx)
         try await tx.query("SELECT pg_notify($1, '*')", [Self.invalidationChannel])
       }
     } catch {
       _ = try? await pool.query("DROP TABLE IF EXISTS catalog.search_documents_next, catalog.search_words_next")
-      _ = try? await pool.query(
-        "UPDATE catalog.reindex_jobs SET state = 'FAILED', finished_at = now(), error_message = $2 WHERE id = $1 AND state = 'RUNNING'",
-        [id, String(describing: error).prefix(1000).description])
       throw error
     }
   }
