@@ -277,8 +277,8 @@ struct ProtocolHardeningTests {
     let interval = Duration.seconds(5)
     let timeout = Duration.seconds(2)
     try await withServer(configure: {
-      $0.keepaliveInterval = interval
-      $0.keepaliveTimeout = timeout
+      $0.keepaliveInterval = .seconds(5)
+      $0.keepaliveTimeout = .seconds(2)
     }) { _, port in
       let peer = try await RawPeer.connect(port: port)
       try await peer.send { buffer in
