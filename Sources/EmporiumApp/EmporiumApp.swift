@@ -25,6 +25,15 @@ public final class EmporiumApp: Sendable {
     public var databaseURL: String
     /// Connections in the process's pool.
     public var maximumDatabaseConnections = 16
+    /// PostgreSQL settings for the process's connections, sent when each connection starts
+    /// (libpq's `options`), unless the database URL sets `options` itself. The defaults suit
+    /// many short statements on a small machine with the data in memory: no parallel workers
+    /// (with many callers they only add processes to busy cores) and random reads priced
+    /// close to sequential ones, so the planner uses the indexes (docs/PERFORMANCE.md,
+    /// "Storefront").
+    public var databaseSessionSettings: [String: String] = [
+      "max_parallel_workers_per_gather": "0", "random_page_cost": "1.1",
+    ]
     /// Where the access token signing keys live (created on first start); nil keeps one
     /// throwaway key in memory (tests, demos).
     public var keysDirectory: String?
@@ -74,7 +83,9 @@ public final class EmporiumApp: Sendable {
   public static func start(_ configuration: Configuration, logger: Logger) async throws -> EmporiumApp {
     let declarations = configuration.services
     try checkPeers(of: declarations)
-    var poolConfiguration = PostgresPool.Configuration(url: configuration.databaseURL, maximumConnections: configuration.maximumDatabaseConnections)
+    var poolConfiguration = PostgresPool.Configuration(
+      url: withSessionSettings(configuration.databaseURL, configuration.databaseSessionSettings),
+      maximumConnections: configuration.maximumDatabaseConnections)
     poolConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
     let pool = try PostgresPool(configuration: poolConfiguration)
     do {
@@ -138,6 +149,21 @@ public final class EmporiumApp: Sendable {
           "applied": "\((platform.applied + own.applied).map(\.label))",
         ])
     }
+  }
+
+  /// `url` with `settings` as libpq's `options` parameter (`-c name=value ...`), for both the
+  /// URL form and the `key=value` form; unchanged when it already sets `options` or there is
+  /// nothing to set.
+  static func withSessionSettings(_ url: String, _ settings: [String: String]) -> String {
+    guard !settings.isEmpty, !url.contains("options=") else { return url }
+    let options = settings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }.joined(separator: " ")
+    if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+      var allowed = CharacterSet.alphanumerics
+      allowed.insert(charactersIn: "-._~")
+      let encoded = options.addingPercentEncoding(withAllowedCharacters: allowed) ?? options
+      return url + (url.contains("?") ? "&" : "?") + "options=" + encoded
+    }
+    return url + " options='" + options + "'"
   }
 
   /// Every peer a hosted service names must be hosted too (until remote peers are configured).

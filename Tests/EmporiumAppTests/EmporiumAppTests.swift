@@ -1,6 +1,6 @@
 import CommerceAPI
 import CommerceKit
-import EmporiumApp
+@testable import EmporiumApp
 import Logging
 import Messages
 import NIOCore
@@ -114,5 +114,21 @@ final class Made: Sendable {
     }
     #expect(throws: EmporiumApp.StartError.self) { _ = try ServiceCatalog.named(["no-such-service"]) }
   }
-}
 
+  @Test func connectionsStartWithTheSessionSettingsUnlessTheURLSetsOptions() async throws {
+    var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase("emporiumapp_settings"))
+    configuration.services = [Self.declaration(Made(), peers: [])]
+    configuration.server.port = 0
+    let app = try await EmporiumApp.start(configuration, logger: Logger(label: "test"))
+    #expect(try await app.pool.query("SHOW max_parallel_workers_per_gather").scalar(as: String.self) == "0")
+    #expect(try await app.pool.query("SHOW random_page_cost").scalar(as: String.self) == "1.1")
+    await app.close()
+    // Both URL forms; an operator's own options win.
+    #expect(
+      EmporiumApp.withSessionSettings("postgresql://u@h/db", ["a": "1", "b": "2"])
+        == "postgresql://u@h/db?options=-c%20a%3D1%20-c%20b%3D2")
+    #expect(EmporiumApp.withSessionSettings("postgresql://u@h/db?sslmode=disable", ["a": "1"]).hasSuffix("&options=-c%20a%3D1"))
+    #expect(EmporiumApp.withSessionSettings("host=h dbname=db", ["a": "1"]) == "host=h dbname=db options='-c a=1'")
+    #expect(EmporiumApp.withSessionSettings("postgresql://u@h/db?options=-c%20x%3D1", ["a": "1"]) == "postgresql://u@h/db?options=-c%20x%3D1")
+  }
+}
