@@ -37,6 +37,9 @@ struct ConcurrencyTests {
       let held = try await h.pool.query(
         "SELECT coalesce(sum(quantity), 0)::int8 FROM inventory.reservation_allocations JOIN inventory.reservations r ON r.id = reservation_id WHERE r.status = 'ACTIVE'")
       #expect(try held.first!.decode(0, as: Int64.self) == 20)
+      // The ledger accounts for every reserved unit.
+      let ledger = try await h.service.store.ledger(StockKey(productID: a, warehouseID: UUID(id: w)!))
+      #expect(ledger.filter { $0.kind == "RESERVE" }.reduce(0) { $0 + $1.reservedDelta } == 20)
       try await h.checkInvariant()
     }
   }
@@ -47,6 +50,7 @@ struct ConcurrencyTests {
       let products = [try await h.product("A").productId, try await h.product("B").productId, try await h.product("C").productId]
       let w = try await h.warehouse().warehouseId
       for product in products { try await h.stock(product, w, onHand: 1000) }
+      let retriesBefore = h.pool.metrics.transactionRetries
       try await withThrowingTaskGroup(of: Void.self) { group in
         for index in 0..<40 {
           let ordered = index.isMultiple(of: 2) ? products : products.reversed()
@@ -68,7 +72,30 @@ struct ConcurrencyTests {
         #expect(row.onHand == 1000 - 20)
         #expect(row.reserved == 40)
       }
+      // No transaction was rolled back and retried: no deadlock, no serialization failure.
+      #expect(h.pool.metrics.transactionRetries == retriesBefore)
+      let deadlocks = try await h.pool.query("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+      #expect(try deadlocks.first!.decode(0, as: Int64.self) == 0)
       try await h.checkInvariant()
+    }
+  }
+
+  @Test("the schema itself refuses reserved above on_hand and negative counts")
+  func schemaInvariant() async throws {
+    try await InventoryHarness.run { h in
+      let a = try await h.product().productId
+      let w = try await h.warehouse().warehouseId
+      try await h.stock(a, w, onHand: 3)
+      for assignment in ["reserved = 4", "on_hand = -1", "reserved = -1", "on_hand = 2, reserved = 3"] {
+        do {
+          try await h.pool.query(
+            "UPDATE inventory.stock SET \(assignment) WHERE product_id = $1 AND warehouse_id = $2", [a, UUID(id: w)!])
+          Issue.record("the schema accepted \(assignment)")
+        } catch let error as PostgresError {
+          #expect(error.sqlState == "23514", "\(error)")  // check_violation
+        }
+      }
+      #expect(try await h.row(a, w).onHand == 3)
     }
   }
 }
