@@ -1,6 +1,6 @@
 import CommerceAPI
 public import CommerceKit
-public import Foundation
+import Foundation
 public import Postgres
 
 extension InventoryService {
@@ -19,11 +19,11 @@ extension InventoryService {
   }()
 
   /// What the composition root needs: identity "inventory", schema "inventory", peer "catalog"
-  /// (products' existence and sellers).
+  /// (products' existence and sellers), and the expiry sweeper as background work.
   public static let declaration = ServiceDeclaration(
     name: "inventory", schema: "inventory", migrations: migrations, peers: ["catalog"]
   ) { environment in
     let service = InventoryService(pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), logger: environment.logger)
-    return HostedService(rpc: service)
+    return HostedService(rpc: service, background: service.backgroundServices)
   }
 }

@@ -1,10 +1,11 @@
 public import CommerceAPI
-public import CommerceKit
+import CommerceKit
 public import Foundation
 public import Logging
 import Messages
 public import Postgres
 public import RPC
+public import ServiceLifecycle
 
 /// InventoryService (inventory.proto): warehouses, stock per product and warehouse, and
 /// reservations with expiry.
@@ -27,9 +28,11 @@ public import RPC
 ///   RETURN_RESTOCK and ORDER_CANCELLED add; DAMAGED and LOST remove).
 /// - ReserveStock locks every stock row of the products it names (all warehouses), then
 ///   allocates line by line, in request order, from what earlier lines left.
-/// - A reservation past its expire_time that is still ACTIVE (the sweeper has not reached it)
-///   is expired by the first Commit, Release or Extend that finds it: its units are given back
-///   and the call answers as for an EXPIRED reservation. GetReservation reports it as stored.
+/// - A sweeper expires ACTIVE reservations past their expire_time every few seconds
+///   (``Configuration/expirySweepInterval``). One it has not reached yet is expired by the first
+///   Commit, Release or Extend that finds it: its units are given back and the call answers as
+///   for an EXPIRED reservation. GetReservation reports it as stored. An expired reservation's
+///   finish_time is its expire_time.
 /// - Idempotency scope: the caller (principal).
 public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   public struct Configuration: Sendable {
@@ -39,6 +42,8 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     public var ttlRange: ClosedRange<Int64> = 60...3600
     /// How long a reservation may live from its creation, extensions included.
     public var maximumLifetime: TimeInterval = 2 * 3600
+    /// How often the sweeper expires reservations past their expire_time.
+    public var expirySweepInterval: Duration = .seconds(5)
 
     public init() {}
   }
@@ -64,6 +69,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     self.logger = logger
     self.now = now
   }
+
+  /// The background work the process runs beside the handlers: the expiry sweeper.
+  public var backgroundServices: [any ServiceLifecycle.Service] { [ExpirySweeper(service: self)] }
 
   // MARK: Stock
 
@@ -426,10 +434,18 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     case expired
   }
 
+  /// Expires reservation `id` when it is still ACTIVE past its expiry (the sweeper's step);
+  /// returns whether it did.
+  func expireIfDue(_ id: UUID) async throws -> Bool {
+    let outcome = try await finish(id) { reservation, _ in .unchanged }
+    guard case .done(let reservation) = outcome else { return false }
+    return reservation.state == .expired
+  }
+
   /// Locks reservation `id` and runs `step` on it in one transaction. An ACTIVE reservation
   /// past its expiry is expired first (its units given back, committed), and the step sees it
   /// EXPIRED. Errors the step reports as outcomes are thrown by the caller after the commit.
-  private func finish(
+  func finish(
     _ id: UUID, _ step: @Sendable @escaping (ReservationRecord, PostgresTransaction) async throws -> Step
   ) async throws -> Outcome {
     try await store.pool.withTransaction { tx in

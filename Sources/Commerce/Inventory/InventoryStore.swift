@@ -210,6 +210,14 @@ struct InventoryStore: Sendable {
       [id, state.rawValue, at, reason])
   }
 
+  /// Active reservations whose expiry is at or before `now`, soonest first, at most `limit`.
+  func dueReservations(now: Date, limit: Int) async throws -> [UUID] {
+    try await pool.query(
+      "SELECT id FROM inventory.reservations WHERE status = 'ACTIVE' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+      [now, Int64(limit)]
+    ).map { try $0.decode(0, as: UUID.self) }
+  }
+
   /// Moves a locked active reservation's expiry.
   func setExpiry(_ id: UUID, to expiresAt: Date, in tx: PostgresTransaction) async throws {
     try await tx.query("UPDATE inventory.reservations SET expires_at = $2 WHERE id = $1 AND status = 'ACTIVE'", [id, expiresAt])

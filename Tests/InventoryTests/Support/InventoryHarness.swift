@@ -47,7 +47,11 @@ struct InventoryHarness {
     let service = Mutex<InventoryService?>(nil)
   }
 
-  static func run<Result>(_ body: (InventoryHarness) async throws -> Result) async throws -> Result {
+  /// - Parameter sweepInterval: how often the expiry sweeper runs in the background (it also
+  ///   runs once at start); long by default, so tests run sweeps themselves.
+  static func run<Result>(sweepInterval: Duration = .seconds(3600), _ body: (InventoryHarness) async throws -> Result) async throws
+    -> Result
+  {
     let name = "inventory_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
     var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase(name))
     let made = Made()
@@ -57,11 +61,13 @@ struct InventoryHarness {
       CatalogService.declaration,
       ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) {
         environment in
+        var settings = InventoryService.Configuration()
+        settings.expirySweepInterval = sweepInterval
         let service = InventoryService(
-          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), logger: environment.logger,
-          now: { clock.now() })
+          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: settings,
+          logger: environment.logger, now: { clock.now() })
         made.service.withLock { $0 = service }
-        return HostedService(rpc: service)
+        return HostedService(rpc: service, background: service.backgroundServices)
       },
     ]
     configuration.settings["auth"] = ["bootstrap-admin": "off"]
