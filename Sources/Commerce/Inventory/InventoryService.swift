@@ -33,6 +33,9 @@ public import ServiceLifecycle
 ///   Commit, Release or Extend that finds it: its units are given back and the call answers as
 ///   for an EXPIRED reservation. GetReservation reports it as stored. An expired reservation's
 ///   finish_time is its expire_time.
+/// - Every stock change writes an outbox event in its transaction; the relay sends the changed
+///   products' current levels (available across warehouses, version = the sum of the rows'
+///   versions) to CatalogService.RecordStockLevels, woken by the outbox's NOTIFY.
 /// - Idempotency scope: the caller (principal).
 public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   public struct Configuration: Sendable {
@@ -70,8 +73,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     self.now = now
   }
 
-  /// The background work the process runs beside the handlers: the expiry sweeper.
-  public var backgroundServices: [any ServiceLifecycle.Service] { [ExpirySweeper(service: self)] }
+  /// The background work the process runs beside the handlers: the expiry sweeper and the
+  /// relay of stock levels to the catalog.
+  public var backgroundServices: [any ServiceLifecycle.Service] { [ExpirySweeper(service: self), StockRelay(service: self)] }
 
   // MARK: Stock
 

@@ -1,5 +1,7 @@
+import CommerceAPI
 import CommerceKit
 import Foundation
+import Messages
 import Postgres
 
 /// All SQL of schema `inventory`. Each method is one statement, or one step of a transaction its
@@ -9,8 +11,16 @@ import Postgres
 /// any, in (product_id, warehouse_id) order (``lockStock(products:in:)``); a transaction that
 /// finishes a reservation locks the reservation first, then its stock rows in that order. Two
 /// transactions therefore never wait for each other in a cycle.
+///
+/// Every change of a stock row also appends a "stock.changed" event naming the product to the
+/// schema's outbox in the same transaction; the relay (``StockRelay``) sends the product's
+/// current level to the catalog.
 struct InventoryStore: Sendable {
   let pool: PostgresPool
+  let outbox = Outbox(schema: "inventory")
+
+  /// The outbox topic of stock changes.
+  static let stockChangedTopic = "stock.changed"
 
   struct StoreError: Error, CustomStringConvertible {
     static let corruptRow = StoreError(description: "an inventory row holds a value the code does not know")
@@ -137,7 +147,28 @@ struct InventoryStore: Sendable {
         row.productID, row.warehouseID, ledger.kind.rawValue, ledger.reason, stored.onHand - row.onHand, stored.reserved - row.reserved,
         stored.onHand, stored.reserved, ledger.reservationID, ledger.actor, ledger.note, now,
       ])
+    try await outbox.append(
+      CommerceV1.StockLevel.with { $0.productId = row.productID }, topic: Self.stockChangedTopic, aggregateID: row.productID, in: tx)
     return stored
+  }
+
+  /// The catalog's view of these products' stock: units available across warehouses, and a
+  /// version that grows with every change of any of the product's rows (the sum of the rows'
+  /// versions: rows are never deleted and each change adds one to one row).
+  func stockLevels(products: [String]) async throws -> [CommerceV1.StockLevel] {
+    guard !products.isEmpty else { return [] }
+    return try await pool.query(
+      """
+      SELECT product_id, sum(on_hand - reserved)::int8, sum(version)::int8 FROM inventory.stock
+      WHERE product_id = ANY($1) GROUP BY product_id ORDER BY product_id
+      """, [products]
+    ).map { row in
+      CommerceV1.StockLevel.with {
+        $0.productId = (try? row.decode(0, as: String.self)) ?? ""
+        $0.availableQuantity = (try? row.decode(1, as: Int64.self)) ?? 0
+        $0.version = (try? row.decode(2, as: Int64.self)) ?? 0
+      }
+    }
   }
 
   /// The ledger of one stock row, oldest first (kind, on_hand delta, reserved delta, actor).
