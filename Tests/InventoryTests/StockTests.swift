@@ -28,6 +28,8 @@ struct StockTests {
       #expect(next.warehouses.map(\.warehouseId) == [c.warehouseId])
       #expect(next.nextPageToken.isEmpty)
       #expect(a.regionCode == "US" && b.code.hasPrefix("W"))
+      // Listed exactly as created.
+      #expect(sellerList.warehouses == [a, b])
 
       await expectFailure(.alreadyExists) {
         try await h.inventory.createWarehouse(

@@ -410,12 +410,13 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     let caller = try context.principal()
     let warehouse = WarehouseRecord(id: UUID(), code: request.code, name: request.name, regionCode: request.regionCode, createdAt: now())
     let body: @Sendable (PostgresTransaction) async throws -> CommerceV1.CreateWarehouseResponse = { tx in
+      let stored: WarehouseRecord
       do {
-        try await store.insertWarehouse(warehouse, in: tx)
+        stored = try await store.insertWarehouse(warehouse, in: tx)
       } catch let error as PostgresError where error.sqlState == SQLState.uniqueViolation {
         throw CommerceError(.alreadyExists, nil, "a warehouse with code '\(request.code)' exists", metadata: ["code": request.code])
       }
-      return .with { $0.warehouse = Self.message(warehouse) }
+      return .with { $0.warehouse = Self.message(stored) }
     }
     if request.idempotencyKey.isEmpty { return try await store.pool.withTransaction { tx in try await body(tx) } }
     let call = try IdempotencyStore.Call(

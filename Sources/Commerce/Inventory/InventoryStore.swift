@@ -37,11 +37,14 @@ struct InventoryStore: Sendable {
       regionCode: try row.decode(3, as: String.self), createdAt: try row.decode(4, as: Date.self))
   }
 
-  /// Adds a warehouse; a taken code fails with the unique violation of `warehouses_code_key`.
-  func insertWarehouse(_ warehouse: WarehouseRecord, in tx: PostgresTransaction) async throws {
-    try await tx.query(
-      "INSERT INTO inventory.warehouses (\(Self.warehouseColumns)) VALUES ($1, $2, $3, $4, $5)",
+  /// Adds a warehouse and returns it as stored; a taken code fails with the unique violation of
+  /// `warehouses_code_key`.
+  func insertWarehouse(_ warehouse: WarehouseRecord, in tx: PostgresTransaction) async throws -> WarehouseRecord {
+    let rows = try await tx.query(
+      "INSERT INTO inventory.warehouses (\(Self.warehouseColumns)) VALUES ($1, $2, $3, $4, $5) RETURNING \(Self.warehouseColumns)",
       [warehouse.id, warehouse.code, warehouse.name, warehouse.regionCode, warehouse.createdAt])
+    guard let row = rows.first else { throw StoreError.corruptRow }
+    return try Self.warehouse(row)
   }
 
   /// One page of warehouses by name, then id, after the position (name, id).
