@@ -127,6 +127,7 @@ let package = Package(
         "CommerceAuth",
         "CommerceCatalog",
         "CommerceCart",
+        "CommerceInventory",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -183,6 +184,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Catalog",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // InventoryService: warehouses, stock per product and warehouse, reservations (schema
+    // `inventory`).
+    .target(
+      name: "CommerceInventory",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Inventory",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -389,6 +408,27 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceCart",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "InventoryTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceInventory",
         "CommerceCatalog",
         "CommerceAuth",
         "EmporiumApp",

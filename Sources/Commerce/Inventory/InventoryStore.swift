@@ -1,0 +1,259 @@
+import CommerceAPI
+import CommerceKit
+import Foundation
+import Messages
+import Postgres
+
+/// All SQL of schema `inventory`. Each method is one statement, or one step of a transaction its
+/// caller owns (the `in tx:` methods); values always travel as parameters.
+///
+/// Locking: a transaction that changes stock locks every stock row it touches before changing
+/// any, in (product_id, warehouse_id) order (``lockStock(products:in:)``); a transaction that
+/// finishes a reservation locks the reservation first, then its stock rows in that order. Two
+/// transactions therefore never wait for each other in a cycle.
+///
+/// Every change of a stock row also appends a "stock.changed" event naming the product to the
+/// schema's outbox in the same transaction; the relay (``StockRelay``) sends the product's
+/// current level to the catalog.
+struct InventoryStore: Sendable {
+  let pool: PostgresPool
+  let outbox = Outbox(schema: "inventory")
+
+  /// The outbox topic of stock changes.
+  static let stockChangedTopic = "stock.changed"
+
+  struct StoreError: Error, CustomStringConvertible {
+    static let corruptRow = StoreError(description: "an inventory row holds a value the code does not know")
+    var description: String
+  }
+
+  // MARK: Warehouses
+
+  private static let warehouseColumns = "id, code, name, region_code, created_at"
+
+  private static func warehouse(_ row: PostgresRow) throws -> WarehouseRecord {
+    WarehouseRecord(
+      id: try row.decode(0, as: UUID.self), code: try row.decode(1, as: String.self), name: try row.decode(2, as: String.self),
+      regionCode: try row.decode(3, as: String.self), createdAt: try row.decode(4, as: Date.self))
+  }
+
+  /// Adds a warehouse and returns it as stored; a taken code fails with the unique violation of
+  /// `warehouses_code_key`.
+  func insertWarehouse(_ warehouse: WarehouseRecord, in tx: PostgresTransaction) async throws -> WarehouseRecord {
+    let rows = try await tx.query(
+      "INSERT INTO inventory.warehouses (\(Self.warehouseColumns)) VALUES ($1, $2, $3, $4, $5) RETURNING \(Self.warehouseColumns)",
+      [warehouse.id, warehouse.code, warehouse.name, warehouse.regionCode, warehouse.createdAt])
+    guard let row = rows.first else { throw StoreError.corruptRow }
+    return try Self.warehouse(row)
+  }
+
+  /// One page of warehouses by name, then id, after the position (name, id).
+  func warehousePage(after: (name: String, id: UUID)?, limit: Int) async throws -> [WarehouseRecord] {
+    let rows: PostgresRows
+    if let after {
+      rows = try await pool.query(
+        "SELECT \(Self.warehouseColumns) FROM inventory.warehouses WHERE (name, id) > ($1, $2) ORDER BY name, id LIMIT $3",
+        [after.name, after.id, Int64(limit)])
+    } else {
+      rows = try await pool.query(
+        "SELECT \(Self.warehouseColumns) FROM inventory.warehouses ORDER BY name, id LIMIT $1", [Int64(limit)])
+    }
+    return try rows.map(Self.warehouse)
+  }
+
+  /// Which of these warehouses exist.
+  func existingWarehouses(_ ids: [UUID]) async throws -> Set<UUID> {
+    guard !ids.isEmpty else { return [] }
+    let rows = try await pool.query("SELECT id FROM inventory.warehouses WHERE id = ANY($1)", [ids])
+    return Set(try rows.map { try $0.decode(0, as: UUID.self) })
+  }
+
+  // MARK: Stock
+
+  private static let stockColumns = "product_id, warehouse_id, on_hand, reserved, version, updated_at"
+
+  private static func stock(_ row: PostgresRow) throws -> StockRow {
+    StockRow(
+      productID: try row.decode(0, as: String.self), warehouseID: try row.decode(1, as: UUID.self),
+      onHand: try row.decode(2, as: Int64.self), reserved: try row.decode(3, as: Int64.self),
+      version: try row.decode(4, as: Int64.self), updatedAt: try row.decode(5, as: Date.self))
+  }
+
+  /// The stock rows of these products (only in `warehouse`, when given), without locks.
+  func stockRows(products: [String], warehouse: UUID?) async throws -> [StockRow] {
+    guard !products.isEmpty else { return [] }
+    let rows: PostgresRows
+    if let warehouse {
+      rows = try await pool.query(
+        "SELECT \(Self.stockColumns) FROM inventory.stock WHERE product_id = ANY($1) AND warehouse_id = $2 ORDER BY product_id, warehouse_id",
+        [products, warehouse])
+    } else {
+      rows = try await pool.query(
+        "SELECT \(Self.stockColumns) FROM inventory.stock WHERE product_id = ANY($1) ORDER BY product_id, warehouse_id", [products])
+    }
+    return try rows.map(Self.stock)
+  }
+
+  /// Which of these products have at least one stock row.
+  func productsWithStock(_ products: [String]) async throws -> Set<String> {
+    guard !products.isEmpty else { return [] }
+    let rows = try await pool.query("SELECT DISTINCT product_id FROM inventory.stock WHERE product_id = ANY($1)", [products])
+    return Set(try rows.map { try $0.decode(0, as: String.self) })
+  }
+
+  /// Locks every stock row of these products, in (product_id, warehouse_id) order: the order
+  /// every transaction that changes several rows takes their locks in (the sort runs below the
+  /// row locking, so locks are taken in the order rows are returned).
+  func lockStock(products: [String], in tx: PostgresTransaction) async throws -> [StockRow] {
+    guard !products.isEmpty else { return [] }
+    let rows = try await tx.query(
+      "SELECT \(Self.stockColumns) FROM inventory.stock WHERE product_id = ANY($1) ORDER BY product_id, warehouse_id FOR UPDATE",
+      [products.sorted()])
+    return try rows.map(Self.stock)
+  }
+
+  /// Locks one stock row, creating it (no units, version 1) when it does not exist yet; returns
+  /// it with whether this transaction created it.
+  func lockOrCreateStock(_ key: StockKey, now: Date, in tx: PostgresTransaction) async throws -> (row: StockRow, created: Bool) {
+    let select = "SELECT \(Self.stockColumns) FROM inventory.stock WHERE product_id = $1 AND warehouse_id = $2 FOR UPDATE"
+    if let row = try await tx.query(select, [key.productID, key.warehouseID]).first { return (try Self.stock(row), false) }
+    let inserted = try await tx.query(
+      """
+      INSERT INTO inventory.stock (product_id, warehouse_id, on_hand, reserved, version, updated_at) VALUES ($1, $2, 0, 0, 1, $3)
+      ON CONFLICT (product_id, warehouse_id) DO NOTHING RETURNING \(Self.stockColumns)
+      """, [key.productID, key.warehouseID, now])
+    if let row = inserted.first { return (try Self.stock(row), true) }
+    // Created by a concurrent transaction since the first read: lock that one.
+    guard let row = try await tx.query(select, [key.productID, key.warehouseID]).first else { throw StoreError.corruptRow }
+    return (try Self.stock(row), false)
+  }
+
+  /// Writes a locked stock row's new counts with the given version, and records the change in
+  /// the ledger. Returns the row as stored.
+  func writeStock(
+    _ row: StockRow, onHand: Int64, reserved: Int64, version: Int64, now: Date, ledger: LedgerEntry, in tx: PostgresTransaction
+  ) async throws -> StockRow {
+    let updated = try await tx.query(
+      """
+      UPDATE inventory.stock SET on_hand = $3, reserved = $4, version = $5, updated_at = greatest($6, updated_at)
+      WHERE product_id = $1 AND warehouse_id = $2 RETURNING \(Self.stockColumns)
+      """, [row.productID, row.warehouseID, onHand, reserved, version, now])
+    guard let first = updated.first else { throw StoreError.corruptRow }
+    let stored = try Self.stock(first)
+    try await tx.query(
+      """
+      INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, reason, on_hand_delta, reserved_delta, on_hand_after,
+        reserved_after, reservation_id, actor, note, created_at)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+      """,
+      [
+        row.productID, row.warehouseID, ledger.kind.rawValue, ledger.reason, stored.onHand - row.onHand, stored.reserved - row.reserved,
+        stored.onHand, stored.reserved, ledger.reservationID, ledger.actor, ledger.note, now,
+      ])
+    try await outbox.append(
+      CommerceV1.StockLevel.with { $0.productId = row.productID }, topic: Self.stockChangedTopic, aggregateID: row.productID, in: tx)
+    return stored
+  }
+
+  /// The catalog's view of these products' stock: units available across warehouses, and a
+  /// version that grows with every change of any of the product's rows (the sum of the rows'
+  /// versions: rows are never deleted and each change adds one to one row).
+  func stockLevels(products: [String]) async throws -> [CommerceV1.StockLevel] {
+    guard !products.isEmpty else { return [] }
+    return try await pool.query(
+      """
+      SELECT product_id, sum(on_hand - reserved)::int8, sum(version)::int8 FROM inventory.stock
+      WHERE product_id = ANY($1) GROUP BY product_id ORDER BY product_id
+      """, [products]
+    ).map { row in
+      CommerceV1.StockLevel.with {
+        $0.productId = (try? row.decode(0, as: String.self)) ?? ""
+        $0.availableQuantity = (try? row.decode(1, as: Int64.self)) ?? 0
+        $0.version = (try? row.decode(2, as: Int64.self)) ?? 0
+      }
+    }
+  }
+
+  /// The ledger of one stock row, oldest first (kind, on_hand delta, reserved delta, actor).
+  func ledger(_ key: StockKey) async throws -> [(kind: String, onHandDelta: Int64, reservedDelta: Int64, actor: String)] {
+    try await pool.query(
+      """
+      SELECT kind, on_hand_delta, reserved_delta, actor FROM inventory.stock_ledger
+      WHERE product_id = $1 AND warehouse_id = $2 ORDER BY seq
+      """, [key.productID, key.warehouseID]
+    ).map { row in
+      (try row.decode(0, as: String.self), try row.decode(1, as: Int64.self), try row.decode(2, as: Int64.self), try row.decode(3, as: String.self))
+    }
+  }
+
+  // MARK: Reservations
+
+  private static let reservationColumns = "id, order_id, status, created_at, expires_at, finished_at"
+
+  private static let allocationsQuery = """
+    SELECT line_index, product_id, warehouse_id, quantity FROM inventory.reservation_allocations
+    WHERE reservation_id = $1 ORDER BY line_index, quantity DESC, warehouse_id
+    """
+
+  private static func reservation(_ row: PostgresRow, allocations: PostgresRows) throws -> ReservationRecord {
+    guard let state = ReservationState(rawValue: try row.decode(2, as: String.self)) else { throw StoreError.corruptRow }
+    return ReservationRecord(
+      id: try row.decode(0, as: UUID.self), orderID: try row.decode(1, as: String.self), state: state,
+      createdAt: try row.decode(3, as: Date.self), expiresAt: try row.decode(4, as: Date.self),
+      finishedAt: try row.decode(5, as: Date?.self),
+      allocations: try allocations.map { a in
+        Allocation(
+          lineIndex: try a.decode(0, as: Int32.self), productID: try a.decode(1, as: String.self),
+          warehouseID: try a.decode(2, as: UUID.self), quantity: try a.decode(3, as: Int64.self))
+      })
+  }
+
+  /// A reservation, without locks.
+  func reservation(_ id: UUID) async throws -> ReservationRecord? {
+    guard let row = try await pool.query("SELECT \(Self.reservationColumns) FROM inventory.reservations WHERE id = $1", [id]).first
+    else { return nil }
+    return try Self.reservation(row, allocations: try await pool.query(Self.allocationsQuery, [id]))
+  }
+
+  /// Locks a reservation for change.
+  func lockReservation(_ id: UUID, in tx: PostgresTransaction) async throws -> ReservationRecord? {
+    guard
+      let row = try await tx.query("SELECT \(Self.reservationColumns) FROM inventory.reservations WHERE id = $1 FOR UPDATE", [id]).first
+    else { return nil }
+    return try Self.reservation(row, allocations: try await tx.query(Self.allocationsQuery, [id]))
+  }
+
+  /// Stores a new reservation and its allocations.
+  func insertReservation(_ reservation: ReservationRecord, in tx: PostgresTransaction) async throws {
+    try await tx.query(
+      "INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+      [reservation.id, reservation.orderID, reservation.state.rawValue, reservation.createdAt, reservation.expiresAt])
+    let allocations = reservation.allocations
+    try await tx.query(
+      """
+      INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity)
+      SELECT $1, l, p, w, q FROM unnest($2::int4[], $3::text[], $4::uuid[], $5::int8[]) AS a (l, p, w, q)
+      """,
+      [reservation.id, allocations.map(\.lineIndex), allocations.map(\.productID), allocations.map(\.warehouseID), allocations.map(\.quantity)])
+  }
+
+  /// Ends a locked active reservation in `state` at `at`.
+  func finishReservation(_ id: UUID, state: ReservationState, at: Date, reason: String?, in tx: PostgresTransaction) async throws {
+    try await tx.query(
+      "UPDATE inventory.reservations SET status = $2, finished_at = $3, release_reason = $4 WHERE id = $1 AND status = 'ACTIVE'",
+      [id, state.rawValue, at, reason])
+  }
+
+  /// Active reservations whose expiry is at or before `now`, soonest first, at most `limit`.
+  func dueReservations(now: Date, limit: Int) async throws -> [UUID] {
+    try await pool.query(
+      "SELECT id FROM inventory.reservations WHERE status = 'ACTIVE' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+      [now, Int64(limit)]
+    ).map { try $0.decode(0, as: UUID.self) }
+  }
+
+  /// Moves a locked active reservation's expiry.
+  func setExpiry(_ id: UUID, to expiresAt: Date, in tx: PostgresTransaction) async throws {
+    try await tx.query("UPDATE inventory.reservations SET expires_at = $2 WHERE id = $1 AND status = 'ACTIVE'", [id, expiresAt])
+  }
+}

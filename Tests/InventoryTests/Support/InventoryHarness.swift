@@ -1,0 +1,234 @@
+import CommerceAPI
+import CommerceAuth
+import CommerceCatalog
+import CommerceKit
+import CommerceTestSupport
+import EmporiumApp
+import Foundation
+import Logging
+import Messages
+import NIOCore
+import Postgres
+import PostgresEmbedded
+import RPC
+import ServiceLifecycle
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import CommerceInventory
+
+/// AuthService, CatalogService and InventoryService hosted as `emporium serve` hosts them
+/// (EmporiumApp, a fresh migrated database, the auth interceptor), with a client connection on
+/// 127.0.0.1. The inventory reaches the catalog in-process and reads a clock the test can move.
+struct InventoryHarness {
+  let app: EmporiumApp
+  let service: InventoryService
+  let inventory: CommerceV1.InventoryService.Client
+  let catalog: CommerceV1.CatalogService.Client
+  let pool: PostgresPool
+  let clock: TestClock
+  /// A seller with ROLE_SELLER, whose products the test creates, and its id.
+  let seller: CallOptions
+  let sellerID: String
+  let categoryID: String
+  /// An ADMIN user and the service identity "orders".
+  let admin: CallOptions
+  let orders: CallOptions
+
+  /// The service's clock: real time plus an offset the test moves forward.
+  final class TestClock: Sendable {
+    let offset = Mutex<TimeInterval>(0)
+    func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
+    func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+  }
+
+  final class Made: Sendable {
+    let service = Mutex<InventoryService?>(nil)
+  }
+
+  /// - Parameter sweepInterval: how often the expiry sweeper runs in the background (it also
+  ///   runs once at start); long by default, so tests run sweeps themselves.
+  static func run<Result>(sweepInterval: Duration = .seconds(3600), _ body: (InventoryHarness) async throws -> Result) async throws
+    -> Result
+  {
+    let name = "inventory_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+    var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase(name))
+    let made = Made()
+    let clock = TestClock()
+    configuration.services = [
+      AuthService.declaration,
+      CatalogService.declaration,
+      ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) {
+        environment in
+        var settings = InventoryService.Configuration()
+        settings.expirySweepInterval = sweepInterval
+        let service = InventoryService(
+          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: settings,
+          logger: environment.logger, now: { clock.now() })
+        made.service.withLock { $0 = service }
+        return HostedService(rpc: service, background: service.backgroundServices)
+      },
+    ]
+    configuration.settings["auth"] = ["bootstrap-admin": "off"]
+    configuration.server.port = 0
+    configuration.server.drainTimeout = .seconds(5)
+    let logger = Logger(label: "inventory-test")
+    let app = try await EmporiumApp.start(configuration, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: app.services.map { .init(service: $0) }, logger: logger))
+    let running = Task { try await group.run() }
+    do {
+      let port = try await app.server.localAddress().port!
+      let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
+      let service = made.service.withLock { $0 }!
+      let auth = CommerceV1.AuthService.Client(connection)
+      let catalog = CommerceV1.CatalogService.Client(connection)
+      let admin = try await Self.user(app: app, roles: [.admin])
+      let (sellerID, seller) = try await Self.registerSeller(app: app, auth: auth)
+      let category = try await catalog.createCategory(
+        .with {
+          $0.name = "Audio"
+          $0.slug = "audio"
+        }, options: admin
+      ).category!
+      let harness = InventoryHarness(
+        app: app, service: service, inventory: .init(connection), catalog: catalog, pool: app.pool, clock: clock, seller: seller,
+        sellerID: sellerID, categoryID: category.categoryId, admin: admin, orders: try await Self.service(app: app, "orders"))
+      let result = try await body(harness)
+      await connection.close()
+      await group.triggerGracefulShutdown()
+      try await running.value
+      await app.close()
+      return result
+    } catch {
+      await group.triggerGracefulShutdown()
+      _ = try? await running.value
+      await app.close()
+      throw error
+    }
+  }
+
+  // MARK: Callers
+
+  static func bearer(_ token: String) -> CallOptions {
+    CallOptions(metadata: ["authorization": "Bearer " + token])
+  }
+
+  static func user(app: EmporiumApp, id: String = UUID().uuidString.lowercased(), roles: Set<CommerceV1.Role>) async throws -> CallOptions {
+    let token = try await app.tokens.issue(
+      for: Principal(kind: .user, subject: id, roles: roles.union([.customer]), expiresAt: 0), lifetime: .seconds(3600)
+    ).token
+    return bearer(token)
+  }
+
+  static func service(app: EmporiumApp, _ name: String) async throws -> CallOptions {
+    bearer(try await app.tokens.issue(for: Principal(kind: .service, subject: name, expiresAt: 0), lifetime: .seconds(3600)).token)
+  }
+
+  /// Call options of a user with these roles (the account need not exist).
+  func user(id: String = UUID().uuidString.lowercased(), roles: Set<CommerceV1.Role>) async throws -> CallOptions {
+    try await Self.user(app: app, id: id, roles: roles)
+  }
+
+  /// Call options of a service identity.
+  func service(_ name: String) async throws -> CallOptions { try await Self.service(app: app, name) }
+
+  private static func registerSeller(app: EmporiumApp, auth: CommerceV1.AuthService.Client) async throws -> (String, CallOptions) {
+    let registered = try await auth.registerUser(.with {
+      $0.email = "seller-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+      $0.password = "correct horse battery"
+      $0.displayName = "Seller"
+      $0.sellerApplication = .with {
+        $0.businessName = "Acme Audio"
+        $0.regionCode = "US"
+      }
+    })
+    let id = registered.user!.userId
+    _ = try await auth.assignRole(
+      .with {
+        $0.userId = id
+        $0.role = .seller
+      }, options: try await service(app: app, "admin"))
+    return (id, try await user(app: app, id: id, roles: [.seller]))
+  }
+
+  // MARK: Data
+
+  /// A product of the harness's seller.
+  func product(_ title: String = "Headphones") async throws -> CommerceV1.Product {
+    try await catalog.createProduct(
+      .with {
+        $0.product = .with {
+          $0.title = title
+          $0.categoryId = categoryID
+          $0.price = .with {
+            $0.amountMinor = 1999
+            $0.currency = "USD"
+          }
+          $0.status = .active
+        }
+      }, options: seller
+    ).product!
+  }
+
+  /// A warehouse with a new code.
+  func warehouse(_ name: String = "San Francisco") async throws -> CommerceV1.Warehouse {
+    let code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
+    return try await inventory.createWarehouse(
+      .with {
+        $0.code = code
+        $0.name = name
+        $0.regionCode = "US"
+      }, options: admin
+    ).warehouse!
+  }
+
+  /// Sets on_hand of a product in a warehouse as the admin.
+  @discardableResult
+  func stock(_ product: String, _ warehouse: String, onHand: Int64) async throws -> CommerceV1.WarehouseStock {
+    try await inventory.setStock(
+      .with {
+        $0.productId = product
+        $0.warehouseId = warehouse
+        $0.onHand = onHand
+      }, options: admin
+    ).stock!
+  }
+
+  /// The stock row of a product in a warehouse, as the admin reads it.
+  func row(_ product: String, _ warehouse: String) async throws -> CommerceV1.WarehouseStock {
+    try await inventory.getStock(
+      .with {
+        $0.productIds = [product]
+        $0.warehouseId = warehouse
+      }, options: admin
+    ).stocks[0].warehouses[0]
+  }
+
+  /// Reserves as OrderService.
+  func reserve(
+    _ lines: [(product: String, quantity: Int64, warehouse: String)], order: String = UUID().uuidString.lowercased(),
+    key: String = UUID().uuidString, ttl: Duration? = nil
+  ) async throws -> CommerceV1.Reservation {
+    try await inventory.reserveStock(
+      .with {
+        $0.orderId = order
+        $0.lines = lines.map { line in
+          .with {
+            $0.productId = line.product
+            $0.quantity = line.quantity
+            $0.warehouseId = line.warehouse
+          }
+        }
+        if let ttl { $0.ttl = .init(ttl) }
+        $0.idempotencyKey = key
+      }, options: orders
+    ).reservation!
+  }
+
+  /// Checks the schema's invariant over every stock row, and returns the rows' reserved sum.
+  func checkInvariant() async throws {
+    let bad = try await pool.query("SELECT count(*) FROM inventory.stock WHERE reserved < 0 OR reserved > on_hand OR on_hand < 0")
+    #expect(try bad.first!.decode(0, as: Int64.self) == 0)
+  }
+}
