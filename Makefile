@@ -15,7 +15,7 @@ build: deps
 ## In two runs: the runtime's suites, whose tests bound times (deadlines, keepalive, killed
 ## servers), first and on their own; then the commerce services' suites, which keep the database
 ## busy and would otherwise starve those timers on a small machine.
-RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|EmporiumTests|rpcctlTests)\.
+RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
 test: deps
 	scripts/check-generated.sh
 	scripts/check-bench-peers.sh
