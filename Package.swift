@@ -377,7 +377,12 @@ let package = Package(
     // What the commerce services' tests share.
     .target(
       name: "CommerceTestSupport",
-      dependencies: ["CommerceKit", "RPC"],
+      dependencies: [
+        "CommerceKit", "CommerceAPI", "EmporiumApp", "RPC", "Messages", "Postgres", "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       path: "Tests/CommerceTestSupport",
       swiftSettings: defaultSwiftSettings
     ),

@@ -17,110 +17,56 @@ import Testing
 
 @testable import CommerceCatalog
 
-/// AuthService and CatalogService hosted as `emporium serve` hosts them (EmporiumApp, a fresh
-/// migrated database, the auth interceptor, the cache listener and reindex worker running),
-/// with a client connection on 127.0.0.1.
+/// AuthService and CatalogService hosted as `emporium serve` hosts them (``TestApp``), with the
+/// catalog's cache listener subscribed before the test starts.
 struct CatalogHarness {
-  let app: EmporiumApp
+  let host: TestApp
   let service: CatalogService
-  let catalog: CommerceV1.CatalogService.Client
-  let auth: CommerceV1.AuthService.Client
-  let pool: PostgresPool
-
-  /// Where the declaration puts the catalog it makes.
-  final class Made: Sendable {
-    let service = Mutex<CatalogService?>(nil)
-  }
+  var app: EmporiumApp { host.app }
+  var pool: PostgresPool { host.pool }
+  var catalog: CommerceV1.CatalogService.Client { .init(host.connection) }
+  var auth: CommerceV1.AuthService.Client { .init(host.connection) }
 
   static func run<Result>(
     configure: @escaping @Sendable (inout CatalogService.Configuration) -> Void = { _ in },
     _ body: (CatalogHarness) async throws -> Result
   ) async throws -> Result {
-    let name = "catalog_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-    var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase(name))
-    let made = Made()
-    configuration.services = [
-      AuthService.declaration,
-      ServiceDeclaration(name: "catalog", schema: "catalog", migrations: CatalogService.migrations, peers: ["auth"]) { environment in
-        var catalogConfiguration = CatalogService.Configuration()
-        configure(&catalogConfiguration)
-        let service = CatalogService(
-          pool: environment.pool, auth: environment.peers.transport(for: "auth"), configuration: catalogConfiguration,
-          logger: environment.logger)
-        made.service.withLock { $0 = service }
-        return HostedService(rpc: service, background: service.backgroundServices)
-      },
-    ]
-    configuration.settings["auth"] = ["bootstrap-admin": "off"]
-    configuration.server.port = 0
-    configuration.server.drainTimeout = .seconds(5)
-    let logger = Logger(label: "catalog-test")
-    let app = try await EmporiumApp.start(configuration, logger: logger)
-    let group = ServiceGroup(
-      configuration: .init(services: app.services.map { .init(service: $0) }, logger: logger))
-    let running = Task { try await group.run() }
-    do {
-      let port = try await app.server.localAddress().port!
-      let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
-      let service = made.service.withLock { $0 }!
+    let made = Made<CatalogService>()
+    let catalog = ServiceDeclaration(name: "catalog", schema: "catalog", migrations: CatalogService.migrations, peers: ["auth"]) {
+      environment in
+      var catalogConfiguration = CatalogService.Configuration()
+      configure(&catalogConfiguration)
+      let service = CatalogService(
+        pool: environment.pool, auth: environment.peers.transport(for: "auth"), configuration: catalogConfiguration,
+        logger: environment.logger)
+      made.set(service)
+      return HostedService(rpc: service, background: service.backgroundServices)
+    }
+    return try await TestApp.run("catalog", services: [AuthService.declaration, catalog]) { host in
       // Product pages are cached only once the invalidation listener is subscribed.
-      #expect(await eventually { service.cache.isListening })
-      let harness = CatalogHarness(
-        app: app, service: service, catalog: .init(connection), auth: .init(connection), pool: app.pool)
-      let result = try await body(harness)
-      await connection.close()
-      await group.triggerGracefulShutdown()
-      try await running.value
-      await app.close()
-      return result
-    } catch {
-      await group.triggerGracefulShutdown()
-      _ = try? await running.value
-      await app.close()
-      throw error
+      #expect(await eventually { made.service.cache.isListening })
+      return try await body(CatalogHarness(host: host, service: made.service))
     }
   }
 
   // MARK: Callers
 
-  static func bearer(_ token: String) -> CallOptions {
-    CallOptions(metadata: ["authorization": "Bearer " + token])
-  }
+  static func bearer(_ token: String) -> CallOptions { TestApp.bearer(token) }
 
   /// Call options of a user with `roles`, signed by the server's keys (the account need not
   /// exist for methods that do not look it up).
   func user(_ id: String = UUID().uuidString.lowercased(), roles: Set<CommerceV1.Role>) async throws -> CallOptions {
-    let token = try await app.tokens.issue(
-      for: Principal(kind: .user, subject: id, roles: roles.union([.customer]), expiresAt: 0), lifetime: .seconds(3600)
-    ).token
-    return Self.bearer(token)
+    try await host.user(id, roles: roles)
   }
 
   /// Call options of a service identity.
-  func service(_ name: String) async throws -> CallOptions {
-    Self.bearer(try await app.tokens.issue(for: Principal(kind: .service, subject: name, expiresAt: 0), lifetime: .seconds(3600)).token)
-  }
+  func service(_ name: String) async throws -> CallOptions { try await host.service(name) }
 
   func admin() async throws -> CallOptions { try await user(roles: [.admin]) }
 
   /// A registered, approved seller: its user id and call options.
   func seller(_ business: String = "Acme Audio") async throws -> (id: String, options: CallOptions) {
-    let registered = try await auth.registerUser(.with {
-      $0.email = "seller-\(UUID().uuidString.prefix(8).lowercased())@example.com"
-      $0.password = "correct horse battery"
-      $0.displayName = "Seller"
-      $0.sellerApplication = .with {
-        $0.businessName = business
-        $0.regionCode = "US"
-      }
-    })
-    let id = registered.user!.userId
-    _ = try await auth.assignRole(
-      .with {
-        $0.userId = id
-        $0.role = .seller
-      }, options: try await service("admin"))
-    return (id, try await user(id, roles: [.seller]))
+    try await host.seller(business)
   }
 
   /// A registered user whose seller application is pending.
@@ -150,12 +96,7 @@ struct CatalogHarness {
     ).category!
   }
 
-  static func usd(_ minor: Int64) -> CommerceV1.Money {
-    .with {
-      $0.amountMinor = minor
-      $0.currency = "USD"
-    }
-  }
+  static func usd(_ minor: Int64) -> CommerceV1.Money { TestApp.usd(minor) }
 
   @discardableResult
   func product(

@@ -19,14 +19,11 @@ import Testing
 @testable import CommerceInventory
 
 /// AuthService, CatalogService and InventoryService hosted as `emporium serve` hosts them
-/// (EmporiumApp, a fresh migrated database, the auth interceptor), with a client connection on
-/// 127.0.0.1. The inventory reaches the catalog in-process and reads a clock the test can move.
+/// (``TestApp``). The inventory reaches the catalog in-process and reads a clock the test can
+/// move.
 struct InventoryHarness {
-  let app: EmporiumApp
+  let host: TestApp
   let service: InventoryService
-  let inventory: CommerceV1.InventoryService.Client
-  let catalog: CommerceV1.CatalogService.Client
-  let pool: PostgresPool
   let clock: TestClock
   /// A seller with ROLE_SELLER, whose products the test creates, and its id.
   let seller: CallOptions
@@ -35,6 +32,10 @@ struct InventoryHarness {
   /// An ADMIN user and the service identity "orders".
   let admin: CallOptions
   let orders: CallOptions
+  var app: EmporiumApp { host.app }
+  var pool: PostgresPool { host.pool }
+  var inventory: CommerceV1.InventoryService.Client { .init(host.connection) }
+  var catalog: CommerceV1.CatalogService.Client { .init(host.connection) }
 
   /// The service's clock: real time plus an offset the test moves forward.
   final class TestClock: Sendable {
@@ -43,114 +44,51 @@ struct InventoryHarness {
     func advance(_ seconds: TimeInterval) { offset.withLock { $0 += seconds } }
   }
 
-  final class Made: Sendable {
-    let service = Mutex<InventoryService?>(nil)
-  }
-
   /// - Parameter sweepInterval: how often the expiry sweeper runs in the background (it also
   ///   runs once at start); long by default, so tests run sweeps themselves.
   static func run<Result>(sweepInterval: Duration = .seconds(3600), _ body: (InventoryHarness) async throws -> Result) async throws
     -> Result
   {
-    let name = "inventory_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-    var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase(name))
-    let made = Made()
+    let made = Made<InventoryService>()
     let clock = TestClock()
-    configuration.services = [
-      AuthService.declaration,
-      CatalogService.declaration,
-      ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) {
-        environment in
-        var settings = InventoryService.Configuration()
-        settings.expirySweepInterval = sweepInterval
-        let service = InventoryService(
-          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: settings,
-          logger: environment.logger, now: { clock.now() })
-        made.service.withLock { $0 = service }
-        return HostedService(rpc: service, background: service.backgroundServices)
-      },
-    ]
-    configuration.settings["auth"] = ["bootstrap-admin": "off"]
-    configuration.server.port = 0
-    configuration.server.drainTimeout = .seconds(5)
-    let logger = Logger(label: "inventory-test")
-    let app = try await EmporiumApp.start(configuration, logger: logger)
-    let group = ServiceGroup(configuration: .init(services: app.services.map { .init(service: $0) }, logger: logger))
-    let running = Task { try await group.run() }
-    do {
-      let port = try await app.server.localAddress().port!
-      let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
-      let service = made.service.withLock { $0 }!
-      let auth = CommerceV1.AuthService.Client(connection)
-      let catalog = CommerceV1.CatalogService.Client(connection)
-      let admin = try await Self.user(app: app, roles: [.admin])
-      let (sellerID, seller) = try await Self.registerSeller(app: app, auth: auth)
-      let category = try await catalog.createCategory(
+    let inventory = ServiceDeclaration(
+      name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]
+    ) { environment in
+      var settings = InventoryService.Configuration()
+      settings.expirySweepInterval = sweepInterval
+      let service = InventoryService(
+        pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: settings,
+        logger: environment.logger, now: { clock.now() })
+      made.set(service)
+      return HostedService(rpc: service, background: service.backgroundServices)
+    }
+    return try await TestApp.run("inventory", services: [AuthService.declaration, CatalogService.declaration, inventory]) { host in
+      let admin = try await host.user(roles: [.admin])
+      let seller = try await host.seller()
+      let category = try await CommerceV1.CatalogService.Client(host.connection).createCategory(
         .with {
           $0.name = "Audio"
           $0.slug = "audio"
         }, options: admin
       ).category!
-      let harness = InventoryHarness(
-        app: app, service: service, inventory: .init(connection), catalog: catalog, pool: app.pool, clock: clock, seller: seller,
-        sellerID: sellerID, categoryID: category.categoryId, admin: admin, orders: try await Self.service(app: app, "orders"))
-      let result = try await body(harness)
-      await connection.close()
-      await group.triggerGracefulShutdown()
-      try await running.value
-      await app.close()
-      return result
-    } catch {
-      await group.triggerGracefulShutdown()
-      _ = try? await running.value
-      await app.close()
-      throw error
+      return try await body(
+        InventoryHarness(
+          host: host, service: made.service, clock: clock, seller: seller.options, sellerID: seller.id,
+          categoryID: category.categoryId, admin: admin, orders: try await host.service("orders")))
     }
   }
 
   // MARK: Callers
 
-  static func bearer(_ token: String) -> CallOptions {
-    CallOptions(metadata: ["authorization": "Bearer " + token])
-  }
-
-  static func user(app: EmporiumApp, id: String = UUID().uuidString.lowercased(), roles: Set<CommerceV1.Role>) async throws -> CallOptions {
-    let token = try await app.tokens.issue(
-      for: Principal(kind: .user, subject: id, roles: roles.union([.customer]), expiresAt: 0), lifetime: .seconds(3600)
-    ).token
-    return bearer(token)
-  }
-
-  static func service(app: EmporiumApp, _ name: String) async throws -> CallOptions {
-    bearer(try await app.tokens.issue(for: Principal(kind: .service, subject: name, expiresAt: 0), lifetime: .seconds(3600)).token)
-  }
+  static func bearer(_ token: String) -> CallOptions { TestApp.bearer(token) }
 
   /// Call options of a user with these roles (the account need not exist).
   func user(id: String = UUID().uuidString.lowercased(), roles: Set<CommerceV1.Role>) async throws -> CallOptions {
-    try await Self.user(app: app, id: id, roles: roles)
+    try await host.user(id, roles: roles)
   }
 
   /// Call options of a service identity.
-  func service(_ name: String) async throws -> CallOptions { try await Self.service(app: app, name) }
-
-  private static func registerSeller(app: EmporiumApp, auth: CommerceV1.AuthService.Client) async throws -> (String, CallOptions) {
-    let registered = try await auth.registerUser(.with {
-      $0.email = "seller-\(UUID().uuidString.prefix(8).lowercased())@example.com"
-      $0.password = "correct horse battery"
-      $0.displayName = "Seller"
-      $0.sellerApplication = .with {
-        $0.businessName = "Acme Audio"
-        $0.regionCode = "US"
-      }
-    })
-    let id = registered.user!.userId
-    _ = try await auth.assignRole(
-      .with {
-        $0.userId = id
-        $0.role = .seller
-      }, options: try await service(app: app, "admin"))
-    return (id, try await user(app: app, id: id, roles: [.seller]))
-  }
+  func service(_ name: String) async throws -> CallOptions { try await host.service(name) }
 
   // MARK: Data
 
