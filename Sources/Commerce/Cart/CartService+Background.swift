@@ -14,19 +14,10 @@ struct CartSweeper: Service {
   static let batchSize = 1000
 
   func run() async throws {
-    try await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        do {
-          let deleted = try await sweep()
-          if deleted > 0 { service.logger.info("expired guest carts deleted", metadata: ["count": "\(deleted)"]) }
-        } catch is CancellationError {
-          return
-        } catch {
-          service.logger.warning("cart sweep failed", metadata: ["error": "\(error)"])
-        }
-        try? await Task.sleep(for: service.configuration.sweepInterval)
-      }
-    }
+    try await PeriodicWork("cart sweep", every: service.configuration.sweepInterval, logger: service.logger) {
+      let deleted = try await sweep()
+      if deleted > 0 { service.logger.info("expired guest carts deleted", metadata: ["count": "\(deleted)"]) }
+    }.run()
   }
 
   /// One sweep; returns how many guest carts it deleted.

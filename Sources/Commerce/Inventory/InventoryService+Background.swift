@@ -16,19 +16,10 @@ struct ExpirySweeper: Service {
   static let batchSize = 500
 
   func run() async throws {
-    await cancelWhenGracefulShutdown {
-      while !Task.isCancelled {
-        do {
-          let expired = try await sweep()
-          if expired > 0 { service.logger.info("reservations expired", metadata: ["count": "\(expired)"]) }
-        } catch is CancellationError {
-          return
-        } catch {
-          service.logger.warning("reservation expiry sweep failed", metadata: ["error": "\(error)"])
-        }
-        try? await Task.sleep(for: service.configuration.expirySweepInterval)
-      }
-    }
+    try await PeriodicWork("reservation expiry sweep", every: service.configuration.expirySweepInterval, logger: service.logger) {
+      let expired = try await sweep()
+      if expired > 0 { service.logger.info("reservations expired", metadata: ["count": "\(expired)"]) }
+    }.run()
   }
 
   /// One sweep; returns how many reservations it expired.
