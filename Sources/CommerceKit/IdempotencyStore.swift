@@ -60,6 +60,26 @@ public struct IdempotencyStore: Sendable {
       let bytes = (try? request.serializedBytes()) ?? []
       self.requestHash = Array(SHA256.hash(data: bytes))
     }
+
+    /// The call under `key`, or nil when the caller sent none (where the contract makes the key
+    /// optional).
+    public init?(
+      optionalKey key: String, scope: String, method: ProtoMethodDescriptor, request: some ProtoMessage,
+      field: String = "idempotency_key"
+    ) throws(CommerceError) {
+      guard !key.isEmpty else { return nil }
+      try self.init(scope: scope, method: method, key: key, request: request, field: field)
+    }
+  }
+
+  /// Runs `body` in one transaction: once per key, as ``run(_:deadline:in:body:)``, when there is
+  /// a call; simply in a transaction when the caller sent no key (methods whose key is optional).
+  public func run<Response: ProtoMessage>(
+    _ call: Call?, deadline: ContinuousClock.Instant? = RPCDeadline.current, in isolation: PostgresIsolationLevel = .readCommitted,
+    body: (PostgresTransaction) async throws -> Response
+  ) async throws -> Response {
+    guard let call else { return try await pool.withTransaction(isolation: isolation) { tx in try await body(tx) } }
+    return try await run(call, deadline: deadline, in: isolation, body: body)
   }
 
   /// Runs `body` once per key, returning the stored outcome to retries.

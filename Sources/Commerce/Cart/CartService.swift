@@ -120,11 +120,8 @@ public struct CartService: CommerceV1.CartService.ServiceProtocol {
       guard case .open(let cart) = try await store.guestCart(hash: token.hash, now: now()) else { throw Self.guestCartNotFound }
       (owner, key, scope, create) = (requested, .guest(hash: token.hash), "guest:\(cart.id.lowercasedString)", false)
     }
-    let call =
-      request.idempotencyKey.isEmpty
-      ? nil
-      : try IdempotencyStore.Call(
-        scope: scope, method: CommerceV1.CartService.AddCartItem.descriptor, key: request.idempotencyKey, request: request)
+    let call = try IdempotencyStore.Call(
+      optionalKey: request.idempotencyKey, scope: scope, method: CommerceV1.CartService.AddCartItem.descriptor, request: request)
     return try await gate.withLock(Self.gateKey(key)) {
       // Products a rolled-back attempt found in the cart beyond its snapshot.
       var seen: [String] = []
@@ -145,8 +142,7 @@ public struct CartService: CommerceV1.CartService.ServiceProtocol {
           return .with { $0.cart = cart }
         }
         do {
-          if let call { return try await idempotency.run(call) { tx in try await body(tx) } }
-          return try await store.pool.withTransaction { tx in try await body(tx) }
+          return try await idempotency.run(call) { tx in try await body(tx) }
         } catch let stale as StaleSnapshot {
           seen = stale.productIDs
         }

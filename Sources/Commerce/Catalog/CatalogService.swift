@@ -177,11 +177,9 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       }
     }
     defer { forget([product.id]) }
-    if request.idempotencyKey.isEmpty {
-      return try await store.pool.withTransaction { tx in try await create(tx) }
-    }
     let call = try IdempotencyStore.Call(
-      scope: caller.description, method: CommerceV1.CatalogService.CreateProduct.descriptor, key: request.idempotencyKey, request: request)
+      optionalKey: request.idempotencyKey, scope: caller.description, method: CommerceV1.CatalogService.CreateProduct.descriptor,
+      request: request)
     return try await idempotency.run(call) { tx in try await create(tx) }
   }
 
@@ -461,11 +459,9 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       case .tooDeep: throw CommerceError.invalidArgument(field: "parent_category_id", "the tree would become deeper than 6 levels")
       }
     }
-    if request.idempotencyKey.isEmpty {
-      return try await store.pool.withTransaction { tx in try await create(tx) }
-    }
     let call = try IdempotencyStore.Call(
-      scope: caller.description, method: CommerceV1.CatalogService.CreateCategory.descriptor, key: request.idempotencyKey, request: request)
+      optionalKey: request.idempotencyKey, scope: caller.description, method: CommerceV1.CatalogService.CreateCategory.descriptor,
+      request: request)
     return try await idempotency.run(call) { tx in try await create(tx) }
   }
 

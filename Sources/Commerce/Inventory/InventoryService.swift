@@ -418,9 +418,8 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       }
       return .with { $0.warehouse = Self.message(stored) }
     }
-    if request.idempotencyKey.isEmpty { return try await store.pool.withTransaction { tx in try await body(tx) } }
     let call = try IdempotencyStore.Call(
-      scope: caller.description, method: CommerceV1.InventoryService.CreateWarehouse.descriptor, key: request.idempotencyKey,
+      optionalKey: request.idempotencyKey, scope: caller.description, method: CommerceV1.InventoryService.CreateWarehouse.descriptor,
       request: request)
     return try await idempotency.run(call) { tx in try await body(tx) }
   }
