@@ -145,16 +145,17 @@ extension CatalogStore {
       case .rating:
         keys = [("d.rating_average", "float8", true), ("d.rating_count", "int8", true), ("d.product_id", "uuid", false)]
       }
-      var keyset = "true"
-      if let position, position.count == keys.count {
-        // (k1, k2, ...) after (v1, v2, ...) in the order's directions, as nested comparisons.
-        let values = zip(keys, position).map { key, value in "\(binder.bind(value))::\(key.cast)" }
+      // (k1, k2, ...) after the page position (v1, v2, ...) in the order's directions, as nested
+      // comparisons over `columns` (the key expressions, or their names in a derived table).
+      let values = position.flatMap { $0.count == keys.count ? zip(keys, $0).map { key, value in "\(binder.bind(value))::\(key.cast)" } : nil }
+      func keyset(_ columns: [String]) -> String {
+        guard let values else { return "true" }
         var clause = ""
         for index in keys.indices.reversed() {
-          let comparison = "\(keys[index].expression) \(keys[index].descending ? "<" : ">") \(values[index])"
-          clause = clause.isEmpty ? comparison : "(\(comparison) OR (\(keys[index].expression) = \(values[index]) AND \(clause)))"
+          let comparison = "\(columns[index]) \(keys[index].descending ? "<" : ">") \(values[index])"
+          clause = clause.isEmpty ? comparison : "(\(comparison) OR (\(columns[index]) = \(values[index]) AND \(clause)))"
         }
-        keyset = clause
+        return clause
       }
       let order = keys.indices.map { "k\($0) \(keys[$0].descending ? "DESC" : "ASC")" }.joined(separator: ", ")
       let keyColumns = keys.indices.map { "\(keys[$0].expression) AS k\($0)" }.joined(separator: ", ")
@@ -163,9 +164,6 @@ extension CatalogStore {
       if criteria.sort == .relevance {
         // Ranking reads every match anyway: read them once, with their sort keys, for the page
         // and the count both (the count is then exact at any size).
-        let outerKeyset = keys.indices.reduce(keyset) { clause, index in
-          clause.replacingOccurrences(of: keys[index].expression, with: "m.k\(index)")
-        }
         pageSQL = """
           WITH m AS MATERIALIZED (
             SELECT d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, d.rating_average, \
@@ -176,7 +174,7 @@ extension CatalogStore {
           SELECT t.total, h.product_id, h.seller_id, h.seller_name, h.title, h.price_minor, h.currency, h.image_url, \
           h.rating_average, h.rating_count, h.in_stock, \(position)
           FROM (SELECT count(*) AS total FROM m) t
-          LEFT JOIN LATERAL (SELECT * FROM m WHERE \(outerKeyset) ORDER BY \(order) LIMIT \(pageLimit)) h ON true
+          LEFT JOIN LATERAL (SELECT * FROM m WHERE \(keyset(keys.indices.map { "m.k\($0)" })) ORDER BY \(order) LIMIT \(pageLimit)) h ON true
           ORDER BY \(order)
           """
       } else {
@@ -189,7 +187,7 @@ extension CatalogStore {
           SELECT d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, d.rating_average, \
           d.rating_count, d.in_stock, \(keyColumns)
           FROM catalog.search_documents d
-          WHERE \(whereAll) AND \(keyset)
+          WHERE \(whereAll) AND \(keyset(keys.map(\.expression)))
           ORDER BY \(order)
           LIMIT \(pageLimit)
         ) h ON true
