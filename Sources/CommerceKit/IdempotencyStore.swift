@@ -184,6 +184,74 @@ public struct IdempotencyStore: Sendable {
       [call.scope, call.method, call.key, Int32(status.code.rawValue), status.message, details])
   }
 
+  // MARK: Batches
+
+  /// Claims the keys of `calls` in `tx`, in one statement, for work that runs in the same
+  /// transaction (a batch of calls served together). Returns, per call, whether it was claimed:
+  /// a key already claimed or done is left alone, and its call goes through ``run(_:deadline:in:body:)``
+  /// after `tx` ends, which replays, waits or refuses it. Calls of one batch must have distinct
+  /// keys. The claims commit with `tx`, together with ``record(_:in:)``'s outcomes.
+  public func claim(_ calls: [Call], in tx: PostgresTransaction) async throws -> [Bool] {
+    guard !calls.isEmpty else { return [] }
+    let claimed = try await tx.query(
+      "INSERT INTO \(schema).idempotency_keys (scope, method, key, request_hash, state, lease_expires_at) "
+        + "SELECT s, m, k, decode(h, 'hex'), 'running', now() + make_interval(secs => $5) "
+        + "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c (s, m, k, h) "
+        + "ORDER BY s, m, k ON CONFLICT DO NOTHING RETURNING scope, method, key",
+      [calls.map(\.scope), calls.map(\.method), calls.map(\.key), calls.map { Self.hex($0.requestHash) },
+       Double(leaseDuration.components.seconds)])
+    let taken = Set(try claimed.map { [try $0.decode(0, as: String.self), try $0.decode(1, as: String.self), try $0.decode(2, as: String.self)] })
+    return calls.map { taken.contains([$0.scope, $0.method, $0.key]) }
+  }
+
+  /// The outcome of one claimed call of a batch: its response, or the final error it ended with.
+  public enum Outcome: Sendable {
+    case response(any ProtoMessage & Sendable)
+    case failure(RPCError)
+  }
+
+  /// Stores the outcomes of calls claimed with ``claim(_:in:)`` in `tx`, in one statement.
+  /// Failures must be final (not one of the transient codes): a transient failure releases its
+  /// claim instead, which a batch does by not claiming or by rolling back.
+  public func record(_ outcomes: [(call: Call, outcome: Outcome)], in tx: PostgresTransaction) async throws {
+    guard !outcomes.isEmpty else { return }
+    var codes: [Int32] = []
+    var responses: [String?] = []
+    var messages: [String?] = []
+    var details: [String?] = []
+    for (_, outcome) in outcomes {
+      switch outcome {
+      case .response(let response):
+        codes.append(0)
+        responses.append(Self.hex(try response.serializedBytes()))
+        messages.append(nil)
+        details.append(nil)
+      case .failure(let error):
+        codes.append(Int32(error.code.rawValue))
+        responses.append(nil)
+        messages.append(error.message)
+        details.append(try error.details.map { Self.hex(try $0.serializedBytes()) })
+      }
+    }
+    try await tx.query(
+      "UPDATE \(schema).idempotency_keys AS k SET state = 'done', status_code = o.c, response = decode(o.r, 'hex'), "
+        + "error_message = o.m, error_details = decode(o.d, 'hex'), finished_at = now() "
+        + "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[]) AS o (s, m2, k2, c, r, m, d) "
+        + "WHERE k.scope = o.s AND k.method = o.m2 AND k.key = o.k2",
+      [outcomes.map(\.call.scope), outcomes.map(\.call.method), outcomes.map(\.call.key), codes, responses, messages, details])
+  }
+
+  private static func hex(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var text = [UInt8]()
+    text.reserveCapacity(bytes.count * 2)
+    for byte in bytes {
+      text.append(digits[Int(byte >> 4)])
+      text.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: text, as: UTF8.self)
+  }
+
   /// The codes common.proto calls transient: not stored.
   static let transientCodes: Set<RPCStatusCode> = [.unavailable, .deadlineExceeded, .aborted, .resourceExhausted, .cancelled]
 

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Conversions between `Date` and PostgreSQL's timestamp representation.
 enum PostgresTime {
@@ -23,4 +23,10 @@ enum PostgresTime {
     return Date(
       timeIntervalSince1970: Double(seconds) + Self.epochOffset + Double(fraction) / 1_000_000)
   }
+}
+
+extension Date {
+  /// This instant as a `timestamptz` stores it (rounded to the microsecond): what a read of the
+  /// stored value returns, for code that answers with a value before reading it back.
+  public var inPostgresPrecision: Date { PostgresTime.date(fromMicroseconds: PostgresTime.microseconds(from: self)) }
 }

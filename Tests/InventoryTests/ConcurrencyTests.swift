@@ -12,9 +12,9 @@ import Testing
 /// No combination of concurrent reservations oversells or deadlocks.
 @Suite("InventoryService concurrency")
 struct ConcurrencyTests {
-  @Test("50 concurrent reservations of one product with 20 units: exactly 20 reserved, never more")
-  func hotProduct() async throws {
-    try await InventoryHarness.run { h in
+  @Test("50 concurrent reservations of one product with 20 units: exactly 20 reserved, never more", arguments: [true, false])
+  func hotProduct(coalesce: Bool) async throws {
+    try await InventoryHarness.run(coalesce: coalesce) { h in
       let a = try await h.product().productId
       let w = try await h.warehouse().warehouseId
       try await h.stock(a, w, onHand: 20)
@@ -44,9 +44,9 @@ struct ConcurrencyTests {
     }
   }
 
-  @Test("concurrent multi-product reservations in opposite product orders do not deadlock")
-  func oppositeOrders() async throws {
-    try await InventoryHarness.run { h in
+  @Test("concurrent multi-product reservations in opposite product orders do not deadlock", arguments: [true, false])
+  func oppositeOrders(coalesce: Bool) async throws {
+    try await InventoryHarness.run(coalesce: coalesce) { h in
       let products = [try await h.product("A").productId, try await h.product("B").productId, try await h.product("C").productId]
       let w = try await h.warehouse().warehouseId
       for product in products { try await h.stock(product, w, onHand: 1000) }

@@ -28,6 +28,12 @@ public import ServiceLifecycle
 ///   RETURN_RESTOCK and ORDER_CANCELLED add; DAMAGED and LOST remove).
 /// - ReserveStock locks every stock row of the products it names (all warehouses), then
 ///   allocates line by line, in request order, from what earlier lines left.
+/// - Hot products: concurrent ReserveStock calls are coalesced (``ReservationBatches``, on by
+///   default, ``Configuration/coalesceReservations``): calls that arrive while a batch of their
+///   lane is in flight are served together by the next batch, one transaction of a fixed
+///   number of statements, each call answered on its own in arrival order. No timer: an
+///   uncontended call runs at once. docs/DATABASE.md compares it with a plain row lock and
+///   bucketed rows.
 /// - A sweeper expires ACTIVE reservations past their expire_time every few seconds
 ///   (``Configuration/expirySweepInterval``). One it has not reached yet is expired by the first
 ///   Commit, Release or Extend that finds it: its units are given back and the call answers as
@@ -47,6 +53,13 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     public var maximumLifetime: TimeInterval = 2 * 3600
     /// How often the sweeper expires reservations past their expire_time.
     public var expirySweepInterval: Duration = .seconds(5)
+    /// Whether concurrent ReserveStock calls are served in batches (group commit, see
+    /// ``ReservationBatches``); off, each call is its own transaction queueing on the row locks.
+    public var coalesceReservations = true
+    /// The independent batch lanes; a call's lane is chosen by its first product.
+    public var reservationLanes = 4
+    /// The most calls one batch serves.
+    public var maximumReservationBatch = 256
 
     public init() {}
   }
@@ -57,6 +70,8 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   let configuration: Configuration
   let logger: Logger
   let now: @Sendable () -> Date
+  /// ReserveStock's batches; nil when coalescing is off.
+  let reservationBatches: Coalescer<ReservationBatches.Pending, ReservationBatches.Answer>?
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `inventory` only (migrated beforehand).
@@ -71,6 +86,13 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     self.configuration = configuration
     self.logger = logger
     self.now = now
+    if configuration.coalesceReservations {
+      let batches = ReservationBatches(store: store, idempotency: idempotency, logger: logger, now: now)
+      self.reservationBatches = Coalescer(
+        lanes: configuration.reservationLanes, maximumBatch: configuration.maximumReservationBatch, execute: batches.execute)
+    } else {
+      self.reservationBatches = nil
+    }
   }
 
   /// The background work the process runs beside the handlers: the expiry sweeper and the
@@ -212,17 +234,36 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       scope: caller.description, method: CommerceV1.InventoryService.ReserveStock.descriptor, key: request.idempotencyKey,
       request: request)
 
-    // Reads before the transaction: the warehouses named, and the products without stock rows.
     var lineWarehouses: [UUID?] = []
     for line in request.lines {
       lineWarehouses.append(line.warehouseId.isEmpty ? nil : try Self.warehouseID(line.warehouseId))
     }
+    let products = Array(Set(request.lines.map(\.productId))).sorted()
+    if let reservationBatches {
+      let pending = ReservationBatches.Pending(
+        request: request, call: call, lineWarehouses: lineWarehouses, products: products, actor: caller.description, ttl: ttl,
+        deadline: RPCDeadline.current)
+      switch await reservationBatches.submit(pending, lane: ReservationBatches.lane(of: products, lanes: reservationBatches.laneCount)) {
+      case .reserved(let response): return response
+      case .failed(let error): throw error
+      case .alone: break
+      }
+    }
+    return try await reserveAlone(request, call: call, lineWarehouses: lineWarehouses, products: products, actor: caller.description, ttl: ttl)
+  }
+
+  /// ReserveStock as one transaction of its own: the path without coalescing, and for the calls
+  /// a batch leaves to their caller.
+  private func reserveAlone(
+    _ request: CommerceV1.ReserveStockRequest, call: IdempotencyStore.Call, lineWarehouses: [UUID?], products: [String], actor: String,
+    ttl: TimeInterval
+  ) async throws -> CommerceV1.ReserveStockResponse {
+    // Reads before the transaction: the warehouses named, and the products without stock rows.
     let named = Array(Set(lineWarehouses.compactMap { $0 }))
     let existing = try await store.existingWarehouses(named)
     if let missing = request.lines.first(where: { !$0.warehouseId.isEmpty && !existing.contains(UUID(id: $0.warehouseId)!) }) {
       throw CommerceError.notFound("warehouse", missing.warehouseId)
     }
-    let products = Array(Set(request.lines.map(\.productId))).sorted()
     let stocked = try await store.productsWithStock(products)
     let unstocked = products.filter { !stocked.contains($0) }
     if !unstocked.isEmpty {
@@ -235,39 +276,10 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     return try await idempotency.run(call) { tx in
       let now = now()
       let rows = try await store.lockStock(products: products, in: tx)
-      var available = Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.available) })
-      var allocations: [Allocation] = []
-      var short: [(index: Int, requested: Int64, available: Int64)] = []
-      for (index, line) in request.lines.enumerated() {
-        let candidates: [StockKey]
-        if let warehouse = lineWarehouses[index] {
-          candidates = [StockKey(productID: line.productId, warehouseID: warehouse)]
-        } else {
-          candidates = rows.map(\.key).filter { $0.productID == line.productId }
-        }
-        let picked = Self.allocate(line.quantity, from: candidates.map { ($0, available[$0] ?? 0) })
-        guard let picked else {
-          short.append((index, line.quantity, candidates.reduce(0) { $0 + max(0, available[$1] ?? 0) }))
-          continue
-        }
-        for (key, quantity) in picked {
-          available[key, default: 0] -= quantity
-          allocations.append(Allocation(lineIndex: Int32(index), productID: key.productID, warehouseID: key.warehouseID, quantity: quantity))
-        }
-      }
-      if let first = short.first {
-        var error = CommerceError(
-          .failedPrecondition, .insufficientStock,
-          "not enough stock for \(short.count) of \(request.lines.count) lines; nothing was reserved",
-          metadata: [
-            "productId": request.lines[first.index].productId, "requested": String(first.requested), "available": String(first.available),
-          ])
-        for line in short {
-          error = error.precondition(
-            kind: "INSUFFICIENT_STOCK", subject: "lines[\(line.index)]",
-            "product '\(request.lines[line.index].productId)': requested \(line.requested), available \(line.available)")
-        }
-        throw error
+      let allocations: [Allocation]
+      switch Self.allocate(request.lines, warehouses: lineWarehouses, rows: rows, available: rows.reduce(into: [:]) { $0[$1.key] = $1.available }) {
+      case .failure(let error): throw error
+      case .success(let allocated): allocations = allocated.allocations
       }
       let reservation = ReservationRecord(
         id: UUID(), orderID: request.orderId, state: .active, createdAt: now, expiresAt: now.addingTimeInterval(ttl), finishedAt: nil,
@@ -278,12 +290,56 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
         guard let row = byKey[key] else { throw InventoryStore.StoreError.corruptRow }
         _ = try await store.writeStock(
           row, onHand: row.onHand, reserved: row.reserved + quantity, version: row.version + 1, now: now,
-          ledger: LedgerEntry(kind: .reserve, reservationID: reservation.id, actor: caller.description), in: tx)
+          ledger: LedgerEntry(kind: .reserve, reservationID: reservation.id, actor: actor), in: tx)
       }
       // As stored (timestamps in the database's precision), so a later read returns the same.
       guard let stored = try await store.lockReservation(reservation.id, in: tx) else { throw InventoryStore.StoreError.corruptRow }
       return .with { $0.reservation = Self.message(stored) }
     }
+  }
+
+  /// Allocates a request's lines, in order, from the units `available` per locked stock row
+  /// (`rows`: every row of the request's products): each line from its named warehouse, or as
+  /// ``allocate(_:from:)`` picks. All or nothing: the allocations (in the order a read of the
+  /// stored reservation returns them) and what is left, or INSUFFICIENT_STOCK listing every
+  /// short line.
+  static func allocate(
+    _ lines: [CommerceV1.ReservationLine], warehouses: [UUID?], rows: [StockRow], available: [StockKey: Int64]
+  ) -> Result<(allocations: [Allocation], available: [StockKey: Int64]), CommerceError> {
+    var available = available
+    var allocations: [Allocation] = []
+    var short: [(index: Int, requested: Int64, available: Int64)] = []
+    for (index, line) in lines.enumerated() {
+      let candidates: [StockKey]
+      if let warehouse = warehouses[index] {
+        candidates = [StockKey(productID: line.productId, warehouseID: warehouse)]
+      } else {
+        candidates = rows.map(\.key).filter { $0.productID == line.productId }
+      }
+      guard let picked = allocate(line.quantity, from: candidates.map { ($0, available[$0] ?? 0) }) else {
+        short.append((index, line.quantity, candidates.reduce(0) { $0 + max(0, available[$1] ?? 0) }))
+        continue
+      }
+      for (key, quantity) in picked {
+        available[key, default: 0] -= quantity
+        allocations.append(Allocation(lineIndex: Int32(index), productID: key.productID, warehouseID: key.warehouseID, quantity: quantity))
+      }
+    }
+    guard let first = short.first else {
+      allocations.sort {
+        ($0.lineIndex, -$0.quantity, $0.warehouseID.lowercasedText) < ($1.lineIndex, -$1.quantity, $1.warehouseID.lowercasedText)
+      }
+      return .success((allocations, available))
+    }
+    var error = CommerceError(
+      .failedPrecondition, .insufficientStock, "not enough stock for \(short.count) of \(lines.count) lines; nothing was reserved",
+      metadata: ["productId": lines[first.index].productId, "requested": String(first.requested), "available": String(first.available)])
+    for line in short {
+      error = error.precondition(
+        kind: "INSUFFICIENT_STOCK", subject: "lines[\(line.index)]",
+        "product '\(lines[line.index].productId)': requested \(line.requested), available \(line.available)")
+    }
+    return .failure(error)
   }
 
   public func commitReservation(request: CommerceV1.CommitReservationRequest, context: ServerContext) async throws

@@ -155,6 +155,65 @@ struct InventoryStore: Sendable {
     return stored
   }
 
+  /// One ledger entry of a reservation batch: a row's reserved units grew by `reservedDelta`,
+  /// leaving `after`.
+  struct BatchLedgerEntry: Sendable {
+    var key: StockKey
+    var reservedDelta: Int64
+    var after: StockRow
+    var reservationID: UUID
+    var actor: String
+  }
+
+  /// Writes a reservation batch in one statement: the locked stock rows' new counts and
+  /// versions, the reservations and their allocations, the ledger entries, and one
+  /// "stock.changed" outbox event per product changed (with the outbox's NOTIFY).
+  func writeReservationBatch(
+    changed: [StockRow], reservations: [ReservationRecord], ledger: [BatchLedgerEntry], now: Date, in tx: PostgresTransaction
+  ) async throws {
+    guard !changed.isEmpty || !reservations.isEmpty else { return }
+    let allocations = reservations.flatMap { reservation in reservation.allocations.map { (reservation.id, $0) } }
+    let products = Array(Set(changed.map(\.productID))).sorted()
+    let payloads = try products.map { product in
+      try CommerceV1.StockLevel.with { $0.productId = product }.serializedBytes().map { String(format: "%02x", $0) }.joined()
+    }
+    try await tx.query(
+      """
+      WITH stock AS (
+        UPDATE inventory.stock AS s SET reserved = u.reserved, version = u.version, updated_at = greatest($1, s.updated_at)
+        FROM unnest($2::text[], $3::uuid[], $4::int8[], $5::int8[]) AS u (product_id, warehouse_id, reserved, version)
+        WHERE s.product_id = u.product_id AND s.warehouse_id = u.warehouse_id RETURNING 1),
+      reservations AS (
+        INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at)
+        SELECT id, order_id, 'ACTIVE', $1, expires_at FROM unnest($6::uuid[], $7::text[], $8::timestamptz[]) AS r (id, order_id, expires_at)
+        RETURNING 1),
+      allocations AS (
+        INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity)
+        SELECT * FROM unnest($9::uuid[], $10::int4[], $11::text[], $12::uuid[], $13::int8[]) RETURNING 1),
+      ledger AS (
+        INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, on_hand_delta, reserved_delta, on_hand_after,
+          reserved_after, reservation_id, actor, created_at)
+        SELECT product_id, warehouse_id, 'RESERVE', 0, delta, on_hand, reserved, reservation_id, actor, $1
+        FROM unnest($14::text[], $15::uuid[], $16::int8[], $17::int8[], $18::int8[], $19::uuid[], $20::text[])
+          WITH ORDINALITY AS l (product_id, warehouse_id, delta, on_hand, reserved, reservation_id, actor, position)
+        ORDER BY position RETURNING 1),
+      events AS (
+        INSERT INTO inventory.outbox (topic, aggregate_id, payload)
+        SELECT $21, product_id, decode(payload, 'hex') FROM unnest($22::text[], $23::text[]) AS e (product_id, payload) RETURNING 1)
+      SELECT (SELECT count(*) FROM stock), (SELECT count(*) FROM reservations), (SELECT count(*) FROM allocations),
+        (SELECT count(*) FROM ledger), (SELECT count(*) FROM events), pg_notify($24, '') IS NULL
+      """,
+      [
+        now, changed.map(\.productID), changed.map(\.warehouseID), changed.map(\.reserved), changed.map(\.version),
+        reservations.map(\.id), reservations.map(\.orderID), reservations.map(\.expiresAt),
+        allocations.map(\.0), allocations.map(\.1.lineIndex), allocations.map(\.1.productID), allocations.map(\.1.warehouseID),
+        allocations.map(\.1.quantity),
+        ledger.map(\.key.productID), ledger.map(\.key.warehouseID), ledger.map(\.reservedDelta), ledger.map(\.after.onHand),
+        ledger.map(\.after.reserved), ledger.map(\.reservationID), ledger.map(\.actor),
+        Self.stockChangedTopic, products, payloads, outbox.channel,
+      ])
+  }
+
   /// The catalog's view of these products' stock: units available across warehouses, and a
   /// version that grows with every change of any of the product's rows (the sum of the rows'
   /// versions: rows are never deleted and each change adds one to one row).

@@ -46,7 +46,8 @@ struct InventoryHarness {
 
   /// - Parameter sweepInterval: how often the expiry sweeper runs in the background (it also
   ///   runs once at start); long by default, so tests run sweeps themselves.
-  static func run<Result>(sweepInterval: Duration = .seconds(3600), _ body: (InventoryHarness) async throws -> Result) async throws
+  /// - Parameter coalesce: whether ReserveStock calls are served in batches (the default).
+  static func run<Result>(sweepInterval: Duration = .seconds(3600), coalesce: Bool = true, _ body: (InventoryHarness) async throws -> Result) async throws
     -> Result
   {
     let made = Made<InventoryService>()
@@ -56,6 +57,7 @@ struct InventoryHarness {
     ) { environment in
       var settings = InventoryService.Configuration()
       settings.expirySweepInterval = sweepInterval
+      settings.coalesceReservations = coalesce
       let service = InventoryService(
         pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: settings,
         logger: environment.logger, now: { clock.now() })
