@@ -23,6 +23,7 @@ let package = Package(
     .library(name: "CommerceKit", targets: ["CommerceKit"]),
     .library(name: "EmporiumApp", targets: ["EmporiumApp"]),
     .library(name: "CommerceCatalog", targets: ["CommerceCatalog"]),
+    .library(name: "CommerceInventory", targets: ["CommerceInventory"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),

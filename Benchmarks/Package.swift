@@ -21,6 +21,7 @@ let package = Package(
     // RPC: echo over loopback (docs/PERFORMANCE.md).
     .executable(name: "echo-bench", targets: ["EchoBench"]),
     .executable(name: "storefront-bench", targets: ["StorefrontBench"]),
+    .executable(name: "checkout-bench", targets: ["CheckoutBench"]),
     // Never linked into anything: echo-bench's processes get it through LD_PRELOAD.
     .library(name: "EchoBenchMallocCounter", type: .dynamic, targets: ["EchoBenchMallocCounter"]),
   ],
@@ -92,6 +93,7 @@ let package = Package(
     .executableTarget(
       name: "PostgresBenchmarks",
       dependencies: [
+        "BenchSupport",
         .product(name: "Postgres", package: "emporium"),
         .product(name: "PostgresEmbedded", package: "emporium"),
         "PostgresBenchLibPQ",
@@ -143,6 +145,28 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
+    // The money path (ReserveStock coalesced and not, later Checkout) beside pgbench's
+    // equivalent SQL (docs/PERFORMANCE.md, "Inventory: hot products").
+    .executableTarget(
+      name: "CheckoutBench",
+      dependencies: [
+        "BenchSupport",
+        .product(name: "RPC", package: "emporium"),
+        .product(name: "Messages", package: "emporium"),
+        .product(name: "CommerceAPI", package: "emporium"),
+        .product(name: "CommerceKit", package: "emporium"),
+        .product(name: "CommerceInventory", package: "emporium"),
+        .product(name: "EmporiumApp", package: "emporium"),
+        .product(name: "Postgres", package: "emporium"),
+        .product(name: "PostgresEmbedded", package: "emporium"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    // What the benchmark executables share: running pgbench, CPU time.
+    .target(name: "BenchSupport"),
     .target(name: "EchoBenchMallocCounter", linkerSettings: [.linkedLibrary("dl")]),
     .systemLibrary(name: "EchoBenchCZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
     .systemLibrary(name: "PostgresBenchLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),

@@ -40,6 +40,7 @@
 import Foundation
 import Postgres
 import PostgresEmbedded
+import BenchSupport
 
 /// One run of one variant.
 struct Measurement {
@@ -50,13 +51,6 @@ struct Measurement {
   var allocations: Double?
 }
 
-/// User + system CPU seconds of this process or of its waited-for children.
-func cpuSeconds(_ who: __rusage_who) -> Double {
-  var usage = rusage()
-  getrusage(who.rawValue, &usage)
-  return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-    + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
 
 /// The preloaded malloc counter's count, if there is one.
 let mallocCount: (@convention(c) () -> UInt64)? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "echo_bench_malloc_count")
@@ -200,7 +194,7 @@ enum Bench {
     _ options: Options, workload: Workload, clients: Int, port: Int, user: String, script: String
   ) async throws -> Measurement {
     let cpuBefore = cpuSeconds(RUSAGE_CHILDREN)
-    let output = try await run(
+    let output = try await Program.run(
       options.pgbench,
       [
         "-n", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-f", script, "-M", "prepared",
@@ -297,49 +291,6 @@ enum Bench {
       allocations: mallocs)
   }
 
-  /// Runs a program to its end and returns what it printed. Spawned with an empty signal mask:
-  /// a thread of Swift's pool may block signals, and pgbench's -T relies on SIGALRM. Waited for
-  /// on a thread of its own.
-  static func run(_ executable: String, _ arguments: [String]) async throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgbench-\(UUID()).out").path
-    let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
-    guard fd >= 0 else { throw NSError(domain: "postgres-bench", code: 1) }
-    defer {
-      close(fd)
-      unlink(path)
-    }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, fd, 1)
-    posix_spawn_file_actions_adddup2(&actions, fd, 2)
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var noSignals = sigset_t()
-    sigemptyset(&noSignals)
-    posix_spawnattr_setsigmask(&attributes, &noSignals)
-    var allSignals = sigset_t()
-    sigfillset(&allSignals)
-    posix_spawnattr_setsigdefault(&attributes, &allSignals)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: pid_t = 0
-    guard posix_spawn(&pid, executable, &actions, &attributes, argv, environ) == 0 else {
-      throw NSError(domain: "postgres-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"])
-    }
-    let child = pid
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-      Thread {
-        var status: Int32 = 0
-        while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-        continuation.resume()
-      }.start()
-    }
-    return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-  }
 }
 
 func median(_ values: [Double]) -> Double {

@@ -99,6 +99,15 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   /// relay of stock levels to the catalog.
   public var backgroundServices: [any ServiceLifecycle.Service] { [ExpirySweeper(service: self), StockRelay(service: self)] }
 
+  /// ReserveStock's batches so far, all lanes together (batches served, calls in them, the
+  /// largest batch); nil when coalescing is off. For benchmarks and operators.
+  public var reservationBatchCounts: (batches: Int, calls: Int, largestBatch: Int)? {
+    reservationBatches.map { coalescer in
+      let statistics = coalescer.statistics
+      return (statistics.batches, statistics.items, statistics.largestBatch)
+    }
+  }
+
   // MARK: Stock
 
   public func getStock(request: CommerceV1.GetStockRequest, context: ServerContext) async throws -> CommerceV1.GetStockResponse {

@@ -1,0 +1,386 @@
+import ArgumentParser
+import BenchSupport
+import CommerceAPI
+import CommerceInventory
+import CommerceKit
+import EmporiumApp
+import Foundation
+import Histogram
+import Logging
+import Messages
+import Postgres
+import PostgresEmbedded
+import RPC
+import ServiceLifecycle
+import Synchronization
+
+/// `checkout-bench`: the money path through the whole stack (client, RPC, services,
+/// PostgreSQL) beside pgbench running the equivalent SQL in the same run on the same database.
+/// See docs/PERFORMANCE.md, "Inventory: hot products" and docs/DATABASE.md, "Hot products".
+///
+/// One process hosts two servers on 127.0.0.1 over one database, as `emporium serve` would
+/// (EmporiumApp: auth, catalog, inventory): one with ReserveStock coalescing on, one with it
+/// off (each call its own transaction queueing on the row lock). Each round measures, for each
+/// concurrency (closed loop: that many callers, each sending its next call when the previous
+/// one answered), in this order (reversed in odd rounds):
+/// - ReserveStock of 1 unit of one hot product, coalesced and with the plain row lock;
+/// - ReserveStock of 1 unit of a random product among `--products`, coalesced and plain (at 1
+///   caller: the uncontended latency coalescing must not add to);
+/// - pgbench (-M prepared, -j 2, as many connections as callers) on tables of its own: the
+///   single-statement conditional decrement of one hot row; the same spread over `--buckets`
+///   rows of the product (bucketed rows); and the naive multi-statement reservation
+///   transaction (lock, update, insert) on one hot product and spread over the products.
+/// Stock is large enough never to run out. Latency goes into one HdrHistogram per caller,
+/// merged.
+@main
+struct CheckoutBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "checkout-bench", abstract: "ReserveStock (coalesced and not) on hot and spread products, beside pgbench's equivalent SQL.")
+
+  @Option(help: "A database to use; by default an embedded cluster is started.") var databaseURL: String?
+  @Option(help: "Callers per phase, comma-separated.") var concurrency = "1,16,64"
+  @Option(help: "Seconds of warm-up per phase.") var warmup = 1.0
+  @Option(help: "Seconds measured per phase.") var seconds = 4
+  @Option(help: "Rounds (phase order alternates).") var rounds = 3
+  @Option(help: "Products of the spread phases.") var products = 10_000
+  @Option(help: "Rows per product in pgbench's bucketed variant.") var buckets = 16
+  @Option(help: "Phases to run (names as printed, comma-separated prefixes); all by default.") var only = ""
+  @Option(help: "pgbench.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+
+  func run() async throws {
+    LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
+    let logger = Logger(label: "checkout-bench")
+    var cluster: EmbeddedPostgres?
+    let url: String
+    if let databaseURL {
+      url = databaseURL
+    } else {
+      print("starting an embedded cluster...")
+      let started = try await EmbeddedPostgres.start()
+      cluster = started
+      url = try await started.createDatabase("checkout_bench")
+    }
+    let coalesced = try await Host.start(databaseURL: url, coalesce: true, logger: logger)
+    let plain = try await Host.start(databaseURL: url, coalesce: false, logger: logger)
+    let data = try await BenchData.create(coalesced.app.pool, products: products, buckets: buckets)
+    let token = try await coalesced.app.tokens.issue(
+      for: Principal(kind: .service, subject: "orders", expiresAt: 0), lifetime: .seconds(4 * 3600)
+    ).token
+    let asOrders = CallOptions(metadata: ["authorization": "Bearer " + token])
+    let scripts = try PgbenchScript.write(products: products, buckets: buckets)
+    let pgbenchTarget = try PgbenchTarget(url: url)
+
+    let levels = concurrency.split(separator: ",").compactMap { Int($0) }
+    let filters = only.split(separator: ",").map(String.init)
+    var results: [String: [Result]] = [:]
+    for round in 0..<rounds {
+      for callers in levels {
+        var phases: [Phase] = [
+          .reserve("ReserveStock hot, coalesced", coalesced.inventory, [data.hotCoalesced], asOrders),
+          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrders),
+          .reserve("ReserveStock spread, coalesced", coalesced.inventory, data.spread, asOrders),
+          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrders),
+          .pgbench("pgbench hot, single statement", scripts.hotSingle),
+          .pgbench("pgbench hot, bucketed rows", scripts.hotBucketed),
+          .pgbench("pgbench hot, multi-statement", scripts.hotMulti),
+          .pgbench("pgbench spread, multi-statement", scripts.spreadMulti),
+        ].filter { phase in filters.isEmpty || filters.contains { phase.name.hasPrefix($0) } }
+        if round % 2 == 1 { phases.reverse() }
+        for phase in phases {
+          let before = coalesced.service.reservationBatchCounts
+          let result: Result
+          switch phase {
+          case .reserve(_, let client, let productIDs, let options):
+            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds)) { index in
+              _ = try await client.reserveStock(
+                .with {
+                  $0.orderId = UUID().uuidString.lowercased()
+                  $0.lines = [.with { $0.productId = productIDs[index % productIDs.count]; $0.quantity = 1 }]
+                  $0.idempotencyKey = UUID().uuidString
+                }, options: options)
+            }
+          case .pgbench(_, let script):
+            result = try await Self.pgbench(pgbench, target: pgbenchTarget, script: script, clients: callers, seconds: seconds)
+          }
+          results["\(phase.name) × \(callers)", default: []].append(result)
+          var line = "round \(round + 1) \(phase.name) × \(callers): \(Int(result.callsPerSecond)) calls/s"
+          if let p50 = result.p50, let p99 = result.p99 { line += ", p50 \(p50) µs, p99 \(p99) µs" }
+          line += ", errors \(result.errors)"
+          if case .reserve(let name, _, _, _) = phase, name.hasSuffix("coalesced"), let before,
+            let after = coalesced.service.reservationBatchCounts, after.batches > before.batches
+          {
+            line += String(format: ", %.1f calls per batch", Double(after.calls - before.calls) / Double(after.batches - before.batches))
+          }
+          print(line)
+          fflush(stdout)
+        }
+      }
+    }
+    let oversold = try await data.oversold(coalesced.app.pool)
+    print("\nstock rows with reserved > on_hand or negative counts: \(oversold)")
+    print("\n| phase × callers | calls/s (median) | p50 µs | p99 µs |")
+    print("|---|---:|---:|---:|")
+    let names = [
+      "ReserveStock hot, coalesced", "ReserveStock hot, row lock", "ReserveStock spread, coalesced", "ReserveStock spread, row lock",
+      "pgbench hot, single statement", "pgbench hot, bucketed rows", "pgbench hot, multi-statement", "pgbench spread, multi-statement",
+    ]
+    func median(_ key: String, _ value: (Result) -> Double?) -> Double? {
+      let values = (results[key] ?? []).compactMap(value).sorted()
+      guard !values.isEmpty else { return nil }
+      return values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+    }
+    for callers in levels {
+      for name in names {
+        let key = "\(name) × \(callers)"
+        guard let calls = median(key, \.callsPerSecond) else { continue }
+        let p50 = median(key) { $0.p50.map(Double.init) }.map { String(Int($0)) } ?? "–"
+        let p99 = median(key) { $0.p99.map(Double.init) }.map { String(Int($0)) } ?? "–"
+        print("| \(key) | \(Int(calls)) | \(p50) | \(p99) |")
+      }
+    }
+    print("\nratios (medians):")
+    for callers in levels {
+      func ratio(_ a: String, _ b: String, _ value: (Result) -> Double?) -> String {
+        guard let x = median("\(a) × \(callers)", value), let y = median("\(b) × \(callers)", value), y > 0 else { return "–" }
+        return String(format: "%.2f", x / y)
+      }
+      print(
+        "× \(callers): hot coalesced ÷ pgbench single statement \(ratio("ReserveStock hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
+          + "hot coalesced ÷ row lock \(ratio("ReserveStock hot, coalesced", "ReserveStock hot, row lock", \.callsPerSecond)); "
+          + "spread p50 coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock") { $0.p50.map(Double.init) }); "
+          + "spread calls/s coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock", \.callsPerSecond))")
+    }
+    await coalesced.stop()
+    await plain.stop()
+    try await cluster?.stop()
+  }
+
+  /// One phase's measurement.
+  struct Result: Sendable {
+    var callsPerSecond: Double
+    var p50: UInt64?
+    var p99: UInt64?
+    var errors: Int
+  }
+
+  enum Phase {
+    case reserve(String, CommerceV1.InventoryService.Client, [String], CallOptions)
+    case pgbench(String, String)
+
+    var name: String {
+      switch self {
+      case .reserve(let name, _, _, _), .pgbench(let name, _): name
+      }
+    }
+  }
+
+  static func histogram() -> Histogram<UInt64> {
+    Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+  }
+
+  /// A closed loop of `callers` for `seconds` after a warm-up of `warmup` seconds.
+  static func measure(callers: Int, warmup: Double, seconds: Double, _ call: @escaping @Sendable (Int) async throws -> Void) async -> Result {
+    _ = await loop(callers: callers, seconds: warmup, seed: 0, call)
+    let measured = await loop(callers: callers, seconds: seconds, seed: 1_000_003, call)
+    var all = histogram()
+    var errors = 0
+    for (histogram, failed) in measured {
+      all.add(histogram)
+      errors += failed
+    }
+    return Result(
+      callsPerSecond: Double(all.totalCount) / seconds, p50: all.valueAtPercentile(50), p99: all.valueAtPercentile(99), errors: errors)
+  }
+
+  private static func loop(
+    callers: Int, seconds: Double, seed: Int, _ call: @escaping @Sendable (Int) async throws -> Void
+  ) async -> [(Histogram<UInt64>, Int)] {
+    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    return await withTaskGroup(of: (Histogram<UInt64>, Int).self) { group in
+      for caller in 0..<callers {
+        group.addTask {
+          var histogram = Self.histogram()
+          var errors = 0
+          var index = seed + caller * 7919
+          while ContinuousClock.now < deadline {
+            let start = ContinuousClock.now
+            do {
+              try await call(index)
+              let elapsed = ContinuousClock.now - start
+              _ = histogram.record(max(1, UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)))
+            } catch {
+              errors += 1
+            }
+            index += 1
+          }
+          return (histogram, errors)
+        }
+      }
+      var all: [(Histogram<UInt64>, Int)] = []
+      for await result in group { all.append(result) }
+      return all
+    }
+  }
+
+  /// Runs pgbench and returns its transactions per second (excluding connection time).
+  static func pgbench(_ executable: String, target: PgbenchTarget, script: String, clients: Int, seconds: Int) async throws -> Result {
+    var arguments = ["-n", "-h", target.host, "-p", target.port, "-f", script, "-M", "prepared", "-c", String(clients), "-j", "2"]
+    arguments += ["-T", String(seconds), "--max-tries=10"]
+    if let user = target.user { arguments += ["-U", user] }
+    arguments.append(target.database)
+    let output = try await Program.run(executable, arguments)
+    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+      let tps = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
+    else {
+      throw ValidationError("pgbench failed: \(output)")
+    }
+    let latency = output.split(separator: "\n").first { $0.hasPrefix("latency average = ") }
+      .flatMap { Double($0.dropFirst("latency average = ".count).prefix { $0 == "." || $0.isNumber }) }
+    let failed = output.split(separator: "\n").first { $0.hasPrefix("number of failed transactions: ") }
+      .flatMap { Int($0.dropFirst("number of failed transactions: ".count).prefix { $0.isNumber }) } ?? 0
+    // pgbench prints the mean latency, not percentiles: shown as p50's place is left empty.
+    _ = latency
+    return Result(callsPerSecond: tps, p50: nil, p99: nil, errors: failed)
+  }
+}
+
+/// Where pgbench connects: the parts of the database URL.
+struct PgbenchTarget {
+  var host: String
+  var port: String
+  var user: String?
+  var database: String
+
+  init(url: String) throws {
+    guard let components = URLComponents(string: url), let host = components.host else { throw ValidationError("cannot read \(url)") }
+    self.host = host
+    self.port = components.port.map(String.init) ?? "5432"
+    self.user = components.user
+    self.database = String(components.path.dropFirst())
+  }
+}
+
+/// The rows every phase works on, created before the measured run.
+struct BenchData {
+  var hotCoalesced: String
+  var hotPlain: String
+  var spread: [String]
+
+  /// Units of each stock row: never running out.
+  static let units: Int64 = 1_000_000_000_000
+
+  static func create(_ pool: PostgresPool, products: Int, buckets: Int) async throws -> BenchData {
+    let warehouse = UUID()
+    try await pool.query(
+      "INSERT INTO inventory.warehouses (id, code, name, region_code, created_at) VALUES ($1, $2, 'Bench', 'US', now())",
+      [warehouse, "B" + String(UUID().uuidString.prefix(8).filter { $0 != "-" })])
+    let data = BenchData(
+      hotCoalesced: UUID().uuidString.lowercased(), hotPlain: UUID().uuidString.lowercased(),
+      spread: (0..<products).map { _ in UUID().uuidString.lowercased() })
+    let all = [data.hotCoalesced, data.hotPlain] + data.spread
+    try await pool.query(
+      """
+      INSERT INTO inventory.stock (product_id, warehouse_id, on_hand, reserved, version, updated_at)
+      SELECT p, $2, $3, 0, 1, now() FROM unnest($1::text[]) AS p
+      """, [all, warehouse, Self.units])
+    // pgbench's own tables: one hot row, the hot product's buckets, the spread products, and
+    // the reservations the multi-statement transaction inserts.
+    try await pool.query("DROP SCHEMA IF EXISTS pgbench_money CASCADE")
+    try await pool.query("CREATE SCHEMA pgbench_money")
+    try await pool.query("CREATE TABLE pgbench_money.stock (id int PRIMARY KEY, available int8 NOT NULL CHECK (available >= 0))")
+    try await pool.query(
+      "CREATE TABLE pgbench_money.buckets (id int, bucket int, available int8 NOT NULL CHECK (available >= 0), PRIMARY KEY (id, bucket))")
+    try await pool.query(
+      "CREATE TABLE pgbench_money.reservations (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, product_id int NOT NULL, quantity int NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    try await pool.query("INSERT INTO pgbench_money.stock SELECT g, $1 FROM generate_series(0, $2) AS g", [Self.units, Int64(products)])
+    try await pool.query(
+      "INSERT INTO pgbench_money.buckets SELECT 0, b, $1 FROM generate_series(1, $2) AS b", [Self.units / Int64(buckets), Int64(buckets)])
+    try await pool.query("VACUUM ANALYZE pgbench_money.stock")
+    try await pool.query("VACUUM ANALYZE pgbench_money.buckets")
+    try await pool.query("VACUUM ANALYZE inventory.stock")
+    return data
+  }
+
+  func oversold(_ pool: PostgresPool) async throws -> Int64 {
+    try await pool.query("SELECT count(*) FROM inventory.stock WHERE reserved > on_hand OR reserved < 0 OR on_hand < 0")
+      .first!.decode(0, as: Int64.self)
+  }
+}
+
+/// pgbench's scripts: the SQL a hand-written reservation would send.
+struct PgbenchScript {
+  var hotSingle: String
+  var hotBucketed: String
+  var hotMulti: String
+  var spreadMulti: String
+
+  static func write(products: Int, buckets: Int) throws -> PgbenchScript {
+    func file(_ name: String, _ text: String) throws -> String {
+      let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkout-bench-\(name).sql").path
+      try text.write(toFile: path, atomically: true, encoding: .utf8)
+      return path
+    }
+    let multi = """
+      BEGIN;
+      SELECT available FROM pgbench_money.stock WHERE id = :p FOR UPDATE;
+      UPDATE pgbench_money.stock SET available = available - 1 WHERE id = :p AND available >= 1;
+      INSERT INTO pgbench_money.reservations (product_id, quantity) VALUES (:p, 1);
+      END;
+
+      """
+    return PgbenchScript(
+      hotSingle: try file("hot-single", "UPDATE pgbench_money.stock SET available = available - 1 WHERE id = 0 AND available >= 1;\n"),
+      hotBucketed: try file(
+        "hot-bucketed",
+        "\\set b random(1, \(buckets))\nUPDATE pgbench_money.buckets SET available = available - 1 WHERE id = 0 AND bucket = :b AND available >= 1;\n"),
+      hotMulti: try file("hot-multi", "\\set p 0\n" + multi),
+      spreadMulti: try file("spread-multi", "\\set p random(1, \(products))\n" + multi))
+  }
+}
+
+/// One server over the database, and a client connection to it.
+struct Host: Sendable {
+  let app: EmporiumApp
+  let service: InventoryService
+  let running: Task<Void, any Error>
+  let group: ServiceGroup
+  let connection: RPCConnection
+  var inventory: CommerceV1.InventoryService.Client { .init(connection) }
+
+  final class Made: Sendable {
+    let service = Mutex<InventoryService?>(nil)
+  }
+
+  static func start(databaseURL: String, coalesce: Bool, logger: Logger) async throws -> Host {
+    var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
+    let made = Made()
+    var inventoryConfiguration = InventoryService.Configuration()
+    inventoryConfiguration.coalesceReservations = coalesce
+    let finalConfiguration = inventoryConfiguration
+    configuration.services = ServiceCatalog.all.filter { ["auth", "catalog"].contains($0.name) } + [
+      ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) { environment in
+        let service = InventoryService(
+          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: finalConfiguration,
+          logger: environment.logger)
+        made.service.withLock { $0 = service }
+        return HostedService(rpc: service, background: service.backgroundServices)
+      }
+    ]
+    configuration.settings["auth"] = ["bootstrap-admin": "off"]
+    configuration.server.port = 0
+    let app = try await EmporiumApp.start(configuration, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: app.services.map { .init(service: $0) }, logger: logger))
+    let running = Task { try await group.run() }
+    let port = try await app.server.localAddress().port!
+    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
+    return Host(app: app, service: made.service.withLock { $0 }!, running: running, group: group, connection: connection)
+  }
+
+  func stop() async {
+    await connection.close()
+    await group.triggerGracefulShutdown()
+    _ = try? await running.value
+    await app.close()
+  }
+}
