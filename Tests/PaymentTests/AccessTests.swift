@@ -3,6 +3,7 @@ import CommerceKit
 import CommerceTestSupport
 import Foundation
 import Messages
+import Postgres
 import RPC
 import Testing
 

@@ -41,7 +41,7 @@ struct AuthorizeTests {
       let captured = try await h.authorize(captureImmediately: true)
       #expect(captured.status == .captured && captured.capturedAmount == TestApp.usd(5000))
 
-      let token = try await h.authorize(.with { $0.cardToken = "tok_sandbox_4000000000000002" })
+      let token = try await h.authorize(.with { $0.method = .cardToken("tok_sandbox_4000000000000002") })
       #expect(token.status == .declined && token.declineReason == .cardDeclined && token.method?.lastFour == "0002")
 
       let pending = try await h.authorize(PaymentHarness.card("4000 0000 0000 3220"))
@@ -70,7 +70,7 @@ struct AuthorizeTests {
       #expect(h.sandbox.requestCount(.authorize) == 0)
 
       // A token the provider does not know: INVALID_ARGUMENT, and the attempt is FAILED.
-      await expectFailure(.invalidArgument) { try await h.authorize(.with { $0.cardToken = "tok_unknown" }) }
+      await expectFailure(.invalidArgument) { try await h.authorize(.with { $0.method = .cardToken("tok_unknown") }) }
       let failed = try await h.pool.query("SELECT status FROM payments.payments").first!.decode(0, as: String.self)
       #expect(failed == "FAILED")
     }
@@ -108,7 +108,7 @@ struct AuthorizeTests {
       #expect(try rows.first!.decode(0, as: Int64.self) == 0)
       #expect(h.sandbox.requestCount(.authorize) == 0)
       // Tokens still work.
-      let payment = try await h.authorize(.with { $0.cardToken = "tok_sandbox_4242424242424242" })
+      let payment = try await h.authorize(.with { $0.method = .cardToken("tok_sandbox_4242424242424242") })
       #expect(payment.status == .authorized)
     }
   }

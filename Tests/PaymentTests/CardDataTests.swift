@@ -21,7 +21,7 @@ struct CardDataTests {
       for number in numbers {
         paymentIDs.append(try await h.authorize(PaymentHarness.card(number)).paymentId)
       }
-      paymentIDs.append(try await h.authorize(.with { $0.cardToken = "tok_sandbox_6011111111111117" }).paymentId)
+      paymentIDs.append(try await h.authorize(.with { $0.method = .cardToken("tok_sandbox_6011111111111117") }).paymentId)
       _ = try await h.capture(paymentIDs[0])
       _ = try await h.refund(paymentIDs[0], amount: TestApp.usd(100))
       await expectFailure(.invalidArgument) { try await h.authorize(PaymentHarness.card("4242424242424241")) }

@@ -4,6 +4,7 @@ import CommerceTestSupport
 import Crypto
 import Foundation
 import Messages
+import Postgres
 import RPC
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 public import CommerceAPI
-import CommerceKit
+public import CommerceKit
+import Messages
 public import Foundation
 
 /// A raw card number and its expiry and security code, checked for shape (payments.proto,

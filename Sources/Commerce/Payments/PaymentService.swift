@@ -341,7 +341,10 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
         payment: id, now: now(), in: tx)
       return payment
     }
-    if payment.state == .voided { return try await .with { $0.payment = Self.message(payment, refunds: try await refunds(of: payment)) } }
+    if payment.state == .voided {
+      let refunds = try await refunds(of: payment)
+      return .with { $0.payment = Self.message(payment, refunds: refunds) }
+    }
     guard let providerPaymentID = payment.providerPaymentID else { throw PaymentStore.StoreError.corruptRow }
 
     // 2. The provider.

@@ -4,6 +4,7 @@ public import Crypto
 public import Foundation
 public import Logging
 import Messages
+import RPC
 public import ServiceLifecycle
 import Synchronization
 

@@ -75,12 +75,13 @@ struct PaymentHarness {
 
   static func card(_ number: String = visa, month: Int32 = 12, year: Int32 = 2040, cvc: String = "123") -> CommerceV1.PaymentMethod {
     .with {
-      $0.testCard = .with {
-        $0.number = number
-        $0.expMonth = month
-        $0.expYear = year
-        $0.cvc = cvc
-      }
+      $0.method = .testCard(
+        .with {
+          $0.number = number
+          $0.expMonth = month
+          $0.expYear = year
+          $0.cvc = cvc
+        })
     }
   }
 
