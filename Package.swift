@@ -129,6 +129,7 @@ let package = Package(
         "CommerceCatalog",
         "CommerceCart",
         "CommerceInventory",
+        "CommercePayments",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -203,6 +204,25 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Inventory",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // PaymentService: authorization, capture, void and refund through a payment provider (the
+    // sandbox provider by default), provider webhooks, the payment ledger (schema `payments`).
+    .target(
+      name: "CommercePayments",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Payments",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -444,6 +464,27 @@ let package = Package(
         "Messages",
         "Postgres",
         "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "PaymentTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommercePayments",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
