@@ -1,6 +1,7 @@
 import CommerceAPI
 import CommerceKit
 import CommerceTestSupport
+import Crypto
 import Foundation
 import Messages
 import Postgres
@@ -48,6 +49,26 @@ struct CardDataTests {
       let stored = try await h.get(paymentIDs[0])
       #expect(stored.method == .with { $0.brand = .visa; $0.lastFour = "4242"; $0.expMonth = 12; $0.expYear = 2040 })
       #expect(try await h.get(paymentIDs[5]).method?.brand == .discover)
+    }
+  }
+
+  @Test("The idempotency record does not hash the card number: a stored hash cannot be matched against guessed numbers")
+  func requestHashWithoutCardNumber() async throws {
+    try await PaymentHarness.run(withOrders: true) { h in
+      let key = UUID().uuidString
+      let order = UUID().uuidString.lowercased()
+      let request = h.authorizeRequest(PaymentHarness.card("4242424242424242"), order: order, key: key)
+      let payment = try await h.payments.authorizePayment(request, options: h.orders).payment!
+      // The request as sent, hashed as an attacker with the database would hash a guess.
+      let guess = Array(SHA256.hash(data: try request.serializedBytes()))
+      let hashes = try await h.pool.query("SELECT request_hash FROM payments.idempotency_keys").map { try $0.decode(0, as: [UInt8].self) }
+      #expect(!hashes.isEmpty)
+      #expect(!hashes.contains(guess))
+      // Retries still work: the same request replays, a different one under the key is refused.
+      #expect(try await h.payments.authorizePayment(request, options: h.orders).payment!.paymentId == payment.paymentId)
+      await expectFailure(.invalidArgument, reason: "IDEMPOTENCY_KEY_REUSED") {
+        try await h.authorize(PaymentHarness.card("4242424242424242"), amount: 7000, order: order, key: key)
+      }
     }
   }
 }

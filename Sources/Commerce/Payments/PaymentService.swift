@@ -140,9 +140,22 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     try violations.throwIfAny()
     guard let amount, let method else { throw CommerceError.invalidArgument(violations) }
     let caller = try context.principal()
+    // The stored request hash must not be a hash of a card number (a card number is easily
+    // guessed from its hash): the request is hashed with a raw card reduced to what is kept.
+    var hashed = request
+    if case .testCard(let card)? = request.paymentMethod?.method, case .card(let validated) = method {
+      hashed.paymentMethod = .with {
+        $0.method = .testCard(
+          .with {
+            $0.number = "\(validated.summary.brand.rawValue):\(validated.summary.lastFour)"
+            $0.expMonth = card.expMonth
+            $0.expYear = card.expYear
+          })
+      }
+    }
     let call = try IdempotencyStore.Call(
       scope: caller.description, method: CommerceV1.PaymentService.AuthorizePayment.descriptor, key: request.idempotencyKey,
-      request: request)
+      request: hashed)
     return try await idempotency.run(call) {
       let payment = try await authorize(request, amount: amount, method: method, scope: call.scope, actor: caller.description)
       return .with { $0.payment = Self.message(payment, refunds: []) }
