@@ -23,7 +23,8 @@ extension CommerceV1.OrderService {
     /// PRODUCT_NOT_PURCHASABLE (a line's product is archived or a draft), PRICE_CHANGED (the total
     /// differs from expected_total; no order is created), INSUFFICIENT_STOCK (the order is
     /// recorded as FAILED; a PreconditionFailure lists every short product with subject
-    /// "product/<product_id>"; ErrorInfo metadata "orderId") or PAYMENT_DECLINED (the order is
+    /// "product/<product_id>"; ErrorInfo metadata "orderId", and "productId", "requested" and
+    /// "available" of the first short line) or PAYMENT_DECLINED (the order is
     /// recorded as FAILED; ErrorInfo metadata "orderId", "paymentId", "declineReason");
     /// INVALID_ARGUMENT for missing or invalid lines, addresses or payment method (including
     /// reason TEST_CARD_NOT_ALLOWED); NOT_FOUND for an unknown product; ABORTED (reason
@@ -96,7 +97,8 @@ extension CommerceV1.OrderService {
     /// PRODUCT_NOT_PURCHASABLE (a line's product is archived or a draft), PRICE_CHANGED (the total
     /// differs from expected_total; no order is created), INSUFFICIENT_STOCK (the order is
     /// recorded as FAILED; a PreconditionFailure lists every short product with subject
-    /// "product/<product_id>"; ErrorInfo metadata "orderId") or PAYMENT_DECLINED (the order is
+    /// "product/<product_id>"; ErrorInfo metadata "orderId", and "productId", "requested" and
+    /// "available" of the first short line) or PAYMENT_DECLINED (the order is
     /// recorded as FAILED; ErrorInfo metadata "orderId", "paymentId", "declineReason");
     /// INVALID_ARGUMENT for missing or invalid lines, addresses or payment method (including
     /// reason TEST_CARD_NOT_ALLOWED); NOT_FOUND for an unknown product; ABORTED (reason
