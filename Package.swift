@@ -128,6 +128,7 @@ let package = Package(
         "CommerceCatalog",
         "CommerceCart",
         "CommerceInventory",
+        "CommerceOrders",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -202,6 +203,25 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Inventory",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // OrderService: checkout saga, order state machine, cancellation, history, live status
+    // (schema `orders`).
+    .target(
+      name: "CommerceOrders",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Orders",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -434,6 +454,29 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceInventory",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "OrderTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceOrders",
+        "CommerceInventory",
+        "CommerceCart",
         "CommerceCatalog",
         "CommerceAuth",
         "EmporiumApp",

@@ -1,0 +1,196 @@
+import CommerceAPI
+import CommerceKit
+import CommerceTestSupport
+import Foundation
+import Messages
+import Postgres
+import RPC
+import TestSupport
+import Testing
+
+@testable import CommerceOrders
+
+/// Checkout's saga up to the payment (PaymentService is not hosted: payments are unreachable).
+@Suite("OrderService checkout")
+struct CheckoutTests {
+  @Test("invalid requests fail with INVALID_ARGUMENT naming the fields; CART_EMPTY for an empty cart")
+  func validation() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      var request = OrderHarness.request([("p", 1)])
+      request.idempotencyKey = ""
+      request.shippingAddress = nil
+      let error = await expectFailure(.invalidArgument) { try await h.orders.checkout(request, options: customer) }
+      #expect(Set(error?.invalidFields ?? []).isSuperset(of: ["idempotency_key", "shipping_address"]))
+      await expectFailure(.invalidArgument) {
+        try await h.orders.checkout(OrderHarness.request([("p", 0), ("p", 1)]), options: customer)
+      }
+      var fromCart = OrderHarness.request([])
+      fromCart.cart = .init()
+      await expectFailure(.failedPrecondition, reason: "CART_EMPTY") { try await h.orders.checkout(fromCart, options: customer) }
+      // Only users check out.
+      await expectFailure(.permissionDenied) {
+        try await h.orders.checkout(OrderHarness.request([("p", 1)]), options: try await h.host.service("reviews"))
+      }
+      #expect(try await h.orderCount() == 0)
+    }
+  }
+
+  @Test("NOT_FOUND, PRODUCT_NOT_PURCHASABLE and PRICE_CHANGED create no order")
+  func pricingFailures() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let draft = try await h.product(status: .draft)
+      let active = try await h.product(price: 1000)
+      await expectFailure(.notFound) { try await h.orders.checkout(OrderHarness.request([("unknown-product", 1)]), options: customer) }
+      let notPurchasable = await expectFailure(.failedPrecondition, reason: "PRODUCT_NOT_PURCHASABLE") {
+        try await h.orders.checkout(OrderHarness.request([(draft, 1)]), options: customer)
+      }
+      #expect(notPurchasable?.commerceMetadata["productId"] == draft)
+      // 2 x 1000 + 499 standard shipping, 8% tax on both: 160 + 40.
+      let changed = await expectFailure(.failedPrecondition, reason: "PRICE_CHANGED") {
+        try await h.orders.checkout(OrderHarness.request([(active, 2)], expectedTotal: 2000), options: customer)
+      }
+      #expect(changed?.commerceMetadata["actualMinor"] == "2699")
+      #expect(try await h.orderCount() == 0)
+      #expect(try await h.stock(active).reserved == 0)
+    }
+  }
+
+  @Test("INSUFFICIENT_STOCK records a FAILED order with the decided metadata; stock is unchanged; a retry replays it")
+  func insufficientStock() async throws {
+    try await OrderHarness.run { h in
+      let (customerID, customer) = try await h.customer()
+      let plenty = try await h.product(stock: 10)
+      let short = try await h.product(stock: 1)
+      let request = OrderHarness.request([(plenty, 2), (short, 3)])
+      let error = await expectFailure(.failedPrecondition, reason: "INSUFFICIENT_STOCK") {
+        try await h.orders.checkout(request, options: customer)
+      }
+      let metadata = error?.commerceMetadata ?? [:]
+      #expect(metadata["productId"] == short && metadata["requested"] == "3" && metadata["available"] == "1")
+      let orderID = try #require(metadata["orderId"])
+      let subjects = error?.details?.details.flatMap { detail -> [String] in
+        guard case .preconditionFailure(let failure) = detail.detail else { return [] }
+        return failure.violations.map(\.subject)
+      }
+      #expect(subjects == ["product/\(short)"])
+      let order = try await h.orders.getOrder(.with { $0.orderId = orderID }, options: customer).order!
+      #expect(order.status == .failed && order.customerId == customerID)
+      #expect(order.failure?.reason == "INSUFFICIENT_STOCK" && order.failure?.shortProductIds == [short])
+      #expect(order.statusHistory.map(\.status) == [.pending, .failed])
+      #expect(try await h.stock(plenty) == (10, 0) && h.stock(short) == (1, 0))
+      // The same key and request: the same failure, no second order.
+      let again = await expectFailure(.failedPrecondition, reason: "INSUFFICIENT_STOCK") {
+        try await h.orders.checkout(request, options: customer)
+      }
+      #expect(again?.commerceMetadata["orderId"] == orderID)
+      #expect(try await h.orderCount() == 1)
+      // The same key with another request.
+      var other = OrderHarness.request([(plenty, 1)])
+      other.idempotencyKey = request.idempotencyKey
+      await expectFailure(.invalidArgument, reason: "IDEMPOTENCY_KEY_REUSED") { try await h.orders.checkout(other, options: customer) }
+    }
+  }
+
+  @Test("with payments unreachable the order waits in AWAITING_PAYMENT holding its reservation; a payment event confirms it")
+  func awaitingPaymentThenAuthorized() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(price: 2500, stock: 5)
+      let response = try await h.orders.checkout(OrderHarness.request([(product, 2)]), options: customer)
+      let order = try #require(response.order)
+      #expect(order.status == .awaitingPayment && !order.reservationId.isEmpty)
+      // 5000 subtotal: free standard shipping; 8% tax.
+      #expect(order.totals?.total?.amountMinor == 5400 && order.totals?.shipping?.amountMinor == 0)
+      #expect(try await h.stock(product) == (5, 2))
+      let reservation = try await h.inventory.getReservation(.with { $0.reservationId = order.reservationId }, options: h.admin).reservation
+      #expect(reservation?.orderId == order.orderId && reservation?.status == .active)
+      let confirmed = try await h.paymentEvent(order.orderId, authorized: true, eventID: "evt-1")
+      #expect(confirmed.order?.status == .confirmed && !confirmed.duplicate)
+      #expect(try await h.stock(product) == (3, 0))
+      let duplicate = try await h.paymentEvent(order.orderId, authorized: true, eventID: "evt-1")
+      #expect(duplicate.duplicate && duplicate.order?.version == confirmed.order?.version)
+      let log = try await h.service.store.sagaLog(UUID(id: order.orderId)!).map(\.step)
+      #expect(log.starts(with: ["created", "reserved", "awaiting-payment"]) && log.contains("confirmed"))
+    }
+  }
+
+  @Test("a payment failure event releases the reservation and fails the order")
+  func paymentFailedEvent() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 5)
+      let order = try await h.orders.checkout(OrderHarness.request([(product, 2)]), options: customer).order!
+      let failed = try await h.paymentEvent(order.orderId, authorized: false)
+      #expect(failed.order?.status == .failed && failed.order?.failure?.reason == "PAYMENT_DECLINED")
+      #expect(try await h.stock(product) == (5, 0))
+      await expectFailure(.failedPrecondition, reason: "INVALID_STATE_TRANSITION") {
+        try await h.paymentEvent(order.orderId, authorized: true)
+      }
+    }
+  }
+
+  @Test("20 concurrent checkouts with one key: one order, one reservation, every call answers it")
+  func concurrentRetries() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 50)
+      let request = OrderHarness.request([(product, 1)])
+      let ids = try await withThrowingTaskGroup(of: String.self) { group in
+        for _ in 0..<20 {
+          group.addTask { try await h.orders.checkout(request, options: customer).order!.orderId }
+        }
+        return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+      }
+      #expect(ids.count == 1)
+      #expect(try await h.orderCount() == 1)
+      #expect(try await h.reservations(order: ids.first!) == 1)
+      #expect(try await h.stock(product).reserved == 1)
+    }
+  }
+
+  @Test("500 concurrent checkouts of one product with 100 units: exactly 100 reserve it, stock never negative")
+  func contention() async throws {
+    try await OrderHarness.run { h in
+      let product = try await h.product(stock: 100)
+      let customers = try await (0..<10).asyncMap { _ in try await h.customer().options }
+      let sampling = Task {
+        var lowest = Int64.max
+        while !Task.isCancelled {
+          let (onHand, reserved) = try await h.stock(product)
+          lowest = min(lowest, onHand - reserved)
+          try? await Task.sleep(for: .milliseconds(20))
+        }
+        return lowest
+      }
+      let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+        for index in 0..<500 {
+          group.addTask {
+            do {
+              let order = try await h.orders.checkout(OrderHarness.request([(product, 1)]), options: customers[index % 10]).order!
+              return order.status == .awaitingPayment ? "ok" : "\(order.status)"
+            } catch let error as RPCError {
+              return error.commerceReason ?? error.code.name
+            }
+          }
+        }
+        return try await group.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+      }
+      sampling.cancel()
+      let lowest = try await sampling.value
+      #expect(outcomes == ["ok": 100, "INSUFFICIENT_STOCK": 400])
+      #expect(lowest >= 0)
+      let (onHand, reserved) = try await h.stock(product)
+      #expect(onHand == 100 && reserved == 100)
+    }
+  }
+}
+
+extension Sequence {
+  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    var results: [T] = []
+    for element in self { results.append(try await transform(element)) }
+    return results
+  }
+}
