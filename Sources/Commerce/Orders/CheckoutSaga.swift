@@ -265,11 +265,12 @@ struct CheckoutSaga: Sendable {
         logger.warning("reservation not extended", metadata: ["orderId": "\(order.id.lowercasedString)", "error": "\(error)"])
       }
     }
+    let newExpiry = expiresAt
     return try await store.change(order.id, step: "awaiting-payment", detail: payment.map { "payment \($0.paymentId) \($0.status)" } ?? "payment unknown", now: now()) {
       o, _ in
       guard o.sagaState == .running, o.sagaOwner == owner else { return }
       if let payment { Self.apply(payment, to: &o) }
-      o.reservationExpiresAt = expiresAt
+      o.reservationExpiresAt = newExpiry
       o.sagaState = .waiting
       o.sagaOwner = nil
       // For a waiting saga, the lease column says when the worker checks the payment next.

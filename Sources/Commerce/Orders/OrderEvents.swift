@@ -1,6 +1,7 @@
 import CommerceAPI
 import CommerceKit
 import Foundation
+import RPC
 
 /// How fulfilment and return events (ApplyOrderEvent) move an order, as pure rules over the
 /// record: shipments pack, ship and deliver it; returns and refunds follow delivery. Payment

@@ -113,8 +113,15 @@ struct OrderStore: Sendable {
     guard !ids.isEmpty else { return [] }
     let lineSQL = "SELECT \(Self.lineColumns) FROM orders.order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_index"
     let historySQL = "SELECT order_id, status, changed_at, note FROM orders.status_history WHERE order_id = ANY($1) ORDER BY order_id, seq"
-    let lineRows = try await (tx.map { try await $0.query(lineSQL, [ids]) } ?? pool.query(lineSQL, [ids]))
-    let historyRows = try await (tx.map { try await $0.query(historySQL, [ids]) } ?? pool.query(historySQL, [ids]))
+    let lineRows: PostgresRows
+    let historyRows: PostgresRows
+    if let tx {
+      lineRows = try await tx.query(lineSQL, [ids])
+      historyRows = try await tx.query(historySQL, [ids])
+    } else {
+      lineRows = try await pool.query(lineSQL, [ids])
+      historyRows = try await pool.query(historySQL, [ids])
+    }
     var lines: [UUID: [OrderLineRecord]] = [:]
     for row in lineRows {
       let (id, line) = try Self.line(row)

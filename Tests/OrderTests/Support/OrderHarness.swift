@@ -63,7 +63,8 @@ struct OrderHarness {
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
       declaration(configuration, made: made),
     ]
-    let url = try await databaseURL ?? TestApp.newDatabase("orders")
+    var url = databaseURL ?? ""
+    if databaseURL == nil { url = try await TestApp.newDatabase("orders") }
     return try await TestApp.run("orders", databaseURL: url, services: services) { host in
       let admin = try await host.user(roles: [.admin])
       let seller = try await host.seller()
@@ -133,12 +134,13 @@ struct OrderHarness {
 
   static func card(_ number: String = "4242 4242 4242 4242") -> CommerceV1.PaymentMethod {
     .with {
-      $0.testCard = .with {
-        $0.number = number
-        $0.expMonth = 12
-        $0.expYear = 2040
-        $0.cvc = "123"
-      }
+      $0.method = .testCard(
+        .with {
+          $0.number = number
+          $0.expMonth = 12
+          $0.expYear = 2040
+          $0.cvc = "123"
+        })
     }
   }
 
@@ -148,7 +150,15 @@ struct OrderHarness {
     expectedTotal: Int64? = nil
   ) -> CommerceV1.CheckoutRequest {
     .with {
-      $0.lines = .with { $0.lines = lines.map { line in .with { $0.productId = line.0; $0.quantity = line.1 } } }
+      $0.itemsSource = .lines(
+        .with {
+          $0.lines = lines.map { line in
+            .with {
+              $0.productId = line.0
+              $0.quantity = line.1
+            }
+          }
+        })
       $0.shippingAddress = address
       $0.paymentMethod = Self.card(card)
       $0.idempotencyKey = key
@@ -156,12 +166,12 @@ struct OrderHarness {
     }
   }
 
-  /// The stock of a product in the harness's warehouse (on hand, reserved).
-  func stock(_ productID: String) async throws -> (onHand: Int64, reserved: Int64) {
+  /// The stock of a product in the harness's warehouse: [on hand, reserved].
+  func stock(_ productID: String) async throws -> [Int64] {
     let rows = try await pool.query(
       "SELECT on_hand, reserved FROM inventory.stock WHERE product_id = $1", [productID])
-    guard let row = rows.first else { return (0, 0) }
-    return (try row.decode(0, as: Int64.self), try row.decode(1, as: Int64.self))
+    guard let row = rows.first else { return [0, 0] }
+    return [try row.decode(0, as: Int64.self), try row.decode(1, as: Int64.self)]
   }
 
   /// How many reservations inventory holds for an order.
