@@ -195,3 +195,104 @@ extension Sequence {
     return results
   }
 }
+
+/// Cart checkouts, deadlines and WatchOrder across a reconnect.
+@Suite("OrderService checkout from the cart")
+struct CartCheckoutTests {
+  @Test("a cart checkout buys the available lines; once CONFIRMED they leave the cart, other lines stay")
+  func cartCheckout() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let bought = try await h.product(price: 1500, stock: 5)
+      let soldOut = try await h.product(price: 900, stock: 1)
+      for (product, quantity) in [(bought, Int32(2)), (soldOut, Int32(1))] {
+        _ = try await h.cart.addCartItem(
+          .with {
+            $0.productId = product
+            $0.quantity = quantity
+          }, options: customer)
+      }
+      // soldOut sells out; once the catalog learns it (the inventory relay), the cart shows the
+      // line unavailable.
+      _ = try await h.inventory.setStock(
+        .with {
+          $0.productId = soldOut
+          $0.warehouseId = h.warehouseID
+          $0.onHand = 0
+        }, options: h.seller)
+      let unavailable = await eventually {
+        let cart = try? await h.cart.getCart(.init(), options: customer).cart
+        return cart?.items.first { $0.productId == soldOut }?.available == false
+      }
+      #expect(unavailable)
+      var request = OrderHarness.request([])
+      request.itemsSource = .cart(.init())
+      let order = try await h.orders.checkout(request, options: customer).order!
+      #expect(order.lines.map(\.productId) == [bought] && order.lines.first?.quantity == 2)
+      #expect(order.status == .awaitingPayment)
+      // The cart is left alone until the order is CONFIRMED.
+      #expect(try await h.cart.getCart(.init(), options: customer).cart?.items.count == 2)
+      let confirmed = try await h.paymentEvent(order.orderId, authorized: true).order!
+      #expect(confirmed.status == .confirmed)
+      #expect(try await h.stock(bought) == [3, 0])
+      let items = try await h.cart.getCart(.init(), options: customer).cart?.items.map(\.productId)
+      #expect(items == [soldOut])
+      // A stale expected_cart_version fails before anything is stored.
+      var stale = OrderHarness.request([])
+      stale.itemsSource = .cart(.with { $0.expectedCartVersion = 1 })
+      await expectFailure(.aborted, reason: "VERSION_MISMATCH") { try await h.orders.checkout(stale, options: customer) }
+    }
+  }
+
+  @Test("checkouts whose caller's deadline passes at any point carry on; a retry with the key returns the one outcome")
+  func deadlinePassed() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 50)
+      var keys: [String] = []
+      // Deadlines from before pricing to after the reservation: some pass mid-saga.
+      for milliseconds in [5, 10, 20, 30, 45, 60, 90, 130, 200, 400] {
+        let request = OrderHarness.request([(product, 1)])
+        keys.append(request.idempotencyKey)
+        var hurried = customer
+        hurried.timeout = .milliseconds(Int64(milliseconds))
+        _ = try? await h.orders.checkout(request, options: hurried)
+        let order = try await h.orders.checkout(request, options: customer).order!
+        #expect(order.status == .awaitingPayment)
+        #expect(try await h.reservations(order: order.orderId) == 1)
+      }
+      #expect(try await h.orderCount() == Int64(keys.count))
+      #expect(try await h.stock(product) == [50, Int64(keys.count)])
+    }
+  }
+
+  @Test("WatchOrder follows AWAITING_PAYMENT to CONFIRMED and, resumed after a disconnect, misses nothing")
+  func watchAcrossReconnect() async throws {
+    try await OrderHarness.run { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 5)
+      let order = try await h.orders.checkout(OrderHarness.request([(product, 1)]), options: customer).order!
+      // First stream: the current order, then the caller disconnects.
+      let firstSeen = try await h.orders.watchOrder(.with { $0.orderId = order.orderId }, options: customer) { stream in
+        var iterator = stream.makeAsyncIterator()
+        return try await iterator.next()!.order!
+      }
+      #expect(firstSeen.status == .awaitingPayment)
+      // While nobody watches, the payment is authorized.
+      _ = try await h.paymentEvent(order.orderId, authorized: true)
+      // Resumed from the last version seen: the CONFIRMED order at once.
+      let resumed = try await h.orders.watchOrder(
+        .with {
+          $0.orderId = order.orderId
+          $0.afterVersion = firstSeen.version
+        }, options: customer
+      ) { stream in
+        var iterator = stream.makeAsyncIterator()
+        return try await iterator.next()!
+      }
+      #expect(resumed.order?.status == .confirmed && resumed.previousStatus == .unspecified)
+      #expect(resumed.order!.version > firstSeen.version)
+      #expect(resumed.order?.statusHistory.map(\.status) == [.pending, .awaitingPayment, .confirmed])
+    }
+  }
+}

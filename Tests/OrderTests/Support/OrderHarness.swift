@@ -93,7 +93,8 @@ struct OrderHarness {
 
   // MARK: Data
 
-  /// An active product of the harness's seller (or of `seller`) with `stock` units.
+  /// An active product of the harness's seller (or of `seller`) with `stock` units (none
+  /// recorded when negative).
   func product(price: Int64 = 1999, stock: Int64 = 10, status: CommerceV1.ProductStatus = .active, seller: CallOptions? = nil) async throws
     -> String
   {
@@ -107,7 +108,7 @@ struct OrderHarness {
         }
       }, options: seller ?? self.seller
     ).product!
-    if stock > 0 {
+    if stock >= 0 {
       _ = try await inventory.setStock(
         .with {
           $0.productId = product.productId
