@@ -87,6 +87,10 @@ struct OrderLifecycleTests {
           }, options: customer)
       }
       await expectFailure(.notFound) { try await h.paymentEvent(UUID().uuidString.lowercased(), authorized: true) }
+      // Each kind from the service that owns it.
+      await expectFailure(.permissionDenied) {
+        try await event(h, order.orderId, .paymentAuthorized, subject: "pay", as: "shipping")
+      }
     }
   }
 

@@ -10,6 +10,17 @@ enum OrderEvents {
   /// How long after delivery returns may be requested.
   static let returnWindow: TimeInterval = 30 * 24 * 3600
 
+  /// The service identities that report events of `kind`.
+  static func reporters(of kind: CommerceV1.OrderEventKind) -> Set<String> {
+    switch kind {
+    case .paymentAuthorized, .paymentFailed: ["payments"]
+    case .shipmentCreated, .shipmentShipped, .shipmentDelivered: ["shipping"]
+    case .returnRequested, .returnClosed: ["support"]
+    case .refundIssued: ["support", "payments"]
+    case .unspecified, .unrecognized: []
+    }
+  }
+
   /// The status an event of `kind` needs the order in, and the one it may lead to (for the
   /// INVALID_STATE_TRANSITION error's "requested").
   static func accepted(_ kind: CommerceV1.OrderEventKind) -> (from: Set<CommerceV1.OrderStatus>, to: CommerceV1.OrderStatus) {

@@ -31,7 +31,10 @@ import Synchronization
 ///   shipments to cancel.
 /// - ApplyOrderEvent: a payment event the order already reflects (PAYMENT_AUTHORIZED for an order
 ///   confirmed meanwhile by the recovery worker, PAYMENT_FAILED for a FAILED order) is recorded
-///   and answers OK; a REFUND_ISSUED event needs `amount`.
+///   and answers OK; a REFUND_ISSUED event needs `amount`. Each kind is accepted from the
+///   service that owns it (shipments from "shipping", returns from "support", payment results
+///   from "payments", refunds from "support" or "payments"); another service gets
+///   PERMISSION_DENIED.
 public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   public struct Configuration: Sendable {
     /// How long checkout's stock reservation lasts (and each extension while a payment is
@@ -561,6 +564,10 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       violations.check(request.amount.map { $0.amountMinor >= 1 } ?? false, "amount", "is required for REFUND_ISSUED and must be positive")
     }
     try violations.throwIfAny()
+    let reporter = try context.principal()
+    guard OrderEvents.reporters(of: request.kind).contains(reporter.subject) else {
+      throw CommerceError.permissionDenied("service '\(reporter.subject)' does not report this kind of event")
+    }
     guard let id = UUID(id: request.orderId), let order = try await store.order(id) else {
       throw CommerceError.notFound("order", request.orderId)
     }
