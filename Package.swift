@@ -128,6 +128,7 @@ let package = Package(
         "CommerceCatalog",
         "CommerceCart",
         "CommerceInventory",
+        "CommercePayments",
         "CommerceOrders",
         "CommerceKit",
         "CommerceAPI",
@@ -203,6 +204,25 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Inventory",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // PaymentService: authorization, capture, void and refund through a payment provider (the
+    // sandbox provider by default), provider webhooks, the payment ledger (schema `payments`).
+    .target(
+      name: "CommercePayments",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Payments",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -470,11 +490,33 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
+      name: "PaymentTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommercePayments",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
       name: "OrderTests",
       dependencies: [
         "TestSupport",
         "CommerceTestSupport",
         "CommerceOrders",
+        "CommercePayments",
         "CommerceInventory",
         "CommerceCart",
         "CommerceCatalog",

@@ -48,6 +48,19 @@ public struct Outbox: Sendable {
     }
   }
 
+  /// Up to `limit` unpublished events of `topics`, oldest first. A relay that forwards only some
+  /// topics (to one peer) reads with it and leaves the other topics' events to their relays.
+  public func unpublished(topics: [String], limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
+    try await pool.query(
+      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL AND topic = ANY($1) ORDER BY id LIMIT $2",
+      [topics, Int64(limit)]
+    ).map { row in
+      Event(
+        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
+        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
+    }
+  }
+
   /// Marks events published.
   public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
     guard !ids.isEmpty else { return }

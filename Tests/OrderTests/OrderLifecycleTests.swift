@@ -205,15 +205,15 @@ struct OrderLifecycleTests {
 
   @Test("a saga waiting for its payment gives up after the timeout: the reservation is released and the order FAILED")
   func giveUp() async throws {
-    var configuration = OrderHarness.testConfiguration()
-    configuration.paymentTimeout = 2
-    configuration.paymentCheckInterval = 0.2
-    try await OrderHarness.run(configuration: configuration) { h in
+    try await OrderHarness.run { h in
       let product = try await h.product(stock: 3)
       let (_, customer) = try await h.customer()
       let request = OrderHarness.request([(product, 2)])
       let order = try await h.orders.checkout(request, options: customer).order!
       #expect(order.status == .awaitingPayment)
+      // Thirty minutes pass: the saga's deadline and its next payment check are due.
+      try await h.pool.query(
+        "UPDATE orders.orders SET saga_deadline = now(), saga_lease_until = now() WHERE id = $1", [UUID(id: order.orderId)!])
       let failed = await eventually {
         (try? await h.orders.getOrder(.with { $0.orderId = order.orderId }, options: customer).order?.status) == .failed
       }

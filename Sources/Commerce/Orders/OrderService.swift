@@ -56,6 +56,16 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     public init() {}
   }
 
+  /// Until when a call that waits for a running saga (a retry, a payment event, a
+  /// cancellation) waits: two thirds of the time left before its deadline, so that its answer
+  /// (ABORTED with RetryInfo) arrives before the deadline does even on a loaded server; without a
+  /// deadline, ``Configuration/replayWait``.
+  func waitLimit() -> ContinuousClock.Instant {
+    let now = ContinuousClock.now
+    guard let deadline = RPCDeadline.current else { return now + configuration.replayWait }
+    return now + (deadline - now) * 2 / 3
+  }
+
   let store: OrderStore
   let saga: CheckoutSaga
   let catalog: CommerceV1.CatalogService.Client
@@ -207,7 +217,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     guard existing.requestHash == hash else {
       throw CommerceError.invalidArgument(field: "idempotency_key", "was used with a different request", reason: .idempotencyKeyReused)
     }
-    let waitUntil = RPCDeadline.current.map { $0 - .milliseconds(100) } ?? (.now + configuration.replayWait)
+    let waitUntil = waitLimit()
     var order = existing
     var pause = Duration.milliseconds(5)
     while true {
@@ -516,7 +526,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   /// Claims an unfinished order's saga for this process, waiting (within the call's deadline)
   /// while another step runs; ABORTED when it does not end in time.
   func takeSaga(_ id: UUID) async throws {
-    let waitUntil = RPCDeadline.current.map { $0 - .milliseconds(100) } ?? (.now + configuration.replayWait)
+    let waitUntil = waitLimit()
     var pause = Duration.milliseconds(5)
     while true {
       let now = now()

@@ -4,6 +4,7 @@ import CommerceCart
 import CommerceCatalog
 import CommerceInventory
 import CommerceKit
+import CommercePayments
 import CommerceTestSupport
 import EmporiumApp
 import Foundation
@@ -16,12 +17,15 @@ import Testing
 @testable import CommerceOrders
 
 /// Auth, catalog, cart, inventory and orders hosted as `emporium serve` hosts them
-/// (``TestApp``), with a seller, a category, a warehouse and callers. PaymentService is not
-/// hosted yet: payments are unreachable, so a checkout that reserves stock stays
+/// (``TestApp``), with a seller, a category, a warehouse and callers; with `payments`, also
+/// PaymentService with the sandbox provider (its asynchronous results relayed to orders).
+/// Without it payments are unreachable, so a checkout that reserves stock stays
 /// AWAITING_PAYMENT until a payment event arrives or the saga gives up.
 struct OrderHarness {
   let host: TestApp
   let service: OrderService
+  /// The sandbox provider, when PaymentService is hosted.
+  let sandbox: SandboxProvider?
   let seller: CallOptions
   let sellerID: String
   let categoryID: String
@@ -32,11 +36,15 @@ struct OrderHarness {
   var catalog: CommerceV1.CatalogService.Client { .init(host.connection) }
   var inventory: CommerceV1.InventoryService.Client { .init(host.connection) }
   var cart: CommerceV1.CartService.Client { .init(host.connection) }
+  var payments: CommerceV1.PaymentService.Client { .init(host.connection) }
 
   /// The orders declaration of the tests: the real service with `configuration`, its peers
   /// without payments.
-  static func declaration(_ configuration: OrderService.Configuration, made: Made<OrderService>) -> ServiceDeclaration {
-    ServiceDeclaration(name: "orders", schema: "orders", migrations: OrderService.migrations, peers: ["catalog", "cart", "inventory"]) {
+  static func declaration(_ configuration: OrderService.Configuration, payments: Bool, made: Made<OrderService>) -> ServiceDeclaration {
+    ServiceDeclaration(
+      name: "orders", schema: "orders", migrations: OrderService.migrations,
+      peers: ["catalog", "cart", "inventory"] + (payments ? ["payments"] : [])
+    ) {
       environment in
       let service = OrderService(
         pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
@@ -55,14 +63,27 @@ struct OrderHarness {
   }
 
   static func run<Result>(
-    configuration: OrderService.Configuration = testConfiguration(), databaseURL: String? = nil,
-    _ body: (OrderHarness) async throws -> Result
+    configuration: OrderService.Configuration = testConfiguration(), payments: Bool = false, sandboxDelay: Duration = .seconds(1),
+    databaseURL: String? = nil, _ body: (OrderHarness) async throws -> Result
   ) async throws -> Result {
     let made = Made<OrderService>()
-    let services = [
+    let madeSandbox = Made<SandboxProvider>()
+    var services = [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
-      declaration(configuration, made: made),
+      declaration(configuration, payments: payments, made: made),
     ]
+    if payments {
+      var sandbox = SandboxProvider.Configuration()
+      sandbox.asynchronousDelay = sandboxDelay
+      sandbox.initialRetryDelay = .milliseconds(20)
+      sandbox.maximumRetryDelay = .milliseconds(200)
+      let sandboxSettings = sandbox
+      services.append(
+        PaymentService.makeDeclaration(
+          adjust: { $0.ordersRelay = true },
+          provider: { configuration in SandboxProvider(webhookSecret: configuration.webhookSecret, configuration: sandboxSettings) },
+          made: { _, provider in madeSandbox.set(provider as! SandboxProvider) }))
+    }
     var url = databaseURL ?? ""
     if databaseURL == nil { url = try await TestApp.newDatabase("orders") }
     return try await TestApp.run("orders", databaseURL: url, services: services) { host in
@@ -86,7 +107,7 @@ struct OrderHarness {
       ).warehouse!
       return try await body(
         OrderHarness(
-          host: host, service: made.service, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId,
+          host: host, service: made.service, sandbox: payments ? madeSandbox.service : nil, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId,
           warehouseID: warehouse.warehouseId, admin: admin))
     }
   }
