@@ -260,6 +260,51 @@ struct OrderLifecycleTests {
     }
   }
 
+  @Test("ListOrders pages newest first without repeats, filters by status and time, and refuses foreign page tokens")
+  func listPages() async throws {
+    try await OrderHarness.run { h in
+      let product = try await h.product(stock: 1)
+      let (_, customer) = try await h.customer()
+      var placed: [String] = []
+      for index in 0..<5 {
+        // The first takes the only unit: the rest fail (INSUFFICIENT_STOCK), and are orders too.
+        do {
+          placed.append(try await h.orders.checkout(OrderHarness.request([(product, 1)]), options: customer).order!.orderId)
+        } catch let error as RPCError {
+          #expect(error.commerceReason == "INSUFFICIENT_STOCK", "\(index)")
+          placed.append(error.commerceMetadata["orderId"]!)
+        }
+      }
+      var seen: [String] = []
+      var token = ""
+      repeat {
+        let page = try await h.orders.listOrders(
+          .with {
+            $0.pageSize = 2
+            $0.pageToken = token
+          }, options: customer)
+        #expect(page.orders.count <= 2)
+        seen += page.orders.map(\.orderId)
+        token = page.nextPageToken
+      } while !token.isEmpty
+      #expect(seen == placed.reversed())
+      let failed = try await h.orders.listOrders(.with { $0.statuses = [.failed] }, options: customer).orders
+      #expect(failed.count == 4 && failed.allSatisfy { $0.status == .failed })
+      let later = try await h.orders.listOrders(.with { $0.minCreateTime = .init(Date().addingTimeInterval(60)) }, options: customer)
+      #expect(later.orders.isEmpty)
+      let first = try await h.orders.listOrders(.with { $0.pageSize = 2 }, options: customer)
+      await expectFailure(.invalidArgument, reason: "INVALID_PAGE_TOKEN") {
+        try await h.orders.listOrders(
+          .with {
+            $0.pageSize = 2
+            $0.pageToken = first.nextPageToken
+            $0.statuses = [.failed]
+          }, options: customer)
+      }
+      await expectFailure(.invalidArgument) { try await h.orders.listOrders(.with { $0.pageSize = -1 }, options: customer) }
+    }
+  }
+
   @Test("the state machine allows exactly OrderStatus's transitions")
   func stateMachine() {
     #expect(OrderTransitions.isAllowed(.pending, to: .awaitingPayment))
