@@ -90,6 +90,20 @@ struct OrderPaymentTests {
     }
   }
 
+  @Test("a card PaymentService refuses: INVALID_ARGUMENT, the order FAILED and its stock released before the answer")
+  func refusedCard() async throws {
+    try await OrderHarness.run(payments: true) { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 2)
+      await expectFailure(.invalidArgument) {
+        try await h.orders.checkout(OrderHarness.request([(product, 1)], card: "4242 4242 4242 4241"), options: customer)
+      }
+      #expect(try await h.stock(product) == [2, 0])
+      let orders = try await h.orders.listOrders(.init(), options: customer).orders
+      #expect(orders.count == 1 && orders.first?.status == .failed && orders.first?.failure?.reason.isEmpty == false)
+    }
+  }
+
   @Test("500 concurrent checkouts of one product with 100 units: exactly 100 CONFIRMED, stock ends 0 and is never negative")
   func contention() async throws {
     try await OrderHarness.run(payments: true) { h in
