@@ -104,6 +104,29 @@ struct OrderPaymentTests {
     }
   }
 
+  @Test("an order cancelled while its payment is pending: stock released at once; the payment is voided once authorized")
+  func cancelWhilePending() async throws {
+    try await OrderHarness.run(payments: true) { h in
+      let (_, customer) = try await h.customer()
+      let product = try await h.product(stock: 2)
+      let order = try await h.orders.checkout(OrderHarness.request([(product, 2)], card: Self.asynchronous), options: customer).order!
+      #expect(order.status == .awaitingPayment && order.paymentStatus == .pending)
+      let cancelled = try await h.orders.cancelOrder(
+        .with {
+          $0.orderId = order.orderId
+          $0.reason = .customerRequested
+        }, options: customer
+      ).order!
+      #expect(cancelled.status == .cancelled)
+      #expect(try await h.stock(product) == [2, 0])
+      let voided = await eventually {
+        (try? await h.payments.getPayment(.with { $0.paymentId = order.paymentId }, options: h.admin).payment?.status) == .voided
+      }
+      #expect(voided)
+      #expect(try await h.orders.getOrder(.with { $0.orderId = order.orderId }, options: customer).order?.status == .cancelled)
+    }
+  }
+
   @Test("500 concurrent checkouts of one product with 100 units: exactly 100 CONFIRMED, stock ends 0 and is never negative")
   func contention() async throws {
     try await OrderHarness.run(payments: true) { h in
@@ -114,7 +137,7 @@ struct OrderPaymentTests {
       let sampling = Task {
         var lowest = Int64.max
         while !Task.isCancelled {
-          let level = try await h.stock(product)
+          guard let level = try? await h.stock(product) else { break }
           lowest = min(lowest, level[0] - level[1], level[0])
           try? await Task.sleep(for: .milliseconds(20))
         }
@@ -140,7 +163,7 @@ struct OrderPaymentTests {
     }
   }
 
-  @Test("the asynchronous card: AWAITING_PAYMENT, then CONFIRMED when the result arrives; WatchOrder sees it, also resumed")
+  @Test("the asynchronous card: AWAITING_PAYMENT, then CONFIRMED when the result arrives; WatchOrder follows it to CONFIRMED")
   func asynchronousCard() async throws {
     try await OrderHarness.run(payments: true) { h in
       let (_, customer) = try await h.customer()
@@ -155,7 +178,9 @@ struct OrderPaymentTests {
         }
         return statuses
       }
-      #expect(seen.first == .awaitingPayment && seen.last == .confirmed)
+      // The stream starts with the order as it is (AWAITING_PAYMENT unless the result already
+      // arrived) and follows it to CONFIRMED.
+      #expect(seen.last == .confirmed && seen.allSatisfy { $0 == .awaitingPayment || $0 == .confirmed })
       let confirmed = try await h.orders.getOrder(.with { $0.orderId = order.orderId }, options: customer).order!
       #expect(confirmed.statusHistory.map(\.status) == [.pending, .awaitingPayment, .confirmed])
       #expect(confirmed.paymentStatus == .authorized)
@@ -205,7 +230,7 @@ struct OrderPaymentTests {
   @Test("a retry while the first call still runs waits, then fails with ABORTED IDEMPOTENCY_KEY_IN_FLIGHT and a RetryInfo")
   func inFlight() async throws {
     var configuration = OrderHarness.testConfiguration()
-    configuration.peerCallTimeout = .seconds(8)
+    configuration.peerCallTimeout = .seconds(12)
     try await OrderHarness.run(configuration: configuration, payments: true) { h in
       let (_, customer) = try await h.customer()
       let product = try await h.product(stock: 5)
@@ -215,7 +240,7 @@ struct OrderPaymentTests {
       let started = await eventually { (try? await h.stock(product)[1]) == 1 }
       #expect(started)
       var hurried = customer
-      hurried.timeout = .seconds(3)
+      hurried.timeout = .seconds(6)
       let error = await expectFailure(.aborted, reason: "IDEMPOTENCY_KEY_IN_FLIGHT") { try await h.orders.checkout(request, options: hurried) }
       #expect(error?.retryDelay != nil)
       // The provider did not answer in time: the order waits for the payment's fate.

@@ -317,22 +317,13 @@ struct CheckoutSaga: Sendable {
   /// A peer's final error as the order's failure, with "orderId" added to its ErrorInfo.
   static func failure(_ error: RPCError, order: OrderRecord) -> OrderFailureRecord {
     var details = error.details ?? RpcV1.ErrorDetails()
-    var found = false
+    // An error without an ErrorInfo (a plain INVALID_ARGUMENT) gets none: the contract's
+    // reasons are the only ones ErrorInfo carries, so its order id is found with ListOrders.
     for index in details.details.indices {
       if case .errorInfo(var info) = details.details[index].detail {
         info.metadata["orderId"] = order.id.lowercasedString
         details.details[index].detail = .errorInfo(info)
-        found = true
       }
-    }
-    if !found {
-      details.details.append(.with {
-        $0.detail = .errorInfo(.with {
-          $0.reason = String(describing: error.code.name)
-          $0.domain = CommerceV1.ErrorReason.domain
-          $0.metadata = ["orderId": order.id.lowercasedString]
-        })
-      })
     }
     return OrderFailureRecord(
       code: Int32(error.code.rawValue), reason: error.commerceReason ?? error.code.name, message: error.message,

@@ -30,8 +30,8 @@ import Synchronization
 ///   allocations, AdjustStock ORDER_CANCELLED). No ShippingService exists yet, so there are no
 ///   shipments to cancel.
 /// - ApplyOrderEvent: a payment event the order already reflects (PAYMENT_AUTHORIZED for an order
-///   confirmed meanwhile by the recovery worker, PAYMENT_FAILED for a FAILED order) is recorded
-///   and answers OK; a REFUND_ISSUED event needs `amount`. Each kind is accepted from the
+///   confirmed meanwhile by the recovery worker, PAYMENT_FAILED for a FAILED or CANCELLED order) is
+///   recorded and answers OK; a payment authorized after its order was cancelled is voided then; a REFUND_ISSUED event needs `amount`. Each kind is accepted from the
 ///   service that owns it (shipments from "shipping", returns from "support", payment results
 ///   from "payments", refunds from "support" or "payments"); another service gets
 ///   PERMISSION_DENIED.
@@ -503,7 +503,11 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     guard let paymentID = order.paymentID, !paymentID.isEmpty else { return nil }
     let payment = try await payments.getPayment(.with { $0.paymentId = paymentID }, options: options).payment
     switch payment?.status {
-    case .authorized?, .pending?:
+    case .pending?:
+      // A payment still waiting for the provider cannot be voided yet; should it be authorized
+      // later, its PAYMENT_AUTHORIZED event voids it (``paymentEvent``).
+      return payment?.status
+    case .authorized?:
       return try await payments.voidPayment(
         .with {
           $0.paymentId = paymentID
@@ -649,10 +653,19 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       }
     }
     // Already settled: accepted when the order reflects the same outcome.
-    let consistent = authorized ? (current.status != .failed && current.status != .pending) : current.status == .failed
+    let consistent =
+      authorized ? (current.status != .failed && current.status != .pending) : (current.status == .failed || current.status == .cancelled)
     guard consistent else {
       throw CommerceError.invalidTransition(
         from: current.status.storedName, to: (authorized ? CommerceV1.OrderStatus.confirmed : .failed).storedName)
+    }
+    if authorized, current.status == .cancelled, !request.subjectId.isEmpty {
+      // Authorized after the order was cancelled: the hold is released at once.
+      _ = try await payments.voidPayment(
+        .with {
+          $0.paymentId = request.subjectId
+          $0.reason = "order cancelled"
+        }, options: CallOptions(timeout: configuration.peerCallTimeout))
     }
     let recorded = try await store.change(current.id, now: now()) { o, tx in
       _ = try await store.recordEvent(o.id, eventID: event.id, kind: event.kind, now: now(), in: tx)
