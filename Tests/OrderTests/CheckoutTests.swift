@@ -234,7 +234,7 @@ struct CartCheckoutTests {
     }
   }
 
-  @Test("WatchOrder follows AWAITING_PAYMENT to CONFIRMED and, resumed after a disconnect, misses nothing")
+  @Test("WatchOrder follows AWAITING_PAYMENT to CONFIRMED, resumed after a disconnect misses nothing, and ends UNAVAILABLE at a drain")
   func watchAcrossReconnect() async throws {
     try await OrderHarness.run { h in
       let (_, customer) = try await h.customer()
@@ -261,6 +261,16 @@ struct CartCheckoutTests {
       #expect(resumed.order?.status == .confirmed && resumed.previousStatus == .unspecified)
       #expect(resumed.order!.version > firstSeen.version)
       #expect(resumed.order?.statusHistory.map(\.status) == [.pending, .awaitingPayment, .confirmed])
+      // When the server drains, open streams end with UNAVAILABLE (resume elsewhere).
+      let drained = await expectFailure(.unavailable) {
+        try await h.orders.watchOrder(.with { $0.orderId = order.orderId }, options: customer) { stream in
+          var iterator = stream.makeAsyncIterator()
+          _ = try await iterator.next()
+          h.service.watchDrain.drain()
+          while try await iterator.next() != nil {}
+        }
+      }
+      #expect(drained?.retryDelay != nil)
     }
   }
 }

@@ -75,6 +75,8 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   let configuration: Configuration
   let logger: Logger
   let now: @Sendable () -> Date
+  /// Ends WatchOrder streams when the server drains.
+  let watchDrain = WatchDrain()
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `orders` only (migrated beforehand).
@@ -99,8 +101,9 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       owner: UUID(), methods: PaymentMethodVault(), logger: logger, now: now)
   }
 
-  /// The background work the process runs beside the handlers: the saga recovery worker.
-  public var backgroundServices: [any ServiceLifecycle.Service] { [SagaRecovery(service: self)] }
+  /// The background work the process runs beside the handlers: the saga recovery worker, and
+  /// the end of WatchOrder streams at graceful shutdown.
+  public var backgroundServices: [any ServiceLifecycle.Service] { [SagaRecovery(service: self), WatchDrain.OnShutdown(drain: watchDrain)] }
 
   // MARK: Checkout
 
@@ -346,28 +349,43 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     let first = try await visibleOrder(request.orderId)
     // Subscribe before reading, so no change between the read and the subscription is missed.
     let notifications = try await store.pool.notifications(channel: OrderStore.changeChannel)
-    let id = first.record.id
-    var lastVersion = request.afterVersion
-    var lastStatus: CommerceV1.OrderStatus = .unspecified
-    var sentAny = false
-    func send(_ order: OrderRecord) async throws -> Bool {
-      if order.version > lastVersion {
-        try await response.write(.with {
-          $0.order = OrderMessages.order(order, view: first.view)
-          $0.previousStatus = sentAny ? lastStatus : .unspecified
-        })
-        sentAny = true
-        lastVersion = order.version
+    let drained = watchDrain.subscribe()
+    let store = store
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await _ in drained {}
+        throw CommerceError(
+          .unavailable, nil, "the server is shutting down; resume elsewhere with after_version", retryAfter: .milliseconds(100))
       }
-      lastStatus = order.status
-      return order.status.isFinal
-    }
-    guard let current = try await store.order(id) else { throw CommerceError.notFound("order", request.orderId) }
-    if try await send(current) { return }
-    let idText = id.lowercasedString
-    for await notification in notifications where notification.payload == idText {
-      guard let latest = try await store.order(id) else { return }
-      if try await send(latest) { return }
+      group.addTask {
+        let id = first.record.id
+        var lastVersion = request.afterVersion
+        var lastStatus: CommerceV1.OrderStatus = .unspecified
+        var sentAny = false
+        /// Sends the order when it is newer than what the caller saw; returns whether it is final.
+        func send(_ order: OrderRecord) async throws -> Bool {
+          if order.version > lastVersion {
+            try await response.write(.with {
+              $0.order = OrderMessages.order(order, view: first.view)
+              $0.previousStatus = sentAny ? lastStatus : .unspecified
+            })
+            sentAny = true
+            lastVersion = order.version
+          }
+          lastStatus = order.status
+          return order.status.isFinal
+        }
+        guard let current = try await store.order(id) else { throw CommerceError.notFound("order", request.orderId) }
+        if try await send(current) { return }
+        let idText = id.lowercasedString
+        for await notification in notifications where notification.payload == idText {
+          guard let latest = try await store.order(id) else { return }
+          if try await send(latest) { return }
+        }
+      }
+      // The first to end decides: the order reached a final status, or the server drains.
+      try await group.next()
+      group.cancelAll()
     }
   }
 
