@@ -556,7 +556,9 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
         return
       }
       guard let order = try await store.order(id) else { throw CommerceError.notFound("order", id.lowercasedString) }
-      if order.sagaState == .done || order.sagaOwner == saga.owner && order.sagaState == .running { return }
+      // Done: nothing runs any more. Running (in this process too: the owner id is the process's,
+      // not the call's): wait for the step to end.
+      if order.sagaState == .done { return }
       guard ContinuousClock.now + pause < waitUntil else {
         throw CommerceError(.aborted, nil, "the order's checkout is still running a step; retry", retryAfter: .milliseconds(500))
       }
