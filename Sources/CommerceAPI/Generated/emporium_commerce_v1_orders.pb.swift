@@ -1603,10 +1603,11 @@ extension CommerceV1 {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     public enum ApplyOrderEvent: ProtoMethod {
       public typealias Input = CommerceV1.ApplyOrderEventRequest
       public typealias Output = CommerceV1.ApplyOrderEventResponse

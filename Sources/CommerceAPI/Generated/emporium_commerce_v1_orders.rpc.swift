@@ -70,10 +70,11 @@ extension CommerceV1.OrderService {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     func applyOrderEvent(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws -> CommerceV1.ApplyOrderEventResponse
   }
 
@@ -162,10 +163,11 @@ extension CommerceV1.OrderService {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     public func applyOrderEvent(_ request: CommerceV1.ApplyOrderEventRequest, options: CallOptions = .init()) async throws -> CommerceV1.ApplyOrderEventResponse {
       try await transport.unary(CommerceV1.OrderService.ApplyOrderEvent.self, request, options: options)
     }
