@@ -1,5 +1,5 @@
 public import CommerceAPI
-public import CommerceKit
+import CommerceKit
 import Crypto
 public import Foundation
 public import Logging
