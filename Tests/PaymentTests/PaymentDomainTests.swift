@@ -1,6 +1,7 @@
 import CommerceAPI
 import CommerceKit
 import Foundation
+import Messages
 import Testing
 
 @testable import CommercePayments

@@ -690,7 +690,7 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
 
   /// Records that the provider could not be reached and returns the error for the caller.
   private func providerUnavailable(_ id: UUID, providerKey: String, why: String, actor: String) async throws -> CommerceError {
-    try await store.pool.withTransaction { tx in
+    _ = try await store.pool.withTransaction { tx in
       try await store.appendLedger(
         LedgerEvent(kind: .providerUnavailable, providerKey: providerKey, outcome: "UNKNOWN", actor: actor, detail: why),
         payment: id, now: now(), in: tx)

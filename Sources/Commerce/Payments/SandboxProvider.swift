@@ -88,7 +88,6 @@ public final class SandboxProvider: PaymentProvider {
 
   private struct State {
     var charges: [String: Charge] = [:]
-    var chargeByKey: [String: String] = [:]
     var authorizations: [String: ProviderAuthorizationResult] = [:]
     var captures: [String: ProviderCaptureResult] = [:]
     var voids: [String: ProviderVoidResult] = [:]
@@ -96,7 +95,7 @@ public final class SandboxProvider: PaymentProvider {
     var faults: [(operation: Operation?, fault: Fault)] = []
     var requests: [Operation: Int] = [:]
     var receiver: (@Sendable (WebhookDelivery) async throws -> Void)?
-    var eventCount = 0
+    var delivered = 0
   }
 
   private let state = Mutex(State())
@@ -138,6 +137,9 @@ public final class SandboxProvider: PaymentProvider {
 
   /// How many requests of `operation` arrived (faults included).
   public func requestCount(_ operation: Operation) -> Int { state.withLock { $0.requests[operation] ?? 0 } }
+
+  /// How many webhook deliveries the receiver accepted.
+  public var deliveredEvents: Int { state.withLock { $0.delivered } }
 
   /// Schedules a provider event for delivery through the webhook after `delay` (tests use it to
   /// send events the sandbox would send).
@@ -286,7 +288,6 @@ public final class SandboxProvider: PaymentProvider {
         id: chargeID, idempotencyKey: request.idempotencyKey, amount: request.amount,
         captured: outcome == .captured ? request.amount.amountMinor : 0, refunded: 0, status: status, card: card.summary,
         captureImmediately: request.captureImmediately)
-      state.chargeByKey[request.idempotencyKey] = chargeID
       let result = ProviderAuthorizationResult(providerPaymentID: chargeID, outcome: outcome, message: message, card: card.summary)
       state.authorizations[request.idempotencyKey] = result
       if outcome == .pending {
@@ -354,7 +355,7 @@ public final class SandboxProvider: PaymentProvider {
           guard let receiver = sandbox.state.withLock({ $0.receiver }) else { throw ProviderError.unavailable("no webhook receiver") }
           let delivery = try WebhookDelivery.signed(scheduled.event, secret: sandbox.secret, at: sandbox.configuration.now())
           try await receiver(delivery)
-          sandbox.state.withLock { $0.eventCount += 1 }
+          sandbox.state.withLock { $0.delivered += 1 }
           return
         } catch let error as CommerceError where error.code == .unauthenticated || error.code == .invalidArgument {
           logger.warning("sandbox webhook delivery refused", metadata: ["event": "\(scheduled.event.providerEventId)", "error": "\(error)"])
