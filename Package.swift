@@ -130,6 +130,7 @@ let package = Package(
         "CommerceCart",
         "CommerceInventory",
         "CommercePayments",
+        "CommerceOrders",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -223,6 +224,25 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Payments",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // OrderService: checkout saga, order state machine, cancellation, history, live status
+    // (schema `orders`).
+    .target(
+      name: "CommerceOrders",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Orders",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -485,6 +505,30 @@ let package = Package(
         "Postgres",
         "PostgresEmbedded",
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "OrderTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceOrders",
+        "CommercePayments",
+        "CommerceInventory",
+        "CommerceCart",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -25,8 +25,21 @@ public struct TestApp: Sendable {
   public static func run<Result>(
     _ prefix: String, services: [ServiceDeclaration], _ body: (TestApp) async throws -> Result
   ) async throws -> Result {
+    try await run(prefix, databaseURL: try await newDatabase(prefix), services: services, body)
+  }
+
+  /// A new empty database named `prefix_<random>`; its URL.
+  public static func newDatabase(_ prefix: String) async throws -> String {
     let name = prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
-    var configuration = EmporiumApp.Configuration(databaseURL: try await TestCluster.createDatabase(name))
+    return try await TestCluster.createDatabase(name)
+  }
+
+  /// Runs `body` against `services` on the database at `databaseURL` (for example one an
+  /// earlier app used: a restart). Otherwise as ``run(_:services:_:)``.
+  public static func run<Result>(
+    _ prefix: String, databaseURL: String, services: [ServiceDeclaration], _ body: (TestApp) async throws -> Result
+  ) async throws -> Result {
+    var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
     configuration.services = services
     configuration.settings["auth"] = ["bootstrap-admin": "off"]
     configuration.server.port = 0

@@ -288,6 +288,9 @@ extension CommerceV1 {
     /// The optimistic concurrency version, incremented by every change; WatchOrder resumes from
     /// it.
     public var version: Int64 = 0
+    /// The stock reservation checkout made (InventoryService); empty before stock is reserved.
+    /// ADMIN users read it with InventoryService.GetReservation.
+    public var reservationId: String = ""
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
 
@@ -667,6 +670,7 @@ extension CommerceV1.Order: ProtobufCBacked {
     if let value = deliverTime { c.pointee.deliver_time = try arena.message(value) }
     if let value = returnWindowCloseTime { c.pointee.return_window_close_time = try arena.message(value) }
     c.pointee.version = version
+    if !reservationId.isEmpty { c.pointee.reservation_id = try arena.string(reservationId) }
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
@@ -692,6 +696,7 @@ extension CommerceV1.Order: ProtobufCBacked {
     if let value = c.pointee.deliver_time { deliverTime = try GoogleProtobuf.Timestamp(loading: value) }
     if let value = c.pointee.return_window_close_time { returnWindowCloseTime = try GoogleProtobuf.Timestamp(loading: value) }
     version = c.pointee.version
+    reservationId = try ProtoLoad.string(c.pointee.reservation_id)
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -1506,7 +1511,8 @@ extension CommerceV1 {
     /// PRODUCT_NOT_PURCHASABLE (a line's product is archived or a draft), PRICE_CHANGED (the total
     /// differs from expected_total; no order is created), INSUFFICIENT_STOCK (the order is
     /// recorded as FAILED; a PreconditionFailure lists every short product with subject
-    /// "product/<product_id>"; ErrorInfo metadata "orderId") or PAYMENT_DECLINED (the order is
+    /// "product/<product_id>"; ErrorInfo metadata "orderId", and "productId", "requested" and
+    /// "available" of the first short line) or PAYMENT_DECLINED (the order is
     /// recorded as FAILED; ErrorInfo metadata "orderId", "paymentId", "declineReason");
     /// INVALID_ARGUMENT for missing or invalid lines, addresses or payment method (including
     /// reason TEST_CARD_NOT_ALLOWED); NOT_FOUND for an unknown product; ABORTED (reason
@@ -1597,10 +1603,11 @@ extension CommerceV1 {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     public enum ApplyOrderEvent: ProtoMethod {
       public typealias Input = CommerceV1.ApplyOrderEventRequest
       public typealias Output = CommerceV1.ApplyOrderEventResponse

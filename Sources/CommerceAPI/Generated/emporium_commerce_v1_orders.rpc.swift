@@ -23,7 +23,8 @@ extension CommerceV1.OrderService {
     /// PRODUCT_NOT_PURCHASABLE (a line's product is archived or a draft), PRICE_CHANGED (the total
     /// differs from expected_total; no order is created), INSUFFICIENT_STOCK (the order is
     /// recorded as FAILED; a PreconditionFailure lists every short product with subject
-    /// "product/<product_id>"; ErrorInfo metadata "orderId") or PAYMENT_DECLINED (the order is
+    /// "product/<product_id>"; ErrorInfo metadata "orderId", and "productId", "requested" and
+    /// "available" of the first short line) or PAYMENT_DECLINED (the order is
     /// recorded as FAILED; ErrorInfo metadata "orderId", "paymentId", "declineReason");
     /// INVALID_ARGUMENT for missing or invalid lines, addresses or payment method (including
     /// reason TEST_CARD_NOT_ALLOWED); NOT_FOUND for an unknown product; ABORTED (reason
@@ -69,10 +70,11 @@ extension CommerceV1.OrderService {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     func applyOrderEvent(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws -> CommerceV1.ApplyOrderEventResponse
   }
 
@@ -96,7 +98,8 @@ extension CommerceV1.OrderService {
     /// PRODUCT_NOT_PURCHASABLE (a line's product is archived or a draft), PRICE_CHANGED (the total
     /// differs from expected_total; no order is created), INSUFFICIENT_STOCK (the order is
     /// recorded as FAILED; a PreconditionFailure lists every short product with subject
-    /// "product/<product_id>"; ErrorInfo metadata "orderId") or PAYMENT_DECLINED (the order is
+    /// "product/<product_id>"; ErrorInfo metadata "orderId", and "productId", "requested" and
+    /// "available" of the first short line) or PAYMENT_DECLINED (the order is
     /// recorded as FAILED; ErrorInfo metadata "orderId", "paymentId", "declineReason");
     /// INVALID_ARGUMENT for missing or invalid lines, addresses or payment method (including
     /// reason TEST_CARD_NOT_ALLOWED); NOT_FOUND for an unknown product; ABORTED (reason
@@ -160,10 +163,11 @@ extension CommerceV1.OrderService {
     /// Callers: ShippingService (shipment events), SupportService (return events) and
     /// PaymentService (asynchronous payment results and refunds), as service identities only.
     /// Idempotent: events are applied at most once, deduplicated by event_id; a duplicate returns
-    /// the order unchanged.
+    /// the order unchanged. A payment event whose outcome the order already reflects (confirmed or
+    /// failed meanwhile) is recorded and returns the order.
     /// Errors: NOT_FOUND for an unknown order; FAILED_PRECONDITION (reason
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
-    /// recorded).
+    /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     public func applyOrderEvent(_ request: CommerceV1.ApplyOrderEventRequest, options: CallOptions = .init()) async throws -> CommerceV1.ApplyOrderEventResponse {
       try await transport.unary(CommerceV1.OrderService.ApplyOrderEvent.self, request, options: options)
     }

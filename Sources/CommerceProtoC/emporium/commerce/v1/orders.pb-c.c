@@ -953,7 +953,7 @@ void   emporium__commerce__v1__apply_order_event_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__apply_order_event_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor emporium__commerce__v1__order__field_descriptors[21] =
+static const ProtobufCFieldDescriptor emporium__commerce__v1__order__field_descriptors[22] =
 {
   {
     "order_id",
@@ -1207,6 +1207,18 @@ static const ProtobufCFieldDescriptor emporium__commerce__v1__order__field_descr
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reservation_id",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__Order, reservation_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned emporium__commerce__v1__order__field_indices_by_name[] = {
   6,   /* field[6] = billing_address */
@@ -1220,6 +1232,7 @@ static const unsigned emporium__commerce__v1__order__field_indices_by_name[] = {
   8,   /* field[8] = payment_id */
   10,   /* field[10] = payment_method */
   9,   /* field[9] = payment_status */
+  21,   /* field[21] = reservation_id */
   12,   /* field[12] = return_ids */
   19,   /* field[19] = return_window_close_time */
   11,   /* field[11] = shipment_ids */
@@ -1234,7 +1247,7 @@ static const unsigned emporium__commerce__v1__order__field_indices_by_name[] = {
 static const ProtobufCIntRange emporium__commerce__v1__order__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 22 }
 };
 const ProtobufCMessageDescriptor emporium__commerce__v1__order__descriptor =
 {
@@ -1244,7 +1257,7 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__order__descriptor =
   "Emporium__Commerce__V1__Order",
   "emporium.commerce.v1",
   sizeof(Emporium__Commerce__V1__Order),
-  21,
+  22,
   emporium__commerce__v1__order__field_descriptors,
   emporium__commerce__v1__order__field_indices_by_name,
   1,  emporium__commerce__v1__order__number_ranges,

@@ -288,10 +288,15 @@ struct  Emporium__Commerce__V1__Order
    * it.
    */
   int64_t version;
+  /*
+   * The stock reservation checkout made (InventoryService); empty before stock is reserved.
+   * ADMIN users read it with InventoryService.GetReservation.
+   */
+  char *reservation_id;
 };
 #define EMPORIUM__COMMERCE__V1__ORDER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__order__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, 0,NULL, NULL, NULL, NULL, EMPORIUM__COMMERCE__V1__SHIPPING_SPEED__SHIPPING_SPEED_UNSPECIFIED, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED, NULL, 0,NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, NULL, NULL, NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, 0,NULL, NULL, NULL, NULL, EMPORIUM__COMMERCE__V1__SHIPPING_SPEED__SHIPPING_SPEED_UNSPECIFIED, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED, NULL, 0,NULL, 0,NULL, NULL, NULL, 0,NULL, NULL, NULL, NULL, NULL, 0, (char *)protobuf_c_empty_string }
 
 
 /*

@@ -1,0 +1,54 @@
+import CommerceAPI
+public import CommerceKit
+import Foundation
+public import Postgres
+
+extension OrderService {
+  /// The directory of the schema's migrations, shipped as the target's resources.
+  public static var migrationsDirectory: String {
+    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
+  }
+
+  /// The migrations of schema `orders`.
+  public static let migrations: [Migration] = {
+    do {
+      return try Migration.load(directory: migrationsDirectory)
+    } catch {
+      fatalError("the orders migrations shipped with the target cannot be read: \(error)")
+    }
+  }()
+
+  /// What the composition root needs: identity "orders", schema "orders", peers "catalog"
+  /// (prices, titles, sellers), "cart" (the lines to buy, clearing them), "inventory"
+  /// (reservations) and "payments" (authorization, void, refund, capture), and the saga
+  /// recovery worker as background work.
+  /// Settings: `checkout-reservation-ttl` (seconds, default 900) and `checkout-timeout` (seconds,
+  /// default 1800).
+  public static let declaration = ServiceDeclaration(
+    name: "orders", schema: "orders", migrations: migrations, peers: ["catalog", "cart", "inventory", "payments"]
+  ) { environment in
+    let service = OrderService(
+      pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
+      inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
+      configuration: try configuration(environment.settings), logger: environment.logger)
+    return HostedService(rpc: service, background: service.backgroundServices)
+  }
+
+  /// The configuration the declaration's settings give.
+  public static func configuration(_ settings: [String: String]) throws -> Configuration {
+    var configuration = Configuration()
+    if let text = settings["checkout-reservation-ttl"] {
+      guard let seconds = Int64(text), seconds >= 60, seconds <= 3600 else {
+        throw CommerceError.invalidArgument(field: "checkout-reservation-ttl", "must be 60 to 3600 seconds")
+      }
+      configuration.reservationTTL = .seconds(seconds)
+    }
+    if let text = settings["checkout-timeout"] {
+      guard let seconds = Int64(text), seconds >= 60 else {
+        throw CommerceError.invalidArgument(field: "checkout-timeout", "must be at least 60 seconds")
+      }
+      configuration.paymentTimeout = TimeInterval(seconds)
+    }
+    return configuration
+  }
+}
