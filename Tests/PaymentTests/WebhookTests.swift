@@ -31,7 +31,7 @@ struct WebhookTests {
       let event = try #require(recorder.events.first)
       #expect(event.orderId == order && event.kind == .paymentAuthorized && event.subjectId == payment.paymentId)
       let outboxID = try await h.pool.query("SELECT id FROM payments.outbox WHERE topic = 'payment.order_event'").first!.decode(0, as: Int64.self)
-      #expect(event.eventId == String(outboxID))
+      #expect(event.eventId == "payments:\(outboxID)")
       #expect(try await eventually {
         try await h.pool.query("SELECT count(*) FROM payments.outbox WHERE topic = 'payment.order_event' AND published_at IS NULL")
           .first!.decode(0, as: Int64.self) == 0

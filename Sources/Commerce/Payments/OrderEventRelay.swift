@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// Forwards asynchronous authorization results to OrderService.ApplyOrderEvent
 /// (PAYMENT_AUTHORIZED, PAYMENT_FAILED): the "payment.order_event" events of the payments
-/// outbox, in outbox order, each with event_id = its outbox id, so OrderService applies each at
+/// outbox, in outbox order, each with event_id "payments:<outbox id>", so OrderService applies each at
 /// most once however often it is sent. Runs at start, whenever the outbox's NOTIFY announces new
 /// events, and after a failure again with backoff (doubling from ``initialBackoff`` to
 /// ``maximumBackoff``) until OrderService accepts the event: an event is marked published only
@@ -75,7 +75,7 @@ struct OrderEventRelay: Service {
       let events = try await store.outbox.unpublished(topics: [PaymentStore.orderEventTopic], limit: Self.batchSize, pool: store.pool)
       for event in events {
         var request = try CommerceV1.ApplyOrderEventRequest(serializedBytes: event.payload)
-        request.eventId = String(event.id)
+        request.eventId = "payments:\(event.id)"
         do {
           _ = try await orders.applyOrderEvent(request)
         } catch let error as RPCError where Self.finalRejections.contains(error.code) {

@@ -19,7 +19,7 @@ extension PaymentService {
     }
   }()
 
-  /// What the composition root needs: identity "payments", schema "payments", no declared peers,
+  /// What the composition root needs: identity "payments", schema "payments", peer "orders",
   /// the sandbox provider (its webhook deliveries run as background work), the idempotency sweep
   /// and, when enabled, the relay of asynchronous results to OrderService.
   ///
@@ -30,23 +30,25 @@ extension PaymentService {
   /// - `webhook-secret`: the secret shared with the provider for webhook signatures (at least
   ///   32 bytes); a random one per process by default (the in-process sandbox shares it).
   /// - `provider-timeout-ms`: how long a provider request may take (default 10000).
-  /// - `orders-relay`: `on` forwards asynchronous authorization results to OrderService
-  ///   through the "orders" peer. Off by default: "orders" is not declared as a peer because
-  ///   the composition root refuses to start a process whose peers are not hosted, and no
-  ///   process hosts OrderService yet. Until it is on, the events wait in the outbox.
+  /// - `orders-relay`: `on` (default) forwards asynchronous authorization results to
+  ///   OrderService through the "orders" peer; `off` leaves them in the outbox (OrderService's
+  ///   recovery worker still asks PaymentService about payments it waits for).
   public static let declaration = makeDeclaration()
 
   /// A declaration of the service with `adjust` applied to the configuration read from the
   /// settings, and `makeProvider`'s provider instead of the sandbox (tests use it); `made` gets
-  /// the service and its provider once they are made.
+  /// the service and its provider once they are made. Without `ordersPeer` the service names no
+  /// peer and its relay to OrderService is off (a process, or a test, without OrderService).
   public static func makeDeclaration(
+    ordersPeer: Bool = true,
     adjust: @escaping @Sendable (inout Configuration) -> Void = { _ in },
     provider makeProvider: (@Sendable (Configuration) -> any PaymentProvider)? = nil,
     made: (@Sendable (PaymentService, any PaymentProvider) -> Void)? = nil
   ) -> ServiceDeclaration {
-    ServiceDeclaration(name: "payments", schema: "payments", migrations: migrations, peers: []) { environment in
+    ServiceDeclaration(name: "payments", schema: "payments", migrations: migrations, peers: ordersPeer ? ["orders"] : []) { environment in
       var configuration = try Configuration(settings: environment.settings)
       adjust(&configuration)
+      configuration.ordersRelay = configuration.ordersRelay && ordersPeer
       let provider: any PaymentProvider
       if let makeProvider {
         provider = makeProvider(configuration)

@@ -57,7 +57,7 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     public var webhookTolerance: TimeInterval = 300
     /// Whether asynchronous authorization results are forwarded to OrderService (peer
     /// "orders") by ``OrderEventRelay``.
-    public var ordersRelay = false
+    public var ordersRelay = true
     /// How often finished idempotency keys older than 48 hours are deleted.
     public var sweepInterval: Duration = .seconds(3600)
 

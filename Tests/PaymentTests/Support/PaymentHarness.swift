@@ -43,6 +43,7 @@ struct PaymentHarness {
     sandboxConfiguration.maximumRetryDelay = .milliseconds(200)
     let sandboxSettings = sandboxConfiguration
     let declaration = PaymentService.makeDeclaration(
+      ordersPeer: withOrders,
       adjust: { configuration in
         configuration.providerTimeout = .milliseconds(500)
         configuration.retryAfter = .milliseconds(200)
