@@ -24,6 +24,7 @@ let package = Package(
     .library(name: "EmporiumApp", targets: ["EmporiumApp"]),
     .library(name: "CommerceCatalog", targets: ["CommerceCatalog"]),
     .library(name: "CommerceInventory", targets: ["CommerceInventory"]),
+    .library(name: "EmporiumSeed", targets: ["EmporiumSeed"]),
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),

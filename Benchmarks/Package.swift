@@ -145,8 +145,8 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
-    // The money path (ReserveStock coalesced and not, later Checkout) beside pgbench's
-    // equivalent SQL (docs/PERFORMANCE.md, "Inventory: hot products").
+    // The money path (Checkout, ReserveStock coalesced and not) beside pgbench's equivalent
+    // SQL (docs/PERFORMANCE.md, "Checkout and hot products").
     .executableTarget(
       name: "CheckoutBench",
       dependencies: [
@@ -157,6 +157,7 @@ let package = Package(
         .product(name: "CommerceKit", package: "emporium"),
         .product(name: "CommerceInventory", package: "emporium"),
         .product(name: "EmporiumApp", package: "emporium"),
+        .product(name: "EmporiumSeed", package: "emporium"),
         .product(name: "Postgres", package: "emporium"),
         .product(name: "PostgresEmbedded", package: "emporium"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -47,6 +47,14 @@ struct Serve: AsyncParsableCommand {
   @Flag(help: "Host emporium.rpc.v1.EchoService (tests, benchmarks, development); off by default.")
   var echo = false
 
+  @Option(
+    name: .customLong("setting"),
+    help: ArgumentHelp(
+      "A service setting, SERVICE.NAME=VALUE (repeatable), for example orders.checkout-reservation-ttl=300.",
+      discussion: "Each service's settings are listed in its declaration's documentation (docs/ORDERS.md, docs/PAYMENTS.md, docs/AUTH.md)."
+    ))
+  var settings: [ServiceSetting] = []
+
   @Option(help: "Serve Prometheus metrics at /metrics on this port of the --listen host (0: off).")
   var metricsPort = 0
 
@@ -55,6 +63,10 @@ struct Serve: AsyncParsableCommand {
 
   func validate() throws {
     guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+    let hosted = Set(ServiceCatalog.all.map(\.name))
+    for setting in settings where !hosted.contains(setting.service) {
+      throw ValidationError("--setting \(setting.service).\(setting.name): no service is named '\(setting.service)'; known: \(hosted.sorted().joined(separator: ", "))")
+    }
   }
 
   mutating func run() async throws {
@@ -91,6 +103,7 @@ struct Serve: AsyncParsableCommand {
       var appConfiguration = EmporiumApp.Configuration(databaseURL: database.url)
       appConfiguration.server = configuration
       appConfiguration.extraServices = echo ? [EchoService()] : []
+      for setting in settings { appConfiguration.settings[setting.service, default: [:]][setting.name] = setting.value }
       appConfiguration.keysDirectory =
         keysDir ?? ProcessInfo.processInfo.environment["EMPORIUM_KEYS_DIR"] ?? (database.isKept ? ".emporium/keys" : nil)
       do {
@@ -155,5 +168,20 @@ struct ServerDatabase {
     let credentials = url[scheme.upperBound..<at]
     guard let colon = credentials.firstIndex(of: ":") else { return url }
     return String(url[..<colon]) + ":***" + String(url[at...])
+  }
+}
+
+/// `--setting SERVICE.NAME=VALUE`.
+struct ServiceSetting: ExpressibleByArgument, Sendable {
+  var service: String
+  var name: String
+  var value: String
+
+  init?(argument: String) {
+    guard let equals = argument.firstIndex(of: "="), let dot = argument[..<equals].firstIndex(of: ".") else { return nil }
+    service = String(argument[..<dot])
+    name = String(argument[argument.index(after: dot)..<equals])
+    value = String(argument[argument.index(after: equals)...])
+    guard !service.isEmpty, !name.isEmpty else { return nil }
   }
 }

@@ -4,6 +4,7 @@ import CommerceAPI
 import CommerceInventory
 import CommerceKit
 import EmporiumApp
+import EmporiumSeed
 import Foundation
 import Histogram
 import Logging
@@ -47,6 +48,9 @@ struct CheckoutBench: AsyncParsableCommand {
   @Option(help: "Phases to run (names as printed, comma-separated prefixes); all by default.") var only = ""
   @Option(help: "pgbench.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
 
+  var levels: [Int] { concurrency.split(separator: ",").compactMap { Int($0) } }
+  var levelsMaximum: Int { levels.max() ?? 1 }
+
   func run() async throws {
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
     let logger = Logger(label: "checkout-bench")
@@ -60,26 +64,39 @@ struct CheckoutBench: AsyncParsableCommand {
       cluster = started
       url = try await started.createDatabase("checkout_bench")
     }
+    print("seeding \(products + 2) products...")
+    fflush(stdout)
+    let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
+    _ = try await Seeder.run(SeedGenerator(.init(products: products + 2, users: 0, sellers: 20, seed: 42)), pool: seedPool, logger: logger)
+    await seedPool.close()
     let coalesced = try await Host.start(databaseURL: url, coalesce: true, logger: logger)
     let plain = try await Host.start(databaseURL: url, coalesce: false, logger: logger)
     let data = try await BenchData.create(coalesced.app.pool, products: products, buckets: buckets)
-    let token = try await coalesced.app.tokens.issue(
-      for: Principal(kind: .service, subject: "orders", expiresAt: 0), lifetime: .seconds(4 * 3600)
-    ).token
-    let asOrders = CallOptions(metadata: ["authorization": "Bearer " + token])
+    let asOrders = try await coalesced.options(for: Principal(kind: .service, subject: "orders", expiresAt: 0))
+    let asOrdersPlain = try await plain.options(for: Principal(kind: .service, subject: "orders", expiresAt: 0))
+    var buyers: [CallOptions] = []
+    var buyersPlain: [CallOptions] = []
+    for _ in 0..<max(64, levelsMaximum) {
+      let buyer = Principal(kind: .user, subject: UUID().uuidString.lowercased(), roles: [.customer], expiresAt: 0)
+      buyers.append(try await coalesced.options(for: buyer))
+      buyersPlain.append(try await plain.options(for: buyer))
+    }
     let scripts = try PgbenchScript.write(products: products, buckets: buckets)
     let pgbenchTarget = try PgbenchTarget(url: url)
 
-    let levels = concurrency.split(separator: ",").compactMap { Int($0) }
     let filters = only.split(separator: ",").map(String.init)
     var results: [String: [Result]] = [:]
     for round in 0..<rounds {
       for callers in levels {
         var phases: [Phase] = [
+          .checkout("Checkout spread, coalesced", coalesced.orders, data.spread, buyers),
+          .checkout("Checkout hot, coalesced", coalesced.orders, [data.hotCoalesced], buyers),
+          .checkout("Checkout hot, row lock", plain.orders, [data.hotPlain], buyersPlain),
+          .pgbench("pgbench checkout spread, multi-statement", scripts.checkoutSpread),
           .reserve("ReserveStock hot, coalesced", coalesced.inventory, [data.hotCoalesced], asOrders),
-          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrders),
+          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrdersPlain),
           .reserve("ReserveStock spread, coalesced", coalesced.inventory, data.spread, asOrders),
-          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrders),
+          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrdersPlain),
           .pgbench("pgbench hot, single statement", scripts.hotSingle),
           .pgbench("pgbench hot, bucketed rows", scripts.hotBucketed),
           .pgbench("pgbench hot, multi-statement", scripts.hotMulti),
@@ -98,6 +115,24 @@ struct CheckoutBench: AsyncParsableCommand {
                   $0.lines = [.with { $0.productId = productIDs[index % productIDs.count]; $0.quantity = 1 }]
                   $0.idempotencyKey = UUID().uuidString
                 }, options: options)
+            }
+          case .checkout(_, let client, let productIDs, let buyers):
+            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds)) { index in
+              _ = try await client.checkout(
+                .with {
+                  $0.itemsSource = .lines(.with { $0.lines = [.with { $0.productId = productIDs[index % productIDs.count]; $0.quantity = 1 }] })
+                  $0.shippingAddress = Self.address
+                  $0.paymentMethod = .with {
+                    $0.method = .testCard(
+                      .with {
+                        $0.number = "4242 4242 4242 4242"
+                        $0.expMonth = 12
+                        $0.expYear = 2040
+                        $0.cvc = "123"
+                      })
+                  }
+                  $0.idempotencyKey = UUID().uuidString
+                }, options: buyers[index % buyers.count])
             }
           case .pgbench(_, let script):
             result = try await Self.pgbench(pgbench, target: pgbenchTarget, script: script, clients: callers, seconds: seconds)
@@ -121,6 +156,7 @@ struct CheckoutBench: AsyncParsableCommand {
     print("\n| phase × callers | calls/s (median) | p50 µs | p99 µs |")
     print("|---|---:|---:|---:|")
     let names = [
+      "Checkout spread, coalesced", "Checkout hot, coalesced", "Checkout hot, row lock", "pgbench checkout spread, multi-statement",
       "ReserveStock hot, coalesced", "ReserveStock hot, row lock", "ReserveStock spread, coalesced", "ReserveStock spread, row lock",
       "pgbench hot, single statement", "pgbench hot, bucketed rows", "pgbench hot, multi-statement", "pgbench spread, multi-statement",
     ]
@@ -145,6 +181,10 @@ struct CheckoutBench: AsyncParsableCommand {
         return String(format: "%.2f", x / y)
       }
       print(
+        "× \(callers): checkout spread ÷ pgbench naive checkout \(ratio("Checkout spread, coalesced", "pgbench checkout spread, multi-statement", \.callsPerSecond)); "
+          + "checkout hot ÷ pgbench single statement \(ratio("Checkout hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
+          + "checkout hot coalesced ÷ row lock \(ratio("Checkout hot, coalesced", "Checkout hot, row lock", \.callsPerSecond))")
+      print(
         "× \(callers): hot coalesced ÷ pgbench single statement \(ratio("ReserveStock hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
           + "hot coalesced ÷ row lock \(ratio("ReserveStock hot, coalesced", "ReserveStock hot, row lock", \.callsPerSecond)); "
           + "spread p50 coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock") { $0.p50.map(Double.init) }); "
@@ -165,13 +205,22 @@ struct CheckoutBench: AsyncParsableCommand {
 
   enum Phase {
     case reserve(String, CommerceV1.InventoryService.Client, [String], CallOptions)
+    case checkout(String, CommerceV1.OrderService.Client, [String], [CallOptions])
     case pgbench(String, String)
 
     var name: String {
       switch self {
-      case .reserve(let name, _, _, _), .pgbench(let name, _): name
+      case .reserve(let name, _, _, _), .checkout(let name, _, _, _), .pgbench(let name, _): name
       }
     }
+  }
+
+  static let address = CommerceV1.Address.with {
+    $0.recipientName = "Ada Buyer"
+    $0.addressLines = ["1 Market Street"]
+    $0.locality = "San Francisco"
+    $0.regionCode = "US"
+    $0.postalCode = "94105"
   }
 
   static func histogram() -> Histogram<UInt64> {
@@ -274,15 +323,22 @@ struct BenchData {
     try await pool.query(
       "INSERT INTO inventory.warehouses (id, code, name, region_code, created_at) VALUES ($1, $2, 'Bench', 'US', now())",
       [warehouse, "B" + String(UUID().uuidString.prefix(8).filter { $0 != "-" })])
-    let data = BenchData(
-      hotCoalesced: UUID().uuidString.lowercased(), hotPlain: UUID().uuidString.lowercased(),
-      spread: (0..<products).map { _ in UUID().uuidString.lowercased() })
+    // Active catalog products, so that Checkout can price them.
+    let ids = try await pool.query(
+      "SELECT id::text FROM catalog.products WHERE status = 'ACTIVE' ORDER BY id LIMIT $1", [Int64(products + 2)]
+    ).map { try $0.decode(0, as: String.self) }
+    guard ids.count >= 3 else { throw ValidationError("the seed left \(ids.count) active products") }
+    let data = BenchData(hotCoalesced: ids[0], hotPlain: ids[1], spread: Array(ids.dropFirst(2)))
     let all = [data.hotCoalesced, data.hotPlain] + data.spread
     try await pool.query(
       """
       INSERT INTO inventory.stock (product_id, warehouse_id, on_hand, reserved, version, updated_at)
       SELECT p, $2, $3, 0, 1, now() FROM unnest($1::text[]) AS p
       """, [all, warehouse, Self.units])
+    // The catalog learns the levels through the stock relay, as in production.
+    try await pool.query(
+      "INSERT INTO inventory.outbox (topic, aggregate_id, payload) SELECT 'stock.changed', p, '' FROM unnest($1::text[]) AS p", [all])
+    try await pool.query("SELECT pg_notify('inventory_outbox', '')")
     // pgbench's own tables: one hot row, the hot product's buckets, the spread products, and
     // the reservations the multi-statement transaction inserts.
     try await pool.query("DROP SCHEMA IF EXISTS pgbench_money CASCADE")
@@ -292,6 +348,15 @@ struct BenchData {
       "CREATE TABLE pgbench_money.buckets (id int, bucket int, available int8 NOT NULL CHECK (available >= 0), PRIMARY KEY (id, bucket))")
     try await pool.query(
       "CREATE TABLE pgbench_money.reservations (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, product_id int NOT NULL, quantity int NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    try await pool.query(
+      "CREATE TABLE pgbench_money.orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, customer_id uuid NOT NULL, status text NOT NULL, total_minor int8 NOT NULL, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    try await pool.query(
+      "CREATE TABLE pgbench_money.order_lines (order_id bigint NOT NULL REFERENCES pgbench_money.orders (id), product_id int NOT NULL, quantity int NOT NULL, price_minor int8 NOT NULL, PRIMARY KEY (order_id, product_id))"
+    )
+    try await pool.query(
+      "CREATE TABLE pgbench_money.payments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, order_id bigint NOT NULL REFERENCES pgbench_money.orders (id), amount_minor int8 NOT NULL, status text NOT NULL)"
     )
     try await pool.query("INSERT INTO pgbench_money.stock SELECT g, $1 FROM generate_series(0, $2) AS g", [Self.units, Int64(products)])
     try await pool.query(
@@ -314,6 +379,7 @@ struct PgbenchScript {
   var hotBucketed: String
   var hotMulti: String
   var spreadMulti: String
+  var checkoutSpread: String
 
   static func write(products: Int, buckets: Int) throws -> PgbenchScript {
     func file(_ name: String, _ text: String) throws -> String {
@@ -335,7 +401,20 @@ struct PgbenchScript {
         "hot-bucketed",
         "\\set b random(1, \(buckets))\nUPDATE pgbench_money.buckets SET available = available - 1 WHERE id = 0 AND bucket = :b AND available >= 1;\n"),
       hotMulti: try file("hot-multi", "\\set p 0\n" + multi),
-      spreadMulti: try file("spread-multi", "\\set p random(1, \(products))\n" + multi))
+      spreadMulti: try file("spread-multi", "\\set p random(1, \(products))\n" + multi),
+      checkoutSpread: try file(
+        "checkout-spread",
+        """
+        \\set p random(1, \(products))
+        BEGIN;
+        SELECT available FROM pgbench_money.stock WHERE id = :p FOR UPDATE;
+        UPDATE pgbench_money.stock SET available = available - 1 WHERE id = :p AND available >= 1;
+        INSERT INTO pgbench_money.orders (customer_id, status, total_minor) VALUES (gen_random_uuid(), 'CONFIRMED', 2158) RETURNING id \\gset
+        INSERT INTO pgbench_money.order_lines (order_id, product_id, quantity, price_minor) VALUES (:id, :p, 1, 1999);
+        INSERT INTO pgbench_money.payments (order_id, amount_minor, status) VALUES (:id, 2158, 'AUTHORIZED');
+        END;
+
+        """))
   }
 }
 
@@ -347,6 +426,13 @@ struct Host: Sendable {
   let group: ServiceGroup
   let connection: RPCConnection
   var inventory: CommerceV1.InventoryService.Client { .init(connection) }
+  var orders: CommerceV1.OrderService.Client { .init(connection) }
+
+  /// Call options carrying a token this server's keys signed for `principal`.
+  func options(for principal: Principal) async throws -> CallOptions {
+    let token = try await app.tokens.issue(for: principal, lifetime: .seconds(4 * 3600)).token
+    return CallOptions(metadata: ["authorization": "Bearer " + token])
+  }
 
   final class Made: Sendable {
     let service = Mutex<InventoryService?>(nil)
@@ -358,15 +444,16 @@ struct Host: Sendable {
     var inventoryConfiguration = InventoryService.Configuration()
     inventoryConfiguration.coalesceReservations = coalesce
     let finalConfiguration = inventoryConfiguration
-    configuration.services = ServiceCatalog.all.filter { ["auth", "catalog"].contains($0.name) } + [
-      ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) { environment in
-        let service = InventoryService(
-          pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: finalConfiguration,
-          logger: environment.logger)
-        made.service.withLock { $0 = service }
-        return HostedService(rpc: service, background: service.backgroundServices)
-      }
-    ]
+    let inventory = ServiceDeclaration(
+      name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]
+    ) { environment in
+      let service = InventoryService(
+        pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: finalConfiguration,
+        logger: environment.logger)
+      made.service.withLock { $0 = service }
+      return HostedService(rpc: service, background: service.backgroundServices)
+    }
+    configuration.services = ServiceCatalog.all.map { $0.name == "inventory" ? inventory : $0 }
     configuration.settings["auth"] = ["bootstrap-admin": "off"]
     configuration.server.port = 0
     let app = try await EmporiumApp.start(configuration, logger: logger)

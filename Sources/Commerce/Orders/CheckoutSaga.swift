@@ -141,6 +141,12 @@ struct CheckoutSaga: Sendable {
       } else {
         // Resumed without the payment method (it is never stored): what became of the attempt.
         payment = try await payments.listPayments(.with { $0.orderId = order.id.lowercasedString }, options: options).payments.first
+        // No payment at all: the process that ran the saga stopped before PaymentService
+        // recorded the authorization, and the method died with it. Once any call it could still
+        // have in flight has timed out, the order cannot be paid: compensate.
+        if payment == nil, now().timeIntervalSince(order.updatedAt) > Double(configuration.peerCallTimeout.components.seconds) {
+          return try await giveUp(order, why: "the payment was never started: the server running the checkout stopped before authorizing")
+        }
       }
     } catch let error as RPCError where error.code == .invalidArgument {
       // The payment method was refused (malformed card, test card outside sandbox mode).

@@ -22,8 +22,9 @@ extension OrderService {
   /// (prices, titles, sellers), "cart" (the lines to buy, clearing them), "inventory"
   /// (reservations) and "payments" (authorization, void, refund, capture), and the saga
   /// recovery worker as background work.
-  /// Settings: `checkout-reservation-ttl` (seconds, default 900) and `checkout-timeout` (seconds,
-  /// default 1800).
+  /// Settings: `checkout-reservation-ttl` (seconds, default 900), `checkout-timeout` (seconds,
+  /// default 1800) and `saga-lease` (seconds a saga's owner holds it before another process's
+  /// recovery takes it over, default 60).
   public static let declaration = ServiceDeclaration(
     name: "orders", schema: "orders", migrations: migrations, peers: ["catalog", "cart", "inventory", "payments"]
   ) { environment in
@@ -48,6 +49,12 @@ extension OrderService {
         throw CommerceError.invalidArgument(field: "checkout-timeout", "must be at least 60 seconds")
       }
       configuration.paymentTimeout = TimeInterval(seconds)
+    }
+    if let text = settings["saga-lease"] {
+      guard let seconds = Int64(text), (2...3600).contains(seconds) else {
+        throw CommerceError.invalidArgument(field: "saga-lease", "must be 2 to 3600 seconds")
+      }
+      configuration.sagaLease = TimeInterval(seconds)
     }
     return configuration
   }

@@ -22,6 +22,11 @@ public protocol PaymentProvider: Sendable {
   func capture(_ request: ProviderCapture) async throws -> ProviderCaptureResult
   func void(_ request: ProviderVoid) async throws -> ProviderVoidResult
   func refund(_ request: ProviderRefund) async throws -> ProviderRefundResult
+  /// The provider's record of the authorization sent with forwarded key `idempotencyKey`, as
+  /// it would answer it now; nil when no authorization with that key ever reached the provider.
+  /// Reconciliation asks it about payments whose authorization got no answer (a server died
+  /// or a call timed out under it), without needing the payment method again.
+  func findAuthorization(idempotencyKey: String) async throws -> ProviderAuthorizationResult?
 }
 
 /// How the customer pays, as sent to the provider.

@@ -58,6 +58,11 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     /// Whether asynchronous authorization results are forwarded to OrderService (peer
     /// "orders") by ``OrderEventRelay``.
     public var ordersRelay = true
+    /// How often reconciliation looks for authorizations that got no answer.
+    public var reconcileInterval: Duration = .seconds(5)
+    /// How old an unanswered PENDING payment must be before reconciliation asks the provider:
+    /// longer than any authorization call can still be running (twice the provider timeout).
+    public var reconcileAfter: TimeInterval = 20
     /// How often finished idempotency keys older than 48 hours are deleted.
     public var sweepInterval: Duration = .seconds(3600)
 
@@ -105,6 +110,10 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
         try await idempotency.purge()
       }
     ]
+    services.append(
+      PeriodicWork("payments reconciliation", every: configuration.reconcileInterval, logger: logger) { [self] in
+        try await reconcile()
+      })
     if let orders { services.append(OrderEventRelay(store: store, orders: orders, logger: logger)) }
     return services
   }
@@ -184,6 +193,7 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
             detail: created ? nil : "retry"), payment: payment.id, now: now, in: tx)
       }
       if created { try await store.publishStatus(payment, amount: amount, in: tx) }
+      if !created && payment.state == .pending && payment.providerPaymentID == nil { try await store.touchPayment(payment.id, now: now, in: tx) }
       return (payment, created)
     }
     if !created {
@@ -218,9 +228,17 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     }
 
     // 3. The answer.
-    return try await store.pool.withTransaction { tx in
+    return try await recordAuthorization(result, of: payment.id, amount: amount, providerKey: providerKey, actor: actor)
+  }
+
+  /// Records the provider's answer to a PENDING payment's authorization (unless a concurrent
+  /// attempt already did), with its ledger entry and status event.
+  private func recordAuthorization(
+    _ result: ProviderAuthorizationResult, of id: UUID, amount: Money, providerKey: String, actor: String
+  ) async throws -> PaymentRecord {
+    try await store.pool.withTransaction { tx in
       let now = now()
-      guard var payment = try await store.lockPayment(payment.id, in: tx) else { throw PaymentStore.StoreError.corruptRow }
+      guard var payment = try await store.lockPayment(id, in: tx) else { throw PaymentStore.StoreError.corruptRow }
       // Settled meanwhile by a concurrent attempt.
       guard payment.state == .pending, payment.providerPaymentID == nil else { return payment }
       let before = payment.state
@@ -249,6 +267,46 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
       if stored.state != before { try await store.publishStatus(stored, amount: amount, in: tx) }
       return stored
     }
+  }
+
+  // MARK: Reconciliation
+
+  /// Settles PENDING payments whose authorization got no answer from the provider (the server
+  /// died under the call, or it timed out and was never retried) once they are older than
+  /// ``Configuration/reconcileAfter``: the provider is asked for its record under the forwarded
+  /// key; a found authorization is recorded as if it had been answered, and one the provider
+  /// never received fails the payment (no money moved). Either way the order learns it through
+  /// the outbox (payment.order_event). Payments the provider answered PENDING (asynchronous) are
+  /// left to its events. Returns how many payments it settled.
+  @discardableResult
+  func reconcile(limit: Int = 100) async throws -> Int {
+    let due = try await store.unansweredAuthorizations(olderThan: now().addingTimeInterval(-configuration.reconcileAfter), limit: limit)
+    var settled = 0
+    for payment in due {
+      let providerKey = "AuthorizePayment:" + payment.requestKey
+      let found: ProviderAuthorizationResult?
+      do {
+        found = try await callProvider { try await provider.findAuthorization(idempotencyKey: providerKey) }
+      } catch {
+        logger.info("reconciliation: provider unavailable", metadata: ["paymentId": "\(payment.id.lowercasedString)", "error": "\(error)"])
+        continue
+      }
+      let actor = "service:payments"
+      let stored: PaymentRecord
+      if let found {
+        stored = try await recordAuthorization(found, of: payment.id, amount: payment.amount, providerKey: providerKey, actor: actor)
+      } else {
+        stored = try await failAuthorization(
+          payment.id, providerKey: providerKey, message: "the provider never received the authorization", actor: actor)
+      }
+      if stored.state != .pending {
+        settled += 1
+        try await store.pool.withTransaction { tx in
+          try await store.publishOrderEvent(stored, kind: stored.state == .authorized || stored.state == .captured ? .paymentAuthorized : .paymentFailed, at: now(), in: tx)
+        }
+      }
+    }
+    return settled
   }
 
   /// A PENDING payment the provider refused outright becomes FAILED.

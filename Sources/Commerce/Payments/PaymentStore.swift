@@ -83,6 +83,23 @@ struct PaymentStore: Sendable {
     return (try Self.payment(row), false)
   }
 
+  /// PENDING payments whose authorization has no provider answer (no provider payment id) and
+  /// that last changed before `before`, oldest first: reconciliation's queue.
+  func unansweredAuthorizations(olderThan before: Date, limit: Int) async throws -> [PaymentRecord] {
+    try await pool.query(
+      """
+      SELECT \(Self.paymentColumns) FROM payments.payments
+      WHERE status = 'PENDING' AND provider_payment_id IS NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2
+      """, [before, Int64(limit)]
+    ).map(Self.payment)
+  }
+
+  /// Marks a locked payment as touched now: a new attempt of its authorization is under way, so
+  /// reconciliation leaves it alone for a while.
+  func touchPayment(_ id: UUID, now: Date, in tx: PostgresTransaction) async throws {
+    try await tx.query("UPDATE payments.payments SET updated_at = greatest(updated_at, $2) WHERE id = $1", [id, now])
+  }
+
   /// A payment, without locks.
   func payment(_ id: UUID) async throws -> PaymentRecord? {
     try await pool.query("SELECT \(Self.paymentColumns) FROM payments.payments WHERE id = $1", [id]).first.map(Self.payment)

@@ -158,6 +158,10 @@ public final class SandboxProvider: PaymentProvider {
     try await perform(.authorize) { try self.recordAuthorization(request) }
   }
 
+  public func findAuthorization(idempotencyKey: String) async throws -> ProviderAuthorizationResult? {
+    state.withLock { $0.authorizations[idempotencyKey] }
+  }
+
   public func capture(_ request: ProviderCapture) async throws -> ProviderCaptureResult {
     try await perform(.capture) {
       try self.state.withLock { state in

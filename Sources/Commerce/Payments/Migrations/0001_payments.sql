@@ -48,6 +48,8 @@ CREATE TABLE payments (
   CHECK (status IN ('CAPTURED', 'PARTIALLY_REFUNDED', 'REFUNDED') OR captured_minor = 0)
 );
 CREATE INDEX payments_by_order ON payments (order_id, seq DESC);
+-- Reconciliation's queue: authorizations without a provider answer.
+CREATE INDEX payments_unanswered ON payments (updated_at) WHERE status = 'PENDING' AND provider_payment_id IS NULL;
 
 CREATE TABLE refunds (
   id uuid PRIMARY KEY,
