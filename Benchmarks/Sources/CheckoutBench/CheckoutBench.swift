@@ -65,7 +65,7 @@ struct CheckoutBench: AsyncParsableCommand {
       url = try await started.createDatabase("checkout_bench")
     }
     print("seeding \(products + 2) products...")
-    fflush(stdout)
+    fflush(nil)
     let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
     _ = try await Seeder.run(SeedGenerator(.init(products: products + 2, users: 0, sellers: 20, seed: 42)), pool: seedPool, logger: logger)
     await seedPool.close()
@@ -147,7 +147,7 @@ struct CheckoutBench: AsyncParsableCommand {
             line += String(format: ", %.1f calls per batch", Double(after.calls - before.calls) / Double(after.batches - before.batches))
           }
           print(line)
-          fflush(stdout)
+          fflush(nil)
         }
       }
     }
