@@ -39,7 +39,10 @@ struct SeedStockTests {
         .scalar(as: String.self)
     }
     dump["inventory.outbox"] = try await pool.query(
-      "SELECT string_agg(concat_ws('|', topic, aggregate_id, encode(payload, 'hex'), published_at), E'\\n' ORDER BY id) FROM inventory.outbox"
+      """
+      SELECT string_agg(concat_ws('|', topic, aggregate_id, encode(payload, 'hex'), published_at), E'\\n' ORDER BY id)
+      FROM inventory.outbox
+      """
     ).scalar(as: String.self)
     return dump
   }
@@ -61,7 +64,11 @@ struct SeedStockTests {
       // Every stock row is a product of the catalog, in a listed warehouse.
       #expect(
         try await SeedLoadTests.count(
-          pool, "SELECT count(*) FROM inventory.stock s WHERE NOT EXISTS (SELECT 1 FROM catalog.products p WHERE p.id::text = s.product_id)")
+          pool,
+          """
+          SELECT count(*) FROM inventory.stock s
+          WHERE NOT EXISTS (SELECT 1 FROM catalog.products p WHERE p.id::text = s.product_id)
+          """)
           == 0)
       let warehouses = try await pool.query("SELECT id::text, code, name, region_code FROM inventory.warehouses ORDER BY code").map {
         SeedManifest.Warehouse(
@@ -70,7 +77,9 @@ struct SeedStockTests {
       }
       #expect(warehouses == manifest.warehouses)
       // 0 <= reserved <= on_hand everywhere.
-      #expect(try await SeedLoadTests.count(pool, "SELECT count(*) FROM inventory.stock WHERE NOT (0 <= reserved AND reserved <= on_hand)") == 0)
+      #expect(
+        try await SeedLoadTests.count(pool, "SELECT count(*) FROM inventory.stock WHERE NOT (0 <= reserved AND reserved <= on_hand)")
+          == 0)
       // One SET entry per row, by the seed, from nothing to the row's units.
       #expect(try await SeedLoadTests.count(pool, "SELECT count(*) FROM inventory.stock_ledger") == 600)
       #expect(
