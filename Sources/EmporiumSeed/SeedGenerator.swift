@@ -1,6 +1,7 @@
 public import CommerceAPI
 public import CommerceAuth
 public import CommerceCatalog
+public import CommerceInventory
 import CommerceKit
 public import Foundation
 
@@ -13,17 +14,21 @@ public struct SeedConfiguration: Sendable, Hashable, Codable {
   /// Seller accounts, each with a catalog profile.
   public var sellers: Int
   public var seed: UInt64
+  /// Warehouses (codes WH01...), each holding a stock row of every product; 0 loads no stock.
+  public var warehouses: Int
 
-  public init(products: Int, users: Int, sellers: Int, seed: UInt64) {
+  public init(products: Int, users: Int, sellers: Int, seed: UInt64, warehouses: Int = 3) {
     self.products = products
     self.users = users
     self.sellers = sellers
     self.seed = seed
+    self.warehouses = warehouses
   }
 }
 
 /// The data set of a ``SeedConfiguration``, made without any I/O: the same configuration gives
-/// the same categories, accounts, sellers and products, with the same ids, every time.
+/// the same categories, accounts, sellers, products, warehouses and stock, with the same ids,
+/// every time.
 ///
 /// Each entity draws from its own ``SeedRandom`` stream, so ``product(_:)`` makes product *i*
 /// in isolation (products are made lazily, as they are loaded). Timestamps are offsets from
@@ -38,6 +43,8 @@ public struct SeedGenerator: Sendable {
   public let accounts: [AuthService.BulkAccount]
   /// The sellers' catalog profiles (ids are their accounts').
   public let sellers: [CatalogService.BulkSeller]
+  /// The warehouses, codes WH01, WH02...
+  public let warehouses: [InventoryService.BulkWarehouse]
 
   /// A leaf category and what its products are made of.
   struct Leaf: Sendable {
@@ -51,7 +58,7 @@ public struct SeedGenerator: Sendable {
   let leaves: [Leaf]
 
   private enum Stream: UInt64 {
-    case categories = 1, users, sellers, products
+    case categories = 1, users, sellers, products, warehouses
   }
 
   /// The password every account of `role` gets: known, for load tests.
@@ -119,6 +126,20 @@ public struct SeedGenerator: Sendable {
     }
     self.accounts = accounts
     self.sellers = sellers
+
+    // Warehouses: a few fulfilment centres in the sellers' regions.
+    var warehouses: [InventoryService.BulkWarehouse] = []
+    for index in 0..<configuration.warehouses {
+      var random = SeedRandom(seed: seed, stream: Stream.warehouses.rawValue, index: UInt64(index))
+      let id = random.uuid()
+      let place = SeedVocabulary.warehousePlaces[index % SeedVocabulary.warehousePlaces.count]
+      warehouses.append(
+        InventoryService.BulkWarehouse(
+          id: id, code: String(format: "WH%02d", index + 1),
+          name: "\(place.name) Fulfillment Center" + (index >= SeedVocabulary.warehousePlaces.count ? " \(index + 1)" : ""),
+          regionCode: place.region, createdAt: created))
+    }
+    self.warehouses = warehouses
   }
 
   /// Product `index` (0..<configuration.products).
@@ -185,12 +206,26 @@ public struct SeedGenerator: Sendable {
   /// The ids of the leaf categories (where products are listed).
   public var leafCategoryIDs: [UUID] { leaves.map(\.id) }
 
-  /// Units of product `index` in stock at each of `warehouses` warehouses, for the inventory
-  /// service's bulk load once it exists (the hook `Seeder` leaves for stock): mostly a few
-  /// dozen, sometimes none, now and then many.
+  /// Units of product `index` in stock at each of `warehouses` warehouses: mostly a few dozen,
+  /// sometimes none, now and then many.
   public func stock(ofProduct index: Int, warehouses: Int) -> [Int64] {
     var random = SeedRandom(seed: configuration.seed, stream: 100 + UInt64(warehouses), index: UInt64(index))
     return (0..<warehouses).map { _ in random.chance(0.1) ? 0 : Int64(random.logNormal(median: 25, sigma: 1.0).rounded()) }
+  }
+
+  /// The stock rows of product `index`: one per warehouse, in the order of ``warehouses``, with
+  /// ``stock(ofProduct:warehouses:)``'s units (0 included: a product with 0 everywhere is out of
+  /// stock).
+  public func stockRows(ofProduct index: Int) -> [InventoryService.BulkStock] {
+    let id = productID(index).lowercasedString
+    return zip(warehouses, stock(ofProduct: index, warehouses: warehouses.count)).map { warehouse, units in
+      InventoryService.BulkStock(productID: id, warehouseID: warehouse.id, onHand: units)
+    }
+  }
+
+  /// Every product's stock rows, product by product, made as the sequence is read.
+  public var stock: some Sequence<InventoryService.BulkStock> {
+    (0..<configuration.products).lazy.map { self.stockRows(ofProduct: $0) }.joined()
   }
 
   /// A price in minor units from a price in major units: at least 0.99, ending in .99 (or .49

@@ -296,4 +296,10 @@ enum SeedVocabulary {
   ]
 
   static let regions = ["US", "GB", "DE", "FR", "CA", "AU", "NL", "SE", "JP", "IT", "ES", "IE"]
+
+  /// Where the seed's warehouses are, in the order they are made.
+  static let warehousePlaces: [(name: String, region: String)] = [
+    ("Riverside", "US"), ("Thames Gateway", "GB"), ("Rhine Valley", "DE"), ("Lakeshore", "CA"), ("Harbour Point", "AU"),
+    ("Loire", "FR"), ("Randstad", "NL"), ("Kanto", "JP"),
+  ]
 }

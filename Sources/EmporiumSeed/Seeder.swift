@@ -1,5 +1,6 @@
 import CommerceAuth
 import CommerceCatalog
+import CommerceInventory
 import EmporiumApp
 public import Foundation
 public import Logging
@@ -7,7 +8,10 @@ public import Postgres
 
 /// Loads a ``SeedGenerator``'s data set into a database: migrates every service's schema, then
 /// hands each service its part through the service's own bulk-load API (the seed writes no SQL
-/// of its own): accounts to AuthService, categories, sellers and products to CatalogService.
+/// of its own): accounts to AuthService, categories, sellers and products to CatalogService,
+/// warehouses and stock to InventoryService. The catalog learns the stock levels from the
+/// inventory's outbox, which the load fills (one event per product): the inventory's relay sends
+/// them when the services start (see `InventoryService.bulkLoad`).
 public enum Seeder {
   /// What the load is doing, for a progress display.
   public enum Progress: Sendable, Hashable {
@@ -20,13 +24,16 @@ public enum Seeder {
     case searchIndex(done: Int, total: Int)
     /// The search index is being swapped in.
     case finishing
+    /// Stock rows (one per product and warehouse) copied of the total.
+    case stock(done: Int, total: Int)
     case finished
   }
 
   /// Migrates and loads `generator`'s data set into the empty database behind `pool`, and
   /// returns its manifest.
   ///
-  /// - Throws: `CatalogService.BulkLoadError` when the catalog is not empty, a
+  /// - Throws: `CatalogService.BulkLoadError` when the catalog is not empty,
+  ///   `InventoryService.BulkLoadError` when the inventory is not empty, a
   ///   `CommerceError` when an account's email is taken, or what the database reports.
   public static func run(
     _ generator: SeedGenerator, pool: PostgresPool, logger: Logger, progress: @escaping @Sendable (Progress) -> Void = { _ in }
@@ -51,9 +58,13 @@ public enum Seeder {
       }
     }
 
-    // Stock per warehouse: once InventoryService exists, hand it
-    // `generator.stock(ofProduct:warehouses:)` for every product through its bulk-load API
-    // here, and add the warehouse ids to the manifest.
+    let rows = total * generator.warehouses.count
+    progress(.stock(done: 0, total: rows))
+    try await InventoryService.bulkLoad(
+      warehouses: generator.warehouses, stock: generator.stock, pool: pool, at: generator.epoch, actor: "service:seed"
+    ) { step in
+      if case .stockCopied(let done) = step { progress(.stock(done: done, total: rows)) }
+    }
 
     progress(.finished)
     return SeedManifest(generator)

@@ -28,6 +28,7 @@ final class SeedProgressDisplay: Sendable {
       case .products(let done, let total): ("products", done, total)
       case .searchIndex(let done, let total): ("search index", done, total)
       case .finishing: ("swapping in the index", 0, 0)
+      case .stock(let done, let total): ("stock", done, total)
       case .finished: ("done", 0, 0)
       }
     let elapsed = Self.seconds(started.duration(to: .now))

@@ -1,5 +1,6 @@
 import CommerceAPI
 import CommerceCatalog
+import CommerceInventory
 import CommerceKit
 import Foundation
 import Testing
@@ -18,12 +19,49 @@ struct SeedGeneratorTests {
     #expect(a.accounts == b.accounts)
     #expect(a.sellers == b.sellers)
     #expect(Array(a.products) == Array(b.products))
+    #expect(a.warehouses == b.warehouses)
+    #expect(Array(a.stock) == Array(b.stock))
     #expect(try SeedManifest(a).json() == SeedManifest(b).json())
     // A product does not depend on how many are made, nor on the order they are made in.
     let more = SeedGenerator(SeedConfiguration(products: 1000, users: 120, sellers: 6, seed: 42))
     #expect(more.product(299) == a.product(299))
     #expect(a.product(7) == Array(a.products)[7])
     #expect(a.productID(7) == a.product(7).id)
+  }
+
+  @Test("warehouses and stock: one row per product and warehouse, the generator's units; a format 1 manifest still decodes")
+  func stock() throws {
+    let generator = SeedGenerator(Self.small)
+    #expect(generator.warehouses.map(\.code) == ["WH01", "WH02", "WH03"])
+    #expect(Set(generator.warehouses.map(\.id)).count == 3)
+    for warehouse in generator.warehouses {
+      #expect(warehouse.regionCode.range(of: "^[A-Z]{2}$", options: .regularExpression) != nil)
+    }
+    let rows = Array(generator.stock)
+    #expect(rows.count == 900)
+    #expect(rows.allSatisfy { $0.onHand >= 0 })
+    #expect(rows.filter { $0.onHand == 0 }.count > 30, "some rows hold nothing")
+    for index in [0, 17, 299] {
+      let product = generator.stockRows(ofProduct: index)
+      #expect(product.map(\.onHand) == generator.stock(ofProduct: index, warehouses: 3))
+      #expect(product.allSatisfy { $0.productID == generator.productID(index).lowercasedString })
+      #expect(product.map(\.warehouseID) == generator.warehouses.map(\.id))
+    }
+    let more = SeedGenerator(SeedConfiguration(products: 300, users: 120, sellers: 6, seed: 42, warehouses: 12))
+    #expect(Set(more.warehouses.map(\.code)).count == 12 && Set(more.warehouses.map(\.name)).count == 12)
+    #expect(more.warehouses.prefix(3) == generator.warehouses.prefix(3))
+
+    let manifest = SeedManifest(generator)
+    #expect(manifest.format == 2)
+    #expect(manifest.warehouses?.map(\.id) == generator.warehouses.map { $0.id.uuidString.lowercased() })
+    #expect(manifest.stock?.units == rows.reduce(0) { $0 + $1.onHand })
+    #expect(manifest.stock?.inStockProductIds.count == 100)
+    var old = try JSONSerialization.jsonObject(with: manifest.json()) as! [String: Any]
+    old["format"] = 1
+    old["warehouses"] = nil
+    old["stock"] = nil
+    let decoded = try JSONDecoder().decode(SeedManifest.self, from: JSONSerialization.data(withJSONObject: old))
+    #expect(decoded.warehouses == nil && decoded.stock == nil && decoded.productIds == manifest.productIds)
   }
 
   @Test("different seeds give different data")

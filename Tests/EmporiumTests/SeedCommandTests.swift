@@ -38,6 +38,7 @@ struct SeedCommandTests {
     #expect(result.status == 0, "\(result.errors)")
     #expect(result.output.contains("seeded 250 products"))
     #expect(result.errors.contains("seed: products 250/250"))
+    #expect(result.errors.contains("seed: stock 750/750"), "3 warehouses by default")
     #expect(!result.errors.contains("\u{1B}["), "no terminal escapes when standard error is not a terminal")
     let json = try JSONSerialization.jsonObject(with: Data(contentsOf: manifest)) as? [String: Any]
     #expect(json?["seed"] as? Int == 11)
@@ -45,11 +46,18 @@ struct SeedCommandTests {
     #expect((json?["users"] as? [[String: Any]])?.count == 33)
     let counts = json?["counts"] as? [String: Int]
     #expect(counts?["products"] == 250 && counts?["sellers"] == 3 && counts?["users"] == 33)
+    #expect(json?["format"] as? Int == 2)
+    #expect((json?["warehouses"] as? [[String: Any]])?.map { $0["code"] as? String } == ["WH01", "WH02", "WH03"])
+    let stock = json?["stock"] as? [String: Any]
+    #expect(stock?["rows"] as? Int == 750)
 
     let pool = try PostgresPool(configuration: .init(url: database, maximumConnections: 1))
     #expect(try await pool.query("SELECT count(*) FROM catalog.products").scalar(as: Int64.self) == 250)
     #expect(try await pool.query("SELECT count(*) FROM catalog.search_documents").scalar(as: Int64.self) == 250)
     #expect(try await pool.query("SELECT count(*) FROM auth.accounts").scalar(as: Int64.self) == 33)
+    #expect(try await pool.query("SELECT count(*) FROM inventory.stock").scalar(as: Int64.self) == 750)
+    let units = try await pool.query("SELECT sum(on_hand)::int8 FROM inventory.stock").scalar(as: Int64.self)
+    #expect(units == (stock?["units"] as? NSNumber)?.int64Value)
     await pool.close()
 
     // Seeding the same database again is refused.
