@@ -127,9 +127,11 @@ struct OrderPaymentTests {
     }
   }
 
-  @Test("500 concurrent checkouts of one product with 100 units: exactly 100 CONFIRMED, stock ends 0 and is never negative")
-  func contention() async throws {
-    try await OrderHarness.run(payments: true) { h in
+  @Test(
+    "500 concurrent checkouts of one product with 100 units: exactly 100 CONFIRMED, stock ends 0 and is never negative (reservations coalesced, and not)",
+    arguments: [true, false])
+  func contention(coalesce: Bool) async throws {
+    try await OrderHarness.run(payments: true, coalesceReservations: coalesce) { h in
       let product = try await h.product(stock: 100)
       var callers: [CallOptions] = []
       for _ in 0..<10 { callers.append(try await h.customer().options) }

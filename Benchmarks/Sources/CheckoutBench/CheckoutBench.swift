@@ -151,6 +151,7 @@ struct CheckoutBench: AsyncParsableCommand {
         }
       }
     }
+    try await Self.printCheckoutProfile(coalesced.app.pool)
     let oversold = try await data.oversold(coalesced.app.pool)
     print("\nstock rows with reserved > on_hand or negative counts: \(oversold)")
     print("\n| phase × callers | calls/s (median) | p50 µs | p99 µs |")
@@ -193,6 +194,45 @@ struct CheckoutBench: AsyncParsableCommand {
     await coalesced.stop()
     await plain.stop()
     try await cluster?.stop()
+  }
+
+  /// Where a confirmed checkout's time goes, step by step, from the records each service keeps
+  /// (the order's saga log, the reservation, the payment and its ledger): no extra
+  /// instrumentation. Pricing (the catalog call before the order exists) is the rest of the
+  /// call's latency.
+  static func printCheckoutProfile(_ pool: PostgresPool) async throws {
+    let rows = try await pool.query(
+      """
+      WITH o AS (
+        SELECT o.created_at AS created, r.created_at AS reserved_at, r.finished_at AS committed_at, p.created_at AS payment_created,
+          (SELECT created_at FROM orders.saga_log l WHERE l.order_id = o.id AND l.step = 'reserved') AS reserved_logged,
+          (SELECT created_at FROM orders.saga_log l WHERE l.order_id = o.id AND l.step = 'confirmed') AS confirmed_logged,
+          (SELECT max(created_at) FROM payments.payment_events e WHERE e.payment_id = p.id AND e.kind = 'AUTHORIZE_RESULT') AS authorized_at
+        FROM orders.orders o
+        JOIN inventory.reservations r ON r.id::text = o.reservation_id
+        JOIN payments.payments p ON p.order_id = o.id::text
+        WHERE o.status = 'CONFIRMED'),
+      steps AS (
+        SELECT '1 order recorded PENDING -> reservation made (ReserveStock)' AS step, reserved_at - created AS d FROM o
+        UNION ALL SELECT '2 -> order recorded AWAITING_PAYMENT', reserved_logged - reserved_at FROM o
+        UNION ALL SELECT '3 -> payment recorded PENDING (AuthorizePayment begins)', payment_created - reserved_logged FROM o
+        UNION ALL SELECT '4 -> provider answered, payment recorded AUTHORIZED', authorized_at - payment_created FROM o
+        UNION ALL SELECT '5 -> reservation committed (CommitReservation)', committed_at - authorized_at FROM o
+        UNION ALL SELECT '6 -> order recorded CONFIRMED', confirmed_logged - committed_at FROM o
+        UNION ALL SELECT '  total: order recorded -> CONFIRMED', confirmed_logged - created FROM o)
+      SELECT step, count(*), (avg(extract(epoch FROM d)) * 1e6)::int8,
+        (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d)) * 1e6)::int8,
+        (percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d)) * 1e6)::int8
+      FROM steps GROUP BY step ORDER BY step
+      """)
+    print("\nwhere a confirmed checkout's time goes (all confirmed orders of the run, both servers):\n")
+    print("| step | orders | mean µs | p50 µs | p99 µs |")
+    print("|---|---:|---:|---:|---:|")
+    for row in rows {
+      print(
+        "| \(try row.decode(0, as: String.self)) | \(try row.decode(1, as: Int64.self)) | \(try row.decode(2, as: Int64.self)) | "
+          + "\(try row.decode(3, as: Int64.self)) | \(try row.decode(4, as: Int64.self)) |")
+    }
   }
 
   /// One phase's measurement.

@@ -62,14 +62,27 @@ struct OrderHarness {
     return configuration
   }
 
+  /// InventoryService as `emporium serve` hosts it, with ReserveStock coalescing on or off.
+  static func inventoryDeclaration(coalesce: Bool) -> ServiceDeclaration {
+    guard !coalesce else { return InventoryService.declaration }
+    return ServiceDeclaration(name: "inventory", schema: "inventory", migrations: InventoryService.migrations, peers: ["catalog"]) {
+      environment in
+      var configuration = InventoryService.Configuration()
+      configuration.coalesceReservations = false
+      let service = InventoryService(
+        pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), configuration: configuration, logger: environment.logger)
+      return HostedService(rpc: service, background: service.backgroundServices)
+    }
+  }
+
   static func run<Result>(
     configuration: OrderService.Configuration = testConfiguration(), payments: Bool = false, sandboxDelay: Duration = .seconds(1),
-    databaseURL: String? = nil, _ body: (OrderHarness) async throws -> Result
+    databaseURL: String? = nil, coalesceReservations: Bool = true, _ body: (OrderHarness) async throws -> Result
   ) async throws -> Result {
     let made = Made<OrderService>()
     let madeSandbox = Made<SandboxProvider>()
     var services = [
-      AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
+      AuthService.declaration, CatalogService.declaration, CartService.declaration, inventoryDeclaration(coalesce: coalesceReservations),
       declaration(configuration, payments: payments, made: made),
     ]
     if payments {
