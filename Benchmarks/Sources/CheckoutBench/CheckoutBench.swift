@@ -170,8 +170,8 @@ struct CheckoutBench: AsyncParsableCommand {
       for name in names {
         let key = "\(name) × \(callers)"
         guard let calls = median(key, \.callsPerSecond) else { continue }
-        let p50 = median(key) { $0.p50.map(Double.init) }.map { String(Int($0)) } ?? "–"
-        let p99 = median(key) { $0.p99.map(Double.init) }.map { String(Int($0)) } ?? "–"
+        let p50 = median(key) { $0.p50.map { Double($0) } }.map { String(Int($0)) } ?? "–"
+        let p99 = median(key) { $0.p99.map { Double($0) } }.map { String(Int($0)) } ?? "–"
         print("| \(key) | \(Int(calls)) | \(p50) | \(p99) |")
       }
     }
@@ -188,7 +188,7 @@ struct CheckoutBench: AsyncParsableCommand {
       print(
         "× \(callers): hot coalesced ÷ pgbench single statement \(ratio("ReserveStock hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
           + "hot coalesced ÷ row lock \(ratio("ReserveStock hot, coalesced", "ReserveStock hot, row lock", \.callsPerSecond)); "
-          + "spread p50 coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock") { $0.p50.map(Double.init) }); "
+          + "spread p50 coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock") { $0.p50.map { Double($0) } }); "
           + "spread calls/s coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock", \.callsPerSecond))")
     }
     await coalesced.stop()
