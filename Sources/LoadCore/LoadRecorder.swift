@@ -1,0 +1,75 @@
+public import Histogram
+import Synchronization
+
+/// Where a run's calls are recorded: one shard per worker, each with its own lock and its own
+/// histograms (per operation and status, corrected and uncorrected, for the measured window;
+/// corrected per interval for the time series). Workers record into their own shard, so they
+/// hardly ever contend; totals and intervals merge the shards exactly (element-wise sums of
+/// histograms of one layout).
+public final class LoadRecorder: Sendable {
+  struct ShardState {
+    var totals: [OperationKey: LatencyPair] = [:]
+    var interval: [OperationKey: LatencyHistogram] = [:]
+  }
+
+  final class Shard: Sendable {
+    let state = Mutex(ShardState())
+  }
+
+  private let shards: [Shard]
+
+  /// A recorder of `shards` shards (workers map onto them by index, modulo the count).
+  public init(shards: Int) {
+    precondition(shards > 0, "a recorder needs at least one shard")
+    self.shards = (0..<shards).map { _ in Shard() }
+  }
+
+  public var shardCount: Int { shards.count }
+
+  /// Records one call (times in nanoseconds) in `worker`'s shard: into the interval always, and
+  /// into the totals when `measured`.
+  public func record(
+    worker: Int, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
+  ) {
+    shards[worker % shards.count].state.withLock { state in
+      state.interval[key, default: .latency()].recordNanoseconds(corrected)
+      if measured {
+        state.totals[key, default: LatencyPair()].record(corrected: corrected, uncorrected: uncorrected)
+      }
+    }
+  }
+
+  /// The interval histograms of every shard merged, each shard's then reset (so each call is
+  /// in exactly one interval).
+  public func takeInterval() -> [OperationKey: LatencyHistogram] {
+    var merged: [OperationKey: LatencyHistogram] = [:]
+    for shard in shards {
+      shard.state.withLock { state in
+        for key in Array(state.interval.keys) where state.interval[key]!.totalCount > 0 {
+          merged[key, default: .latency()].add(state.interval[key]!)
+          state.interval[key]!.reset()
+        }
+      }
+    }
+    return merged
+  }
+
+  /// Each shard's totals, unmerged (one dictionary per worker).
+  public func totalsPerWorker() -> [[OperationKey: LatencyPair]] {
+    shards.map { shard in shard.state.withLock { $0.totals } }
+  }
+
+  /// The measured totals of every shard, merged exactly.
+  public func totals() -> [OperationKey: LatencyPair] {
+    LoadRecorder.merge(totalsPerWorker())
+  }
+
+  /// Merges per-worker (or per-process) totals: the histograms of each key are added.
+  public static func merge(_ parts: [[OperationKey: LatencyPair]]) -> [OperationKey: LatencyPair] {
+    var merged: [OperationKey: LatencyPair] = [:]
+    for part in parts {
+      for (key, pair) in part { merged[key, default: LatencyPair()].add(pair) }
+    }
+    return merged
+  }
+}
