@@ -117,7 +117,6 @@ struct RunCommand: AsyncParsableCommand {
       configuration: configuration, classify: Scenarios.classify,
       onInterval: { snapshot in
         progress.update(snapshot)
-        guard !snapshot.stats.warmup else { return }
         do { try writer?.append(snapshot) } catch { Self.printError("loadgen: writing the histogram log: \(error)") }
       })
     log("running \(scenario) for \(duration) after \(warmup) of warm-up")

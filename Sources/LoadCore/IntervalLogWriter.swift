@@ -45,12 +45,13 @@ public final class IntervalLogWriter: Sendable {
     try lock.withLock { _ in try handle.write(contentsOf: Data(Self.line(tag: tag, start: start, length: length, histogram: histogram).utf8)) }
   }
 
-  /// Appends every operation of an interval snapshot (statuses merged), one line each.
+  /// Appends every operation of an interval snapshot's measured calls (statuses merged), one
+  /// line each; nothing for an interval without measured calls.
   public func append(_ snapshot: IntervalSnapshot) throws {
-    for operation in Set(snapshot.histograms.keys.map(\.operation)).sorted() {
+    for operation in Set(snapshot.measuredHistograms.keys.map(\.operation)).sorted() {
       try append(
         tag: operation, start: snapshot.stats.start, length: snapshot.stats.length,
-        histogram: snapshot.histogram(of: operation))
+        histogram: snapshot.measuredHistogram(of: operation))
     }
   }
 

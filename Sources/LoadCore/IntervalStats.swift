@@ -13,7 +13,8 @@ public struct IntervalStats: Sendable, Codable, Equatable {
     public var max: Double
   }
 
-  /// Seconds from the run's start to the interval's start, and its length.
+  /// Seconds from the run's start to the interval's start, and its length (as the engine took
+  /// it: the boundaries are when the interval was collected, a little after each whole second).
   public var start: Double
   public var length: Double
   /// True when the interval began in the warm-up.
@@ -29,15 +30,18 @@ public struct IntervalStats: Sendable, Codable, Equatable {
 }
 
 /// What the engine hands its observer at each interval's end: the statistics and the
-/// interval's corrected histograms by operation and status (for an interval log).
+/// interval's corrected histograms by operation and status: of every call that completed in
+/// it (warm-up included), and of the measured calls alone, which over all intervals add up to
+/// the run's corrected totals exactly (what an interval log holds).
 public struct IntervalSnapshot: Sendable {
   public var stats: IntervalStats
   public var histograms: [OperationKey: LatencyHistogram]
+  public var measuredHistograms: [OperationKey: LatencyHistogram]
 
-  /// The interval's histograms of `operation`, every status merged.
-  public func histogram(of operation: String) -> LatencyHistogram {
+  /// The interval's measured histograms of `operation`, every status merged.
+  public func measuredHistogram(of operation: String) -> LatencyHistogram {
     var merged = LatencyHistogram.latency()
-    for (key, histogram) in histograms where key.operation == operation { merged.add(histogram) }
+    for (key, histogram) in measuredHistograms where key.operation == operation { merged.add(histogram) }
     return merged
   }
 }

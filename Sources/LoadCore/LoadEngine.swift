@@ -50,18 +50,22 @@ public struct LoadEngine: Sendable {
 
     let intervals = LockedBox<[IntervalStats]>([])
     let interval = max(1_000_000, configuration.interval.loadNanoseconds)
+    // Each interval runs from the previous collection to this one (a little after each whole
+    // interval since the start), so every call is in exactly one.
     let ticker = Task {
       var index: UInt64 = 1
+      var previous = start
       while !Task.isCancelled {
         do { try await clock.sleep(until: start + index * interval) } catch { break }
+        let now = clock.now()
         let snapshot = Self.snapshot(
-          recorder: recorder, counts: counts, from: start + (index - 1) * interval, to: start + index * interval,
-          start: start, warmupEnd: warmupEnd)
+          recorder: recorder, counts: counts, from: previous, to: now, start: start, warmupEnd: warmupEnd)
+        previous = now
         intervals.withLock { $0.append(snapshot.stats) }
         onInterval(snapshot)
         index += 1
       }
-      return index
+      return previous
     }
 
     switch configuration.model {
@@ -72,11 +76,11 @@ public struct LoadEngine: Sendable {
     }
     let finished = clock.now()
     ticker.cancel()
-    let lastIndex = await ticker.value
+    let lastCollected = await ticker.value
     let last = Self.snapshot(
-      recorder: recorder, counts: counts, from: start + (lastIndex - 1) * interval, to: finished, start: start,
+      recorder: recorder, counts: counts, from: lastCollected, to: max(finished, lastCollected), start: start,
       warmupEnd: warmupEnd)
-    if last.stats.offered > 0 || !last.histograms.isEmpty {
+    if last.stats.offered > 0 || !last.histograms.isEmpty || !last.measuredHistograms.isEmpty {
       intervals.withLock { $0.append(last.stats) }
       onInterval(last)
     }
@@ -114,7 +118,7 @@ public struct LoadEngine: Sendable {
   private static func snapshot(
     recorder: LoadRecorder, counts: LockedBox<Counts>, from: UInt64, to: UInt64, start: UInt64, warmupEnd: UInt64
   ) -> IntervalSnapshot {
-    let histograms = recorder.takeInterval()
+    let (histograms, measured) = recorder.takeInterval()
     let dispatch = counts.withLock { counts in
       defer { counts.interval = DispatchCounts() }
       return counts.interval
@@ -135,7 +139,7 @@ public struct LoadEngine: Sendable {
       start: Double(from - start) / 1e9, length: Double(to > from ? to - from : 0) / 1e9, warmup: from < warmupEnd,
       offered: dispatch.offered, sent: dispatch.sent, late: dispatch.late, dropped: dispatch.dropped,
       operations: operations)
-    return IntervalSnapshot(stats: stats, histograms: histograms)
+    return IntervalSnapshot(stats: stats, histograms: histograms, measuredHistograms: measured)
   }
 
   private func runClosed(users: Int, thinkTime: Duration?, runner: JourneyRunner, counts: LockedBox<Counts>) async {

@@ -3,13 +3,14 @@ import Synchronization
 
 /// Where a run's calls are recorded: one shard per worker, each with its own lock and its own
 /// histograms (per operation and status, corrected and uncorrected, for the measured window;
-/// corrected per interval for the time series). Workers record into their own shard, so they
+/// corrected per interval for the time series, every call and the measured ones apart). Workers record into their own shard, so they
 /// hardly ever contend; totals and intervals merge the shards exactly (element-wise sums of
 /// histograms of one layout).
 public final class LoadRecorder: Sendable {
   struct ShardState {
     var totals: [OperationKey: LatencyPair] = [:]
     var interval: [OperationKey: LatencyHistogram] = [:]
+    var measuredInterval: [OperationKey: LatencyHistogram] = [:]
   }
 
   final class Shard: Sendable {
@@ -34,24 +35,33 @@ public final class LoadRecorder: Sendable {
     shards[worker % shards.count].state.withLock { state in
       state.interval[key, default: .latency()].recordNanoseconds(corrected)
       if measured {
+        state.measuredInterval[key, default: .latency()].recordNanoseconds(corrected)
         state.totals[key, default: LatencyPair()].record(corrected: corrected, uncorrected: uncorrected)
       }
     }
   }
 
   /// The interval histograms of every shard merged, each shard's then reset (so each call is
-  /// in exactly one interval).
-  public func takeInterval() -> [OperationKey: LatencyHistogram] {
-    var merged: [OperationKey: LatencyHistogram] = [:]
+  /// in exactly one interval): every call's, and the measured calls' alone.
+  public func takeInterval() -> (all: [OperationKey: LatencyHistogram], measured: [OperationKey: LatencyHistogram]) {
+    var all: [OperationKey: LatencyHistogram] = [:]
+    var measured: [OperationKey: LatencyHistogram] = [:]
     for shard in shards {
       shard.state.withLock { state in
-        for key in Array(state.interval.keys) where state.interval[key]!.totalCount > 0 {
-          merged[key, default: .latency()].add(state.interval[key]!)
-          state.interval[key]!.reset()
-        }
+        Self.drain(&state.interval, into: &all)
+        Self.drain(&state.measuredInterval, into: &measured)
       }
     }
-    return merged
+    return (all, measured)
+  }
+
+  private static func drain(
+    _ histograms: inout [OperationKey: LatencyHistogram], into merged: inout [OperationKey: LatencyHistogram]
+  ) {
+    for key in Array(histograms.keys) where histograms[key]!.totalCount > 0 {
+      merged[key, default: .latency()].add(histograms[key]!)
+      histograms[key]!.reset()
+    }
   }
 
   /// Each shard's totals, unmerged (one dictionary per worker).

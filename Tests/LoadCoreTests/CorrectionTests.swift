@@ -57,10 +57,16 @@ import Testing
 
   @Test func closedModelRecordsStepsAndJourneysAndErrorsByStatus() async {
     let counter = Counter()
+    let logged = LockedBox<[OperationKey: LatencyHistogram]>([:])
     let engine = LoadEngine(
       configuration: LoadRunConfiguration(
         model: .closed(users: 2, thinkTime: .milliseconds(1)), warmup: .milliseconds(100),
-        duration: .milliseconds(400), workers: 2))
+        duration: .milliseconds(400), workers: 2, interval: .milliseconds(100)),
+      onInterval: { snapshot in
+        logged.withLock { logged in
+          for (key, histogram) in snapshot.measuredHistograms { logged[key, default: .latency()].add(histogram) }
+        }
+      })
     let result = await engine.run(journey: "shop") { context in
       try await context.step("look") { try await Task.sleep(for: .milliseconds(2)) }
       let n = counter.next()
@@ -78,7 +84,10 @@ import Testing
     #expect(journey.statuses["SOLD_OUT"] == journey.errors)
     #expect(journey.errors > 0)
     #expect(result.operationNames == ["shop", "shop.buy", "shop.look"])
-    #expect(!result.intervals.isEmpty)
+    #expect(result.intervals.count >= 5)
+    #expect(result.intervals.first?.warmup == true)
+    // What an interval log gets adds up to the totals exactly: no call lost at a boundary.
+    #expect(logged.withLock { $0 } == result.operations.mapValues(\.corrected))
   }
 }
 

@@ -47,8 +47,11 @@ import Testing
     let key = OperationKey(operation: "echo", status: "OK")
     recorder.record(worker: 0, key: key, corrected: 1_000_000, uncorrected: 1_000_000, measured: false)
     recorder.record(worker: 1, key: key, corrected: 2_000_000, uncorrected: 2_000_000, measured: true)
-    #expect(recorder.takeInterval()[key]?.totalCount == 2)
-    #expect(recorder.takeInterval().isEmpty)
+    let interval = recorder.takeInterval()
+    #expect(interval.all[key]?.totalCount == 2)
+    #expect(interval.measured[key]?.totalCount == 1)
+    let next = recorder.takeInterval()
+    #expect(next.all.isEmpty && next.measured.isEmpty)
     #expect(recorder.totals()[key]?.count == 1)
   }
 }
