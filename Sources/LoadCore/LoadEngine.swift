@@ -17,16 +17,22 @@ public struct LoadEngine: Sendable {
   public var classify: @Sendable (any Error) -> String
   /// Called at the end of each interval of the time series, from the engine's ticker task.
   public var onInterval: @Sendable (IntervalSnapshot) -> Void
+  /// Called when the measured window starts and when it ends (on time, from a task of the
+  /// engine's), for whatever must be sampled at those moments (CPU, allocation counts, a
+  /// server's counters). Journeys intended in the window may still be in flight at its end.
+  public var onPhase: @Sendable (LoadPhase) -> Void
 
   public init(
     configuration: LoadRunConfiguration, clock: any LoadClock = SystemLoadClock(),
     classify: @escaping @Sendable (any Error) -> String = LoadEngine.defaultClassify,
-    onInterval: @escaping @Sendable (IntervalSnapshot) -> Void = { _ in }
+    onInterval: @escaping @Sendable (IntervalSnapshot) -> Void = { _ in },
+    onPhase: @escaping @Sendable (LoadPhase) -> Void = { _ in }
   ) {
     self.configuration = configuration
     self.clock = clock
     self.classify = classify
     self.onInterval = onInterval
+    self.onPhase = onPhase
   }
 
   /// LoadFailure's status; otherwise "ERROR".
@@ -68,6 +74,18 @@ public struct LoadEngine: Sendable {
       return previous
     }
 
+    // The window's edges: the phase observer, and this process's CPU time inside the window.
+    let onPhase = self.onPhase
+    let phases = Task { () -> Double? in
+      do { try await clock.sleep(until: warmupEnd) } catch { return nil }
+      let cpuAtStart = processCPUSeconds()
+      onPhase(.measuring)
+      do { try await clock.sleep(until: end) } catch { return nil }
+      let cpu = processCPUSeconds() - cpuAtStart
+      onPhase(.finished)
+      return cpu
+    }
+
     switch configuration.model {
     case .closed(let users, let thinkTime):
       await runClosed(users: users, thinkTime: thinkTime, runner: runner, counts: counts)
@@ -75,6 +93,8 @@ public struct LoadEngine: Sendable {
       await runOpen(model, start: start, runner: runner, counts: counts)
     }
     let finished = clock.now()
+    if Task.isCancelled { phases.cancel() }
+    let windowCPUSeconds = await phases.value
     ticker.cancel()
     let lastCollected = await ticker.value
     let last = Self.snapshot(
@@ -88,7 +108,8 @@ public struct LoadEngine: Sendable {
       model: configuration.model, warmup: configuration.warmup, duration: configuration.duration,
       elapsedSeconds: Double(finished - start) / 1e9, operations: recorder.totals(),
       workers: recorder.totalsPerWorker(), intervals: intervals.withLock { $0 },
-      dispatch: counts.withLock { $0.measured })
+      dispatch: counts.withLock { $0.measured }, recordedOrder: recorder.operationOrder(),
+      windowCPUSeconds: windowCPUSeconds)
   }
 
   struct Counts: Sendable {
@@ -208,6 +229,14 @@ public struct LoadEngine: Sendable {
       }
     }
   }
+}
+
+/// The edges of the measured window.
+public enum LoadPhase: Sendable, Hashable {
+  /// The warm-up is over: journeys from now on are measured.
+  case measuring
+  /// The measured window is over: no journey is started any more (those in flight finish).
+  case finished
 }
 
 /// What every journey task shares: the scenario, the recorder, the clock and the window.

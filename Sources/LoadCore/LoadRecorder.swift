@@ -11,6 +11,9 @@ public final class LoadRecorder: Sendable {
     var totals: [OperationKey: LatencyPair] = [:]
     var interval: [OperationKey: LatencyHistogram] = [:]
     var measuredInterval: [OperationKey: LatencyHistogram] = [:]
+    /// Operation names in the order this shard first saw them (steps in journey order).
+    var order: [String] = []
+    var seen: Set<String> = []
   }
 
   final class Shard: Sendable {
@@ -33,6 +36,7 @@ public final class LoadRecorder: Sendable {
     worker: Int, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
   ) {
     shards[worker % shards.count].state.withLock { state in
+      if state.seen.insert(key.operation).inserted { state.order.append(key.operation) }
       state.interval[key, default: .latency()].recordNanoseconds(corrected)
       if measured {
         state.measuredInterval[key, default: .latency()].recordNanoseconds(corrected)
@@ -62,6 +66,17 @@ public final class LoadRecorder: Sendable {
       merged[key, default: .latency()].add(histograms[key]!)
       histograms[key]!.reset()
     }
+  }
+
+  /// Operation names in the order they were first recorded (shard by shard): a journey's steps
+  /// come in the order the journey takes them.
+  public func operationOrder() -> [String] {
+    var order: [String] = []
+    var seen: Set<String> = []
+    for shard in shards {
+      for name in shard.state.withLock({ $0.order }) where seen.insert(name).inserted { order.append(name) }
+    }
+    return order
   }
 
   /// Each shard's totals, unmerged (one dictionary per worker).

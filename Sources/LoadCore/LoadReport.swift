@@ -23,6 +23,9 @@ public struct LoadReport: Sendable, Codable {
     public var warmupSeconds: Double
     public var durationSeconds: Double
     public var elapsedSeconds: Double
+    /// loadgen's own CPU time in the measured window, and per journey sent in it.
+    public var cpuSeconds: Double?
+    public var cpuMicrosecondsPerJourney: Double?
     public var startTime: String
     public var options: [String: String]
   }
@@ -46,6 +49,10 @@ public struct LoadReport: Sendable, Codable {
     var run = Run(
       scenario: scenario, target: target, model: "closed", warmupSeconds: result.warmup.loadSeconds,
       durationSeconds: result.duration.loadSeconds, elapsedSeconds: result.elapsedSeconds,
+      cpuSeconds: result.windowCPUSeconds,
+      cpuMicrosecondsPerJourney: result.windowCPUSeconds.flatMap { cpu in
+        result.dispatch.sent > 0 ? cpu * 1e6 / Double(result.dispatch.sent) : nil
+      },
       startTime: ISO8601DateFormatter().string(from: startTime), options: options)
     switch result.model {
     case .closed(let users, let thinkTime):
@@ -111,7 +118,12 @@ public struct LoadReport: Sendable, Codable {
     }
     out += "loadgen \(run.scenario) -> \(run.target): \(model); "
     out += String(format: "%.0f s measured after %.0f s warm-up\n", run.durationSeconds, run.warmupSeconds)
-    out += "offered \(dispatch.offered), sent \(dispatch.sent), late \(dispatch.late), dropped \(dispatch.dropped)\n\n"
+    out += "offered \(dispatch.offered), sent \(dispatch.sent), late \(dispatch.late), dropped \(dispatch.dropped)"
+    if let cpu = run.cpuSeconds {
+      out += String(format: "; loadgen CPU %.2f s in the window", cpu)
+      if let perJourney = run.cpuMicrosecondsPerJourney { out += String(format: " (%.0f µs per journey)", perJourney) }
+    }
+    out += "\n\n"
     let header = ["operation", "count", "rate/s", "p50", "p90", "p99", "p99.9", "max", "errors"]
     var rows: [[String]] = []
     for o in operations {

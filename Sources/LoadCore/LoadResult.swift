@@ -13,17 +13,25 @@ public struct LoadResult: Sendable {
   public var workers: [[OperationKey: LatencyPair]]
   public var intervals: [IntervalStats]
   public var dispatch: DispatchCounts
+  /// Operation names in the order they were first recorded.
+  public var recordedOrder: [String] = []
+  /// This process's CPU time (user + system) during the measured window; nil when the run was
+  /// cancelled before the window ended.
+  public var windowCPUSeconds: Double?
 
-  /// Operation names, journeys (no ".") first, each followed by its steps, in order of first use.
+  /// Operation names: journeys (no ".") by name, each followed by its steps in the order the
+  /// journey takes them (the order they were first recorded; by name for any never seen there).
   public var operationNames: [String] {
     let names = Set(operations.keys.map(\.operation))
+    let rank = Dictionary(recordedOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    func journey(_ name: String) -> Substring { name.split(separator: ".", maxSplits: 1).first ?? Substring(name) }
     return names.sorted { lhs, rhs in
-      let l = lhs.split(separator: ".", maxSplits: 1).first.map(String.init) ?? lhs
-      let r = rhs.split(separator: ".", maxSplits: 1).first.map(String.init) ?? rhs
+      let l = journey(lhs), r = journey(rhs)
       if l != r { return l < r }
       let lj = !lhs.contains("."), rj = !rhs.contains(".")
       if lj != rj { return lj }
-      return lhs < rhs
+      let lr = rank[lhs] ?? Int.max, rr = rank[rhs] ?? Int.max
+      return lr != rr ? lr < rr : lhs < rhs
     }
   }
 

@@ -58,6 +58,7 @@ import Testing
   @Test func closedModelRecordsStepsAndJourneysAndErrorsByStatus() async {
     let counter = Counter()
     let logged = LockedBox<[OperationKey: LatencyHistogram]>([:])
+    let phases = LockedBox<[LoadPhase]>([])
     let engine = LoadEngine(
       configuration: LoadRunConfiguration(
         model: .closed(users: 2, thinkTime: .milliseconds(1)), warmup: .milliseconds(100),
@@ -66,7 +67,8 @@ import Testing
         logged.withLock { logged in
           for (key, histogram) in snapshot.measuredHistograms { logged[key, default: .latency()].add(histogram) }
         }
-      })
+      },
+      onPhase: { phase in phases.withLock { $0.append(phase) } })
     let result = await engine.run(journey: "shop") { context in
       try await context.step("look") { try await Task.sleep(for: .milliseconds(2)) }
       let n = counter.next()
@@ -83,11 +85,13 @@ import Testing
     #expect(buy.errors == journey.errors)
     #expect(journey.statuses["SOLD_OUT"] == journey.errors)
     #expect(journey.errors > 0)
-    #expect(result.operationNames == ["shop", "shop.buy", "shop.look"])
+    #expect(result.operationNames == ["shop", "shop.look", "shop.buy"])  // steps in journey order
     #expect(result.intervals.count >= 5)
     #expect(result.intervals.first?.warmup == true)
     // What an interval log gets adds up to the totals exactly: no call lost at a boundary.
     #expect(logged.withLock { $0 } == result.operations.mapValues(\.corrected))
+    #expect(phases.withLock { $0 } == [.measuring, .finished])
+    #expect(result.windowCPUSeconds != nil)
   }
 }
 
