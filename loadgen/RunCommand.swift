@@ -120,7 +120,17 @@ struct RunCommand: AsyncParsableCommand {
         do { try writer?.append(snapshot) } catch { Self.printError("loadgen: writing the histogram log: \(error)") }
       })
     log("running \(scenario) for \(duration) after \(warmup) of warm-up")
-    let result = await engine.run(journey: prepared.name) { context in try await prepared.journey(context) }
+    // Ctrl-C (SIGINT) or SIGTERM stops the run early; what was measured is still reported.
+    let running = Task { await engine.run(journey: prepared.name) { context in try await prepared.journey(context) } }
+    let stops = [SIGINT, SIGTERM].map { number in
+      signal(number, SIG_IGN)
+      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+      source.setEventHandler { running.cancel() }
+      source.resume()
+      return source
+    }
+    let result = await running.value
+    for source in stops { source.cancel() }
     progress.finish()
     try writer?.close()
     await pool.close()
@@ -131,6 +141,7 @@ struct RunCommand: AsyncParsableCommand {
     print(report.text(), terminator: "")
     if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
     if let csv { try Data(report.csv().utf8).write(to: URL(fileURLWithPath: csv)) }
+    if result.interrupted { throw ExitCode(130) }
   }
 
   static func parseTarget(_ text: String) throws -> (String, Int) {

@@ -93,7 +93,8 @@ public struct LoadEngine: Sendable {
       await runOpen(model, start: start, runner: runner, counts: counts)
     }
     let finished = clock.now()
-    if Task.isCancelled { phases.cancel() }
+    let interrupted = Task.isCancelled
+    if interrupted { phases.cancel() }
     let windowCPUSeconds = await phases.value
     ticker.cancel()
     let lastCollected = await ticker.value
@@ -109,7 +110,10 @@ public struct LoadEngine: Sendable {
       elapsedSeconds: Double(finished - start) / 1e9, operations: recorder.totals(),
       workers: recorder.totalsPerWorker(), intervals: intervals.withLock { $0 },
       dispatch: counts.withLock { $0.measured }, recordedOrder: recorder.operationOrder(),
-      windowCPUSeconds: windowCPUSeconds)
+      windowCPUSeconds: windowCPUSeconds,
+      measuredSeconds: interrupted
+        ? Double(min(end, max(warmupEnd, finished)) - warmupEnd) / 1e9 : configuration.duration.loadSeconds,
+      interrupted: interrupted)
   }
 
   struct Counts: Sendable {

@@ -23,6 +23,9 @@ public struct LoadReport: Sendable, Codable {
     public var warmupSeconds: Double
     public var durationSeconds: Double
     public var elapsedSeconds: Double
+    /// The measured window as it ran (shorter than durationSeconds when interrupted).
+    public var measuredSeconds: Double
+    public var interrupted: Bool
     /// loadgen's own CPU time in the measured window, and per journey sent in it.
     public var cpuSeconds: Double?
     public var cpuMicrosecondsPerJourney: Double?
@@ -49,6 +52,7 @@ public struct LoadReport: Sendable, Codable {
     var run = Run(
       scenario: scenario, target: target, model: "closed", warmupSeconds: result.warmup.loadSeconds,
       durationSeconds: result.duration.loadSeconds, elapsedSeconds: result.elapsedSeconds,
+      measuredSeconds: result.measuredSeconds, interrupted: result.interrupted,
       cpuSeconds: result.windowCPUSeconds,
       cpuMicrosecondsPerJourney: result.windowCPUSeconds.flatMap { cpu in
         result.dispatch.sent > 0 ? cpu * 1e6 / Double(result.dispatch.sent) : nil
@@ -117,7 +121,10 @@ public struct LoadReport: Sendable, Codable {
       model = "open, \(rates) \(run.arrivals ?? ""), at most \(run.maxInFlight ?? 0) in flight"
     }
     out += "loadgen \(run.scenario) -> \(run.target): \(model); "
-    out += String(format: "%.0f s measured after %.0f s warm-up\n", run.durationSeconds, run.warmupSeconds)
+    out += String(format: "%.0f s measured after %.0f s warm-up\n", run.measuredSeconds, run.warmupSeconds)
+    if run.interrupted {
+      out += String(format: "INTERRUPTED after %.1f s of the %.0f s window: journeys cut off are under CANCELLED\n", run.measuredSeconds, run.durationSeconds)
+    }
     out += "offered \(dispatch.offered), sent \(dispatch.sent), late \(dispatch.late), dropped \(dispatch.dropped)"
     if let cpu = run.cpuSeconds {
       out += String(format: "; loadgen CPU %.2f s in the window", cpu)

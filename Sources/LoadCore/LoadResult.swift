@@ -18,7 +18,12 @@ public struct LoadResult: Sendable {
   /// This process's CPU time (user + system) during the measured window; nil when the run was
   /// cancelled before the window ended.
   public var windowCPUSeconds: Double?
-
+  /// How long the measured window lasted: `duration`, or less when the run was interrupted
+  /// (the calling task cancelled). Rates are per second of it.
+  public var measuredSeconds: Double
+  /// True when the run was cancelled before its end: journeys cancelled in flight are
+  /// recorded under CANCELLED.
+  public var interrupted: Bool
   /// Operation names: journeys (no ".") by name, each followed by its steps in the order the
   /// journey takes them (the order they were first recorded; by name for any never seen there).
   public var operationNames: [String] {
@@ -43,7 +48,7 @@ public struct LoadResult: Sendable {
       all.add(pair)
       statuses[key.status, default: 0] += pair.count
     }
-    return OperationSummary(operation: operation, latency: all, statuses: statuses, seconds: duration.loadSeconds)
+    return OperationSummary(operation: operation, latency: all, statuses: statuses, seconds: measuredSeconds)
   }
 
   public var summaries: [OperationSummary] { operationNames.map(summary(of:)) }
