@@ -646,6 +646,11 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
+      name: "loadgenTests",
+      dependencies: ["loadgen", "LoadCore"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
       name: "PostgresEmbeddedTests",
       dependencies: ["PostgresEmbedded", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
