@@ -31,6 +31,19 @@ import Testing
     #expect(try HistogramCoding.decodeBase64(text) == histogram)
   }
 
+  /// Written by another implementation (Python's hdrhistogram 0.10.8: a 1 µs...1 h, 3-digit
+  /// histogram of 10, 20, ..., 10,000 and 5 × 2,500,000): read here with the same counts and
+  /// percentiles that implementation reports.
+  @Test func readsAnotherImplementationsEncoding() throws {
+    let text = "HISTFAAAAEJ4nJNpmSzMwMDuwwABzFCaEURcm7yEwf4DRECYSXAUDkLIz8Q+CgclZGViZGIexaN4FBONGZmAYHgTB+u5AKoSJIk="
+    let histogram = try HistogramCoding.decodeBase64(text)
+    #expect(histogram.totalCount == 1_005)
+    #expect(histogram.valueAtPercentile(50) == 5_031)
+    #expect(histogram.valueAtPercentile(99) == 9_951)
+    #expect(histogram.max == 2_500_607)
+    #expect(histogram.min == 10)
+  }
+
   @Test func emptyHistogramRoundTrips() throws {
     let empty = LatencyHistogram.latency()
     let decoded = try HistogramCoding.decode(HistogramCoding.encodeCompressed(empty))
