@@ -28,6 +28,8 @@ let package = Package(
     .executable(name: "emporium", targets: ["emporium"]),
     .executable(name: "emporium-protogen", targets: ["ProtoGen"]),
     .executable(name: "rpcctl", targets: ["rpcctl"]),
+    .executable(name: "loadgen", targets: ["loadgen"]),
+    .library(name: "LoadCore", targets: ["LoadCore"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -39,6 +41,8 @@ let package = Package(
     .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    // LoadCore's latency recording (the same package and version as Benchmarks/).
+    .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
   ],
   targets: [
     // C libraries from Debian packages.
@@ -56,6 +60,11 @@ let package = Package(
       name: "CLibPQ",
       pkgConfig: "libpq",
       providers: [.apt(["libpq-dev"])]
+    ),
+    .systemLibrary(
+      name: "CZlib",
+      pkgConfig: "zlib",
+      providers: [.apt(["zlib1g-dev"])]
     ),
     .systemLibrary(
       name: "CSodium",
@@ -340,6 +349,34 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // The load core: open and closed load models, coordinated-omission-corrected recording into
+    // HdrHistograms, time series, HdrHistogram interval logs, reports. Generic over the call: no
+    // dependency on RPC or the services, so Benchmarks/ and loadgen share it.
+    .target(
+      name: "LoadCore",
+      dependencies: [
+        "CZlib",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // loadgen: the capacity-planning load generator (docs/LOADGEN.md). A client only: it calls a
+    // running deployment through the generated clients and never links a service.
+    .executableTarget(
+      name: "loadgen",
+      dependencies: [
+        "LoadCore",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ],
+      path: "loadgen",
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // What more than one test target uses (waiting for an event another thread causes).
     // Servers, connections and log capture for the test targets that talk to a real server.
     .target(
@@ -602,6 +639,19 @@ let package = Package(
     .testTarget(
       name: "PostgresTests",
       dependencies: ["TestSupport", "Postgres", "PostgresEmbedded"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "LoadCoreTests",
+      dependencies: [
+        "LoadCore",
+        .product(name: "Histogram", package: "hdrhistogram-swift"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "loadgenTests",
+      dependencies: ["loadgen", "LoadCore"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

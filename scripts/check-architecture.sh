@@ -4,6 +4,8 @@
 #      service; it calls other services through CommerceAPI's generated clients.
 #   2. RPC and the PostgreSQL modules (Postgres, the driver; PostgresEmbedded, the launcher) never
 #      depend on or import each other.
+#   3. LoadCore, the load core loadgen and the benchmarks share, depends on no service, nor on RPC,
+#      the commerce layer or the database: it is generic over the call.
 # Reads Package.swift (through `swift package dump-package`) and every import line of the sources.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +35,7 @@ forbidden = {name: services - {name} for name in services}
 forbidden["RPC"] = {"Postgres", "PostgresEmbedded"}
 forbidden["Postgres"] = {"RPC"}
 forbidden["PostgresEmbedded"] = {"RPC"}
+forbidden["LoadCore"] = services | {"RPC", "Messages", "CommerceAPI", "CommerceKit", "EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
 
 problems = []
 import_line = re.compile(r'^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)', re.M)
@@ -57,5 +60,5 @@ if problems:
     for problem in problems:
         print("  " + problem, file=sys.stderr)
     sys.exit(1)
-print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded")
+print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded; LoadCore imports no service, RPC or database module")
 PY

@@ -12,6 +12,7 @@ packages=(
   libpq-dev              # PostgreSQL client library
   postgresql             # initdb/pg_ctl for the embedded database
   libsodium-dev          # argon2id password hashing (AuthService)
+  zlib1g-dev             # DEFLATE for HdrHistogram interval logs (LoadCore)
 )
 
 missing=()

@@ -1,0 +1,100 @@
+public import Histogram
+import Synchronization
+
+/// Where a run's calls are recorded: one shard per worker, each with its own lock and its own
+/// histograms (per operation and status, corrected and uncorrected, for the measured window;
+/// corrected per interval for the time series, every call and the measured ones apart). Workers record into their own shard, so they
+/// hardly ever contend; totals and intervals merge the shards exactly (element-wise sums of
+/// histograms of one layout).
+public final class LoadRecorder: Sendable {
+  struct ShardState {
+    var totals: [OperationKey: LatencyPair] = [:]
+    var interval: [OperationKey: LatencyHistogram] = [:]
+    var measuredInterval: [OperationKey: LatencyHistogram] = [:]
+    /// Operation names in the order this shard first saw them (steps in journey order).
+    var order: [String] = []
+    var seen: Set<String> = []
+  }
+
+  final class Shard: Sendable {
+    let state = Mutex(ShardState())
+  }
+
+  private let shards: [Shard]
+
+  /// A recorder of `shards` shards (workers map onto them by index, modulo the count).
+  public init(shards: Int) {
+    precondition(shards > 0, "a recorder needs at least one shard")
+    self.shards = (0..<shards).map { _ in Shard() }
+  }
+
+  public var shardCount: Int { shards.count }
+
+  /// Records one call (times in nanoseconds) in `worker`'s shard: into the interval always, and
+  /// into the totals when `measured`.
+  public func record(
+    worker: Int, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
+  ) {
+    shards[worker % shards.count].state.withLock { state in
+      if state.seen.insert(key.operation).inserted { state.order.append(key.operation) }
+      state.interval[key, default: .latency()].recordNanoseconds(corrected)
+      if measured {
+        state.measuredInterval[key, default: .latency()].recordNanoseconds(corrected)
+        state.totals[key, default: LatencyPair()].record(corrected: corrected, uncorrected: uncorrected)
+      }
+    }
+  }
+
+  /// The interval histograms of every shard merged, each shard's then reset (so each call is
+  /// in exactly one interval): every call's, and the measured calls' alone.
+  public func takeInterval() -> (all: [OperationKey: LatencyHistogram], measured: [OperationKey: LatencyHistogram]) {
+    var all: [OperationKey: LatencyHistogram] = [:]
+    var measured: [OperationKey: LatencyHistogram] = [:]
+    for shard in shards {
+      shard.state.withLock { state in
+        Self.drain(&state.interval, into: &all)
+        Self.drain(&state.measuredInterval, into: &measured)
+      }
+    }
+    return (all, measured)
+  }
+
+  private static func drain(
+    _ histograms: inout [OperationKey: LatencyHistogram], into merged: inout [OperationKey: LatencyHistogram]
+  ) {
+    for key in Array(histograms.keys) where histograms[key]!.totalCount > 0 {
+      merged[key, default: .latency()].add(histograms[key]!)
+      histograms[key]!.reset()
+    }
+  }
+
+  /// Operation names in the order they were first recorded (shard by shard): a journey's steps
+  /// come in the order the journey takes them.
+  public func operationOrder() -> [String] {
+    var order: [String] = []
+    var seen: Set<String> = []
+    for shard in shards {
+      for name in shard.state.withLock({ $0.order }) where seen.insert(name).inserted { order.append(name) }
+    }
+    return order
+  }
+
+  /// Each shard's totals, unmerged (one dictionary per worker).
+  public func totalsPerWorker() -> [[OperationKey: LatencyPair]] {
+    shards.map { shard in shard.state.withLock { $0.totals } }
+  }
+
+  /// The measured totals of every shard, merged exactly.
+  public func totals() -> [OperationKey: LatencyPair] {
+    LoadRecorder.merge(totalsPerWorker())
+  }
+
+  /// Merges per-worker (or per-process) totals: the histograms of each key are added.
+  public static func merge(_ parts: [[OperationKey: LatencyPair]]) -> [OperationKey: LatencyPair] {
+    var merged: [OperationKey: LatencyPair] = [:]
+    for part in parts {
+      for (key, pair) in part { merged[key, default: LatencyPair()].add(pair) }
+    }
+    return merged
+  }
+}
