@@ -12,18 +12,20 @@ build: deps
 	$(SWIFT) build
 
 ## The whole test suite (against an embedded PostgreSQL), after checking generated code is fresh.
-## In two runs: the runtime's suites, whose tests bound times (deadlines, keepalive, killed
-## servers), first and on their own; then the commerce services' suites, which keep the database
-## busy and would otherwise starve those timers on a small machine (LoadCoreTests times a stalled
-## open-model run).
-RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|rpcctlTests|LoadCoreTests|loadgenTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
+## In three runs: the runtime's suites, whose tests bound times (deadlines, keepalive, killed
+## servers), first and on their own; then the load generator's suites, which time a stalled
+## open-model run and must not share the machine with anything else; then the commerce services'
+## suites, which keep the database busy and would otherwise starve those timers on a small machine.
+RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
+LOADGEN_TESTS = ^(LoadCoreTests|loadgenTests)\.
 test: deps
 	scripts/check-generated.sh
 	scripts/check-bench-peers.sh
 	scripts/check-architecture.sh
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '$(RUNTIME_TESTS)'
-	$(SWIFT) test --skip-build --skip '$(RUNTIME_TESTS)'
+	$(SWIFT) test --skip-build --no-parallel --filter '$(LOADGEN_TESTS)'
+	$(SWIFT) test --skip-build --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
 
 ## Embedded database, server, a health-check call.
 demo: deps

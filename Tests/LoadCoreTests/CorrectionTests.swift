@@ -12,7 +12,8 @@ import Testing
 /// intended k·25 ms after the stall began and sent after the stall plus k−1 calls of 10 ms, so
 /// its corrected latency is about 1000 − 15k ms, above 500 ms for k ≤ 33: with the stalled call,
 /// 34 of the 160 calls (21%), so the corrected p90 is far above 500 ms (≈ 1000 − 15·16 ≈ 760 ms).
-/// Uncorrected, only the stalled call is slow: 1 of 160, above p99 (the 159th of 160 values).
+/// Uncorrected, only the stalled call is slow: 1 of 160 (a busy machine may add a few more, but
+/// nowhere near the 30 that correction reveals), so the uncorrected p90 stays at 10 ms.
 /// A slower machine only makes each call longer, so the queue drains more slowly: more corrected
 /// samples are high, never fewer; the bounds below allow for that without timing thresholds
 /// that a busy machine breaks.
@@ -44,12 +45,11 @@ import Testing
     let slowUncorrected = pair.uncorrected.count(within: 500_000...max(500_000, pair.uncorrected.max))
     #expect(slowCorrected >= 30)  // arithmetic: 34
     #expect(slowUncorrected >= 1)  // the stall itself
-    #expect(slowUncorrected <= 3)  // ...and, on any sane machine, nothing else
+    #expect(slowUncorrected <= 8)  // ...and nothing else but a busy machine's hiccups: far from 30
 
     #expect(summary.corrected.p90 > 500)
     #expect(summary.corrected.max >= 1_000)
     #expect(summary.uncorrected.p90 < 500)
-    #expect(summary.uncorrected.p99 < 500)
     #expect(summary.uncorrected.max >= 1_000)  // the stall is in both; only its shadow differs
     // The journey carries the same correction as its first step.
     #expect(result.summary(of: "stall").corrected.p90 > 500)
@@ -61,8 +61,8 @@ import Testing
     let phases = LockedBox<[LoadPhase]>([])
     let engine = LoadEngine(
       configuration: LoadRunConfiguration(
-        model: .closed(users: 2, thinkTime: .milliseconds(1)), warmup: .milliseconds(100),
-        duration: .milliseconds(400), workers: 2, interval: .milliseconds(100)),
+        model: .closed(users: 2, thinkTime: .milliseconds(1)), warmup: .milliseconds(200),
+        duration: .seconds(2), workers: 2, interval: .milliseconds(100)),
       onInterval: { snapshot in
         logged.withLock { logged in
           for (key, histogram) in snapshot.measuredHistograms { logged[key, default: .latency()].add(histogram) }
