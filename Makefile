@@ -15,7 +15,8 @@ build: deps
 ## In three runs: the runtime's suites, whose tests bound times (deadlines, keepalive, killed
 ## servers), first and on their own; then the load generator's suites, which time a stalled
 ## open-model run and must not share the machine with anything else; then the commerce services'
-## suites, which keep the database busy and would otherwise starve those timers on a small machine.
+## suites, which keep the database busy and would otherwise starve those timers on a small machine,
+## at most six at a time (all at once, on two cores, their calls start missing deadlines).
 RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
 LOADGEN_TESTS = ^(LoadCoreTests|loadgenTests)\.
 test: deps
@@ -25,7 +26,7 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --filter '$(RUNTIME_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(LOADGEN_TESTS)'
-	$(SWIFT) test --skip-build --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
+	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width 6 --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
 
 ## Embedded database, server, a health-check call.
 demo: deps

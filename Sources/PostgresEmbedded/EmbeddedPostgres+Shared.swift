@@ -4,7 +4,12 @@ import Synchronization
 private let sharedCluster = Mutex<Task<EmbeddedPostgres, any Error>?>(nil)
 
 extension EmbeddedPostgres {
-  /// The one cluster for this process, started on first use with the default ``Configuration``.
+  /// The shared cluster's `max_connections`.
+  public static let sharedMaximumConnections = 1000
+
+  /// The one cluster for this process, started on first use with the default ``Configuration``
+  /// and room for 1,000 connections (``sharedMaximumConnections``): every suite of a test run
+  /// takes its databases and pools from it at once.
   ///
   /// Concurrent first callers wait for the same start. The cluster is temporary and owned by this
   /// process: nobody needs to stop it, because the watchdog stops it and removes its directory
@@ -23,7 +28,11 @@ extension EmbeddedPostgres {
         if let task = shared {
           return task
         }
-        let task = Task { try await EmbeddedPostgres.start() }
+        let task = Task {
+          var configuration = Configuration()
+          configuration.serverSettings["max_connections"] = String(sharedMaximumConnections)
+          return try await EmbeddedPostgres.start(configuration)
+        }
         shared = task
         return task
       }

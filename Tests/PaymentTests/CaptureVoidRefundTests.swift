@@ -28,7 +28,8 @@ struct CaptureVoidRefundTests {
 
   @Test("Partial capture, and the capture errors")
   func partialCapture() async throws {
-    try await PaymentHarness.run { h in
+    // The asynchronous card's result arrives only after the test: its payment stays PENDING.
+    try await PaymentHarness.run(asynchronousDelay: .seconds(3600)) { h in
       let payment = try await h.authorize(amount: 5000)
       let error = await expectFailure(.failedPrecondition, reason: "AMOUNT_EXCEEDS_REMAINING") {
         try await h.capture(payment.paymentId, amount: TestApp.usd(5001))

@@ -34,11 +34,12 @@ struct PaymentHarness {
 
   static func run<Result>(
     adjust: @escaping @Sendable (inout PaymentService.Configuration) -> Void = { _ in }, withOrders: Bool = false,
-    _ body: (PaymentHarness) async throws -> Result
+    asynchronousDelay: Duration = .seconds(1), _ body: (PaymentHarness) async throws -> Result
   ) async throws -> Result {
     let made = Made<PaymentService>()
     let madeSandbox = Made<SandboxProvider>()
     var sandboxConfiguration = SandboxProvider.Configuration()
+    sandboxConfiguration.asynchronousDelay = asynchronousDelay
     sandboxConfiguration.initialRetryDelay = .milliseconds(20)
     sandboxConfiguration.maximumRetryDelay = .milliseconds(200)
     let sandboxSettings = sandboxConfiguration
