@@ -198,7 +198,7 @@ public struct IdempotencyStore: Sendable {
         + "SELECT s, m, k, decode(h, 'hex'), 'running', now() + make_interval(secs => $5) "
         + "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS c (s, m, k, h) "
         + "ORDER BY s, m, k ON CONFLICT DO NOTHING RETURNING scope, method, key",
-      [calls.map(\.scope), calls.map(\.method), calls.map(\.key), calls.map { Self.hex($0.requestHash) },
+      [calls.map(\.scope), calls.map(\.method), calls.map(\.key), calls.map { $0.requestHash.hexDigits },
        Double(leaseDuration.components.seconds)])
     let taken = Set(try claimed.map { [try $0.decode(0, as: String.self), try $0.decode(1, as: String.self), try $0.decode(2, as: String.self)] })
     return calls.map { taken.contains([$0.scope, $0.method, $0.key]) }
@@ -223,14 +223,14 @@ public struct IdempotencyStore: Sendable {
       switch outcome {
       case .response(let response):
         codes.append(0)
-        responses.append(Self.hex(try response.serializedBytes()))
+        responses.append(try response.serializedBytes().hexDigits)
         messages.append(nil)
         details.append(nil)
       case .failure(let error):
         codes.append(Int32(error.code.rawValue))
         responses.append(nil)
         messages.append(error.message)
-        details.append(try error.details.map { Self.hex(try $0.serializedBytes()) })
+        details.append(try error.details.map { try $0.serializedBytes().hexDigits })
       }
     }
     try await tx.query(
@@ -239,17 +239,6 @@ public struct IdempotencyStore: Sendable {
         + "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[]) AS o (s, m2, k2, c, r, m, d) "
         + "WHERE k.scope = o.s AND k.method = o.m2 AND k.key = o.k2",
       [outcomes.map(\.call.scope), outcomes.map(\.call.method), outcomes.map(\.call.key), codes, responses, messages, details])
-  }
-
-  private static func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var text = [UInt8]()
-    text.reserveCapacity(bytes.count * 2)
-    for byte in bytes {
-      text.append(digits[Int(byte >> 4)])
-      text.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: text, as: UTF8.self)
   }
 
   /// The codes common.proto calls transient: not stored.

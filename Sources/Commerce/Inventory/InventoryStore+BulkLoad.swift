@@ -100,14 +100,5 @@ extension InventoryStore {
   }
 
   /// `bytes` in bytea's hex input form (`\x0a24…`).
-  static func byteaText(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var text: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
-    text.reserveCapacity(2 + 2 * bytes.count)
-    for byte in bytes {
-      text.append(digits[Int(byte >> 4)])
-      text.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: text, as: UTF8.self)
-  }
+  static func byteaText(_ bytes: [UInt8]) -> String { "\\x" + bytes.hexDigits }
 }

@@ -175,7 +175,7 @@ struct InventoryStore: Sendable {
     let allocations = reservations.flatMap { reservation in reservation.allocations.map { (reservation.id, $0) } }
     let products = Array(Set(changed.map(\.productID))).sorted()
     let payloads = try products.map { product in
-      try CommerceV1.StockLevel.with { $0.productId = product }.serializedBytes().map { String(format: "%02x", $0) }.joined()
+      try CommerceV1.StockLevel.with { $0.productId = product }.serializedBytes().hexDigits
     }
     try await tx.query(
       """
