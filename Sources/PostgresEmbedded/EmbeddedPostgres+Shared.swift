@@ -5,10 +5,10 @@ private let sharedCluster = Mutex<Task<EmbeddedPostgres, any Error>?>(nil)
 
 extension EmbeddedPostgres {
   /// The shared cluster's `max_connections`.
-  public static let sharedMaximumConnections = 1000
+  public static let sharedMaximumConnections = 400
 
   /// The one cluster for this process, started on first use with the default ``Configuration``
-  /// and room for 1,000 connections (``sharedMaximumConnections``): every suite of a test run
+  /// and room for 400 connections (``sharedMaximumConnections``): every suite of a test run
   /// takes its databases and pools from it at once.
   ///
   /// Concurrent first callers wait for the same start. The cluster is temporary and owned by this

@@ -156,30 +156,6 @@ struct ServeCommandTests {
     }
   }
 
-  @Test("--setting reaches the service it names; an unknown service or a bad value is a clear start-up error")
-  func settings() async throws {
-    let database = try await TestCluster.createDatabase("serve_settings")
-    func failure(_ setting: String) async throws -> String {
-      let process = Process()
-      process.executableURL = Self.executable
-      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--setting", setting]
-      let errors = Pipe()
-      process.standardError = errors
-      process.standardOutput = FileHandle.nullDevice
-      try process.run()
-      #expect(await Self.waitForExit(process, within: .seconds(60)))
-      #expect(process.terminationStatus != 0)
-      return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    }
-    let unknown = try await failure("nosuch.lease=3")
-    #expect(unknown.contains("no service is named 'nosuch'") && unknown.contains("orders"))
-    // The value reaches OrderService, which refuses it.
-    let refused = try await failure("orders.saga-lease=1")
-    #expect(refused.contains("saga-lease"))
-    let malformed = try await failure("orders-saga-lease")
-    #expect(malformed.contains("--setting"))
-  }
-
   @Test("a listen address that is taken is a clear error, not a hang")
   func addressInUse() async throws {
     let database = try await TestCluster.createDatabase("serve_taken")

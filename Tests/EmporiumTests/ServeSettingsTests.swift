@@ -1,0 +1,32 @@
+import Foundation
+import PostgresEmbedded
+import Testing
+
+/// `emporium serve --setting`. Apart from ServeCommandTests, whose timed tests run first and
+/// alone: these start three server processes and time nothing.
+@Suite("emporium serve --setting")
+struct ServeSettingsTests {
+  @Test("--setting reaches the service it names; an unknown service or a bad value is a clear start-up error")
+  func settings() async throws {
+    let database = try await TestCluster.createDatabase("serve_settings")
+    func failure(_ setting: String) async throws -> String {
+      let process = Process()
+      process.executableURL = ServeCommandTests.executable
+      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--setting", setting]
+      let errors = Pipe()
+      process.standardError = errors
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
+      #expect(process.terminationStatus != 0)
+      return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+    let unknown = try await failure("nosuch.lease=3")
+    #expect(unknown.contains("no service is named 'nosuch'") && unknown.contains("orders"))
+    // The value reaches OrderService, which refuses it.
+    let refused = try await failure("orders.saga-lease=1")
+    #expect(refused.contains("saga-lease"))
+    let malformed = try await failure("orders-saga-lease")
+    #expect(malformed.contains("--setting"))
+  }
+}
