@@ -651,7 +651,11 @@ let package = Package(
     ),
     .testTarget(
       name: "loadgenTests",
-      dependencies: ["loadgen", "LoadCore"],
+      dependencies: [
+        "loadgen", "LoadCore", "CommerceTestSupport", "EmporiumApp", "EmporiumSeed", "Postgres", "RPC",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

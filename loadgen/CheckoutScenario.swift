@@ -20,7 +20,9 @@ struct CheckoutScenario: Scenario {
   let loginEachJourney: Bool
   let options: CallOptions
   let callTimeout: Duration
+  let ledger: CheckoutLedger
   var name: String { "checkout" }
+  var stockedProducts: [String] { productIDs }
 
   static func prepare(
     clients: CommerceClients, manifest: LoadManifest, settings: ScenarioSettings, log: @escaping @Sendable (String) -> Void
@@ -33,11 +35,17 @@ struct CheckoutScenario: Scenario {
       productIDs, clients: clients, manifest: manifest, settings: settings, log: log)
     let chosen = Array(customers.prefix(max(1, settings.customers)))
     let tokens = try await Preparation.logIn(chosen, clients: clients, timeout: settings.callTimeout, log: log)
+    // Lines left in the customers' carts by earlier runs would be bought with the first
+    // checkout: start from empty carts.
+    log("emptying \(tokens.count) customers' carts")
+    _ = try await Preparation.concurrentMap(tokens, width: 8) { asCustomer in
+      try await clients.cart.clearCart(CommerceV1.ClearCartRequest(), options: asCustomer)
+    }
     return CheckoutScenario(
       clients: clients, customers: chosen, tokens: tokens, productIDs: productIDs, categoryIDs: manifest.leafCategoryIds,
       picker: ProductPicker(count: productIDs.count, exponent: settings.zipf),
       loginEachJourney: settings.loginEachJourney, options: CallOptions(timeout: settings.callTimeout),
-      callTimeout: settings.callTimeout)
+      callTimeout: settings.callTimeout, ledger: settings.ledger)
   }
 
   func journey(_ context: JourneyContext) async throws {
@@ -70,7 +78,9 @@ struct CheckoutScenario: Scenario {
     _ = try await context.step("add_to_cart") { try await clients.cart.addCartItem(add, options: asCustomer) }
     var checkout = Preparation.checkoutRequest()
     checkout.itemsSource = .cart(CommerceV1.CheckoutFromCart())
-    _ = try await context.step("checkout") { try await clients.orders.checkout(checkout, options: asCustomer) }
+    _ = try await context.step("checkout") {
+      try await ledger.record { try await clients.orders.checkout(checkout, options: asCustomer) }
+    }
   }
 }
 
@@ -82,7 +92,9 @@ struct HotProductScenario: Scenario {
   let clients: CommerceClients
   let tokens: [CallOptions]
   let productID: String
+  let ledger: CheckoutLedger
   var name: String { "hot-product" }
+  var stockedProducts: [String] { [productID] }
 
   static func prepare(
     clients: CommerceClients, manifest: LoadManifest, settings: ScenarioSettings, log: @escaping @Sendable (String) -> Void
@@ -96,7 +108,7 @@ struct HotProductScenario: Scenario {
     let customers = Array(manifest.customers.prefix(max(1, settings.customers)))
     guard !customers.isEmpty else { throw ValidationError("the manifest lists no customers") }
     let tokens = try await Preparation.logIn(customers, clients: clients, timeout: settings.callTimeout, log: log)
-    return HotProductScenario(clients: clients, tokens: tokens, productID: productID)
+    return HotProductScenario(clients: clients, tokens: tokens, productID: productID, ledger: settings.ledger)
   }
 
   func journey(_ context: JourneyContext) async throws {
@@ -108,6 +120,8 @@ struct HotProductScenario: Scenario {
     lines.lines = [line]
     var checkout = Preparation.checkoutRequest()
     checkout.itemsSource = .lines(lines)
-    _ = try await context.step("checkout") { try await clients.orders.checkout(checkout, options: asCustomer) }
+    _ = try await context.step("checkout") {
+      try await ledger.record { try await clients.orders.checkout(checkout, options: asCustomer) }
+    }
   }
 }

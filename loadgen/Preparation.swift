@@ -25,8 +25,9 @@ enum Preparation {
   }
 
   /// Sets `settings.stock` units on hand for each product, in the manifest's first warehouse or
-  /// (when it names none) the first the server lists, created as "LOADGEN" when there is none;
-  /// as the manifest's first admin. Skipped when the manifest brings stock, unless
+  /// (when it names none) the first the server lists, created as "LOADGEN" when there is none,
+  /// and empties the product's other warehouses (down to what they hold reserved), so the
+  /// product's total is `settings.stock`; as the manifest's first admin. Skipped when the manifest brings stock, unless
   /// `settings.setStock`.
   static func stock(
     _ productIDs: [String], clients: CommerceClients, manifest: LoadManifest, settings: ScenarioSettings,
@@ -47,6 +48,28 @@ enum Preparation {
       request.productId = productID
       request.warehouseId = warehouse
       request.onHand = settings.stock
+      return try await clients.inventory.setStock(request, options: asAdmin)
+    }
+    // The product's total is what was asked for: other warehouses (the seed stocks several)
+    // keep only what they have reserved.
+    let batches = stride(from: 0, to: productIDs.count, by: 100).map {
+      Array(productIDs[$0..<min($0 + 100, productIDs.count)])
+    }
+    let elsewhere = try await concurrentMap(batches, width: 4) { batch in
+      var request = CommerceV1.GetStockRequest()
+      request.productIds = batch
+      return try await clients.inventory.getStock(request, options: asAdmin).stocks.flatMap { stock in
+        stock.warehouses.filter { $0.warehouseId != warehouse && $0.onHand > $0.reserved }
+      }
+    }.joined()
+    if !elsewhere.isEmpty {
+      log("emptying \(elsewhere.count) stock rows of those products in other warehouses")
+    }
+    _ = try await concurrentMap(Array(elsewhere), width: 16) { row in
+      var request = CommerceV1.SetStockRequest()
+      request.productId = row.productId
+      request.warehouseId = row.warehouseId
+      request.onHand = row.reserved
       return try await clients.inventory.setStock(request, options: asAdmin)
     }
   }

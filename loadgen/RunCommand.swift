@@ -53,6 +53,8 @@ struct RunCommand: AsyncParsableCommand {
   @Option(help: "Write the per-operation summary as CSV.") var csv: String?
   @Option(help: "Write HdrHistogram interval logs (one tag per operation).") var histogramLog: String?
   @Flag(help: "No live progress line.") var quiet = false
+  @Flag(help: "checkout, hot-product: skip the business invariant check after the run.") var noInvariants = false
+  @Option(help: "How long the invariant check waits for the run's orders to settle.") var settleTimeout = "60s"
 
   func validate() throws {
     guard (users == nil) != (rate == nil) else { throw ValidationError("give exactly one of --users (closed) or --rate (open)") }
@@ -93,15 +95,23 @@ struct RunCommand: AsyncParsableCommand {
     let pool = RPCClientPool(endpoints: [Endpoint(host: host, port: port)], configuration: poolConfiguration)
     let clients = CommerceClients(pool)
     let manifestPath = manifest
+    let loadedManifest = try manifestPath.map { try LoadManifest.load($0) }
     let log: @Sendable (String) -> Void = { line in Self.printError("loadgen: " + line) }
     let prepared: any Scenario
+    let invariants: InvariantGuard?
     do {
       prepared = try await Scenarios.make(
         scenario, settings: settings, clients: clients,
         manifest: {
-          guard let manifestPath else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
-          return try LoadManifest.load(manifestPath)
+          guard let loadedManifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
+          return loadedManifest
         }, log: log)
+      invariants =
+        noInvariants
+        ? nil
+        : try await InvariantGuard.forRun(
+          of: prepared, clients: clients, manifest: loadedManifest, ledger: settings.ledger,
+          callTimeout: settings.callTimeout, log: log)
     } catch {
       await pool.close()
       throw error
@@ -133,6 +143,16 @@ struct RunCommand: AsyncParsableCommand {
     for source in stops { source.cancel() }
     progress.finish()
     try writer?.close()
+
+    var invariantReport: InvariantCheck.Report?
+    if let invariants, !result.interrupted {
+      do {
+        invariantReport = try await invariants.check(settleTimeout: try DurationText.parse(settleTimeout), log: log)
+      } catch {
+        await pool.close()
+        throw error
+      }
+    }
     await pool.close()
 
     let report = LoadReport(
@@ -141,7 +161,9 @@ struct RunCommand: AsyncParsableCommand {
     print(report.text(), terminator: "")
     if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
     if let csv { try Data(report.csv().utf8).write(to: URL(fileURLWithPath: csv)) }
+    if let invariantReport { print(invariantReport.text(), terminator: "") }
     if result.interrupted { throw ExitCode(130) }
+    if let invariantReport, !invariantReport.passed { throw ExitCode(InvariantCheck.exitCode) }
   }
 
   static func parseTarget(_ text: String) throws -> (String, Int) {

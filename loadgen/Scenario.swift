@@ -8,7 +8,14 @@ import RPC
 /// journeys by the load engine. Each step is recorded as "<scenario>.<step>" beside the journey.
 protocol Scenario: Sendable {
   var name: String { get }
+  /// Products whose stock the run's journeys change (the invariant check reads them before
+  /// and after); empty for scenarios that buy nothing.
+  var stockedProducts: [String] { get }
   func journey(_ context: JourneyContext) async throws
+}
+
+extension Scenario {
+  var stockedProducts: [String] { [] }
 }
 
 /// What the scenarios can be told on the command line.
@@ -30,6 +37,8 @@ struct ScenarioSettings: Sendable {
   var loginEachJourney = true
   var callTimeout: Duration = .seconds(30)
   var mix: [(String, Double)] = []
+  /// Records what every Checkout answered, for the invariant check.
+  var ledger = CheckoutLedger()
 }
 
 /// The generated clients over one transport (a client pool to the target).
@@ -40,6 +49,7 @@ struct CommerceClients: Sendable {
   let cart: CommerceV1.CartService.Client
   let orders: CommerceV1.OrderService.Client
   let inventory: CommerceV1.InventoryService.Client
+  let payments: CommerceV1.PaymentService.Client
 
   init(_ transport: any ClientTransport) {
     echo = RpcV1.EchoService.Client(transport)
@@ -48,6 +58,7 @@ struct CommerceClients: Sendable {
     cart = CommerceV1.CartService.Client(transport)
     orders = CommerceV1.OrderService.Client(transport)
     inventory = CommerceV1.InventoryService.Client(transport)
+    payments = CommerceV1.PaymentService.Client(transport)
   }
 }
 
@@ -92,6 +103,10 @@ enum Scenarios {
 struct MixScenario: Scenario {
   let parts: [(any Scenario, Double)]
   var name: String { "mix" }
+  var stockedProducts: [String] {
+    var seen = Set<String>()
+    return parts.flatMap(\.0.stockedProducts).filter { seen.insert($0).inserted }
+  }
 
   func journey(_ context: JourneyContext) async throws {
     let total = parts.reduce(0) { $0 + $1.1 }
