@@ -10,8 +10,9 @@ import Synchronization
 protocol InvariantReadBack: Sendable {
   /// Units on hand and reserved of each product, totalled over warehouses.
   func stock(_ productIDs: [String]) async throws -> [String: InvariantCheck.Stock]
-  /// Every order placed at or after `since`.
-  func orders(since: Date) async throws -> [InvariantCheck.Order]
+  /// Every order placed at or after `since`; with `inFlightOnly`, only those still PENDING or
+  /// AWAITING_PAYMENT.
+  func orders(since: Date, inFlightOnly: Bool) async throws -> [InvariantCheck.Order]
   /// The status of each reservation ("ACTIVE", "COMMITTED", "RELEASED", "EXPIRED").
   func reservationStatuses(_ reservationIDs: [String]) async throws -> [String: String]
   /// The charge of every payment (attempt) of each order.
@@ -71,9 +72,10 @@ struct RPCReadBack: InvariantReadBack {
     return result
   }
 
-  func orders(since: Date) async throws -> [InvariantCheck.Order] {
+  func orders(since: Date, inFlightOnly: Bool) async throws -> [InvariantCheck.Order] {
     var request = CommerceV1.ListOrdersRequest()
     request.pageSize = 100
+    if inFlightOnly { request.statuses = [.pending, .awaitingPayment] }
     var minimum = GoogleProtobuf.Timestamp()
     let seconds = since.timeIntervalSince1970.rounded(.down)
     minimum.seconds = Int64(seconds)
@@ -168,16 +170,17 @@ struct InvariantGuard: Sendable {
   func check(settleTimeout: Duration, log: @Sendable (String) -> Void) async throws -> InvariantCheck.Report {
     let clock = ContinuousClock()
     let deadline = clock.now + settleTimeout
-    var orders = try await readBack.orders(since: since)
+    var inFlight = try await readBack.orders(since: since, inFlightOnly: true)
     var lastReport = clock.now
-    while orders.contains(where: { $0.outcome == .inFlight }) && clock.now < deadline {
+    while !inFlight.isEmpty && clock.now < deadline {
       if clock.now - lastReport >= .seconds(5) {
-        log("waiting for \(orders.filter { $0.outcome == .inFlight }.count) orders in flight to settle")
+        log("waiting for \(inFlight.count) orders in flight to settle")
         lastReport = clock.now
       }
       try await Task.sleep(for: .milliseconds(250))
-      orders = try await readBack.orders(since: since)
+      inFlight = try await readBack.orders(since: since, inFlightOnly: true)
     }
+    let orders = try await readBack.orders(since: since, inFlightOnly: false)
     log("checking invariants over \(orders.count) orders and \(products.count) products")
     let after = try await readBack.stock(products)
     let ended = orders.filter { $0.outcome == .failed || $0.outcome == .cancelled }

@@ -74,7 +74,9 @@ import Testing
     func stock(_ productIDs: [String]) async throws -> [String: InvariantCheck.Stock] {
       state.withLock { state in state.stock.filter { productIDs.contains($0.key) } }
     }
-    func orders(since: Date) async throws -> [InvariantCheck.Order] { state.withLock { $0.orders } }
+    func orders(since: Date, inFlightOnly: Bool) async throws -> [InvariantCheck.Order] {
+      state.withLock { state in state.orders.filter { !inFlightOnly || $0.outcome == .inFlight } }
+    }
     func reservationStatuses(_ ids: [String]) async throws -> [String: String] {
       state.withLock { state in state.reservations.filter { ids.contains($0.key) } }
     }
