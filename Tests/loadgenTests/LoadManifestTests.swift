@@ -1,3 +1,4 @@
+import EmporiumSeed
 import Foundation
 import Testing
 
@@ -31,6 +32,34 @@ import Testing
     let manifest = try JSONDecoder().decode(LoadManifest.self, from: Data(text.utf8))
     #expect(manifest.warehouseIds == ["w1", "w2"])
     #expect(manifest.hasStock)
+  }
+
+  /// The manifest `emporium seed` writes now (format 2: warehouses and stock), from the seed's
+  /// own writer, read through the same path `--manifest FILE` takes.
+  @Test func readsTheSeedsCurrentManifest() throws {
+    let seeded = SeedManifest(SeedGenerator(SeedConfiguration(products: 5, users: 3, sellers: 1, seed: 9, warehouses: 2)))
+    #expect(seeded.format == 2)
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json")
+    try seeded.json().write(to: path)
+    defer { try? FileManager.default.removeItem(at: path) }
+    let manifest = try LoadManifest.load(path.path)
+    #expect(manifest.format == 2)
+    #expect(manifest.productIds == seeded.productIds)
+    #expect(manifest.warehouseIds == seeded.warehouses?.map(\.id))
+    #expect(manifest.warehouseIds?.count == 2)
+    #expect(manifest.hasStock)
+    #expect(manifest.admins.count == 1)
+  }
+
+  @Test func refusesAFormatItDoesNotKnow() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("manifest-\(UUID().uuidString).json")
+    try Data(Self.seedManifest.replacingOccurrences(of: #""format":1"#, with: #""format":3"#).utf8).write(to: path)
+    defer { try? FileManager.default.removeItem(at: path) }
+    #expect {
+      try LoadManifest.load(path.path)
+    } throws: { error in
+      "\(error)".contains("manifest format 3; loadgen reads formats 1 to 2")
+    }
   }
 }
 
