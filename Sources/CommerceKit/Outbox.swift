@@ -61,6 +61,28 @@ public struct Outbox: Sendable {
     }
   }
 
+  /// Up to `limit` unpublished events, oldest first, locked for `tx` (FOR UPDATE SKIP LOCKED):
+  /// relays of the same schema in several processes each take events the others have not
+  /// taken, instead of all sending the same ones. A relay marks what it sent in the same `tx`
+  /// (``markPublished(_:in:)``); if it dies first, the locks go with its transaction and the
+  /// events are there for the next drain.
+  public func claim(limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
+    try await tx.query(
+      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+      [Int64(limit)]
+    ).map { row in
+      Event(
+        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
+        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
+    }
+  }
+
+  /// Marks events published in `tx`.
+  public func markPublished(_ ids: [Int64], in tx: PostgresTransaction) async throws {
+    guard !ids.isEmpty else { return }
+    try await tx.query("UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)", [ids])
+  }
+
   /// Marks events published.
   public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
     guard !ids.isEmpty else { return }

@@ -132,27 +132,3 @@ import Testing
     #expect(throws: CommerceError.self) { try Self.call("tab\there") }
   }
 }
-
-@Suite struct OutboxTests {
-  @Test func eventsExistExactlyWhenTheirChangeCommitted() async throws {
-    try await withDatabase("commercekit_outbox") { pool in
-      let outbox = Outbox(schema: "svc")
-      let notifications = try await pool.notifications(channel: outbox.channel)
-      var wakeUps = notifications.makeAsyncIterator()
-      try await pool.withTransaction { tx in
-        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "placed" }, topic: "order.placed", aggregateID: "o-1", in: tx)
-      }
-      struct Rollback: Error {}
-      _ = try? await pool.withTransaction { tx in
-        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "never" }, topic: "order.placed", aggregateID: "o-2", in: tx)
-        throw Rollback()
-      }
-      #expect(await wakeUps.next() != nil)
-      let events = try await outbox.unpublished(pool: pool)
-      #expect(events.map(\.aggregateID) == ["o-1"])
-      #expect(try RpcV1.EchoRequest(serializedBytes: events[0].payload).message == "placed")
-      try await outbox.markPublished(events.map(\.id), pool: pool)
-      #expect(try await outbox.unpublished(pool: pool).isEmpty)
-    }
-  }
-}

@@ -412,20 +412,35 @@ struct CatalogStore: Sendable {
   // MARK: Stock and ratings
 
   /// Records levels newer than the stored ones; returns the ids of the products that changed.
+  ///
+  /// A level change touches the search document only when the product's in-stock flag flips
+  /// (the document's one stock-derived column, set in place: its text and facets do not
+  /// change), so the common case, units sold of a product still in stock, is one statement.
+  /// Every changed product's cached page (it shows the units available) is invalidated.
   func recordStockLevels(_ levels: [(product: UUID, available: Int64, version: Int64)]) async throws -> [UUID] {
     try await pool.withTransaction { tx in
       let changed = try await tx.query(
         """
-        INSERT INTO catalog.stock_levels AS s (product_id, available, version, updated_at)
-        SELECT l.product_id, l.available, l.version, now()
-        FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS l (product_id, available, version)
-        ORDER BY l.product_id
-        ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, version = EXCLUDED.version, updated_at = now()
-        WHERE s.version < EXCLUDED.version
-        RETURNING product_id
+        WITH changed AS (
+          INSERT INTO catalog.stock_levels AS s (product_id, available, version, updated_at)
+          SELECT l.product_id, l.available, l.version, now()
+          FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS l (product_id, available, version)
+          ORDER BY l.product_id
+          ON CONFLICT (product_id) DO UPDATE SET available = EXCLUDED.available, version = EXCLUDED.version, updated_at = now()
+          WHERE s.version < EXCLUDED.version
+          RETURNING product_id, available
+        ), flipped AS (
+          UPDATE catalog.search_documents d SET in_stock = c.available > 0, changed_at = clock_timestamp()
+          FROM changed c WHERE d.product_id = c.product_id AND d.in_stock <> (c.available > 0)
+        )
+        SELECT product_id FROM changed
         """, [levels.map(\.product), levels.map(\.available), levels.map(\.version)]
       ).map { try $0.decode(0, as: UUID.self) }
-      if !changed.isEmpty { try await refreshDocuments(changed, words: false, in: tx) }
+      if !changed.isEmpty {
+        try await tx.query(
+          "SELECT pg_notify($1, id::text) FROM unnest($2::uuid[]) AS id",
+          [Self.invalidationChannel, changed.sorted { $0.uuidString < $1.uuidString }])
+      }
       return changed
     }
   }

@@ -1,0 +1,82 @@
+import CommerceKit
+import Messages
+import Postgres
+import Testing
+
+/// Relays of one schema in several processes share its outbox: what one claims, the others
+/// skip until it commits (published) or rolls back (there again).
+@Suite struct OutboxTests {
+  static let outbox = Outbox(schema: "svc")
+
+  static func append(_ count: Int, pool: PostgresPool) async throws {
+    try await pool.withTransaction { tx in
+      for index in 0..<count {
+        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "\(index)" }, topic: "t", aggregateID: "a\(index)", in: tx)
+      }
+    }
+  }
+
+  @Test func eventsExistExactlyWhenTheirChangeCommitted() async throws {
+    try await withDatabase("commercekit_outbox") { pool in
+      let outbox = Outbox(schema: "svc")
+      let notifications = try await pool.notifications(channel: outbox.channel)
+      var wakeUps = notifications.makeAsyncIterator()
+      try await pool.withTransaction { tx in
+        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "placed" }, topic: "order.placed", aggregateID: "o-1", in: tx)
+      }
+      struct Rollback: Error {}
+      _ = try? await pool.withTransaction { tx in
+        try await outbox.append(RpcV1.EchoRequest.with { $0.message = "never" }, topic: "order.placed", aggregateID: "o-2", in: tx)
+        throw Rollback()
+      }
+      #expect(await wakeUps.next() != nil)
+      let events = try await outbox.unpublished(pool: pool)
+      #expect(events.map(\.aggregateID) == ["o-1"])
+      #expect(try RpcV1.EchoRequest(serializedBytes: events[0].payload).message == "placed")
+      try await outbox.markPublished(events.map(\.id), pool: pool)
+      #expect(try await outbox.unpublished(pool: pool).isEmpty)
+    }
+  }
+
+  @Test func aClaimedBatchIsSkippedByOtherRelaysUntilItsTransactionEnds() async throws {
+    try await withDatabase("commercekit_outbox_claim") { pool in
+      try await Self.append(5, pool: pool)
+      let first = try await pool.withTransaction { tx in
+        let mine = try await Self.outbox.claim(limit: 3, in: tx)
+        // Another relay, meanwhile, gets the two events this one has not claimed.
+        let theirs = try await pool.withTransaction { other in try await Self.outbox.claim(limit: 10, in: other) }
+        #expect(theirs.map(\.aggregateID) == ["a3", "a4"])
+        try await Self.outbox.markPublished(mine.map(\.id), in: tx)
+        return mine
+      }
+      #expect(first.map(\.aggregateID) == ["a0", "a1", "a2"])
+      // Published by the first relay's commit; the second's claim ended without marking.
+      #expect(try await Self.outbox.unpublished(pool: pool).map(\.aggregateID) == ["a3", "a4"])
+    }
+  }
+
+  @Test func aRelayThatFailsLeavesItsClaimForTheNext() async throws {
+    try await withDatabase("commercekit_outbox_rollback") { pool in
+      try await Self.append(2, pool: pool)
+      struct Failed: Error {}
+      await #expect(throws: Failed.self) {
+        try await pool.withTransaction(maxAttempts: 1) { tx in
+          _ = try await Self.outbox.claim(limit: 10, in: tx)
+          throw Failed()
+        }
+      }
+      let again = try await pool.withTransaction { tx in try await Self.outbox.claim(limit: 10, in: tx) }
+      #expect(again.map(\.aggregateID) == ["a0", "a1"])
+    }
+  }
+
+  @Test func aTopicReadUsesTheTopicIndex() async throws {
+    try await withDatabase("commercekit_outbox_topic") { pool in
+      let plan = try await pool.query(
+        "EXPLAIN (COSTS OFF) SELECT id FROM svc.outbox WHERE published_at IS NULL AND topic = ANY($1) ORDER BY id LIMIT 10",
+        [["t"]]
+      ).map { try $0.decode(0, as: String.self) }.joined(separator: "\n")
+      #expect(plan.contains("outbox_unpublished_topic"), "\(plan)")
+    }
+  }
+}
