@@ -48,12 +48,14 @@ public struct Outbox: Sendable {
     }
   }
 
-  /// Up to `limit` unpublished events of `topics`, oldest first. A relay that forwards only some
-  /// topics (to one peer) reads with it and leaves the other topics' events to their relays.
-  public func unpublished(topics: [String], limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
+  /// Up to `limit` unpublished events of `topic`, oldest first. A relay that forwards only one
+  /// topic (to one peer) reads with it and leaves the other topics' events to their relays. One
+  /// topic by equality, so that the (topic, id) index serves both the filter and the order
+  /// (with a list of topics the planner's generic plan walked every unpublished event by id).
+  public func unpublished(topic: String, limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
     try await pool.query(
-      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL AND topic = ANY($1) ORDER BY id LIMIT $2",
-      [topics, Int64(limit)]
+      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
+      [topic, Int64(limit)]
     ).map { row in
       Event(
         id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),

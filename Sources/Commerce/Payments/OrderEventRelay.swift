@@ -72,7 +72,7 @@ struct OrderEventRelay: Service {
   func drain() async throws -> Int {
     var total = 0
     while true {
-      let events = try await store.outbox.unpublished(topics: [PaymentStore.orderEventTopic], limit: Self.batchSize, pool: store.pool)
+      let events = try await store.outbox.unpublished(topic: PaymentStore.orderEventTopic, limit: Self.batchSize, pool: store.pool)
       for event in events {
         var request = try CommerceV1.ApplyOrderEventRequest(serializedBytes: event.payload)
         request.eventId = "payments:\(event.id)"
