@@ -75,6 +75,58 @@ struct CategoryAndSignalTests {
     }
   }
 
+  /// Units sold of a product that stays in stock change its page, not search results: the
+  /// cached page is patched (here, and from another process's announcement) and cached searches
+  /// stay; a flip of the in-stock flag evicts both.
+  @Test func aLevelChangeWithoutAFlipPatchesThePageAndKeepsSearches() async throws {
+    try await CatalogHarness.run { h in
+      let seller = try await h.seller()
+      let category = try await h.category("Kettles")
+      let kettle = try await h.product("Steel Kettle", seller: seller.options, category: category.categoryId)
+      let inventory = try await h.service("inventory")
+      func level(_ quantity: Int64, version: Int64) async throws {
+        _ = try await h.catalog.recordStockLevels(
+          .with { $0.levels = [.with { $0.productId = kettle.productId; $0.availableQuantity = quantity; $0.version = version }] },
+          options: inventory)
+      }
+      func available() async throws -> Int64? {
+        try await h.catalog.getProduct(.with { $0.productId = kettle.productId }).availability?.availableQuantity
+      }
+      try await level(40, version: 1)
+      #expect(try await eventually { try await available() == 40 })
+      #expect(try await h.search { $0.query = "kettle" }.products.first?.inStock == true)
+
+      let misses = h.service.cacheStatistics.misses
+      let searchHits = h.service.searchCacheStatistics.hits
+      try await level(39, version: 2)
+      #expect(try await available() == 39)
+      // Another process's sale, announced as it is after its commit.
+      try await h.pool.query(
+        "SELECT pg_notify('catalog_products', $1)", ["stock:\(kettle.productId):38"])
+      #expect(try await eventually { try await available() == 38 })
+      #expect(h.service.cacheStatistics.misses == misses)  // served from the patched page
+      #expect(try await h.search { $0.query = "kettle" }.products.first?.inStock == true)
+      #expect(h.service.searchCacheStatistics.hits == searchHits + 1)  // the search stayed cached
+
+      try await level(0, version: 3)
+      #expect(try await h.search { $0.query = "kettle" }.products.first?.inStock == false)
+      #expect(h.service.searchCacheStatistics.hits == searchHits + 1)  // evicted by the flip
+      #expect(try await available() == 0)
+      #expect(h.service.cacheStatistics.misses > misses)
+    }
+  }
+
+  @Test func stockAnnouncementsParse() throws {
+    let id = UUID()
+    let level = CatalogStore.AppliedStockLevel(product: id, available: 12, flipped: false)
+    let parsed = try #require(CatalogStore.parseStockPayload(CatalogStore.stockPayload(level)))
+    #expect(parsed.product == id && parsed.available == 12)
+    #expect(CatalogStore.parseStockPayload(id.lowercasedString) == nil)
+    #expect(CatalogStore.parseStockPayload("stock:nope:1") == nil)
+    #expect(CatalogStore.parseStockPayload("stock:\(id.lowercasedString):x") == nil)
+    #expect(CatalogStore.parseStockPayload("*") == nil)
+  }
+
   @Test func stockAndRatingsReachSearchAndPagesAndIgnoreOldVersions() async throws {
     try await CatalogHarness.run { h in
       let seller = try await h.seller()

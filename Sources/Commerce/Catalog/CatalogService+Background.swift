@@ -6,7 +6,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// Listens on the catalog's NOTIFY channel and evicts announced products from the product cache,
-/// and every search result from the search cache. The caches store nothing until the
+/// and every search result from the search cache; a stock level announced without an in-stock
+/// flip ("stock:<id>:<available>") patches the cached page instead. The caches store nothing until the
 /// subscription is confirmed, and empty when it ends.
 struct CacheInvalidationListener: Service {
   let service: CatalogService
@@ -20,7 +21,11 @@ struct CacheInvalidationListener: Service {
       service.searchCache.setListening(false)
     }
     for await notification in notifications.cancelOnGracefulShutdown() {
-      service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
+      if let level = CatalogStore.parseStockPayload(notification.payload) {
+        service.apply(.init(product: level.product, available: level.available, flipped: false))
+      } else {
+        service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
+      }
     }
   }
 }

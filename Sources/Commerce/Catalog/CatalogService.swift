@@ -114,6 +114,17 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     searchCache.invalidate(nil)
   }
 
+  /// Brings this process's caches up to a stock level applied here or announced by another
+  /// process: a flip of the in-stock flag changes search results, so it is forgotten as any
+  /// change; otherwise only the product's page shows it, patched in place (searches keep).
+  func apply(_ level: CatalogStore.AppliedStockLevel) {
+    if level.flipped {
+      forget([level.product])
+    } else {
+      cache.update(level.product) { $0.withAvailable(level.available) }
+    }
+  }
+
   // MARK: Products
 
   public func createProduct(request: CommerceV1.CreateProductRequest, context: ServerContext) async throws
@@ -615,9 +626,9 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       if let id, latest[id].map({ $0.version < level.version }) ?? true { latest[id] = (level.availableQuantity, level.version) }
     }
     try violations.throwIfAny()
-    let changed = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
-    if !changed.isEmpty { forget(changed) }
-    return .with { $0.appliedCount = Int32(changed.count) }
+    let applied = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
+    for level in applied { apply(level) }
+    return .with { $0.appliedCount = Int32(applied.count) }
   }
 
   public func recordRatingSummaries(request: CommerceV1.RecordRatingSummariesRequest, context: ServerContext) async throws

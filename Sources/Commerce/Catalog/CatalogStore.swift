@@ -208,6 +208,16 @@ struct CatalogStore: Sendable {
       }
     }
 
+    /// The same page with `available` units.
+    func withAvailable(_ available: Int64) -> ProductPage {
+      ProductPage(
+        product: product, seller: seller, rating: rating,
+        availability: .with {
+          $0.availability = CatalogStore.availability(available)
+          $0.availableQuantity = available
+        }, breadcrumbs: breadcrumbs)
+    }
+
     var approximateSize: Int {
       2 * product.approximateSize + 256 + seller.displayName.utf8.count
         + breadcrumbs.reduce(0) { $0 + 160 + $1.name.utf8.count + $1.slug.utf8.count + 40 * $1.ancestorCategoryIds.count }
@@ -411,15 +421,39 @@ struct CatalogStore: Sendable {
 
   // MARK: Stock and ratings
 
-  /// Records levels newer than the stored ones; returns the ids of the products that changed.
+  /// A stock level the catalog applied: the product, its units available now, and whether its
+  /// in-stock flag flipped (which changes search results; other changes only its page).
+  struct AppliedStockLevel: Sendable, Equatable {
+    var product: UUID
+    var available: Int64
+    var flipped: Bool
+  }
+
+  /// The NOTIFY payload that announces a level change without a flip: "stock:<id>:<available>".
+  /// Listeners update the cached page in place instead of evicting it.
+  static func stockPayload(_ level: AppliedStockLevel) -> String {
+    "stock:\(level.product.lowercasedString):\(level.available)"
+  }
+
+  /// Parses ``stockPayload(_:)``.
+  static func parseStockPayload(_ payload: String) -> (product: UUID, available: Int64)? {
+    let parts = payload.split(separator: ":")
+    guard parts.count == 3, parts[0] == "stock", let id = UUID(id: String(parts[1])), let available = Int64(parts[2]) else {
+      return nil
+    }
+    return (id, available)
+  }
+
+  /// Records levels newer than the stored ones; returns the levels applied.
   ///
   /// A level change touches the search document only when the product's in-stock flag flips
   /// (the document's one stock-derived column, set in place: its text and facets do not
   /// change), so the common case, units sold of a product still in stock, is one statement.
-  /// Every changed product's cached page (it shows the units available) is invalidated.
-  func recordStockLevels(_ levels: [(product: UUID, available: Int64, version: Int64)]) async throws -> [UUID] {
+  /// Flipped products are announced for eviction (their pages and every search result); the
+  /// others with their new level, for the caches to patch the page in place.
+  func recordStockLevels(_ levels: [(product: UUID, available: Int64, version: Int64)]) async throws -> [AppliedStockLevel] {
     try await pool.withTransaction { tx in
-      let changed = try await tx.query(
+      let applied = try await tx.query(
         """
         WITH changed AS (
           INSERT INTO catalog.stock_levels AS s (product_id, available, version, updated_at)
@@ -432,16 +466,21 @@ struct CatalogStore: Sendable {
         ), flipped AS (
           UPDATE catalog.search_documents d SET in_stock = c.available > 0, changed_at = clock_timestamp()
           FROM changed c WHERE d.product_id = c.product_id AND d.in_stock <> (c.available > 0)
+          RETURNING d.product_id
         )
-        SELECT product_id FROM changed
+        SELECT c.product_id, c.available, f.product_id IS NOT NULL FROM changed c LEFT JOIN flipped f USING (product_id)
+        ORDER BY c.product_id
         """, [levels.map(\.product), levels.map(\.available), levels.map(\.version)]
-      ).map { try $0.decode(0, as: UUID.self) }
-      if !changed.isEmpty {
-        try await tx.query(
-          "SELECT pg_notify($1, id::text) FROM unnest($2::uuid[]) AS id",
-          [Self.invalidationChannel, changed.sorted { $0.uuidString < $1.uuidString }])
+      ).map {
+        AppliedStockLevel(
+          product: try $0.decode(0, as: UUID.self), available: try $0.decode(1, as: Int64.self), flipped: try $0.decode(2, as: Bool.self))
       }
-      return changed
+      if !applied.isEmpty {
+        try await tx.query(
+          "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+          [Self.invalidationChannel, applied.map { $0.flipped ? $0.product.lowercasedString : Self.stockPayload($0) }])
+      }
+      return applied
     }
   }
 

@@ -91,6 +91,17 @@ final class ProductCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     }
   }
 
+  /// Replaces `key`'s value by `transform` of it, if cached, keeping its age. Counts as an
+  /// invalidation for fills under way (their reads may predate the change).
+  func update(_ key: Key, _ transform: (Value) -> Value) {
+    state.withLock { state in
+      state.invalidationCount += 1
+      guard var entry = state.entries[key] else { return }
+      entry.value = transform(entry.value)
+      state.entries[key] = entry
+    }
+  }
+
   /// Drops `key` (nil: everything).
   func invalidate(_ key: Key?) {
     state.withLock { state in
