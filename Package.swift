@@ -242,6 +242,27 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // The payment sandbox as its own process (`emporium payment-sandbox`): the sandbox provider
+    // behind an HTTP/JSON API, and the delivery of its events to ReportProviderEvent over RPC.
+    .target(
+      name: "PaymentSandbox",
+      dependencies: [
+        "CommercePayments",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // OrderService: checkout saga, order state machine, cancellation, history, live status
     // (schema `orders`).
     .target(
@@ -319,12 +340,16 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
-    // The server executable: serve, migrate, demo, health.
+    // The server executable: serve, migrate, seed, demo, health, payment-sandbox.
     .executableTarget(
       name: "emporium",
       dependencies: [
         "EmporiumApp",
         "EmporiumSeed",
+        "PaymentSandbox",
+        "CommercePayments",
+        "CommerceKit",
+        "CommerceAPI",
         "Messages",
         "RPC",
         "Postgres",
@@ -336,6 +361,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
