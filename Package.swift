@@ -564,6 +564,7 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommercePayments",
+        "PaymentSandbox",
         "CommerceAuth",
         "EmporiumApp",
         "CommerceKit",
@@ -575,6 +576,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: defaultSwiftSettings
