@@ -146,6 +146,13 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
     else { return nil }
     duration = .nanoseconds(Int64((value * unit.nanoseconds).rounded()))
   }
+
+  var defaultValueDescription: String {
+    let (seconds, attoseconds) = duration.components
+    if seconds == 0 && attoseconds == 0 { return "0" }
+    if attoseconds == 0 { return "\(seconds)s" }
+    return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+  }
 }
 
 /// `KIND[:OPERATION][:TIMES]`, for example `time-out-after-charging:authorize:1`.
