@@ -233,9 +233,33 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
       ],
       path: "Sources/Commerce/Payments",
       resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // The payment sandbox as its own process (`emporium payment-sandbox`): the sandbox provider
+    // behind an HTTP/JSON API, and the delivery of its events to ReportProviderEvent over RPC.
+    .target(
+      name: "PaymentSandbox",
+      dependencies: [
+        "CommercePayments",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
 
@@ -316,12 +340,16 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
-    // The server executable: serve, migrate, demo, health.
+    // The server executable: serve, migrate, seed, demo, health, payment-sandbox.
     .executableTarget(
       name: "emporium",
       dependencies: [
         "EmporiumApp",
         "EmporiumSeed",
+        "PaymentSandbox",
+        "CommercePayments",
+        "CommerceKit",
+        "CommerceAPI",
         "Messages",
         "RPC",
         "Postgres",
@@ -333,6 +361,7 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Crypto", package: "swift-crypto"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
@@ -535,6 +564,7 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommercePayments",
+        "PaymentSandbox",
         "CommerceAuth",
         "EmporiumApp",
         "CommerceKit",
@@ -546,6 +576,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: defaultSwiftSettings

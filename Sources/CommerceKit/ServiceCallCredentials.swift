@@ -1,3 +1,6 @@
+import CommerceAPI
+import Foundation
+import Messages
 public import RPC
 import Synchronization
 
@@ -54,5 +57,46 @@ public struct ServiceCallCredentials: ClientInterceptor {
       context.options.metadata.remove(AuthInterceptor.onBehalfOfKey)
     }
     return try await next(context)
+  }
+}
+
+/// Tokens a service identity gets from AuthService.IssueServiceToken with its client secret, for
+/// a process that does not hold the signing keys (a service in another process, the payment
+/// sandbox delivering provider events). A token is reused until half of its lifetime has passed;
+/// ``invalidate()`` drops it (after the server refused it).
+///
+/// Give it a transport without ``ServiceCallCredentials`` (IssueServiceToken needs no token).
+public final class ClientSecretServiceTokens: ServiceTokenSource {
+  private let auth: CommerceV1.AuthService.Client
+  private let name: String
+  private let secret: String
+  private let current = Mutex<(token: String, renewAt: ContinuousClock.Instant)?>(nil)
+
+  /// - Parameters:
+  ///   - transport: reaches AuthService.
+  ///   - serviceName: the identity ("payment-gateway").
+  ///   - clientSecret: its client secret, as provisioned.
+  public init(transport: any ClientTransport, serviceName: String, clientSecret: String) {
+    self.auth = CommerceV1.AuthService.Client(transport)
+    self.name = serviceName
+    self.secret = clientSecret
+  }
+
+  public func token() async throws -> String {
+    let now = ContinuousClock.now
+    if let cached = current.withLock({ $0 }), cached.renewAt > now { return cached.token }
+    let issued = try await auth.issueServiceToken(.with {
+      $0.serviceName = name
+      $0.clientSecret = secret
+    })
+    let lifetime = (issued.expireTime.map { $0.date.timeIntervalSinceNow } ?? 0)
+    let renewAfter = Duration.milliseconds(Int64(max(0, lifetime) * 500))
+    current.withLock { $0 = (issued.accessToken, now + renewAfter) }
+    return issued.accessToken
+  }
+
+  /// Forgets the current token: the next ``token()`` asks for a new one.
+  public func invalidate() {
+    current.withLock { $0 = nil }
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommerceKit
 import CoreMetrics
 import Foundation
 import Logging

@@ -210,8 +210,9 @@ struct ServeCommandTests {
     #expect(callLines.allSatisfy { $0.contains("debug") && $0.contains("rpc.method=") })
   }
 
-  /// A blocking HTTP/1.1 GET on 127.0.0.1 with `Connection: close`: the whole response as text.
-  static func httpGet(port: Int, path: String) throws -> String {
+  /// A blocking HTTP/1.1 GET on 127.0.0.1 with `Connection: close` (and `headers`, each
+  /// "Name: value"): the whole response as text.
+  static func httpGet(port: Int, path: String, headers: [String] = []) throws -> String {
     struct SocketError: Error { let operation: String }
     let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw SocketError(operation: "socket") }
@@ -226,7 +227,8 @@ struct ServeCommandTests {
       $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw SocketError(operation: "connect") }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\(extra)\r\n".utf8)
     guard send(fd, request, request.count, 0) == request.count else { throw SocketError(operation: "send") }
     var response: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 << 10)

@@ -12,9 +12,9 @@ import Testing
 /// AuthorizePayment and the sandbox's test cards (payments.proto's file comment).
 @Suite("PaymentService authorization")
 struct AuthorizeTests {
-  @Test("Every test card gets the outcome the contract lists")
-  func testCards() async throws {
-    try await PaymentHarness.run { h in
+  @Test("Every test card gets the outcome the contract lists", arguments: SandboxPlacement.allCases)
+  func testCards(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       let ok = try await h.authorize(PaymentHarness.card("4242 4242 4242 4242"))
       #expect(ok.status == .authorized)
       #expect(ok.method == .with { $0.brand = .visa; $0.lastFour = "4242"; $0.expMonth = 12; $0.expYear = 2040 })
@@ -49,9 +49,11 @@ struct AuthorizeTests {
     }
   }
 
-  @Test("Malformed cards fail with INVALID_ARGUMENT naming the field, and nothing is stored or charged")
-  func malformed() async throws {
-    try await PaymentHarness.run { h in
+  @Test(
+    "Malformed cards fail with INVALID_ARGUMENT naming the field, and nothing is stored or charged",
+    arguments: SandboxPlacement.allCases)
+  func malformed(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       let luhn = await expectFailure(.invalidArgument) { try await h.authorize(PaymentHarness.card("4242 4242 4242 4241")) }
       #expect(luhn?.invalidFields == ["payment_method.test_card.number"])
       #expect(luhn?.message.contains("4241") == false)

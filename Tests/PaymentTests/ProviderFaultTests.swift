@@ -10,12 +10,13 @@ import Testing
 @testable import CommercePayments
 
 /// The provider cannot be reached, does not answer, or loses its answer: the call fails with
-/// UNAVAILABLE and a RetryInfo, and a retry with the same key never charges twice.
+/// UNAVAILABLE and a RetryInfo, and a retry with the same key never charges twice — with the
+/// sandbox in-process and over the network alike.
 @Suite("PaymentService provider faults")
 struct ProviderFaultTests {
-  @Test("A refused connection: UNAVAILABLE with RetryInfo, PENDING; the retry authorizes with one charge")
-  func refused() async throws {
-    try await PaymentHarness.run { h in
+  @Test("A refused connection: UNAVAILABLE with RetryInfo, PENDING; the retry authorizes with one charge", arguments: SandboxPlacement.allCases)
+  func refused(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       h.sandbox.injectFault(.refuse)
       let request = h.authorizeRequest(key: "refused")
       let error = await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {
@@ -33,9 +34,9 @@ struct ProviderFaultTests {
     }
   }
 
-  @Test("A timeout before charging: UNAVAILABLE; the retry charges once")
-  func timeoutBeforeCharging() async throws {
-    try await PaymentHarness.run { h in
+  @Test("A timeout before charging: UNAVAILABLE; the retry charges once", arguments: SandboxPlacement.allCases)
+  func timeoutBeforeCharging(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       h.sandbox.injectFault(.timeOutBeforeCharging)
       let request = h.authorizeRequest(key: "slow")
       let error = await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {
@@ -49,9 +50,9 @@ struct ProviderFaultTests {
     }
   }
 
-  @Test("The sandbox charges and the answer is lost: the retry finds the charge by the forwarded key")
-  func lostResponse() async throws {
-    try await PaymentHarness.run { h in
+  @Test("The sandbox charges and the answer is lost: the retry finds the charge by the forwarded key", arguments: SandboxPlacement.allCases)
+  func lostResponse(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       h.sandbox.injectFault(.timeOutAfterCharging)
       let request = h.authorizeRequest(key: "lost")
       await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {
@@ -71,9 +72,9 @@ struct ProviderFaultTests {
     }
   }
 
-  @Test("Capture and refund answers lost: retries never capture or refund twice")
-  func lostCaptureAndRefund() async throws {
-    try await PaymentHarness.run { h in
+  @Test("Capture and refund answers lost: retries never capture or refund twice", arguments: SandboxPlacement.allCases)
+  func lostCaptureAndRefund(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       let payment = try await h.authorize(amount: 3000)
       h.sandbox.injectFault(.timeOutAfterCharging, on: .capture)
       await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") { try await h.capture(payment.paymentId, key: "cap") }
@@ -99,9 +100,9 @@ struct ProviderFaultTests {
     }
   }
 
-  @Test("Void and capture fail with UNAVAILABLE while the provider refuses")
-  func otherOperations() async throws {
-    try await PaymentHarness.run { h in
+  @Test("Void and capture fail with UNAVAILABLE while the provider refuses", arguments: SandboxPlacement.allCases)
+  func otherOperations(_ placement: SandboxPlacement) async throws {
+    try await PaymentHarness.run(placement) { h in
       let payment = try await h.authorize()
       h.sandbox.injectFault(.refuse, on: .void)
       let error = await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {

@@ -23,10 +23,17 @@ extension AuthService {
   /// On start it makes sure an active ADMIN exists (``ensureBootstrapAdmin(email:)``): on a new
   /// deployment it creates one and announces its email and generated password once on the
   /// operator's terminal (never in the log). Settings: `bootstrap-admin-email` (default
-  /// admin@emporium.local), `bootstrap-admin` = `off` to skip.
+  /// admin@emporium.local), `bootstrap-admin` = `off` to skip; `service-identity.NAME` = a
+  /// client secret provisions service identity NAME with that secret on every start
+  /// (``provisionServiceIdentity(name:clientSecret:enabled:pool:hasher:now:)``), for a process
+  /// that calls in with IssueServiceToken (`emporium payment-sandbox` as "payment-gateway").
   public static let declaration = ServiceDeclaration(name: "auth", schema: "auth", migrations: migrations, peers: []) {
     environment in
     let service = try await AuthService(pool: environment.pool, tokens: environment.tokens, logger: environment.logger)
+    let prefix = "service-identity."
+    for (name, secret) in environment.settings.sorted(by: { $0.key < $1.key }) where name.hasPrefix(prefix) {
+      try await provisionServiceIdentity(name: String(name.dropFirst(prefix.count)), clientSecret: secret, pool: environment.pool)
+    }
     if environment.settings["bootstrap-admin"] != "off",
       let admin = try await service.ensureBootstrapAdmin(email: environment.settings["bootstrap-admin-email"] ?? "admin@emporium.local")
     {

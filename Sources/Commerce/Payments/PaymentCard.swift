@@ -46,7 +46,8 @@ public struct PaymentCard: Sendable, Hashable, CustomStringConvertible {
     return valid ? PaymentCard(number: number, expMonth: Int(expMonth), expYear: Int(expYear), cvc: cvc) : nil
   }
 
-  init(number: String, expMonth: Int, expYear: Int, cvc: String) {
+  /// A card as given, unchecked (the sandbox checks the cards it receives itself).
+  package init(number: String, expMonth: Int, expYear: Int, cvc: String) {
     self.number = number
     self.expMonth = expMonth
     self.expYear = expYear

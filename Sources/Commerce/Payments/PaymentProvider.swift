@@ -8,9 +8,9 @@ public import CommerceKit
 /// also when our own record of the first attempt was lost.
 ///
 /// Answers that the provider settles later arrive as provider events through ``ProviderWebhook``
-/// (ReportProviderEvent). The in-process ``SandboxProvider`` implements it today; a network
-/// client for a provider in another process (`emporium payment-sandbox`) or a real provider
-/// implements the same protocol.
+/// (ReportProviderEvent). Implementations: the in-process ``SandboxProvider``, and
+/// ``HTTPPaymentProvider`` for a provider in another process reached over HTTP (`emporium
+/// payment-sandbox`, which serves the same sandbox).
 ///
 /// Errors: ``ProviderError``. A request that fails with ``ProviderError/unavailable(_:)`` has an
 /// unknown outcome and is repeated with the same key.

@@ -20,15 +20,23 @@ extension PaymentService {
   }()
 
   /// What the composition root needs: identity "payments", schema "payments", peer "orders",
-  /// the sandbox provider (its webhook deliveries run as background work), the idempotency sweep
-  /// and, when enabled, the relay of asynchronous results to OrderService.
+  /// the provider (the in-process sandbox, whose webhook deliveries run as background work, or
+  /// the provider over HTTP the settings name), the idempotency sweep, reconciliation and, when
+  /// enabled, the relay of asynchronous results to OrderService.
   ///
   /// Settings:
-  /// - `sandbox`: `on` (default) accepts raw test cards and uses the in-process sandbox
-  ///   provider; `off` refuses raw cards (TEST_CARD_NOT_ALLOWED) and needs a real provider, of
-  ///   which there is none yet, so the service does not start.
+  /// - `sandbox`: `on` (default) accepts raw test cards; `off` refuses raw cards
+  ///   (TEST_CARD_NOT_ALLOWED) and needs a provider over the network (`provider`).
+  /// - `provider`: `sandbox` (default) uses the in-process sandbox provider; `http://HOST:PORT`
+  ///   uses the provider at that address through ``HTTPPaymentProvider`` (`emporium
+  ///   payment-sandbox`), and then needs `provider-api-key` and `webhook-secret`.
+  /// - `provider-api-key`: the API key the network provider expects (at least 16 bytes).
+  /// - `provider-id`: the network provider's identifier (default `sandbox`).
   /// - `webhook-secret`: the secret shared with the provider for webhook signatures (at least
   ///   32 bytes); a random one per process by default (the in-process sandbox shares it).
+  /// - `signed-events`: `required` (the default with a network provider) accepts only
+  ///   ReportProviderEvent calls signed with the webhook secret; `optional` (the default with
+  ///   the in-process sandbox) also accepts unsigned ones from the payment-gateway identity.
   /// - `provider-timeout-ms`: how long a provider request may take (default 10000).
   /// - `orders-relay`: `on` (default) forwards asynchronous authorization results to
   ///   OrderService through the "orders" peer; `off` leaves them in the outbox (OrderService's
@@ -52,10 +60,13 @@ extension PaymentService {
       let provider: any PaymentProvider
       if let makeProvider {
         provider = makeProvider(configuration)
+      } else if var endpoint = configuration.networkProvider {
+        endpoint.timeout = configuration.providerTimeout
+        provider = HTTPPaymentProvider(configuration: endpoint)
       } else {
         guard configuration.sandboxMode else {
           throw CommerceError.invalidArgument(
-            field: "sandbox", "sandbox mode is off, but no payment provider other than the sandbox exists yet")
+            field: "sandbox", "sandbox mode is off, but no provider is configured (the setting provider=http://HOST:PORT)")
         }
         provider = SandboxProvider(webhookSecret: configuration.webhookSecret)
       }
@@ -69,6 +80,7 @@ extension PaymentService {
         sandbox.connectWebhook { delivery in _ = try await webhook.receive(delivery) }
         background.append(sandbox.webhookSender(logger: environment.logger))
       }
+      if let network = provider as? HTTPPaymentProvider { background.append(network.closer) }
       made?(service, provider)
       return HostedService(rpc: service, background: background)
     }
@@ -92,6 +104,32 @@ extension PaymentService.Configuration {
         throw CommerceError.invalidArgument(field: "provider-timeout-ms", "must be a positive number of milliseconds")
       }
       providerTimeout = .milliseconds(milliseconds)
+    }
+    switch settings["provider"] {
+    case nil, "sandbox"?:
+      break
+    case let url?:
+      guard let key = settings["provider-api-key"], key.utf8.count >= 16 else {
+        throw CommerceError.invalidArgument(field: "provider-api-key", "a network provider needs its API key (at least 16 bytes)")
+      }
+      guard var endpoint = HTTPPaymentProvider.Configuration(url: url, apiKey: key) else {
+        throw CommerceError.invalidArgument(field: "provider", "must be sandbox or http://HOST:PORT")
+      }
+      guard settings["webhook-secret"] != nil else {
+        throw CommerceError.invalidArgument(field: "webhook-secret", "a network provider needs the webhook secret it signs events with")
+      }
+      if let id = settings["provider-id"] {
+        guard (1...64).contains(id.utf8.count) else { throw CommerceError.invalidArgument(field: "provider-id", "must be 1 to 64 characters") }
+        endpoint.providerID = id
+      }
+      networkProvider = endpoint
+      requireSignedEvents = true
+    }
+    if let signed = settings["signed-events"] {
+      guard signed == "required" || signed == "optional" else {
+        throw CommerceError.invalidArgument(field: "signed-events", "must be required or optional")
+      }
+      requireSignedEvents = signed == "required"
     }
     if let relay = settings["orders-relay"] {
       guard relay == "on" || relay == "off" else { throw CommerceError.invalidArgument(field: "orders-relay", "must be on or off") }

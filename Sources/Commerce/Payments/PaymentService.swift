@@ -45,6 +45,13 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
   public struct Configuration: Sendable {
     /// Whether raw test cards are accepted (payments.proto: sandbox mode only).
     public var sandboxMode = true
+    /// The provider in another process, reached over HTTP (`emporium payment-sandbox`); nil
+    /// uses the in-process sandbox. Its timeout is ``providerTimeout``.
+    public var networkProvider: HTTPPaymentProvider.Configuration?
+    /// Whether ReportProviderEvent accepts only events signed with ``webhookSecret`` (the
+    /// provider calls it directly); otherwise unsigned events from the payment-gateway identity
+    /// are accepted too (its adapter checked the signature), and signed ones are checked.
+    public var requireSignedEvents = false
     /// How long a provider request may take before its outcome counts as unknown.
     public var providerTimeout: Duration = .seconds(10)
     /// The RetryInfo delay of PAYMENT_PROVIDER_UNAVAILABLE.
@@ -613,7 +620,8 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
   public func reportProviderEvent(request: CommerceV1.ReportProviderEventRequest, context: ServerContext) async throws
     -> CommerceV1.ReportProviderEventResponse
   {
-    try await applyProviderEvent(request, actor: try context.principal().description)
+    try webhook.authenticate(request, metadata: context.metadata, required: configuration.requireSignedEvents)
+    return try await applyProviderEvent(request, actor: try context.principal().description)
   }
 
   /// Applies one provider event at most once (ReportProviderEvent, and the webhook).

@@ -3,6 +3,7 @@ import CommerceKit
 public import Crypto
 public import Foundation
 import Messages
+public import RPC
 
 /// One webhook delivery from a payment provider: the body (a serialized
 /// ReportProviderEventRequest), when the provider sent it, and its signature, lower-case hex of
@@ -47,6 +48,10 @@ public struct WebhookDelivery: Sendable, Hashable {
 /// Refusals throw UNAUTHENTICATED (the provider does not retry them); errors of the event itself
 /// are ReportProviderEvent's (NOT_FOUND while our record is not committed yet: the provider
 /// retries with backoff).
+///
+/// A provider in another process calls ReportProviderEvent itself, with the delivery's timestamp
+/// and signature in the call's metadata; ReportProviderEvent checks them the same way
+/// (``authenticate(_:metadata:required:)``) before it applies the event.
 public struct ProviderWebhook: Sendable {
   let secret: SymmetricKey
   /// How far a delivery's timestamp may be from now.
@@ -56,6 +61,12 @@ public struct ProviderWebhook: Sendable {
 
   /// The identity events from the webhook are applied as.
   public static let gatewayIdentity = "payment-gateway"
+
+  /// Where a ReportProviderEvent call carries a delivery's timestamp (decimal seconds since
+  /// 1970) and signature (``WebhookDelivery/signature``), when the provider calls it directly
+  /// over RPC (`emporium payment-sandbox`); the signed body is the request's serialization.
+  public static let timestampMetadataKey = "x-provider-timestamp"
+  public static let signatureMetadataKey = "x-provider-signature"
 
   init(
     secret: SymmetricKey, tolerance: TimeInterval, now: @escaping @Sendable () -> Date,
@@ -76,6 +87,17 @@ public struct ProviderWebhook: Sendable {
 
   /// The event of a delivery whose signature and timestamp are good.
   public func verify(_ delivery: WebhookDelivery) throws -> CommerceV1.ReportProviderEventRequest {
+    try authenticate(delivery)
+    do {
+      return try CommerceV1.ReportProviderEventRequest(serializedBytes: delivery.body)
+    } catch {
+      throw CommerceError.invalidArgument(field: "body", "is not a provider event")
+    }
+  }
+
+  /// Checks a delivery's signature (in constant time) and its timestamp; throws
+  /// UNAUTHENTICATED when either is bad.
+  public func authenticate(_ delivery: WebhookDelivery) throws {
     guard let mac = Self.bytes(hex: delivery.signature),
       HMAC<SHA256>.isValidAuthenticationCode(
         mac, authenticating: WebhookDelivery.signedBytes(body: delivery.body, timestamp: delivery.timestamp), using: secret)
@@ -86,11 +108,20 @@ public struct ProviderWebhook: Sendable {
     guard abs(age) <= tolerance else {
       throw CommerceError.unauthenticated("the webhook timestamp is outside the accepted window")
     }
-    do {
-      return try CommerceV1.ReportProviderEventRequest(serializedBytes: delivery.body)
-    } catch {
-      throw CommerceError.invalidArgument(field: "body", "is not a provider event")
+  }
+
+  /// Checks the signature a ReportProviderEvent call carries in its metadata
+  /// (``timestampMetadataKey``, ``signatureMetadataKey``) against the request's serialized
+  /// bytes. Without a signature it passes unless `required`.
+  public func authenticate(_ request: CommerceV1.ReportProviderEventRequest, metadata: Metadata, required: Bool) throws {
+    guard let signature = metadata[Self.signatureMetadataKey] else {
+      if required { throw CommerceError.unauthenticated("provider events must be signed with the webhook secret") }
+      return
     }
+    guard let timestamp = metadata[Self.timestampMetadataKey].flatMap({ Int64($0) }) else {
+      throw CommerceError.unauthenticated("a signed provider event needs its timestamp")
+    }
+    try authenticate(WebhookDelivery(body: try request.serializedBytes(), timestamp: timestamp, signature: signature))
   }
 
   private static func bytes(hex: String) -> [UInt8]? {

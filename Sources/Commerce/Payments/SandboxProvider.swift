@@ -39,6 +39,9 @@ public final class SandboxProvider: PaymentProvider {
     public var asynchronousDelay: Duration = .seconds(1)
     /// How long a hang fault lasts if the caller does not give up first.
     public var hangDuration: Duration = .seconds(120)
+    /// How long every request takes before the sandbox acts on it (a slow provider); none by
+    /// default.
+    public var latency: Duration = .zero
     /// The first pause before a webhook delivery is retried; it doubles up to
     /// ``maximumRetryDelay``.
     public var initialRetryDelay: Duration = .milliseconds(100)
@@ -159,7 +162,8 @@ public final class SandboxProvider: PaymentProvider {
   }
 
   public func findAuthorization(idempotencyKey: String) async throws -> ProviderAuthorizationResult? {
-    state.withLock { $0.authorizations[idempotencyKey] }
+    if configuration.latency > .zero { try await Task.sleep(for: configuration.latency) }
+    return state.withLock { $0.authorizations[idempotencyKey] }
   }
 
   public func capture(_ request: ProviderCapture) async throws -> ProviderCaptureResult {
@@ -216,8 +220,10 @@ public final class SandboxProvider: PaymentProvider {
 
   // MARK: Behaviour
 
-  /// Counts the request, applies the next fault that matches it, and runs `act`.
+  /// Counts the request, waits ``Configuration/latency``, applies the next fault that matches
+  /// it, and runs `act`.
   private func perform<Result: Sendable>(_ operation: Operation, _ act: @Sendable () throws -> Result) async throws -> Result {
+    if configuration.latency > .zero { try await Task.sleep(for: configuration.latency) }
     let fault = state.withLock { state -> Fault? in
       state.requests[operation, default: 0] += 1
       guard let index = state.faults.firstIndex(where: { $0.operation == nil || $0.operation == operation }) else { return nil }
@@ -361,7 +367,9 @@ public final class SandboxProvider: PaymentProvider {
           try await receiver(delivery)
           sandbox.state.withLock { $0.delivered += 1 }
           return
-        } catch let error as CommerceError where error.code == .unauthenticated || error.code == .invalidArgument {
+        } catch let error as CommerceError
+          where error.code == .unauthenticated || error.code == .permissionDenied || error.code == .invalidArgument
+        {
           logger.warning("sandbox webhook delivery refused", metadata: ["event": "\(scheduled.event.providerEventId)", "error": "\(error)"])
           return
         } catch {

@@ -2,6 +2,7 @@ import CommerceAPI
 import CommerceAuth
 import CommerceKit
 import CommerceTestSupport
+import Crypto
 import EmporiumApp
 import Foundation
 import Messages
@@ -12,15 +13,28 @@ import Testing
 
 @testable import CommercePayments
 
+/// Where the harness's sandbox runs: in-process (a function call away), or behind its HTTP API
+/// on 127.0.0.1 (``SandboxHTTPServer``), reached by ``HTTPPaymentProvider`` and reporting its
+/// events to ReportProviderEvent over RPC (``RPCWebhookDelivery``), as `emporium
+/// payment-sandbox` does.
+enum SandboxPlacement: String, CaseIterable, Sendable, CustomTestStringConvertible {
+  case inProcess, network
+
+  var testDescription: String { rawValue }
+}
+
 /// AuthService and PaymentService hosted as `emporium serve` hosts them (``TestApp``), with the
-/// sandbox provider, whose faults the test injects and whose own records it reads. With
-/// `orders`, a stand-in OrderService (identity "orders") records the ApplyOrderEvent calls the
-/// relay makes.
+/// sandbox provider, whose faults the test injects and whose own records it reads, in-process or
+/// over the network (``SandboxPlacement``). With `orders`, a stand-in OrderService (identity
+/// "orders") records the ApplyOrderEvent calls the relay makes.
 struct PaymentHarness {
   let host: TestApp
   let service: PaymentService
+  /// The sandbox provider (over the network: the engine behind the HTTP server).
   let sandbox: SandboxProvider
   let orderEvents: RecordingOrderService?
+  /// Over the network: the sandbox's HTTP server, its port, and the deliveries of its events.
+  let network: NetworkSandbox?
   /// An ADMIN user, the service identities "orders" and "payment-gateway", and a customer.
   let admin: CallOptions
   let orders: CallOptions
@@ -33,29 +47,51 @@ struct PaymentHarness {
   static let visa = "4242 4242 4242 4242"
 
   static func run<Result>(
+    _ placement: SandboxPlacement = .inProcess,
     adjust: @escaping @Sendable (inout PaymentService.Configuration) -> Void = { _ in }, withOrders: Bool = false,
     asynchronousDelay: Duration = .seconds(1), _ body: (PaymentHarness) async throws -> Result
   ) async throws -> Result {
-    let made = Made<PaymentService>()
-    let madeSandbox = Made<SandboxProvider>()
     var sandboxConfiguration = SandboxProvider.Configuration()
     sandboxConfiguration.asynchronousDelay = asynchronousDelay
     sandboxConfiguration.initialRetryDelay = .milliseconds(20)
     sandboxConfiguration.maximumRetryDelay = .milliseconds(200)
     let sandboxSettings = sandboxConfiguration
+    let webhookSecret = SymmetricKey(size: .bits256)
+    let sandbox = SandboxProvider(webhookSecret: webhookSecret, configuration: sandboxSettings)
+    return try await NetworkSandbox.run(placement == .network ? sandbox : nil) { network in
+      try await host(
+        sandbox: sandbox, network: network, webhookSecret: webhookSecret, adjust: adjust, withOrders: withOrders, body)
+    }
+  }
+
+  private static func host<Result>(
+    sandbox: SandboxProvider, network: NetworkSandbox?, webhookSecret: SymmetricKey,
+    adjust: @escaping @Sendable (inout PaymentService.Configuration) -> Void, withOrders: Bool,
+    _ body: (PaymentHarness) async throws -> Result
+  ) async throws -> Result {
+    let made = Made<PaymentService>()
+    let port = network?.port
+    // Over the network the declaration makes its HTTPPaymentProvider from the configuration.
+    var inProcess: (@Sendable (PaymentService.Configuration) -> any PaymentProvider)?
+    if port == nil { inProcess = { _ in sandbox } }
     let declaration = PaymentService.makeDeclaration(
       ordersPeer: withOrders,
       adjust: { configuration in
+        configuration.webhookSecret = webhookSecret
         configuration.providerTimeout = .milliseconds(500)
         configuration.retryAfter = .milliseconds(200)
         configuration.ordersRelay = withOrders
+        if let port {
+          // A loopback HTTP exchange hops between threads a loaded machine may keep busy: more
+          // room than a function call needs. The faults that hang wait it out.
+          configuration.providerTimeout = .seconds(5)
+          configuration.networkProvider = HTTPPaymentProvider.Configuration(host: "127.0.0.1", port: port, apiKey: NetworkSandbox.apiKey)
+          configuration.requireSignedEvents = true
+        }
         adjust(&configuration)
       },
-      provider: { configuration in SandboxProvider(webhookSecret: configuration.webhookSecret, configuration: sandboxSettings) },
-      made: { service, provider in
-        made.set(service)
-        madeSandbox.set(provider as! SandboxProvider)
-      })
+      provider: inProcess,
+      made: { service, _ in made.set(service) })
     let recorder = withOrders ? RecordingOrderService() : nil
     var services = [AuthService.declaration, declaration]
     if let recorder {
@@ -64,12 +100,13 @@ struct PaymentHarness {
     }
     return try await TestApp.run("payments", services: services) { host in
       let customerID = UUID().uuidString.lowercased()
-      return try await body(
-        PaymentHarness(
-          host: host, service: made.service, sandbox: madeSandbox.service, orderEvents: recorder,
-          admin: try await host.user(roles: [.admin]), orders: try await host.service("orders"),
-          gateway: try await host.service("payment-gateway"), customer: try await host.user(customerID, roles: [.customer]),
-          customerID: customerID))
+      let harness = PaymentHarness(
+        host: host, service: made.service, sandbox: sandbox, orderEvents: recorder, network: network,
+        admin: try await host.user(roles: [.admin]), orders: try await host.service("orders"),
+        gateway: try await host.service("payment-gateway"), customer: try await host.user(customerID, roles: [.customer]),
+        customerID: customerID)
+      guard let network else { return try await body(harness) }
+      return try await network.deliveringEvents(to: host) { try await body(harness) }
     }
   }
 
