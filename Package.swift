@@ -651,7 +651,10 @@ let package = Package(
     ),
     .testTarget(
       name: "loadgenTests",
-      dependencies: ["loadgen", "LoadCore"],
+      dependencies: [
+        "loadgen", "LoadCore", "RPCTestSupport",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
