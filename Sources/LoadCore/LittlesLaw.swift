@@ -42,7 +42,7 @@ public struct LittlesLawCheck: Sendable, Codable, Equatable {
       : formatMilliseconds(latencySeconds * 1_000)
     let verdict = holds ? "holds" : "does not hold"
     return "\(left) vs \(right) = \(formatRate(predicted)): \(verdict) "
-      + "(\(formatSignedPercent(deviation)), tolerance \(formatPercent(tolerance)))"
+      + "(\(formatSignedPercent(deviation)), tolerance \(formatExactPercent(tolerance)))"
   }
 
   /// Checks a run's figures. Nil when the run cannot be checked (nothing completed; an open

@@ -116,7 +116,7 @@ public struct ServiceLevelObjective: Sendable, Codable, Equatable, CustomStringC
   }
 
   public var description: String {
-    bounds.map(\.description).joined(separator: ",") + ", errors <= " + formatPercent(maxErrorRate)
+    bounds.map(\.description).joined(separator: ",") + ", errors <= " + formatExactPercent(maxErrorRate)
   }
 
   /// Evaluates the objective on a run: the journeys' corrected latency (every status), how
@@ -153,7 +153,7 @@ public struct ServiceLevelObjective: Sendable, Codable, Equatable, CustomStringC
     if !errorRateMet {
       var detail = "\(errors) failed"
       if dropped > 0 { detail += ", \(dropped) dropped" }
-      reasons.append("errors \(formatPercent(errorRate)) over \(formatPercent(maxErrorRate)) (\(detail) of \(arrivals))")
+      reasons.append("errors \(formatPercent(errorRate)) over \(formatExactPercent(maxErrorRate)) (\(detail) of \(arrivals))")
     }
     return ObjectiveEvaluation(
       bounds: results, errorRate: errorRate, maxErrorRate: maxErrorRate,
@@ -224,9 +224,14 @@ func formatMilliseconds(_ value: Double) -> String {
   return formatNumber((value * 100).rounded() / 100) + "ms"
 }
 
-/// 0.001 → "0.1%".
+/// A measured share: 0.1234 → "12.3%", 0.00123 → "0.12%".
 func formatPercent(_ fraction: Double) -> String {
   let percent = fraction * 100
-  let scale = abs(percent) >= 1 ? 10.0 : 1_000.0
+  let scale = abs(percent) >= 1 ? 10.0 : 100.0
   return formatNumber((percent * scale).rounded() / scale) + "%"
+}
+
+/// A share as given: 0.001 → "0.1%", 0.00001 → "0.001%".
+func formatExactPercent(_ fraction: Double) -> String {
+  formatNumber((fraction * 100 * 1e9).rounded() / 1e9) + "%"
 }

