@@ -16,10 +16,11 @@ struct CapacityCommand: AsyncParsableCommand {
       Open-model steps of --step-duration each: the rate starts at --start-rate and doubles \
       (--step-factor) while the objective holds, then bisects between the highest passing and \
       the lowest failing rate to --resolution (a failing step is measured once more before it \
-      is believed), then a --confirm-duration run confirms the \
-      answer (stepping down 10% when it fails, at most --confirmations times). The objective \
-      is evaluated on the journey's corrected latency; dropped arrivals count against it. \
-      Exit status 1 when no rate meets the objective. See docs/LOADGEN.md.
+      is believed). A --confirm-duration run confirms the answer (stepping down 10% when it \
+      fails, at most --confirmations times), and the lowest failing rate is measured once \
+      more: when it passes now, the search goes on from it. The objective is evaluated on the \
+      journey's corrected latency; dropped arrivals count against it. Exit status 1 when no \
+      rate meets the objective. See docs/LOADGEN.md.
       """)
 
   @OptionGroup var scenarioOptions: ScenarioOptions
@@ -38,6 +39,7 @@ struct CapacityCommand: AsyncParsableCommand {
   @Option(help: "Measured time of the confirmation run (default: 3 steps).") var confirmDuration: String?
   @Option(help: "At most this many confirmation runs.") var confirmations = 3
   @Flag(help: "Believe a failing step at once (by default a failing step is measured once more).") var noRecheck = false
+  @Flag(help: "Do not measure the lowest failing rate again after the confirmation.") var noVerify = false
   @OptionGroup var openModel: OpenModelOptions
 
   @Option(help: "Little's law cross-check: tolerance, e.g. 10%.") var littleTolerance = "10%"
@@ -57,7 +59,7 @@ struct CapacityCommand: AsyncParsableCommand {
     CapacitySearch.Configuration(
       startRate: startRate, maxRate: maxRate, minRate: minRate, stepFactor: stepFactor,
       resolution: try ServiceLevelObjective.parseRate(resolution), confirmations: confirmations,
-      recheckFailures: !noRecheck)
+      recheckFailures: !noRecheck, verifyFailingEnd: !noVerify)
   }
 
   func run() async throws {

@@ -7,16 +7,21 @@
 /// 2. **Bisect** between the highest passing and the lowest failing rate (geometric midpoints)
 ///    until they are within `resolution` of each other (relative).
 /// 3. **Confirm** the highest passing rate with a longer run. When it fails, step down by
-///    `confirmStepDown` and confirm again, at most `confirmations` times.
+///    `confirmStepDown` and confirm again, at most `confirmations` times in all.
+/// 4. **Verify** the bracket's failing end: measure the lowest failing rate above the
+///    confirmed one again. When it fails again, the answer stands. When it passes, its
+///    earlier failure was noise, and so may be every failure measured before: the search
+///    forgets them and steps up again from that rate (at most `maxResumes` times).
 ///
 /// Measurements are noisy, and the two kinds of error are not alike: a rate that passed by
 /// luck is caught by the confirmation, which measures it again for longer; a rate that failed
-/// by bad luck (a pause of the machine) would cap the search for good. So with
-/// `recheckFailures` a failing search step is measured once more, and believed only when it
-/// fails again; a rate that failed and then passed is reported as noisy. Each midpoint lies
-/// strictly between the highest rate passing and the lowest failing, so noise narrows the
-/// bracket to the wrong side at worst and never makes the search loop. The caller measures;
-/// see ``run(_:measure:)``.
+/// by bad luck (a pause of the machine, another process's burst) would cap the search for
+/// good. So a failing search step is measured once more at once (`recheckFailures`), and
+/// believed only when it fails again; and the failing end of the answer is measured once more
+/// at the end, when a stall that spanned both measurements is likely over. Rates that failed
+/// and then passed are reported as noisy. Each midpoint lies strictly between the highest
+/// rate passing and the lowest failing, so the search never loops. The caller measures; see
+/// ``run(_:measure:)``.
 public struct CapacitySearch: Sendable {
   /// How the search steps and when it stops.
   public struct Configuration: Sendable, Codable, Equatable {
@@ -28,19 +33,23 @@ public struct CapacitySearch: Sendable {
     public var stepFactor: Double
     /// Bisection stops when (lowest failing − highest passing) / highest passing is at most this.
     public var resolution: Double
-    /// At most this many confirmation runs.
+    /// At most this many confirmation runs in all.
     public var confirmations: Int
     /// After a failed confirmation, the next is at this fraction of its rate.
     public var confirmStepDown: Double
     /// Measure a failing search step once more before believing it.
     public var recheckFailures: Bool
-    /// A bound on the measurements of the search before confirming (a safety net).
+    /// Measure the bracket's failing end again after the confirmation.
+    public var verifyFailingEnd: Bool
+    /// At most this many times the search goes on from a failing end that passed.
+    public var maxResumes: Int
+    /// A bound on the measurements before confirming (a safety net).
     public var maxProbes: Int
 
     public init(
       startRate: Double = 10, maxRate: Double = 100_000, minRate: Double = 1, stepFactor: Double = 2,
       resolution: Double = 0.05, confirmations: Int = 3, confirmStepDown: Double = 0.9, recheckFailures: Bool = true,
-      maxProbes: Int = 40
+      verifyFailingEnd: Bool = true, maxResumes: Int = 2, maxProbes: Int = 60
     ) {
       self.startRate = startRate
       self.maxRate = maxRate
@@ -50,6 +59,8 @@ public struct CapacitySearch: Sendable {
       self.confirmations = confirmations
       self.confirmStepDown = confirmStepDown
       self.recheckFailures = recheckFailures
+      self.verifyFailingEnd = verifyFailingEnd
+      self.maxResumes = maxResumes
       self.maxProbes = maxProbes
     }
 
@@ -61,6 +72,7 @@ public struct CapacitySearch: Sendable {
       if !(resolution > 0) { return "the resolution must be positive" }
       if confirmations < 1 { return "at least one confirmation run" }
       if !(confirmStepDown > 0 && confirmStepDown < 1) { return "the confirmation step-down must be between 0 and 1" }
+      if maxResumes < 0 { return "the resumptions cannot be negative" }
       if maxProbes < 1 { return "at least one probe" }
       return nil
     }
@@ -72,6 +84,7 @@ public struct CapacitySearch: Sendable {
     case stepDown = "step-down"
     case bisect
     case confirm
+    case verify
   }
 
   /// A rate to measure, and why.
@@ -106,10 +119,15 @@ public struct CapacitySearch: Sendable {
   public private(set) var observations: [Observation] = []
   /// The probe being measured (nil once done).
   public private(set) var pending: Probe?
-  private var highestPassing: Double?
-  private var lowestFailing: Double?
-  private var failedConfirmations: [Double] = []
+  /// Rates believed passing and failing since the search (re)started.
+  private var passes: [Double] = []
+  private var failures: [Double] = []
+  private var failedConfirmationRates: [Double] = []
+  private var failedConfirmations = 0
   private var noisyRates: [Double] = []
+  private var resumes = 0
+  /// The confirmed rate while its failing end is verified.
+  private var confirmed: Double?
   private var finished: CapacityAnswer?
 
   public init(configuration: Configuration) {
@@ -130,39 +148,57 @@ public struct CapacitySearch: Sendable {
     guard let probe = pending else { return next }
     observations.append(Observation(rate: probe.rate, phase: probe.phase, recheck: probe.recheck, passed: passed))
     let c = configuration
-    if probe.phase != .confirm {
+    switch probe.phase {
+    case .stepUp, .stepDown, .bisect:
       if !passed && c.recheckFailures && !probe.recheck {
         pending = Probe(rate: probe.rate, phase: probe.phase, recheck: true)
         return .measure(pending!)
       }
       if passed && probe.recheck { noisyRates.append(probe.rate) }
-      if passed {
-        highestPassing = max(highestPassing ?? 0, probe.rate)
-      } else {
-        lowestFailing = min(lowestFailing ?? .infinity, probe.rate)
+      if passed { passes.append(probe.rate) } else { failures.append(probe.rate) }
+      switch probe.phase {
+      case .stepUp where passed:
+        if probe.rate >= c.maxRate { return confirm(c.maxRate) }
+        return measure(min(probe.rate * c.stepFactor, c.maxRate), .stepUp)
+      case .stepUp, .stepDown:
+        if !passes.isEmpty { return bisectOrConfirm() }
+        if probe.rate <= c.minRate { return finish(rate: nil) }
+        return measure(max(probe.rate / c.stepFactor, c.minRate), .stepDown)
+      default:
+        return bisectOrConfirm()
       }
-    }
-    switch probe.phase {
-    case .stepUp where passed:
+    case .confirm:
+      if passed {
+        guard c.verifyFailingEnd, let failingEnd = failures.filter({ $0 > probe.rate }).min() else {
+          return finish(rate: probe.rate)
+        }
+        confirmed = probe.rate
+        pending = Probe(rate: failingEnd, phase: .verify)
+        return .measure(pending!)
+      }
+      failedConfirmations += 1
+      failedConfirmationRates.append(probe.rate)
+      if failedConfirmations >= c.confirmations || probe.rate <= c.minRate { return finish(rate: nil) }
+      return confirm(max(probe.rate * c.confirmStepDown, c.minRate))
+    case .verify:
+      let answer = confirmed!
+      if !passed { return finish(rate: answer, failingEndVerified: true) }
+      noisyRates.append(probe.rate)
+      if resumes >= c.maxResumes { return finish(rate: answer, failingEndVerified: false) }
+      // The failing end passed: its failure, and those measured with it, may have been noise.
+      resumes += 1
+      passes = [probe.rate]
+      failures = []
+      failedConfirmationRates = []
+      confirmed = nil
       if probe.rate >= c.maxRate { return confirm(c.maxRate) }
       return measure(min(probe.rate * c.stepFactor, c.maxRate), .stepUp)
-    case .stepUp, .stepDown:
-      if passed || highestPassing != nil { return bisectOrConfirm() }
-      if probe.rate <= c.minRate { return finish(rate: nil) }
-      return measure(max(probe.rate / c.stepFactor, c.minRate), .stepDown)
-    case .bisect:
-      return bisectOrConfirm()
-    case .confirm:
-      if passed { return finish(rate: probe.rate) }
-      failedConfirmations.append(probe.rate)
-      if failedConfirmations.count >= c.confirmations || probe.rate <= c.minRate { return finish(rate: nil) }
-      return confirm(max(probe.rate * c.confirmStepDown, c.minRate))
     }
   }
 
   private mutating func bisectOrConfirm() -> Step {
-    guard let pass = highestPassing else { return finish(rate: nil) }
-    guard let fail = lowestFailing, fail > pass else { return confirm(pass) }
+    guard let pass = passes.max() else { return finish(rate: nil) }
+    guard let fail = failures.filter({ $0 > pass }).min() else { return confirm(pass) }
     if (fail - pass) / pass <= configuration.resolution || observations.count >= configuration.maxProbes {
       return confirm(pass)
     }
@@ -171,7 +207,7 @@ public struct CapacitySearch: Sendable {
 
   private mutating func measure(_ rate: Double, _ phase: Phase) -> Step {
     if observations.count >= configuration.maxProbes {
-      if let pass = highestPassing { return confirm(pass) }
+      if let pass = passes.max() { return confirm(pass) }
       return finish(rate: nil)
     }
     pending = Probe(rate: rate, phase: phase)
@@ -183,15 +219,15 @@ public struct CapacitySearch: Sendable {
     return .measure(pending!)
   }
 
-  private mutating func finish(rate: Double?) -> Step {
+  private mutating func finish(rate: Double?, failingEndVerified: Bool? = nil) -> Step {
     pending = nil
-    let failures = failedConfirmations + (lowestFailing.map { [$0] } ?? [])
+    let failing = failures + failedConfirmationRates
     let answer = CapacityAnswer(
-      rate: rate, highestPassing: highestPassing, lowestFailing: lowestFailing,
-      lowestFailingAbove: rate.flatMap { rate in failures.filter { $0 > rate }.min() },
+      rate: rate, highestPassing: passes.max(), lowestFailing: failures.min(),
+      lowestFailingAbove: rate.flatMap { rate in failing.filter { $0 > rate }.min() },
       reachedMaximum: rate.map { $0 >= configuration.maxRate } ?? false,
-      confirmationRuns: observations.filter { $0.phase == .confirm }.count,
-      failedConfirmations: failedConfirmations.count, noisyRates: noisyRates, observations: observations)
+      confirmationRuns: observations.filter { $0.phase == .confirm }.count, failedConfirmations: failedConfirmations,
+      failingEndVerified: failingEndVerified, resumes: resumes, noisyRates: noisyRates, observations: observations)
     finished = answer
     return .done(answer)
   }
@@ -225,7 +261,7 @@ public struct CapacitySearch: Sendable {
 public struct CapacityAnswer: Sendable, Codable, Equatable {
   /// The confirmed rate (arrivals per second); nil when no rate met the objective.
   public var rate: Double?
-  /// The highest and the lowest rate the search (before confirming) believed passing and
+  /// The highest and the lowest rate the search (since it last started) believed passing and
   /// failing.
   public var highestPassing: Double?
   public var lowestFailing: Double?
@@ -236,6 +272,11 @@ public struct CapacityAnswer: Sendable, Codable, Equatable {
   /// Confirmation runs made, and how many failed.
   public var confirmationRuns: Int
   public var failedConfirmations: Int
+  /// The failing end measured again after the confirmation: true when it failed again, false
+  /// when it passed (and the search could go on no more); nil when it was not measured again.
+  public var failingEndVerified: Bool?
+  /// How many times a failing end passed when measured again and the search went on from it.
+  public var resumes: Int
   /// Rates that failed, were measured again and passed: the noise the search met.
   public var noisyRates: [Double]
   /// Every measurement, in order.
@@ -265,6 +306,14 @@ public struct CapacityAnswer: Sendable, Codable, Equatable {
       } else {
         parts.append("\(formatRate(rate))/s confirmed; no rate above it was seen failing")
       }
+      switch failingEndVerified {
+      case true?: parts.append("the failing end failed again when measured after the confirmation")
+      case false?:
+        parts.append(
+          "the failing end passed when measured again after the confirmation, and the search may go on no more "
+            + "(\(resumes) resumption(s)): the capacity may be higher")
+      case nil: break
+      }
       if failedConfirmations > 0 {
         parts.append(
           "\(failedConfirmations) confirmation run(s) failed at rates the search had passed, so the system is noisy "
@@ -279,9 +328,14 @@ public struct CapacityAnswer: Sendable, Codable, Equatable {
     } else {
       parts.append("no rate met the objective, down to \(lowest)/s")
     }
+    if resumes > 0 {
+      parts.append(
+        "\(resumes) time(s) a failing end passed when measured again after a confirmation and the search went on "
+          + "from it: the machine was noisy during the search")
+    }
     if !noisyRates.isEmpty {
       let rates = noisyRates.map { formatRate($0) + "/s" }.joined(separator: ", ")
-      parts.append("\(noisyRates.count) rate(s) failed once and passed when measured again (\(rates)): the measurements are noisy")
+      parts.append("\(noisyRates.count) rate(s) failed and later passed (\(rates)): the measurements are noisy")
     }
     return parts.joined(separator: "; ")
   }

@@ -28,7 +28,11 @@ import Testing
     #expect(Array(probes.prefix(8).map(\.rate)) == [10, 20, 40, 80, 160, 320, 640, 640])
     #expect(probes[7].recheck)
     #expect(probes.map(\.phase).contains(.bisect))
-    #expect(probes.last?.phase == .confirm)
+    // The confirmation, then the failing end measured once more: it fails again.
+    #expect(probes.suffix(2).map(\.phase) == [.confirm, .verify])
+    #expect(probes.last?.rate == answer.lowestFailingAbove)
+    #expect(answer.failingEndVerified == true)
+    #expect(answer.resumes == 0)
     let rate = try #require(answer.rate)
     #expect(rate <= capacity)
     #expect(rate >= capacity / 1.05)  // within the resolution
@@ -38,6 +42,7 @@ import Testing
     #expect(answer.confirmationRuns == 1 && answer.failedConfirmations == 0)
     #expect(!answer.reachedMaximum)
     #expect(answer.noisyRates.isEmpty)
+    #expect(answer.confidence.contains("the failing end failed again"))
     #expect(answer.confidence.contains("the confirmation run agreed"))
   }
 
@@ -59,7 +64,7 @@ import Testing
     #expect(probes[4].rate == 80)
     #expect(try #require(answer.rate) >= 437 / 1.05)
     #expect(answer.noisyRates == [40])
-    #expect(answer.confidence.contains("failed once and passed when measured again (40/s)"))
+    #expect(answer.confidence.contains("1 rate(s) failed and later passed (40/s)"))
   }
 
   @Test func aFirstRateThatFailsStepsDown() throws {
@@ -93,6 +98,7 @@ import Testing
     let (answer, probes) = search { probe, _ in probe.rate <= (probe.phase == .confirm ? 400 : 437) }
     let confirmations = probes.filter { $0.phase == .confirm }
     #expect(confirmations.count == 2)
+    #expect(probes.last?.phase == .verify)  // the search's failing end, above both
     #expect(abs(confirmations[1].rate - confirmations[0].rate * 0.9) < 1e-9)
     let rate = try #require(answer.rate)
     #expect(rate == confirmations[1].rate)
@@ -124,14 +130,46 @@ import Testing
       #expect(probes.count <= 40)
       if let rate = answer.rate {
         #expect(rate <= 500)
-        // The confirmed rate passed its confirmation, the last probe.
-        #expect(probes.last == .init(rate: rate, phase: .confirm))
+        // The confirmed rate passed its confirmation, the last confirmation run.
+        #expect(probes.last { $0.phase == .confirm } == .init(rate: rate, phase: .confirm))
         if let above = answer.lowestFailingAbove { #expect(above > rate) }
       } else {
         // Only when every confirmation fell into the noisy band, each 10% lower, from above 300.
         #expect(probes.filter { $0.phase == .confirm }.allSatisfy { $0.rate >= 300 })
       }
     }
+  }
+
+  @Test func aStallEarlyInTheSearchIsOutgrownWhenTheFailingEndPassesLater() throws {
+    // The first six measurements fall into a stall (everything fails); then the system
+    // passes up to 437/s. The search steps down to 6.25/s, bisects to 12/s and confirms it;
+    // measured again, 12.5/s passes now, so the search forgets the stalled failures and
+    // steps up again from there.
+    let (answer, probes) = search(.init(startRate: 50)) { probe, index in
+      index >= 6 && probe.rate <= 437
+    }
+    #expect(probes.prefix(7).map(\.rate) == [50, 50, 25, 25, 12.5, 12.5, 6.25])
+    let verify = try #require(probes.first { $0.phase == .verify })
+    #expect(verify.rate == 12.5)
+    #expect(answer.resumes == 1)
+    #expect(answer.noisyRates.contains(12.5))
+    let rate = try #require(answer.rate)
+    #expect(rate <= 437 && rate >= 437 / 1.05)
+    #expect(answer.failingEndVerified == true)
+    #expect(answer.confidence.contains("1 time(s) a failing end passed when measured again"))
+  }
+
+  @Test func resumptionsAreBounded() throws {
+    // The failing end always passes when verified: the search goes on twice, then answers
+    // with its confirmed rate and says the capacity may be higher.
+    let (answer, probes) = search(.init(maxResumes: 2)) { probe, _ in
+      probe.phase == .verify || probe.rate <= 437
+    }
+    #expect(probes.filter { $0.phase == .verify }.count == 3)
+    #expect(answer.resumes == 2)
+    #expect(answer.failingEndVerified == false)
+    #expect(answer.rate != nil)
+    #expect(answer.confidence.contains("the capacity may be higher"))
   }
 
   @Test func runDrivesTheSearchAndStopsWhenTheMeasurerDoes() async throws {
