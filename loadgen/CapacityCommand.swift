@@ -16,11 +16,11 @@ struct CapacityCommand: AsyncParsableCommand {
       Open-model steps of --step-duration each: the rate starts at --start-rate and doubles \
       (--step-factor) while the objective holds, then bisects between the highest passing and \
       the lowest failing rate to --resolution (a failing step is measured once more before it \
-      is believed). A --confirm-duration run confirms the answer (stepping down 10% when it \
-      fails, at most --confirmations times), and the lowest failing rate is measured once \
-      more: when it passes now, the search goes on from it. The objective is evaluated on the \
-      journey's corrected latency; dropped arrivals count against it. Exit status 1 when no \
-      rate meets the objective. See docs/LOADGEN.md.
+      is believed). A --confirm-duration run confirms the answer (when it fails, the next is \
+      10%, then 20%, 30% lower; at most --confirmations runs), and the lowest failing rate is \
+      measured once more: when it passes now, the search goes on from it. The objective is \
+      evaluated on the journey's corrected latency; dropped arrivals count against it. Exit \
+      status 1 when no rate meets the objective. See docs/LOADGEN.md.
       """)
 
   @OptionGroup var scenarioOptions: ScenarioOptions
@@ -37,7 +37,7 @@ struct CapacityCommand: AsyncParsableCommand {
   @Option(help: "Measured time of each step.") var stepDuration = "10s"
   @Option(help: "Warm-up before each step (at its rate, not measured).") var warmup = "2s"
   @Option(help: "Measured time of the confirmation run (default: 3 steps).") var confirmDuration: String?
-  @Option(help: "At most this many confirmation runs.") var confirmations = 3
+  @Option(help: "At most this many confirmation runs.") var confirmations = 4
   @Flag(help: "Believe a failing step at once (by default a failing step is measured once more).") var noRecheck = false
   @Flag(help: "Do not measure the lowest failing rate again after the confirmation.") var noVerify = false
   @OptionGroup var openModel: OpenModelOptions

@@ -6,8 +6,9 @@
 ///    `minRate` fails too.
 /// 2. **Bisect** between the highest passing and the lowest failing rate (geometric midpoints)
 ///    until they are within `resolution` of each other (relative).
-/// 3. **Confirm** the highest passing rate with a longer run. When it fails, step down by
-///    `confirmStepDown` and confirm again, at most `confirmations` times in all.
+/// 3. **Confirm** the highest passing rate with a longer run. When it fails, step down and
+///    confirm again, each time further (with `confirmStepDown` 0.9: by 10%, then 20%, then
+///    30% of the rate, so four runs span a factor of two), at most `confirmations` times.
 /// 4. **Verify** the bracket's failing end: measure the lowest failing rate above the
 ///    confirmed one again. When it fails again, the answer stands. When it passes, its
 ///    earlier failure was noise, and so may be every failure measured before: the search
@@ -35,7 +36,8 @@ public struct CapacitySearch: Sendable {
     public var resolution: Double
     /// At most this many confirmation runs in all.
     public var confirmations: Int
-    /// After a failed confirmation, the next is at this fraction of its rate.
+    /// After the first failed confirmation the next is at this fraction of its rate; after
+    /// the k-th, at 1 − k(1 − confirmStepDown).
     public var confirmStepDown: Double
     /// Measure a failing search step once more before believing it.
     public var recheckFailures: Bool
@@ -48,7 +50,7 @@ public struct CapacitySearch: Sendable {
 
     public init(
       startRate: Double = 10, maxRate: Double = 100_000, minRate: Double = 1, stepFactor: Double = 2,
-      resolution: Double = 0.05, confirmations: Int = 3, confirmStepDown: Double = 0.9, recheckFailures: Bool = true,
+      resolution: Double = 0.05, confirmations: Int = 4, confirmStepDown: Double = 0.9, recheckFailures: Bool = true,
       verifyFailingEnd: Bool = true, maxResumes: Int = 2, maxProbes: Int = 60
     ) {
       self.startRate = startRate
@@ -179,7 +181,8 @@ public struct CapacitySearch: Sendable {
       failedConfirmations += 1
       failedConfirmationRates.append(probe.rate)
       if failedConfirmations >= c.confirmations || probe.rate <= c.minRate { return finish(rate: nil) }
-      return confirm(max(probe.rate * c.confirmStepDown, c.minRate))
+      let fraction = 1 - Double(failedConfirmations) * (1 - c.confirmStepDown)
+      return confirm(fraction > 0 ? max(probe.rate * fraction, c.minRate) : c.minRate)
     case .verify:
       let answer = confirmed!
       if !passed { return finish(rate: answer, failingEndVerified: true) }

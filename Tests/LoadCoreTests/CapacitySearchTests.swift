@@ -112,7 +112,11 @@ import Testing
     let (answer, probes) = search(.init(confirmations: 3)) { probe, _ in
       probe.phase != .confirm && probe.rate <= 437
     }
-    #expect(probes.filter { $0.phase == .confirm }.count == 3)
+    let confirmations = probes.filter { $0.phase == .confirm }.map(\.rate)
+    #expect(confirmations.count == 3)
+    // Each failed confirmation steps down further: 10%, then 20%.
+    #expect(abs(confirmations[1] - confirmations[0] * 0.9) < 1e-9)
+    #expect(abs(confirmations[2] - confirmations[1] * 0.8) < 1e-9)
     #expect(answer.rate == nil)
     #expect(answer.highestPassing != nil)
     #expect(answer.confidence.hasPrefix("no confirmation run met the objective (3 failed"))
