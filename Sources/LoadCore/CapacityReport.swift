@@ -151,16 +151,17 @@ public struct CapacityReport: Sendable, Codable {
         agreement.append(.init(bound: bound.bound, step: stepValue, confirmation: confirmValue, difference: difference))
         if let confirmValue { headroom[bound.bound] = confirmValue / bound.limitMilliseconds }
       }
-      let figures = agreement.compactMap { item -> String? in
-        guard let confirmation = item.confirmation else { return nil }
+      let figures = zip(agreement, confirmation.evaluation.bounds).compactMap { item, bound -> String? in
+        guard let measured = item.confirmation else { return nil }
         let statistic = item.bound.prefix { $0 != "<" }
-        var text = "\(statistic) \(formatMilliseconds(confirmation)) confirming"
+        var text = "\(statistic) \(formatMilliseconds(measured)) in the confirmation run "
+        text += "(limit \(formatMilliseconds(bound.limitMilliseconds)))"
         if let step = item.step, let difference = item.difference {
-          text += " against \(formatMilliseconds(step)) in the search (\(formatSignedPercent(difference)))"
+          text += ", \(formatMilliseconds(step)) in the search's step at that rate (\(formatSignedPercent(difference)))"
         }
         return text
       }
-      if !figures.isEmpty { statement += "; " + figures.joined(separator: ", ") }
+      if !figures.isEmpty { statement += "; at the answer: " + figures.joined(separator: "; ") }
     }
     return Confidence(
       lower: answer.rate, upper: answer.lowestFailingAbove, bracketWidth: answer.bracketWidth, agreement: agreement,

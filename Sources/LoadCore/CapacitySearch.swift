@@ -181,7 +181,7 @@ public struct CapacitySearch: Sendable {
       failedConfirmations += 1
       failedConfirmationRates.append(probe.rate)
       if failedConfirmations >= c.confirmations || probe.rate <= c.minRate { return finish(rate: nil) }
-      let fraction = 1 - Double(failedConfirmations) * (1 - c.confirmStepDown)
+      let fraction = 1 - Double(failedConfirmationRates.count) * (1 - c.confirmStepDown)
       return confirm(fraction > 0 ? max(probe.rate * fraction, c.minRate) : c.minRate)
     case .verify:
       let answer = confirmed!
@@ -230,6 +230,7 @@ public struct CapacitySearch: Sendable {
       lowestFailingAbove: rate.flatMap { rate in failing.filter { $0 > rate }.min() },
       reachedMaximum: rate.map { $0 >= configuration.maxRate } ?? false,
       confirmationRuns: observations.filter { $0.phase == .confirm }.count, failedConfirmations: failedConfirmations,
+      failedConfirmationsAbove: rate.map { rate in failedConfirmationRates.filter { $0 > rate }.count } ?? 0,
       failingEndVerified: failingEndVerified, resumes: resumes, noisyRates: noisyRates, observations: observations)
     finished = answer
     return .done(answer)
@@ -272,9 +273,11 @@ public struct CapacityAnswer: Sendable, Codable, Equatable {
   public var lowestFailingAbove: Double?
   /// True when `rate` is the search's maximum rate: the capacity is at least this.
   public var reachedMaximum: Bool
-  /// Confirmation runs made, and how many failed.
+  /// Confirmation runs made, and how many failed: in all, and above the answer since the
+  /// search last went on from a failing end.
   public var confirmationRuns: Int
   public var failedConfirmations: Int
+  public var failedConfirmationsAbove: Int
   /// The failing end measured again after the confirmation: true when it failed again, false
   /// when it passed (and the search could go on no more); nil when it was not measured again.
   public var failingEndVerified: Bool?
@@ -317,10 +320,10 @@ public struct CapacityAnswer: Sendable, Codable, Equatable {
             + "(\(resumes) resumption(s)): the capacity may be higher")
       case nil: break
       }
-      if failedConfirmations > 0 {
+      if failedConfirmationsAbove > 0 {
         parts.append(
-          "\(failedConfirmations) confirmation run(s) failed at rates the search had passed, so the system is noisy "
-            + "near its capacity: trust the confirmed rate, not the bracket's upper end")
+          "\(failedConfirmationsAbove) confirmation run(s) failed at rates the search had passed, so the system is "
+            + "noisy near its capacity: trust the confirmed rate, not the bracket's upper end")
       } else {
         parts.append("the confirmation run agreed with the search")
       }

@@ -103,7 +103,7 @@ import Testing
     let rate = try #require(answer.rate)
     #expect(rate == confirmations[1].rate)
     #expect(rate <= 400)
-    #expect(answer.failedConfirmations == 1)
+    #expect(answer.failedConfirmations == 1 && answer.failedConfirmationsAbove == 1)
     #expect(answer.lowestFailingAbove == confirmations[0].rate)  // the failed confirmation
     #expect(answer.confidence.contains("1 confirmation run(s) failed"))
   }
