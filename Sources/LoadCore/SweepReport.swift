@@ -204,7 +204,9 @@ public struct SweepReport: Sendable, Codable {
     var out = ""
     for (index, line) in grid.enumerated() {
       let prefix = index == 0 ? label : index == height - 1 ? pad.dropLast() + "0" : pad
-      out += prefix + " |" + String(line) + "\n"
+      var row = line
+      while row.last == " " { row.removeLast() }
+      out += prefix + " |" + String(row) + "\n"
     }
     out += pad + " +" + String(repeating: "-", count: width) + "\n"
     var axis = [Character](repeating: " ", count: width + 8)
