@@ -9,10 +9,15 @@ import Glibc
 
 /// A scenario prepared once against its target (the client pool open, customers logged in,
 /// stock set), ready for any number of measured runs: `run` makes one, `capacity` and `sweep`
-/// many. Owns the pool: ``close()`` when done.
+/// many. Owns the pool: ``close()`` when done. Keeps what it was prepared with (the clients,
+/// the settings, the manifest) for whatever checks the deployment around the runs.
 struct PreparedScenario: Sendable {
   let scenario: any Scenario
   let pool: RPCClientPool
+  let clients: CommerceClients
+  let settings: ScenarioSettings
+  /// The manifest, loaded once when one was given.
+  let manifest: LoadManifest?
   /// The scenario's name as asked for, and the target.
   let name: String
   let target: String
@@ -23,20 +28,22 @@ struct PreparedScenario: Sendable {
   {
     let settings = try options.settings()
     let (host, port) = try RunCommand.parseTarget(options.target)
+    let manifest = try options.manifest.map { try LoadManifest.load($0) }
     var poolConfiguration = RPCClientPool.Configuration()
     poolConfiguration.maxConnectionsPerEndpoint = options.connections
     let pool = RPCClientPool(endpoints: [Endpoint(host: host, port: port)], configuration: poolConfiguration)
     let clients = CommerceClients(pool)
-    let manifestPath = options.manifest
     let scenario = options.scenario
     do {
       let prepared = try await Scenarios.make(
         scenario, settings: settings, clients: clients,
         manifest: {
-          guard let manifestPath else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
-          return try LoadManifest.load(manifestPath)
+          guard let manifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
+          return manifest
         }, log: log)
-      return PreparedScenario(scenario: prepared, pool: pool, name: scenario, target: options.target)
+      return PreparedScenario(
+        scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
+        target: options.target)
     } catch {
       await pool.close()
       throw error
