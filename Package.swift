@@ -683,9 +683,10 @@ let package = Package(
     .testTarget(
       name: "loadgenTests",
       dependencies: [
-        "loadgen", "LoadCore", "CommerceTestSupport", "EmporiumApp", "EmporiumSeed", "Postgres", "RPC",
+        "loadgen", "LoadCore", "CommerceTestSupport", "EmporiumApp", "EmporiumSeed", "Postgres", "RPC", "RPCTestSupport",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

@@ -20,39 +20,20 @@ struct RunCommand: AsyncParsableCommand {
       coordinated omission) and, beside it, from the actual send. See docs/LOADGEN.md.
       """)
 
-  @Option(help: "The scenario: \(Scenarios.names.joined(separator: ", ")).") var scenario: String
-  @Option(help: "The server, HOST:PORT.") var target = "127.0.0.1:7700"
-  @Option(help: "The seed manifest (emporium seed --manifest FILE); not needed for echo.") var manifest: String?
+  @OptionGroup var scenarioOptions: ScenarioOptions
 
   @Option(help: "Closed model: this many virtual users.") var users: Int?
   @Option(help: "Closed model: pause between a user's journeys (e.g. 100ms).") var thinkTime: String?
   @Option(help: "Open model: journeys per second.") var rate: Double?
   @Option(help: "Open model: ramp linearly to this rate over the measured window.") var rampTo: Double?
-  @Option(help: "Open model: poisson or uniform arrivals.") var arrivals = "poisson"
-  @Option(help: "Open model: at most this many journeys in flight.") var maxInFlight = 10_000
-  @Option(help: "Open model: an arrival waiting this long for a free slot is dropped.") var maxQueueDelay = "1s"
-  @Option(help: "Open model: a send this far behind its intended time counts as late.") var lateAfter = "5ms"
-  @Option(help: "Open model: seed of the Poisson arrivals.") var seed: UInt64 = 1
+  @OptionGroup var openModel: OpenModelOptions
 
   @Option(help: "Measured time (e.g. 30s, 2m).") var duration = "30s"
   @Option(help: "Warm-up before measuring (recorded in the time series only).") var warmup = "5s"
 
-  @Option(help: "echo: payload bytes.") var payload = 64
-  @Option(help: "checkout, browse: choose among the manifest's first N products.") var products = 1_000
-  @Option(help: "checkout, browse: Zipf exponent of product popularity (default: uniform).") var zipf: Double?
-  @Option(help: "checkout, hot-product: units on hand to set per product (when the manifest has no stock).") var stock: Int64 = 1_000_000
-  @Flag(help: "checkout: set stock even when the manifest brings some.") var setStock = false
-  @Option(help: "hot-product: the product id (default: the manifest's first).") var product: String?
-  @Option(help: "checkout, hot-product: customers logged in before the run.") var customers = 100
-  @Flag(help: "checkout: use prepared tokens instead of logging in as the first step.") var noLoginStep = false
-  @Option(help: "mix: weights, e.g. checkout=1,browse=9.") var mix: String?
-  @Option(help: "Deadline of each call.") var callTimeout = "30s"
-  @Option(help: "Connections to the target, at most.") var connections = 4
-
-  @Option(help: "Write the report as JSON.") var json: String?
+  @OptionGroup var output: ReportOptions
   @Option(help: "Write the per-operation summary as CSV.") var csv: String?
   @Option(help: "Write HdrHistogram interval logs (one tag per operation).") var histogramLog: String?
-  @Flag(help: "No live progress line.") var quiet = false
   @Flag(help: "checkout, hot-product: skip the business invariant check after the run.") var noInvariants = false
   @Option(help: "How long the invariant check waits for the run's orders to settle.") var settleTimeout = "60s"
 
@@ -62,7 +43,6 @@ struct RunCommand: AsyncParsableCommand {
     if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
     if rampTo != nil && rate == nil { throw ValidationError("--ramp-to needs --rate") }
     if thinkTime != nil && users == nil { throw ValidationError("--think-time needs --users") }
-    if ArrivalSchedule.Spacing(rawValue: arrivals) == nil { throw ValidationError("--arrivals is poisson or uniform") }
   }
 
   func run() async throws {
@@ -70,50 +50,23 @@ struct RunCommand: AsyncParsableCommand {
     if let users {
       model = .closed(users: users, thinkTime: try thinkTime.map { try DurationText.parse($0) })
     } else {
-      model = .open(
-        OpenModel(
-          rate: rate!, rampTo: rampTo, spacing: ArrivalSchedule.Spacing(rawValue: arrivals)!, maxInFlight: maxInFlight,
-          maxQueueDelay: try DurationText.parse(maxQueueDelay), lateAfter: try DurationText.parse(lateAfter), seed: seed))
+      model = .open(try openModel.model(rate: rate!, rampTo: rampTo))
     }
     let configuration = LoadRunConfiguration(
       model: model, warmup: try DurationText.parse(warmup), duration: try DurationText.parse(duration))
-    var settings = ScenarioSettings()
-    settings.payloadBytes = payload
-    settings.products = products
-    settings.zipf = zipf
-    settings.stock = stock
-    settings.setStock = setStock
-    settings.hotProduct = product
-    settings.customers = customers
-    settings.loginEachJourney = !noLoginStep
-    settings.callTimeout = try DurationText.parse(callTimeout)
-    settings.mix = try mix.map(Self.parseMix) ?? []
-
-    let (host, port) = try Self.parseTarget(target)
-    var poolConfiguration = RPCClientPool.Configuration()
-    poolConfiguration.maxConnectionsPerEndpoint = connections
-    let pool = RPCClientPool(endpoints: [Endpoint(host: host, port: port)], configuration: poolConfiguration)
-    let clients = CommerceClients(pool)
-    let manifestPath = manifest
-    let loadedManifest = try manifestPath.map { try LoadManifest.load($0) }
+    let scenario = scenarioOptions.scenario, target = scenarioOptions.target
     let log: @Sendable (String) -> Void = { line in Self.printError("loadgen: " + line) }
-    let prepared: any Scenario
+    let prepared = try await PreparedScenario.prepare(scenarioOptions, log: log)
     let invariants: InvariantGuard?
     do {
-      prepared = try await Scenarios.make(
-        scenario, settings: settings, clients: clients,
-        manifest: {
-          guard let loadedManifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
-          return loadedManifest
-        }, log: log)
       invariants =
         noInvariants
         ? nil
         : try await InvariantGuard.forRun(
-          of: prepared, clients: clients, manifest: loadedManifest, ledger: settings.ledger,
-          callTimeout: settings.callTimeout, log: log)
+          of: prepared.scenario, clients: prepared.clients, manifest: prepared.manifest, ledger: prepared.settings.ledger,
+          callTimeout: prepared.settings.callTimeout, log: log)
     } catch {
-      await pool.close()
+      await prepared.close()
       throw error
     }
 
@@ -122,25 +75,16 @@ struct RunCommand: AsyncParsableCommand {
       try IntervalLogWriter(path: path, startTime: startTime, comment: "loadgen \(scenario) -> \(target)")
     }
     let progress = ProgressLine(
-      enabled: !quiet && isatty(STDERR_FILENO) != 0, total: configuration.warmup.loadSeconds + configuration.duration.loadSeconds)
-    let engine = LoadEngine(
-      configuration: configuration, classify: Scenarios.classify,
-      onInterval: { snapshot in
-        progress.update(snapshot)
-        do { try writer?.append(snapshot) } catch { Self.printError("loadgen: writing the histogram log: \(error)") }
-      })
+      enabled: !output.quiet && isatty(STDERR_FILENO) != 0,
+      total: configuration.warmup.loadSeconds + configuration.duration.loadSeconds)
     log("running \(scenario) for \(duration) after \(warmup) of warm-up")
     // Ctrl-C (SIGINT) or SIGTERM stops the run early; what was measured is still reported.
-    let running = Task { await engine.run(journey: prepared.name) { context in try await prepared.journey(context) } }
-    let stops = [SIGINT, SIGTERM].map { number in
-      signal(number, SIG_IGN)
-      let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-      source.setEventHandler { running.cancel() }
-      source.resume()
-      return source
+    let result = await cancellingOnSignals {
+      await prepared.measure(configuration) { snapshot in
+        progress.update(snapshot)
+        do { try writer?.append(snapshot) } catch { Self.printError("loadgen: writing the histogram log: \(error)") }
+      }
     }
-    let result = await running.value
-    for source in stops { source.cancel() }
     progress.finish()
     try writer?.close()
 
@@ -149,17 +93,17 @@ struct RunCommand: AsyncParsableCommand {
       do {
         invariantReport = try await invariants.check(settleTimeout: try DurationText.parse(settleTimeout), log: log)
       } catch {
-        await pool.close()
+        await prepared.close()
         throw error
       }
     }
-    await pool.close()
+    await prepared.close()
 
     let report = LoadReport(
       result: result, scenario: scenario, target: target, startTime: startTime,
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")])
     print(report.text(), terminator: "")
-    if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+    if let json = output.json { try report.json().write(to: URL(fileURLWithPath: json)) }
     if let csv { try Data(report.csv().utf8).write(to: URL(fileURLWithPath: csv)) }
     if let invariantReport { print(invariantReport.text(), terminator: "") }
     if result.interrupted { throw ExitCode(130) }

@@ -51,8 +51,10 @@ public struct LoadEngine: Sendable {
     let start = clock.now()
     let warmupEnd = start + configuration.warmup.loadNanoseconds
     let end = warmupEnd + configuration.duration.loadNanoseconds
+    let inFlight = InFlightTime(windowStart: warmupEnd, windowEnd: end)
     let runner = JourneyRunner(
-      name: name, journey: journey, recorder: recorder, clock: clock, classify: classify, warmupEnd: warmupEnd, end: end)
+      name: name, journey: journey, recorder: recorder, clock: clock, classify: classify, warmupEnd: warmupEnd, end: end,
+      inFlight: inFlight)
 
     let intervals = LockedBox<[IntervalStats]>([])
     let interval = max(1_000_000, configuration.interval.loadNanoseconds)
@@ -105,15 +107,16 @@ public struct LoadEngine: Sendable {
       intervals.withLock { $0.append(last.stats) }
       onInterval(last)
     }
+    let measuredSeconds =
+      interrupted ? Double(min(end, max(warmupEnd, finished)) - warmupEnd) / 1e9 : configuration.duration.loadSeconds
     return LoadResult(
       model: configuration.model, warmup: configuration.warmup, duration: configuration.duration,
       elapsedSeconds: Double(finished - start) / 1e9, operations: recorder.totals(),
       workers: recorder.totalsPerWorker(), intervals: intervals.withLock { $0 },
       dispatch: counts.withLock { $0.measured }, recordedOrder: recorder.operationOrder(),
       windowCPUSeconds: windowCPUSeconds,
-      measuredSeconds: interrupted
-        ? Double(min(end, max(warmupEnd, finished)) - warmupEnd) / 1e9 : configuration.duration.loadSeconds,
-      interrupted: interrupted)
+      measuredSeconds: measuredSeconds, interrupted: interrupted,
+      meanInFlight: measuredSeconds > 0 ? Double(inFlight.total) / 1e9 / measuredSeconds : nil)
   }
 
   struct Counts: Sendable {
@@ -252,6 +255,7 @@ struct JourneyRunner: Sendable {
   let classify: @Sendable (any Error) -> String
   let warmupEnd: UInt64
   let end: UInt64
+  let inFlight: InFlightTime
 
   /// Runs one journey and records it whole (under the name the scenario left in the context).
   func run(sequence: UInt64, user: Int, intended: UInt64, actual: UInt64) async {
@@ -270,6 +274,7 @@ struct JourneyRunner: Sendable {
     recorder.record(
       worker: Int(truncatingIfNeeded: sequence), key: OperationKey(operation: context.journey, status: status),
       corrected: finished &- intended, uncorrected: finished &- max(actual, intended), measured: measured)
+    inFlight.add(from: max(actual, intended), to: finished)
   }
 }
 

@@ -24,6 +24,10 @@ public struct LoadResult: Sendable {
   /// True when the run was cancelled before its end: journeys cancelled in flight are
   /// recorded under CANCELLED.
   public var interrupted: Bool
+  /// Journeys in flight on average over the measured window: the time each journey spent
+  /// between its actual send and its completion inside the window, summed, over the window's
+  /// length (nil for a run that measured no window).
+  public var meanInFlight: Double? = nil
   /// Operation names: journeys (no ".") by name, each followed by its steps in the order the
   /// journey takes them (the order they were first recorded; by name for any never seen there).
   public var operationNames: [String] {

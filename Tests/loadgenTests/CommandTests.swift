@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import LoadCore
+import RPCTestSupport
+import Testing
+
+@testable import loadgen
+
+/// `capacity` and `sweep` end to end: the echo scenario against an echo server on 127.0.0.1,
+/// with steps of a fraction of a second. Only what cannot depend on the machine's speed is
+/// asserted: the objectives are either always met (p99 under a minute) or never (p50 under
+/// 1 µs, below the recorder's resolution).
+@Suite struct CommandTests {
+  func temporaryFile(_ name: String) -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("loadgen-\(UUID().uuidString)-\(name)").path
+  }
+
+  func read<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
+  }
+
+  @Test func capacityStepsUpToTheMaximumWhenEveryStepPasses() async throws {
+    let json = temporaryFile("capacity.json")
+    try await withServer { _, port in
+      let command = try CapacityCommand.parse([
+        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p99<60s", "--max-error-rate", "100%",
+        "--start-rate", "20", "--max-rate", "80", "--step-duration", "300ms", "--warmup", "0s",
+        "--confirm-duration", "300ms", "--quiet", "--json", json,
+      ])
+      try await command.run()
+    }
+    let report = try read(CapacityReport.self, from: json)
+    #expect(report.steps.map(\.rate) == [20, 40, 80, 80])
+    #expect(report.steps.map(\.phase) == [.stepUp, .stepUp, .stepUp, .confirm])
+    #expect(report.steps.allSatisfy { $0.passed && $0.figures.journeys > 0 && $0.figures.errors == 0 })
+    #expect(report.steps.allSatisfy { $0.figures.meanInFlight != nil })
+    #expect(report.answer.rate == 80)
+    #expect(report.answer.reachedMaximum)
+    #expect(report.met)
+    #expect(report.objective == "p99<60s, errors <= 100%")
+  }
+
+  @Test func capacityExitsNonZeroWhenNoRateMeetsTheObjective() async throws {
+    let json = temporaryFile("capacity.json")
+    try await withServer { _, port in
+      let command = try CapacityCommand.parse([
+        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p50<1us", "--start-rate", "20",
+        "--min-rate", "10", "--no-recheck", "--step-duration", "300ms", "--warmup", "0s", "--quiet", "--json", json,
+      ])
+      await #expect(throws: ExitCode(1)) { try await command.run() }
+    }
+    let report = try read(CapacityReport.self, from: json)
+    #expect(report.steps.map(\.rate) == [20, 10])
+    #expect(report.steps.map(\.phase) == [.stepUp, .stepDown])
+    #expect(report.steps.allSatisfy { !$0.passed })
+    #expect(report.answer.rate == nil)
+    #expect(!report.met)
+  }
+
+  @Test func sweepMeasuresEachConcurrencyAndFits() async throws {
+    let json = temporaryFile("sweep.json")
+    try await withServer { _, port in
+      let command = try SweepCommand.parse([
+        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--concurrency", "1,2,4", "--step-duration", "300ms",
+        "--warmup", "0s", "--quiet", "--json", json,
+      ])
+      try await command.run()
+    }
+    let report = try read(SweepReport.self, from: json)
+    #expect(report.points.map(\.concurrency) == [1, 2, 4])
+    #expect(report.points.allSatisfy { $0.throughput > 0 && $0.errors == 0 && $0.littlesLaw != nil })
+    let fit = try #require(report.fit)
+    #expect(fit.points == 3)
+    #expect(!report.curve.isEmpty)
+    #expect(report.points.allSatisfy { $0.fitted != nil })
+  }
+
+  @Test func optionsAreValidated() {
+    #expect(throws: (any Error).self) { try CapacityCommand.parse(["--scenario", "echo", "--slo", "p99>5ms"]) }
+    #expect(throws: (any Error).self) {
+      try CapacityCommand.parse(["--scenario", "echo", "--slo", "p99<5ms", "--start-rate", "5", "--min-rate", "10"])
+    }
+    #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,2"]) }
+    #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,0,4"]) }
+    #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "echo", "--rate", "5", "--arrivals", "bursty"]) }
+  }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import LoadCore
+import RPC
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A scenario prepared once against its target (the client pool open, customers logged in,
+/// stock set), ready for any number of measured runs: `run` makes one, `capacity` and `sweep`
+/// many. Owns the pool: ``close()`` when done. Keeps what it was prepared with (the clients,
+/// the settings, the manifest) for whatever checks the deployment around the runs.
+struct PreparedScenario: Sendable {
+  let scenario: any Scenario
+  let pool: RPCClientPool
+  let clients: CommerceClients
+  let settings: ScenarioSettings
+  /// The manifest, loaded once when one was given.
+  let manifest: LoadManifest?
+  /// The scenario's name as asked for, and the target.
+  let name: String
+  let target: String
+
+  /// Connects to the target and prepares the scenario; `log` reports the preparation.
+  static func prepare(_ options: ScenarioOptions, log: @escaping @Sendable (String) -> Void) async throws
+    -> PreparedScenario
+  {
+    let settings = try options.settings()
+    let (host, port) = try RunCommand.parseTarget(options.target)
+    let manifest = try options.manifest.map { try LoadManifest.load($0) }
+    var poolConfiguration = RPCClientPool.Configuration()
+    poolConfiguration.maxConnectionsPerEndpoint = options.connections
+    let pool = RPCClientPool(endpoints: [Endpoint(host: host, port: port)], configuration: poolConfiguration)
+    let clients = CommerceClients(pool)
+    let scenario = options.scenario
+    do {
+      let prepared = try await Scenarios.make(
+        scenario, settings: settings, clients: clients,
+        manifest: {
+          guard let manifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
+          return manifest
+        }, log: log)
+      return PreparedScenario(
+        scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
+        target: options.target)
+    } catch {
+      await pool.close()
+      throw error
+    }
+  }
+
+  /// One measured run under `configuration`; `onInterval` sees each interval of it. Cancelling
+  /// the calling task ends the run early (the result says it was interrupted).
+  func measure(
+    _ configuration: LoadRunConfiguration, onInterval: @escaping @Sendable (IntervalSnapshot) -> Void = { _ in }
+  ) async -> LoadResult {
+    let engine = LoadEngine(configuration: configuration, classify: Scenarios.classify, onInterval: onInterval)
+    let scenario = self.scenario
+    return await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
+  }
+
+  func close() async {
+    await pool.close()
+  }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM cancel `body`'s task instead of killing the process, so what
+/// was measured is still reported.
+func cancellingOnSignals<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) async -> Result {
+  let running = Task { await body() }
+  let stops = [SIGINT, SIGTERM].map { number in
+    signal(number, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+    source.setEventHandler { running.cancel() }
+    source.resume()
+    return source
+  }
+  let result = await running.value
+  for source in stops { source.cancel() }
+  for number in [SIGINT, SIGTERM] { signal(number, SIG_DFL) }
+  return result
+}
