@@ -651,7 +651,7 @@ let package = Package(
     ),
     .testTarget(
       name: "loadgenTests",
-      dependencies: ["loadgen", "LoadCore"],
+      dependencies: ["loadgen", "LoadCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

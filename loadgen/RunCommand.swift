@@ -49,7 +49,10 @@ struct RunCommand: AsyncParsableCommand {
   @Option(help: "Deadline of each call.") var callTimeout = "30s"
   @Option(help: "Connections to the target, at most.") var connections = 4
 
+  @Option(help: "Run shard I of N of the load (e.g. 2/4): 1/N of the users or rate, own customers.") var shard: String?
+
   @Option(help: "Write the report as JSON.") var json: String?
+  @Option(help: "Write the report as one self-contained HTML page.") var html: String?
   @Option(help: "Write the per-operation summary as CSV.") var csv: String?
   @Option(help: "Write HdrHistogram interval logs (one tag per operation).") var histogramLog: String?
   @Flag(help: "No live progress line.") var quiet = false
@@ -73,8 +76,10 @@ struct RunCommand: AsyncParsableCommand {
           rate: rate!, rampTo: rampTo, spacing: ArrivalSchedule.Spacing(rawValue: arrivals)!, maxInFlight: maxInFlight,
           maxQueueDelay: try DurationText.parse(maxQueueDelay), lateAfter: try DurationText.parse(lateAfter), seed: seed))
     }
+    let sharding = try RunSharding(shard)
     let configuration = LoadRunConfiguration(
-      model: model, warmup: try DurationText.parse(warmup), duration: try DurationText.parse(duration))
+      model: try sharding.model(model), warmup: try DurationText.parse(warmup),
+      duration: try DurationText.parse(duration))
     var settings = ScenarioSettings()
     settings.payloadBytes = payload
     settings.products = products
@@ -86,6 +91,7 @@ struct RunCommand: AsyncParsableCommand {
     settings.loginEachJourney = !noLoginStep
     settings.callTimeout = try DurationText.parse(callTimeout)
     settings.mix = try mix.map(Self.parseMix) ?? []
+    settings = sharding.settings(settings)
 
     let (host, port) = try Self.parseTarget(target)
     var poolConfiguration = RPCClientPool.Configuration()
@@ -96,12 +102,12 @@ struct RunCommand: AsyncParsableCommand {
     let log: @Sendable (String) -> Void = { line in Self.printError("loadgen: " + line) }
     let prepared: any Scenario
     do {
-      prepared = try await Scenarios.make(
+      prepared = sharding.scenario(try await Scenarios.make(
         scenario, settings: settings, clients: clients,
         manifest: {
           guard let manifestPath else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
-          return try LoadManifest.load(manifestPath)
-        }, log: log)
+          return try sharding.manifest(LoadManifest.load(manifestPath), customers: settings.customers)
+        }, log: log))
     } catch {
       await pool.close()
       throw error
@@ -135,12 +141,12 @@ struct RunCommand: AsyncParsableCommand {
     try writer?.close()
     await pool.close()
 
-    let report = LoadReport(
+    var report = LoadReport(
       result: result, scenario: scenario, target: target, startTime: startTime,
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")])
+    report.run.shard = sharding.shard
     print(report.text(), terminator: "")
-    if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
-    if let csv { try Data(report.csv().utf8).write(to: URL(fileURLWithPath: csv)) }
+    try ReportFiles.write(report, json: json, html: html, csv: csv)
     if result.interrupted { throw ExitCode(130) }
   }
 
