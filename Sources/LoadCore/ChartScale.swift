@@ -12,7 +12,8 @@ struct ChartScale {
 
   /// `horizontal`: an x axis, whose range from data is widened to whole ticks only when that
   /// leaves little of the plot empty (a time axis ending at 8.05 s is not drawn to 10); a y
-  /// axis always is, so the highest line has room under the frame.
+  /// axis always is, a little above its highest value, so the highest line has room under the
+  /// frame.
   init(axis: ChartAxis, values: [Double], horizontal: Bool = false) {
     scale = axis.scale
     // Clamped so that differences and logarithms of the extremes stay finite.
@@ -38,6 +39,7 @@ struct ChartScale {
           if !(axis.includesZero && lo == 0) { lo -= pad }
           hi += pad
         }
+        if !horizontal && hi > 0 { hi += (hi - lo) * 0.04 }  // a line at the maximum stays off the frame
         let step = Self.niceStep((hi - lo) / 5)
         let span = hi - lo
         let roundedLo = (lo / step).rounded(.down) * step, roundedHi = (hi / step).rounded(.up) * step
