@@ -6,5 +6,5 @@ struct Loadgen: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "loadgen",
     abstract: "Offers load to an Emporium deployment and reports honest latency (docs/LOADGEN.md).",
-    subcommands: [RunCommand.self, CapacityCommand.self, SweepCommand.self])
+    subcommands: [RunCommand.self, CapacityCommand.self, SweepCommand.self, MergeCommand.self, ReportCommand.self])
 }

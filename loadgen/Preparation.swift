@@ -27,12 +27,17 @@ enum Preparation {
   /// Sets `settings.stock` units on hand for each product, in the manifest's first warehouse or
   /// (when it names none) the first the server lists, created as "LOADGEN" when there is none,
   /// and empties the product's other warehouses (down to what they hold reserved), so the
-  /// product's total is `settings.stock`; as the manifest's first admin. Skipped when the manifest brings stock, unless
-  /// `settings.setStock`.
+  /// product's total is `settings.stock`; as the manifest's first admin. Skipped when the
+  /// manifest brings stock, unless `settings.setStock`; and in every shard but the first
+  /// (`settings.setsStock`).
   static func stock(
     _ productIDs: [String], clients: CommerceClients, manifest: LoadManifest, settings: ScenarioSettings,
     log: @escaping @Sendable (String) -> Void
   ) async throws {
+    guard settings.setsStock else {
+      log("leaving the stock to shard 1")
+      return
+    }
     if manifest.hasStock && !settings.setStock {
       log("using the manifest's stock")
       return

@@ -22,11 +22,12 @@ struct PreparedScenario: Sendable {
   let name: String
   let target: String
 
-  /// Connects to the target and prepares the scenario; `log` reports the preparation.
-  static func prepare(_ options: ScenarioOptions, log: @escaping @Sendable (String) -> Void) async throws
-    -> PreparedScenario
-  {
-    let settings = try options.settings()
+  /// Connects to the target and prepares the scenario (its share of the load, with
+  /// `sharding`); `log` reports the preparation.
+  static func prepare(
+    _ options: ScenarioOptions, sharding: RunSharding = RunSharding(), log: @escaping @Sendable (String) -> Void
+  ) async throws -> PreparedScenario {
+    let settings = sharding.settings(try options.settings())
     let (host, port) = try RunCommand.parseTarget(options.target)
     let manifest = try options.manifest.map { try LoadManifest.load($0) }
     var poolConfiguration = RPCClientPool.Configuration()
@@ -35,12 +36,13 @@ struct PreparedScenario: Sendable {
     let clients = CommerceClients(pool)
     let scenario = options.scenario
     do {
-      let prepared = try await Scenarios.make(
-        scenario, settings: settings, clients: clients,
-        manifest: {
-          guard let manifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
-          return manifest
-        }, log: log)
+      let prepared = sharding.scenario(
+        try await Scenarios.make(
+          scenario, settings: settings, clients: clients,
+          manifest: {
+            guard let manifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
+            return try sharding.manifest(manifest, customers: settings.customers)
+          }, log: log))
       return PreparedScenario(
         scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
         target: options.target)

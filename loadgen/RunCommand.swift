@@ -32,6 +32,8 @@ struct RunCommand: AsyncParsableCommand {
   @Option(help: "Warm-up before measuring (recorded in the time series only).") var warmup = "5s"
 
   @OptionGroup var output: ReportOptions
+  @Option(help: "Run shard I of N of the load (e.g. 2/4): 1/N of the users or rate, own customers.") var shard: String?
+  @Option(help: "Write the report as one self-contained HTML page.") var html: String?
   @Option(help: "Write the per-operation summary as CSV.") var csv: String?
   @Option(help: "Write HdrHistogram interval logs (one tag per operation).") var histogramLog: String?
   @Flag(help: "checkout, hot-product: skip the business invariant check after the run.") var noInvariants = false
@@ -52,11 +54,13 @@ struct RunCommand: AsyncParsableCommand {
     } else {
       model = .open(try openModel.model(rate: rate!, rampTo: rampTo))
     }
+    let sharding = try RunSharding(shard)
     let configuration = LoadRunConfiguration(
-      model: model, warmup: try DurationText.parse(warmup), duration: try DurationText.parse(duration))
+      model: try sharding.model(model), warmup: try DurationText.parse(warmup),
+      duration: try DurationText.parse(duration))
     let scenario = scenarioOptions.scenario, target = scenarioOptions.target
     let log: @Sendable (String) -> Void = { line in Self.printError("loadgen: " + line) }
-    let prepared = try await PreparedScenario.prepare(scenarioOptions, log: log)
+    let prepared = try await PreparedScenario.prepare(scenarioOptions, sharding: sharding, log: log)
     let invariants: InvariantGuard?
     do {
       invariants =
@@ -99,12 +103,12 @@ struct RunCommand: AsyncParsableCommand {
     }
     await prepared.close()
 
-    let report = LoadReport(
+    var report = LoadReport(
       result: result, scenario: scenario, target: target, startTime: startTime,
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")])
+    report.run.shard = sharding.shard
     print(report.text(), terminator: "")
-    if let json = output.json { try report.json().write(to: URL(fileURLWithPath: json)) }
-    if let csv { try Data(report.csv().utf8).write(to: URL(fileURLWithPath: csv)) }
+    try ReportFiles.write(report, json: output.json, html: html, csv: csv)
     if let invariantReport { print(invariantReport.text(), terminator: "") }
     if result.interrupted { throw ExitCode(130) }
     if let invariantReport, !invariantReport.passed { throw ExitCode(InvariantCheck.exitCode) }

@@ -29,6 +29,8 @@ struct ScenarioSettings: Sendable {
   var stock: Int64 = 1_000_000
   /// Set stock even when the manifest brings some.
   var setStock = false
+  /// False: another process sets the stock (shard 1 of a sharded run); this one leaves it.
+  var setsStock = true
   /// hot-product: the product (default: the manifest's first).
   var hotProduct: String?
   /// Customers logged in before the run (their tokens serve the journeys that do not log in).

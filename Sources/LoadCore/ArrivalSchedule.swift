@@ -55,6 +55,19 @@ public struct ArrivalSchedule: Sendable {
     return UInt64(current)
   }
 
+  /// How many arrivals the schedule intends between `from` and `to` (nanoseconds from the
+  /// start): the integral of its rate, exact for the constant warm-up and the linear ramp;
+  /// none past the run's end.
+  public func expectedArrivals(from: UInt64, to: UInt64) -> Double {
+    let end = Double(warmup + duration)
+    let a = min(Double(from), end), b = min(Double(to), end)
+    guard b > a else { return 0 }
+    let pieces = a < Double(warmup) && b > Double(warmup) ? [(a, Double(warmup)), (Double(warmup), b)] : [(a, b)]
+    return pieces.reduce(0) { sum, piece in
+      sum + (rate(at: piece.0) + rate(at: piece.1)) / 2 * (piece.1 - piece.0) / 1e9
+    }
+  }
+
   /// How many arrivals the schedule intends in the measured window (the integral of the rate).
   public var expectedMeasuredArrivals: Double {
     Double(duration) / 1e9 * (rate + (rampTo ?? rate)) / 2

@@ -11,6 +11,9 @@ public struct IntervalStats: Sendable, Codable, Equatable {
     public var p50: Double
     public var p99: Double
     public var max: Double
+    /// The interval's corrected histogram, every status merged, compressed V2 in base64 (format
+    /// 2; absent from format 1): what merging several processes' time series adds up exactly.
+    public var histogram: String?
   }
 
   /// Seconds from the run's start to the interval's start, and its length (as the engine took
@@ -25,6 +28,9 @@ public struct IntervalStats: Sendable, Codable, Equatable {
   public var sent: Int
   public var late: Int
   public var dropped: Int
+  /// Open model: how many arrivals the schedule intends in the interval (the integral of its
+  /// rate over it, fractional), apart from when the dispatcher got to them (format 2).
+  public var scheduled: Double?
   /// By operation name, all statuses together for the percentiles.
   public var operations: [String: Operation]
 }

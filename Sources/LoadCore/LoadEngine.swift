@@ -56,6 +56,7 @@ public struct LoadEngine: Sendable {
       name: name, journey: journey, recorder: recorder, clock: clock, classify: classify, warmupEnd: warmupEnd, end: end,
       inFlight: inFlight)
 
+    let schedule = configuration.schedule
     let intervals = LockedBox<[IntervalStats]>([])
     let interval = max(1_000_000, configuration.interval.loadNanoseconds)
     // Each interval runs from the previous collection to this one (a little after each whole
@@ -67,7 +68,8 @@ public struct LoadEngine: Sendable {
         do { try await clock.sleep(until: start + index * interval) } catch { break }
         let now = clock.now()
         let snapshot = Self.snapshot(
-          recorder: recorder, counts: counts, from: previous, to: now, start: start, warmupEnd: warmupEnd)
+          recorder: recorder, counts: counts, from: previous, to: now, start: start, warmupEnd: warmupEnd,
+          schedule: schedule)
         previous = now
         intervals.withLock { $0.append(snapshot.stats) }
         onInterval(snapshot)
@@ -102,7 +104,7 @@ public struct LoadEngine: Sendable {
     let lastCollected = await ticker.value
     let last = Self.snapshot(
       recorder: recorder, counts: counts, from: lastCollected, to: max(finished, lastCollected), start: start,
-      warmupEnd: warmupEnd)
+      warmupEnd: warmupEnd, schedule: schedule)
     if last.stats.offered > 0 || !last.histograms.isEmpty || !last.measuredHistograms.isEmpty {
       intervals.withLock { $0.append(last.stats) }
       onInterval(last)
@@ -144,7 +146,8 @@ public struct LoadEngine: Sendable {
   }
 
   private static func snapshot(
-    recorder: LoadRecorder, counts: LockedBox<Counts>, from: UInt64, to: UInt64, start: UInt64, warmupEnd: UInt64
+    recorder: LoadRecorder, counts: LockedBox<Counts>, from: UInt64, to: UInt64, start: UInt64, warmupEnd: UInt64,
+    schedule: ArrivalSchedule?
   ) -> IntervalSnapshot {
     let (histograms, measured) = recorder.takeInterval()
     let dispatch = counts.withLock { counts in
@@ -161,12 +164,13 @@ public struct LoadEngine: Sendable {
     let operations = byOperation.mapValues { histogram, errors in
       IntervalStats.Operation(
         count: histogram.totalCount, errors: errors, p50: milliseconds(histogram.valueAtPercentile(50)),
-        p99: milliseconds(histogram.valueAtPercentile(99)), max: milliseconds(histogram.max))
+        p99: milliseconds(histogram.valueAtPercentile(99)), max: milliseconds(histogram.max),
+        histogram: HistogramCoding.encodeBase64(histogram))
     }
     let stats = IntervalStats(
       start: Double(from - start) / 1e9, length: Double(to > from ? to - from : 0) / 1e9, warmup: from < warmupEnd,
       offered: dispatch.offered, sent: dispatch.sent, late: dispatch.late, dropped: dispatch.dropped,
-      operations: operations)
+      scheduled: schedule?.expectedArrivals(from: from - start, to: max(from, to) - start), operations: operations)
     return IntervalSnapshot(stats: stats, histograms: histograms, measuredHistograms: measured)
   }
 

@@ -57,4 +57,12 @@ public struct LoadRunConfiguration: Sendable {
     self.workers = workers ?? max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
     self.interval = interval
   }
+
+  /// The open model's arrival schedule (nil in the closed model).
+  public var schedule: ArrivalSchedule? {
+    guard case .open(let model) = model else { return nil }
+    return ArrivalSchedule(
+      rate: model.rate, rampTo: model.rampTo, spacing: model.spacing, warmup: warmup.loadNanoseconds,
+      duration: duration.loadNanoseconds, seed: model.seed)
+  }
 }

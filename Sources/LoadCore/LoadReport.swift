@@ -7,6 +7,11 @@ public import Foundation
 /// "operations": [OperationSummary...], "histograms": [{ "operation", "status", "corrected",
 /// "uncorrected" }] (compressed V2 HdrHistograms in base64, microseconds, so reports from
 /// several processes can be merged exactly), "intervals": [IntervalStats...] }`.
+///
+/// Format 2 only adds fields, so a reader of format 1 reads it by ignoring them:
+/// `run.startEpochSeconds`, `run.shard` (`--shard i/N`), `run.parts` (a merged report's
+/// inputs), and per interval `scheduled` (the open model's intended arrivals) and each
+/// operation's `histogram`. ``decode(_:)`` reads both formats.
 public struct LoadReport: Sendable, Codable {
   /// What was run.
   public struct Run: Sendable, Codable {
@@ -31,6 +36,23 @@ public struct LoadReport: Sendable, Codable {
     public var cpuMicrosecondsPerJourney: Double?
     public var startTime: String
     public var options: [String: String]
+    /// The start in seconds since 1970, to the microsecond (format 2): merging lines up the
+    /// time series of several processes by it.
+    public var startEpochSeconds: Double?
+    /// The share of the load this process ran (`--shard i/N`; format 2).
+    public var shard: LoadShard?
+    /// A merged report's inputs, in the order given (format 2).
+    public var parts: [Part]?
+  }
+
+  /// One input of a merged report: where and when it ran, and its shard.
+  public struct Part: Sendable, Codable, Equatable {
+    public var target: String
+    public var startTime: String
+    public var startEpochSeconds: Double?
+    public var measuredSeconds: Double
+    public var shard: LoadShard?
+    public var command: String?
   }
 
   public struct EncodedHistograms: Sendable, Codable {
@@ -40,7 +62,11 @@ public struct LoadReport: Sendable, Codable {
     public var uncorrected: String
   }
 
-  public var format = 1
+  /// The format this version writes, and those it reads.
+  public static let currentFormat = 2
+  public static let readableFormats = 1...2
+
+  public var format = LoadReport.currentFormat
   public var tool = "loadgen"
   public var run: Run
   public var dispatch: DispatchCounts
@@ -57,7 +83,8 @@ public struct LoadReport: Sendable, Codable {
       cpuMicrosecondsPerJourney: result.windowCPUSeconds.flatMap { cpu in
         result.dispatch.sent > 0 ? cpu * 1e6 / Double(result.dispatch.sent) : nil
       },
-      startTime: ISO8601DateFormatter().string(from: startTime), options: options)
+      startTime: ISO8601DateFormatter().string(from: startTime), options: options,
+      startEpochSeconds: startTime.timeIntervalSince1970)
     switch result.model {
     case .closed(let users, let thinkTime):
       run.users = users
@@ -86,6 +113,43 @@ public struct LoadReport: Sendable, Codable {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
     return try encoder.encode(self)
+  }
+
+  /// Reads a report of any readable format; throws ``ReadError`` for a document that is no
+  /// loadgen report or of a format this version does not read.
+  public static func decode(_ data: Data) throws -> LoadReport {
+    struct Header: Decodable {
+      var format: Int?
+      var tool: String?
+    }
+    let header: Header
+    do { header = try JSONDecoder().decode(Header.self, from: data) } catch { throw ReadError.notJSON }
+    guard header.tool == "loadgen", let format = header.format else { throw ReadError.notAReport }
+    guard readableFormats.contains(format) else { throw ReadError.unsupportedFormat(format) }
+    do {
+      return try JSONDecoder().decode(LoadReport.self, from: data)
+    } catch {
+      throw ReadError.malformed(String(describing: error))
+    }
+  }
+
+  /// Why a document is not a report this version reads.
+  public enum ReadError: Error, Equatable, CustomStringConvertible {
+    case notJSON
+    case notAReport
+    case unsupportedFormat(Int)
+    case malformed(String)
+
+    public var description: String {
+      switch self {
+      case .notJSON: "not a JSON document"
+      case .notAReport: "not a loadgen report (no \"tool\": \"loadgen\" and \"format\")"
+      case .unsupportedFormat(let format):
+        "report format \(format); this loadgen reads formats \(readableFormats.lowerBound) to "
+          + "\(readableFormats.upperBound)"
+      case .malformed(let reason): "malformed report: \(reason)"
+      }
+    }
   }
 
   /// One row per operation: counts, rate, percentiles corrected and uncorrected (ms), errors by
@@ -122,6 +186,7 @@ public struct LoadReport: Sendable, Codable {
     }
     out += "loadgen \(run.scenario) -> \(run.target): \(model); "
     out += String(format: "%.0f s measured after %.0f s warm-up\n", run.measuredSeconds, run.warmupSeconds)
+    if let line = provenance { out += line + "\n" }
     if run.interrupted {
       out += String(format: "INTERRUPTED after %.1f s of the %.0f s window: journeys cut off are under CANCELLED\n", run.measuredSeconds, run.durationSeconds)
     }
