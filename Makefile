@@ -29,9 +29,10 @@ test: deps
 	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width 6 --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
 
 ## Embedded database, server, a health-check call.
+## The whole system on this machine, measured: embedded PostgreSQL, seed, every service, a
+## checkout run and a flash sale with loadgen, the invariant checks, the HTML report.
 demo: deps
-	$(SWIFT) build --product emporium
-	"$$($(SWIFT) build --show-bin-path)/emporium" demo
+	SWIFT="$(SWIFT)" scripts/demo.sh
 
 ## Regenerate Sources/ProtoC, Sources/Messages/Generated and Sources/RPC/Generated from proto/
 ## (and, with protoc installed on demand, the benchmarks' swift-protobuf peers).
