@@ -128,7 +128,7 @@ struct CheckoutCrashTests {
     }
     #expect(try await eventually(within: .seconds(120)) { outcomes.answered.withLock { $0 } >= 40 })
     kill(first.process.processIdentifier, SIGKILL)
-    first.process.waitUntilExit()
+    await first.process.exited()
     firstKilled = true
     for stream in streams { await stream.value }
     await connection.close()

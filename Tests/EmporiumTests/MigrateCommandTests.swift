@@ -6,7 +6,7 @@ import Testing
 /// `emporium migrate` as an operator runs it.
 @Suite("emporium migrate")
 struct MigrateCommandTests {
-  private func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+  private func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = ServeCommandTests.executable
     process.arguments = arguments
@@ -14,8 +14,8 @@ struct MigrateCommandTests {
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    await process.exited()
     return (process.terminationStatus, text)
   }
 
@@ -33,11 +33,11 @@ struct MigrateCommandTests {
       try FileManager.default.createDirectory(at: schemaDirectory, withIntermediateDirectories: true)
       for (name, sql) in files { try sql.write(to: schemaDirectory.appendingPathComponent(name), atomically: true, encoding: .utf8) }
     }
-    let first = try run(["migrate", "--database-url", database, "--migrations", directory.path])
+    let first = try await run(["migrate", "--database-url", database, "--migrations", directory.path])
     #expect(first.status == 0)
     #expect(first.output.contains("catalog: applied 0001_products, 0002_price"))
     #expect(first.output.contains("orders: applied 0001_orders"))
-    let second = try run(["migrate", "--database-url", database, "--migrations", directory.path])
+    let second = try await run(["migrate", "--database-url", database, "--migrations", directory.path])
     #expect(second.status == 0)
     #expect(second.output == "catalog: up to date\norders: up to date\n")
 
@@ -49,8 +49,8 @@ struct MigrateCommandTests {
   }
 
   @Test("a missing migrations directory is a clear error")
-  func missingDirectory() throws {
-    let result = try run(["migrate", "--database-url", "postgresql://unused@127.0.0.1:1/x", "--migrations", "/nonexistent/dir"])
+  func missingDirectory() async throws {
+    let result = try await run(["migrate", "--database-url", "postgresql://unused@127.0.0.1:1/x", "--migrations", "/nonexistent/dir"])
     #expect(result.status != 0)
   }
 }

@@ -59,7 +59,7 @@ struct PaymentSandboxCommandTests {
         started = (server, Sandbox(process: process, port: port, output: output))
       } else {
         kill(server.process.processIdentifier, SIGTERM)
-        server.process.waitUntilExit()
+        await server.process.exited()
         guard output.text.contains("in use") else { throw ServeCommandTests.ServerDidNotStart(output: output.text) }
       }
     }

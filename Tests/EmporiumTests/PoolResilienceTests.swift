@@ -106,7 +106,7 @@ struct PoolResilienceTests {
     // Kill one server once both serve, then wait until the pool has noticed.
     #expect(await eventually(within: .seconds(30)) { progress.withLockedValue { $0.instances.count == 2 } })
     kill(victim.processIdentifier, SIGKILL)
-    victim.waitUntilExit()
+    await victim.exited()
     #expect(await eventually(within: .seconds(30)) { pool.snapshot().endpoints.contains { $0.ejected } })
     // Back on the same port: the pool probes it back and calls reach it again.
     victim = try await Self.startServer(port: ports[0])
@@ -139,7 +139,7 @@ struct PoolResilienceTests {
         serving.isSubset(of: progress.withLockedValue { Set($0.instances) })
       })
       kill(servers[index].processIdentifier, SIGTERM)
-      servers[index].waitUntilExit()
+      await servers[index].exited()
       #expect(servers[index].terminationStatus == 0)
       servers[index] = try await Self.startServer(port: ports[index])
       restarted.append(Self.instance(of: servers[index]))

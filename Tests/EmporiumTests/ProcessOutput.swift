@@ -58,3 +58,28 @@ final class ProcessOutput: Sendable {
     return self.text
   }
 }
+
+extension Process {
+  /// Waits for the process to exit on a thread of its own. `waitUntilExit()` blocks its thread;
+  /// on Swift's cooperative pool (two threads on two cores) that stalls every other test's
+  /// tasks and timers beside it, which then miss their deadlines.
+  func exited() async {
+    nonisolated(unsafe) let process = self
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+      DispatchQueue.global().async {
+        process.waitUntilExit()
+        continuation.resume()
+      }
+    }
+  }
+}
+
+extension FileHandle {
+  /// Everything until end of file, read on a thread of its own (see ``Process/exited()``).
+  func readToEndOffThePool() async -> Data {
+    nonisolated(unsafe) let handle = self
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+      DispatchQueue.global().async { continuation.resume(returning: handle.readDataToEndOfFile()) }
+    }
+  }
+}

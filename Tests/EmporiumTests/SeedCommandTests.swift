@@ -8,7 +8,7 @@ import Testing
 struct SeedCommandTests {
   /// Runs the command; standard error goes to a file (not a terminal), so progress comes as
   /// lines.
-  private func run(_ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
+  private func run(_ arguments: [String]) async throws -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = ServeCommandTests.executable
     process.arguments = arguments
@@ -20,8 +20,8 @@ struct SeedCommandTests {
     process.standardOutput = output
     process.standardError = errors
     try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    await process.exited()
     try errors.close()
     return (process.terminationStatus, text, try String(contentsOf: errorsFile, encoding: .utf8))
   }
@@ -31,7 +31,7 @@ struct SeedCommandTests {
     let database = try await TestCluster.createDatabase("seed_command")
     let manifest = FileManager.default.temporaryDirectory.appendingPathComponent("seed-\(UUID().uuidString).json")
     defer { try? FileManager.default.removeItem(at: manifest) }
-    let result = try run([
+    let result = try await run([
       "seed", "--database-url", database, "--products", "250", "--users", "30", "--sellers", "3", "--seed", "11",
       "--manifest", manifest.path,
     ])
@@ -61,13 +61,13 @@ struct SeedCommandTests {
     await pool.close()
 
     // Seeding the same database again is refused.
-    let again = try run(["seed", "--database-url", database, "--products", "10", "--sellers", "1", "--manifest", manifest.path + ".2"])
+    let again = try await run(["seed", "--database-url", database, "--products", "10", "--sellers", "1", "--manifest", manifest.path + ".2"])
     #expect(again.status != 0)
   }
 
   @Test("products without sellers are refused before anything runs")
-  func validation() throws {
-    let result = try run(["seed", "--database-url", "postgresql://unused@127.0.0.1:1/x", "--products", "5", "--sellers", "0"])
+  func validation() async throws {
+    let result = try await run(["seed", "--database-url", "postgresql://unused@127.0.0.1:1/x", "--products", "5", "--sellers", "0"])
     #expect(result.status != 0)
     #expect(result.errors.contains("--sellers"))
   }

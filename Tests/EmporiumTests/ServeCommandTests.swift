@@ -70,7 +70,7 @@ struct ServeCommandTests {
         return Server(process: process, port: port, metricsPort: chosenMetricsPort, output: output)
       }
       if process.isRunning { process.terminate() }
-      process.waitUntilExit()
+      await process.exited()
       guard chosenMetricsPort != nil, output.text.contains("in use") else {
         throw ServerDidNotStart(output: output.text)
       }
@@ -170,7 +170,7 @@ struct ServeCommandTests {
     try second.run()
     #expect(await Self.waitForExit(second, within: .seconds(15)))
     #expect(second.terminationStatus != 0)
-    let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let output = String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
     #expect(output.contains("Address already in use") || output.contains("in use"))
   }
 

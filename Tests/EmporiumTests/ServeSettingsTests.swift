@@ -19,7 +19,7 @@ struct ServeSettingsTests {
       try process.run()
       #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
       #expect(process.terminationStatus != 0)
-      return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
     }
     let unknown = try await failure("nosuch.lease=3")
     #expect(unknown.contains("no service is named 'nosuch'") && unknown.contains("orders"))
