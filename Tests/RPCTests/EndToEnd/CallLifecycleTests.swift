@@ -78,8 +78,12 @@ struct CallLifecycleTests {
         let client = RpcV1.EchoService.Client(connection)
         for onLoop in [false, true] {
           for _ in 0..<50 {
+            // A new task may start running on the other core before `cancel()` is reached, so
+            // it waits on a gate that only its cancellation opens: the call then always starts
+            // from a cancelled task.
+            let (gate, unused) = AsyncStream<Never>.makeStream()
             let call = Task {
-              // The task is cancelled before it runs, so the call starts cancelled.
+              for await _ in gate {}
               if onLoop {
                 try await withTaskExecutorPreference(connection.executor) {
                   try await client.echo(.with { $0.message = "never" })
@@ -90,6 +94,7 @@ struct CallLifecycleTests {
             }
             call.cancel()
             await #expect { try await call.value } throws: { ($0 as? RPCError)?.code == .cancelled }
+            unused.finish()
           }
         }
         // The connection carries on.
