@@ -4,19 +4,8 @@ public import Foundation
 public import Postgres
 
 extension AuthService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `auth`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the auth migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `auth`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "auth")
 
   /// What the composition root needs: identity "auth", schema "auth", no peers.
   ///

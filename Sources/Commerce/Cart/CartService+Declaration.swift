@@ -4,19 +4,8 @@ public import Foundation
 public import Postgres
 
 extension CartService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `cart`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the cart migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `cart`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "cart")
 
   /// What the composition root needs: identity "cart", schema "cart", peer "catalog" (prices,
   /// status and summaries of products), and the sweeper as background work.

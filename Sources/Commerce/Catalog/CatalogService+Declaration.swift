@@ -4,19 +4,8 @@ public import Foundation
 public import Postgres
 
 extension CatalogService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `catalog`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the catalog migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `catalog`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "catalog")
 
   /// What the composition root needs: identity "catalog", schema "catalog", peer "auth" (for
   /// sellers' accounts), and the cache listener and reindex worker as background work.

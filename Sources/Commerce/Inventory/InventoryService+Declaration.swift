@@ -4,19 +4,8 @@ import Foundation
 public import Postgres
 
 extension InventoryService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `inventory`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the inventory migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `inventory`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "inventory")
 
   /// What the composition root needs: identity "inventory", schema "inventory", peer "catalog"
   /// (products' existence and sellers), and the expiry sweeper as background work.

@@ -4,19 +4,8 @@ import Foundation
 public import Postgres
 
 extension OrderService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `orders`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the orders migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `orders`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "orders")
 
   /// What the composition root needs: identity "orders", schema "orders", peers "catalog"
   /// (prices, titles, sellers), "cart" (the lines to buy, clearing them), "inventory"

@@ -5,19 +5,8 @@ import Foundation
 public import Postgres
 
 extension PaymentService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `payments`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the payments migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `payments`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "payments")
 
   /// What the composition root needs: identity "payments", schema "payments", peer "orders",
   /// the provider (the in-process sandbox, whose webhook deliveries run as background work, or
