@@ -1,0 +1,98 @@
+import CommerceAPI
+import CommerceKit
+import CommerceTestSupport
+import Foundation
+import Messages
+import RPC
+import TestSupport
+import Testing
+
+@testable import CommerceNotifications
+
+/// What ends a Subscribe stream from the server's side: a subscriber that stops reading, and a
+/// drain.
+@Suite("NotificationService stream limits")
+struct StreamLimitsTests {
+  @Test("a subscriber that stops reading is dropped with RESOURCE_EXHAUSTED after the stalled-write limit, and resumes where it stopped")
+  func slowSubscriber() async throws {
+    try await NotificationHarness.run(adjust: { $0.stalledWriteLimit = .seconds(1) }) { h in
+      let (alice, options) = try await h.user()
+      // 1,000 notifications of about 600 bytes: several times the 64 KiB flow-control window.
+      for _ in 0..<2 {
+        _ = try await h.notifications.publishEvents(
+          .with { $0.events = (0..<500).map { _ in NotificationHarness.ticketEvent(alice, excerptLength: 200) } }, options: h.orders)
+      }
+      let started = ContinuousClock.now
+      let (received, error) = try await h.notifications.subscribe(.with { $0.resumeFrom = .afterSequence(0) }, options: options) { stream in
+        var iterator = stream.makeAsyncIterator()
+        var received: [Int64] = []
+        if let first = try await iterator.next()?.notification { received.append(first.sequence) }
+        // Read nothing more until the server has given up on the stream.
+        #expect(await eventually { h.service.openSubscriptions(of: alice) == 0 })
+        do {
+          while let message = try await iterator.next() {
+            if let notification = message.notification { received.append(notification.sequence) }
+          }
+          return (received, nil as RPCError?)
+        } catch let error as RPCError {
+          return (received, error)
+        }
+      }
+      // The limit is about time: dropped no sooner than 1 s after it stalled.
+      #expect(ContinuousClock.now - started >= .seconds(1))
+      #expect(error?.code == .resourceExhausted)
+      #expect(received.count > 1 && received.count < 1000)
+      #expect(received == Array(1...Int64(received.count)))
+      // Resuming from the last one received delivers the rest.
+      let rest = try await h.notifications.subscribe(.with { $0.resumeFrom = .afterSequence(received.last!) }, options: options) { stream in
+        var sequences: [Int64] = []
+        for try await message in stream {
+          if message.caughtUp { break }
+          sequences.append(message.notification!.sequence)
+        }
+        return sequences
+      }
+      #expect(received + rest == Array(1...1000))
+    }
+  }
+
+  @Test("a subscriber that reads slowly but steadily is not dropped")
+  func steadyReader() async throws {
+    try await NotificationHarness.run(adjust: { $0.stalledWriteLimit = .seconds(2) }) { h in
+      let (alice, options) = try await h.user()
+      _ = try await h.notifications.publishEvents(
+        .with { $0.events = (0..<300).map { _ in NotificationHarness.ticketEvent(alice, excerptLength: 200) } }, options: h.orders)
+      let count = try await h.notifications.subscribe(.with { $0.resumeFrom = .afterSequence(0) }, options: options) { stream in
+        var count = 0
+        for try await message in stream {
+          if message.caughtUp { break }
+          count += 1
+          if count % 50 == 0 { await Task.yield() }
+        }
+        return count
+      }
+      #expect(count == 300)
+    }
+  }
+
+  @Test("a draining server ends streams with UNAVAILABLE, and refuses new ones the same way")
+  func drain() async throws {
+    try await NotificationHarness.run { h in
+      let (_, options) = try await h.user()
+      let error = try await h.notifications.subscribe(.init(), options: options) { stream in
+        do {
+          for try await message in stream where message.caughtUp {
+            h.service.streamDrain.drain()
+          }
+          return nil as RPCError?
+        } catch let error as RPCError {
+          return error
+        }
+      }
+      #expect(error?.code == .unavailable)
+      await expectFailure(.unavailable) {
+        try await h.notifications.subscribe(.init(), options: options) { stream in try await stream.reduce(0) { count, _ in count + 1 } }
+      }
+    }
+  }
+}
