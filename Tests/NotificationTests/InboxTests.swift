@@ -51,6 +51,7 @@ struct InboxTests {
       let theirs = try await h.notifications.listNotifications(.init(), options: stranger)
       #expect(theirs.notifications.isEmpty && theirs.unreadCount == 0)
       await expectFailure(.unauthenticated) { try await h.notifications.listNotifications(.init()) }
+      await expectFailure(.permissionDenied) { try await h.notifications.listNotifications(.init(), options: h.orders) }
     }
   }
 
