@@ -106,6 +106,27 @@ struct RelayTests {
     }
   }
 
+  @Test("a malformed event is dropped (and logged) instead of holding back the events around it")
+  func malformedEvent() async throws {
+    try await NotificationHarness.run { h in
+      let (alice, options) = try await h.user()
+      try await PlatformMigrations.apply(to: "support", pool: h.pool)
+      let outbox = Outbox(schema: "support")
+      try await append(outbox, h, to: alice, tickets: ["before"])
+      // No recipient: NotificationService refuses it as INVALID_ARGUMENT.
+      try await h.pool.withTransaction { tx in
+        var bad = NotificationHarness.ticketEvent(alice)
+        bad.recipientId = ""
+        try await outbox.append(bad, topic: Outbox.notificationTopic, aggregateID: "nobody", in: tx)
+      }
+      try await append(outbox, h, to: alice, tickets: ["after"])
+      try await withRelay(h, failures: 0) { outbox, _ in
+        #expect(await eventually { (try? await outbox.unpublished(topic: Outbox.notificationTopic, pool: h.pool).isEmpty) == true })
+      }
+      #expect(try await h.all(options).map(Self.ticketID) == ["before", "after"])
+    }
+  }
+
   @Test("a backlog larger than a batch arrives whole and in outbox order; a resend of published events adds nothing")
   func backlog() async throws {
     try await NotificationHarness.run { h in
