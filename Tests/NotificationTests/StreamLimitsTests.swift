@@ -1,9 +1,13 @@
 import CommerceAPI
 import CommerceKit
 import CommerceTestSupport
+import EmporiumApp
 import Foundation
+import Logging
+import NIOCore
 import Messages
 import RPC
+import ServiceLifecycle
 import TestSupport
 import Testing
 
@@ -73,6 +77,39 @@ struct StreamLimitsTests {
       }
       #expect(count == 300)
     }
+  }
+
+  @Test("graceful shutdown ends live streams with UNAVAILABLE at once instead of holding the drain")
+  func gracefulShutdown() async throws {
+    var configuration = EmporiumApp.Configuration(databaseURL: try await TestApp.newDatabase("notifications_drain"))
+    configuration.services = [NotificationService.declaration]
+    configuration.server.port = 0
+    configuration.server.drainTimeout = .seconds(60)
+    let logger = Logger(label: "notifications-drain-test")
+    let app = try await EmporiumApp.start(configuration, logger: logger)
+    let group = ServiceGroup(configuration: .init(services: app.services.map { .init(service: $0) }, logger: logger))
+    let running = Task { try await group.run() }
+    let connection = try await RPCConnection.connect(host: "127.0.0.1", port: try await app.server.localAddress().port!)
+    let user = TestApp.bearer(
+      try await app.tokens.issue(for: Principal(kind: .user, subject: UUID().uuidString, roles: [.customer], expiresAt: 0), lifetime: .seconds(600))
+        .token)
+    let started = ContinuousClock.now
+    let error = try await CommerceV1.NotificationService.Client(connection).subscribe(.init(), options: user) { stream in
+      do {
+        for try await message in stream where message.caughtUp {
+          await group.triggerGracefulShutdown()
+        }
+        return nil as RPCError?
+      } catch let error as RPCError {
+        return error
+      }
+    }
+    #expect(error?.code == .unavailable)
+    // Well before the 60-second drain timeout would have cut it.
+    #expect(ContinuousClock.now - started < .seconds(30))
+    await connection.close()
+    try await running.value
+    await app.close()
   }
 
   @Test("a draining server ends streams with UNAVAILABLE, and refuses new ones the same way")
