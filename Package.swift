@@ -141,6 +141,7 @@ let package = Package(
         "CommerceInventory",
         "CommercePayments",
         "CommerceOrders",
+        "CommerceNotifications",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -278,6 +279,26 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Orders",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // NotificationService: each user's notifications with per-recipient sequences, the inbox and
+    // the resumable live stream; the outbox relays of the other services publish to it (schema
+    // `notifications`).
+    .target(
+      name: "CommerceNotifications",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Notifications",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -592,6 +613,26 @@ let package = Package(
         "CommerceCart",
         "CommerceCatalog",
         "CommerceAuth",
+        "CommerceNotifications",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "NotificationTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceNotifications",
         "EmporiumApp",
         "CommerceKit",
         "CommerceAPI",

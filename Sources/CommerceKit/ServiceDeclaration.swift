@@ -28,17 +28,22 @@ public struct ServiceDeclaration: Sendable {
   /// The identities of the services it calls (for example ["catalog", "inventory"]); the
   /// composition root must be able to reach each one.
   public var peers: [String]
+  /// Services it calls only when the process can reach them (for example ["notifications"],
+  /// the relay of its user-facing events): a process without them starts the service without
+  /// that work. The service asks ``PeerDirectory/has(_:)``.
+  public var optionalPeers: [String]
   /// Makes the service once its schema is migrated.
   public var make: @Sendable (ServiceEnvironment) async throws -> HostedService
 
   public init(
-    name: String, schema: String, migrations: [Migration], peers: [String] = [],
+    name: String, schema: String, migrations: [Migration], peers: [String] = [], optionalPeers: [String] = [],
     make: @escaping @Sendable (ServiceEnvironment) async throws -> HostedService
   ) {
     self.name = name
     self.schema = schema
     self.migrations = migrations
     self.peers = peers
+    self.optionalPeers = optionalPeers
     self.make = make
   }
 }
@@ -90,9 +95,20 @@ public struct HostedService: Sendable {
 /// each call finds its peer when it is made.
 public struct PeerDirectory: Sendable {
   private let resolve: @Sendable (String) -> (any ClientTransport)?
+  private let reachable: Set<String>?
 
-  public init(_ resolve: @escaping @Sendable (String) -> (any ClientTransport)?) {
+  /// - Parameters:
+  ///   - reachable: the peers this process can reach; nil when unknown (every peer counts as
+  ///     reachable).
+  ///   - resolve: the transport to a peer, or nil while it is not reachable.
+  public init(reachable: Set<String>? = nil, _ resolve: @escaping @Sendable (String) -> (any ClientTransport)?) {
     self.resolve = resolve
+    self.reachable = reachable
+  }
+
+  /// Whether `peer` is reachable from this process (an optional peer the service may use).
+  public func has(_ peer: String) -> Bool {
+    reachable?.contains(peer) ?? true
   }
 
   /// The transport to `peer`. Calls through it fail with UNAVAILABLE while the peer is not

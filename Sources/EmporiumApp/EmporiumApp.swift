@@ -107,7 +107,7 @@ public final class EmporiumApp: Sendable {
       for declaration in declarations {
         let credentials = ServiceCallCredentials(SelfIssuedServiceTokens(tokens: tokens, serviceName: declaration.name))
         let transports = Mutex<[String: any ClientTransport]>([:])
-        let peers = PeerDirectory { peer in
+        let peers = PeerDirectory(reachable: hostedNames) { peer in
           guard hostedNames.contains(peer), let server = serverBox.withLock({ $0 }) else { return nil }
           return transports.withLock { cache in
             if let transport = cache[peer] { return transport }

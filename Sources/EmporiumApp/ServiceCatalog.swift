@@ -2,6 +2,7 @@ import CommerceAuth
 import CommerceCart
 import CommerceCatalog
 import CommerceInventory
+import CommerceNotifications
 import CommerceOrders
 import CommercePayments
 public import CommerceKit
@@ -9,7 +10,7 @@ public import CommerceKit
 /// Every commerce service the project has, in the order a process starts them.
 public enum ServiceCatalog {
   /// The declarations of all services (``EmporiumApp/Configuration/services`` by default).
-  public static var all: [ServiceDeclaration] { [AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration, PaymentService.declaration, OrderService.declaration] }
+  public static var all: [ServiceDeclaration] { [AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration, PaymentService.declaration, OrderService.declaration, NotificationService.declaration] }
 
   /// The declarations named by `names` (service identity names such as "auth"); an unknown
   /// name is an error that lists the known ones.

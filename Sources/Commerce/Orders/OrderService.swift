@@ -77,6 +77,8 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   let now: @Sendable () -> Date
   /// Ends WatchOrder streams when the server drains.
   let watchDrain = WatchDrain()
+  /// NotificationService, for the relay of status changes to customers; nil runs no relay.
+  let notifications: (any ClientTransport)?
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `orders` only (migrated beforehand).
@@ -84,11 +86,12 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   ///     "orders".
   public init(
     pool: PostgresPool, catalog: any ClientTransport, cart: any ClientTransport, inventory: any ClientTransport,
-    payments: any ClientTransport, configuration: Configuration = .init(), logger: Logger = Logger(label: "emporium.orders"),
-    now: @escaping @Sendable () -> Date = Date.init
+    payments: any ClientTransport, notifications: (any ClientTransport)? = nil, configuration: Configuration = .init(),
+    logger: Logger = Logger(label: "emporium.orders"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     let store = OrderStore(pool: pool)
     self.store = store
+    self.notifications = notifications
     self.catalog = CommerceV1.CatalogService.Client(catalog)
     self.cart = CommerceV1.CartService.Client(cart)
     self.inventory = CommerceV1.InventoryService.Client(inventory)
@@ -103,7 +106,13 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
 
   /// The background work the process runs beside the handlers: the saga recovery worker, and
   /// the end of WatchOrder streams at graceful shutdown.
-  public var backgroundServices: [any ServiceLifecycle.Service] { [SagaRecovery(service: self), WatchDrain.OnShutdown(drain: watchDrain)] }
+  public var backgroundServices: [any ServiceLifecycle.Service] {
+    var services: [any ServiceLifecycle.Service] = [SagaRecovery(service: self), WatchDrain.OnShutdown(drain: watchDrain)]
+    if let notifications {
+      services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
+    }
+    return services
+  }
 
   // MARK: Checkout
 

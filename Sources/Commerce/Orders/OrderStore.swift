@@ -216,6 +216,7 @@ struct OrderStore: Sendable {
         }
         try await writeHistory(id, entries: after.history[before.history.count...], from: before.history.count, in: tx)
         try await announce(after, statusChanged: after.status != before.status, in: tx)
+        if after.status != before.status { try await notifyCustomer(after, previous: before.status, at: now, in: tx) }
       }
       if let step { try await log(id, step: step, detail: detail, at: now, in: tx) }
       return after
@@ -244,6 +245,20 @@ struct OrderStore: Sendable {
       OrderMessages.order(order, view: .full), topic: statusChanged ? Self.statusChangedTopic : Self.changedTopic,
       aggregateID: order.id.lowercasedString, in: tx)
     try await tx.query("SELECT pg_notify($1, $2)", [Self.changeChannel, order.id.lowercasedString])
+  }
+
+  /// The customer's notification of a status change (ORDER_STATUS_CHANGED), which
+  /// NotificationRelay delivers to NotificationService.
+  private func notifyCustomer(_ order: OrderRecord, previous: CommerceV1.OrderStatus, at now: Date, in tx: PostgresTransaction) async throws {
+    let payload = CommerceV1.NotificationPayload.with {
+      $0.event = .orderStatusChanged(.with {
+        $0.orderId = order.id.lowercasedString
+        $0.status = order.status
+        $0.previousStatus = previous
+        $0.orderVersion = order.version
+      })
+    }
+    try await outbox.appendNotification(to: order.customerID, payload, occurredAt: now, in: tx)
   }
 
   /// Whether event `eventID` was already applied to the order; records it when not (in `tx`,

@@ -10,8 +10,9 @@ extension PaymentService {
 
   /// What the composition root needs: identity "payments", schema "payments", peer "orders",
   /// the provider (the in-process sandbox, whose webhook deliveries run as background work, or
-  /// the provider over HTTP the settings name), the idempotency sweep, reconciliation and, when
-  /// enabled, the relay of asynchronous results to OrderService.
+  /// the provider over HTTP the settings name), the idempotency sweep, reconciliation, when
+  /// enabled the relay of asynchronous results to OrderService, and, when the process reaches
+  /// "notifications" (an optional peer), the relay of payment results to customers.
   ///
   /// Settings:
   /// - `sandbox`: `on` (default) accepts raw test cards; `off` refuses raw cards
@@ -42,7 +43,10 @@ extension PaymentService {
     provider makeProvider: (@Sendable (Configuration) -> any PaymentProvider)? = nil,
     made: (@Sendable (PaymentService, any PaymentProvider) -> Void)? = nil
   ) -> ServiceDeclaration {
-    ServiceDeclaration(name: "payments", schema: "payments", migrations: migrations, peers: ordersPeer ? ["orders"] : []) { environment in
+    ServiceDeclaration(
+      name: "payments", schema: "payments", migrations: migrations, peers: ordersPeer ? ["orders"] : [],
+      optionalPeers: ["notifications"]
+    ) { environment in
       var configuration = try Configuration(settings: environment.settings)
       adjust(&configuration)
       configuration.ordersRelay = configuration.ordersRelay && ordersPeer
@@ -61,7 +65,9 @@ extension PaymentService {
       }
       let service = PaymentService(
         pool: environment.pool, provider: provider,
-        orders: configuration.ordersRelay ? environment.peers.transport(for: "orders") : nil, configuration: configuration,
+        orders: configuration.ordersRelay ? environment.peers.transport(for: "orders") : nil,
+        notifications: environment.peers.has("notifications") ? environment.peers.transport(for: "notifications") : nil,
+        configuration: configuration,
         logger: environment.logger)
       var background = service.backgroundServices
       if let sandbox = provider as? SandboxProvider {

@@ -80,6 +80,8 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
   let idempotency: IdempotencyStore
   let provider: any PaymentProvider
   let orders: CommerceV1.OrderService.Client?
+  /// NotificationService, for the relay of payment results to customers; nil runs no relay.
+  let notifications: (any ClientTransport)?
   let configuration: Configuration
   let logger: Logger
   let now: @Sendable () -> Date
@@ -89,13 +91,15 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
   ///   - provider: the payment provider.
   ///   - orders: OrderService, for the relay of asynchronous results; nil runs no relay.
   public init(
-    pool: PostgresPool, provider: any PaymentProvider, orders: (any ClientTransport)? = nil, configuration: Configuration = .init(),
+    pool: PostgresPool, provider: any PaymentProvider, orders: (any ClientTransport)? = nil,
+    notifications: (any ClientTransport)? = nil, configuration: Configuration = .init(),
     logger: Logger = Logger(label: "emporium.payments"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     self.store = PaymentStore(pool: pool)
     self.idempotency = IdempotencyStore(pool: pool, schema: "payments")
     self.provider = provider
     self.orders = orders.map(CommerceV1.OrderService.Client.init)
+    self.notifications = notifications
     self.configuration = configuration
     self.logger = logger
     self.now = now
@@ -122,6 +126,9 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
         try await reconcile()
       })
     if let orders { services.append(OrderEventRelay(store: store, orders: orders, logger: logger)) }
+    if let notifications {
+      services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
+    }
     return services
   }
 

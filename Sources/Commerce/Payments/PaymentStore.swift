@@ -286,7 +286,14 @@ struct PaymentStore: Sendable {
       $0.amount = amount.proto
     }
     try await outbox.append(event, topic: Self.statusTopic(payment.state), aggregateID: payment.id.lowercasedString, in: tx)
+    if Self.customerFacing.contains(payment.state) {
+      try await outbox.appendNotification(to: payment.customerID, .with { $0.event = .paymentResult(event) }, occurredAt: payment.updatedAt, in: tx)
+    }
   }
+
+  /// The statuses the customer is told about (PAYMENT_RESULT notifications, delivered by
+  /// NotificationRelay): PENDING, VOIDED and FAILED are the checkout's own business.
+  static let customerFacing: Set<PaymentState> = [.authorized, .declined, .captured, .partiallyRefunded, .refunded]
 
   /// Queues an event for OrderService.ApplyOrderEvent (its event_id is set to the outbox id
   /// when it is sent).

@@ -15,21 +15,28 @@ extension CommerceV1.NotificationService {
     /// tail (only the marker, then new notifications). The stream runs until the caller cancels,
     /// the deadline passes or the server drains; the client then resubscribes with the last
     /// sequence it saw and misses nothing that is still retained. Callers: any signed-in user, at
-    /// most 5 concurrent subscriptions per user. Read-only and idempotent.
+    /// most 5 concurrent subscriptions per user on one server. Read-only and idempotent.
+    /// Flow control: a subscriber that stops reading is dropped, so that it cannot make the server
+    /// buffer: when one message has waited 10 seconds for the subscriber's flow-control credit,
+    /// the stream ends with RESOURCE_EXHAUSTED (the client resubscribes with the last sequence
+    /// it saw).
     /// Errors: FAILED_PRECONDITION (reason EVENTS_EXPIRED, metadata "oldestSequence") when the
     /// resume position is older than the retained notifications (resynchronise with
     /// ListNotifications, then subscribe from its newest sequence); NOT_FOUND when
-    /// after_event_id is not one of the caller's notifications; RESOURCE_EXHAUSTED beyond 5
-    /// subscriptions; UNAVAILABLE when the server drains (resubscribe elsewhere).
+    /// after_event_id is not one of the caller's notifications; INVALID_ARGUMENT for a negative
+    /// after_sequence or one beyond the caller's newest sequence, an empty after_event_id, or an
+    /// unknown kind; RESOURCE_EXHAUSTED beyond 5 subscriptions, and for a subscriber that stopped
+    /// reading; UNAVAILABLE when the server drains (resubscribe elsewhere).
     func subscribe(request: CommerceV1.SubscribeRequest, response: ResponseStreamWriter<CommerceV1.SubscribeResponse>, context: ServerContext) async throws
     /// ListNotifications lists the caller's notifications, newest first (the inbox). Callers: any
     /// signed-in user. Read-only and idempotent.
-    /// Errors: INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN) for a foreign page token.
+    /// Errors: INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN) for a foreign page token; INVALID_ARGUMENT
+    /// for a negative page_size or an unknown kind.
     func listNotifications(request: CommerceV1.ListNotificationsRequest, context: ServerContext) async throws -> CommerceV1.ListNotificationsResponse
     /// MarkRead marks some of the caller's notifications as read: those listed, and every one up
     /// to a sequence number. Callers: any signed-in user. Idempotent: marking read notifications
     /// changes nothing. Ids that are unknown or belong to someone else are ignored.
-    /// Errors: INVALID_ARGUMENT for more than 500 ids.
+    /// Errors: INVALID_ARGUMENT for more than 500 ids or a negative up_to_sequence.
     func markRead(request: CommerceV1.MarkReadRequest, context: ServerContext) async throws -> CommerceV1.MarkReadResponse
     /// PublishEvents accepts a batch of events from a service's outbox relay, turns each into a
     /// notification for its recipient, and wakes the recipient's subscriptions. The batch is
@@ -37,8 +44,9 @@ extension CommerceV1.NotificationService {
     /// OrderService, PaymentService, ShippingService and SupportService; the source service is
     /// taken from the caller's identity. Idempotent: events are accepted at most once, deduplicated
     /// by source service and source_event_id, so the relay simply retries until it gets OK.
-    /// Errors: INVALID_ARGUMENT for more than 500 events, or an event without source_event_id,
-    /// recipient_id or payload; PERMISSION_DENIED for user callers.
+    /// Errors: INVALID_ARGUMENT for no events or more than 500, or an event without source_event_id
+    /// (at most 200 characters), recipient_id (at most 128) or payload (with one event set);
+    /// PERMISSION_DENIED for user callers.
     func publishEvents(request: CommerceV1.PublishEventsRequest, context: ServerContext) async throws -> CommerceV1.PublishEventsResponse
   }
 
@@ -57,12 +65,18 @@ extension CommerceV1.NotificationService {
     /// tail (only the marker, then new notifications). The stream runs until the caller cancels,
     /// the deadline passes or the server drains; the client then resubscribes with the last
     /// sequence it saw and misses nothing that is still retained. Callers: any signed-in user, at
-    /// most 5 concurrent subscriptions per user. Read-only and idempotent.
+    /// most 5 concurrent subscriptions per user on one server. Read-only and idempotent.
+    /// Flow control: a subscriber that stops reading is dropped, so that it cannot make the server
+    /// buffer: when one message has waited 10 seconds for the subscriber's flow-control credit,
+    /// the stream ends with RESOURCE_EXHAUSTED (the client resubscribes with the last sequence
+    /// it saw).
     /// Errors: FAILED_PRECONDITION (reason EVENTS_EXPIRED, metadata "oldestSequence") when the
     /// resume position is older than the retained notifications (resynchronise with
     /// ListNotifications, then subscribe from its newest sequence); NOT_FOUND when
-    /// after_event_id is not one of the caller's notifications; RESOURCE_EXHAUSTED beyond 5
-    /// subscriptions; UNAVAILABLE when the server drains (resubscribe elsewhere).
+    /// after_event_id is not one of the caller's notifications; INVALID_ARGUMENT for a negative
+    /// after_sequence or one beyond the caller's newest sequence, an empty after_event_id, or an
+    /// unknown kind; RESOURCE_EXHAUSTED beyond 5 subscriptions, and for a subscriber that stopped
+    /// reading; UNAVAILABLE when the server drains (resubscribe elsewhere).
     public func subscribe<Result: Sendable>(
     _ request: CommerceV1.SubscribeRequest, options: CallOptions = .init(),
     responses: (ResponseStream<CommerceV1.SubscribeResponse>) async throws -> Result
@@ -72,7 +86,8 @@ extension CommerceV1.NotificationService {
 
     /// ListNotifications lists the caller's notifications, newest first (the inbox). Callers: any
     /// signed-in user. Read-only and idempotent.
-    /// Errors: INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN) for a foreign page token.
+    /// Errors: INVALID_ARGUMENT (reason INVALID_PAGE_TOKEN) for a foreign page token; INVALID_ARGUMENT
+    /// for a negative page_size or an unknown kind.
     public func listNotifications(_ request: CommerceV1.ListNotificationsRequest, options: CallOptions = .init()) async throws -> CommerceV1.ListNotificationsResponse {
       try await transport.unary(CommerceV1.NotificationService.ListNotifications.self, request, options: options)
     }
@@ -80,7 +95,7 @@ extension CommerceV1.NotificationService {
     /// MarkRead marks some of the caller's notifications as read: those listed, and every one up
     /// to a sequence number. Callers: any signed-in user. Idempotent: marking read notifications
     /// changes nothing. Ids that are unknown or belong to someone else are ignored.
-    /// Errors: INVALID_ARGUMENT for more than 500 ids.
+    /// Errors: INVALID_ARGUMENT for more than 500 ids or a negative up_to_sequence.
     public func markRead(_ request: CommerceV1.MarkReadRequest, options: CallOptions = .init()) async throws -> CommerceV1.MarkReadResponse {
       try await transport.unary(CommerceV1.NotificationService.MarkRead.self, request, options: options)
     }
@@ -91,8 +106,9 @@ extension CommerceV1.NotificationService {
     /// OrderService, PaymentService, ShippingService and SupportService; the source service is
     /// taken from the caller's identity. Idempotent: events are accepted at most once, deduplicated
     /// by source service and source_event_id, so the relay simply retries until it gets OK.
-    /// Errors: INVALID_ARGUMENT for more than 500 events, or an event without source_event_id,
-    /// recipient_id or payload; PERMISSION_DENIED for user callers.
+    /// Errors: INVALID_ARGUMENT for no events or more than 500, or an event without source_event_id
+    /// (at most 200 characters), recipient_id (at most 128) or payload (with one event set);
+    /// PERMISSION_DENIED for user callers.
     public func publishEvents(_ request: CommerceV1.PublishEventsRequest, options: CallOptions = .init()) async throws -> CommerceV1.PublishEventsResponse {
       try await transport.unary(CommerceV1.NotificationService.PublishEvents.self, request, options: options)
     }

@@ -4,6 +4,7 @@ import CommerceCart
 import CommerceCatalog
 import CommerceInventory
 import CommerceKit
+import CommerceNotifications
 import CommercePayments
 import CommerceTestSupport
 import EmporiumApp
@@ -40,7 +41,9 @@ struct OrderHarness {
 
   /// The orders declaration of the tests: the real service with `configuration`, its peers
   /// without payments.
-  static func declaration(_ configuration: OrderService.Configuration, payments: Bool, made: Made<OrderService>) -> ServiceDeclaration {
+  static func declaration(
+    _ configuration: OrderService.Configuration, payments: Bool, notifications: Bool = false, made: Made<OrderService>
+  ) -> ServiceDeclaration {
     ServiceDeclaration(
       name: "orders", schema: "orders", migrations: OrderService.migrations,
       peers: ["catalog", "cart", "inventory"] + (payments ? ["payments"] : [])
@@ -49,7 +52,8 @@ struct OrderHarness {
       let service = OrderService(
         pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
         inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
-        configuration: configuration, logger: environment.logger)
+        notifications: notifications ? environment.peers.transport(for: "notifications") : nil, configuration: configuration,
+        logger: environment.logger)
       made.set(service)
       return HostedService(rpc: service, background: service.backgroundServices)
     }
@@ -77,14 +81,16 @@ struct OrderHarness {
 
   static func run<Result>(
     configuration: OrderService.Configuration = testConfiguration(), payments: Bool = false, sandboxDelay: Duration = .seconds(1),
-    databaseURL: String? = nil, coalesceReservations: Bool = true, _ body: (OrderHarness) async throws -> Result
+    databaseURL: String? = nil, coalesceReservations: Bool = true, notifications: Bool = false,
+    _ body: (OrderHarness) async throws -> Result
   ) async throws -> Result {
     let made = Made<OrderService>()
     let madeSandbox = Made<SandboxProvider>()
     var services = [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, inventoryDeclaration(coalesce: coalesceReservations),
-      declaration(configuration, payments: payments, made: made),
+      declaration(configuration, payments: payments, notifications: notifications, made: made),
     ]
+    if notifications { services.append(NotificationService.declaration) }
     if payments {
       var sandbox = SandboxProvider.Configuration()
       sandbox.asynchronousDelay = sandboxDelay

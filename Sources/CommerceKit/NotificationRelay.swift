@@ -1,0 +1,147 @@
+public import CommerceAPI
+public import Foundation
+public import Logging
+import Messages
+public import Postgres
+public import RPC
+public import ServiceLifecycle
+
+extension Outbox {
+  /// The topic of the events addressed to a user, which ``NotificationRelay`` delivers to
+  /// NotificationService.
+  public static let notificationTopic = "notification"
+
+  /// Appends a notification for `recipientID` (a user id) to the outbox in `tx`; the relay
+  /// delivers it once `tx` commits. The source event id is the outbox id, so NotificationService
+  /// accepts it at most once however often the relay sends it.
+  @discardableResult
+  public func appendNotification(
+    to recipientID: String, _ payload: CommerceV1.NotificationPayload, occurredAt: Date, in tx: PostgresTransaction
+  ) async throws -> Int64 {
+    let event = CommerceV1.OutboxEvent.with {
+      $0.recipientId = recipientID
+      $0.occurTime = .init(occurredAt)
+      $0.payload = payload
+    }
+    return try await append(event, topic: Self.notificationTopic, aggregateID: recipientID, in: tx)
+  }
+}
+
+/// Delivers a service's notification events (``Outbox/notificationTopic``) to
+/// NotificationService.PublishEvents, the relay every service runs as background work to tell
+/// users about their orders, payments, shipments, tickets and returns.
+///
+/// It drains at start and whenever the outbox's NOTIFY announces new events; between
+/// notifications it waits and does not poll. A drain sends the unpublished events in outbox
+/// order in batches of up to ``batchSize`` (source_event_id = the outbox id) and marks a batch
+/// published only once NotificationService answered OK (it deduplicates by source service and
+/// source_event_id, so a resend after a lost answer, or by another process's relay, is
+/// harmless). A failed call is retried after a pause that doubles from ``initialBackoff`` to
+/// ``maximumBackoff``, until it is accepted. A batch refused as INVALID_ARGUMENT is sent again
+/// one event at a time, so that one malformed event (a bug of its service, which is logged) is
+/// dropped instead of holding back every later one. Graceful shutdown ends it; the events it had
+/// not sent stay in the outbox for the next start.
+public struct NotificationRelay: Service {
+  /// Events per PublishEvents call (the contract's maximum).
+  public static let batchSize = 500
+
+  let outbox: Outbox
+  let pool: PostgresPool
+  let notifications: CommerceV1.NotificationService.Client
+  let logger: Logger
+  let initialBackoff: Duration
+  let maximumBackoff: Duration
+
+  /// - Parameters:
+  ///   - outbox: the service's outbox.
+  ///   - pool: the pool its schema lives in.
+  ///   - notifications: the transport to NotificationService (the peer "notifications"),
+  ///     carrying the service's identity.
+  public init(
+    outbox: Outbox, pool: PostgresPool, notifications: any ClientTransport, logger: Logger,
+    initialBackoff: Duration = .milliseconds(100), maximumBackoff: Duration = .seconds(30)
+  ) {
+    self.outbox = outbox
+    self.pool = pool
+    self.notifications = CommerceV1.NotificationService.Client(notifications)
+    self.logger = logger
+    self.initialBackoff = initialBackoff
+    self.maximumBackoff = maximumBackoff
+  }
+
+  public func run() async throws {
+    let wakeUps = try await pool.notifications(channel: outbox.channel)
+    let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    await cancelWhenGracefulShutdown {
+      await withDiscardingTaskGroup { group in
+        group.addTask {
+          for await _ in wakeUps { wake.yield() }
+          wake.finish()
+        }
+        group.addTask {
+          var backoff = initialBackoff
+          var pending = wakes.makeAsyncIterator()
+          while !Task.isCancelled {
+            if await drainLogged() {
+              backoff = initialBackoff
+              guard await pending.next() != nil else { return }
+            } else {
+              try? await Task.sleep(for: backoff)
+              backoff = min(backoff * 2, maximumBackoff)
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// One drain; false when it failed (and is to be tried again after a pause).
+  private func drainLogged() async -> Bool {
+    do {
+      try await drain()
+      return true
+    } catch is CancellationError {
+      return true
+    } catch {
+      logger.warning("notification relay failed; retrying", metadata: ["schema": "\(outbox.schema)", "error": "\(error)"])
+      return false
+    }
+  }
+
+  /// Sends every unpublished notification event, oldest first; returns how many it published.
+  @discardableResult
+  public func drain() async throws -> Int {
+    var total = 0
+    while true {
+      let events = try await outbox.unpublished(topic: Outbox.notificationTopic, limit: Self.batchSize, pool: pool)
+      guard !events.isEmpty else { return total }
+      let batch = try events.map { event in
+        var message = try CommerceV1.OutboxEvent(serializedBytes: event.payload)
+        message.sourceEventId = String(event.id)
+        return message
+      }
+      do {
+        _ = try await notifications.publishEvents(.with { $0.events = batch })
+      } catch let error as RPCError where error.code == .invalidArgument {
+        try await sendOneByOne(batch)
+      }
+      try await outbox.markPublished(events.map(\.id), pool: pool)
+      total += events.count
+      if events.count < Self.batchSize { return total }
+    }
+  }
+
+  /// Sends each event on its own, dropping (and logging) those NotificationService refuses as
+  /// INVALID_ARGUMENT; other failures throw.
+  private func sendOneByOne(_ batch: [CommerceV1.OutboxEvent]) async throws {
+    for event in batch {
+      do {
+        _ = try await notifications.publishEvents(.with { $0.events = [event] })
+      } catch let error as RPCError where error.code == .invalidArgument {
+        logger.error(
+          "NotificationService refused a notification event; it is dropped",
+          metadata: ["schema": "\(outbox.schema)", "sourceEventId": "\(event.sourceEventId)", "error": "\(error)"])
+      }
+    }
+  }
+}
