@@ -142,6 +142,7 @@ let package = Package(
         "CommercePayments",
         "CommerceOrders",
         "CommerceNotifications",
+        "CommerceReviews",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -299,6 +300,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Notifications",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // ReviewService: reviews by verified purchasers, sellers' replies, moderation, exact rating
+    // summaries relayed to the catalog (schema `reviews`).
+    .target(
+      name: "CommerceReviews",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Reviews",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -643,6 +662,28 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "ReviewTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceReviews",
+        "CommerceOrders",
+        "CommercePayments",
+        "CommerceInventory",
+        "CommerceCart",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

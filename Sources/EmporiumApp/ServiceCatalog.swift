@@ -5,12 +5,18 @@ import CommerceInventory
 import CommerceNotifications
 import CommerceOrders
 import CommercePayments
+import CommerceReviews
 public import CommerceKit
 
 /// Every commerce service the project has, in the order a process starts them.
 public enum ServiceCatalog {
   /// The declarations of all services (``EmporiumApp/Configuration/services`` by default).
-  public static var all: [ServiceDeclaration] { [AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration, PaymentService.declaration, OrderService.declaration, NotificationService.declaration] }
+  public static var all: [ServiceDeclaration] {
+    [
+      AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
+      PaymentService.declaration, OrderService.declaration, NotificationService.declaration, ReviewService.declaration,
+    ]
+  }
 
   /// The declarations named by `names` (service identity names such as "auth"); an unknown
   /// name is an error that lists the known ones.

@@ -4,19 +4,8 @@ import Foundation
 public import Postgres
 
 extension NotificationService {
-  /// The directory of the schema's migrations, shipped as the target's resources.
-  public static var migrationsDirectory: String {
-    Bundle.module.url(forResource: "Migrations", withExtension: nil)!.path
-  }
-
-  /// The migrations of schema `notifications`.
-  public static let migrations: [Migration] = {
-    do {
-      return try Migration.load(directory: migrationsDirectory)
-    } catch {
-      fatalError("the notifications migrations shipped with the target cannot be read: \(error)")
-    }
-  }()
+  /// The migrations of schema `notifications`, shipped as the target's resources.
+  public static let migrations = Migration.shipped(in: .module, schema: "notifications")
 
   /// What the composition root needs: identity "notifications", schema "notifications", no
   /// peers (the services that publish call it), and the retention sweep and the drain of live

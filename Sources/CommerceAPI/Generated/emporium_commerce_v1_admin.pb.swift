@@ -1085,7 +1085,7 @@ extension CommerceV1.ModerateReviewResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__moderate_review_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__moderate_review_response__init(c)

@@ -125,6 +125,25 @@ extension CommerceV1 {
     public var updateTime: GoogleProtobuf.Timestamp? = nil
     /// The optimistic concurrency version.
     public var version: Int64 = 0
+    /// The seller's public answer; absent when the seller has not replied (message presence).
+    public var sellerReply: CommerceV1.SellerReply? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// SellerReply is the seller's public answer to a review.
+  public struct SellerReply: Sendable, Hashable {
+    /// The answer, 1 to 2000 characters, plain text.
+    public var body: String = ""
+    /// The identifier of the user who wrote it (the seller, or an ADMIN user for the seller).
+    public var authorId: String = ""
+    /// When the answer was first written.
+    public var createTime: GoogleProtobuf.Timestamp? = nil
+    /// When the answer last changed.
+    public var updateTime: GoogleProtobuf.Timestamp? = nil
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
 
@@ -287,6 +306,31 @@ extension CommerceV1 {
     public init() {}
   }
 
+  /// ReplyToReviewRequest answers a review.
+  public struct ReplyToReviewRequest: Sendable, Hashable {
+    /// The identifier of the review.
+    public var reviewId: String = ""
+    /// The answer, at most 2000 characters; empty removes the current answer.
+    public var body: String = ""
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// ReplyToReviewResponse carries the answered review.
+  public struct ReplyToReviewResponse: Sendable, Hashable {
+    /// The review with its reply (none after a removal). Replying does not change the review's
+    /// version: the version guards the author's edits only.
+    public var review: CommerceV1.Review? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
   /// SetReviewStatusRequest moderates a review.
   public struct SetReviewStatusRequest: Sendable, Hashable {
     /// The identifier of the review.
@@ -334,7 +378,7 @@ extension CommerceV1.Review: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__review()
   }
 
-  package static var maxNestingDepth: Int { 2 }
+  package static var maxNestingDepth: Int { 3 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__review__init(c)
@@ -351,6 +395,7 @@ extension CommerceV1.Review: ProtobufCBacked {
     if let value = createTime { c.pointee.create_time = try arena.message(value) }
     if let value = updateTime { c.pointee.update_time = try arena.message(value) }
     c.pointee.version = version
+    if let value = sellerReply { c.pointee.seller_reply = try arena.message(value) }
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
@@ -368,6 +413,47 @@ extension CommerceV1.Review: ProtobufCBacked {
     if let value = c.pointee.create_time { createTime = try GoogleProtobuf.Timestamp(loading: value) }
     if let value = c.pointee.update_time { updateTime = try GoogleProtobuf.Timestamp(loading: value) }
     version = c.pointee.version
+    if let value = c.pointee.seller_reply { sellerReply = try CommerceV1.SellerReply(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.SellerReply: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.SellerReply"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.SellerReply: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__SellerReply
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__seller_reply()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__seller_reply__init(c)
+    if !body.isEmpty { c.pointee.body = try arena.string(body) }
+    if !authorId.isEmpty { c.pointee.author_id = try arena.string(authorId) }
+    if let value = createTime { c.pointee.create_time = try arena.message(value) }
+    if let value = updateTime { c.pointee.update_time = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    body = try ProtoLoad.string(c.pointee.body)
+    authorId = try ProtoLoad.string(c.pointee.author_id)
+    if let value = c.pointee.create_time { createTime = try GoogleProtobuf.Timestamp(loading: value) }
+    if let value = c.pointee.update_time { updateTime = try GoogleProtobuf.Timestamp(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -434,7 +520,7 @@ extension CommerceV1.CreateReviewResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__create_review_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__create_review_response__init(c)
@@ -468,7 +554,7 @@ extension CommerceV1.UpdateReviewRequest: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__update_review_request()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__update_review_request__init(c)
@@ -509,7 +595,7 @@ extension CommerceV1.UpdateReviewResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__update_review_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__update_review_response__init(c)
@@ -645,7 +731,7 @@ extension CommerceV1.GetReviewResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__get_review_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__get_review_response__init(c)
@@ -721,7 +807,7 @@ extension CommerceV1.ListProductReviewsResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__list_product_reviews_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__list_product_reviews_response__init(c)
@@ -808,6 +894,76 @@ extension CommerceV1.GetRatingSummaryResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.ReplyToReviewRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.ReplyToReviewRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.ReplyToReviewRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__ReplyToReviewRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__reply_to_review_request()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__reply_to_review_request__init(c)
+    if !reviewId.isEmpty { c.pointee.review_id = try arena.string(reviewId) }
+    if !body.isEmpty { c.pointee.body = try arena.string(body) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    reviewId = try ProtoLoad.string(c.pointee.review_id)
+    body = try ProtoLoad.string(c.pointee.body)
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.ReplyToReviewResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.ReplyToReviewResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.ReplyToReviewResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__ReplyToReviewResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__reply_to_review_response()
+  }
+
+  package static var maxNestingDepth: Int { 4 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__reply_to_review_response__init(c)
+    if let value = review { c.pointee.review = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.review { review = try CommerceV1.Review(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1.SetReviewStatusRequest: ProtoMessage {
   public static let protoMessageName = "emporium.commerce.v1.SetReviewStatusRequest"
 
@@ -866,7 +1022,7 @@ extension CommerceV1.SetReviewStatusResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__set_review_status_response()
   }
 
-  package static var maxNestingDepth: Int { 3 }
+  package static var maxNestingDepth: Int { 4 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__set_review_status_response__init(c)
@@ -888,7 +1044,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.ReviewService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateReview.descriptor, UpdateReview.descriptor, DeleteReview.descriptor, GetReview.descriptor, ListProductReviews.descriptor, GetRatingSummary.descriptor, SetReviewStatus.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateReview.descriptor, UpdateReview.descriptor, DeleteReview.descriptor, GetReview.descriptor, ListProductReviews.descriptor, GetRatingSummary.descriptor, ReplyToReview.descriptor, SetReviewStatus.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -979,6 +1135,23 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.ReviewService", method: "GetRatingSummary", kind: .unary,
         inputType: "emporium.commerce.v1.GetRatingSummaryRequest", outputType: "emporium.commerce.v1.GetRatingSummaryResponse", idempotency: .noSideEffects,
         access: ProtoAccessRule(anonymous: true)
+      )
+    }
+
+    /// ReplyToReview sets or replaces the seller's public answer to a review of one of its
+    /// products; an empty body removes the answer. The reply shows under the review wherever it
+    /// is read. Callers: the SELLER of the reviewed product, and ADMIN users. Idempotent: the
+    /// reply is replaced, so a repeat leaves the same reply.
+    /// Errors: NOT_FOUND for an unknown review, one the caller may not see, or (for sellers) a
+    /// review of another seller's product; INVALID_ARGUMENT for a body over 2000 characters;
+    /// FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) for a hidden review.
+    public enum ReplyToReview: ProtoMethod {
+      public typealias Input = CommerceV1.ReplyToReviewRequest
+      public typealias Output = CommerceV1.ReplyToReviewResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.ReviewService", method: "ReplyToReview", kind: .unary,
+        inputType: "emporium.commerce.v1.ReplyToReviewRequest", outputType: "emporium.commerce.v1.ReplyToReviewResponse", idempotency: .idempotent,
+        access: ProtoAccessRule(roles: ["SELLER", "ADMIN"])
       )
     }
 

@@ -44,6 +44,14 @@ extension CommerceV1.ReviewService {
     /// Callers: anyone. Read-only and idempotent.
     /// Errors: NOT_FOUND for an unknown product.
     func getRatingSummary(request: CommerceV1.GetRatingSummaryRequest, context: ServerContext) async throws -> CommerceV1.GetRatingSummaryResponse
+    /// ReplyToReview sets or replaces the seller's public answer to a review of one of its
+    /// products; an empty body removes the answer. The reply shows under the review wherever it
+    /// is read. Callers: the SELLER of the reviewed product, and ADMIN users. Idempotent: the
+    /// reply is replaced, so a repeat leaves the same reply.
+    /// Errors: NOT_FOUND for an unknown review, one the caller may not see, or (for sellers) a
+    /// review of another seller's product; INVALID_ARGUMENT for a body over 2000 characters;
+    /// FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) for a hidden review.
+    func replyToReview(request: CommerceV1.ReplyToReviewRequest, context: ServerContext) async throws -> CommerceV1.ReplyToReviewResponse
     /// SetReviewStatus publishes or hides a review (moderation). Callers: the AdminService identity
     /// only; admins use AdminService.ModerateReview, which adds auditing. Idempotent: setting the
     /// current status succeeds without change.
@@ -113,6 +121,17 @@ extension CommerceV1.ReviewService {
       try await transport.unary(CommerceV1.ReviewService.GetRatingSummary.self, request, options: options)
     }
 
+    /// ReplyToReview sets or replaces the seller's public answer to a review of one of its
+    /// products; an empty body removes the answer. The reply shows under the review wherever it
+    /// is read. Callers: the SELLER of the reviewed product, and ADMIN users. Idempotent: the
+    /// reply is replaced, so a repeat leaves the same reply.
+    /// Errors: NOT_FOUND for an unknown review, one the caller may not see, or (for sellers) a
+    /// review of another seller's product; INVALID_ARGUMENT for a body over 2000 characters;
+    /// FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) for a hidden review.
+    public func replyToReview(_ request: CommerceV1.ReplyToReviewRequest, options: CallOptions = .init()) async throws -> CommerceV1.ReplyToReviewResponse {
+      try await transport.unary(CommerceV1.ReviewService.ReplyToReview.self, request, options: options)
+    }
+
     /// SetReviewStatus publishes or hides a review (moderation). Callers: the AdminService identity
     /// only; admins use AdminService.ModerateReview, which adds auditing. Idempotent: setting the
     /// current status succeeds without change.
@@ -135,6 +154,7 @@ extension CommerceV1.ReviewService.ServiceProtocol {
     router.registerUnary(CommerceV1.ReviewService.GetReview.self) { try await self.getReview(request: $0, context: $1) }
     router.registerUnary(CommerceV1.ReviewService.ListProductReviews.self) { try await self.listProductReviews(request: $0, context: $1) }
     router.registerUnary(CommerceV1.ReviewService.GetRatingSummary.self) { try await self.getRatingSummary(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.ReviewService.ReplyToReview.self) { try await self.replyToReview(request: $0, context: $1) }
     router.registerUnary(CommerceV1.ReviewService.SetReviewStatus.self) { try await self.setReviewStatus(request: $0, context: $1) }
   }
 }

@@ -618,6 +618,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__remove_wishlist_item_response(void) {
   return &emporium__commerce__v1__remove_wishlist_item_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reply_to_review_request(void) {
+  return &emporium__commerce__v1__reply_to_review_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reply_to_review_response(void) {
+  return &emporium__commerce__v1__reply_to_review_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__report_provider_event_request(void) {
   return &emporium__commerce__v1__report_provider_event_request__descriptor;
 }
@@ -683,6 +689,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__seller_profile(void) {
   return &emporium__commerce__v1__seller_profile__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__seller_reply(void) {
+  return &emporium__commerce__v1__seller_reply__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__set_review_status_request(void) {
   return &emporium__commerce__v1__set_review_status_request__descriptor;

@@ -53,6 +53,51 @@ void   emporium__commerce__v1__review__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__review__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__seller_reply__init
+                     (Emporium__Commerce__V1__SellerReply         *message)
+{
+  static const Emporium__Commerce__V1__SellerReply init_value = EMPORIUM__COMMERCE__V1__SELLER_REPLY__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__seller_reply__get_packed_size
+                     (const Emporium__Commerce__V1__SellerReply *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__seller_reply__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__seller_reply__pack
+                     (const Emporium__Commerce__V1__SellerReply *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__seller_reply__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__seller_reply__pack_to_buffer
+                     (const Emporium__Commerce__V1__SellerReply *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__seller_reply__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__SellerReply *
+       emporium__commerce__v1__seller_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__SellerReply *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__seller_reply__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__seller_reply__free_unpacked
+                     (Emporium__Commerce__V1__SellerReply *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__seller_reply__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   emporium__commerce__v1__create_review_request__init
                      (Emporium__Commerce__V1__CreateReviewRequest         *message)
 {
@@ -593,6 +638,96 @@ void   emporium__commerce__v1__get_rating_summary_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__get_rating_summary_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__reply_to_review_request__init
+                     (Emporium__Commerce__V1__ReplyToReviewRequest         *message)
+{
+  static const Emporium__Commerce__V1__ReplyToReviewRequest init_value = EMPORIUM__COMMERCE__V1__REPLY_TO_REVIEW_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__reply_to_review_request__get_packed_size
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__reply_to_review_request__pack
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__reply_to_review_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__ReplyToReviewRequest *
+       emporium__commerce__v1__reply_to_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__ReplyToReviewRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__reply_to_review_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__reply_to_review_request__free_unpacked
+                     (Emporium__Commerce__V1__ReplyToReviewRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__reply_to_review_response__init
+                     (Emporium__Commerce__V1__ReplyToReviewResponse         *message)
+{
+  static const Emporium__Commerce__V1__ReplyToReviewResponse init_value = EMPORIUM__COMMERCE__V1__REPLY_TO_REVIEW_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__reply_to_review_response__get_packed_size
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__reply_to_review_response__pack
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__reply_to_review_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__ReplyToReviewResponse *
+       emporium__commerce__v1__reply_to_review_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__ReplyToReviewResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__reply_to_review_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__reply_to_review_response__free_unpacked
+                     (Emporium__Commerce__V1__ReplyToReviewResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__reply_to_review_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   emporium__commerce__v1__set_review_status_request__init
                      (Emporium__Commerce__V1__SetReviewStatusRequest         *message)
 {
@@ -683,7 +818,7 @@ void   emporium__commerce__v1__set_review_status_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__set_review_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor emporium__commerce__v1__review__field_descriptors[13] =
+static const ProtobufCFieldDescriptor emporium__commerce__v1__review__field_descriptors[14] =
 {
   {
     "review_id",
@@ -841,6 +976,18 @@ static const ProtobufCFieldDescriptor emporium__commerce__v1__review__field_desc
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "seller_reply",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__Review, seller_reply),
+    &emporium__commerce__v1__seller_reply__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned emporium__commerce__v1__review__field_indices_by_name[] = {
   3,   /* field[3] = author_display_name */
@@ -852,6 +999,7 @@ static const unsigned emporium__commerce__v1__review__field_indices_by_name[] = 
   1,   /* field[1] = product_id */
   5,   /* field[5] = rating */
   0,   /* field[0] = review_id */
+  13,   /* field[13] = seller_reply */
   8,   /* field[8] = status */
   6,   /* field[6] = title */
   11,   /* field[11] = update_time */
@@ -860,7 +1008,7 @@ static const unsigned emporium__commerce__v1__review__field_indices_by_name[] = 
 static const ProtobufCIntRange emporium__commerce__v1__review__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor emporium__commerce__v1__review__descriptor =
 {
@@ -870,11 +1018,88 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__review__descriptor =
   "Emporium__Commerce__V1__Review",
   "emporium.commerce.v1",
   sizeof(Emporium__Commerce__V1__Review),
-  13,
+  14,
   emporium__commerce__v1__review__field_descriptors,
   emporium__commerce__v1__review__field_indices_by_name,
   1,  emporium__commerce__v1__review__number_ranges,
   (ProtobufCMessageInit) emporium__commerce__v1__review__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__seller_reply__field_descriptors[4] =
+{
+  {
+    "body",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__SellerReply, body),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "author_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__SellerReply, author_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "create_time",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__SellerReply, create_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update_time",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__SellerReply, update_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__seller_reply__field_indices_by_name[] = {
+  1,   /* field[1] = author_id */
+  0,   /* field[0] = body */
+  2,   /* field[2] = create_time */
+  3,   /* field[3] = update_time */
+};
+static const ProtobufCIntRange emporium__commerce__v1__seller_reply__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__seller_reply__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.SellerReply",
+  "SellerReply",
+  "Emporium__Commerce__V1__SellerReply",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__SellerReply),
+  4,
+  emporium__commerce__v1__seller_reply__field_descriptors,
+  emporium__commerce__v1__seller_reply__field_indices_by_name,
+  1,  emporium__commerce__v1__seller_reply__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__seller_reply__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor emporium__commerce__v1__create_review_request__field_descriptors[5] =
@@ -1476,6 +1701,95 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__get_rating_summary_resp
   (ProtobufCMessageInit) emporium__commerce__v1__get_rating_summary_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__reply_to_review_request__field_descriptors[2] =
+{
+  {
+    "review_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ReplyToReviewRequest, review_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "body",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ReplyToReviewRequest, body),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__reply_to_review_request__field_indices_by_name[] = {
+  1,   /* field[1] = body */
+  0,   /* field[0] = review_id */
+};
+static const ProtobufCIntRange emporium__commerce__v1__reply_to_review_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__reply_to_review_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.ReplyToReviewRequest",
+  "ReplyToReviewRequest",
+  "Emporium__Commerce__V1__ReplyToReviewRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__ReplyToReviewRequest),
+  2,
+  emporium__commerce__v1__reply_to_review_request__field_descriptors,
+  emporium__commerce__v1__reply_to_review_request__field_indices_by_name,
+  1,  emporium__commerce__v1__reply_to_review_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__reply_to_review_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__reply_to_review_response__field_descriptors[1] =
+{
+  {
+    "review",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ReplyToReviewResponse, review),
+    &emporium__commerce__v1__review__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__reply_to_review_response__field_indices_by_name[] = {
+  0,   /* field[0] = review */
+};
+static const ProtobufCIntRange emporium__commerce__v1__reply_to_review_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__reply_to_review_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.ReplyToReviewResponse",
+  "ReplyToReviewResponse",
+  "Emporium__Commerce__V1__ReplyToReviewResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__ReplyToReviewResponse),
+  1,
+  emporium__commerce__v1__reply_to_review_response__field_descriptors,
+  emporium__commerce__v1__reply_to_review_response__field_indices_by_name,
+  1,  emporium__commerce__v1__reply_to_review_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__reply_to_review_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor emporium__commerce__v1__set_review_status_request__field_descriptors[3] =
 {
   {
@@ -1640,7 +1954,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__review_sort_order__descrip
   emporium__commerce__v1__review_sort_order__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__review_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__review_service__method_descriptors[8] =
 {
   { "CreateReview", &emporium__commerce__v1__create_review_request__descriptor, &emporium__commerce__v1__create_review_response__descriptor },
   { "UpdateReview", &emporium__commerce__v1__update_review_request__descriptor, &emporium__commerce__v1__update_review_response__descriptor },
@@ -1648,6 +1962,7 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__review_service__m
   { "GetReview", &emporium__commerce__v1__get_review_request__descriptor, &emporium__commerce__v1__get_review_response__descriptor },
   { "ListProductReviews", &emporium__commerce__v1__list_product_reviews_request__descriptor, &emporium__commerce__v1__list_product_reviews_response__descriptor },
   { "GetRatingSummary", &emporium__commerce__v1__get_rating_summary_request__descriptor, &emporium__commerce__v1__get_rating_summary_response__descriptor },
+  { "ReplyToReview", &emporium__commerce__v1__reply_to_review_request__descriptor, &emporium__commerce__v1__reply_to_review_response__descriptor },
   { "SetReviewStatus", &emporium__commerce__v1__set_review_status_request__descriptor, &emporium__commerce__v1__set_review_status_response__descriptor },
 };
 const unsigned emporium__commerce__v1__review_service__method_indices_by_name[] = {
@@ -1656,7 +1971,8 @@ const unsigned emporium__commerce__v1__review_service__method_indices_by_name[] 
   5,        /* GetRatingSummary */
   3,        /* GetReview */
   4,        /* ListProductReviews */
-  6,        /* SetReviewStatus */
+  6,        /* ReplyToReview */
+  7,        /* SetReviewStatus */
   1         /* UpdateReview */
 };
 const ProtobufCServiceDescriptor emporium__commerce__v1__review_service__descriptor =
@@ -1666,7 +1982,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__review_service__descrip
   "ReviewService",
   "Emporium__Commerce__V1__ReviewService",
   "emporium.commerce.v1",
-  7,
+  8,
   emporium__commerce__v1__review_service__method_descriptors,
   emporium__commerce__v1__review_service__method_indices_by_name
 };
@@ -1718,13 +2034,21 @@ void emporium__commerce__v1__review_service__get_rating_summary(ProtobufCService
   assert(service->descriptor == &emporium__commerce__v1__review_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void emporium__commerce__v1__review_service__reply_to_review(ProtobufCService *service,
+                                                             const Emporium__Commerce__V1__ReplyToReviewRequest *input,
+                                                             Emporium__Commerce__V1__ReplyToReviewResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__review_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void emporium__commerce__v1__review_service__set_review_status(ProtobufCService *service,
                                                                const Emporium__Commerce__V1__SetReviewStatusRequest *input,
                                                                Emporium__Commerce__V1__SetReviewStatusResponse_Closure closure,
                                                                void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__review_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__review_service__init (Emporium__Commerce__V1__ReviewService_Service *service,
                                                    Emporium__Commerce__V1__ReviewService_ServiceDestroy destroy)

@@ -19,6 +19,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "google/protobuf/timestamp.pb-c.h"
 
 typedef struct Emporium__Commerce__V1__Review Emporium__Commerce__V1__Review;
+typedef struct Emporium__Commerce__V1__SellerReply Emporium__Commerce__V1__SellerReply;
 typedef struct Emporium__Commerce__V1__CreateReviewRequest Emporium__Commerce__V1__CreateReviewRequest;
 typedef struct Emporium__Commerce__V1__CreateReviewResponse Emporium__Commerce__V1__CreateReviewResponse;
 typedef struct Emporium__Commerce__V1__UpdateReviewRequest Emporium__Commerce__V1__UpdateReviewRequest;
@@ -31,6 +32,8 @@ typedef struct Emporium__Commerce__V1__ListProductReviewsRequest Emporium__Comme
 typedef struct Emporium__Commerce__V1__ListProductReviewsResponse Emporium__Commerce__V1__ListProductReviewsResponse;
 typedef struct Emporium__Commerce__V1__GetRatingSummaryRequest Emporium__Commerce__V1__GetRatingSummaryRequest;
 typedef struct Emporium__Commerce__V1__GetRatingSummaryResponse Emporium__Commerce__V1__GetRatingSummaryResponse;
+typedef struct Emporium__Commerce__V1__ReplyToReviewRequest Emporium__Commerce__V1__ReplyToReviewRequest;
+typedef struct Emporium__Commerce__V1__ReplyToReviewResponse Emporium__Commerce__V1__ReplyToReviewResponse;
 typedef struct Emporium__Commerce__V1__SetReviewStatusRequest Emporium__Commerce__V1__SetReviewStatusRequest;
 typedef struct Emporium__Commerce__V1__SetReviewStatusResponse Emporium__Commerce__V1__SetReviewStatusResponse;
 
@@ -139,10 +142,42 @@ struct  Emporium__Commerce__V1__Review
    * The optimistic concurrency version.
    */
   int64_t version;
+  /*
+   * The seller's public answer; absent when the seller has not replied (message presence).
+   */
+  Emporium__Commerce__V1__SellerReply *seller_reply;
 };
 #define EMPORIUM__COMMERCE__V1__REVIEW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__review__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__REVIEW_STATUS__REVIEW_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__REVIEW_STATUS__REVIEW_STATUS_UNSPECIFIED, (char *)protobuf_c_empty_string, NULL, NULL, 0, NULL }
+
+
+/*
+ * SellerReply is the seller's public answer to a review.
+ */
+struct  Emporium__Commerce__V1__SellerReply
+{
+  ProtobufCMessage base;
+  /*
+   * The answer, 1 to 2000 characters, plain text.
+   */
+  char *body;
+  /*
+   * The identifier of the user who wrote it (the seller, or an ADMIN user for the seller).
+   */
+  char *author_id;
+  /*
+   * When the answer was first written.
+   */
+  Google__Protobuf__Timestamp *create_time;
+  /*
+   * When the answer last changed.
+   */
+  Google__Protobuf__Timestamp *update_time;
+};
+#define EMPORIUM__COMMERCE__V1__SELLER_REPLY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__seller_reply__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL }
 
 
 /*
@@ -385,6 +420,43 @@ struct  Emporium__Commerce__V1__GetRatingSummaryResponse
 
 
 /*
+ * ReplyToReviewRequest answers a review.
+ */
+struct  Emporium__Commerce__V1__ReplyToReviewRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The identifier of the review.
+   */
+  char *review_id;
+  /*
+   * The answer, at most 2000 characters; empty removes the current answer.
+   */
+  char *body;
+};
+#define EMPORIUM__COMMERCE__V1__REPLY_TO_REVIEW_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__reply_to_review_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * ReplyToReviewResponse carries the answered review.
+ */
+struct  Emporium__Commerce__V1__ReplyToReviewResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The review with its reply (none after a removal). Replying does not change the review's
+   * version: the version guards the author's edits only.
+   */
+  Emporium__Commerce__V1__Review *review;
+};
+#define EMPORIUM__COMMERCE__V1__REPLY_TO_REVIEW_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__reply_to_review_response__descriptor) \
+    , NULL }
+
+
+/*
  * SetReviewStatusRequest moderates a review.
  */
 struct  Emporium__Commerce__V1__SetReviewStatusRequest
@@ -442,6 +514,25 @@ Emporium__Commerce__V1__Review *
                       const uint8_t       *data);
 void   emporium__commerce__v1__review__free_unpacked
                      (Emporium__Commerce__V1__Review *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__SellerReply methods */
+void   emporium__commerce__v1__seller_reply__init
+                     (Emporium__Commerce__V1__SellerReply         *message);
+size_t emporium__commerce__v1__seller_reply__get_packed_size
+                     (const Emporium__Commerce__V1__SellerReply   *message);
+size_t emporium__commerce__v1__seller_reply__pack
+                     (const Emporium__Commerce__V1__SellerReply   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__seller_reply__pack_to_buffer
+                     (const Emporium__Commerce__V1__SellerReply   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__SellerReply *
+       emporium__commerce__v1__seller_reply__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__seller_reply__free_unpacked
+                     (Emporium__Commerce__V1__SellerReply *message,
                       ProtobufCAllocator *allocator);
 /* Emporium__Commerce__V1__CreateReviewRequest methods */
 void   emporium__commerce__v1__create_review_request__init
@@ -671,6 +762,44 @@ Emporium__Commerce__V1__GetRatingSummaryResponse *
 void   emporium__commerce__v1__get_rating_summary_response__free_unpacked
                      (Emporium__Commerce__V1__GetRatingSummaryResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__ReplyToReviewRequest methods */
+void   emporium__commerce__v1__reply_to_review_request__init
+                     (Emporium__Commerce__V1__ReplyToReviewRequest         *message);
+size_t emporium__commerce__v1__reply_to_review_request__get_packed_size
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest   *message);
+size_t emporium__commerce__v1__reply_to_review_request__pack
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__reply_to_review_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__ReplyToReviewRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__ReplyToReviewRequest *
+       emporium__commerce__v1__reply_to_review_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__reply_to_review_request__free_unpacked
+                     (Emporium__Commerce__V1__ReplyToReviewRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__ReplyToReviewResponse methods */
+void   emporium__commerce__v1__reply_to_review_response__init
+                     (Emporium__Commerce__V1__ReplyToReviewResponse         *message);
+size_t emporium__commerce__v1__reply_to_review_response__get_packed_size
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse   *message);
+size_t emporium__commerce__v1__reply_to_review_response__pack
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__reply_to_review_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__ReplyToReviewResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__ReplyToReviewResponse *
+       emporium__commerce__v1__reply_to_review_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__reply_to_review_response__free_unpacked
+                     (Emporium__Commerce__V1__ReplyToReviewResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Emporium__Commerce__V1__SetReviewStatusRequest methods */
 void   emporium__commerce__v1__set_review_status_request__init
                      (Emporium__Commerce__V1__SetReviewStatusRequest         *message);
@@ -714,6 +843,9 @@ void   emporium__commerce__v1__set_review_status_response__free_unpacked
 typedef void (*Emporium__Commerce__V1__Review_Closure)
                  (const Emporium__Commerce__V1__Review *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__SellerReply_Closure)
+                 (const Emporium__Commerce__V1__SellerReply *message,
+                  void *closure_data);
 typedef void (*Emporium__Commerce__V1__CreateReviewRequest_Closure)
                  (const Emporium__Commerce__V1__CreateReviewRequest *message,
                   void *closure_data);
@@ -749,6 +881,12 @@ typedef void (*Emporium__Commerce__V1__GetRatingSummaryRequest_Closure)
                   void *closure_data);
 typedef void (*Emporium__Commerce__V1__GetRatingSummaryResponse_Closure)
                  (const Emporium__Commerce__V1__GetRatingSummaryResponse *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__ReplyToReviewRequest_Closure)
+                 (const Emporium__Commerce__V1__ReplyToReviewRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__ReplyToReviewResponse_Closure)
+                 (const Emporium__Commerce__V1__ReplyToReviewResponse *message,
                   void *closure_data);
 typedef void (*Emporium__Commerce__V1__SetReviewStatusRequest_Closure)
                  (const Emporium__Commerce__V1__SetReviewStatusRequest *message,
@@ -787,6 +925,10 @@ struct Emporium__Commerce__V1__ReviewService_Service
                              const Emporium__Commerce__V1__GetRatingSummaryRequest *input,
                              Emporium__Commerce__V1__GetRatingSummaryResponse_Closure closure,
                              void *closure_data);
+  void (*reply_to_review)(Emporium__Commerce__V1__ReviewService_Service *service,
+                          const Emporium__Commerce__V1__ReplyToReviewRequest *input,
+                          Emporium__Commerce__V1__ReplyToReviewResponse_Closure closure,
+                          void *closure_data);
   void (*set_review_status)(Emporium__Commerce__V1__ReviewService_Service *service,
                             const Emporium__Commerce__V1__SetReviewStatusRequest *input,
                             Emporium__Commerce__V1__SetReviewStatusResponse_Closure closure,
@@ -805,6 +947,7 @@ void emporium__commerce__v1__review_service__init (Emporium__Commerce__V1__Revie
       function_prefix__ ## get_review,\
       function_prefix__ ## list_product_reviews,\
       function_prefix__ ## get_rating_summary,\
+      function_prefix__ ## reply_to_review,\
       function_prefix__ ## set_review_status  }
 void emporium__commerce__v1__review_service__create_review(ProtobufCService *service,
                                                            const Emporium__Commerce__V1__CreateReviewRequest *input,
@@ -830,6 +973,10 @@ void emporium__commerce__v1__review_service__get_rating_summary(ProtobufCService
                                                                 const Emporium__Commerce__V1__GetRatingSummaryRequest *input,
                                                                 Emporium__Commerce__V1__GetRatingSummaryResponse_Closure closure,
                                                                 void *closure_data);
+void emporium__commerce__v1__review_service__reply_to_review(ProtobufCService *service,
+                                                             const Emporium__Commerce__V1__ReplyToReviewRequest *input,
+                                                             Emporium__Commerce__V1__ReplyToReviewResponse_Closure closure,
+                                                             void *closure_data);
 void emporium__commerce__v1__review_service__set_review_status(ProtobufCService *service,
                                                                const Emporium__Commerce__V1__SetReviewStatusRequest *input,
                                                                Emporium__Commerce__V1__SetReviewStatusResponse_Closure closure,
@@ -840,6 +987,7 @@ void emporium__commerce__v1__review_service__set_review_status(ProtobufCService 
 extern const ProtobufCEnumDescriptor    emporium__commerce__v1__review_status__descriptor;
 extern const ProtobufCEnumDescriptor    emporium__commerce__v1__review_sort_order__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__review__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__seller_reply__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__create_review_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__create_review_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__update_review_request__descriptor;
@@ -852,6 +1000,8 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__list_product_rev
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__list_product_reviews_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_rating_summary_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_rating_summary_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__reply_to_review_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__reply_to_review_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__set_review_status_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__set_review_status_response__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__review_service__descriptor;

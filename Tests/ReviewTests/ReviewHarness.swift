@@ -1,0 +1,139 @@
+import CommerceAPI
+import CommerceKit
+import CommerceTestSupport
+import EmporiumApp
+import Foundation
+import Messages
+import RPC
+import Testing
+
+/// Every service hosted as `emporium serve` hosts it (``TestApp`` with ``ServiceCatalog/all``:
+/// the in-process sandbox provider answers test cards at once), with a seller, a category, a
+/// warehouse, an admin and the AdminService identity, and a way to get an order delivered.
+struct ReviewHarness {
+  let host: TestApp
+  let seller: CallOptions
+  let sellerID: String
+  let categoryID: String
+  let warehouseID: String
+  let admin: CallOptions
+  let moderator: CallOptions
+  var reviews: CommerceV1.ReviewService.Client { .init(host.connection) }
+  var catalog: CommerceV1.CatalogService.Client { .init(host.connection) }
+  var orders: CommerceV1.OrderService.Client { .init(host.connection) }
+
+  static func run(_ body: (ReviewHarness) async throws -> Void) async throws {
+    try await TestApp.run("reviews", services: ServiceCatalog.all) { host in
+      let admin = try await host.user(roles: [.admin])
+      let seller = try await host.seller()
+      let slug = "c" + UUID().uuidString.prefix(8).lowercased()
+      let category = try await CommerceV1.CatalogService.Client(host.connection).createCategory(
+        .with {
+          $0.name = "Audio " + slug
+          $0.slug = slug
+        }, options: admin
+      ).category!
+      let warehouse = try await CommerceV1.InventoryService.Client(host.connection).createWarehouse(
+        .with {
+          $0.code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
+          $0.name = "Main"
+          $0.regionCode = "US"
+        }, options: admin
+      ).warehouse!
+      try await body(
+        ReviewHarness(
+          host: host, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId, warehouseID: warehouse.warehouseId,
+          admin: admin, moderator: try await host.service("admin")))
+    }
+  }
+
+  /// An active product of the harness's seller (or of `seller`) with plenty of stock.
+  func product(title: String = "Headphones", seller: CallOptions? = nil) async throws -> String {
+    let product = try await catalog.createProduct(
+      .with {
+        $0.product = .with {
+          $0.title = title
+          $0.categoryId = categoryID
+          $0.price = TestApp.usd(1999)
+          $0.status = .active
+        }
+      }, options: seller ?? self.seller
+    ).product!
+    _ = try await CommerceV1.InventoryService.Client(host.connection).setStock(
+      .with {
+        $0.productId = product.productId
+        $0.warehouseId = warehouseID
+        $0.onHand = 1000
+      }, options: seller ?? self.seller)
+    return product.productId
+  }
+
+  /// A registered customer: id and call options.
+  func customer(_ name: String = "Ada") async throws -> (id: String, options: CallOptions) {
+    let registered = try await CommerceV1.AuthService.Client(host.connection).registerUser(
+      .with {
+        $0.email = "\(name.lowercased())-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        $0.password = "correct horse battery"
+        $0.displayName = name
+      })
+    let id = registered.user!.userId
+    return (id, try await host.user(id, roles: [.customer]))
+  }
+
+  /// Checks out one unit of each product for the customer and returns the order, CONFIRMED;
+  /// with `deliver`, the shipping identity then packs, ships and delivers it.
+  @discardableResult
+  func order(_ products: [String], for customer: CallOptions, deliver: Bool = true) async throws -> CommerceV1.Order {
+    let order = try await orders.checkout(
+      .with {
+        $0.itemsSource = .lines(.with { $0.lines = products.map { id in .with { $0.productId = id; $0.quantity = 1 } } })
+        $0.shippingAddress = .with {
+          $0.recipientName = "Ada Lovelace"
+          $0.addressLines = ["1 Infinite Loop"]
+          $0.locality = "Cupertino"
+          $0.administrativeArea = "CA"
+          $0.postalCode = "95014"
+          $0.regionCode = "US"
+        }
+        $0.paymentMethod = .with {
+          $0.method = .testCard(.with { $0.number = "4242 4242 4242 4242"; $0.expMonth = 12; $0.expYear = 2040; $0.cvc = "123" })
+        }
+        $0.idempotencyKey = UUID().uuidString
+      }, options: customer
+    ).order!
+    #expect(order.status == .confirmed)
+    guard deliver else { return order }
+    let shipping = try await host.service("shipping")
+    var last = order
+    for kind in [CommerceV1.OrderEventKind.shipmentCreated, .shipmentShipped, .shipmentDelivered] {
+      last = try await orders.applyOrderEvent(
+        .with {
+          $0.orderId = order.orderId
+          $0.eventId = UUID().uuidString
+          $0.kind = kind
+          $0.subjectId = "parcel-1"
+          if kind == .shipmentCreated { $0.lines = order.lines.map { line in .with { $0.orderLineId = line.orderLineId; $0.quantity = line.quantity } } }
+        }, options: shipping
+      ).order!
+    }
+    #expect(last.status == .delivered)
+    return last
+  }
+
+  /// A review request of `product`.
+  static func review(_ product: String, rating: Int32, title: String = "Great sound", body: String = "Clear highs.", key: String = UUID().uuidString)
+    -> CommerceV1.CreateReviewRequest
+  {
+    .with {
+      $0.productId = product
+      $0.rating = rating
+      $0.title = title
+      $0.body = body
+      $0.idempotencyKey = key
+    }
+  }
+
+  func summary(_ product: String) async throws -> CommerceV1.RatingSummary {
+    try await reviews.getRatingSummary(.with { $0.productId = product }).summary!
+  }
+}
