@@ -27,8 +27,8 @@ import Synchronization
 /// - A seller sees, in GetOrder, ListOrders and WatchOrder, only its own lines of an order.
 /// - CancelOrder: a seller may cancel only orders whose every line is its own; restocking a
 ///   committed reservation puts the units back where they were taken (GetReservation's
-///   allocations, AdjustStock ORDER_CANCELLED). No ShippingService exists yet, so there are no
-///   shipments to cancel.
+///   allocations, AdjustStock ORDER_CANCELLED). OrderService does not call ShippingService, so the
+///   order's shipments are not cancelled with it (docs/SHIPPING.md, "Known gaps").
 /// - ApplyOrderEvent: a payment event the order already reflects (PAYMENT_AUTHORIZED for an order
 ///   confirmed meanwhile by the recovery worker, PAYMENT_FAILED for a FAILED or CANCELLED order) is
 ///   recorded and answers OK; a payment authorized after its order was cancelled is voided then; a REFUND_ISSUED event needs `amount`. Each kind is accepted from the
