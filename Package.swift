@@ -141,6 +141,7 @@ let package = Package(
         "CommerceInventory",
         "CommercePayments",
         "CommerceOrders",
+        "CommerceShipping",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -278,6 +279,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Orders",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // ShippingService: shipments per order, delivery partners' reports, tracking (schema
+    // `shipping`).
+    .target(
+      name: "CommerceShipping",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Shipping",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -586,6 +605,31 @@ let package = Package(
       dependencies: [
         "TestSupport",
         "CommerceTestSupport",
+        "CommerceOrders",
+        "CommercePayments",
+        "CommerceInventory",
+        "CommerceCart",
+        "CommerceCatalog",
+        "CommerceAuth",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "ShippingTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceShipping",
         "CommerceOrders",
         "CommercePayments",
         "CommerceInventory",

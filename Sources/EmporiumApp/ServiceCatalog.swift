@@ -4,12 +4,13 @@ import CommerceCatalog
 import CommerceInventory
 import CommerceOrders
 import CommercePayments
+import CommerceShipping
 public import CommerceKit
 
 /// Every commerce service the project has, in the order a process starts them.
 public enum ServiceCatalog {
   /// The declarations of all services (``EmporiumApp/Configuration/services`` by default).
-  public static var all: [ServiceDeclaration] { [AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration, PaymentService.declaration, OrderService.declaration] }
+  public static var all: [ServiceDeclaration] { [AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration, PaymentService.declaration, OrderService.declaration, ShippingService.declaration] }
 
   /// The declarations named by `names` (service identity names such as "auth"); an unknown
   /// name is an error that lists the known ones.
