@@ -101,6 +101,33 @@ struct FulfilmentTests {
     }
   }
 
+  @Test("cancelling an order cancels its shipments not picked up: the payment is voided, never captured")
+  func orderCancelled() async throws {
+    try await ShippingHarness.run { h in
+      let product = try await h.product(stock: 5)
+      let (order, customer) = try await h.paidOrder([(product, 2)])
+      let shipment = try await h.ship(order)
+      _ = try await h.awaitOrder(order.orderId, .packed, customer)
+      let cancelled = try await h.orders.cancelOrder(
+        .with {
+          $0.orderId = order.orderId
+          $0.reason = .outOfStock
+        }, options: h.seller
+      ).order!
+      #expect(cancelled.status == .cancelled && cancelled.paymentStatus == .voided)
+      let after = try await h.shipping.getShipment(.with { $0.shipmentId = shipment.shipmentId }, options: customer).shipment!
+      #expect(after.status == .cancelled && after.latestEvent?.note == "order cancelled")
+      await expectFailure(.failedPrecondition, reason: "INVALID_STATE_TRANSITION") { try await h.report(shipment, .pickedUp) }
+      // The shipment's cancellation reaches the order through the relay; nothing is captured.
+      let unpacked = await eventually { (try? await h.order(order.orderId, customer).shipmentIds.isEmpty) == true }
+      #expect(unpacked)
+      let final = try await h.order(order.orderId, customer)
+      #expect(final.status == .cancelled && final.paymentStatus == .voided)
+      let payment = try await h.payments.getPayment(.with { $0.paymentId = order.paymentId }, options: h.admin).payment!
+      #expect(payment.status == .voided && (payment.capturedAmount?.amountMinor ?? 0) == 0)
+    }
+  }
+
   @Test("a cancelled shipment gives its lines back: the order is CONFIRMED again and ships in a new parcel")
   func cancelAndReship() async throws {
     try await ShippingHarness.run { h in

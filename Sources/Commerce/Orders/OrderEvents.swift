@@ -29,7 +29,8 @@ enum OrderEvents {
     // A parcel may leave, and arrive, before another seller's lines are packed.
     case .shipmentShipped: ([.confirmed, .packed, .shipped], .shipped)
     case .shipmentDelivered: ([.confirmed, .packed, .shipped], .delivered)
-    case .shipmentCancelled: ([.confirmed, .packed], .confirmed)
+    // CANCELLED too: CancelOrder cancels the shipments, whose events arrive afterwards.
+    case .shipmentCancelled: ([.confirmed, .packed, .cancelled], .confirmed)
     case .returnRequested: ([.delivered, .partiallyRefunded, .returnRequested], .returnRequested)
     case .returnClosed: ([.returnRequested], .delivered)
     case .refundIssued: ([.returnRequested, .partiallyRefunded], .refunded)

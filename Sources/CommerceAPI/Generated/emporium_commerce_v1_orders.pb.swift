@@ -197,7 +197,8 @@ extension CommerceV1 {
     /// REFUNDED once every unit was refunded.
     case refundIssued // = 8
     /// A shipment was cancelled before pickup (ShippingService): its units are no longer packed,
-    /// and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED.
+    /// and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED, and from
+    /// CANCELLED (CancelOrder cancels the order's shipments, whose events arrive afterwards).
     case shipmentCancelled // = 9
     /// A number this version of the schema does not know; kept so that it round-trips.
     case unrecognized(Int32)

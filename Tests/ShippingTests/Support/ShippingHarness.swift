@@ -59,12 +59,13 @@ struct ShippingHarness {
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
       PaymentService.makeDeclaration(adjust: { $0.ordersRelay = true }),
       ServiceDeclaration(
-        name: "orders", schema: "orders", migrations: OrderService.migrations, peers: ["catalog", "cart", "inventory", "payments"]
+        name: "orders", schema: "orders", migrations: OrderService.migrations,
+        peers: ["catalog", "cart", "inventory", "payments", "shipping"]
       ) { environment in
         let service = OrderService(
           pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
           inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
-          configuration: orderConfiguration, logger: environment.logger)
+          shipping: environment.peers.transport(for: "shipping"), configuration: orderConfiguration, logger: environment.logger)
         return HostedService(rpc: service, background: service.backgroundServices)
       },
       ShippingService.makeDeclaration(

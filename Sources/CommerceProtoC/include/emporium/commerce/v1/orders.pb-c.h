@@ -195,7 +195,8 @@ typedef enum _Emporium__Commerce__V1__OrderEventKind {
   EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_REFUND_ISSUED = 8,
   /*
    * A shipment was cancelled before pickup (ShippingService): its units are no longer packed,
-   * and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED.
+   * and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED, and from
+   * CANCELLED (CancelOrder cancels the order's shipments, whose events arrive afterwards).
    */
   EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_CANCELLED = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND)
