@@ -111,6 +111,12 @@ struct TrackingTests {
       let (_, stranger) = try await h.customer()
       await expectFailure(.notFound) { try await track(ShippingHarness.carrier, "ACME123456", stranger) }
       await expectFailure(.notFound) { try await track(ShippingHarness.carrier, "ACME123456", h.otherPartner) }
+      await expectFailure(.notFound) {
+        try await h.shipping.trackShipment(.with { $0.lookup = .shipmentId(UUID().uuidString.lowercased()) }, options: h.admin)
+      }
+      await expectFailure(.notFound) {
+        try await h.shipping.trackShipment(.with { $0.lookup = .shipmentId(shipment.shipmentId) }, options: stranger)
+      }
       let none = await expectFailure(.invalidArgument) { try await h.shipping.trackShipment(.init(), options: customer) }
       #expect(none?.invalidFields == ["lookup"])
       let half = await expectFailure(.invalidArgument) { try await track("", "ACME123456", customer) }
