@@ -65,6 +65,46 @@ struct FulfilmentTests {
     }
   }
 
+  @Test("order events survive a restart in the outbox, and resending them applies nothing twice")
+  func relayAfterRestart() async throws {
+    let url = try await TestApp.newDatabase("shipping")
+    let partners = ("partner-" + UUID().uuidString.prefix(8).lowercased(), "partner-" + UUID().uuidString.prefix(8).lowercased())
+    let order = try await ShippingHarness.run(databaseURL: url, partnerIDs: partners) { h in
+      let product = try await h.product(stock: 5)
+      let (order, customer) = try await h.paidOrder([(product, 1)])
+      let shipment = try await h.ship(order)
+      _ = try await h.awaitOrder(order.orderId, .packed, customer)
+      try await h.report(shipment, .pickedUp)
+      try await h.report(shipment, .delivered)
+      _ = try await h.awaitOrder(order.orderId, .delivered, customer)
+      // As if the relay had stopped after its calls and before marking them sent.
+      try await h.pool.query("UPDATE shipping.outbox SET published_at = NULL WHERE topic = 'shipment.order_event'")
+      return order
+    }
+    // The events are still there; the next start sends them again, and OrderService recognises
+    // each one: the order stays DELIVERED, the payment captured once.
+    try await ShippingHarness.run(databaseURL: url, partnerIDs: partners) { h in
+      let sent = await eventually {
+        (try? await h.pool.query(
+          "SELECT count(*)::int8 FROM shipping.outbox WHERE published_at IS NULL AND topic = 'shipment.order_event'"
+        ).first?.decode(0, as: Int64.self)) == 0
+      }
+      #expect(sent)
+      // The new app has new token keys: the customer signs in again.
+      let after = try await h.order(order.orderId, try await h.host.user(order.customerId, roles: [.customer]))
+      #expect(after.status == .delivered && after.paymentStatus == .captured)
+      let applied = try await h.pool.query(
+        "SELECT count(*)::int8 FROM orders.applied_events WHERE order_id = $1", [UUID(id: order.orderId)!]
+      ).first!.decode(0, as: Int64.self)
+      #expect(applied == 3)
+      let captures = try await h.pool.query(
+        "SELECT count(*)::int8 FROM payments.payment_events WHERE payment_id = $1 AND kind = 'CAPTURE_REQUESTED'",
+        [UUID(id: order.paymentId)!]
+      ).first!.decode(0, as: Int64.self)
+      #expect(captures == 1)
+    }
+  }
+
   @Test("an order ships in several parcels: PACKED once every line is in one, SHIPPED when every one left")
   func severalParcels() async throws {
     try await ShippingHarness.run { h in

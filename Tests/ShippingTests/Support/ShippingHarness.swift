@@ -47,9 +47,13 @@ struct ShippingHarness {
   static let carrier = "acme-express"
   static let otherCarrier = "parcel-post"
 
-  static func run<Result>(_ body: (ShippingHarness) async throws -> Result) async throws -> Result {
-    let partnerID = "partner-" + UUID().uuidString.prefix(8).lowercased()
-    let otherPartnerID = "partner-" + UUID().uuidString.prefix(8).lowercased()
+  /// Runs `body` on a new database, or on `databaseURL` (a restart of an earlier app), with the
+  /// partner users `partnerIDs` (new ones by default).
+  static func run<Result>(
+    databaseURL: String? = nil, partnerIDs: (String, String)? = nil, _ body: (ShippingHarness) async throws -> Result
+  ) async throws -> Result {
+    let partnerID = partnerIDs?.0 ?? "partner-" + UUID().uuidString.prefix(8).lowercased()
+    let otherPartnerID = partnerIDs?.1 ?? "partner-" + UUID().uuidString.prefix(8).lowercased()
     var orders = OrderService.Configuration()
     orders.recoveryInterval = .milliseconds(200)
     orders.peerCallTimeout = .seconds(20)
@@ -74,7 +78,8 @@ struct ShippingHarness {
           configuration.peerCallTimeout = .seconds(20)
         }, made: { made.set($0) }),
     ]
-    return try await TestApp.run("shipping", services: services) { host in
+    let url = if let databaseURL { databaseURL } else { try await TestApp.newDatabase("shipping") }
+    return try await TestApp.run("shipping", databaseURL: url, services: services) { host in
       let admin = try await host.user(roles: [.admin])
       let seller = try await host.seller()
       let catalog = CommerceV1.CatalogService.Client(host.connection)
