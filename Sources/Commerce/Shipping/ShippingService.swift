@@ -95,7 +95,7 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   /// How the current caller relates to a shipment.
   enum Relation {
     /// ADMIN users and OrderService: everything.
-    case operator_
+    case staff
     /// The order's customer.
     case customer
     /// The shipping seller.
@@ -107,9 +107,9 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   /// How the caller relates to `shipment`, or nil when it may not see it.
   func relation(to shipment: ShipmentRecord) -> Relation? {
     guard let auth = CallAuth.current, let principal = auth.principal else { return nil }
-    if auth.admission == .role { return .operator_ }
+    if auth.admission == .role { return .staff }
     if principal.kind == .service {
-      if principal.subject == "orders" { return .operator_ }
+      if principal.subject == "orders" { return .staff }
       return configuration.carriers.isPartner(principal, of: shipment.carrierID) ? .partner : nil
     }
     if configuration.carriers.isPartner(principal, of: shipment.carrierID) { return .partner }
@@ -368,7 +368,7 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
     let service = self
     let recorded = try await store.record(report, now: now) { shipment in
       switch service.relation(to: shipment) {
-      case .operator_?, .partner?: return
+      case .staff?, .partner?: return
       case .customer?, .seller?: throw CommerceError.permissionDenied("only the carrier's delivery partners report a shipment's progress")
       case nil: throw CommerceError.notFound("shipment", request.shipmentId)
       }
@@ -394,7 +394,7 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
     let service = self
     let cancelled = try await store.cancel(id, reason: request.reason, reporterID: caller.subject, now: now()) { shipment in
       switch service.relation(to: shipment) {
-      case .operator_?, .seller?: return
+      case .staff?, .seller?: return
       case .customer?, .partner?: throw CommerceError.permissionDenied("only the shipping seller, OrderService and ADMIN users cancel a shipment")
       case nil: throw CommerceError.notFound("shipment", request.shipmentId)
       }
