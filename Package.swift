@@ -143,6 +143,7 @@ let package = Package(
         "CommerceOrders",
         "CommerceNotifications",
         "CommerceReviews",
+        "CommerceShipping",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -300,6 +301,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Notifications",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // ShippingService: shipments per order, delivery partners' reports, tracking (schema
+    // `shipping`).
+    .target(
+      name: "CommerceShipping",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Shipping",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -652,6 +671,31 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceNotifications",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "ShippingTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceShipping",
+        "CommerceOrders",
+        "CommercePayments",
+        "CommerceInventory",
+        "CommerceCart",
+        "CommerceCatalog",
+        "CommerceAuth",
         "EmporiumApp",
         "CommerceKit",
         "CommerceAPI",

@@ -6,6 +6,7 @@ import CommerceNotifications
 import CommerceOrders
 import CommercePayments
 import CommerceReviews
+import CommerceShipping
 public import CommerceKit
 
 /// Every commerce service the project has, in the order a process starts them.
@@ -14,7 +15,8 @@ public enum ServiceCatalog {
   public static var all: [ServiceDeclaration] {
     [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
-      PaymentService.declaration, OrderService.declaration, NotificationService.declaration, ReviewService.declaration,
+      PaymentService.declaration, OrderService.declaration, ShippingService.declaration, NotificationService.declaration,
+      ReviewService.declaration,
     ]
   }
 

@@ -61,6 +61,31 @@ struct OrderEventsTests {
     #expect(throws: CommerceError.self) { try OrderEvents.apply(event(.shipmentShipped, "s3"), to: &o, now: now) }
   }
 
+  @Test("a parcel may leave and arrive before another seller packs; a cancelled shipment unpacks its units")
+  func partialShipping() throws {
+    var o = order(.confirmed)
+    try OrderEvents.apply(event(.shipmentCreated, "s1", [(o.lines[0], 2)]), to: &o, now: now)
+    // s1 leaves while line 1 is not packed yet: captured, still CONFIRMED.
+    try OrderEvents.apply(event(.shipmentShipped, "s1", [(o.lines[0], 2)]), to: &o, now: now)
+    #expect(o.status == .confirmed && o.paymentCaptured && o.lines.map(\.shippedQuantity) == [2, 0])
+    try OrderEvents.apply(event(.shipmentDelivered, "s1"), to: &o, now: now)
+    #expect(o.status == .confirmed && o.deliveredShipmentIDs == ["s1"])
+    // s2 is created, cancelled (PACKED -> CONFIRMED), created again as s3.
+    try OrderEvents.apply(event(.shipmentCreated, "s2", [(o.lines[1], 1)]), to: &o, now: now)
+    #expect(o.status == .packed)
+    try OrderEvents.apply(event(.shipmentCancelled, "s2", [(o.lines[1], 1)]), to: &o, now: now)
+    #expect(o.status == .confirmed && o.shipmentIDs == ["s1"] && o.lines.map(\.packedQuantity) == [2, 0])
+    // A shipment handed over cannot be cancelled; delivering one never handed over is refused.
+    #expect(throws: CommerceError.self) { try OrderEvents.apply(event(.shipmentCancelled, "s1", [(o.lines[0], 2)]), to: &o, now: now) }
+    try OrderEvents.apply(event(.shipmentCreated, "s3", [(o.lines[1], 1)]), to: &o, now: now)
+    #expect(throws: CommerceError.self) { try OrderEvents.apply(event(.shipmentDelivered, "s3"), to: &o, now: now) }
+    try OrderEvents.apply(event(.shipmentShipped, "s3", [(o.lines[1], 1)]), to: &o, now: now)
+    #expect(o.status == .shipped)
+    try OrderEvents.apply(event(.shipmentDelivered, "s3"), to: &o, now: now)
+    #expect(o.status == .delivered)
+    #expect(o.history.map(\.status) == [.packed, .confirmed, .packed, .shipped, .delivered])
+  }
+
   @Test("returns: requested, closed without refund back to DELIVERED; refunds to PARTIALLY_REFUNDED then REFUNDED")
   func returns() throws {
     var o = order(.delivered)

@@ -14,7 +14,7 @@ enum OrderEvents {
   static func reporters(of kind: CommerceV1.OrderEventKind) -> Set<String> {
     switch kind {
     case .paymentAuthorized, .paymentFailed: ["payments"]
-    case .shipmentCreated, .shipmentShipped, .shipmentDelivered: ["shipping"]
+    case .shipmentCreated, .shipmentShipped, .shipmentDelivered, .shipmentCancelled: ["shipping"]
     case .returnRequested, .returnClosed: ["support"]
     case .refundIssued: ["support", "payments"]
     case .unspecified, .unrecognized: []
@@ -26,8 +26,11 @@ enum OrderEvents {
   static func accepted(_ kind: CommerceV1.OrderEventKind) -> (from: Set<CommerceV1.OrderStatus>, to: CommerceV1.OrderStatus) {
     switch kind {
     case .shipmentCreated: ([.confirmed], .packed)
-    case .shipmentShipped: ([.packed], .shipped)
-    case .shipmentDelivered: ([.shipped], .delivered)
+    // A parcel may leave, and arrive, before another seller's lines are packed.
+    case .shipmentShipped: ([.confirmed, .packed, .shipped], .shipped)
+    case .shipmentDelivered: ([.confirmed, .packed, .shipped], .delivered)
+    // CANCELLED too: CancelOrder cancels the shipments, whose events arrive afterwards.
+    case .shipmentCancelled: ([.confirmed, .packed, .cancelled], .confirmed)
     case .returnRequested: ([.delivered, .partiallyRefunded, .returnRequested], .returnRequested)
     case .returnClosed: ([.returnRequested], .delivered)
     case .refundIssued: ([.returnRequested, .partiallyRefunded], .refunded)
@@ -73,17 +76,30 @@ enum OrderEvents {
       order.paymentCaptured = true
       if order.paymentID != nil { order.paymentStatus = .captured }
       if !order.shippedShipmentIDs.contains(subject) { order.shippedShipmentIDs.append(subject) }
-      if Set(order.shippedShipmentIDs) == Set(order.shipmentIDs) {
+      if order.status == .packed, Set(order.shippedShipmentIDs) == Set(order.shipmentIDs) {
         try order.move(to: .shipped, at: now, note: "shipment \(subject) handed to the carrier")
       }
     case .shipmentDelivered:
+      // Only a shipment the carrier had can be delivered.
+      guard order.shippedShipmentIDs.contains(subject) else {
+        throw CommerceError.invalidTransition(from: order.status.storedName, to: CommerceV1.OrderStatus.delivered.storedName)
+      }
       guard order.shipmentIDs.contains(subject) else { throw CommerceError.invalidArgument(field: "subject_id", "is not a shipment of the order") }
       if !order.deliveredShipmentIDs.contains(subject) { order.deliveredShipmentIDs.append(subject) }
-      if Set(order.deliveredShipmentIDs) == Set(order.shipmentIDs) {
+      if order.status == .shipped, Set(order.deliveredShipmentIDs) == Set(order.shipmentIDs) {
         try order.move(to: .delivered, at: now, note: "shipment \(subject) delivered")
         order.deliveredAt = now
         order.returnWindowClosesAt = now.addingTimeInterval(returnWindow)
       }
+    case .shipmentCancelled:
+      guard order.shipmentIDs.contains(subject) else { return }
+      guard !order.shippedShipmentIDs.contains(subject) else {
+        throw CommerceError.invalidTransition(from: order.status.storedName, to: CommerceV1.OrderStatus.confirmed.storedName)
+      }
+      try removeUnits(request.lines, from: &order, \.packedQuantity)
+      order.shipmentIDs.removeAll { $0 == subject }
+      order.deliveredShipmentIDs.removeAll { $0 == subject }
+      if order.status == .packed { try order.move(to: .confirmed, at: now, note: "shipment \(subject) cancelled") }
     case .returnRequested:
       guard !subject.isEmpty else { throw CommerceError.invalidArgument(field: "subject_id", "names the return") }
       if !order.returnIDs.contains(subject) { order.returnIDs.append(subject) }
@@ -117,6 +133,18 @@ enum OrderEvents {
       }
     case .paymentAuthorized, .paymentFailed, .unspecified, .unrecognized:
       break
+    }
+  }
+
+  /// Takes each event line's units off a line quantity, never below zero.
+  private static func removeUnits(
+    _ lines: [CommerceV1.OrderEventLine], from order: inout OrderRecord, _ path: WritableKeyPath<OrderLineRecord, Int32>
+  ) throws(CommerceError) {
+    for (index, line) in lines.enumerated() {
+      guard let at = order.lines.firstIndex(where: { $0.id.lowercasedString == line.orderLineId }) else {
+        throw CommerceError.invalidArgument(field: "lines[\(index)].order_line_id", "is not a line of the order")
+      }
+      order.lines[at][keyPath: path] = max(0, order.lines[at][keyPath: path] - line.quantity)
     }
   }
 

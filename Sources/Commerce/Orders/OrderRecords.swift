@@ -26,7 +26,7 @@ enum OrderTransitions {
     .pending: [.awaitingPayment, .failed, .cancelled],
     .awaitingPayment: [.confirmed, .failed, .cancelled],
     .confirmed: [.packed, .cancelled],
-    .packed: [.shipped, .cancelled],
+    .packed: [.shipped, .cancelled, .confirmed],
     .shipped: [.delivered],
     .delivered: [.returnRequested],
     .returnRequested: [.delivered, .partiallyRefunded, .refunded],

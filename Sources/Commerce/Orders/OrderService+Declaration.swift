@@ -10,19 +10,21 @@ extension OrderService {
   /// What the composition root needs: identity "orders", schema "orders", peers "catalog"
   /// (prices, titles, sellers), "cart" (the lines to buy, clearing them), "inventory"
   /// (reservations) and "payments" (authorization, void, refund, capture), and the saga
-  /// recovery worker as background work; when the process also reaches "notifications" (an
-  /// optional peer), the relay of status changes to customers' notifications.
+  /// recovery worker as background work; optional peers, used when the process reaches them:
+  /// "notifications" (the relay of status changes to customers' notifications) and "shipping"
+  /// (the shipments CancelOrder cancels).
   /// Settings: `checkout-reservation-ttl` (seconds, default 900), `checkout-timeout` (seconds,
   /// default 1800) and `saga-lease` (seconds a saga's owner holds it before another process's
   /// recovery takes it over, default 60).
   public static let declaration = ServiceDeclaration(
     name: "orders", schema: "orders", migrations: migrations, peers: ["catalog", "cart", "inventory", "payments"],
-    optionalPeers: ["notifications"]
+    optionalPeers: ["notifications", "shipping"]
   ) { environment in
     let service = OrderService(
       pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
       inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
       notifications: environment.peers.has("notifications") ? environment.peers.transport(for: "notifications") : nil,
+      shipping: environment.peers.has("shipping") ? environment.peers.transport(for: "shipping") : nil,
       configuration: try configuration(environment.settings), logger: environment.logger)
     return HostedService(rpc: service, background: service.backgroundServices)
   }

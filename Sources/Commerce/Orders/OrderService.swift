@@ -27,8 +27,9 @@ import Synchronization
 /// - A seller sees, in GetOrder, ListOrders and WatchOrder, only its own lines of an order.
 /// - CancelOrder: a seller may cancel only orders whose every line is its own; restocking a
 ///   committed reservation puts the units back where they were taken (GetReservation's
-///   allocations, AdjustStock ORDER_CANCELLED). No ShippingService exists yet, so there are no
-///   shipments to cancel.
+///   allocations, AdjustStock ORDER_CANCELLED). the order's shipments the carrier has not picked
+///   up are cancelled first (ShippingService.CancelShipment), when the service was given
+///   ShippingService.
 /// - ApplyOrderEvent: a payment event the order already reflects (PAYMENT_AUTHORIZED for an order
 ///   confirmed meanwhile by the recovery worker, PAYMENT_FAILED for a FAILED or CANCELLED order) is
 ///   recorded and answers OK; a payment authorized after its order was cancelled is voided then; a REFUND_ISSUED event needs `amount`. Each kind is accepted from the
@@ -72,6 +73,9 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   let cart: CommerceV1.CartService.Client
   let inventory: CommerceV1.InventoryService.Client
   let payments: CommerceV1.PaymentService.Client
+  /// ShippingService, whose shipments not yet handed over CancelOrder cancels; nil when the
+  /// process is made without it (then there are none to cancel).
+  let shipping: CommerceV1.ShippingService.Client?
   let configuration: Configuration
   let logger: Logger
   let now: @Sendable () -> Date
@@ -86,7 +90,8 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   ///     "orders".
   public init(
     pool: PostgresPool, catalog: any ClientTransport, cart: any ClientTransport, inventory: any ClientTransport,
-    payments: any ClientTransport, notifications: (any ClientTransport)? = nil, configuration: Configuration = .init(),
+    payments: any ClientTransport, notifications: (any ClientTransport)? = nil, shipping: (any ClientTransport)? = nil,
+    configuration: Configuration = .init(),
     logger: Logger = Logger(label: "emporium.orders"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     let store = OrderStore(pool: pool)
@@ -96,6 +101,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     self.cart = CommerceV1.CartService.Client(cart)
     self.inventory = CommerceV1.InventoryService.Client(inventory)
     self.payments = CommerceV1.PaymentService.Client(payments)
+    self.shipping = shipping.map { CommerceV1.ShippingService.Client($0) }
     self.configuration = configuration
     self.logger = logger
     self.now = now
@@ -464,6 +470,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       }
       throw CommerceError.invalidTransition(from: current.status.storedName, to: CommerceV1.OrderStatus.cancelled.storedName)
     }
+    try await cancelShipments(of: current)
     let paymentStatus = try await undo(current)
     let cancelled = try await store.change(current.id, step: "cancelled", detail: "by \(caller.description)", now: now()) { o, _ in
       guard o.status != .cancelled else { return }
@@ -497,6 +504,26 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     }
 
     var description: String { rawValue }
+  }
+
+  /// Cancels the order's shipments the carrier has not picked up (ShippingService.CancelShipment,
+  /// as "orders"), so no parcel of a cancelled order leaves; one picked up meanwhile is left to
+  /// the carrier (FAILED_PRECONDITION is not an error here).
+  private func cancelShipments(of order: OrderRecord) async throws {
+    guard let shipping else { return }
+    let options = CallOptions(timeout: configuration.peerCallTimeout)
+    let shipments = try await shipping.listShipments(.with { $0.orderId = order.id.lowercasedString }, options: options).shipments
+    for shipment in shipments where shipment.status == .labelCreated {
+      do {
+        _ = try await shipping.cancelShipment(
+          .with {
+            $0.shipmentId = shipment.shipmentId
+            $0.reason = "order cancelled"
+          }, options: options)
+      } catch let error as RPCError where error.code == .failedPrecondition {
+        logger.info("shipment picked up before its order was cancelled", metadata: ["shipmentId": "\(shipment.shipmentId)"])
+      }
+    }
   }
 
   /// Gives back what the order holds: releases its reservation (or restocks committed units

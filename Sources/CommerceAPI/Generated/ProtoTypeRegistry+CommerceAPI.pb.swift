@@ -305,7 +305,7 @@ extension ProtoTypeRegistry {
       "emporium.commerce.v1.NotificationKind": [0, 1, 2, 3, 4, 5],
       "emporium.commerce.v1.OperationKind": [0, 1],
       "emporium.commerce.v1.OperationState": [0, 1, 2, 3, 4],
-      "emporium.commerce.v1.OrderEventKind": [0, 1, 2, 3, 4, 5, 6, 7, 8],
+      "emporium.commerce.v1.OrderEventKind": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
       "emporium.commerce.v1.OrderStatus": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
       "emporium.commerce.v1.PaymentStatus": [0, 1, 2, 3, 4, 5, 6, 7, 8],
       "emporium.commerce.v1.PrincipalKind": [0, 1, 2],

@@ -13,6 +13,7 @@ extension CommerceV1 {
   ///                     | FAILED (payment declined or timed out; compensated) | CANCELLED
   ///   CONFIRMED -> PACKED (every line is in a shipment) | CANCELLED
   ///   PACKED -> SHIPPED (every shipment handed to the carrier) | CANCELLED
+  ///           | CONFIRMED (a shipment was cancelled before pickup: its lines are unshipped again)
   ///   SHIPPED -> DELIVERED (every shipment delivered)
   ///   DELIVERED -> RETURN_REQUESTED (a return was requested within the return window)
   ///   RETURN_REQUESTED -> DELIVERED (every open return rejected or withdrawn)
@@ -179,9 +180,13 @@ extension CommerceV1 {
     /// shipment.
     case shipmentCreated // = 3
     /// A shipment was handed to the carrier (ShippingService); the payment is captured at the
-    /// first one, and the order is SHIPPED once every shipment was handed over.
+    /// first one, and the order is SHIPPED once every line is in a shipment and every shipment was
+    /// handed over. Accepted from CONFIRMED, PACKED and SHIPPED: a seller's parcel may leave before
+    /// another seller has packed.
     case shipmentShipped // = 4
-    /// A shipment was delivered (ShippingService); DELIVERED once every shipment was delivered.
+    /// A shipment was delivered (ShippingService); DELIVERED once the order is SHIPPED and every
+    /// shipment was delivered. Accepted from CONFIRMED, PACKED and SHIPPED, like SHIPMENT_SHIPPED,
+    /// for a shipment that was handed over (INVALID_STATE_TRANSITION otherwise).
     case shipmentDelivered // = 5
     /// A return was requested (SupportService): -> RETURN_REQUESTED.
     case returnRequested // = 6
@@ -191,11 +196,15 @@ extension CommerceV1 {
     /// Returned lines were refunded (SupportService or PaymentService): PARTIALLY_REFUNDED, or
     /// REFUNDED once every unit was refunded.
     case refundIssued // = 8
+    /// A shipment was cancelled before pickup (ShippingService): its units are no longer packed,
+    /// and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED, and from
+    /// CANCELLED (CancelOrder cancels the order's shipments, whose events arrive afterwards).
+    case shipmentCancelled // = 9
     /// A number this version of the schema does not know; kept so that it round-trips.
     case unrecognized(Int32)
 
     /// The known cases, in declaration order.
-    public static let allCases: [Self] = [.unspecified, .paymentAuthorized, .paymentFailed, .shipmentCreated, .shipmentShipped, .shipmentDelivered, .returnRequested, .returnClosed, .refundIssued]
+    public static let allCases: [Self] = [.unspecified, .paymentAuthorized, .paymentFailed, .shipmentCreated, .shipmentShipped, .shipmentDelivered, .returnRequested, .returnClosed, .refundIssued, .shipmentCancelled]
 
     /// The case for a wire number; unknown numbers become `.unrecognized`.
     public init(rawValue: Int32) {
@@ -209,6 +218,7 @@ extension CommerceV1 {
       case 6: self = .returnRequested
       case 7: self = .returnClosed
       case 8: self = .refundIssued
+      case 9: self = .shipmentCancelled
       default: self = .unrecognized(rawValue)
       }
     }
@@ -225,6 +235,7 @@ extension CommerceV1 {
       case .returnRequested: 6
       case .returnClosed: 7
       case .refundIssued: 8
+      case .shipmentCancelled: 9
       case .unrecognized(let number): number
       }
     }
@@ -240,6 +251,7 @@ extension CommerceV1 {
       6: "ORDER_EVENT_KIND_RETURN_REQUESTED",
       7: "ORDER_EVENT_KIND_RETURN_CLOSED",
       8: "ORDER_EVENT_KIND_REFUND_ISSUED",
+      9: "ORDER_EVENT_KIND_SHIPMENT_CANCELLED",
     ]
   }
 

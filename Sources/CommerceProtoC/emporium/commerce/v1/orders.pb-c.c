@@ -2615,7 +2615,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__cancel_reason__descriptor 
   emporium__commerce__v1__cancel_reason__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue emporium__commerce__v1__order_event_kind__enum_values_by_number[9] =
+static const ProtobufCEnumValue emporium__commerce__v1__order_event_kind__enum_values_by_number[10] =
 {
   { "ORDER_EVENT_KIND_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_UNSPECIFIED", 0 },
   { "ORDER_EVENT_KIND_PAYMENT_AUTHORIZED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_PAYMENT_AUTHORIZED", 1 },
@@ -2626,17 +2626,19 @@ static const ProtobufCEnumValue emporium__commerce__v1__order_event_kind__enum_v
   { "ORDER_EVENT_KIND_RETURN_REQUESTED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_RETURN_REQUESTED", 6 },
   { "ORDER_EVENT_KIND_RETURN_CLOSED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_RETURN_CLOSED", 7 },
   { "ORDER_EVENT_KIND_REFUND_ISSUED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_REFUND_ISSUED", 8 },
+  { "ORDER_EVENT_KIND_SHIPMENT_CANCELLED", "EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_CANCELLED", 9 },
 };
 static const ProtobufCIntRange emporium__commerce__v1__order_event_kind__value_ranges[] = {
-{0, 0},{0, 9}
+{0, 0},{0, 10}
 };
-static const ProtobufCEnumValueIndex emporium__commerce__v1__order_event_kind__enum_values_by_name[9] =
+static const ProtobufCEnumValueIndex emporium__commerce__v1__order_event_kind__enum_values_by_name[10] =
 {
   { "ORDER_EVENT_KIND_PAYMENT_AUTHORIZED", 1 },
   { "ORDER_EVENT_KIND_PAYMENT_FAILED", 2 },
   { "ORDER_EVENT_KIND_REFUND_ISSUED", 8 },
   { "ORDER_EVENT_KIND_RETURN_CLOSED", 7 },
   { "ORDER_EVENT_KIND_RETURN_REQUESTED", 6 },
+  { "ORDER_EVENT_KIND_SHIPMENT_CANCELLED", 9 },
   { "ORDER_EVENT_KIND_SHIPMENT_CREATED", 3 },
   { "ORDER_EVENT_KIND_SHIPMENT_DELIVERED", 5 },
   { "ORDER_EVENT_KIND_SHIPMENT_SHIPPED", 4 },
@@ -2649,9 +2651,9 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__order_event_kind__descript
   "OrderEventKind",
   "Emporium__Commerce__V1__OrderEventKind",
   "emporium.commerce.v1",
-  9,
+  10,
   emporium__commerce__v1__order_event_kind__enum_values_by_number,
-  9,
+  10,
   emporium__commerce__v1__order_event_kind__enum_values_by_name,
   1,
   emporium__commerce__v1__order_event_kind__value_ranges,

@@ -51,6 +51,7 @@ typedef struct Emporium__Commerce__V1__ApplyOrderEventResponse Emporium__Commerc
  *                     | FAILED (payment declined or timed out; compensated) | CANCELLED
  *   CONFIRMED -> PACKED (every line is in a shipment) | CANCELLED
  *   PACKED -> SHIPPED (every shipment handed to the carrier) | CANCELLED
+ *           | CONFIRMED (a shipment was cancelled before pickup: its lines are unshipped again)
  *   SHIPPED -> DELIVERED (every shipment delivered)
  *   DELIVERED -> RETURN_REQUESTED (a return was requested within the return window)
  *   RETURN_REQUESTED -> DELIVERED (every open return rejected or withdrawn)
@@ -167,11 +168,15 @@ typedef enum _Emporium__Commerce__V1__OrderEventKind {
   EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_CREATED = 3,
   /*
    * A shipment was handed to the carrier (ShippingService); the payment is captured at the
-   * first one, and the order is SHIPPED once every shipment was handed over.
+   * first one, and the order is SHIPPED once every line is in a shipment and every shipment was
+   * handed over. Accepted from CONFIRMED, PACKED and SHIPPED: a seller's parcel may leave before
+   * another seller has packed.
    */
   EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_SHIPPED = 4,
   /*
-   * A shipment was delivered (ShippingService); DELIVERED once every shipment was delivered.
+   * A shipment was delivered (ShippingService); DELIVERED once the order is SHIPPED and every
+   * shipment was delivered. Accepted from CONFIRMED, PACKED and SHIPPED, like SHIPMENT_SHIPPED,
+   * for a shipment that was handed over (INVALID_STATE_TRANSITION otherwise).
    */
   EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_DELIVERED = 5,
   /*
@@ -187,7 +192,13 @@ typedef enum _Emporium__Commerce__V1__OrderEventKind {
    * Returned lines were refunded (SupportService or PaymentService): PARTIALLY_REFUNDED, or
    * REFUNDED once every unit was refunded.
    */
-  EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_REFUND_ISSUED = 8
+  EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_REFUND_ISSUED = 8,
+  /*
+   * A shipment was cancelled before pickup (ShippingService): its units are no longer packed,
+   * and a PACKED order is CONFIRMED again. Accepted from CONFIRMED and PACKED, and from
+   * CANCELLED (CancelOrder cancels the order's shipments, whose events arrive afterwards).
+   */
+  EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND__ORDER_EVENT_KIND_SHIPMENT_CANCELLED = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(EMPORIUM__COMMERCE__V1__ORDER_EVENT_KIND)
 } Emporium__Commerce__V1__OrderEventKind;
 
