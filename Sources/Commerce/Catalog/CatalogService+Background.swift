@@ -26,8 +26,14 @@ struct CacheInvalidationListener: Service {
       } else {
         service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
       }
+      service.lastAnnouncementHandled.payload.withLock { $0 = notification.payload }
     }
   }
+}
+
+/// The payload of the last announcement the listener applied (``CatalogService/lastAnnouncement``).
+final class AnnouncementMark: Sendable {
+  let payload = Mutex<String?>(nil)
 }
 
 /// The reindex jobs this process started, waiting for the worker.

@@ -59,6 +59,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   let rules: ProductRules
   let cache: ProductCache<UUID, CatalogStore.ProductPage>
   let searchCache: ProductCache<[UInt8], CommerceV1.SearchProductsResponse>
+  /// The payload of the last announcement this process's listener applied.
+  let lastAnnouncementHandled = AnnouncementMark()
   let categoryCounts: CategoryCounts
   let reindexQueue: ReindexQueue
   let logger: Logger
@@ -95,6 +97,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     let statistics = cache.statistics
     return (statistics.hits, statistics.misses, statistics.entries, statistics.bytes)
   }
+
+  /// The payload of the last NOTIFY on the catalog's channel that this process applied to its
+  /// caches. Announcements arrive in commit order, so once a payload sent now shows here, every
+  /// change committed before it has reached the caches (tests wait on it instead of on time).
+  public var lastAnnouncement: String? { lastAnnouncementHandled.payload.withLock { $0 } }
 
   /// What the search result cache has done (for benchmarks and operators).
   public var searchCacheStatistics: (hits: Int, misses: Int, entries: Int, bytes: Int) {
