@@ -31,13 +31,12 @@ extension Outbox {
 /// NotificationService.PublishEvents, the relay every service runs as background work to tell
 /// users about their orders, payments, shipments, tickets and returns.
 ///
-/// It drains at start and whenever the outbox's NOTIFY announces new events; between
-/// notifications it waits and does not poll. A drain sends the unpublished events in outbox
+/// It drains as every ``OutboxRelay`` does (at start, on the outbox's NOTIFY, and again with
+/// backoff after a failure). A drain sends the unpublished events in outbox
 /// order in batches of up to ``batchSize`` (source_event_id = the outbox id) and marks a batch
 /// published only once NotificationService answered OK (it deduplicates by source service and
 /// source_event_id, so a resend after a lost answer, or by another process's relay, is
-/// harmless). A failed call is retried after a pause that doubles from ``initialBackoff`` to
-/// ``maximumBackoff``, until it is accepted. A batch refused as INVALID_ARGUMENT is sent again
+/// harmless). A batch refused as INVALID_ARGUMENT is sent again
 /// one event at a time, so that one malformed event (a bug of its service, which is logged) is
 /// dropped instead of holding back every later one. Graceful shutdown ends it; the events it had
 /// not sent stay in the outbox for the next start.
@@ -70,42 +69,10 @@ public struct NotificationRelay: Service {
   }
 
   public func run() async throws {
-    let wakeUps = try await pool.notifications(channel: outbox.channel)
-    let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    await cancelWhenGracefulShutdown {
-      await withDiscardingTaskGroup { group in
-        group.addTask {
-          for await _ in wakeUps { wake.yield() }
-          wake.finish()
-        }
-        group.addTask {
-          var backoff = initialBackoff
-          var pending = wakes.makeAsyncIterator()
-          while !Task.isCancelled {
-            if await drainLogged() {
-              backoff = initialBackoff
-              guard await pending.next() != nil else { return }
-            } else {
-              try? await Task.sleep(for: backoff)
-              backoff = min(backoff * 2, maximumBackoff)
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /// One drain; false when it failed (and is to be tried again after a pause).
-  private func drainLogged() async -> Bool {
-    do {
-      try await drain()
-      return true
-    } catch is CancellationError {
-      return true
-    } catch {
-      logger.warning("notification relay failed; retrying", metadata: ["schema": "\(outbox.schema)", "error": "\(error)"])
-      return false
-    }
+    try await OutboxRelay(
+      "notifications to NotificationService", outbox: outbox, pool: pool, logger: logger, initialBackoff: initialBackoff,
+      maximumBackoff: maximumBackoff
+    ) { _ = try await drain() }.run()
   }
 
   /// Sends every unpublished notification event, oldest first; returns how many it published.

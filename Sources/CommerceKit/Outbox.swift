@@ -36,16 +36,20 @@ public struct Outbox: Sendable {
     public var payload: [UInt8]
   }
 
+  private static let columns = "id, topic, aggregate_id, payload"
+
+  private static func event(_ row: PostgresRow) throws -> Event {
+    Event(
+      id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
+      aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
+  }
+
   /// Up to `limit` unpublished events, oldest first.
   public func unpublished(limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
     try await pool.query(
-      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
       [Int64(limit)]
-    ).map { row in
-      Event(
-        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
-        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
-    }
+    ).map(Self.event)
   }
 
   /// Up to `limit` unpublished events of `topic`, oldest first. A relay that forwards only one
@@ -54,29 +58,22 @@ public struct Outbox: Sendable {
   /// (with a list of topics the planner's generic plan walked every unpublished event by id).
   public func unpublished(topic: String, limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
     try await pool.query(
-      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
+      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
       [topic, Int64(limit)]
-    ).map { row in
-      Event(
-        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
-        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
-    }
+    ).map(Self.event)
   }
 
-  /// Up to `limit` unpublished events, oldest first, locked for `tx` (FOR UPDATE SKIP LOCKED):
-  /// relays of the same schema in several processes each take events the others have not
-  /// taken, instead of all sending the same ones. A relay marks what it sent in the same `tx`
+  /// Up to `limit` unpublished events of `topic`, oldest first, locked for `tx` (FOR UPDATE SKIP
+  /// LOCKED): relays of the same schema in several processes each take events the others have
+  /// not taken, instead of all sending the same ones; events of other topics stay for their own
+  /// relays. A relay marks what it sent in the same `tx`
   /// (``markPublished(_:in:)``); if it dies first, the locks go with its transaction and the
   /// events are there for the next drain.
-  public func claim(limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
+  public func claim(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
     try await tx.query(
-      "SELECT id, topic, aggregate_id, payload FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-      [Int64(limit)]
-    ).map { row in
-      Event(
-        id: try row.decode(0, as: Int64.self), topic: try row.decode(1, as: String.self),
-        aggregateID: try row.decode(2, as: String.self), payload: try row.decode(3, as: [UInt8].self))
-    }
+      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+      [topic, Int64(limit)]
+    ).map(Self.event)
   }
 
   /// Marks events published in `tx`.

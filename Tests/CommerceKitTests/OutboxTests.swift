@@ -41,17 +41,21 @@ import Testing
   @Test func aClaimedBatchIsSkippedByOtherRelaysUntilItsTransactionEnds() async throws {
     try await withDatabase("commercekit_outbox_claim") { pool in
       try await Self.append(5, pool: pool)
+      // An event of another topic is left for its own relay.
+      try await pool.withTransaction { tx in
+        try await Self.outbox.append(RpcV1.EchoRequest.with { $0.message = "x" }, topic: "other", aggregateID: "x", in: tx)
+      }
       let first = try await pool.withTransaction { tx in
-        let mine = try await Self.outbox.claim(limit: 3, in: tx)
+        let mine = try await Self.outbox.claim(topic: "t", limit: 3, in: tx)
         // Another relay, meanwhile, gets the two events this one has not claimed.
-        let theirs = try await pool.withTransaction { other in try await Self.outbox.claim(limit: 10, in: other) }
+        let theirs = try await pool.withTransaction { other in try await Self.outbox.claim(topic: "t", limit: 10, in: other) }
         #expect(theirs.map(\.aggregateID) == ["a3", "a4"])
         try await Self.outbox.markPublished(mine.map(\.id), in: tx)
         return mine
       }
       #expect(first.map(\.aggregateID) == ["a0", "a1", "a2"])
       // Published by the first relay's commit; the second's claim ended without marking.
-      #expect(try await Self.outbox.unpublished(pool: pool).map(\.aggregateID) == ["a3", "a4"])
+      #expect(try await Self.outbox.unpublished(pool: pool).map(\.aggregateID) == ["a3", "a4", "x"])
     }
   }
 
@@ -61,11 +65,11 @@ import Testing
       struct Failed: Error {}
       await #expect(throws: Failed.self) {
         try await pool.withTransaction(maxAttempts: 1) { tx in
-          _ = try await Self.outbox.claim(limit: 10, in: tx)
+          _ = try await Self.outbox.claim(topic: "t", limit: 10, in: tx)
           throw Failed()
         }
       }
-      let again = try await pool.withTransaction { tx in try await Self.outbox.claim(limit: 10, in: tx) }
+      let again = try await pool.withTransaction { tx in try await Self.outbox.claim(topic: "t", limit: 10, in: tx) }
       #expect(again.map(\.aggregateID) == ["a0", "a1"])
     }
   }

@@ -80,7 +80,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   let logger: Logger
   let now: @Sendable () -> Date
   /// Ends WatchOrder streams when the server drains.
-  let watchDrain = WatchDrain()
+  let watchDrain = StreamDrain()
   /// NotificationService, for the relay of status changes to customers; nil runs no relay.
   let notifications: (any ClientTransport)?
 
@@ -113,7 +113,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   /// The background work the process runs beside the handlers: the saga recovery worker, and
   /// the end of WatchOrder streams at graceful shutdown.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    var services: [any ServiceLifecycle.Service] = [SagaRecovery(service: self), WatchDrain.OnShutdown(drain: watchDrain)]
+    var services: [any ServiceLifecycle.Service] = [SagaRecovery(service: self), StreamDrain.OnShutdown(watchDrain)]
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
     }

@@ -35,7 +35,7 @@ public import ServiceLifecycle
 /// - Every status change appends a "payment.<status>" outbox event (a PaymentResult), and one
 ///   ledger entry per provider request, result and provider event, in the same transaction.
 ///   Asynchronous authorization results also append a "payment.order_event" that
-///   ``OrderEventRelay`` forwards to OrderService.ApplyOrderEvent.
+///   a relay (``OutboxRelay/applyingOrderEvents(from:topic:pool:orders:logger:eventID:)``) forwards to OrderService.ApplyOrderEvent, with event ids "payments:<outbox id>".
 /// - Capturing releases the rest of the hold: a partial capture is final. Refunds are PENDING
 ///   until the provider answers and count toward refunded_amount from the start, so concurrent
 ///   refunds never exceed the captured amount (the schema checks it too).
@@ -63,7 +63,7 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     /// How far a webhook delivery's timestamp may be from now.
     public var webhookTolerance: TimeInterval = 300
     /// Whether asynchronous authorization results are forwarded to OrderService (peer
-    /// "orders") by ``OrderEventRelay``.
+    /// "orders") by the relay of order events.
     public var ordersRelay = true
     /// How often reconciliation looks for authorizations that got no answer.
     public var reconcileInterval: Duration = .seconds(5)
@@ -125,7 +125,12 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
       PeriodicWork("payments reconciliation", every: configuration.reconcileInterval, logger: logger) { [self] in
         try await reconcile()
       })
-    if let orders { services.append(OrderEventRelay(store: store, orders: orders, logger: logger)) }
+    if let orders {
+      services.append(
+        OutboxRelay.applyingOrderEvents(
+          from: store.outbox, topic: PaymentStore.orderEventTopic, pool: store.pool, orders: orders, logger: logger,
+          eventID: { event, _ in "payments:\(event.id)" }))
+    }
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
     }

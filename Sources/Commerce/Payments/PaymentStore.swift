@@ -11,7 +11,7 @@ import Postgres
 /// (``lockPayment(_:in:)``), so changes of one payment serialize and never deadlock. Every
 /// change of a payment's status appends a "payment.<status>" event (a PaymentResult) to the
 /// schema's outbox in the same transaction; asynchronous authorization results also append a
-/// "payment.order_event" (an ApplyOrderEventRequest) that ``OrderEventRelay`` forwards to
+/// "payment.order_event" (an ApplyOrderEventRequest) that the relay of order events forwards to
 /// OrderService.
 struct PaymentStore: Sendable {
   let pool: PostgresPool

@@ -7,31 +7,20 @@ import Postgres
 import ServiceLifecycle
 
 /// Sends rating summaries to the catalog (RecordRatingSummaries), so that search's rating
-/// filter, sort and facets and product pages follow reviews: drains the outbox at start and
-/// whenever its NOTIFY announces new events. A drain claims up to 500 unpublished events, sends
+/// filter, sort and facets and product pages follow reviews: drains the outbox as every
+/// ``OutboxRelay`` does (at start, on its NOTIFY, again with backoff after a failure). A drain claims up to 500 unpublished events, sends
 /// the current summary of each product they name (each product once, as it is now), and marks
 /// them published; the catalog ignores summaries not newer than the ones it has, so a resend
-/// (another process, a crash between the call and the mark) is harmless. A failed drain is
-/// logged; its events stay for the next notification.
+/// (another process, a crash between the call and the mark) is harmless.
 struct SummaryRelay: Service {
   let service: ReviewService
 
   static let batchSize = 500
 
   func run() async throws {
-    let notifications = try await service.store.pool.notifications(channel: service.store.outbox.channel)
-    await drainLogged()
-    for await _ in notifications.cancelOnGracefulShutdown() {
-      await drainLogged()
-    }
-  }
-
-  private func drainLogged() async {
-    do {
+    try await OutboxRelay("rating summaries to the catalog", outbox: service.store.outbox, pool: service.store.pool, logger: service.logger) {
       try await drain()
-    } catch {
-      service.logger.warning("rating summary relay failed", metadata: ["error": "\(error)"])
-    }
+    }.run()
   }
 
   /// Sends every unpublished summary change; returns how many events it published.
@@ -40,8 +29,8 @@ struct SummaryRelay: Service {
     var total = 0
     while true {
       let count = try await service.store.pool.withTransaction { tx in
-        let events = try await service.store.outbox.claim(limit: Self.batchSize, in: tx)
-        let products = Array(Set(events.filter { $0.topic == ReviewStore.summaryChangedTopic }.map(\.aggregateID))).sorted()
+        let events = try await service.store.outbox.claim(topic: ReviewStore.summaryChangedTopic, limit: Self.batchSize, in: tx)
+        let products = Array(Set(events.map(\.aggregateID))).sorted()
         let counts = try await service.store.counts(products: products)
         let summaries = products.compactMap { product in
           counts[product].map { counts in

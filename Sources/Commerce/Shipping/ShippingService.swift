@@ -36,7 +36,7 @@ public import ServiceLifecycle
 /// - OrderService learns of every shipment change through the outbox: SHIPMENT_CREATED,
 ///   SHIPMENT_SHIPPED (the first status in the carrier's hands: the payment is captured then),
 ///   SHIPMENT_DELIVERED and SHIPMENT_CANCELLED are written with the change and sent by
-///   ``OrderEventRelay`` with an event id of the shipment and kind, so nothing is lost between
+///   the relay of order events (``OutboxRelay/applyingOrderEvents(from:topic:pool:orders:logger:eventID:)``) with an event id of the shipment and kind, so nothing is lost between
 ///   the commit and the call, and nothing is applied twice.
 /// - Idempotency scope of CreateShipment: the caller (principal).
 public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
@@ -85,7 +85,10 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   /// The background work the process runs beside the handlers: the relay of shipment events to
   /// OrderService, and the end of WatchShipment streams at graceful shutdown.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    [OrderEventRelay(store: store, orders: orders, logger: logger), StreamDrain.OnShutdown(watchDrain)]
+    [
+      OutboxRelay.applyingOrderEvents(from: store.outbox, topic: ShippingStore.orderEventTopic, pool: store.pool, orders: orders, logger: logger),
+      StreamDrain.OnShutdown(watchDrain),
+    ]
   }
 
   private var peerOptions: CallOptions { CallOptions(timeout: configuration.peerCallTimeout) }

@@ -1,0 +1,120 @@
+public import CommerceAPI
+import Foundation
+public import Logging
+import Messages
+public import Postgres
+public import RPC
+public import ServiceLifecycle
+
+/// The loop every outbox relay runs as background work: drain at start and whenever the
+/// outbox's NOTIFY announces new events (between notifications it waits and does not poll), and
+/// after a failed drain again after a pause that doubles from `initialBackoff` to
+/// `maximumBackoff`, until a drain succeeds. What a drain sends is the relay's own (`drain`):
+/// stock levels to the catalog, rating summaries, order events, notifications. Graceful shutdown
+/// ends it; events not sent stay in the outbox for the next start.
+public struct OutboxRelay: Service {
+  let name: String
+  let outbox: Outbox
+  let pool: PostgresPool
+  let logger: Logger
+  let initialBackoff: Duration
+  let maximumBackoff: Duration
+  let drain: @Sendable () async throws -> Void
+
+  /// - Parameters:
+  ///   - name: what the relay sends, for its log lines ("stock levels to the catalog").
+  ///   - drain: sends every unsent event of the relay's topics and marks them published.
+  public init(
+    _ name: String, outbox: Outbox, pool: PostgresPool, logger: Logger, initialBackoff: Duration = .milliseconds(100),
+    maximumBackoff: Duration = .seconds(30), drain: @escaping @Sendable () async throws -> Void
+  ) {
+    self.name = name
+    self.outbox = outbox
+    self.pool = pool
+    self.logger = logger
+    self.initialBackoff = initialBackoff
+    self.maximumBackoff = maximumBackoff
+    self.drain = drain
+  }
+
+  public func run() async throws {
+    let wakeUps = try await pool.notifications(channel: outbox.channel)
+    let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    await cancelWhenGracefulShutdown {
+      await withDiscardingTaskGroup { group in
+        group.addTask {
+          for await _ in wakeUps { wake.yield() }
+          wake.finish()
+        }
+        group.addTask {
+          var backoff = initialBackoff
+          var pending = wakes.makeAsyncIterator()
+          while !Task.isCancelled {
+            if await drainLogged() {
+              backoff = initialBackoff
+              guard await pending.next() != nil else { return }
+            } else {
+              try? await Task.sleep(for: backoff)
+              backoff = min(backoff * 2, maximumBackoff)
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// One drain; false when it failed (and is to be tried again after a pause).
+  private func drainLogged() async -> Bool {
+    do {
+      try await drain()
+      return true
+    } catch is CancellationError {
+      return true
+    } catch where Task.isCancelled {
+      // Graceful shutdown cancelled the call in flight; the events stay for the next start.
+      return true
+    } catch {
+      logger.warning("relay of \(name) failed; retrying", metadata: ["schema": "\(outbox.schema)", "error": "\(error)"])
+      return false
+    }
+  }
+}
+
+extension OutboxRelay {
+  /// Answers that mean OrderService will never accept an event.
+  public static let finalOrderEventRejections: Set<RPCStatusCode> = [.failedPrecondition, .invalidArgument, .notFound]
+
+  /// The relay of the ApplyOrderEventRequests a service appends under `topic` to
+  /// OrderService.ApplyOrderEvent, one at a time in outbox order, so an order sees its events in
+  /// the order they happened; later events wait while one is being retried. `eventID` gives each
+  /// event its id (for example "payments:<outbox id>"), by which OrderService applies it at most
+  /// once however often it is sent (after a crash between the call and the mark, or by several
+  /// processes' relays). An event is marked published once accepted, or once finally refused
+  /// (``finalOrderEventRejections``: the order cannot take it), which is logged. Events of other
+  /// topics stay for their own relays.
+  public static func applyingOrderEvents(
+    from outbox: Outbox, topic: String, pool: PostgresPool, orders: CommerceV1.OrderService.Client, logger: Logger,
+    eventID: @escaping @Sendable (Outbox.Event, CommerceV1.ApplyOrderEventRequest) -> String = { $1.eventId }
+  ) -> OutboxRelay {
+    OutboxRelay("\(topic) events to OrderService", outbox: outbox, pool: pool, logger: logger) {
+      while true {
+        let events = try await outbox.unpublished(topic: topic, limit: 100, pool: pool)
+        for event in events {
+          var request = try CommerceV1.ApplyOrderEventRequest(serializedBytes: event.payload)
+          request.eventId = eventID(event, request)
+          do {
+            _ = try await orders.applyOrderEvent(request)
+          } catch let error as RPCError where finalOrderEventRejections.contains(error.code) {
+            logger.warning(
+              "OrderService refused an order event",
+              metadata: [
+                "topic": "\(topic)", "eventId": "\(request.eventId)", "orderId": "\(request.orderId)", "code": "\(error.code.name)",
+              ])
+          }
+          try await outbox.markPublished([event.id], pool: pool)
+        }
+        if events.count < 100 { return }
+      }
+    }
+  }
+}
