@@ -1,3 +1,5 @@
+import LoadCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
