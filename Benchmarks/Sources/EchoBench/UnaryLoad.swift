@@ -1,4 +1,3 @@
-import Foundation
 import Histogram
 import LoadCore
 import Synchronization
@@ -27,7 +26,6 @@ struct UnaryLoad {
   /// the last failure rethrown; cancelling the calling task cancels the run and throws
   /// `CancellationError`.
   func run(_ call: @escaping @Sendable (UInt64) async throws -> Void) async throws -> LoadOutcome {
-    if ProcessInfo.processInfo.environment["ECHO_BENCH_LOAD"] == "closed-loop" { return try await runClosedLoop(call) }
     let edges = WindowEdges()
     let failures = FailureCount()
     let (exhausted, exhaust) = AsyncStream.makeStream(of: (any Error).self)
@@ -62,30 +60,6 @@ struct UnaryLoad {
     return LoadOutcome(
       histogram: ok, errors: failures.value, elapsedSeconds: window.elapsedSeconds,
       cpuSeconds: window.cpuSeconds, mallocs: window.mallocs)
-  }
-
-  /// The closed loop echo-bench had before it moved onto LoadCore (a loop of calls per task),
-  /// kept for the side-by-side comparison of the two: ECHO_BENCH_LOAD=closed-loop.
-  private func runClosedLoop(_ call: @escaping @Sendable (UInt64) async throws -> Void) async throws -> LoadOutcome {
-    let loop = ClosedLoop(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds)
-    let outcome = try await loop.run { index, control in
-      var tally = CallTally()
-      var next = UInt64(index &* 7_919)
-      while !control.isDone {
-        let start = monotonicNanoseconds()
-        do {
-          try await call(next)
-          tally.record(since: start, control: control)
-        } catch {
-          try tally.failed(error)
-        }
-        next &+= 1
-      }
-      return tally
-    }
-    return LoadOutcome(
-      histogram: outcome.tally.histogram, errors: outcome.tally.errors, elapsedSeconds: outcome.elapsedSeconds,
-      cpuSeconds: outcome.cpuSeconds, mallocs: outcome.mallocs)
   }
 }
 
