@@ -108,6 +108,9 @@ let package = Package(
       name: "EchoBench",
       dependencies: [
         "BenchmarkFixtures", "SwiftProtobufPeer", "EchoBenchCZstd",
+        // The unary clients run on loadgen's load core (closed model), and every driver records
+        // into its histogram layout.
+        .product(name: "LoadCore", package: "emporium"),
         .product(name: "RPC", package: "emporium"),
         .product(name: "Messages", package: "emporium"),
         .product(name: "CommerceAPI", package: "emporium"),

@@ -12,7 +12,9 @@
 /// 4. **Verify** the bracket's failing end: measure the lowest failing rate above the
 ///    confirmed one again. When it fails again, the answer stands. When it passes, its
 ///    earlier failure was noise, and so may be every failure measured before: the search
-///    forgets them and steps up again from that rate (at most `maxResumes` times).
+///    forgets them and steps up again from that rate (at most `maxResumes` times). The answer
+///    is the highest rate confirmed before or after: when no confirmation of the resumed
+///    search holds, the rate confirmed before it still does.
 ///
 /// Measurements are noisy, and the two kinds of error are not alike: a rate that passed by
 /// luck is caught by the confirmation, which measures it again for longer; a rate that failed
@@ -130,6 +132,9 @@ public struct CapacitySearch: Sendable {
   private var resumes = 0
   /// The confirmed rate while its failing end is verified.
   private var confirmed: Double?
+  /// The highest rate confirmed before the search went on from a failing end that passed:
+  /// still the answer when no confirmation of the resumed search holds.
+  private var confirmedBeforeResume: Double?
   private var finished: CapacityAnswer?
 
   public init(configuration: Configuration) {
@@ -190,6 +195,7 @@ public struct CapacitySearch: Sendable {
       if resumes >= c.maxResumes { return finish(rate: answer, failingEndVerified: false) }
       // The failing end passed: its failure, and those measured with it, may have been noise.
       resumes += 1
+      confirmedBeforeResume = max(confirmedBeforeResume ?? answer, answer)
       passes = [probe.rate]
       failures = []
       failedConfirmationRates = []
@@ -222,8 +228,10 @@ public struct CapacitySearch: Sendable {
     return .measure(pending!)
   }
 
-  private mutating func finish(rate: Double?, failingEndVerified: Bool? = nil) -> Step {
+  private mutating func finish(rate confirmedNow: Double?, failingEndVerified: Bool? = nil) -> Step {
     pending = nil
+    // The answer is the highest rate any confirmation run held, before a resumption or after.
+    let rate = [confirmedNow, confirmedBeforeResume].compactMap { $0 }.max()
     let failing = failures + failedConfirmationRates
     let answer = CapacityAnswer(
       rate: rate, highestPassing: passes.max(), lowestFailing: failures.min(),

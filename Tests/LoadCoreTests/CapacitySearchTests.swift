@@ -163,6 +163,32 @@ import Testing
     #expect(answer.confidence.contains("1 time(s) a failing end passed when measured again"))
   }
 
+  @Test func aRateConfirmedBeforeTheSearchWentOnStaysTheAnswerWhenNothingAboveItIsConfirmed() throws {
+    // Search steps pass up to 45,000/s, confirmations only up to 32,000/s, and the failing end
+    // always passes when measured again (its failure looked like a stall): the search goes on
+    // from it, and every confirmation of the resumed search fails. Seen on a busy machine,
+    // where the second of two identical searches answered "no rate met" after confirming
+    // 31,202/s.
+    let (answer, probes) = search { probe, _ in
+      switch probe.phase {
+      case .verify: true
+      case .confirm: probe.rate <= 32_000
+      default: probe.rate <= 45_000
+      }
+    }
+    #expect(answer.resumes == 1)
+    let confirmedBefore = try #require(
+      probes.firstIndex { $0.phase == .verify }.flatMap { verify in
+        probes[..<verify].last { $0.phase == .confirm }?.rate
+      })
+    #expect(confirmedBefore <= 32_000)
+    #expect(answer.rate == confirmedBefore)
+    // The resumed search confirmed nothing: each of its confirmations failed above the answer.
+    let resumedConfirmations = probes.drop { $0.phase != .verify }.filter { $0.phase == .confirm }
+    #expect(!resumedConfirmations.isEmpty)
+    #expect(resumedConfirmations.allSatisfy { $0.rate > confirmedBefore })
+  }
+
   @Test func resumptionsAreBounded() throws {
     // The failing end always passes when verified: the search goes on twice, then answers
     // with its confirmed rate and says the capacity may be higher.

@@ -24,5 +24,8 @@ struct ClientOptions: Sendable {
     CallOptions(metadata: authorization.map { ["authorization": $0] } ?? [:])
   }
 
-  var loop: ClosedLoop { ClosedLoop(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
+  /// The unary calls' load: LoadCore's engine, closed model.
+  var unaryLoad: UnaryLoad { UnaryLoad(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
+  /// The bidirectional streams' and the bare NIO frames' driver.
+  var streamLoad: StreamLoad { StreamLoad(concurrency: concurrency, warmUpSeconds: warmUpSeconds, seconds: seconds) }
 }

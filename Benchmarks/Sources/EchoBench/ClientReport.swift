@@ -1,4 +1,5 @@
 import Histogram
+import LoadCore
 
 /// The one JSON line a `client` process prints at the end: what it ran and what it measured in
 /// the window.
@@ -32,16 +33,16 @@ struct ClientReport: Codable, Sendable {
   var poolEndpoints: Int?
   var poolConnections: Int?
 
-  init(options: ClientOptions, outcome: ClosedLoop.Outcome) {
+  init(options: ClientOptions, outcome: LoadOutcome) {
     implementation = options.implementation
     mode = options.mode
     payload = options.payload
     concurrency = options.concurrency
     compression = options.compression
     onLoop = options.onLoop
-    let histogram = outcome.tally.histogram
-    calls = outcome.tally.calls
-    errors = outcome.tally.errors
+    let histogram = outcome.histogram
+    calls = outcome.calls
+    errors = outcome.errors
     seconds = outcome.elapsedSeconds
     callsPerSecond = Double(calls) / outcome.elapsedSeconds
     p50Micros = histogram.valueAtPercentile(50)

@@ -15,14 +15,6 @@ func monotonicNanoseconds() -> UInt64 {
   return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
 }
 
-/// CPU time of this process, user plus system, all threads (getrusage RUSAGE_SELF), in seconds.
-func processCPUSeconds() -> Double {
-  var usage = rusage()
-  getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-  func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1_000_000 }
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime)
-}
-
 /// CPU time of the calling thread, in nanoseconds (CLOCK_THREAD_CPUTIME_ID).
 func threadCPUNanoseconds() -> UInt64 {
   var time = timespec()

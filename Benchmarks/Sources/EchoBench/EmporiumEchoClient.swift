@@ -1,10 +1,12 @@
+import LoadCore
 import Messages
 import RPC
 
 /// The Emporium side of `client`: one `RPCConnection` (or, with `--pool`, an `RPCClientPool`
 /// over the `--ports` servers), the generated typed client.
 ///
-/// Unary: each task calls `echo(_:)` in a loop. Bidi: each task holds one `Update` stream for
+/// Unary: LoadCore's engine in the closed model (``UnaryLoad``), each journey one `echo(_:)`
+/// call. Bidi (``StreamLoad``): each task holds one `Update` stream for
 /// the whole run and sends its next request only after the previous echo arrived (the request
 /// writer waits on an `AsyncStream` that the response reader feeds; the typed bidirectional API
 /// writes and reads in separate tasks, as grpc-swift-2's does). With `--on-loop` everything runs
@@ -22,13 +24,11 @@ enum EmporiumEchoClient {
     if options.pool { return try await runPool(options, connection: configuration) }
     let connection = try await RPCConnection.connect(host: "127.0.0.1", port: options.port, configuration: configuration)
     let client = RpcV1.EchoService.Client(connection)
-    let task = calls(client, options)
-    let loop = options.loop
-    let outcome: ClosedLoop.Outcome
+    let outcome: LoadOutcome
     if options.onLoop {
-      outcome = try await withTaskExecutorPreference(connection.executor) { try await loop.run(task) }
+      outcome = try await withTaskExecutorPreference(connection.executor) { try await measure(client, options) }
     } else {
-      outcome = try await loop.run(task)
+      outcome = try await measure(client, options)
     }
     var report = ClientReport(options: options, outcome: outcome)
     let statistics = await connection.statistics()
@@ -46,7 +46,7 @@ enum EmporiumEchoClient {
     configuration.maxConnectionsPerEndpoint = options.maxConnectionsPerEndpoint
     let pool = RPCClientPool(
       endpoints: options.ports.map { Endpoint(host: "127.0.0.1", port: $0) }, configuration: configuration)
-    let outcome = try await options.loop.run(calls(RpcV1.EchoService.Client(pool), options))
+    let outcome = try await measure(RpcV1.EchoService.Client(pool), options)
     let snapshot = pool.snapshot()
     var report = ClientReport(options: options, outcome: outcome)
     report.poolEndpoints = snapshot.endpoints.count
@@ -55,45 +55,39 @@ enum EmporiumEchoClient {
     return report
   }
 
-  /// What each closed-loop task runs.
-  private static func calls(_ client: RpcV1.EchoService.Client, _ options: ClientOptions)
-    -> @Sendable (Int, LoadControl) async throws -> CallTally
+  /// Runs the load of `options.mode` through `client` and returns what its window measured.
+  private static func measure(_ client: RpcV1.EchoService.Client, _ options: ClientOptions) async throws
+    -> LoadOutcome
   {
     let pool = PayloadPool(size: options.payload)
-    let mode = options.mode
     let callOptions = options.callOptions
-    return { index, control in
-      switch mode {
-      case .unary: try await unary(client, pool: pool, options: callOptions, index: index, control: control)
-      case .bidi: try await bidi(client, pool: pool, options: callOptions, index: index, control: control)
+    switch options.mode {
+    case .unary:
+      return try await options.unaryLoad.run { sequence in
+        try await unary(client, pool: pool, options: callOptions, sequence: sequence)
+      }
+    case .bidi:
+      return try await options.streamLoad.run { index, phase in
+        try await bidi(client, pool: pool, options: callOptions, index: index, phase: phase)
       }
     }
   }
 
+  /// One journey: one call with the `sequence`th payload of the pool, its echo checked for size.
   private static func unary(
-    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, index: Int, control: LoadControl
-  ) async throws -> CallTally {
-    var tally = CallTally()
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, sequence: UInt64
+  ) async throws {
     var request = RpcV1.EchoRequest()
-    var next = index &* 7_919
-    while !control.isDone {
-      request.payload = pool[next]
-      next &+= 1
-      let start = monotonicNanoseconds()
-      do {
-        let response = try await client.echo(request, options: options)
-        if response.payload.count != request.payload.count { tally.errors += 1 }
-        tally.record(since: start, control: control)
-      } catch {
-        try tally.failed(error)
-      }
+    request.payload = pool[Int(truncatingIfNeeded: sequence % UInt64(pool.payloads.count))]
+    let response = try await client.echo(request, options: options)
+    if response.payload.count != request.payload.count {
+      throw LoadFailure("BAD_RESPONSE", "the echo's payload differs in size from the request's")
     }
-    return tally
   }
 
   private static func bidi(
-    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, index: Int, control: LoadControl
-  ) async throws -> CallTally {
+    _ client: RpcV1.EchoService.Client, pool: PayloadPool, options: CallOptions, index: Int, phase: StreamPhase
+  ) async throws -> StreamTally {
     let (asks, ask) = AsyncStream.makeStream(of: Void.self)
     return try await client.update(
       options: options,
@@ -107,12 +101,12 @@ enum EmporiumEchoClient {
         }
       },
       responses: { responses in
-        var tally = CallTally()
+        var tally = StreamTally()
         var start = monotonicNanoseconds()
         ask.yield()
         for try await _ in responses {
-          tally.record(since: start, control: control)
-          if control.isDone {
+          tally.record(since: start, phase: phase)
+          if phase.isDone {
             ask.finish()  // the writer returns and half-closes; the server then ends the call
             continue
           }

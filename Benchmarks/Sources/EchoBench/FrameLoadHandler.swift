@@ -15,22 +15,22 @@ final class FrameLoadHandler: ChannelInboundHandler {
   private let frames: [ByteBuffer]
   private let payloadSize: Int
   private let concurrency: Int
-  private let control: LoadControl
-  private let finished: EventLoopPromise<CallTally>
+  private let phase: StreamPhase
+  private let finished: EventLoopPromise<StreamTally>
   private var sendTimes = CircularBuffer<UInt64>()
-  private var tally = CallTally()
+  private var tally = StreamTally()
   private var next = 0
   private var batch: ByteBuffer?
   private var completed = false
 
   init(
-    frames: [ByteBuffer], payloadSize: Int, concurrency: Int, control: LoadControl,
-    finished: EventLoopPromise<CallTally>
+    frames: [ByteBuffer], payloadSize: Int, concurrency: Int, phase: StreamPhase,
+    finished: EventLoopPromise<StreamTally>
   ) {
     self.frames = frames
     self.payloadSize = payloadSize
     self.concurrency = concurrency
-    self.control = control
+    self.phase = phase
     self.finished = finished
     self.sendTimes.reserveCapacity(concurrency)
   }
@@ -45,8 +45,8 @@ final class FrameLoadHandler: ChannelInboundHandler {
     let frame = Self.unwrapInboundIn(data)
     let start = sendTimes.removeFirst()
     if frame.readableBytes != payloadSize { tally.errors += 1 }
-    tally.record(since: start, control: control)
-    if control.isDone {
+    tally.record(since: start, phase: phase)
+    if phase.isDone {
       if sendTimes.isEmpty { complete(.success(tally)) }
     } else {
       send(context: context)
@@ -68,7 +68,7 @@ final class FrameLoadHandler: ChannelInboundHandler {
     context.close(promise: nil)
   }
 
-  private func complete(_ result: Result<CallTally, any Error>) {
+  private func complete(_ result: Result<StreamTally, any Error>) {
     guard !completed else { return }
     completed = true
     finished.completeWith(result)

@@ -14,8 +14,8 @@ enum NIOEchoClient {
       return buffer
     }
     let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
-    let finished = eventLoop.makePromise(of: CallTally.self)
-    let control = LoadControl()
+    let finished = eventLoop.makePromise(of: StreamTally.self)
+    let phase = StreamPhase()
     let channel = try await ClientBootstrap(group: eventLoop)
       .channelOption(.socketOption(.tcp_nodelay), value: 1)
       .channelOption(.maxMessagesPerRead, value: 16)
@@ -24,13 +24,13 @@ enum NIOEchoClient {
           try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LengthPrefixedFrameDecoder()))
           try channel.pipeline.syncOperations.addHandler(
             FrameLoadHandler(
-              frames: frames, payloadSize: options.payload, concurrency: options.concurrency, control: control,
+              frames: frames, payloadSize: options.payload, concurrency: options.concurrency, phase: phase,
               finished: finished))
         }
       }
       .connect(host: "127.0.0.1", port: options.port)
       .get()
-    let outcome = try await options.loop.window(control) { try await finished.futureResult.get() }
+    let outcome = try await options.streamLoad.window(phase) { try await finished.futureResult.get() }
     try? await channel.close()
     return ClientReport(options: options, outcome: outcome)
   }
