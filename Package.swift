@@ -690,6 +690,7 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceShipping",
+        "CommerceNotifications",
         "CommerceOrders",
         "CommercePayments",
         "CommerceInventory",
