@@ -733,6 +733,11 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(
+      name: "JourneyTests",
+      dependencies: ["TestSupport", "CommerceTestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
       name: "AuthTests",
       dependencies: [
         "TestSupport",
