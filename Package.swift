@@ -690,6 +690,7 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceShipping",
+        "CommerceNotifications",
         "CommerceOrders",
         "CommercePayments",
         "CommerceInventory",
@@ -729,6 +730,11 @@ let package = Package(
         "Postgres",
         .product(name: "Logging", package: "swift-log"),
       ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "JourneyTests",
+      dependencies: ["TestSupport", "CommerceTestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages"],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -20,12 +20,15 @@ public struct TestApp: Sendable {
   public let connection: RPCConnection
   public var pool: PostgresPool { app.pool }
 
-  /// Runs `body` against `services` on a new database named `prefix_<random>`; the AuthService
-  /// bootstrap admin is off. Shuts everything down afterwards, also when `body` throws.
+  /// Runs `body` against `services` on a new database named `prefix_<random>`, with the
+  /// services' `settings` (by service name, as `emporium serve --setting <service>.<name>=<value>`
+  /// gives them); the AuthService bootstrap admin is off. Shuts everything down afterwards, also
+  /// when `body` throws.
   public static func run<Result>(
-    _ prefix: String, services: [ServiceDeclaration], _ body: (TestApp) async throws -> Result
+    _ prefix: String, services: [ServiceDeclaration], settings: [String: [String: String]] = [:],
+    _ body: (TestApp) async throws -> Result
   ) async throws -> Result {
-    try await run(prefix, databaseURL: try await newDatabase(prefix), services: services, body)
+    try await run(prefix, databaseURL: try await newDatabase(prefix), services: services, settings: settings, body)
   }
 
   /// A new empty database named `prefix_<random>`; its URL.
@@ -35,13 +38,15 @@ public struct TestApp: Sendable {
   }
 
   /// Runs `body` against `services` on the database at `databaseURL` (for example one an
-  /// earlier app used: a restart). Otherwise as ``run(_:services:_:)``.
+  /// earlier app used: a restart). Otherwise as ``run(_:services:settings:_:)``.
   public static func run<Result>(
-    _ prefix: String, databaseURL: String, services: [ServiceDeclaration], _ body: (TestApp) async throws -> Result
+    _ prefix: String, databaseURL: String, services: [ServiceDeclaration], settings: [String: [String: String]] = [:],
+    _ body: (TestApp) async throws -> Result
   ) async throws -> Result {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
     configuration.services = services
-    configuration.settings["auth"] = ["bootstrap-admin": "off"]
+    configuration.settings = settings
+    configuration.settings["auth", default: [:]]["bootstrap-admin"] = "off"
     configuration.server.port = 0
     configuration.server.drainTimeout = .seconds(5)
     let logger = Logger(label: prefix + "-test")

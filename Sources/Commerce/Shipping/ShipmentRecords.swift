@@ -94,6 +94,20 @@ enum ShipmentMessages {
     }
   }
 
+  /// The customer's news of a shipment's status (a SHIPMENT_UPDATED notification's payload);
+  /// `note` is the tracking event's.
+  static func update(_ s: ShipmentRecord, note: String) -> CommerceV1.ShipmentUpdated {
+    .with {
+      $0.shipmentId = s.id.lowercasedString
+      $0.orderId = s.orderID
+      $0.status = s.status
+      $0.carrierId = s.carrierID
+      $0.trackingNumber = s.trackingNumber
+      $0.note = note
+      if let at = s.estimatedDeliveryAt { $0.estimatedDeliveryTime = .init(at) }
+    }
+  }
+
   /// The ApplyOrderEvent request that tells OrderService about a shipment (its event id is the
   /// shipment's and the kind's, so OrderService applies it once however often it is sent).
   static func orderEvent(_ kind: CommerceV1.OrderEventKind, _ s: ShipmentRecord, at: Date) -> CommerceV1.ApplyOrderEventRequest {

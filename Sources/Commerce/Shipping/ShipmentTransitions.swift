@@ -26,6 +26,16 @@ extension CommerceV1.ShipmentStatus {
     case .unspecified, .labelCreated, .lost, .cancelled, .unrecognized: false
     }
   }
+
+  /// Whether the order's customer is notified (SHIPMENT_UPDATED) when a shipment reaches this
+  /// status: the parcel's journey to them. A cancellation moves the order back (its status
+  /// change is the customer's news), and a lost parcel is the business of support.
+  var tellsCustomer: Bool {
+    switch self {
+    case .labelCreated, .pickedUp, .inTransit, .outForDelivery, .delivered, .deliveryFailed, .returnedToSender: true
+    case .unspecified, .lost, .cancelled, .unrecognized: false
+    }
+  }
 }
 
 /// The shipment state machine of shipping.proto (ShipmentStatus), and where a partner's report

@@ -38,6 +38,10 @@ public import ServiceLifecycle
 ///   SHIPMENT_DELIVERED and SHIPMENT_CANCELLED are written with the change and sent by
 ///   the relay of order events (``OutboxRelay/applyingOrderEvents(from:topic:pool:orders:logger:eventID:)``) with an event id of the shipment and kind, so nothing is lost between
 ///   the commit and the call, and nothing is applied twice.
+/// - The order's customer hears of each status change a customer cares about (LABEL_CREATED,
+///   PICKED_UP, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED, DELIVERY_FAILED, RETURNED_TO_SENDER) as
+///   a SHIPMENT_UPDATED notification, appended to the outbox with the change and delivered by
+///   CommerceKit's `NotificationRelay` when NotificationService is a reachable peer.
 /// - Idempotency scope of CreateShipment: the caller (principal).
 public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   public struct Configuration: Sendable {
@@ -65,15 +69,21 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   let now: @Sendable () -> Date
   /// Ends WatchShipment streams when the server drains.
   let watchDrain = StreamDrain()
+  /// NotificationService, for the relay of shipment news to customers; nil runs no relay.
+  let notifications: (any ClientTransport)?
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `shipping` only (migrated beforehand).
   ///   - orders, inventory: the peers' transports, carrying the identity "shipping".
+  ///   - notifications: NotificationService's transport (identity "shipping"), when the process
+  ///     reaches it; without it the customers' notifications wait in the outbox.
   public init(
-    pool: PostgresPool, orders: any ClientTransport, inventory: any ClientTransport, configuration: Configuration = .init(),
-    logger: Logger = Logger(label: "emporium.shipping"), now: @escaping @Sendable () -> Date = Date.init
+    pool: PostgresPool, orders: any ClientTransport, inventory: any ClientTransport, notifications: (any ClientTransport)? = nil,
+    configuration: Configuration = .init(), logger: Logger = Logger(label: "emporium.shipping"),
+    now: @escaping @Sendable () -> Date = Date.init
   ) {
     self.store = ShippingStore(pool: pool)
+    self.notifications = notifications
     self.idempotency = IdempotencyStore(pool: pool, schema: "shipping")
     self.orders = CommerceV1.OrderService.Client(orders)
     self.inventory = CommerceV1.InventoryService.Client(inventory)
@@ -83,12 +93,17 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   }
 
   /// The background work the process runs beside the handlers: the relay of shipment events to
-  /// OrderService, and the end of WatchShipment streams at graceful shutdown.
+  /// OrderService, the end of WatchShipment streams at graceful shutdown, and, with
+  /// NotificationService reachable, the relay of customers' notifications.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    [
+    var services: [any ServiceLifecycle.Service] = [
       OutboxRelay.applyingOrderEvents(from: store.outbox, topic: ShippingStore.orderEventTopic, pool: store.pool, orders: orders, logger: logger),
       StreamDrain.OnShutdown(watchDrain),
     ]
+    if let notifications {
+      services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
+    }
+    return services
   }
 
   private var peerOptions: CallOptions { CallOptions(timeout: configuration.peerCallTimeout) }

@@ -8,18 +8,17 @@ import Postgres
 /// the transaction its caller's idempotency key runs in), named for what it does; values always
 /// travel as parameters.
 ///
-/// Every change of a shipment bumps its version, writes its outbox events (the shipment for
-/// notifications, and the ApplyOrderEvent request OrderService must see) and sends `NOTIFY
-/// shipping_shipment_changed` (payload: the shipment id) in the same transaction, so the events
-/// exist exactly when the change committed and a watcher woken by the notification reads it.
+/// Every change of a shipment bumps its version, writes its outbox events (the ApplyOrderEvent
+/// request OrderService must see, and the customer's notification of a new status) and sends
+/// `NOTIFY shipping_shipment_changed` (payload: the shipment id) in the same transaction, so the
+/// events exist exactly when the change committed and a watcher woken by the notification reads
+/// it.
 struct ShippingStore: Sendable {
   let pool: PostgresPool
   let outbox = Outbox(schema: "shipping")
 
   /// The channel WatchShipment listens on; the payload is the changed shipment's id.
   static let changeChannel = "shipping_shipment_changed"
-  /// Outbox topic of the shipment after each change (a Shipment message), for notifications.
-  static let changedTopic = "shipment.changed"
   /// Outbox topic of the events OrderService applies (ApplyOrderEventRequest messages).
   static let orderEventTopic = "shipment.order_event"
 
@@ -154,7 +153,7 @@ struct ShippingStore: Sendable {
   }
 
   /// Stores a new shipment (LABEL_CREATED) in `tx`: its lines, their units (the schema refuses
-  /// more than ordered), the SHIPMENT_CREATED order event and the shipment's outbox event.
+  /// more than ordered), the SHIPMENT_CREATED order event and the customer's notification.
   func insert(_ s: ShipmentRecord, in tx: PostgresTransaction) async throws {
     try await tx.query(
       """
@@ -174,6 +173,7 @@ struct ShippingStore: Sendable {
     try await changeUnits(s.lines, by: 1, in: tx)
     try await outbox.append(
       ShipmentMessages.orderEvent(.shipmentCreated, s, at: s.createdAt), topic: Self.orderEventTopic, aggregateID: s.orderID, in: tx)
+    try await notifyCustomer(s, note: "", at: s.createdAt, in: tx)
     try await announce(s, in: tx)
   }
 
@@ -199,7 +199,8 @@ struct ShippingStore: Sendable {
   /// state machine (``ShipmentTransitions``) places it — the latest by occur time moves the
   /// status, an older one only joins the timeline — and the event, the shipment, the order
   /// events (SHIPMENT_SHIPPED at the first status in the carrier's hands, SHIPMENT_DELIVERED at
-  /// delivery) and the outbox event are written. Throws NOT_FOUND for an unknown shipment and
+  /// delivery) and, when the status changed to one the customer hears of, their notification
+  /// are written. Throws NOT_FOUND for an unknown shipment and
   /// INVALID_STATE_TRANSITION, recording nothing, for a transition the machine refuses.
   func record(
     _ report: TrackingEventRecord, now: Date, check: @Sendable (ShipmentRecord) throws -> Void
@@ -232,6 +233,7 @@ struct ShippingStore: Sendable {
         ])
       shipment.lastSequence = event.sequence
       var orderEvents: [CommerceV1.OrderEventKind] = []
+      let previousStatus = shipment.status
       if effect == .advance {
         shipment.status = event.status
         shipment.latestSequence = event.sequence
@@ -247,6 +249,9 @@ struct ShippingStore: Sendable {
       for kind in orderEvents {
         try await outbox.append(
           ShipmentMessages.orderEvent(kind, shipment, at: event.occurAt), topic: Self.orderEventTopic, aggregateID: shipment.orderID, in: tx)
+      }
+      if effect == .advance, shipment.status != previousStatus, shipment.status.tellsCustomer {
+        try await notifyCustomer(shipment, note: event.note, at: event.occurAt, in: tx)
       }
       try await announce(shipment, in: tx)
       return Recorded(shipment: shipment, event: event, duplicate: false)
@@ -276,7 +281,7 @@ struct ShippingStore: Sendable {
   /// Cancels a shipment in one transaction: a CANCELLED one is returned as it is; one past
   /// LABEL_CREATED fails with INVALID_STATE_TRANSITION; otherwise it becomes CANCELLED with a
   /// tracking event by `reporterID`, its units are no longer in a shipment, and the
-  /// SHIPMENT_CANCELLED order event and the outbox event are written.
+  /// SHIPMENT_CANCELLED order event is written.
   func cancel(
     _ id: UUID, reason: String, reporterID: String, now: Date, check: @Sendable (ShipmentRecord) throws -> Void
   ) async throws -> ShipmentRecord {
@@ -314,9 +319,16 @@ struct ShippingStore: Sendable {
     }
   }
 
-  /// The outbox event of a change (the shipment, for notifications) and the wake-up of watchers.
+  /// The wake-up of watchers.
   private func announce(_ s: ShipmentRecord, in tx: PostgresTransaction) async throws {
-    try await outbox.append(ShipmentMessages.shipment(s), topic: Self.changedTopic, aggregateID: s.id.lowercasedString, in: tx)
     try await tx.query("SELECT pg_notify($1, $2)", [Self.changeChannel, s.id.lowercasedString])
+  }
+
+  /// The customer's notification of the shipment's status (SHIPMENT_UPDATED, addressed to the
+  /// order's customer), which NotificationRelay delivers to NotificationService once `tx`
+  /// commits.
+  private func notifyCustomer(_ s: ShipmentRecord, note: String, at occurredAt: Date, in tx: PostgresTransaction) async throws {
+    try await outbox.appendNotification(
+      to: s.customerID, .with { $0.event = .shipmentUpdated(ShipmentMessages.update(s, note: note)) }, occurredAt: occurredAt, in: tx)
   }
 }

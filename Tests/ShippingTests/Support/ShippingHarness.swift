@@ -4,6 +4,7 @@ import CommerceCart
 import CommerceCatalog
 import CommerceInventory
 import CommerceKit
+import CommerceNotifications
 import CommerceOrders
 import CommercePayments
 import CommerceTestSupport
@@ -20,7 +21,8 @@ import Testing
 /// Auth, catalog, cart, inventory, payments (the sandbox provider), orders and shipping hosted
 /// as `emporium serve` hosts them (``TestApp``), with a seller, a category, a warehouse, an
 /// admin, and two carriers each with a DELIVERY_PARTNER user: "acme-express" (``partner``) and
-/// "parcel-post" (``otherPartner``).
+/// "parcel-post" (``otherPartner``); with `notifications`, NotificationService too, so that
+/// shipping's, orders' and payments' notification relays run.
 struct ShippingHarness {
   let host: TestApp
   /// The ShippingService the app hosts.
@@ -43,14 +45,17 @@ struct ShippingHarness {
   var catalog: CommerceV1.CatalogService.Client { .init(host.connection) }
   var inventory: CommerceV1.InventoryService.Client { .init(host.connection) }
   var payments: CommerceV1.PaymentService.Client { .init(host.connection) }
+  var notifications: CommerceV1.NotificationService.Client { .init(host.connection) }
 
   static let carrier = "acme-express"
   static let otherCarrier = "parcel-post"
 
   /// Runs `body` on a new database, or on `databaseURL` (a restart of an earlier app), with the
-  /// partner users `partnerIDs` (new ones by default).
+  /// partner users `partnerIDs` (new ones by default), and NotificationService when
+  /// `notifications`.
   static func run<Result>(
-    databaseURL: String? = nil, partnerIDs: (String, String)? = nil, _ body: (ShippingHarness) async throws -> Result
+    databaseURL: String? = nil, partnerIDs: (String, String)? = nil, notifications: Bool = false,
+    _ body: (ShippingHarness) async throws -> Result
   ) async throws -> Result {
     let partnerID = partnerIDs?.0 ?? "partner-" + UUID().uuidString.prefix(8).lowercased()
     let otherPartnerID = partnerIDs?.1 ?? "partner-" + UUID().uuidString.prefix(8).lowercased()
@@ -59,16 +64,17 @@ struct ShippingHarness {
     orders.peerCallTimeout = .seconds(20)
     let orderConfiguration = orders
     let made = Made<ShippingService>()
-    let services = [
+    var services = [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
       PaymentService.makeDeclaration(adjust: { $0.ordersRelay = true }),
       ServiceDeclaration(
         name: "orders", schema: "orders", migrations: OrderService.migrations,
-        peers: ["catalog", "cart", "inventory", "payments", "shipping"]
+        peers: ["catalog", "cart", "inventory", "payments", "shipping"], optionalPeers: ["notifications"]
       ) { environment in
         let service = OrderService(
           pool: environment.pool, catalog: environment.peers.transport(for: "catalog"), cart: environment.peers.transport(for: "cart"),
           inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
+          notifications: environment.peers.has("notifications") ? environment.peers.transport(for: "notifications") : nil,
           shipping: environment.peers.transport(for: "shipping"), configuration: orderConfiguration, logger: environment.logger)
         return HostedService(rpc: service, background: service.backgroundServices)
       },
@@ -78,6 +84,7 @@ struct ShippingHarness {
           configuration.peerCallTimeout = .seconds(20)
         }, made: { made.set($0) }),
     ]
+    if notifications { services.append(NotificationService.declaration) }
     let url = if let databaseURL { databaseURL } else { try await TestApp.newDatabase("shipping") }
     return try await TestApp.run("shipping", databaseURL: url, services: services) { host in
       let admin = try await host.user(roles: [.admin])
