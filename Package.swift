@@ -144,6 +144,7 @@ let package = Package(
         "CommerceNotifications",
         "CommerceReviews",
         "CommerceShipping",
+        "CommerceAdmin",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -319,6 +320,23 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Shipping",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // AdminService: user and seller management, moderation and maintenance operations through
+    // the owning services, and the audit log of every change (schema `admin`).
+    .target(
+      name: "CommerceAdmin",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      path: "Sources/Commerce/Admin",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -707,6 +725,22 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "AdminTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceAdmin",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

@@ -1,3 +1,4 @@
+import CommerceAdmin
 import CommerceAuth
 import CommerceCart
 import CommerceCatalog
@@ -16,7 +17,7 @@ public enum ServiceCatalog {
     [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
       PaymentService.declaration, OrderService.declaration, ShippingService.declaration, NotificationService.declaration,
-      ReviewService.declaration,
+      ReviewService.declaration, AdminService.declaration,
     ]
   }
 

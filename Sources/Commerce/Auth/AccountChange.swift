@@ -14,6 +14,20 @@ enum AccountChange {
     return changed == account ? nil : changed
   }
 
+  /// Rejects a pending seller application; rejecting a rejected one changes nothing. Never
+  /// applied, or approved: INVALID_STATE_TRANSITION.
+  static func rejectingSellerApplication(of account: Account) throws(CommerceError) -> Account? {
+    switch account.sellerStatus {
+    case .rejected: return nil
+    case .pending:
+      var changed = account
+      changed.sellerStatus = .rejected
+      return changed
+    case .none, .approved:
+      throw CommerceError.invalidTransition(from: account.sellerStatus.rawValue, to: Account.SellerStatus.rejected.rawValue)
+    }
+  }
+
   /// Removes `role`. CUSTOMER cannot be removed; removing ADMIN from the last active admin fails
   /// with LAST_ADMIN. `activeAdmins` counts the active admins, this account included.
   static func revoking(_ role: CommerceV1.Role, from account: Account, activeAdmins: Int) throws(CommerceError) -> Account? {

@@ -365,6 +365,19 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     return .with { $0.user = account.proto }
   }
 
+  public func rejectSellerApplication(request: CommerceV1.RejectSellerApplicationRequest, context: ServerContext) async throws
+    -> CommerceV1.RejectSellerApplicationResponse
+  {
+    guard request.expectedVersion >= 0 else {
+      throw CommerceError.invalidArgument(field: "expected_version", "must not be negative (0 skips the check)")
+    }
+    guard let id = UUID(uuidString: request.userId),
+      let account = try await store.rejectSellerApplication(of: id, expectedVersion: request.expectedVersion, now: now())
+    else { throw CommerceError.notFound("user", request.userId) }
+    logger.info("seller application rejected", metadata: ["user_id": "\(id)", "by": "\(Self.actor())"])
+    return .with { $0.user = account.proto }
+  }
+
   public func setUserStatus(request: CommerceV1.SetUserStatusRequest, context: ServerContext) async throws
     -> CommerceV1.SetUserStatusResponse
   {

@@ -321,6 +321,13 @@ struct AuthStore: Sendable {
     }
   }
 
+  /// Rejects a pending seller application (`AccountChange.rejectingSellerApplication`).
+  func rejectSellerApplication(of id: UUID, expectedVersion: Int64, now: Date) async throws -> Account? {
+    try await changeAccount(id, expectedVersion: expectedVersion, guardsAdmins: false, now: now) { account, _ in
+      try AccountChange.rejectingSellerApplication(of: account)
+    }
+  }
+
   /// Removes a role (`AccountChange.revoking`), never the last active admin's ADMIN.
   func revokeRole(_ role: CommerceV1.Role, from id: UUID, expectedVersion: Int64, now: Date) async throws -> Account? {
     try await changeAccount(id, expectedVersion: expectedVersion, guardsAdmins: role == .admin, now: now) { account, admins in

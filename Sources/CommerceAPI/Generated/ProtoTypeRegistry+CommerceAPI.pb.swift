@@ -199,6 +199,8 @@ extension ProtoTypeRegistry {
       "emporium.commerce.v1.ReinstateUserResponse": CommerceV1.ReinstateUserResponse.self,
       "emporium.commerce.v1.RejectReturnRequest": CommerceV1.RejectReturnRequest.self,
       "emporium.commerce.v1.RejectReturnResponse": CommerceV1.RejectReturnResponse.self,
+      "emporium.commerce.v1.RejectSellerApplicationRequest": CommerceV1.RejectSellerApplicationRequest.self,
+      "emporium.commerce.v1.RejectSellerApplicationResponse": CommerceV1.RejectSellerApplicationResponse.self,
       "emporium.commerce.v1.RejectSellerRequest": CommerceV1.RejectSellerRequest.self,
       "emporium.commerce.v1.RejectSellerResponse": CommerceV1.RejectSellerResponse.self,
       "emporium.commerce.v1.ReleaseReservationRequest": CommerceV1.ReleaseReservationRequest.self,

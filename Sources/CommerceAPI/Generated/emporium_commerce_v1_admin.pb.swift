@@ -324,7 +324,7 @@ extension CommerceV1 {
   public struct RejectSellerRequest: Sendable, Hashable {
     /// The identifier of the applicant.
     public var userId: String = ""
-    /// Why, shown to the user and recorded in the audit log; 1 to 1000 characters.
+    /// Why, recorded in the audit log; 1 to 1000 characters.
     public var reason: String = ""
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
@@ -1502,7 +1502,8 @@ extension CommerceV1 {
       )
     }
 
-    /// RejectSeller rejects a pending seller application, with a reason shown to the user.
+    /// RejectSeller rejects a pending seller application (AuthService.RejectSellerApplication); the
+    /// reason is recorded in the audit log, and the user sees seller_status REJECTED.
     /// Idempotent: rejecting a rejected application returns it unchanged.
     /// Callers: ADMIN users only.
     /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason

@@ -32,7 +32,8 @@ extension CommerceV1.AdminService {
     /// INVALID_STATE_TRANSITION) when the user has no pending application (never applied, or
     /// rejected).
     func approveSeller(request: CommerceV1.ApproveSellerRequest, context: ServerContext) async throws -> CommerceV1.ApproveSellerResponse
-    /// RejectSeller rejects a pending seller application, with a reason shown to the user.
+    /// RejectSeller rejects a pending seller application (AuthService.RejectSellerApplication); the
+    /// reason is recorded in the audit log, and the user sees seller_status REJECTED.
     /// Idempotent: rejecting a rejected application returns it unchanged.
     /// Callers: ADMIN users only.
     /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason
@@ -114,7 +115,8 @@ extension CommerceV1.AdminService {
       try await transport.unary(CommerceV1.AdminService.ApproveSeller.self, request, options: options)
     }
 
-    /// RejectSeller rejects a pending seller application, with a reason shown to the user.
+    /// RejectSeller rejects a pending seller application (AuthService.RejectSellerApplication); the
+    /// reason is recorded in the audit log, and the user sees seller_status REJECTED.
     /// Idempotent: rejecting a rejected application returns it unchanged.
     /// Callers: ADMIN users only.
     /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason

@@ -549,6 +549,30 @@ extension CommerceV1 {
     public init() {}
   }
 
+  /// RejectSellerApplicationRequest rejects a seller application.
+  public struct RejectSellerApplicationRequest: Sendable, Hashable {
+    /// The identifier of the applicant.
+    public var userId: String = ""
+    /// The account version the caller last read; 0 skips the check (versions start at 1).
+    public var expectedVersion: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RejectSellerApplicationResponse is the updated account.
+  public struct RejectSellerApplicationResponse: Sendable, Hashable {
+    /// The account after the change, with seller_status REJECTED.
+    public var user: CommerceV1.User? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
   /// SetUserStatusRequest suspends or reinstates an account.
   public struct SetUserStatusRequest: Sendable, Hashable {
     /// The identifier of the account to change.
@@ -1487,6 +1511,76 @@ extension CommerceV1.RevokeRoleResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.RejectSellerApplicationRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RejectSellerApplicationRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RejectSellerApplicationRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RejectSellerApplicationRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__reject_seller_application_request()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__reject_seller_application_request__init(c)
+    if !userId.isEmpty { c.pointee.user_id = try arena.string(userId) }
+    c.pointee.expected_version = expectedVersion
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    userId = try ProtoLoad.string(c.pointee.user_id)
+    expectedVersion = c.pointee.expected_version
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RejectSellerApplicationResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RejectSellerApplicationResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RejectSellerApplicationResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RejectSellerApplicationResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__reject_seller_application_response()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__reject_seller_application_response__init(c)
+    if let value = user { c.pointee.user = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.user { user = try CommerceV1.User(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1.SetUserStatusRequest: ProtoMessage {
   public static let protoMessageName = "emporium.commerce.v1.SetUserStatusRequest"
 
@@ -1568,7 +1662,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.AuthService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [RegisterUser.descriptor, Login.descriptor, RefreshToken.descriptor, Logout.descriptor, WhoAmI.descriptor, IssueServiceToken.descriptor, GetUser.descriptor, ListAccounts.descriptor, AssignRole.descriptor, RevokeRole.descriptor, SetUserStatus.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [RegisterUser.descriptor, Login.descriptor, RefreshToken.descriptor, Logout.descriptor, WhoAmI.descriptor, IssueServiceToken.descriptor, GetUser.descriptor, ListAccounts.descriptor, AssignRole.descriptor, RevokeRole.descriptor, RejectSellerApplication.descriptor, SetUserStatus.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -1731,6 +1825,23 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.AuthService", method: "RevokeRole", kind: .unary,
         inputType: "emporium.commerce.v1.RevokeRoleRequest", outputType: "emporium.commerce.v1.RevokeRoleResponse", idempotency: .idempotent,
         access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
+      )
+    }
+
+    /// RejectSellerApplication rejects a pending seller application: seller_status becomes
+    /// REJECTED and the user keeps only the roles they had. Callers: the AdminService identity only;
+    /// admins use AdminService.RejectSeller, which records the reason in its audit log. Idempotent:
+    /// rejecting a rejected application succeeds without change.
+    /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason
+    /// INVALID_STATE_TRANSITION) when the user has no pending application (never applied, or
+    /// approved); ABORTED (reason VERSION_MISMATCH) when expected_version is set and stale.
+    public enum RejectSellerApplication: ProtoMethod {
+      public typealias Input = CommerceV1.RejectSellerApplicationRequest
+      public typealias Output = CommerceV1.RejectSellerApplicationResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.AuthService", method: "RejectSellerApplication", kind: .unary,
+        inputType: "emporium.commerce.v1.RejectSellerApplicationRequest", outputType: "emporium.commerce.v1.RejectSellerApplicationResponse", idempotency: .idempotent,
+        access: ProtoAccessRule(services: ["admin"])
       )
     }
 

@@ -81,6 +81,14 @@ extension CommerceV1.AuthService {
     /// would remove the last active ADMIN; ABORTED (reason VERSION_MISMATCH) when
     /// expected_version is set and stale.
     func revokeRole(request: CommerceV1.RevokeRoleRequest, context: ServerContext) async throws -> CommerceV1.RevokeRoleResponse
+    /// RejectSellerApplication rejects a pending seller application: seller_status becomes
+    /// REJECTED and the user keeps only the roles they had. Callers: the AdminService identity only;
+    /// admins use AdminService.RejectSeller, which records the reason in its audit log. Idempotent:
+    /// rejecting a rejected application succeeds without change.
+    /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason
+    /// INVALID_STATE_TRANSITION) when the user has no pending application (never applied, or
+    /// approved); ABORTED (reason VERSION_MISMATCH) when expected_version is set and stale.
+    func rejectSellerApplication(request: CommerceV1.RejectSellerApplicationRequest, context: ServerContext) async throws -> CommerceV1.RejectSellerApplicationResponse
     /// SetUserStatus suspends or reinstates an account. Suspension revokes every session of the
     /// user at once; access tokens already issued stay valid until they expire (at most 15
     /// minutes). Callers: the AdminService identity only; admins use AdminService.SuspendUser and
@@ -201,6 +209,17 @@ extension CommerceV1.AuthService {
       try await transport.unary(CommerceV1.AuthService.RevokeRole.self, request, options: options)
     }
 
+    /// RejectSellerApplication rejects a pending seller application: seller_status becomes
+    /// REJECTED and the user keeps only the roles they had. Callers: the AdminService identity only;
+    /// admins use AdminService.RejectSeller, which records the reason in its audit log. Idempotent:
+    /// rejecting a rejected application succeeds without change.
+    /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason
+    /// INVALID_STATE_TRANSITION) when the user has no pending application (never applied, or
+    /// approved); ABORTED (reason VERSION_MISMATCH) when expected_version is set and stale.
+    public func rejectSellerApplication(_ request: CommerceV1.RejectSellerApplicationRequest, options: CallOptions = .init()) async throws -> CommerceV1.RejectSellerApplicationResponse {
+      try await transport.unary(CommerceV1.AuthService.RejectSellerApplication.self, request, options: options)
+    }
+
     /// SetUserStatus suspends or reinstates an account. Suspension revokes every session of the
     /// user at once; access tokens already issued stay valid until they expire (at most 15
     /// minutes). Callers: the AdminService identity only; admins use AdminService.SuspendUser and
@@ -230,6 +249,7 @@ extension CommerceV1.AuthService.ServiceProtocol {
     router.registerUnary(CommerceV1.AuthService.ListAccounts.self) { try await self.listAccounts(request: $0, context: $1) }
     router.registerUnary(CommerceV1.AuthService.AssignRole.self) { try await self.assignRole(request: $0, context: $1) }
     router.registerUnary(CommerceV1.AuthService.RevokeRole.self) { try await self.revokeRole(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.AuthService.RejectSellerApplication.self) { try await self.rejectSellerApplication(request: $0, context: $1) }
     router.registerUnary(CommerceV1.AuthService.SetUserStatus.self) { try await self.setUserStatus(request: $0, context: $1) }
   }
 }

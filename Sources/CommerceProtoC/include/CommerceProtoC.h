@@ -594,6 +594,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_return_response(void) {
   return &emporium__commerce__v1__reject_return_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_seller_application_request(void) {
+  return &emporium__commerce__v1__reject_seller_application_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_seller_application_response(void) {
+  return &emporium__commerce__v1__reject_seller_application_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__reject_seller_request(void) {
   return &emporium__commerce__v1__reject_seller_request__descriptor;
 }

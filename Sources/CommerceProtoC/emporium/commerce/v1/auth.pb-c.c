@@ -1088,6 +1088,96 @@ void   emporium__commerce__v1__revoke_role_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__revoke_role_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__reject_seller_application_request__init
+                     (Emporium__Commerce__V1__RejectSellerApplicationRequest         *message)
+{
+  static const Emporium__Commerce__V1__RejectSellerApplicationRequest init_value = EMPORIUM__COMMERCE__V1__REJECT_SELLER_APPLICATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__reject_seller_application_request__get_packed_size
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__reject_seller_application_request__pack
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__reject_seller_application_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RejectSellerApplicationRequest *
+       emporium__commerce__v1__reject_seller_application_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RejectSellerApplicationRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__reject_seller_application_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__reject_seller_application_request__free_unpacked
+                     (Emporium__Commerce__V1__RejectSellerApplicationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__reject_seller_application_response__init
+                     (Emporium__Commerce__V1__RejectSellerApplicationResponse         *message)
+{
+  static const Emporium__Commerce__V1__RejectSellerApplicationResponse init_value = EMPORIUM__COMMERCE__V1__REJECT_SELLER_APPLICATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__reject_seller_application_response__get_packed_size
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__reject_seller_application_response__pack
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__reject_seller_application_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RejectSellerApplicationResponse *
+       emporium__commerce__v1__reject_seller_application_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RejectSellerApplicationResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__reject_seller_application_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__reject_seller_application_response__free_unpacked
+                     (Emporium__Commerce__V1__RejectSellerApplicationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__reject_seller_application_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   emporium__commerce__v1__set_user_status_request__init
                      (Emporium__Commerce__V1__SetUserStatusRequest         *message)
 {
@@ -2642,6 +2732,95 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__revoke_role_response__d
   (ProtobufCMessageInit) emporium__commerce__v1__revoke_role_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__reject_seller_application_request__field_descriptors[2] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RejectSellerApplicationRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RejectSellerApplicationRequest, expected_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__reject_seller_application_request__field_indices_by_name[] = {
+  1,   /* field[1] = expected_version */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange emporium__commerce__v1__reject_seller_application_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__reject_seller_application_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RejectSellerApplicationRequest",
+  "RejectSellerApplicationRequest",
+  "Emporium__Commerce__V1__RejectSellerApplicationRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RejectSellerApplicationRequest),
+  2,
+  emporium__commerce__v1__reject_seller_application_request__field_descriptors,
+  emporium__commerce__v1__reject_seller_application_request__field_indices_by_name,
+  1,  emporium__commerce__v1__reject_seller_application_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__reject_seller_application_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__reject_seller_application_response__field_descriptors[1] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RejectSellerApplicationResponse, user),
+    &emporium__commerce__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__reject_seller_application_response__field_indices_by_name[] = {
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange emporium__commerce__v1__reject_seller_application_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__reject_seller_application_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RejectSellerApplicationResponse",
+  "RejectSellerApplicationResponse",
+  "Emporium__Commerce__V1__RejectSellerApplicationResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RejectSellerApplicationResponse),
+  1,
+  emporium__commerce__v1__reject_seller_application_response__field_descriptors,
+  emporium__commerce__v1__reject_seller_application_response__field_indices_by_name,
+  1,  emporium__commerce__v1__reject_seller_application_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__reject_seller_application_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor emporium__commerce__v1__set_user_status_request__field_descriptors[3] =
 {
   {
@@ -2870,7 +3049,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__principal_kind__descriptor
   emporium__commerce__v1__principal_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__method_descriptors[11] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__method_descriptors[12] =
 {
   { "RegisterUser", &emporium__commerce__v1__register_user_request__descriptor, &emporium__commerce__v1__register_user_response__descriptor },
   { "Login", &emporium__commerce__v1__login_request__descriptor, &emporium__commerce__v1__login_response__descriptor },
@@ -2882,6 +3061,7 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__met
   { "ListAccounts", &emporium__commerce__v1__list_accounts_request__descriptor, &emporium__commerce__v1__list_accounts_response__descriptor },
   { "AssignRole", &emporium__commerce__v1__assign_role_request__descriptor, &emporium__commerce__v1__assign_role_response__descriptor },
   { "RevokeRole", &emporium__commerce__v1__revoke_role_request__descriptor, &emporium__commerce__v1__revoke_role_response__descriptor },
+  { "RejectSellerApplication", &emporium__commerce__v1__reject_seller_application_request__descriptor, &emporium__commerce__v1__reject_seller_application_response__descriptor },
   { "SetUserStatus", &emporium__commerce__v1__set_user_status_request__descriptor, &emporium__commerce__v1__set_user_status_response__descriptor },
 };
 const unsigned emporium__commerce__v1__auth_service__method_indices_by_name[] = {
@@ -2893,8 +3073,9 @@ const unsigned emporium__commerce__v1__auth_service__method_indices_by_name[] = 
   3,        /* Logout */
   2,        /* RefreshToken */
   0,        /* RegisterUser */
+  10,        /* RejectSellerApplication */
   9,        /* RevokeRole */
-  10,        /* SetUserStatus */
+  11,        /* SetUserStatus */
   4         /* WhoAmI */
 };
 const ProtobufCServiceDescriptor emporium__commerce__v1__auth_service__descriptor =
@@ -2904,7 +3085,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__auth_service__descripto
   "AuthService",
   "Emporium__Commerce__V1__AuthService",
   "emporium.commerce.v1",
-  11,
+  12,
   emporium__commerce__v1__auth_service__method_descriptors,
   emporium__commerce__v1__auth_service__method_indices_by_name
 };
@@ -2988,13 +3169,21 @@ void emporium__commerce__v1__auth_service__revoke_role(ProtobufCService *service
   assert(service->descriptor == &emporium__commerce__v1__auth_service__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void emporium__commerce__v1__auth_service__reject_seller_application(ProtobufCService *service,
+                                                                     const Emporium__Commerce__V1__RejectSellerApplicationRequest *input,
+                                                                     Emporium__Commerce__V1__RejectSellerApplicationResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__auth_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void emporium__commerce__v1__auth_service__set_user_status(ProtobufCService *service,
                                                            const Emporium__Commerce__V1__SetUserStatusRequest *input,
                                                            Emporium__Commerce__V1__SetUserStatusResponse_Closure closure,
                                                            void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__auth_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__auth_service__init (Emporium__Commerce__V1__AuthService_Service *service,
                                                  Emporium__Commerce__V1__AuthService_ServiceDestroy destroy)

@@ -424,7 +424,7 @@ struct  Emporium__Commerce__V1__RejectSellerRequest
    */
   char *user_id;
   /*
-   * Why, shown to the user and recorded in the audit log; 1 to 1000 characters.
+   * Why, recorded in the audit log; 1 to 1000 characters.
    */
   char *reason;
 };

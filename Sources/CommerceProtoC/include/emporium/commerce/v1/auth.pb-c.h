@@ -41,6 +41,8 @@ typedef struct Emporium__Commerce__V1__AssignRoleRequest Emporium__Commerce__V1_
 typedef struct Emporium__Commerce__V1__AssignRoleResponse Emporium__Commerce__V1__AssignRoleResponse;
 typedef struct Emporium__Commerce__V1__RevokeRoleRequest Emporium__Commerce__V1__RevokeRoleRequest;
 typedef struct Emporium__Commerce__V1__RevokeRoleResponse Emporium__Commerce__V1__RevokeRoleResponse;
+typedef struct Emporium__Commerce__V1__RejectSellerApplicationRequest Emporium__Commerce__V1__RejectSellerApplicationRequest;
+typedef struct Emporium__Commerce__V1__RejectSellerApplicationResponse Emporium__Commerce__V1__RejectSellerApplicationResponse;
 typedef struct Emporium__Commerce__V1__SetUserStatusRequest Emporium__Commerce__V1__SetUserStatusRequest;
 typedef struct Emporium__Commerce__V1__SetUserStatusResponse Emporium__Commerce__V1__SetUserStatusResponse;
 
@@ -703,6 +705,42 @@ struct  Emporium__Commerce__V1__RevokeRoleResponse
 
 
 /*
+ * RejectSellerApplicationRequest rejects a seller application.
+ */
+struct  Emporium__Commerce__V1__RejectSellerApplicationRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The identifier of the applicant.
+   */
+  char *user_id;
+  /*
+   * The account version the caller last read; 0 skips the check (versions start at 1).
+   */
+  int64_t expected_version;
+};
+#define EMPORIUM__COMMERCE__V1__REJECT_SELLER_APPLICATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__reject_seller_application_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * RejectSellerApplicationResponse is the updated account.
+ */
+struct  Emporium__Commerce__V1__RejectSellerApplicationResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The account after the change, with seller_status REJECTED.
+   */
+  Emporium__Commerce__V1__User *user;
+};
+#define EMPORIUM__COMMERCE__V1__REJECT_SELLER_APPLICATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__reject_seller_application_response__descriptor) \
+    , NULL }
+
+
+/*
  * SetUserStatusRequest suspends or reinstates an account.
  */
 struct  Emporium__Commerce__V1__SetUserStatusRequest
@@ -1198,6 +1236,44 @@ Emporium__Commerce__V1__RevokeRoleResponse *
 void   emporium__commerce__v1__revoke_role_response__free_unpacked
                      (Emporium__Commerce__V1__RevokeRoleResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RejectSellerApplicationRequest methods */
+void   emporium__commerce__v1__reject_seller_application_request__init
+                     (Emporium__Commerce__V1__RejectSellerApplicationRequest         *message);
+size_t emporium__commerce__v1__reject_seller_application_request__get_packed_size
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest   *message);
+size_t emporium__commerce__v1__reject_seller_application_request__pack
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__reject_seller_application_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RejectSellerApplicationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RejectSellerApplicationRequest *
+       emporium__commerce__v1__reject_seller_application_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__reject_seller_application_request__free_unpacked
+                     (Emporium__Commerce__V1__RejectSellerApplicationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RejectSellerApplicationResponse methods */
+void   emporium__commerce__v1__reject_seller_application_response__init
+                     (Emporium__Commerce__V1__RejectSellerApplicationResponse         *message);
+size_t emporium__commerce__v1__reject_seller_application_response__get_packed_size
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse   *message);
+size_t emporium__commerce__v1__reject_seller_application_response__pack
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__reject_seller_application_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RejectSellerApplicationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RejectSellerApplicationResponse *
+       emporium__commerce__v1__reject_seller_application_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__reject_seller_application_response__free_unpacked
+                     (Emporium__Commerce__V1__RejectSellerApplicationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Emporium__Commerce__V1__SetUserStatusRequest methods */
 void   emporium__commerce__v1__set_user_status_request__init
                      (Emporium__Commerce__V1__SetUserStatusRequest         *message);
@@ -1310,6 +1386,12 @@ typedef void (*Emporium__Commerce__V1__RevokeRoleRequest_Closure)
 typedef void (*Emporium__Commerce__V1__RevokeRoleResponse_Closure)
                  (const Emporium__Commerce__V1__RevokeRoleResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__RejectSellerApplicationRequest_Closure)
+                 (const Emporium__Commerce__V1__RejectSellerApplicationRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RejectSellerApplicationResponse_Closure)
+                 (const Emporium__Commerce__V1__RejectSellerApplicationResponse *message,
+                  void *closure_data);
 typedef void (*Emporium__Commerce__V1__SetUserStatusRequest_Closure)
                  (const Emporium__Commerce__V1__SetUserStatusRequest *message,
                   void *closure_data);
@@ -1363,6 +1445,10 @@ struct Emporium__Commerce__V1__AuthService_Service
                       const Emporium__Commerce__V1__RevokeRoleRequest *input,
                       Emporium__Commerce__V1__RevokeRoleResponse_Closure closure,
                       void *closure_data);
+  void (*reject_seller_application)(Emporium__Commerce__V1__AuthService_Service *service,
+                                    const Emporium__Commerce__V1__RejectSellerApplicationRequest *input,
+                                    Emporium__Commerce__V1__RejectSellerApplicationResponse_Closure closure,
+                                    void *closure_data);
   void (*set_user_status)(Emporium__Commerce__V1__AuthService_Service *service,
                           const Emporium__Commerce__V1__SetUserStatusRequest *input,
                           Emporium__Commerce__V1__SetUserStatusResponse_Closure closure,
@@ -1385,6 +1471,7 @@ void emporium__commerce__v1__auth_service__init (Emporium__Commerce__V1__AuthSer
       function_prefix__ ## list_accounts,\
       function_prefix__ ## assign_role,\
       function_prefix__ ## revoke_role,\
+      function_prefix__ ## reject_seller_application,\
       function_prefix__ ## set_user_status  }
 void emporium__commerce__v1__auth_service__register_user(ProtobufCService *service,
                                                          const Emporium__Commerce__V1__RegisterUserRequest *input,
@@ -1426,6 +1513,10 @@ void emporium__commerce__v1__auth_service__revoke_role(ProtobufCService *service
                                                        const Emporium__Commerce__V1__RevokeRoleRequest *input,
                                                        Emporium__Commerce__V1__RevokeRoleResponse_Closure closure,
                                                        void *closure_data);
+void emporium__commerce__v1__auth_service__reject_seller_application(ProtobufCService *service,
+                                                                     const Emporium__Commerce__V1__RejectSellerApplicationRequest *input,
+                                                                     Emporium__Commerce__V1__RejectSellerApplicationResponse_Closure closure,
+                                                                     void *closure_data);
 void emporium__commerce__v1__auth_service__set_user_status(ProtobufCService *service,
                                                            const Emporium__Commerce__V1__SetUserStatusRequest *input,
                                                            Emporium__Commerce__V1__SetUserStatusResponse_Closure closure,
@@ -1461,6 +1552,8 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__assign_role_requ
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__assign_role_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__revoke_role_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__revoke_role_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__reject_seller_application_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__reject_seller_application_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__set_user_status_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__set_user_status_response__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__auth_service__descriptor;
