@@ -1,8 +1,10 @@
 import CommerceAPI
 import CommerceKit
 import CommerceTestSupport
+import EmporiumApp
 import Foundation
 import Messages
+import NIOCore
 import RPC
 import TestSupport
 import Synchronization
@@ -212,12 +214,24 @@ struct SubscribeTests {
   @Test("publishing continuously while a subscriber disconnects and resumes 100 times: every sequence seen exactly once, in order")
   func resumeUnderLoad() async throws {
     try await NotificationHarness.run { h in
-      let (alice, options) = try await h.user()
+      let (alice, user) = try await h.user()
+      // A subscription that gets nothing for a minute fails the test instead of hanging it.
+      var options = user
+      options.timeout = .seconds(60)
+      // The publisher is another service: it calls over a connection of its own.
+      let port = try await h.host.app.server.localAddress().port!
+      let publisherConnection = try await RPCConnection.connect(host: "127.0.0.1", port: port)
       let stop = StopFlag()
+      let publisherFailed = StopFlag()
       let publisher = Task {
         var published = 0
-        while !stop.isSet {
-          published += try await h.publish(Int.random(in: 1...5), to: alice)
+        do {
+          while !stop.isSet {
+            published += try await h.publish(Int.random(in: 1...5), to: alice, via: .init(publisherConnection))
+          }
+        } catch {
+          publisherFailed.set()
+          throw error
         }
         return published
       }
@@ -225,6 +239,8 @@ struct SubscribeTests {
       var lastID: String?
       var resumedLive = 0
       for round in 0..<100 {
+        // A publisher that failed ends the test with its error (below), not with 100 timeouts.
+        if publisherFailed.isSet { break }
         // Alternate the ways of resuming: by sequence and by the last notification's id.
         let request: CommerceV1.SubscribeRequest
         if round % 2 == 1, let lastID {
@@ -258,6 +274,7 @@ struct SubscribeTests {
       }
       stop.set()
       let published = try await publisher.value
+      await publisherConnection.close()
       // Catch up with the rest.
       let rest = try await h.notifications.subscribe(.with { $0.resumeFrom = .afterSequence(seen.last ?? 0) }, options: options) { stream in
         var got: [Int64] = []

@@ -19,6 +19,10 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   var id: UInt32 = 0
   @exclusivity(unchecked) var credit = OutboundCredit(initial: 0)
   var ended = false
+  /// Why the call ended, once it has: the server's error status or a local failure; nil when it
+  /// ended OK. A request sent after the end (the server refused the call on its headers, before
+  /// the request went out) fails with this, not with a bare CANCELLED that hides the reason.
+  var endError: RPCError?
   var deadlineTimer: Scheduled<Void>?
   private var headersDone = false
   /// Unary calls: the response, then the continuation resumed at the trailers. Unchecked: it is
@@ -104,6 +108,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
     case .failure(let failure):
       error = failure
     }
+    endError = error
     if let continuation = unaryContinuation {
       unaryContinuation = nil
       if let error {

@@ -289,7 +289,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   func send(_ call: ClientCall, _ message: ByteBuffer, continuation: CheckedContinuation<Void, any Error>) {
     guard !call.ended else {
-      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call has ended"))
+      continuation.resume(throwing: call.endError ?? RPCError(code: .cancelled, message: "the call has ended"))
       return
     }
     guard call.pending == nil else {

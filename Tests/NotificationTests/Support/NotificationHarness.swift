@@ -76,7 +76,10 @@ struct NotificationHarness {
 
   /// Publishes `count` order events to `recipient` as "orders", in calls of at most 500.
   @discardableResult
-  func publish(_ count: Int, to recipient: String, as options: CallOptions? = nil) async throws -> Int {
+  func publish(
+    _ count: Int, to recipient: String, as options: CallOptions? = nil, via client: CommerceV1.NotificationService.Client? = nil
+  ) async throws -> Int {
+    let notifications = client ?? self.notifications
     var accepted = 0
     var left = count
     while left > 0 {
