@@ -183,7 +183,7 @@ struct CallLifecycleTests {
     try await serving.value
   }
 
-  @Test("client interceptors add metadata; server interceptors see it and can refuse calls")
+  @Test("client interceptors add metadata; server interceptors see it and can refuse calls, unary and streaming")
   func interceptors() async throws {
     struct AddToken: ClientInterceptor {
       func intercept<Result: Sendable>(
@@ -206,6 +206,15 @@ struct CallLifecycleTests {
       _ = try await withConnection(port: port) { connection in
         await #expect { try await RpcV1.EchoService.Client(connection).echo(.init()) } throws: {
           ($0 as? RPCError)?.code == .unauthenticated
+        }
+        // A streaming call refused on its headers may end before its request goes out: the
+        // caller still gets the server's status, never a CANCELLED that hides it.
+        for _ in 0..<500 {
+          await #expect {
+            try await RpcV1.EchoService.Client(connection).expand(.with { $0.repeatCount = 1 }) { stream in
+              try await stream.reduce(0) { count, _ in count + 1 }
+            }
+          } throws: { ($0 as? RPCError)?.code == .unauthenticated }
         }
       }
       try await withConnection(port: port, configure: { $0.interceptors = [AddToken()] }) { connection in
