@@ -13,59 +13,26 @@ struct AdminOperationsTests {
   /// A published review by a customer who received the product.
   static func review(_ h: AdminHarness) async throws -> (review: CommerceV1.Review, author: CallOptions) {
     let seller = try await h.host.seller()
-    let slug = "c" + UUID().uuidString.prefix(8).lowercased()
-    let category = try await h.catalog.createCategory(.with { $0.name = "Audio " + slug; $0.slug = slug }, options: h.admin).category!
+    let category = try await h.host.category(admin: h.admin)
+    let warehouse = try await h.host.warehouse(admin: h.admin)
     let inventory = CommerceV1.InventoryService.Client(h.host.connection)
-    let warehouse = try await inventory.createWarehouse(
-      .with {
-        $0.code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
-        $0.name = "Main"
-        $0.regionCode = "US"
-      }, options: h.admin
-    ).warehouse!
     let product = try await h.catalog.createProduct(
       .with {
         $0.product = .with {
           $0.title = "Headphones"
-          $0.categoryId = category.categoryId
+          $0.categoryId = category
           $0.price = TestApp.usd(1999)
           $0.status = .active
         }
       }, options: seller.options
     ).product!
     _ = try await inventory.setStock(
-      .with { $0.productId = product.productId; $0.warehouseId = warehouse.warehouseId; $0.onHand = 10 }, options: seller.options)
+      .with { $0.productId = product.productId; $0.warehouseId = warehouse; $0.onHand = 10 }, options: seller.options)
     let customer = try await h.register("Ada").user!
     let author = try await h.host.user(customer.userId, roles: [.customer])
     let orders = CommerceV1.OrderService.Client(h.host.connection)
-    let order = try await orders.checkout(
-      .with {
-        $0.itemsSource = .lines(.with { $0.lines = [.with { $0.productId = product.productId; $0.quantity = 1 }] })
-        $0.shippingAddress = .with {
-          $0.recipientName = "Ada Lovelace"
-          $0.addressLines = ["1 Infinite Loop"]
-          $0.locality = "Cupertino"
-          $0.administrativeArea = "CA"
-          $0.postalCode = "95014"
-          $0.regionCode = "US"
-        }
-        $0.paymentMethod = .with {
-          $0.method = .testCard(.with { $0.number = "4242 4242 4242 4242"; $0.expMonth = 12; $0.expYear = 2040; $0.cvc = "123" })
-        }
-        $0.idempotencyKey = UUID().uuidString
-      }, options: author
-    ).order!
-    let shipping = try await h.host.service("shipping")
-    for kind in [CommerceV1.OrderEventKind.shipmentCreated, .shipmentShipped, .shipmentDelivered] {
-      _ = try await orders.applyOrderEvent(
-        .with {
-          $0.orderId = order.orderId
-          $0.eventId = UUID().uuidString
-          $0.kind = kind
-          $0.subjectId = "parcel-1"
-          if kind == .shipmentCreated { $0.lines = order.lines.map { line in .with { $0.orderLineId = line.orderLineId; $0.quantity = line.quantity } } }
-        }, options: shipping)
-    }
+    let order = try await orders.checkout(TestApp.checkout([(product.productId, 1)]), options: author).order!
+    _ = try await h.host.deliver(order)
     let review = try await h.reviews.createReview(
       .with {
         $0.productId = product.productId

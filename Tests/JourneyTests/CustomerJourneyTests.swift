@@ -130,15 +130,7 @@ struct CustomerJourneyTests {
                   $0.postalCode = "22202"
                   $0.regionCode = "US"
                 }
-                $0.paymentMethod = .with {
-                  $0.method = .testCard(
-                    .with {
-                      $0.number = "4242 4242 4242 4242"
-                      $0.expMonth = 12
-                      $0.expYear = 2040
-                      $0.cvc = "123"
-                    })
-                }
+                $0.paymentMethod = TestApp.card()
                 $0.idempotencyKey = UUID().uuidString
               }, options: customer
             ).order!

@@ -26,23 +26,11 @@ struct ReviewHarness {
     try await TestApp.run("reviews", services: ServiceCatalog.all) { host in
       let admin = try await host.user(roles: [.admin])
       let seller = try await host.seller()
-      let slug = "c" + UUID().uuidString.prefix(8).lowercased()
-      let category = try await CommerceV1.CatalogService.Client(host.connection).createCategory(
-        .with {
-          $0.name = "Audio " + slug
-          $0.slug = slug
-        }, options: admin
-      ).category!
-      let warehouse = try await CommerceV1.InventoryService.Client(host.connection).createWarehouse(
-        .with {
-          $0.code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
-          $0.name = "Main"
-          $0.regionCode = "US"
-        }, options: admin
-      ).warehouse!
+      let category = try await host.category(admin: admin)
+      let warehouse = try await host.warehouse(admin: admin)
       try await body(
         ReviewHarness(
-          host: host, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId, warehouseID: warehouse.warehouseId,
+          host: host, seller: seller.options, sellerID: seller.id, categoryID: category, warehouseID: warehouse,
           admin: admin, moderator: try await host.service("admin")))
     }
   }
@@ -84,40 +72,12 @@ struct ReviewHarness {
   /// with `deliver`, the shipping identity then packs, ships and delivers it.
   @discardableResult
   func order(_ products: [String], for customer: CallOptions, deliver: Bool = true) async throws -> CommerceV1.Order {
-    let order = try await orders.checkout(
-      .with {
-        $0.itemsSource = .lines(.with { $0.lines = products.map { id in .with { $0.productId = id; $0.quantity = 1 } } })
-        $0.shippingAddress = .with {
-          $0.recipientName = "Ada Lovelace"
-          $0.addressLines = ["1 Infinite Loop"]
-          $0.locality = "Cupertino"
-          $0.administrativeArea = "CA"
-          $0.postalCode = "95014"
-          $0.regionCode = "US"
-        }
-        $0.paymentMethod = .with {
-          $0.method = .testCard(.with { $0.number = "4242 4242 4242 4242"; $0.expMonth = 12; $0.expYear = 2040; $0.cvc = "123" })
-        }
-        $0.idempotencyKey = UUID().uuidString
-      }, options: customer
-    ).order!
+    let order = try await orders.checkout(TestApp.checkout(products.map { ($0, 1) }), options: customer).order!
     #expect(order.status == .confirmed)
     guard deliver else { return order }
-    let shipping = try await host.service("shipping")
-    var last = order
-    for kind in [CommerceV1.OrderEventKind.shipmentCreated, .shipmentShipped, .shipmentDelivered] {
-      last = try await orders.applyOrderEvent(
-        .with {
-          $0.orderId = order.orderId
-          $0.eventId = UUID().uuidString
-          $0.kind = kind
-          $0.subjectId = "parcel-1"
-          if kind == .shipmentCreated { $0.lines = order.lines.map { line in .with { $0.orderLineId = line.orderLineId; $0.quantity = line.quantity } } }
-        }, options: shipping
-      ).order!
-    }
-    #expect(last.status == .delivered)
-    return last
+    let delivered = try await host.deliver(order)
+    #expect(delivered.status == .delivered)
+    return delivered
   }
 
   /// A review request of `product`.

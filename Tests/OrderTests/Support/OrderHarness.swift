@@ -108,26 +108,12 @@ struct OrderHarness {
     return try await TestApp.run("orders", databaseURL: url, services: services) { host in
       let admin = try await host.user(roles: [.admin])
       let seller = try await host.seller()
-      let catalog = CommerceV1.CatalogService.Client(host.connection)
-      let slug = "c" + UUID().uuidString.prefix(8).lowercased()
-      let category = try await catalog.createCategory(
-        .with {
-          $0.name = "Audio " + slug
-          $0.slug = slug
-        }, options: admin
-      ).category!
-      let code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
-      let warehouse = try await CommerceV1.InventoryService.Client(host.connection).createWarehouse(
-        .with {
-          $0.code = code
-          $0.name = "Main"
-          $0.regionCode = "US"
-        }, options: admin
-      ).warehouse!
+      let category = try await host.category(admin: admin)
+      let warehouse = try await host.warehouse(admin: admin)
       return try await body(
         OrderHarness(
-          host: host, service: made.service, sandbox: payments ? madeSandbox.service : nil, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId,
-          warehouseID: warehouse.warehouseId, admin: admin))
+          host: host, service: made.service, sandbox: payments ? madeSandbox.service : nil, seller: seller.options, sellerID: seller.id, categoryID: category,
+          warehouseID: warehouse, admin: admin))
     }
   }
 
@@ -164,47 +150,16 @@ struct OrderHarness {
     return (id, try await host.user(id, roles: [.customer]))
   }
 
-  static let address = CommerceV1.Address.with {
-    $0.recipientName = "Ada Lovelace"
-    $0.addressLines = ["1 Infinite Loop"]
-    $0.locality = "Cupertino"
-    $0.administrativeArea = "CA"
-    $0.postalCode = "95014"
-    $0.regionCode = "US"
-  }
+  static let address = TestApp.address
 
-  static func card(_ number: String = "4242 4242 4242 4242") -> CommerceV1.PaymentMethod {
-    .with {
-      $0.method = .testCard(
-        .with {
-          $0.number = number
-          $0.expMonth = 12
-          $0.expYear = 2040
-          $0.cvc = "123"
-        })
-    }
-  }
+  static func card(_ number: String = "4242 4242 4242 4242") -> CommerceV1.PaymentMethod { TestApp.card(number) }
 
   /// A checkout request of explicit lines.
   static func request(
     _ lines: [(String, Int32)], key: String = UUID().uuidString, card: String = "4242 4242 4242 4242",
     expectedTotal: Int64? = nil
   ) -> CommerceV1.CheckoutRequest {
-    .with {
-      $0.itemsSource = .lines(
-        .with {
-          $0.lines = lines.map { line in
-            .with {
-              $0.productId = line.0
-              $0.quantity = line.1
-            }
-          }
-        })
-      $0.shippingAddress = address
-      $0.paymentMethod = Self.card(card)
-      $0.idempotencyKey = key
-      if let expectedTotal { $0.expectedTotal = TestApp.usd(expectedTotal) }
-    }
+    TestApp.checkout(lines, key: key, card: card, expectedTotal: expectedTotal)
   }
 
   /// The stock of a product in the harness's warehouse: [on hand, reserved].

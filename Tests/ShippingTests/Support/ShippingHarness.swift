@@ -89,25 +89,11 @@ struct ShippingHarness {
     return try await TestApp.run("shipping", databaseURL: url, services: services) { host in
       let admin = try await host.user(roles: [.admin])
       let seller = try await host.seller()
-      let catalog = CommerceV1.CatalogService.Client(host.connection)
-      let slug = "c" + UUID().uuidString.prefix(8).lowercased()
-      let category = try await catalog.createCategory(
-        .with {
-          $0.name = "Audio " + slug
-          $0.slug = slug
-        }, options: admin
-      ).category!
-      let code = "W" + String(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(8))
-      let warehouse = try await CommerceV1.InventoryService.Client(host.connection).createWarehouse(
-        .with {
-          $0.code = code
-          $0.name = "Main"
-          $0.regionCode = "US"
-        }, options: admin
-      ).warehouse!
+      let category = try await host.category(admin: admin)
+      let warehouse = try await host.warehouse(admin: admin)
       return try await body(
         ShippingHarness(
-          host: host, service: made.service, seller: seller.options, sellerID: seller.id, categoryID: category.categoryId, warehouseID: warehouse.warehouseId,
+          host: host, service: made.service, seller: seller.options, sellerID: seller.id, categoryID: category, warehouseID: warehouse,
           admin: admin, partner: try await host.user(partnerID, roles: [.deliveryPartner]), partnerID: partnerID,
           carrierService: try await host.service("delivery-partner-" + carrier),
           otherPartner: try await host.user(otherPartnerID, roles: [.deliveryPartner]),
@@ -147,37 +133,7 @@ struct ShippingHarness {
   /// quantity), placed by a new customer unless one is given.
   func paidOrder(_ lines: [(String, Int32)], customer given: CallOptions? = nil) async throws -> (order: CommerceV1.Order, customer: CallOptions) {
     let customer = if let given { given } else { try await self.customer().options }
-    let order = try await orders.checkout(
-      .with {
-        $0.itemsSource = .lines(
-          .with {
-            $0.lines = lines.map { line in
-              .with {
-                $0.productId = line.0
-                $0.quantity = line.1
-              }
-            }
-          })
-        $0.shippingAddress = .with {
-          $0.recipientName = "Ada Lovelace"
-          $0.addressLines = ["1 Infinite Loop"]
-          $0.locality = "Cupertino"
-          $0.administrativeArea = "CA"
-          $0.postalCode = "95014"
-          $0.regionCode = "US"
-        }
-        $0.paymentMethod = .with {
-          $0.method = .testCard(
-            .with {
-              $0.number = "4242 4242 4242 4242"
-              $0.expMonth = 12
-              $0.expYear = 2040
-              $0.cvc = "123"
-            })
-        }
-        $0.idempotencyKey = UUID().uuidString
-      }, options: customer
-    ).order!
+    let order = try await orders.checkout(TestApp.checkout(lines), options: customer).order!
     #expect(order.status == .confirmed)
     return (order, customer)
   }
