@@ -118,3 +118,30 @@ extension OutboxRelay {
     }
   }
 }
+
+extension OutboxRelay {
+  /// One drain of a relay that sends the current state of what changed rather than each event:
+  /// claims up to `batchSize` events of `topic` (``Outbox/claim(topic:limit:in:)``, so the
+  /// relays of several processes share them), hands their distinct aggregate ids, sorted, to
+  /// `send`, and marks the batch published in the same transaction, until a batch comes back
+  /// short. A product changed five times is sent once, as it is now. Returns how many events
+  /// were published.
+  @discardableResult
+  public static func drainLatest(
+    of topic: String, from outbox: Outbox, pool: PostgresPool, batchSize: Int = 500,
+    send: @Sendable ([String]) async throws -> Void
+  ) async throws -> Int {
+    var total = 0
+    while true {
+      let count = try await pool.withTransaction { tx in
+        let events = try await outbox.claim(topic: topic, limit: batchSize, in: tx)
+        let aggregates = Array(Set(events.map(\.aggregateID))).sorted()
+        if !aggregates.isEmpty { try await send(aggregates) }
+        try await outbox.markPublished(events.map(\.id), in: tx)
+        return events.count
+      }
+      total += count
+      if count < batchSize { return total }
+    }
+  }
+}

@@ -15,33 +15,20 @@ import ServiceLifecycle
 struct StockRelay: Service {
   let service: InventoryService
 
-  static let batchSize = 500
-
   func run() async throws {
     try await OutboxRelay("stock levels to the catalog", outbox: service.store.outbox, pool: service.store.pool, logger: service.logger) {
       try await drain()
     }.run()
   }
 
-  /// Sends every unpublished stock change; returns how many events it published. Each batch is
-  /// claimed, sent and marked in one transaction (``Outbox/claim(topic:limit:in:)``), so the relays of
-  /// several processes share the events rather than each sending all of them.
+  /// Sends every unpublished stock change (``OutboxRelay/drainLatest(of:from:pool:batchSize:send:)``);
+  /// returns how many events it published.
   @discardableResult
   func drain() async throws -> Int {
-    var total = 0
-    while true {
-      let count = try await service.store.pool.withTransaction { tx in
-        let events = try await service.store.outbox.claim(topic: InventoryStore.stockChangedTopic, limit: Self.batchSize, in: tx)
-        let products = Array(Set(events.map(\.aggregateID)))
-        let levels = try await service.store.stockLevels(products: products)
-        if !levels.isEmpty {
-          _ = try await service.catalog.recordStockLevels(.with { $0.levels = levels })
-        }
-        try await service.store.outbox.markPublished(events.map(\.id), in: tx)
-        return events.count
-      }
-      total += count
-      if count < Self.batchSize { return total }
+    try await OutboxRelay.drainLatest(of: InventoryStore.stockChangedTopic, from: service.store.outbox, pool: service.store.pool) {
+      products in
+      let levels = try await service.store.stockLevels(products: products)
+      if !levels.isEmpty { _ = try await service.catalog.recordStockLevels(.with { $0.levels = levels }) }
     }
   }
 }
