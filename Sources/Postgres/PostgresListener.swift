@@ -17,6 +17,8 @@ final class PostgresListener: Sendable {
     var closed = false
     /// Signalled when the current connection closes.
     var lostSignal: CheckedContinuation<Void, Never>?
+    /// The last LISTEN or UNLISTEN asked for: the next one waits for it (``inOrder(_:)``).
+    var lastCommand: Task<Void, Never>?
   }
 
   private let configuration: PostgresPool.Configuration
@@ -51,15 +53,17 @@ final class PostgresListener: Sendable {
     do {
       // LISTEN is idempotent, so racing with the runner's re-LISTEN after a reconnect is fine.
       // If the connection breaks in between, the runner LISTENs again on the next one.
-      while true {
-        let connection = try await self.currentConnection()
-        do {
-          try await connection.query("LISTEN \(quoted)")
-          break
-        } catch let error as PostgresError
-          where error.code == .connectionClosed || error.code == .connectionUnavailable
-        {
-          continue
+      try await inOrder {
+        while true {
+          let connection = try await self.currentConnection()
+          do {
+            try await connection.query("LISTEN \(quoted)")
+            return
+          } catch let error as PostgresError
+            where error.code == .connectionClosed || error.code == .connectionUnavailable
+          {
+            continue
+          }
         }
       }
     } catch {
@@ -217,18 +221,44 @@ final class PostgresListener: Sendable {
   }
 
   private func unsubscribe(channel: String, id: UInt64) {
-    let connection = self.state.withLock { state -> PostgresConnection? in
+    let last = self.state.withLock { state -> Bool in
       state.subscribers[channel]?[id] = nil
-      guard state.subscribers[channel]?.isEmpty == true else { return nil }
+      guard state.subscribers[channel]?.isEmpty == true else { return false }
       state.subscribers[channel] = nil
-      return state.closed ? nil : state.connection
+      return !state.closed
     }
-    guard let connection, let quoted = try? Self.quoteIdentifier(channel) else { return }
+    guard last, let quoted = try? Self.quoteIdentifier(channel) else { return }
     Task {
-      // If someone subscribed again meanwhile, LISTEN after this UNLISTEN restores it: they
-      // re-issue LISTEN themselves in subscribe, which runs after this was queued.
-      try? await connection.query("UNLISTEN \(quoted)")
+      try? await self.inOrder {
+        // A subscription that came meanwhile keeps the channel: its LISTEN is queued behind
+        // this, and unlistening now would leave it deaf.
+        let connection = self.state.withLock { state in
+          state.subscribers[channel] == nil && !state.closed ? state.connection : nil
+        }
+        try await connection?.query("UNLISTEN \(quoted)")
+      }
     }
+  }
+
+  /// Runs `command` (a LISTEN or an UNLISTEN) after every command asked for before it has
+  /// finished, so that the server sees them in the order the subscriptions came and went: an
+  /// UNLISTEN of a stream that ended can never land after the LISTEN of one that started later.
+  private func inOrder(_ command: @escaping @Sendable () async throws -> Void) async throws {
+    let task = self.state.withLock { state -> Task<Result<Void, any Error>, Never> in
+      let previous = state.lastCommand
+      let task = Task { () -> Result<Void, any Error> in
+        await previous?.value
+        do {
+          try await command()
+          return .success(())
+        } catch {
+          return .failure(error)
+        }
+      }
+      state.lastCommand = Task { _ = await task.value }
+      return task
+    }
+    try await task.value.get()
   }
 
   /// `name` as a quoted SQL identifier: in double quotes, inner double quotes doubled. LISTEN

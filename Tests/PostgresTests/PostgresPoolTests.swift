@@ -440,6 +440,22 @@ struct PostgresPoolTests {
   }
 
   @Test(
+    "a subscription that starts as the last one of its channel ends still hears every notification",
+    .timeLimit(.minutes(1)))
+  func resubscribing() async throws {
+    let pool = try await self.makePool()
+    for round in 0..<200 {
+      // The previous round's subscription ended when its iterator went out of scope; its
+      // UNLISTEN must not land after this round's LISTEN.
+      let notifications = try await pool.notifications(channel: "resubscribed")
+      var iterator = notifications.makeAsyncIterator()
+      try await pool.notify(channel: "resubscribed", payload: "\(round)")
+      #expect(await iterator.next()?.payload == "\(round)")
+    }
+    await pool.close()
+  }
+
+  @Test(
     "LISTEN/NOTIFY delivers, and keeps delivering after the listening connection is killed",
     .timeLimit(.minutes(1)))
   func notifications() async throws {
@@ -449,12 +465,12 @@ struct PostgresPoolTests {
     try await pool.notify(channel: "Order Events", payload: "first")
     #expect(await iterator.next()?.payload == "first")
 
-    // Kill every other session of this database that listens: the pool's listener connection
-    // (other tests' databases on the shared cluster have listeners of their own).
+    // Kill the session of this database that listens to the channel: the pool's listener
+    // connection (other tests' pools listen to other channels, or in other databases).
     let killed = try await pool.query(
       """
       SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-      WHERE pid <> pg_backend_pid() AND datname = current_database() AND query LIKE 'LISTEN%'
+      WHERE pid <> pg_backend_pid() AND datname = current_database() AND query = 'LISTEN "Order Events"'
       """
     ).scalar(as: Int64.self)
     #expect(killed == 1)

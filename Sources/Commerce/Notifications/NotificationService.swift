@@ -181,15 +181,6 @@ public struct NotificationService: CommerceV1.NotificationService.ServiceProtoco
         wake.finish()
         return false
       }
-      // A NOTIFY can be missed while the process's shared listener re-subscribes the channel
-      // (another stream of the same user ending as this one starts): a re-read once a second
-      // bounds that to a second's delay, at one indexed query per idle stream.
-      group.addTask {
-        while true {
-          try await Task.sleep(for: .seconds(1))
-          wake.yield()
-        }
-      }
       group.addTask {
         while true {
           writer.failIfStalled()
