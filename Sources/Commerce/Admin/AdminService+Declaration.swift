@@ -8,13 +8,15 @@ extension AdminService {
   public static let migrations = Migration.shipped(in: .module, schema: "admin")
 
   /// What the composition root needs: identity "admin", schema "admin", peers "auth"
-  /// (accounts), "reviews" (moderation) and "catalog" (search reindex jobs).
+  /// (accounts), "reviews" (moderation), "catalog" (search reindex jobs) and, for the
+  /// dashboard's figures, "orders" and "payments" besides those.
   public static let declaration = ServiceDeclaration(
-    name: "admin", schema: "admin", migrations: migrations, peers: ["auth", "reviews", "catalog"]
+    name: "admin", schema: "admin", migrations: migrations, peers: ["auth", "reviews", "catalog", "orders", "payments"]
   ) { environment in
     HostedService(
       rpc: AdminService(
         pool: environment.pool, auth: environment.peers.transport(for: "auth"), reviews: environment.peers.transport(for: "reviews"),
-        catalog: environment.peers.transport(for: "catalog"), logger: environment.logger))
+        catalog: environment.peers.transport(for: "catalog"), orders: environment.peers.transport(for: "orders"),
+        payments: environment.peers.transport(for: "payments"), logger: environment.logger))
   }
 }

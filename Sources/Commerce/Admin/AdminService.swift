@@ -30,6 +30,9 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
   let auth: CommerceV1.AuthService.Client
   let reviews: CommerceV1.ReviewService.Client
   let catalog: CommerceV1.CatalogService.Client
+  let orders: CommerceV1.OrderService.Client
+  let payments: CommerceV1.PaymentService.Client
+  let dashboard = DashboardCache()
   let logger: Logger
   let now: @Sendable () -> Date
 
@@ -41,9 +44,11 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
   ///   - pool: the pool; the service uses schema `admin` only (migrated beforehand).
   ///   - auth: AuthService (accounts, statuses, roles).
   ///   - reviews: ReviewService (moderation).
-  ///   - catalog: CatalogService (search reindex jobs).
+  ///   - catalog: CatalogService (search reindex jobs, stock alerts).
+  ///   - orders, payments: OrderService and PaymentService (the dashboard's figures).
   public init(
     pool: PostgresPool, auth: any ClientTransport, reviews: any ClientTransport, catalog: any ClientTransport,
+    orders: any ClientTransport, payments: any ClientTransport,
     logger: Logger = Logger(label: "emporium.admin"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     self.store = AdminStore(pool: pool)
@@ -51,6 +56,8 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
     self.auth = CommerceV1.AuthService.Client(auth)
     self.reviews = CommerceV1.ReviewService.Client(reviews)
     self.catalog = CommerceV1.CatalogService.Client(catalog)
+    self.orders = CommerceV1.OrderService.Client(orders)
+    self.payments = CommerceV1.PaymentService.Client(payments)
     self.logger = logger
     self.now = now
   }
@@ -226,8 +233,45 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
   // MARK: Dashboard
 
   public func getDashboard(request: CommerceV1.GetDashboardRequest, context: ServerContext) async throws -> CommerceV1.GetDashboardResponse {
-    // The owning services have no statistics primitives for these figures yet.
-    throw CommerceError(.unimplemented, nil, "GetDashboard is not available yet")
+    let asked = now()
+    let end = request.windowEndTime?.date ?? asked
+    let start = request.windowStartTime?.date ?? end.addingTimeInterval(-86_400)
+    let window = try StatsWindow(
+      .with {
+        $0.startTime = .init(start)
+        $0.endTime = .init(end)
+      }, field: request.windowStartTime == nil ? "window_end_time" : "window_start_time")
+    return try await dashboard.figures(for: request, now: asked) {
+      try await dashboardFigures(window)
+    }
+  }
+
+  /// The dashboard's figures, each from the service that owns the data, asked in parallel.
+  private func dashboardFigures(_ window: StatsWindow) async throws -> CommerceV1.GetDashboardResponse {
+    async let orderStats = orders.getOrderStats(.with { $0.window = window.message; $0.topProducts = 10 })
+    async let paymentStats = payments.getPaymentStats(.with { $0.window = window.message })
+    async let userStats = auth.getUserStats(.with { $0.window = window.message })
+    async let stock = catalog.getStockAlerts(.with { $0.threshold = 5; $0.maxResults = 20 })
+    let (o, p, u, s) = try await (orderStats, paymentStats, userStats, stock)
+    return .with {
+      $0.windowStartTime = .init(window.start)
+      $0.windowEndTime = .init(window.end)
+      $0.computeTime = .init(now())
+      $0.ordersPlaced = o.ordersPlaced
+      $0.ordersByStatus = o.ordersByStatus
+      $0.grossRevenue = o.grossRevenue
+      $0.averageOrderValue = o.averageOrderValue
+      $0.failedCheckouts = o.failedCheckouts
+      $0.salesByDay = o.salesByDay
+      $0.topProducts = o.topProducts
+      $0.refunds = p.refunds
+      $0.paymentDeclines = p.paymentDeclines
+      $0.activeUsers = u.activeUsers
+      $0.newUsers = u.newUsers
+      $0.pendingSellerApplications = u.pendingSellerApplications
+      $0.lowStockProducts = s.lowStockProducts
+      $0.stockAlerts = s.alerts
+    }
   }
 
   // MARK: Operations

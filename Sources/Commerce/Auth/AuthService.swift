@@ -396,6 +396,20 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     return .with { $0.user = account.proto }
   }
 
+  // MARK: Statistics
+
+  public func getUserStats(request: CommerceV1.GetUserStatsRequest, context: ServerContext) async throws
+    -> CommerceV1.GetUserStatsResponse
+  {
+    let window = try StatsWindow(request.window)
+    let stats = try await store.userStats(from: window.start, to: window.end)
+    return .with {
+      $0.activeUsers = stats.active
+      $0.newUsers = stats.new
+      $0.pendingSellerApplications = stats.pendingSellers
+    }
+  }
+
   // MARK: Helpers
 
   private func newSession(label: String, now: Date) -> AuthStore.NewSession {

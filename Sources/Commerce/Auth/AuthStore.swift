@@ -447,3 +447,22 @@ struct AuthStore: Sendable {
     }
   }
 }
+
+// MARK: Statistics (GetUserStats)
+
+extension AuthStore {
+  /// Account figures: distinct accounts that logged in or refreshed in [start, end) (each issued
+  /// a refresh token then), accounts created in it, and pending seller applications now.
+  func userStats(from start: Date, to end: Date) async throws -> (active: Int64, new: Int64, pendingSellers: Int64) {
+    let rows = try await pool.query(
+      """
+      SELECT
+        (SELECT count(DISTINCT s.account_id) FROM auth.refresh_tokens t JOIN auth.sessions s ON s.id = t.session_id
+         WHERE t.issued_at >= $1 AND t.issued_at < $2),
+        (SELECT count(*) FROM auth.accounts WHERE created_at >= $1 AND created_at < $2),
+        (SELECT count(*) FROM auth.accounts WHERE seller_status = 'PENDING')
+      """, [start, end])
+    guard let row = rows.first else { return (0, 0, 0) }
+    return (try row.decode(0, as: Int64.self), try row.decode(1, as: Int64.self), try row.decode(2, as: Int64.self))
+  }
+}

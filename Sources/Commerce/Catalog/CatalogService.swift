@@ -619,6 +619,28 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
 
   // MARK: Stock and ratings
 
+  public func getStockAlerts(request: CommerceV1.GetStockAlertsRequest, context: ServerContext) async throws
+    -> CommerceV1.GetStockAlertsResponse
+  {
+    var violations = FieldViolations()
+    violations.check(request.threshold >= 0, "threshold", "must not be negative")
+    violations.check((0...100).contains(request.maxResults), "max_results", "must be 0 (for 20) to 100")
+    try violations.throwIfAny()
+    let found = try await store.stockAlerts(
+      threshold: request.threshold == 0 ? 5 : Int64(request.threshold), limit: request.maxResults == 0 ? 20 : Int(request.maxResults))
+    return .with {
+      $0.lowStockProducts = found.count
+      $0.alerts = found.alerts.map { alert in
+        .with {
+          $0.productId = alert.product.lowercasedString
+          $0.title = alert.title
+          $0.sellerId = alert.sellerID
+          $0.available = alert.available
+        }
+      }
+    }
+  }
+
   public func recordStockLevels(request: CommerceV1.RecordStockLevelsRequest, context: ServerContext) async throws
     -> CommerceV1.RecordStockLevelsResponse
   {

@@ -889,3 +889,26 @@ struct CatalogStore: Sendable {
     }
   }
 }
+
+// MARK: Stock alerts (GetStockAlerts)
+
+extension CatalogStore {
+  struct StockAlert { var product: UUID; var title: String; var sellerID: String; var available: Int64 }
+
+  /// Active products with at most `threshold` units available, fewest first, and how many there are.
+  func stockAlerts(threshold: Int64, limit: Int) async throws -> (count: Int64, alerts: [StockAlert]) {
+    let low = """
+      FROM catalog.stock_levels st JOIN catalog.products p ON p.id = st.product_id
+      WHERE st.available <= $1 AND p.status = 'ACTIVE'
+      """
+    async let count = pool.query("SELECT count(*) \(low)", [threshold]).first?.decode(0, as: Int64.self) ?? 0
+    async let rows = pool.query(
+      "SELECT p.id, p.title, p.seller_id, st.available \(low) ORDER BY st.available, p.id LIMIT $2", [threshold, Int64(limit)])
+    let alerts = try await rows.map {
+      StockAlert(
+        product: try $0.decode(0, as: UUID.self), title: try $0.decode(1, as: String.self),
+        sellerID: try $0.decode(2, as: UUID.self).lowercasedString, available: try $0.decode(3, as: Int64.self))
+    }
+    return (try await count, alerts)
+  }
+}

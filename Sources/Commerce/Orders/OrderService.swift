@@ -728,6 +728,54 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     }
     return .with { $0.order = OrderMessages.order(recorded, view: .full) }
   }
+
+  // MARK: Statistics
+
+  public func getOrderStats(request: CommerceV1.GetOrderStatsRequest, context: ServerContext) async throws
+    -> CommerceV1.GetOrderStatsResponse
+  {
+    let window = try StatsWindow(request.window)
+    guard (0...50).contains(request.topProducts) else {
+      throw CommerceError.invalidArgument(field: "top_products", "must be 0 (for 10) to 50")
+    }
+    let top = request.topProducts == 0 ? 10 : Int(request.topProducts)
+    async let placed = store.placedByStatus(from: window.start, to: window.end)
+    async let failed = store.failedCheckouts(from: window.start, to: window.end)
+    async let days = store.salesByDay(from: window.start, to: window.end)
+    async let products = store.topProducts(from: window.start, to: window.end, limit: top)
+    let (byStatus, failedCount, sales, best) = try await (placed, failed, days, products)
+    // Revenue and average order value per currency, from the per-day sums.
+    var totals: [String: (orders: Int64, minor: Int64)] = [:]
+    for day in sales {
+      totals[day.currency, default: (0, 0)].orders += day.orders
+      totals[day.currency, default: (0, 0)].minor += day.revenueMinor
+    }
+    let currencies = totals.keys.sorted()
+    return .with {
+      $0.ordersPlaced = byStatus.reduce(0) { $0 + $1.count }
+      $0.ordersByStatus = byStatus.compactMap { entry in
+        CommerceV1.OrderStatus(storedName: entry.status).map { status in .with { $0.status = status; $0.count = entry.count } }
+      }
+      $0.grossRevenue = currencies.map { Money(amountMinor: totals[$0]!.minor, currency: $0).proto }
+      $0.averageOrderValue = currencies.map { Money(amountMinor: totals[$0]!.minor / totals[$0]!.orders, currency: $0).proto }
+      $0.failedCheckouts = failedCount
+      $0.salesByDay = sales.map { day in
+        .with {
+          $0.date = day.day
+          $0.orders = day.orders
+          $0.revenue = Money(amountMinor: day.revenueMinor, currency: day.currency).proto
+        }
+      }
+      $0.topProducts = best.map { product in
+        .with {
+          $0.productId = product.productID
+          $0.title = product.title
+          $0.units = product.units
+          $0.revenue = Money(amountMinor: product.revenueMinor, currency: product.currency).proto
+        }
+      }
+    }
+  }
 }
 
 /// Whether an event turned out to be a duplicate inside its transaction.

@@ -232,6 +232,10 @@ struct OrderStore: Sendable {
       SELECT $1, s, st, at, n FROM unnest($2::int4[], $3::text[], $4::timestamptz[], $5::text[]) AS h (s, st, at, n)
       """,
       [id, list.indices.map { Int32(start + $0) }, list.map(\.status.storedName), list.map(\.at), list.map(\.note)])
+    if let confirmed = list.first(where: { $0.status == .confirmed }) {
+      // The first confirmation only (GetOrderStats' "confirmed in the window").
+      try await tx.query("UPDATE orders.orders SET confirmed_at = $2 WHERE id = $1 AND confirmed_at IS NULL", [id, confirmed.at])
+    }
   }
 
   private func log(_ id: UUID, step: String, detail: String, at: Date, in tx: PostgresTransaction) async throws {
@@ -355,5 +359,73 @@ extension OrderRecord {
     copy.sagaState = .done
     copy.reservationExpiresAt = nil
     return copy
+  }
+}
+
+// MARK: Statistics (GetOrderStats)
+
+extension OrderStore {
+  /// Orders placed in a window, FAILED ones excluded, by current status.
+  struct StatusCount { var status: String; var count: Int64 }
+  /// Orders confirmed on one UTC day in one currency.
+  struct DaySales { var day: String; var currency: String; var orders: Int64; var revenueMinor: Int64 }
+  /// A product's units and revenue in orders confirmed in a window.
+  struct ProductSales { var productID: String; var title: String; var currency: String; var units: Int64; var revenueMinor: Int64 }
+
+  /// Orders first confirmed in [$1, $2) and not cancelled since (a cancelled order's money went
+  /// back), from the `orders_confirmed` index.
+  private static let confirmedInWindow = """
+    kept AS (
+      SELECT id AS order_id, confirmed_at AS at, currency, total_minor FROM orders.orders
+      WHERE confirmed_at >= $1 AND confirmed_at < $2 AND confirmed_at IS NOT NULL AND status <> 'CANCELLED'
+    )
+    """
+
+  func placedByStatus(from start: Date, to end: Date) async throws -> [StatusCount] {
+    try await pool.query(
+      """
+      SELECT status, count(*) FROM orders.orders
+      WHERE created_at >= $1 AND created_at < $2 AND status <> 'FAILED'
+      GROUP BY status ORDER BY status
+      """, [start, end]
+    ).map { StatusCount(status: try $0.decode(0, as: String.self), count: try $0.decode(1, as: Int64.self)) }
+  }
+
+  func failedCheckouts(from start: Date, to end: Date) async throws -> Int64 {
+    try await pool.query(
+      "SELECT count(*) FROM orders.status_history WHERE status = 'FAILED' AND changed_at >= $1 AND changed_at < $2", [start, end]
+    ).first?.decode(0, as: Int64.self) ?? 0
+  }
+
+  func salesByDay(from start: Date, to end: Date) async throws -> [DaySales] {
+    try await pool.query(
+      """
+      WITH \(Self.confirmedInWindow)
+      SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, currency, count(*), sum(total_minor)::int8
+      FROM kept GROUP BY 1, 2 ORDER BY 1, 2
+      """, [start, end]
+    ).map {
+      DaySales(
+        day: try $0.decode(0, as: String.self), currency: try $0.decode(1, as: String.self), orders: try $0.decode(2, as: Int64.self),
+        revenueMinor: try $0.decode(3, as: Int64.self))
+    }
+  }
+
+  func topProducts(from start: Date, to end: Date, limit: Int) async throws -> [ProductSales] {
+    guard limit > 0 else { return [] }
+    return try await pool.query(
+      """
+      WITH \(Self.confirmedInWindow)
+      SELECT l.product_id, (array_agg(l.title ORDER BY k.at DESC))[1], k.currency, sum(l.quantity)::int8, sum(l.line_total_minor)::int8
+      FROM kept k JOIN orders.order_lines l ON l.order_id = k.order_id
+      GROUP BY l.product_id, k.currency
+      ORDER BY 4 DESC, 5 DESC, l.product_id
+      LIMIT $3
+      """, [start, end, Int64(limit)]
+    ).map {
+      ProductSales(
+        productID: try $0.decode(0, as: String.self), title: try $0.decode(1, as: String.self), currency: try $0.decode(2, as: String.self),
+        units: try $0.decode(3, as: Int64.self), revenueMinor: try $0.decode(4, as: Int64.self))
+    }
   }
 }

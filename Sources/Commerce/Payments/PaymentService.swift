@@ -636,6 +636,21 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     return try await applyProviderEvent(request, actor: try context.principal().description)
   }
 
+  // MARK: Statistics
+
+  public func getPaymentStats(request: CommerceV1.GetPaymentStatsRequest, context: ServerContext) async throws
+    -> CommerceV1.GetPaymentStatsResponse
+  {
+    let window = try StatsWindow(request.window)
+    async let refunds = store.succeededRefunds(from: window.start, to: window.end)
+    async let declines = store.declines(from: window.start, to: window.end)
+    let (refunded, declined) = try await (refunds, declines)
+    return .with {
+      $0.refunds = refunded.map(\.proto)
+      $0.paymentDeclines = declined
+    }
+  }
+
   /// Applies one provider event at most once (ReportProviderEvent, and the webhook).
   func applyProviderEvent(_ request: CommerceV1.ReportProviderEventRequest, actor: String) async throws
     -> CommerceV1.ReportProviderEventResponse

@@ -307,3 +307,25 @@ struct PaymentStore: Sendable {
     try await outbox.append(event, topic: Self.orderEventTopic, aggregateID: payment.orderID, in: tx)
   }
 }
+
+// MARK: Statistics (GetPaymentStats)
+
+extension PaymentStore {
+  /// Refunds that succeeded in [start, end), summed per currency.
+  func succeededRefunds(from start: Date, to end: Date) async throws -> [Money] {
+    try await pool.query(
+      """
+      SELECT currency, sum(amount_minor)::int8 FROM payments.refunds
+      WHERE status = 'SUCCEEDED' AND updated_at >= $1 AND updated_at < $2
+      GROUP BY currency ORDER BY currency
+      """, [start, end]
+    ).map { Money(amountMinor: try $0.decode(1, as: Int64.self), currency: try $0.decode(0, as: String.self)) }
+  }
+
+  /// Authorizations declined in [start, end).
+  func declines(from start: Date, to end: Date) async throws -> Int64 {
+    try await pool.query(
+      "SELECT count(*) FROM payments.payments WHERE status = 'DECLINED' AND updated_at >= $1 AND updated_at < $2", [start, end]
+    ).first?.decode(0, as: Int64.self) ?? 0
+  }
+}

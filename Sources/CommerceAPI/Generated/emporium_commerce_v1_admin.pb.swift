@@ -176,18 +176,6 @@ extension CommerceV1 {
   }
 
   /// OrderStatusCount is the number of orders in one status.
-  public struct OrderStatusCount: Sendable, Hashable {
-    /// The status.
-    public var status: CommerceV1.OrderStatus = .init(rawValue: 0)
-    /// The number of orders placed in the window that are in this status now.
-    public var count: Int64 = 0
-    /// Fields this version of the schema does not know, kept as received and encoded again.
-    public var unknownFields = ProtoUnknownFields()
-
-    /// A message with every field at its default value.
-    public init() {}
-  }
-
   /// AuditEvent records one administrative change.
   public struct AuditEvent: Sendable, Hashable {
     /// The audit event's identifier.
@@ -420,6 +408,13 @@ extension CommerceV1 {
     public var openReturns: Int64 = 0
     /// Active products with 5 or fewer units available now.
     public var lowStockProducts: Int64 = 0
+    /// Orders confirmed in the window per UTC day and currency, oldest day first.
+    public var salesByDay: [CommerceV1.DailySales] = []
+    /// The 10 products with the most units in orders confirmed in the window.
+    public var topProducts: [CommerceV1.ProductSales] = []
+    /// The (at most 20) active products with the fewest units available, among those with 5 or
+    /// fewer: the stock alerts.
+    public var stockAlerts: [CommerceV1.StockAlert] = []
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
 
@@ -556,42 +551,6 @@ extension CommerceV1.AdminOperation: ProtobufCBacked {
     if let value = c.pointee.finish_time { finishTime = try GoogleProtobuf.Timestamp(loading: value) }
     errorCode = c.pointee.error_code
     errorMessage = try ProtoLoad.string(c.pointee.error_message)
-    unknownFields = ProtoUnknownFields(c.pointee.base)
-  }
-}
-
-extension CommerceV1.OrderStatusCount: ProtoMessage {
-  public static let protoMessageName = "emporium.commerce.v1.OrderStatusCount"
-
-  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
-    try ProtoCodec.encode(self, into: &buffer)
-  }
-
-  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
-    self.init()
-    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
-  }
-}
-
-extension CommerceV1.OrderStatusCount: ProtobufCBacked {
-  package typealias CStruct = Emporium__Commerce__V1__OrderStatusCount
-
-  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
-    emporium_descriptor__emporium__commerce__v1__order_status_count()
-  }
-
-  package static var maxNestingDepth: Int { 1 }
-
-  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
-    emporium__commerce__v1__order_status_count__init(c)
-    c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
-    c.pointee.count = count
-    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
-  }
-
-  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
-    status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
-    count = c.pointee.count
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }
@@ -1155,7 +1114,7 @@ extension CommerceV1.GetDashboardResponse: ProtobufCBacked {
     emporium_descriptor__emporium__commerce__v1__get_dashboard_response()
   }
 
-  package static var maxNestingDepth: Int { 2 }
+  package static var maxNestingDepth: Int { 3 }
 
   package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
     emporium__commerce__v1__get_dashboard_response__init(c)
@@ -1187,6 +1146,18 @@ extension CommerceV1.GetDashboardResponse: ProtobufCBacked {
     c.pointee.open_tickets = openTickets
     c.pointee.open_returns = openReturns
     c.pointee.low_stock_products = lowStockProducts
+    if !salesByDay.isEmpty {
+      c.pointee.n_sales_by_day = salesByDay.count
+      c.pointee.sales_by_day = try arena.messages(salesByDay)
+    }
+    if !topProducts.isEmpty {
+      c.pointee.n_top_products = topProducts.count
+      c.pointee.top_products = try arena.messages(topProducts)
+    }
+    if !stockAlerts.isEmpty {
+      c.pointee.n_stock_alerts = stockAlerts.count
+      c.pointee.stock_alerts = try arena.messages(stockAlerts)
+    }
     arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
   }
 
@@ -1207,6 +1178,9 @@ extension CommerceV1.GetDashboardResponse: ProtobufCBacked {
     openTickets = c.pointee.open_tickets
     openReturns = c.pointee.open_returns
     lowStockProducts = c.pointee.low_stock_products
+    if c.pointee.n_sales_by_day > 0 { salesByDay = try ProtoLoad.messages(c.pointee.n_sales_by_day, c.pointee.sales_by_day) }
+    if c.pointee.n_top_products > 0 { topProducts = try ProtoLoad.messages(c.pointee.n_top_products, c.pointee.top_products) }
+    if c.pointee.n_stock_alerts > 0 { stockAlerts = try ProtoLoad.messages(c.pointee.n_stock_alerts, c.pointee.stock_alerts) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }

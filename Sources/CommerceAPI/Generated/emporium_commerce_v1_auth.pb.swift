@@ -598,6 +598,32 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetUserStatsRequest names the window.
+  public struct GetUserStatsRequest: Sendable, Hashable {
+    /// The window the activity and registration figures cover.
+    public var window: CommerceV1.TimeWindow? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetUserStatsResponse carries the account figures.
+  public struct GetUserStatsResponse: Sendable, Hashable {
+    /// Distinct users who logged in or refreshed a session in the window.
+    public var activeUsers: Int64 = 0
+    /// Accounts registered in the window.
+    public var newUsers: Int64 = 0
+    /// Seller applications waiting for a decision now.
+    public var pendingSellerApplications: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.User: ProtoMessage {
@@ -1653,6 +1679,78 @@ extension CommerceV1.SetUserStatusResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetUserStatsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetUserStatsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetUserStatsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetUserStatsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_user_stats_request()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_user_stats_request__init(c)
+    if let value = window { c.pointee.window = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.window { window = try CommerceV1.TimeWindow(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetUserStatsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetUserStatsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetUserStatsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetUserStatsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_user_stats_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_user_stats_response__init(c)
+    c.pointee.active_users = activeUsers
+    c.pointee.new_users = newUsers
+    c.pointee.pending_seller_applications = pendingSellerApplications
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    activeUsers = c.pointee.active_users
+    newUsers = c.pointee.new_users
+    pendingSellerApplications = c.pointee.pending_seller_applications
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// AuthService manages accounts, sessions and roles, and issues the tokens every other service
   /// accepts. RegisterUser, Login, RefreshToken and IssueServiceToken need no access token; the other
@@ -1662,7 +1760,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.AuthService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [RegisterUser.descriptor, Login.descriptor, RefreshToken.descriptor, Logout.descriptor, WhoAmI.descriptor, IssueServiceToken.descriptor, GetUser.descriptor, ListAccounts.descriptor, AssignRole.descriptor, RevokeRole.descriptor, RejectSellerApplication.descriptor, SetUserStatus.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [RegisterUser.descriptor, Login.descriptor, RefreshToken.descriptor, Logout.descriptor, WhoAmI.descriptor, IssueServiceToken.descriptor, GetUser.descriptor, ListAccounts.descriptor, AssignRole.descriptor, RevokeRole.descriptor, RejectSellerApplication.descriptor, SetUserStatus.descriptor, GetUserStats.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -1859,6 +1957,21 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.AuthService", method: "SetUserStatus", kind: .unary,
         inputType: "emporium.commerce.v1.SetUserStatusRequest", outputType: "emporium.commerce.v1.SetUserStatusResponse", idempotency: .idempotent,
         access: ProtoAccessRule(services: ["admin"])
+      )
+    }
+
+    /// GetUserStats returns the account figures of the operations dashboard: distinct users who
+    /// logged in or refreshed a session in a window, accounts registered in it, and seller
+    /// applications waiting for a decision now. Callers: the AdminService identity and ADMIN
+    /// users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    public enum GetUserStats: ProtoMethod {
+      public typealias Input = CommerceV1.GetUserStatsRequest
+      public typealias Output = CommerceV1.GetUserStatsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.AuthService", method: "GetUserStats", kind: .unary,
+        inputType: "emporium.commerce.v1.GetUserStatsRequest", outputType: "emporium.commerce.v1.GetUserStatsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
   }

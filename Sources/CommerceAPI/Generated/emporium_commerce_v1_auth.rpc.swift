@@ -97,6 +97,12 @@ extension CommerceV1.AuthService {
     /// Errors: NOT_FOUND for an unknown user; FAILED_PRECONDITION (reason LAST_ADMIN) when it
     /// would suspend the last active ADMIN.
     func setUserStatus(request: CommerceV1.SetUserStatusRequest, context: ServerContext) async throws -> CommerceV1.SetUserStatusResponse
+    /// GetUserStats returns the account figures of the operations dashboard: distinct users who
+    /// logged in or refreshed a session in a window, accounts registered in it, and seller
+    /// applications waiting for a decision now. Callers: the AdminService identity and ADMIN
+    /// users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    func getUserStats(request: CommerceV1.GetUserStatsRequest, context: ServerContext) async throws -> CommerceV1.GetUserStatsResponse
   }
 
   /// Calls `emporium.commerce.v1.AuthService` through any transport (a connection, a pool, in-process).
@@ -230,6 +236,15 @@ extension CommerceV1.AuthService {
     public func setUserStatus(_ request: CommerceV1.SetUserStatusRequest, options: CallOptions = .init()) async throws -> CommerceV1.SetUserStatusResponse {
       try await transport.unary(CommerceV1.AuthService.SetUserStatus.self, request, options: options)
     }
+
+    /// GetUserStats returns the account figures of the operations dashboard: distinct users who
+    /// logged in or refreshed a session in a window, accounts registered in it, and seller
+    /// applications waiting for a decision now. Callers: the AdminService identity and ADMIN
+    /// users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    public func getUserStats(_ request: CommerceV1.GetUserStatsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetUserStatsResponse {
+      try await transport.unary(CommerceV1.AuthService.GetUserStats.self, request, options: options)
+    }
   }
 }
 
@@ -251,5 +266,6 @@ extension CommerceV1.AuthService.ServiceProtocol {
     router.registerUnary(CommerceV1.AuthService.RevokeRole.self) { try await self.revokeRole(request: $0, context: $1) }
     router.registerUnary(CommerceV1.AuthService.RejectSellerApplication.self) { try await self.rejectSellerApplication(request: $0, context: $1) }
     router.registerUnary(CommerceV1.AuthService.SetUserStatus.self) { try await self.setUserStatus(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.AuthService.GetUserStats.self) { try await self.getUserStats(request: $0, context: $1) }
   }
 }

@@ -943,6 +943,49 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetStockAlertsRequest sets what counts as low stock.
+  public struct GetStockAlertsRequest: Sendable, Hashable {
+    /// Products with at most this many units available are alerts; 0 means 5.
+    public var threshold: Int32 = 0
+    /// At most this many alerts are listed: 0 means 20; at most 100. The count covers them all.
+    public var maxResults: Int32 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetStockAlertsResponse lists the low-stock products.
+  public struct GetStockAlertsResponse: Sendable, Hashable {
+    /// How many active products have at most threshold units available.
+    public var lowStockProducts: Int64 = 0
+    /// The first max_results of them, fewest units first.
+    public var alerts: [CommerceV1.StockAlert] = []
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// StockAlert is an active product with few units available.
+  public struct StockAlert: Sendable, Hashable {
+    /// The product's identifier.
+    public var productId: String = ""
+    /// The product's title.
+    public var title: String = ""
+    /// The seller who owns it.
+    public var sellerId: String = ""
+    /// Units available (on hand minus reserved, over every warehouse).
+    public var available: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Product: ProtoMessage {
@@ -2671,6 +2714,121 @@ extension CommerceV1.RecordRatingSummariesResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetStockAlertsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetStockAlertsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetStockAlertsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetStockAlertsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_stock_alerts_request()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_stock_alerts_request__init(c)
+    c.pointee.threshold = threshold
+    c.pointee.max_results = maxResults
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    threshold = c.pointee.threshold
+    maxResults = c.pointee.max_results
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetStockAlertsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetStockAlertsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetStockAlertsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetStockAlertsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_stock_alerts_response()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_stock_alerts_response__init(c)
+    c.pointee.low_stock_products = lowStockProducts
+    if !alerts.isEmpty {
+      c.pointee.n_alerts = alerts.count
+      c.pointee.alerts = try arena.messages(alerts)
+    }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    lowStockProducts = c.pointee.low_stock_products
+    if c.pointee.n_alerts > 0 { alerts = try ProtoLoad.messages(c.pointee.n_alerts, c.pointee.alerts) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.StockAlert: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.StockAlert"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.StockAlert: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__StockAlert
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__stock_alert()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__stock_alert__init(c)
+    if !productId.isEmpty { c.pointee.product_id = try arena.string(productId) }
+    if !title.isEmpty { c.pointee.title = try arena.string(title) }
+    if !sellerId.isEmpty { c.pointee.seller_id = try arena.string(sellerId) }
+    c.pointee.available = available
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    productId = try ProtoLoad.string(c.pointee.product_id)
+    title = try ProtoLoad.string(c.pointee.title)
+    sellerId = try ProtoLoad.string(c.pointee.seller_id)
+    available = c.pointee.available
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// CatalogService manages products and categories and serves browsing: search, product pages
   /// and recommendations. Browsing methods accept anonymous callers (no access token).
@@ -2679,7 +2837,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.CatalogService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, StartSearchReindex.descriptor, RecordStockLevels.descriptor, RecordRatingSummaries.descriptor, GetSearchReindexJob.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, StartSearchReindex.descriptor, RecordStockLevels.descriptor, GetStockAlerts.descriptor, RecordRatingSummaries.descriptor, GetSearchReindexJob.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -2886,6 +3044,21 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.CatalogService", method: "RecordStockLevels", kind: .unary,
         inputType: "emporium.commerce.v1.RecordStockLevelsRequest", outputType: "emporium.commerce.v1.RecordStockLevelsResponse", idempotency: .idempotent,
         access: ProtoAccessRule(services: ["inventory"])
+      )
+    }
+
+    /// GetStockAlerts lists active products with few units available (at most threshold),
+    /// fewest first (ties by product id), and counts them: the stock alerts of the operations
+    /// dashboard. Products whose stock the catalog has not heard of are not counted. Callers: the
+    /// AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT for a negative threshold, or max_results outside 0 to 100.
+    public enum GetStockAlerts: ProtoMethod {
+      public typealias Input = CommerceV1.GetStockAlertsRequest
+      public typealias Output = CommerceV1.GetStockAlertsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.CatalogService", method: "GetStockAlerts", kind: .unary,
+        inputType: "emporium.commerce.v1.GetStockAlertsRequest", outputType: "emporium.commerce.v1.GetStockAlertsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
 

@@ -106,6 +106,12 @@ extension CommerceV1.CatalogService {
     /// Errors: INVALID_ARGUMENT for no levels or more than 500, an invalid product id, a negative
     /// quantity or a version below 1.
     func recordStockLevels(request: CommerceV1.RecordStockLevelsRequest, context: ServerContext) async throws -> CommerceV1.RecordStockLevelsResponse
+    /// GetStockAlerts lists active products with few units available (at most threshold),
+    /// fewest first (ties by product id), and counts them: the stock alerts of the operations
+    /// dashboard. Products whose stock the catalog has not heard of are not counted. Callers: the
+    /// AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT for a negative threshold, or max_results outside 0 to 100.
+    func getStockAlerts(request: CommerceV1.GetStockAlertsRequest, context: ServerContext) async throws -> CommerceV1.GetStockAlertsResponse
     /// RecordRatingSummaries tells the catalog the published rating summaries of products, for
     /// search (min_rating, rating sort and facets) and product pages (rating_summary).
     /// ReviewService's outbox relay sends every summary change here. Callers: the ReviewService
@@ -262,6 +268,15 @@ extension CommerceV1.CatalogService {
       try await transport.unary(CommerceV1.CatalogService.RecordStockLevels.self, request, options: options)
     }
 
+    /// GetStockAlerts lists active products with few units available (at most threshold),
+    /// fewest first (ties by product id), and counts them: the stock alerts of the operations
+    /// dashboard. Products whose stock the catalog has not heard of are not counted. Callers: the
+    /// AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT for a negative threshold, or max_results outside 0 to 100.
+    public func getStockAlerts(_ request: CommerceV1.GetStockAlertsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetStockAlertsResponse {
+      try await transport.unary(CommerceV1.CatalogService.GetStockAlerts.self, request, options: options)
+    }
+
     /// RecordRatingSummaries tells the catalog the published rating summaries of products, for
     /// search (min_rating, rating sort and facets) and product pages (rating_summary).
     /// ReviewService's outbox relay sends every summary change here. Callers: the ReviewService
@@ -300,6 +315,7 @@ extension CommerceV1.CatalogService.ServiceProtocol {
     router.registerUnary(CommerceV1.CatalogService.GetRecommendations.self) { try await self.getRecommendations(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.StartSearchReindex.self) { try await self.startSearchReindex(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.RecordStockLevels.self) { try await self.recordStockLevels(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.CatalogService.GetStockAlerts.self) { try await self.getStockAlerts(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.RecordRatingSummaries.self) { try await self.recordRatingSummaries(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.GetSearchReindexJob.self) { try await self.getSearchReindexJob(request: $0, context: $1) }
   }

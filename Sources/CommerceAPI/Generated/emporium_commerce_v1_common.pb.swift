@@ -414,6 +414,22 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// TimeWindow is a half-open range of time, [start_time, end_time): the window of the statistics
+  /// RPCs behind AdminService.GetDashboard. Both ends are required, end_time after start_time, and
+  /// the window spans at most 366 days; a statistics RPC answers INVALID_ARGUMENT (field "window")
+  /// otherwise.
+  public struct TimeWindow: Sendable, Hashable {
+    /// The start, inclusive.
+    public var startTime: GoogleProtobuf.Timestamp? = nil
+    /// The end, exclusive.
+    public var endTime: GoogleProtobuf.Timestamp? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Money: ProtoMessage {
@@ -682,6 +698,42 @@ extension CommerceV1.RatingCount: ProtobufCBacked {
   package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
     rating = c.pointee.rating
     count = c.pointee.count
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.TimeWindow: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.TimeWindow"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.TimeWindow: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__TimeWindow
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__time_window()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__time_window__init(c)
+    if let value = startTime { c.pointee.start_time = try arena.message(value) }
+    if let value = endTime { c.pointee.end_time = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.start_time { startTime = try GoogleProtobuf.Timestamp(loading: value) }
+    if let value = c.pointee.end_time { endTime = try GoogleProtobuf.Timestamp(loading: value) }
     unknownFields = ProtoUnknownFields(c.pointee.base)
   }
 }

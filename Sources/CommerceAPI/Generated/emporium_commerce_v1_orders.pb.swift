@@ -623,6 +623,90 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetOrderStatsRequest names the window.
+  public struct GetOrderStatsRequest: Sendable, Hashable {
+    /// The window the figures cover.
+    public var window: CommerceV1.TimeWindow? = nil
+    /// How many best-selling products to return: 0 means 10; at most 50.
+    public var topProducts: Int32 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetOrderStatsResponse carries the order figures.
+  public struct GetOrderStatsResponse: Sendable, Hashable {
+    /// Orders placed in the window, excluding FAILED ones.
+    public var ordersPlaced: Int64 = 0
+    /// Orders placed in the window, by current status (statuses with no order are omitted).
+    public var ordersByStatus: [CommerceV1.OrderStatusCount] = []
+    /// The totals of orders confirmed in the window, one entry per currency.
+    public var grossRevenue: [CommerceV1.Money] = []
+    /// The average total of orders confirmed in the window, one entry per currency, rounded down
+    /// to a whole minor unit.
+    public var averageOrderValue: [CommerceV1.Money] = []
+    /// Checkouts that ended FAILED in the window.
+    public var failedCheckouts: Int64 = 0
+    /// Orders confirmed in the window per UTC day and currency, oldest day first; days without a
+    /// confirmed order are omitted.
+    public var salesByDay: [CommerceV1.DailySales] = []
+    /// The products with the most units in orders confirmed in the window, most units first (ties
+    /// by revenue, then product id).
+    public var topProducts: [CommerceV1.ProductSales] = []
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// OrderStatusCount counts orders in one status.
+  public struct OrderStatusCount: Sendable, Hashable {
+    /// The status.
+    public var status: CommerceV1.OrderStatus = .init(rawValue: 0)
+    /// The number of orders placed in the window that are in this status now.
+    public var count: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// DailySales is one UTC day's confirmed orders in one currency.
+  public struct DailySales: Sendable, Hashable {
+    /// The day, as YYYY-MM-DD in UTC.
+    public var date: String = ""
+    /// How many orders were confirmed that day.
+    public var orders: Int64 = 0
+    /// The sum of their totals.
+    public var revenue: CommerceV1.Money? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// ProductSales is one product's sales in a window.
+  public struct ProductSales: Sendable, Hashable {
+    /// The product's identifier.
+    public var productId: String = ""
+    /// The product's title when it was bought (the most recent order's).
+    public var title: String = ""
+    /// Units sold in orders confirmed in the window.
+    public var units: Int64 = 0
+    /// What those units brought in (unit price times units, before tax and shipping).
+    public var revenue: CommerceV1.Money? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Order: ProtoMessage {
@@ -1496,6 +1580,217 @@ extension CommerceV1.ApplyOrderEventResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetOrderStatsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetOrderStatsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetOrderStatsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetOrderStatsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_order_stats_request()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_order_stats_request__init(c)
+    if let value = window { c.pointee.window = try arena.message(value) }
+    c.pointee.top_products = topProducts
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.window { window = try CommerceV1.TimeWindow(loading: value) }
+    topProducts = c.pointee.top_products
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetOrderStatsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetOrderStatsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetOrderStatsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetOrderStatsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_order_stats_response()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_order_stats_response__init(c)
+    c.pointee.orders_placed = ordersPlaced
+    if !ordersByStatus.isEmpty {
+      c.pointee.n_orders_by_status = ordersByStatus.count
+      c.pointee.orders_by_status = try arena.messages(ordersByStatus)
+    }
+    if !grossRevenue.isEmpty {
+      c.pointee.n_gross_revenue = grossRevenue.count
+      c.pointee.gross_revenue = try arena.messages(grossRevenue)
+    }
+    if !averageOrderValue.isEmpty {
+      c.pointee.n_average_order_value = averageOrderValue.count
+      c.pointee.average_order_value = try arena.messages(averageOrderValue)
+    }
+    c.pointee.failed_checkouts = failedCheckouts
+    if !salesByDay.isEmpty {
+      c.pointee.n_sales_by_day = salesByDay.count
+      c.pointee.sales_by_day = try arena.messages(salesByDay)
+    }
+    if !topProducts.isEmpty {
+      c.pointee.n_top_products = topProducts.count
+      c.pointee.top_products = try arena.messages(topProducts)
+    }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    ordersPlaced = c.pointee.orders_placed
+    if c.pointee.n_orders_by_status > 0 { ordersByStatus = try ProtoLoad.messages(c.pointee.n_orders_by_status, c.pointee.orders_by_status) }
+    if c.pointee.n_gross_revenue > 0 { grossRevenue = try ProtoLoad.messages(c.pointee.n_gross_revenue, c.pointee.gross_revenue) }
+    if c.pointee.n_average_order_value > 0 { averageOrderValue = try ProtoLoad.messages(c.pointee.n_average_order_value, c.pointee.average_order_value) }
+    failedCheckouts = c.pointee.failed_checkouts
+    if c.pointee.n_sales_by_day > 0 { salesByDay = try ProtoLoad.messages(c.pointee.n_sales_by_day, c.pointee.sales_by_day) }
+    if c.pointee.n_top_products > 0 { topProducts = try ProtoLoad.messages(c.pointee.n_top_products, c.pointee.top_products) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.OrderStatusCount: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.OrderStatusCount"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.OrderStatusCount: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__OrderStatusCount
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__order_status_count()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__order_status_count__init(c)
+    c.pointee.status = .init(rawValue: .init(truncatingIfNeeded: status.rawValue))
+    c.pointee.count = count
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    status = .init(rawValue: Int32(truncatingIfNeeded: c.pointee.status.rawValue))
+    count = c.pointee.count
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.DailySales: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.DailySales"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.DailySales: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__DailySales
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__daily_sales()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__daily_sales__init(c)
+    if !date.isEmpty { c.pointee.date = try arena.string(date) }
+    c.pointee.orders = orders
+    if let value = revenue { c.pointee.revenue = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    date = try ProtoLoad.string(c.pointee.date)
+    orders = c.pointee.orders
+    if let value = c.pointee.revenue { revenue = try CommerceV1.Money(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.ProductSales: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.ProductSales"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.ProductSales: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__ProductSales
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__product_sales()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__product_sales__init(c)
+    if !productId.isEmpty { c.pointee.product_id = try arena.string(productId) }
+    if !title.isEmpty { c.pointee.title = try arena.string(title) }
+    c.pointee.units = units
+    if let value = revenue { c.pointee.revenue = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    productId = try ProtoLoad.string(c.pointee.product_id)
+    title = try ProtoLoad.string(c.pointee.title)
+    units = c.pointee.units
+    if let value = c.pointee.revenue { revenue = try CommerceV1.Money(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// OrderService places and tracks orders. Callers: customers for their own orders, sellers for
   /// orders containing their products, ADMIN users for all orders, and services (ShippingService,
@@ -1507,7 +1802,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.OrderService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [Checkout.descriptor, GetOrder.descriptor, ListOrders.descriptor, CancelOrder.descriptor, WatchOrder.descriptor, ApplyOrderEvent.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [Checkout.descriptor, GetOrder.descriptor, ListOrders.descriptor, CancelOrder.descriptor, WatchOrder.descriptor, ApplyOrderEvent.descriptor, GetOrderStats.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -1627,6 +1922,25 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.OrderService", method: "ApplyOrderEvent", kind: .unary,
         inputType: "emporium.commerce.v1.ApplyOrderEventRequest", outputType: "emporium.commerce.v1.ApplyOrderEventResponse", idempotency: .idempotent,
         access: ProtoAccessRule(services: ["shipping", "support", "payments"])
+      )
+    }
+
+    /// GetOrderStats returns the order figures of the operations dashboard for a window: orders
+    /// placed in it (excluding FAILED ones) by current status; gross revenue and average order
+    /// value of the orders confirmed in it, per currency; checkouts that ended FAILED in it; sales
+    /// per UTC day; and the best-selling products by units. "Confirmed in the window" means the
+    /// order reached CONFIRMED in the window, whatever its status now, except CANCELLED: a
+    /// cancelled order's money went back. Callers: the AdminService identity and ADMIN users.
+    /// Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow);
+    /// INVALID_ARGUMENT (field "top_products") for a negative value or one above 50.
+    public enum GetOrderStats: ProtoMethod {
+      public typealias Input = CommerceV1.GetOrderStatsRequest
+      public typealias Output = CommerceV1.GetOrderStatsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.OrderService", method: "GetOrderStats", kind: .unary,
+        inputType: "emporium.commerce.v1.GetOrderStatsRequest", outputType: "emporium.commerce.v1.GetOrderStatsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
   }

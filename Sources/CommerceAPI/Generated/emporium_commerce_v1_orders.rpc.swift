@@ -76,6 +76,16 @@ extension CommerceV1.OrderService {
     /// INVALID_STATE_TRANSITION) for an event the order's status cannot accept (the event is not
     /// recorded); PERMISSION_DENIED for an event kind the calling service does not report.
     func applyOrderEvent(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws -> CommerceV1.ApplyOrderEventResponse
+    /// GetOrderStats returns the order figures of the operations dashboard for a window: orders
+    /// placed in it (excluding FAILED ones) by current status; gross revenue and average order
+    /// value of the orders confirmed in it, per currency; checkouts that ended FAILED in it; sales
+    /// per UTC day; and the best-selling products by units. "Confirmed in the window" means the
+    /// order reached CONFIRMED in the window, whatever its status now, except CANCELLED: a
+    /// cancelled order's money went back. Callers: the AdminService identity and ADMIN users.
+    /// Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow);
+    /// INVALID_ARGUMENT (field "top_products") for a negative value or one above 50.
+    func getOrderStats(request: CommerceV1.GetOrderStatsRequest, context: ServerContext) async throws -> CommerceV1.GetOrderStatsResponse
   }
 
   /// Calls `emporium.commerce.v1.OrderService` through any transport (a connection, a pool, in-process).
@@ -171,6 +181,19 @@ extension CommerceV1.OrderService {
     public func applyOrderEvent(_ request: CommerceV1.ApplyOrderEventRequest, options: CallOptions = .init()) async throws -> CommerceV1.ApplyOrderEventResponse {
       try await transport.unary(CommerceV1.OrderService.ApplyOrderEvent.self, request, options: options)
     }
+
+    /// GetOrderStats returns the order figures of the operations dashboard for a window: orders
+    /// placed in it (excluding FAILED ones) by current status; gross revenue and average order
+    /// value of the orders confirmed in it, per currency; checkouts that ended FAILED in it; sales
+    /// per UTC day; and the best-selling products by units. "Confirmed in the window" means the
+    /// order reached CONFIRMED in the window, whatever its status now, except CANCELLED: a
+    /// cancelled order's money went back. Callers: the AdminService identity and ADMIN users.
+    /// Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow);
+    /// INVALID_ARGUMENT (field "top_products") for a negative value or one above 50.
+    public func getOrderStats(_ request: CommerceV1.GetOrderStatsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetOrderStatsResponse {
+      try await transport.unary(CommerceV1.OrderService.GetOrderStats.self, request, options: options)
+    }
   }
 }
 
@@ -186,5 +209,6 @@ extension CommerceV1.OrderService.ServiceProtocol {
     router.registerUnary(CommerceV1.OrderService.CancelOrder.self) { try await self.cancelOrder(request: $0, context: $1) }
     router.registerServerStreaming(CommerceV1.OrderService.WatchOrder.self) { try await self.watchOrder(request: $0, response: $1, context: $2) }
     router.registerUnary(CommerceV1.OrderService.ApplyOrderEvent.self) { try await self.applyOrderEvent(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.OrderService.GetOrderStats.self) { try await self.getOrderStats(request: $0, context: $1) }
   }
 }

@@ -731,6 +731,31 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetPaymentStatsRequest names the window.
+  public struct GetPaymentStatsRequest: Sendable, Hashable {
+    /// The window the figures cover.
+    public var window: CommerceV1.TimeWindow? = nil
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetPaymentStatsResponse carries the payment figures.
+  public struct GetPaymentStatsResponse: Sendable, Hashable {
+    /// The refunds that succeeded in the window, one entry per currency (currencies without a
+    /// refund are omitted).
+    public var refunds: [CommerceV1.Money] = []
+    /// Payment authorizations declined in the window.
+    public var paymentDeclines: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.PaymentMethod: ProtoMessage {
@@ -1513,6 +1538,79 @@ extension CommerceV1.ReportProviderEventResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetPaymentStatsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetPaymentStatsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetPaymentStatsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetPaymentStatsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_payment_stats_request()
+  }
+
+  package static var maxNestingDepth: Int { 3 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_payment_stats_request__init(c)
+    if let value = window { c.pointee.window = try arena.message(value) }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if let value = c.pointee.window { window = try CommerceV1.TimeWindow(loading: value) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetPaymentStatsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetPaymentStatsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetPaymentStatsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetPaymentStatsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_payment_stats_response()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_payment_stats_response__init(c)
+    if !refunds.isEmpty {
+      c.pointee.n_refunds = refunds.count
+      c.pointee.refunds = try arena.messages(refunds)
+    }
+    c.pointee.payment_declines = paymentDeclines
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    if c.pointee.n_refunds > 0 { refunds = try ProtoLoad.messages(c.pointee.n_refunds, c.pointee.refunds) }
+    paymentDeclines = c.pointee.payment_declines
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// PaymentService moves money through the payment provider. Callers: OrderService and
   /// SupportService (service identities) for payment operations, ADMIN users, customers reading
@@ -1523,7 +1621,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.PaymentService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [AuthorizePayment.descriptor, CapturePayment.descriptor, VoidPayment.descriptor, RefundPayment.descriptor, GetPayment.descriptor, ListPayments.descriptor, ReportProviderEvent.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [AuthorizePayment.descriptor, CapturePayment.descriptor, VoidPayment.descriptor, RefundPayment.descriptor, GetPayment.descriptor, ListPayments.descriptor, ReportProviderEvent.descriptor, GetPaymentStats.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -1646,6 +1744,20 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.PaymentService", method: "ReportProviderEvent", kind: .unary,
         inputType: "emporium.commerce.v1.ReportProviderEventRequest", outputType: "emporium.commerce.v1.ReportProviderEventResponse", idempotency: .idempotent,
         access: ProtoAccessRule(services: ["payment-gateway"])
+      )
+    }
+
+    /// GetPaymentStats returns the payment figures of the operations dashboard for a window: the
+    /// refunds that succeeded in it, per currency, and the authorizations declined in it. Callers:
+    /// the AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    public enum GetPaymentStats: ProtoMethod {
+      public typealias Input = CommerceV1.GetPaymentStatsRequest
+      public typealias Output = CommerceV1.GetPaymentStatsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.PaymentService", method: "GetPaymentStats", kind: .unary,
+        inputType: "emporium.commerce.v1.GetPaymentStatsRequest", outputType: "emporium.commerce.v1.GetPaymentStatsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
   }

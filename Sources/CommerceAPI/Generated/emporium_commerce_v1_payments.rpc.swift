@@ -69,6 +69,11 @@ extension CommerceV1.PaymentService {
     /// with backoff: our record may not be committed yet); INVALID_ARGUMENT for an unknown
     /// provider or a missing provider_event_id.
     func reportProviderEvent(request: CommerceV1.ReportProviderEventRequest, context: ServerContext) async throws -> CommerceV1.ReportProviderEventResponse
+    /// GetPaymentStats returns the payment figures of the operations dashboard for a window: the
+    /// refunds that succeeded in it, per currency, and the authorizations declined in it. Callers:
+    /// the AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    func getPaymentStats(request: CommerceV1.GetPaymentStatsRequest, context: ServerContext) async throws -> CommerceV1.GetPaymentStatsResponse
   }
 
   /// Calls `emporium.commerce.v1.PaymentService` through any transport (a connection, a pool, in-process).
@@ -158,6 +163,14 @@ extension CommerceV1.PaymentService {
     public func reportProviderEvent(_ request: CommerceV1.ReportProviderEventRequest, options: CallOptions = .init()) async throws -> CommerceV1.ReportProviderEventResponse {
       try await transport.unary(CommerceV1.PaymentService.ReportProviderEvent.self, request, options: options)
     }
+
+    /// GetPaymentStats returns the payment figures of the operations dashboard for a window: the
+    /// refunds that succeeded in it, per currency, and the authorizations declined in it. Callers:
+    /// the AdminService identity and ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT (field "window") for a missing or invalid window (see TimeWindow).
+    public func getPaymentStats(_ request: CommerceV1.GetPaymentStatsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetPaymentStatsResponse {
+      try await transport.unary(CommerceV1.PaymentService.GetPaymentStats.self, request, options: options)
+    }
   }
 }
 
@@ -174,5 +187,6 @@ extension CommerceV1.PaymentService.ServiceProtocol {
     router.registerUnary(CommerceV1.PaymentService.GetPayment.self) { try await self.getPayment(request: $0, context: $1) }
     router.registerUnary(CommerceV1.PaymentService.ListPayments.self) { try await self.listPayments(request: $0, context: $1) }
     router.registerUnary(CommerceV1.PaymentService.ReportProviderEvent.self) { try await self.reportProviderEvent(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.PaymentService.GetPaymentStats.self) { try await self.getPaymentStats(request: $0, context: $1) }
   }
 }

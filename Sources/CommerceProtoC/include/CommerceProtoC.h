@@ -2,14 +2,14 @@
 #ifndef EMPORIUM_COMMERCEPROTOC_H
 #define EMPORIUM_COMMERCEPROTOC_H
 
-#include "emporium/commerce/v1/auth.pb-c.h"
 #include "emporium/commerce/v1/common.pb-c.h"
+#include "emporium/commerce/v1/auth.pb-c.h"
+#include "emporium/commerce/v1/catalog.pb-c.h"
 #include "emporium/commerce/v1/payments.pb-c.h"
 #include "emporium/commerce/v1/orders.pb-c.h"
 #include "emporium/commerce/v1/reviews.pb-c.h"
 #include "emporium/commerce/v1/admin.pb-c.h"
 #include "emporium/commerce/v1/cart.pb-c.h"
-#include "emporium/commerce/v1/catalog.pb-c.h"
 #include "emporium/commerce/v1/inventory.pb-c.h"
 #include "emporium/commerce/v1/shipping.pb-c.h"
 #include "emporium/commerce/v1/support.pb-c.h"
@@ -195,6 +195,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__create_warehouse_response(void) {
   return &emporium__commerce__v1__create_warehouse_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__daily_sales(void) {
+  return &emporium__commerce__v1__daily_sales__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__delete_review_request(void) {
   return &emporium__commerce__v1__delete_review_request__descriptor;
 }
@@ -237,11 +240,23 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_order_response(void) {
   return &emporium__commerce__v1__get_order_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_order_stats_request(void) {
+  return &emporium__commerce__v1__get_order_stats_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_order_stats_response(void) {
+  return &emporium__commerce__v1__get_order_stats_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_request(void) {
   return &emporium__commerce__v1__get_payment_request__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_response(void) {
   return &emporium__commerce__v1__get_payment_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_stats_request(void) {
+  return &emporium__commerce__v1__get_payment_stats_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_payment_stats_response(void) {
+  return &emporium__commerce__v1__get_payment_stats_response__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_product_request(void) {
   return &emporium__commerce__v1__get_product_request__descriptor;
@@ -291,6 +306,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_shipment_response(void) {
   return &emporium__commerce__v1__get_shipment_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_alerts_request(void) {
+  return &emporium__commerce__v1__get_stock_alerts_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_alerts_response(void) {
+  return &emporium__commerce__v1__get_stock_alerts_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_request(void) {
   return &emporium__commerce__v1__get_stock_request__descriptor;
 }
@@ -308,6 +329,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_user_response(void) {
   return &emporium__commerce__v1__get_user_response__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_user_stats_request(void) {
+  return &emporium__commerce__v1__get_user_stats_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_user_stats_response(void) {
+  return &emporium__commerce__v1__get_user_stats_response__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_wishlist_request(void) {
   return &emporium__commerce__v1__get_wishlist_request__descriptor;
@@ -512,6 +539,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_attribute(void) {
   return &emporium__commerce__v1__product_attribute__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_sales(void) {
+  return &emporium__commerce__v1__product_sales__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__product_stock(void) {
   return &emporium__commerce__v1__product_stock__descriptor;
@@ -735,6 +765,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__start_search_reindex_response(void) {
   return &emporium__commerce__v1__start_search_reindex_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__stock_alert(void) {
+  return &emporium__commerce__v1__stock_alert__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__stock_availability(void) {
   return &emporium__commerce__v1__stock_availability__descriptor;
 }
@@ -764,6 +797,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__ticket_replied(void) {
   return &emporium__commerce__v1__ticket_replied__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__time_window(void) {
+  return &emporium__commerce__v1__time_window__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__token_pair(void) {
   return &emporium__commerce__v1__token_pair__descriptor;

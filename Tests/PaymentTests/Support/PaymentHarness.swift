@@ -224,4 +224,7 @@ final class RecordingOrderService: CommerceV1.OrderService.ServiceProtocol {
   ) async throws {
     throw RPCError(code: .unimplemented, message: "stand-in")
   }
+  func getOrderStats(request: CommerceV1.GetOrderStatsRequest, context: ServerContext) async throws -> CommerceV1.GetOrderStatsResponse {
+    throw RPCError(code: .unimplemented, message: "stand-in")
+  }
 }

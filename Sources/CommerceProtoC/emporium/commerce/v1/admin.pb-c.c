@@ -53,51 +53,6 @@ void   emporium__commerce__v1__admin_operation__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__admin_operation__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-void   emporium__commerce__v1__order_status_count__init
-                     (Emporium__Commerce__V1__OrderStatusCount         *message)
-{
-  static const Emporium__Commerce__V1__OrderStatusCount init_value = EMPORIUM__COMMERCE__V1__ORDER_STATUS_COUNT__INIT;
-  *message = init_value;
-}
-size_t emporium__commerce__v1__order_status_count__get_packed_size
-                     (const Emporium__Commerce__V1__OrderStatusCount *message)
-{
-  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
-  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
-}
-size_t emporium__commerce__v1__order_status_count__pack
-                     (const Emporium__Commerce__V1__OrderStatusCount *message,
-                      uint8_t       *out)
-{
-  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
-  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
-}
-size_t emporium__commerce__v1__order_status_count__pack_to_buffer
-                     (const Emporium__Commerce__V1__OrderStatusCount *message,
-                      ProtobufCBuffer *buffer)
-{
-  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
-  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
-}
-Emporium__Commerce__V1__OrderStatusCount *
-       emporium__commerce__v1__order_status_count__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data)
-{
-  return (Emporium__Commerce__V1__OrderStatusCount *)
-     protobuf_c_message_unpack (&emporium__commerce__v1__order_status_count__descriptor,
-                                allocator, len, data);
-}
-void   emporium__commerce__v1__order_status_count__free_unpacked
-                     (Emporium__Commerce__V1__OrderStatusCount *message,
-                      ProtobufCAllocator *allocator)
-{
-  if(!message)
-    return;
-  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
-  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
-}
 void   emporium__commerce__v1__audit_event__attributes_entry__init
                      (Emporium__Commerce__V1__AuditEvent__AttributesEntry         *message)
 {
@@ -1217,57 +1172,6 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__admin_operation__descri
   (ProtobufCMessageInit) emporium__commerce__v1__admin_operation__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor emporium__commerce__v1__order_status_count__field_descriptors[2] =
-{
-  {
-    "status",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_ENUM,
-    0,   /* quantifier_offset */
-    offsetof(Emporium__Commerce__V1__OrderStatusCount, status),
-    &emporium__commerce__v1__order_status__descriptor,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "count",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Emporium__Commerce__V1__OrderStatusCount, count),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned emporium__commerce__v1__order_status_count__field_indices_by_name[] = {
-  1,   /* field[1] = count */
-  0,   /* field[0] = status */
-};
-static const ProtobufCIntRange emporium__commerce__v1__order_status_count__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
-const ProtobufCMessageDescriptor emporium__commerce__v1__order_status_count__descriptor =
-{
-  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
-  "emporium.commerce.v1.OrderStatusCount",
-  "OrderStatusCount",
-  "Emporium__Commerce__V1__OrderStatusCount",
-  "emporium.commerce.v1",
-  sizeof(Emporium__Commerce__V1__OrderStatusCount),
-  2,
-  emporium__commerce__v1__order_status_count__field_descriptors,
-  emporium__commerce__v1__order_status_count__field_indices_by_name,
-  1,  emporium__commerce__v1__order_status_count__number_ranges,
-  (ProtobufCMessageInit) emporium__commerce__v1__order_status_count__init,
-  NULL,NULL,NULL    /* reserved[123] */
-};
 static const ProtobufCFieldDescriptor emporium__commerce__v1__audit_event__attributes_entry__field_descriptors[2] =
 {
   {
@@ -2111,7 +2015,7 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__get_dashboard_request__
   (ProtobufCMessageInit) emporium__commerce__v1__get_dashboard_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor emporium__commerce__v1__get_dashboard_response__field_descriptors[16] =
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_dashboard_response__field_descriptors[19] =
 {
   {
     "window_start_time",
@@ -2305,6 +2209,42 @@ static const ProtobufCFieldDescriptor emporium__commerce__v1__get_dashboard_resp
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "sales_by_day",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, n_sales_by_day),
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, sales_by_day),
+    &emporium__commerce__v1__daily_sales__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_products",
+    18,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, n_top_products),
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, top_products),
+    &emporium__commerce__v1__product_sales__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "stock_alerts",
+    19,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, n_stock_alerts),
+    offsetof(Emporium__Commerce__V1__GetDashboardResponse, stock_alerts),
+    &emporium__commerce__v1__stock_alert__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned emporium__commerce__v1__get_dashboard_response__field_indices_by_name[] = {
   10,   /* field[10] = active_users */
@@ -2321,13 +2261,16 @@ static const unsigned emporium__commerce__v1__get_dashboard_response__field_indi
   9,   /* field[9] = payment_declines */
   12,   /* field[12] = pending_seller_applications */
   6,   /* field[6] = refunds */
+  16,   /* field[16] = sales_by_day */
+  18,   /* field[18] = stock_alerts */
+  17,   /* field[17] = top_products */
   1,   /* field[1] = window_end_time */
   0,   /* field[0] = window_start_time */
 };
 static const ProtobufCIntRange emporium__commerce__v1__get_dashboard_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 16 }
+  { 0, 19 }
 };
 const ProtobufCMessageDescriptor emporium__commerce__v1__get_dashboard_response__descriptor =
 {
@@ -2337,7 +2280,7 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__get_dashboard_response_
   "Emporium__Commerce__V1__GetDashboardResponse",
   "emporium.commerce.v1",
   sizeof(Emporium__Commerce__V1__GetDashboardResponse),
-  16,
+  19,
   emporium__commerce__v1__get_dashboard_response__field_descriptors,
   emporium__commerce__v1__get_dashboard_response__field_indices_by_name,
   1,  emporium__commerce__v1__get_dashboard_response__number_ranges,

@@ -1268,6 +1268,96 @@ void   emporium__commerce__v1__set_user_status_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__set_user_status_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__get_user_stats_request__init
+                     (Emporium__Commerce__V1__GetUserStatsRequest         *message)
+{
+  static const Emporium__Commerce__V1__GetUserStatsRequest init_value = EMPORIUM__COMMERCE__V1__GET_USER_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_user_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetUserStatsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_user_stats_request__pack
+                     (const Emporium__Commerce__V1__GetUserStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_user_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetUserStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetUserStatsRequest *
+       emporium__commerce__v1__get_user_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetUserStatsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_user_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_user_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetUserStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__get_user_stats_response__init
+                     (Emporium__Commerce__V1__GetUserStatsResponse         *message)
+{
+  static const Emporium__Commerce__V1__GetUserStatsResponse init_value = EMPORIUM__COMMERCE__V1__GET_USER_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_user_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetUserStatsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_user_stats_response__pack
+                     (const Emporium__Commerce__V1__GetUserStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_user_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetUserStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetUserStatsResponse *
+       emporium__commerce__v1__get_user_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetUserStatsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_user_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_user_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetUserStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_user_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__user__field_descriptors[12] =
 {
   {
@@ -2923,6 +3013,108 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__set_user_status_respons
   (ProtobufCMessageInit) emporium__commerce__v1__set_user_status_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_user_stats_request__field_descriptors[1] =
+{
+  {
+    "window",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetUserStatsRequest, window),
+    &emporium__commerce__v1__time_window__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_user_stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = window */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_user_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_user_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetUserStatsRequest",
+  "GetUserStatsRequest",
+  "Emporium__Commerce__V1__GetUserStatsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetUserStatsRequest),
+  1,
+  emporium__commerce__v1__get_user_stats_request__field_descriptors,
+  emporium__commerce__v1__get_user_stats_request__field_indices_by_name,
+  1,  emporium__commerce__v1__get_user_stats_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_user_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_user_stats_response__field_descriptors[3] =
+{
+  {
+    "active_users",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetUserStatsResponse, active_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "new_users",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetUserStatsResponse, new_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pending_seller_applications",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetUserStatsResponse, pending_seller_applications),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_user_stats_response__field_indices_by_name[] = {
+  0,   /* field[0] = active_users */
+  1,   /* field[1] = new_users */
+  2,   /* field[2] = pending_seller_applications */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_user_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_user_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetUserStatsResponse",
+  "GetUserStatsResponse",
+  "Emporium__Commerce__V1__GetUserStatsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetUserStatsResponse),
+  3,
+  emporium__commerce__v1__get_user_stats_response__field_descriptors,
+  emporium__commerce__v1__get_user_stats_response__field_indices_by_name,
+  1,  emporium__commerce__v1__get_user_stats_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_user_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__role__enum_values_by_number[5] =
 {
   { "ROLE_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__ROLE__ROLE_UNSPECIFIED", 0 },
@@ -3049,7 +3241,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__principal_kind__descriptor
   emporium__commerce__v1__principal_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__method_descriptors[12] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__method_descriptors[13] =
 {
   { "RegisterUser", &emporium__commerce__v1__register_user_request__descriptor, &emporium__commerce__v1__register_user_response__descriptor },
   { "Login", &emporium__commerce__v1__login_request__descriptor, &emporium__commerce__v1__login_response__descriptor },
@@ -3063,10 +3255,12 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__auth_service__met
   { "RevokeRole", &emporium__commerce__v1__revoke_role_request__descriptor, &emporium__commerce__v1__revoke_role_response__descriptor },
   { "RejectSellerApplication", &emporium__commerce__v1__reject_seller_application_request__descriptor, &emporium__commerce__v1__reject_seller_application_response__descriptor },
   { "SetUserStatus", &emporium__commerce__v1__set_user_status_request__descriptor, &emporium__commerce__v1__set_user_status_response__descriptor },
+  { "GetUserStats", &emporium__commerce__v1__get_user_stats_request__descriptor, &emporium__commerce__v1__get_user_stats_response__descriptor },
 };
 const unsigned emporium__commerce__v1__auth_service__method_indices_by_name[] = {
   8,        /* AssignRole */
   6,        /* GetUser */
+  12,        /* GetUserStats */
   5,        /* IssueServiceToken */
   7,        /* ListAccounts */
   1,        /* Login */
@@ -3085,7 +3279,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__auth_service__descripto
   "AuthService",
   "Emporium__Commerce__V1__AuthService",
   "emporium.commerce.v1",
-  12,
+  13,
   emporium__commerce__v1__auth_service__method_descriptors,
   emporium__commerce__v1__auth_service__method_indices_by_name
 };
@@ -3184,6 +3378,14 @@ void emporium__commerce__v1__auth_service__set_user_status(ProtobufCService *ser
 {
   assert(service->descriptor == &emporium__commerce__v1__auth_service__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void emporium__commerce__v1__auth_service__get_user_stats(ProtobufCService *service,
+                                                          const Emporium__Commerce__V1__GetUserStatsRequest *input,
+                                                          Emporium__Commerce__V1__GetUserStatsResponse_Closure closure,
+                                                          void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__auth_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__auth_service__init (Emporium__Commerce__V1__AuthService_Service *service,
                                                  Emporium__Commerce__V1__AuthService_ServiceDestroy destroy)

@@ -1943,6 +1943,141 @@ void   emporium__commerce__v1__record_rating_summaries_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__record_rating_summaries_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__get_stock_alerts_request__init
+                     (Emporium__Commerce__V1__GetStockAlertsRequest         *message)
+{
+  static const Emporium__Commerce__V1__GetStockAlertsRequest init_value = EMPORIUM__COMMERCE__V1__GET_STOCK_ALERTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_stock_alerts_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_stock_alerts_request__pack
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_stock_alerts_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetStockAlertsRequest *
+       emporium__commerce__v1__get_stock_alerts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetStockAlertsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_stock_alerts_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_stock_alerts_request__free_unpacked
+                     (Emporium__Commerce__V1__GetStockAlertsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__get_stock_alerts_response__init
+                     (Emporium__Commerce__V1__GetStockAlertsResponse         *message)
+{
+  static const Emporium__Commerce__V1__GetStockAlertsResponse init_value = EMPORIUM__COMMERCE__V1__GET_STOCK_ALERTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_stock_alerts_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_stock_alerts_response__pack
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_stock_alerts_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetStockAlertsResponse *
+       emporium__commerce__v1__get_stock_alerts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetStockAlertsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_stock_alerts_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_stock_alerts_response__free_unpacked
+                     (Emporium__Commerce__V1__GetStockAlertsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_stock_alerts_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__stock_alert__init
+                     (Emporium__Commerce__V1__StockAlert         *message)
+{
+  static const Emporium__Commerce__V1__StockAlert init_value = EMPORIUM__COMMERCE__V1__STOCK_ALERT__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__stock_alert__get_packed_size
+                     (const Emporium__Commerce__V1__StockAlert *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_alert__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__stock_alert__pack
+                     (const Emporium__Commerce__V1__StockAlert *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_alert__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__stock_alert__pack_to_buffer
+                     (const Emporium__Commerce__V1__StockAlert *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_alert__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__StockAlert *
+       emporium__commerce__v1__stock_alert__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__StockAlert *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__stock_alert__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__stock_alert__free_unpacked
+                     (Emporium__Commerce__V1__StockAlert *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__stock_alert__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__product__field_descriptors[15] =
 {
   {
@@ -4721,6 +4856,185 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries
   (ProtobufCMessageInit) emporium__commerce__v1__record_rating_summaries_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_stock_alerts_request__field_descriptors[2] =
+{
+  {
+    "threshold",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetStockAlertsRequest, threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_results",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetStockAlertsRequest, max_results),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_stock_alerts_request__field_indices_by_name[] = {
+  1,   /* field[1] = max_results */
+  0,   /* field[0] = threshold */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_stock_alerts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_stock_alerts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetStockAlertsRequest",
+  "GetStockAlertsRequest",
+  "Emporium__Commerce__V1__GetStockAlertsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetStockAlertsRequest),
+  2,
+  emporium__commerce__v1__get_stock_alerts_request__field_descriptors,
+  emporium__commerce__v1__get_stock_alerts_request__field_indices_by_name,
+  1,  emporium__commerce__v1__get_stock_alerts_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_stock_alerts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_stock_alerts_response__field_descriptors[2] =
+{
+  {
+    "low_stock_products",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetStockAlertsResponse, low_stock_products),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "alerts",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetStockAlertsResponse, n_alerts),
+    offsetof(Emporium__Commerce__V1__GetStockAlertsResponse, alerts),
+    &emporium__commerce__v1__stock_alert__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_stock_alerts_response__field_indices_by_name[] = {
+  1,   /* field[1] = alerts */
+  0,   /* field[0] = low_stock_products */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_stock_alerts_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_stock_alerts_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetStockAlertsResponse",
+  "GetStockAlertsResponse",
+  "Emporium__Commerce__V1__GetStockAlertsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetStockAlertsResponse),
+  2,
+  emporium__commerce__v1__get_stock_alerts_response__field_descriptors,
+  emporium__commerce__v1__get_stock_alerts_response__field_indices_by_name,
+  1,  emporium__commerce__v1__get_stock_alerts_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_stock_alerts_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__stock_alert__field_descriptors[4] =
+{
+  {
+    "product_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockAlert, product_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockAlert, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seller_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockAlert, seller_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "available",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__StockAlert, available),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__stock_alert__field_indices_by_name[] = {
+  3,   /* field[3] = available */
+  0,   /* field[0] = product_id */
+  2,   /* field[2] = seller_id */
+  1,   /* field[1] = title */
+};
+static const ProtobufCIntRange emporium__commerce__v1__stock_alert__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__stock_alert__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.StockAlert",
+  "StockAlert",
+  "Emporium__Commerce__V1__StockAlert",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__StockAlert),
+  4,
+  emporium__commerce__v1__stock_alert__field_descriptors,
+  emporium__commerce__v1__stock_alert__field_indices_by_name,
+  1,  emporium__commerce__v1__stock_alert__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__stock_alert__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__product_status__enum_values_by_number[4] =
 {
   { "PRODUCT_STATUS_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__PRODUCT_STATUS__PRODUCT_STATUS_UNSPECIFIED", 0 },
@@ -4887,7 +5201,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__search_reindex_job_state__
   emporium__commerce__v1__search_reindex_job_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[14] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[15] =
 {
   { "CreateProduct", &emporium__commerce__v1__create_product_request__descriptor, &emporium__commerce__v1__create_product_response__descriptor },
   { "UpdateProduct", &emporium__commerce__v1__update_product_request__descriptor, &emporium__commerce__v1__update_product_response__descriptor },
@@ -4901,6 +5215,7 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__
   { "GetRecommendations", &emporium__commerce__v1__get_recommendations_request__descriptor, &emporium__commerce__v1__get_recommendations_response__descriptor },
   { "StartSearchReindex", &emporium__commerce__v1__start_search_reindex_request__descriptor, &emporium__commerce__v1__start_search_reindex_response__descriptor },
   { "RecordStockLevels", &emporium__commerce__v1__record_stock_levels_request__descriptor, &emporium__commerce__v1__record_stock_levels_response__descriptor },
+  { "GetStockAlerts", &emporium__commerce__v1__get_stock_alerts_request__descriptor, &emporium__commerce__v1__get_stock_alerts_response__descriptor },
   { "RecordRatingSummaries", &emporium__commerce__v1__record_rating_summaries_request__descriptor, &emporium__commerce__v1__record_rating_summaries_response__descriptor },
   { "GetSearchReindexJob", &emporium__commerce__v1__get_search_reindex_job_request__descriptor, &emporium__commerce__v1__get_search_reindex_job_response__descriptor },
 };
@@ -4911,10 +5226,11 @@ const unsigned emporium__commerce__v1__catalog_service__method_indices_by_name[]
   0,        /* CreateProduct */
   3,        /* GetProduct */
   9,        /* GetRecommendations */
-  13,        /* GetSearchReindexJob */
+  14,        /* GetSearchReindexJob */
+  12,        /* GetStockAlerts */
   6,        /* ListCategories */
   5,        /* ListSellerProducts */
-  12,        /* RecordRatingSummaries */
+  13,        /* RecordRatingSummaries */
   11,        /* RecordStockLevels */
   8,        /* SearchProducts */
   10,        /* StartSearchReindex */
@@ -4927,7 +5243,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descri
   "CatalogService",
   "Emporium__Commerce__V1__CatalogService",
   "emporium.commerce.v1",
-  14,
+  15,
   emporium__commerce__v1__catalog_service__method_descriptors,
   emporium__commerce__v1__catalog_service__method_indices_by_name
 };
@@ -5027,13 +5343,21 @@ void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCServi
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void emporium__commerce__v1__catalog_service__get_stock_alerts(ProtobufCService *service,
+                                                               const Emporium__Commerce__V1__GetStockAlertsRequest *input,
+                                                               Emporium__Commerce__V1__GetStockAlertsResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCService *service,
                                                                       const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
                                                                       Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
                                                                       void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCService *service,
                                                                      const Emporium__Commerce__V1__GetSearchReindexJobRequest *input,
@@ -5041,7 +5365,7 @@ void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__CatalogService_Service *service,
                                                     Emporium__Commerce__V1__CatalogService_ServiceDestroy destroy)

@@ -278,6 +278,51 @@ void   emporium__commerce__v1__rating_count__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__rating_count__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__time_window__init
+                     (Emporium__Commerce__V1__TimeWindow         *message)
+{
+  static const Emporium__Commerce__V1__TimeWindow init_value = EMPORIUM__COMMERCE__V1__TIME_WINDOW__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__time_window__get_packed_size
+                     (const Emporium__Commerce__V1__TimeWindow *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__time_window__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__time_window__pack
+                     (const Emporium__Commerce__V1__TimeWindow *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__time_window__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__time_window__pack_to_buffer
+                     (const Emporium__Commerce__V1__TimeWindow *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__time_window__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__TimeWindow *
+       emporium__commerce__v1__time_window__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__TimeWindow *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__time_window__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__time_window__free_unpacked
+                     (Emporium__Commerce__V1__TimeWindow *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__time_window__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__money__field_descriptors[2] =
 {
   {
@@ -894,6 +939,57 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__rating_count__descripto
   emporium__commerce__v1__rating_count__field_indices_by_name,
   1,  emporium__commerce__v1__rating_count__number_ranges,
   (ProtobufCMessageInit) emporium__commerce__v1__rating_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__time_window__field_descriptors[2] =
+{
+  {
+    "start_time",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__TimeWindow, start_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end_time",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__TimeWindow, end_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__time_window__field_indices_by_name[] = {
+  1,   /* field[1] = end_time */
+  0,   /* field[0] = start_time */
+};
+static const ProtobufCIntRange emporium__commerce__v1__time_window__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__time_window__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.TimeWindow",
+  "TimeWindow",
+  "Emporium__Commerce__V1__TimeWindow",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__TimeWindow),
+  2,
+  emporium__commerce__v1__time_window__field_descriptors,
+  emporium__commerce__v1__time_window__field_indices_by_name,
+  1,  emporium__commerce__v1__time_window__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__time_window__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCEnumValue emporium__commerce__v1__shipping_speed__enum_values_by_number[4] =

@@ -953,6 +953,231 @@ void   emporium__commerce__v1__apply_order_event_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__apply_order_event_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__get_order_stats_request__init
+                     (Emporium__Commerce__V1__GetOrderStatsRequest         *message)
+{
+  static const Emporium__Commerce__V1__GetOrderStatsRequest init_value = EMPORIUM__COMMERCE__V1__GET_ORDER_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_order_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_order_stats_request__pack
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_order_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetOrderStatsRequest *
+       emporium__commerce__v1__get_order_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetOrderStatsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_order_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_order_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetOrderStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__get_order_stats_response__init
+                     (Emporium__Commerce__V1__GetOrderStatsResponse         *message)
+{
+  static const Emporium__Commerce__V1__GetOrderStatsResponse init_value = EMPORIUM__COMMERCE__V1__GET_ORDER_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_order_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_order_stats_response__pack
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_order_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetOrderStatsResponse *
+       emporium__commerce__v1__get_order_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetOrderStatsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_order_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_order_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetOrderStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_order_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__order_status_count__init
+                     (Emporium__Commerce__V1__OrderStatusCount         *message)
+{
+  static const Emporium__Commerce__V1__OrderStatusCount init_value = EMPORIUM__COMMERCE__V1__ORDER_STATUS_COUNT__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__order_status_count__get_packed_size
+                     (const Emporium__Commerce__V1__OrderStatusCount *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__order_status_count__pack
+                     (const Emporium__Commerce__V1__OrderStatusCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__order_status_count__pack_to_buffer
+                     (const Emporium__Commerce__V1__OrderStatusCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__OrderStatusCount *
+       emporium__commerce__v1__order_status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__OrderStatusCount *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__order_status_count__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__order_status_count__free_unpacked
+                     (Emporium__Commerce__V1__OrderStatusCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__order_status_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__daily_sales__init
+                     (Emporium__Commerce__V1__DailySales         *message)
+{
+  static const Emporium__Commerce__V1__DailySales init_value = EMPORIUM__COMMERCE__V1__DAILY_SALES__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__daily_sales__get_packed_size
+                     (const Emporium__Commerce__V1__DailySales *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__daily_sales__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__daily_sales__pack
+                     (const Emporium__Commerce__V1__DailySales *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__daily_sales__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__daily_sales__pack_to_buffer
+                     (const Emporium__Commerce__V1__DailySales *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__daily_sales__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__DailySales *
+       emporium__commerce__v1__daily_sales__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__DailySales *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__daily_sales__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__daily_sales__free_unpacked
+                     (Emporium__Commerce__V1__DailySales *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__daily_sales__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__product_sales__init
+                     (Emporium__Commerce__V1__ProductSales         *message)
+{
+  static const Emporium__Commerce__V1__ProductSales init_value = EMPORIUM__COMMERCE__V1__PRODUCT_SALES__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__product_sales__get_packed_size
+                     (const Emporium__Commerce__V1__ProductSales *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__product_sales__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__product_sales__pack
+                     (const Emporium__Commerce__V1__ProductSales *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__product_sales__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__product_sales__pack_to_buffer
+                     (const Emporium__Commerce__V1__ProductSales *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__product_sales__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__ProductSales *
+       emporium__commerce__v1__product_sales__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__ProductSales *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__product_sales__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__product_sales__free_unpacked
+                     (Emporium__Commerce__V1__ProductSales *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__product_sales__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__order__field_descriptors[22] =
 {
   {
@@ -2531,6 +2756,365 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__apply_order_event_respo
   (ProtobufCMessageInit) emporium__commerce__v1__apply_order_event_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_order_stats_request__field_descriptors[2] =
+{
+  {
+    "window",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetOrderStatsRequest, window),
+    &emporium__commerce__v1__time_window__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_products",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetOrderStatsRequest, top_products),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_order_stats_request__field_indices_by_name[] = {
+  1,   /* field[1] = top_products */
+  0,   /* field[0] = window */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_order_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_order_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetOrderStatsRequest",
+  "GetOrderStatsRequest",
+  "Emporium__Commerce__V1__GetOrderStatsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetOrderStatsRequest),
+  2,
+  emporium__commerce__v1__get_order_stats_request__field_descriptors,
+  emporium__commerce__v1__get_order_stats_request__field_indices_by_name,
+  1,  emporium__commerce__v1__get_order_stats_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_order_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_order_stats_response__field_descriptors[7] =
+{
+  {
+    "orders_placed",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, orders_placed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "orders_by_status",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, n_orders_by_status),
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, orders_by_status),
+    &emporium__commerce__v1__order_status_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "gross_revenue",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, n_gross_revenue),
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, gross_revenue),
+    &emporium__commerce__v1__money__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "average_order_value",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, n_average_order_value),
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, average_order_value),
+    &emporium__commerce__v1__money__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failed_checkouts",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, failed_checkouts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sales_by_day",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, n_sales_by_day),
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, sales_by_day),
+    &emporium__commerce__v1__daily_sales__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "top_products",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, n_top_products),
+    offsetof(Emporium__Commerce__V1__GetOrderStatsResponse, top_products),
+    &emporium__commerce__v1__product_sales__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_order_stats_response__field_indices_by_name[] = {
+  3,   /* field[3] = average_order_value */
+  4,   /* field[4] = failed_checkouts */
+  2,   /* field[2] = gross_revenue */
+  1,   /* field[1] = orders_by_status */
+  0,   /* field[0] = orders_placed */
+  5,   /* field[5] = sales_by_day */
+  6,   /* field[6] = top_products */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_order_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_order_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetOrderStatsResponse",
+  "GetOrderStatsResponse",
+  "Emporium__Commerce__V1__GetOrderStatsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetOrderStatsResponse),
+  7,
+  emporium__commerce__v1__get_order_stats_response__field_descriptors,
+  emporium__commerce__v1__get_order_stats_response__field_indices_by_name,
+  1,  emporium__commerce__v1__get_order_stats_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_order_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__order_status_count__field_descriptors[2] =
+{
+  {
+    "status",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__OrderStatusCount, status),
+    &emporium__commerce__v1__order_status__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__OrderStatusCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__order_status_count__field_indices_by_name[] = {
+  1,   /* field[1] = count */
+  0,   /* field[0] = status */
+};
+static const ProtobufCIntRange emporium__commerce__v1__order_status_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__order_status_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.OrderStatusCount",
+  "OrderStatusCount",
+  "Emporium__Commerce__V1__OrderStatusCount",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__OrderStatusCount),
+  2,
+  emporium__commerce__v1__order_status_count__field_descriptors,
+  emporium__commerce__v1__order_status_count__field_indices_by_name,
+  1,  emporium__commerce__v1__order_status_count__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__order_status_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__daily_sales__field_descriptors[3] =
+{
+  {
+    "date",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__DailySales, date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "orders",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__DailySales, orders),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revenue",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__DailySales, revenue),
+    &emporium__commerce__v1__money__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__daily_sales__field_indices_by_name[] = {
+  0,   /* field[0] = date */
+  1,   /* field[1] = orders */
+  2,   /* field[2] = revenue */
+};
+static const ProtobufCIntRange emporium__commerce__v1__daily_sales__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__daily_sales__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.DailySales",
+  "DailySales",
+  "Emporium__Commerce__V1__DailySales",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__DailySales),
+  3,
+  emporium__commerce__v1__daily_sales__field_descriptors,
+  emporium__commerce__v1__daily_sales__field_indices_by_name,
+  1,  emporium__commerce__v1__daily_sales__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__daily_sales__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__product_sales__field_descriptors[4] =
+{
+  {
+    "product_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ProductSales, product_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "title",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ProductSales, title),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "units",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ProductSales, units),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revenue",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__ProductSales, revenue),
+    &emporium__commerce__v1__money__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__product_sales__field_indices_by_name[] = {
+  0,   /* field[0] = product_id */
+  3,   /* field[3] = revenue */
+  1,   /* field[1] = title */
+  2,   /* field[2] = units */
+};
+static const ProtobufCIntRange emporium__commerce__v1__product_sales__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__product_sales__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.ProductSales",
+  "ProductSales",
+  "Emporium__Commerce__V1__ProductSales",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__ProductSales),
+  4,
+  emporium__commerce__v1__product_sales__field_descriptors,
+  emporium__commerce__v1__product_sales__field_indices_by_name,
+  1,  emporium__commerce__v1__product_sales__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__product_sales__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__order_status__enum_values_by_number[12] =
 {
   { "ORDER_STATUS_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED", 0 },
@@ -2659,7 +3243,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__order_event_kind__descript
   emporium__commerce__v1__order_event_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__order_service__method_descriptors[6] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__order_service__method_descriptors[7] =
 {
   { "Checkout", &emporium__commerce__v1__checkout_request__descriptor, &emporium__commerce__v1__checkout_response__descriptor },
   { "GetOrder", &emporium__commerce__v1__get_order_request__descriptor, &emporium__commerce__v1__get_order_response__descriptor },
@@ -2667,12 +3251,14 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__order_service__me
   { "CancelOrder", &emporium__commerce__v1__cancel_order_request__descriptor, &emporium__commerce__v1__cancel_order_response__descriptor },
   { "WatchOrder", &emporium__commerce__v1__watch_order_request__descriptor, &emporium__commerce__v1__watch_order_response__descriptor },
   { "ApplyOrderEvent", &emporium__commerce__v1__apply_order_event_request__descriptor, &emporium__commerce__v1__apply_order_event_response__descriptor },
+  { "GetOrderStats", &emporium__commerce__v1__get_order_stats_request__descriptor, &emporium__commerce__v1__get_order_stats_response__descriptor },
 };
 const unsigned emporium__commerce__v1__order_service__method_indices_by_name[] = {
   5,        /* ApplyOrderEvent */
   3,        /* CancelOrder */
   0,        /* Checkout */
   1,        /* GetOrder */
+  6,        /* GetOrderStats */
   2,        /* ListOrders */
   4         /* WatchOrder */
 };
@@ -2683,7 +3269,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__order_service__descript
   "OrderService",
   "Emporium__Commerce__V1__OrderService",
   "emporium.commerce.v1",
-  6,
+  7,
   emporium__commerce__v1__order_service__method_descriptors,
   emporium__commerce__v1__order_service__method_indices_by_name
 };
@@ -2734,6 +3320,14 @@ void emporium__commerce__v1__order_service__apply_order_event(ProtobufCService *
 {
   assert(service->descriptor == &emporium__commerce__v1__order_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void emporium__commerce__v1__order_service__get_order_stats(ProtobufCService *service,
+                                                            const Emporium__Commerce__V1__GetOrderStatsRequest *input,
+                                                            Emporium__Commerce__V1__GetOrderStatsResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__order_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__order_service__init (Emporium__Commerce__V1__OrderService_Service *service,
                                                   Emporium__Commerce__V1__OrderService_ServiceDestroy destroy)

@@ -863,6 +863,96 @@ void   emporium__commerce__v1__report_provider_event_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__report_provider_event_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__get_payment_stats_request__init
+                     (Emporium__Commerce__V1__GetPaymentStatsRequest         *message)
+{
+  static const Emporium__Commerce__V1__GetPaymentStatsRequest init_value = EMPORIUM__COMMERCE__V1__GET_PAYMENT_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_payment_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_payment_stats_request__pack
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_payment_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetPaymentStatsRequest *
+       emporium__commerce__v1__get_payment_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetPaymentStatsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_payment_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_payment_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetPaymentStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__get_payment_stats_response__init
+                     (Emporium__Commerce__V1__GetPaymentStatsResponse         *message)
+{
+  static const Emporium__Commerce__V1__GetPaymentStatsResponse init_value = EMPORIUM__COMMERCE__V1__GET_PAYMENT_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_payment_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_payment_stats_response__pack
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_payment_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetPaymentStatsResponse *
+       emporium__commerce__v1__get_payment_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetPaymentStatsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_payment_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_payment_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetPaymentStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_payment_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__payment_method__field_descriptors[2] =
 {
   {
@@ -2352,6 +2442,95 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__report_provider_event_r
   (ProtobufCMessageInit) emporium__commerce__v1__report_provider_event_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_payment_stats_request__field_descriptors[1] =
+{
+  {
+    "window",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetPaymentStatsRequest, window),
+    &emporium__commerce__v1__time_window__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_payment_stats_request__field_indices_by_name[] = {
+  0,   /* field[0] = window */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_payment_stats_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_payment_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetPaymentStatsRequest",
+  "GetPaymentStatsRequest",
+  "Emporium__Commerce__V1__GetPaymentStatsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetPaymentStatsRequest),
+  1,
+  emporium__commerce__v1__get_payment_stats_request__field_descriptors,
+  emporium__commerce__v1__get_payment_stats_request__field_indices_by_name,
+  1,  emporium__commerce__v1__get_payment_stats_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_payment_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_payment_stats_response__field_descriptors[2] =
+{
+  {
+    "refunds",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__GetPaymentStatsResponse, n_refunds),
+    offsetof(Emporium__Commerce__V1__GetPaymentStatsResponse, refunds),
+    &emporium__commerce__v1__money__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "payment_declines",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetPaymentStatsResponse, payment_declines),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_payment_stats_response__field_indices_by_name[] = {
+  1,   /* field[1] = payment_declines */
+  0,   /* field[0] = refunds */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_payment_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_payment_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetPaymentStatsResponse",
+  "GetPaymentStatsResponse",
+  "Emporium__Commerce__V1__GetPaymentStatsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetPaymentStatsResponse),
+  2,
+  emporium__commerce__v1__get_payment_stats_response__field_descriptors,
+  emporium__commerce__v1__get_payment_stats_response__field_indices_by_name,
+  1,  emporium__commerce__v1__get_payment_stats_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_payment_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__payment_status__enum_values_by_number[9] =
 {
   { "PAYMENT_STATUS_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__PAYMENT_STATUS__PAYMENT_STATUS_UNSPECIFIED", 0 },
@@ -2582,7 +2761,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__provider_event_kind__descr
   emporium__commerce__v1__provider_event_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__payment_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__payment_service__method_descriptors[8] =
 {
   { "AuthorizePayment", &emporium__commerce__v1__authorize_payment_request__descriptor, &emporium__commerce__v1__authorize_payment_response__descriptor },
   { "CapturePayment", &emporium__commerce__v1__capture_payment_request__descriptor, &emporium__commerce__v1__capture_payment_response__descriptor },
@@ -2591,11 +2770,13 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__payment_service__
   { "GetPayment", &emporium__commerce__v1__get_payment_request__descriptor, &emporium__commerce__v1__get_payment_response__descriptor },
   { "ListPayments", &emporium__commerce__v1__list_payments_request__descriptor, &emporium__commerce__v1__list_payments_response__descriptor },
   { "ReportProviderEvent", &emporium__commerce__v1__report_provider_event_request__descriptor, &emporium__commerce__v1__report_provider_event_response__descriptor },
+  { "GetPaymentStats", &emporium__commerce__v1__get_payment_stats_request__descriptor, &emporium__commerce__v1__get_payment_stats_response__descriptor },
 };
 const unsigned emporium__commerce__v1__payment_service__method_indices_by_name[] = {
   0,        /* AuthorizePayment */
   1,        /* CapturePayment */
   4,        /* GetPayment */
+  7,        /* GetPaymentStats */
   5,        /* ListPayments */
   3,        /* RefundPayment */
   6,        /* ReportProviderEvent */
@@ -2608,7 +2789,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__payment_service__descri
   "PaymentService",
   "Emporium__Commerce__V1__PaymentService",
   "emporium.commerce.v1",
-  7,
+  8,
   emporium__commerce__v1__payment_service__method_descriptors,
   emporium__commerce__v1__payment_service__method_indices_by_name
 };
@@ -2667,6 +2848,14 @@ void emporium__commerce__v1__payment_service__report_provider_event(ProtobufCSer
 {
   assert(service->descriptor == &emporium__commerce__v1__payment_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void emporium__commerce__v1__payment_service__get_payment_stats(ProtobufCService *service,
+                                                                const Emporium__Commerce__V1__GetPaymentStatsRequest *input,
+                                                                Emporium__Commerce__V1__GetPaymentStatsResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__payment_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__payment_service__init (Emporium__Commerce__V1__PaymentService_Service *service,
                                                     Emporium__Commerce__V1__PaymentService_ServiceDestroy destroy)

@@ -16,13 +16,13 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "emporium/commerce/v1/auth.pb-c.h"
+#include "emporium/commerce/v1/catalog.pb-c.h"
 #include "emporium/commerce/v1/common.pb-c.h"
 #include "emporium/commerce/v1/orders.pb-c.h"
 #include "emporium/commerce/v1/reviews.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
 typedef struct Emporium__Commerce__V1__AdminOperation Emporium__Commerce__V1__AdminOperation;
-typedef struct Emporium__Commerce__V1__OrderStatusCount Emporium__Commerce__V1__OrderStatusCount;
 typedef struct Emporium__Commerce__V1__AuditEvent Emporium__Commerce__V1__AuditEvent;
 typedef struct Emporium__Commerce__V1__AuditEvent__AttributesEntry Emporium__Commerce__V1__AuditEvent__AttributesEntry;
 typedef struct Emporium__Commerce__V1__ListUsersRequest Emporium__Commerce__V1__ListUsersRequest;
@@ -171,26 +171,6 @@ struct  Emporium__Commerce__V1__AdminOperation
     , (char *)protobuf_c_empty_string, EMPORIUM__COMMERCE__V1__OPERATION_KIND__OPERATION_KIND_UNSPECIFIED, EMPORIUM__COMMERCE__V1__OPERATION_STATE__OPERATION_STATE_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, NULL, NULL, 0, (char *)protobuf_c_empty_string }
 
 
-/*
- * OrderStatusCount is the number of orders in one status.
- */
-struct  Emporium__Commerce__V1__OrderStatusCount
-{
-  ProtobufCMessage base;
-  /*
-   * The status.
-   */
-  Emporium__Commerce__V1__OrderStatus status;
-  /*
-   * The number of orders placed in the window that are in this status now.
-   */
-  int64_t count;
-};
-#define EMPORIUM__COMMERCE__V1__ORDER_STATUS_COUNT__INIT \
- { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__order_status_count__descriptor) \
-    , EMPORIUM__COMMERCE__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, 0 }
-
-
 struct  Emporium__Commerce__V1__AuditEvent__AttributesEntry
 {
   ProtobufCMessage base;
@@ -203,6 +183,7 @@ struct  Emporium__Commerce__V1__AuditEvent__AttributesEntry
 
 
 /*
+ * OrderStatusCount is the number of orders in one status.
  * AuditEvent records one administrative change.
  */
 struct  Emporium__Commerce__V1__AuditEvent
@@ -586,10 +567,26 @@ struct  Emporium__Commerce__V1__GetDashboardResponse
    * Active products with 5 or fewer units available now.
    */
   int64_t low_stock_products;
+  /*
+   * Orders confirmed in the window per UTC day and currency, oldest day first.
+   */
+  size_t n_sales_by_day;
+  Emporium__Commerce__V1__DailySales **sales_by_day;
+  /*
+   * The 10 products with the most units in orders confirmed in the window.
+   */
+  size_t n_top_products;
+  Emporium__Commerce__V1__ProductSales **top_products;
+  /*
+   * The (at most 20) active products with the fewest units available, among those with 5 or
+   * fewer: the stock alerts.
+   */
+  size_t n_stock_alerts;
+  Emporium__Commerce__V1__StockAlert **stock_alerts;
 };
 #define EMPORIUM__COMMERCE__V1__GET_DASHBOARD_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_dashboard_response__descriptor) \
-    , NULL, NULL, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , NULL, NULL, NULL, 0, 0,NULL, 0,NULL, 0,NULL, 0,NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0,NULL, 0,NULL, 0,NULL }
 
 
 /*
@@ -731,25 +728,6 @@ Emporium__Commerce__V1__AdminOperation *
                       const uint8_t       *data);
 void   emporium__commerce__v1__admin_operation__free_unpacked
                      (Emporium__Commerce__V1__AdminOperation *message,
-                      ProtobufCAllocator *allocator);
-/* Emporium__Commerce__V1__OrderStatusCount methods */
-void   emporium__commerce__v1__order_status_count__init
-                     (Emporium__Commerce__V1__OrderStatusCount         *message);
-size_t emporium__commerce__v1__order_status_count__get_packed_size
-                     (const Emporium__Commerce__V1__OrderStatusCount   *message);
-size_t emporium__commerce__v1__order_status_count__pack
-                     (const Emporium__Commerce__V1__OrderStatusCount   *message,
-                      uint8_t             *out);
-size_t emporium__commerce__v1__order_status_count__pack_to_buffer
-                     (const Emporium__Commerce__V1__OrderStatusCount   *message,
-                      ProtobufCBuffer     *buffer);
-Emporium__Commerce__V1__OrderStatusCount *
-       emporium__commerce__v1__order_status_count__unpack
-                     (ProtobufCAllocator  *allocator,
-                      size_t               len,
-                      const uint8_t       *data);
-void   emporium__commerce__v1__order_status_count__free_unpacked
-                     (Emporium__Commerce__V1__OrderStatusCount *message,
                       ProtobufCAllocator *allocator);
 /* Emporium__Commerce__V1__AuditEvent__AttributesEntry methods */
 void   emporium__commerce__v1__audit_event__attributes_entry__init
@@ -1158,9 +1136,6 @@ void   emporium__commerce__v1__list_audit_events_response__free_unpacked
 typedef void (*Emporium__Commerce__V1__AdminOperation_Closure)
                  (const Emporium__Commerce__V1__AdminOperation *message,
                   void *closure_data);
-typedef void (*Emporium__Commerce__V1__OrderStatusCount_Closure)
-                 (const Emporium__Commerce__V1__OrderStatusCount *message,
-                  void *closure_data);
 typedef void (*Emporium__Commerce__V1__AuditEvent__AttributesEntry_Closure)
                  (const Emporium__Commerce__V1__AuditEvent__AttributesEntry *message,
                   void *closure_data);
@@ -1339,7 +1314,6 @@ extern const ProtobufCEnumDescriptor    emporium__commerce__v1__moderation_actio
 extern const ProtobufCEnumDescriptor    emporium__commerce__v1__operation_kind__descriptor;
 extern const ProtobufCEnumDescriptor    emporium__commerce__v1__operation_state__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__admin_operation__descriptor;
-extern const ProtobufCMessageDescriptor emporium__commerce__v1__order_status_count__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__audit_event__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__audit_event__attributes_entry__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__list_users_request__descriptor;

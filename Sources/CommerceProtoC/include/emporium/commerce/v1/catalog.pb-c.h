@@ -61,6 +61,9 @@ typedef struct Emporium__Commerce__V1__RecordStockLevelsResponse Emporium__Comme
 typedef struct Emporium__Commerce__V1__VersionedRatingSummary Emporium__Commerce__V1__VersionedRatingSummary;
 typedef struct Emporium__Commerce__V1__RecordRatingSummariesRequest Emporium__Commerce__V1__RecordRatingSummariesRequest;
 typedef struct Emporium__Commerce__V1__RecordRatingSummariesResponse Emporium__Commerce__V1__RecordRatingSummariesResponse;
+typedef struct Emporium__Commerce__V1__GetStockAlertsRequest Emporium__Commerce__V1__GetStockAlertsRequest;
+typedef struct Emporium__Commerce__V1__GetStockAlertsResponse Emporium__Commerce__V1__GetStockAlertsResponse;
+typedef struct Emporium__Commerce__V1__StockAlert Emporium__Commerce__V1__StockAlert;
 
 
 /* --- enums --- */
@@ -1298,6 +1301,75 @@ struct  Emporium__Commerce__V1__RecordRatingSummariesResponse
     , 0 }
 
 
+/*
+ * GetStockAlertsRequest sets what counts as low stock.
+ */
+struct  Emporium__Commerce__V1__GetStockAlertsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * Products with at most this many units available are alerts; 0 means 5.
+   */
+  int32_t threshold;
+  /*
+   * At most this many alerts are listed: 0 means 20; at most 100. The count covers them all.
+   */
+  int32_t max_results;
+};
+#define EMPORIUM__COMMERCE__V1__GET_STOCK_ALERTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_stock_alerts_request__descriptor) \
+    , 0, 0 }
+
+
+/*
+ * GetStockAlertsResponse lists the low-stock products.
+ */
+struct  Emporium__Commerce__V1__GetStockAlertsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * How many active products have at most threshold units available.
+   */
+  int64_t low_stock_products;
+  /*
+   * The first max_results of them, fewest units first.
+   */
+  size_t n_alerts;
+  Emporium__Commerce__V1__StockAlert **alerts;
+};
+#define EMPORIUM__COMMERCE__V1__GET_STOCK_ALERTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_stock_alerts_response__descriptor) \
+    , 0, 0,NULL }
+
+
+/*
+ * StockAlert is an active product with few units available.
+ */
+struct  Emporium__Commerce__V1__StockAlert
+{
+  ProtobufCMessage base;
+  /*
+   * The product's identifier.
+   */
+  char *product_id;
+  /*
+   * The product's title.
+   */
+  char *title;
+  /*
+   * The seller who owns it.
+   */
+  char *seller_id;
+  /*
+   * Units available (on hand minus reserved, over every warehouse).
+   */
+  int64_t available;
+};
+#define EMPORIUM__COMMERCE__V1__STOCK_ALERT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__stock_alert__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
 /* Emporium__Commerce__V1__Product methods */
 void   emporium__commerce__v1__product__init
                      (Emporium__Commerce__V1__Product         *message);
@@ -2115,6 +2187,63 @@ Emporium__Commerce__V1__RecordRatingSummariesResponse *
 void   emporium__commerce__v1__record_rating_summaries_response__free_unpacked
                      (Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetStockAlertsRequest methods */
+void   emporium__commerce__v1__get_stock_alerts_request__init
+                     (Emporium__Commerce__V1__GetStockAlertsRequest         *message);
+size_t emporium__commerce__v1__get_stock_alerts_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest   *message);
+size_t emporium__commerce__v1__get_stock_alerts_request__pack
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_stock_alerts_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetStockAlertsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetStockAlertsRequest *
+       emporium__commerce__v1__get_stock_alerts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_stock_alerts_request__free_unpacked
+                     (Emporium__Commerce__V1__GetStockAlertsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetStockAlertsResponse methods */
+void   emporium__commerce__v1__get_stock_alerts_response__init
+                     (Emporium__Commerce__V1__GetStockAlertsResponse         *message);
+size_t emporium__commerce__v1__get_stock_alerts_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse   *message);
+size_t emporium__commerce__v1__get_stock_alerts_response__pack
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_stock_alerts_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetStockAlertsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetStockAlertsResponse *
+       emporium__commerce__v1__get_stock_alerts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_stock_alerts_response__free_unpacked
+                     (Emporium__Commerce__V1__GetStockAlertsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__StockAlert methods */
+void   emporium__commerce__v1__stock_alert__init
+                     (Emporium__Commerce__V1__StockAlert         *message);
+size_t emporium__commerce__v1__stock_alert__get_packed_size
+                     (const Emporium__Commerce__V1__StockAlert   *message);
+size_t emporium__commerce__v1__stock_alert__pack
+                     (const Emporium__Commerce__V1__StockAlert   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__stock_alert__pack_to_buffer
+                     (const Emporium__Commerce__V1__StockAlert   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__StockAlert *
+       emporium__commerce__v1__stock_alert__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__stock_alert__free_unpacked
+                     (Emporium__Commerce__V1__StockAlert *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Emporium__Commerce__V1__Product_Closure)
@@ -2246,6 +2375,15 @@ typedef void (*Emporium__Commerce__V1__RecordRatingSummariesRequest_Closure)
 typedef void (*Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure)
                  (const Emporium__Commerce__V1__RecordRatingSummariesResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetStockAlertsRequest_Closure)
+                 (const Emporium__Commerce__V1__GetStockAlertsRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetStockAlertsResponse_Closure)
+                 (const Emporium__Commerce__V1__GetStockAlertsResponse *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__StockAlert_Closure)
+                 (const Emporium__Commerce__V1__StockAlert *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -2301,6 +2439,10 @@ struct Emporium__Commerce__V1__CatalogService_Service
                               const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
                               Emporium__Commerce__V1__RecordStockLevelsResponse_Closure closure,
                               void *closure_data);
+  void (*get_stock_alerts)(Emporium__Commerce__V1__CatalogService_Service *service,
+                           const Emporium__Commerce__V1__GetStockAlertsRequest *input,
+                           Emporium__Commerce__V1__GetStockAlertsResponse_Closure closure,
+                           void *closure_data);
   void (*record_rating_summaries)(Emporium__Commerce__V1__CatalogService_Service *service,
                                   const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
                                   Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
@@ -2329,6 +2471,7 @@ void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__Cata
       function_prefix__ ## get_recommendations,\
       function_prefix__ ## start_search_reindex,\
       function_prefix__ ## record_stock_levels,\
+      function_prefix__ ## get_stock_alerts,\
       function_prefix__ ## record_rating_summaries,\
       function_prefix__ ## get_search_reindex_job  }
 void emporium__commerce__v1__catalog_service__create_product(ProtobufCService *service,
@@ -2379,6 +2522,10 @@ void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCServi
                                                                   const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
                                                                   Emporium__Commerce__V1__RecordStockLevelsResponse_Closure closure,
                                                                   void *closure_data);
+void emporium__commerce__v1__catalog_service__get_stock_alerts(ProtobufCService *service,
+                                                               const Emporium__Commerce__V1__GetStockAlertsRequest *input,
+                                                               Emporium__Commerce__V1__GetStockAlertsResponse_Closure closure,
+                                                               void *closure_data);
 void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCService *service,
                                                                       const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
                                                                       Emporium__Commerce__V1__RecordRatingSummariesResponse_Closure closure,
@@ -2438,6 +2585,9 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_stock_lev
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__versioned_rating_summary__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_rating_summaries_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_stock_alerts_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_stock_alerts_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__stock_alert__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descriptor;
 
 PROTOBUF_C__END_DECLS

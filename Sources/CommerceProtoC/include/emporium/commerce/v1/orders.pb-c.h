@@ -40,6 +40,11 @@ typedef struct Emporium__Commerce__V1__WatchOrderResponse Emporium__Commerce__V1
 typedef struct Emporium__Commerce__V1__OrderEventLine Emporium__Commerce__V1__OrderEventLine;
 typedef struct Emporium__Commerce__V1__ApplyOrderEventRequest Emporium__Commerce__V1__ApplyOrderEventRequest;
 typedef struct Emporium__Commerce__V1__ApplyOrderEventResponse Emporium__Commerce__V1__ApplyOrderEventResponse;
+typedef struct Emporium__Commerce__V1__GetOrderStatsRequest Emporium__Commerce__V1__GetOrderStatsRequest;
+typedef struct Emporium__Commerce__V1__GetOrderStatsResponse Emporium__Commerce__V1__GetOrderStatsResponse;
+typedef struct Emporium__Commerce__V1__OrderStatusCount Emporium__Commerce__V1__OrderStatusCount;
+typedef struct Emporium__Commerce__V1__DailySales Emporium__Commerce__V1__DailySales;
+typedef struct Emporium__Commerce__V1__ProductSales Emporium__Commerce__V1__ProductSales;
 
 
 /* --- enums --- */
@@ -811,6 +816,146 @@ struct  Emporium__Commerce__V1__ApplyOrderEventResponse
     , NULL, 0 }
 
 
+/*
+ * GetOrderStatsRequest names the window.
+ */
+struct  Emporium__Commerce__V1__GetOrderStatsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The window the figures cover.
+   */
+  Emporium__Commerce__V1__TimeWindow *window;
+  /*
+   * How many best-selling products to return: 0 means 10; at most 50.
+   */
+  int32_t top_products;
+};
+#define EMPORIUM__COMMERCE__V1__GET_ORDER_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_order_stats_request__descriptor) \
+    , NULL, 0 }
+
+
+/*
+ * GetOrderStatsResponse carries the order figures.
+ */
+struct  Emporium__Commerce__V1__GetOrderStatsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Orders placed in the window, excluding FAILED ones.
+   */
+  int64_t orders_placed;
+  /*
+   * Orders placed in the window, by current status (statuses with no order are omitted).
+   */
+  size_t n_orders_by_status;
+  Emporium__Commerce__V1__OrderStatusCount **orders_by_status;
+  /*
+   * The totals of orders confirmed in the window, one entry per currency.
+   */
+  size_t n_gross_revenue;
+  Emporium__Commerce__V1__Money **gross_revenue;
+  /*
+   * The average total of orders confirmed in the window, one entry per currency, rounded down
+   * to a whole minor unit.
+   */
+  size_t n_average_order_value;
+  Emporium__Commerce__V1__Money **average_order_value;
+  /*
+   * Checkouts that ended FAILED in the window.
+   */
+  int64_t failed_checkouts;
+  /*
+   * Orders confirmed in the window per UTC day and currency, oldest day first; days without a
+   * confirmed order are omitted.
+   */
+  size_t n_sales_by_day;
+  Emporium__Commerce__V1__DailySales **sales_by_day;
+  /*
+   * The products with the most units in orders confirmed in the window, most units first (ties
+   * by revenue, then product id).
+   */
+  size_t n_top_products;
+  Emporium__Commerce__V1__ProductSales **top_products;
+};
+#define EMPORIUM__COMMERCE__V1__GET_ORDER_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_order_stats_response__descriptor) \
+    , 0, 0,NULL, 0,NULL, 0,NULL, 0, 0,NULL, 0,NULL }
+
+
+/*
+ * OrderStatusCount counts orders in one status.
+ */
+struct  Emporium__Commerce__V1__OrderStatusCount
+{
+  ProtobufCMessage base;
+  /*
+   * The status.
+   */
+  Emporium__Commerce__V1__OrderStatus status;
+  /*
+   * The number of orders placed in the window that are in this status now.
+   */
+  int64_t count;
+};
+#define EMPORIUM__COMMERCE__V1__ORDER_STATUS_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__order_status_count__descriptor) \
+    , EMPORIUM__COMMERCE__V1__ORDER_STATUS__ORDER_STATUS_UNSPECIFIED, 0 }
+
+
+/*
+ * DailySales is one UTC day's confirmed orders in one currency.
+ */
+struct  Emporium__Commerce__V1__DailySales
+{
+  ProtobufCMessage base;
+  /*
+   * The day, as YYYY-MM-DD in UTC.
+   */
+  char *date;
+  /*
+   * How many orders were confirmed that day.
+   */
+  int64_t orders;
+  /*
+   * The sum of their totals.
+   */
+  Emporium__Commerce__V1__Money *revenue;
+};
+#define EMPORIUM__COMMERCE__V1__DAILY_SALES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__daily_sales__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, NULL }
+
+
+/*
+ * ProductSales is one product's sales in a window.
+ */
+struct  Emporium__Commerce__V1__ProductSales
+{
+  ProtobufCMessage base;
+  /*
+   * The product's identifier.
+   */
+  char *product_id;
+  /*
+   * The product's title when it was bought (the most recent order's).
+   */
+  char *title;
+  /*
+   * Units sold in orders confirmed in the window.
+   */
+  int64_t units;
+  /*
+   * What those units brought in (unit price times units, before tax and shipping).
+   */
+  Emporium__Commerce__V1__Money *revenue;
+};
+#define EMPORIUM__COMMERCE__V1__PRODUCT_SALES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__product_sales__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL }
+
+
 /* Emporium__Commerce__V1__Order methods */
 void   emporium__commerce__v1__order__init
                      (Emporium__Commerce__V1__Order         *message);
@@ -1210,6 +1355,101 @@ Emporium__Commerce__V1__ApplyOrderEventResponse *
 void   emporium__commerce__v1__apply_order_event_response__free_unpacked
                      (Emporium__Commerce__V1__ApplyOrderEventResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetOrderStatsRequest methods */
+void   emporium__commerce__v1__get_order_stats_request__init
+                     (Emporium__Commerce__V1__GetOrderStatsRequest         *message);
+size_t emporium__commerce__v1__get_order_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest   *message);
+size_t emporium__commerce__v1__get_order_stats_request__pack
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_order_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetOrderStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetOrderStatsRequest *
+       emporium__commerce__v1__get_order_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_order_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetOrderStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetOrderStatsResponse methods */
+void   emporium__commerce__v1__get_order_stats_response__init
+                     (Emporium__Commerce__V1__GetOrderStatsResponse         *message);
+size_t emporium__commerce__v1__get_order_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse   *message);
+size_t emporium__commerce__v1__get_order_stats_response__pack
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_order_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetOrderStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetOrderStatsResponse *
+       emporium__commerce__v1__get_order_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_order_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetOrderStatsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__OrderStatusCount methods */
+void   emporium__commerce__v1__order_status_count__init
+                     (Emporium__Commerce__V1__OrderStatusCount         *message);
+size_t emporium__commerce__v1__order_status_count__get_packed_size
+                     (const Emporium__Commerce__V1__OrderStatusCount   *message);
+size_t emporium__commerce__v1__order_status_count__pack
+                     (const Emporium__Commerce__V1__OrderStatusCount   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__order_status_count__pack_to_buffer
+                     (const Emporium__Commerce__V1__OrderStatusCount   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__OrderStatusCount *
+       emporium__commerce__v1__order_status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__order_status_count__free_unpacked
+                     (Emporium__Commerce__V1__OrderStatusCount *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__DailySales methods */
+void   emporium__commerce__v1__daily_sales__init
+                     (Emporium__Commerce__V1__DailySales         *message);
+size_t emporium__commerce__v1__daily_sales__get_packed_size
+                     (const Emporium__Commerce__V1__DailySales   *message);
+size_t emporium__commerce__v1__daily_sales__pack
+                     (const Emporium__Commerce__V1__DailySales   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__daily_sales__pack_to_buffer
+                     (const Emporium__Commerce__V1__DailySales   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__DailySales *
+       emporium__commerce__v1__daily_sales__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__daily_sales__free_unpacked
+                     (Emporium__Commerce__V1__DailySales *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__ProductSales methods */
+void   emporium__commerce__v1__product_sales__init
+                     (Emporium__Commerce__V1__ProductSales         *message);
+size_t emporium__commerce__v1__product_sales__get_packed_size
+                     (const Emporium__Commerce__V1__ProductSales   *message);
+size_t emporium__commerce__v1__product_sales__pack
+                     (const Emporium__Commerce__V1__ProductSales   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__product_sales__pack_to_buffer
+                     (const Emporium__Commerce__V1__ProductSales   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__ProductSales *
+       emporium__commerce__v1__product_sales__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__product_sales__free_unpacked
+                     (Emporium__Commerce__V1__ProductSales *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Emporium__Commerce__V1__Order_Closure)
@@ -1275,6 +1515,21 @@ typedef void (*Emporium__Commerce__V1__ApplyOrderEventRequest_Closure)
 typedef void (*Emporium__Commerce__V1__ApplyOrderEventResponse_Closure)
                  (const Emporium__Commerce__V1__ApplyOrderEventResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetOrderStatsRequest_Closure)
+                 (const Emporium__Commerce__V1__GetOrderStatsRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetOrderStatsResponse_Closure)
+                 (const Emporium__Commerce__V1__GetOrderStatsResponse *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__OrderStatusCount_Closure)
+                 (const Emporium__Commerce__V1__OrderStatusCount *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__DailySales_Closure)
+                 (const Emporium__Commerce__V1__DailySales *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__ProductSales_Closure)
+                 (const Emporium__Commerce__V1__ProductSales *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1306,6 +1561,10 @@ struct Emporium__Commerce__V1__OrderService_Service
                             const Emporium__Commerce__V1__ApplyOrderEventRequest *input,
                             Emporium__Commerce__V1__ApplyOrderEventResponse_Closure closure,
                             void *closure_data);
+  void (*get_order_stats)(Emporium__Commerce__V1__OrderService_Service *service,
+                          const Emporium__Commerce__V1__GetOrderStatsRequest *input,
+                          Emporium__Commerce__V1__GetOrderStatsResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Emporium__Commerce__V1__OrderService_ServiceDestroy)(Emporium__Commerce__V1__OrderService_Service *);
 void emporium__commerce__v1__order_service__init (Emporium__Commerce__V1__OrderService_Service *service,
@@ -1319,7 +1578,8 @@ void emporium__commerce__v1__order_service__init (Emporium__Commerce__V1__OrderS
       function_prefix__ ## list_orders,\
       function_prefix__ ## cancel_order,\
       function_prefix__ ## watch_order,\
-      function_prefix__ ## apply_order_event  }
+      function_prefix__ ## apply_order_event,\
+      function_prefix__ ## get_order_stats  }
 void emporium__commerce__v1__order_service__checkout(ProtobufCService *service,
                                                      const Emporium__Commerce__V1__CheckoutRequest *input,
                                                      Emporium__Commerce__V1__CheckoutResponse_Closure closure,
@@ -1344,6 +1604,10 @@ void emporium__commerce__v1__order_service__apply_order_event(ProtobufCService *
                                                               const Emporium__Commerce__V1__ApplyOrderEventRequest *input,
                                                               Emporium__Commerce__V1__ApplyOrderEventResponse_Closure closure,
                                                               void *closure_data);
+void emporium__commerce__v1__order_service__get_order_stats(ProtobufCService *service,
+                                                            const Emporium__Commerce__V1__GetOrderStatsRequest *input,
+                                                            Emporium__Commerce__V1__GetOrderStatsResponse_Closure closure,
+                                                            void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1371,6 +1635,11 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__watch_order_resp
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__order_event_line__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__apply_order_event_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__apply_order_event_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_order_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_order_stats_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__order_status_count__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__daily_sales__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__product_sales__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__order_service__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -37,6 +37,8 @@ typedef struct Emporium__Commerce__V1__ListPaymentsRequest Emporium__Commerce__V
 typedef struct Emporium__Commerce__V1__ListPaymentsResponse Emporium__Commerce__V1__ListPaymentsResponse;
 typedef struct Emporium__Commerce__V1__ReportProviderEventRequest Emporium__Commerce__V1__ReportProviderEventRequest;
 typedef struct Emporium__Commerce__V1__ReportProviderEventResponse Emporium__Commerce__V1__ReportProviderEventResponse;
+typedef struct Emporium__Commerce__V1__GetPaymentStatsRequest Emporium__Commerce__V1__GetPaymentStatsRequest;
+typedef struct Emporium__Commerce__V1__GetPaymentStatsResponse Emporium__Commerce__V1__GetPaymentStatsResponse;
 
 
 /* --- enums --- */
@@ -819,6 +821,44 @@ struct  Emporium__Commerce__V1__ReportProviderEventResponse
     , NULL, 0 }
 
 
+/*
+ * GetPaymentStatsRequest names the window.
+ */
+struct  Emporium__Commerce__V1__GetPaymentStatsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The window the figures cover.
+   */
+  Emporium__Commerce__V1__TimeWindow *window;
+};
+#define EMPORIUM__COMMERCE__V1__GET_PAYMENT_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_payment_stats_request__descriptor) \
+    , NULL }
+
+
+/*
+ * GetPaymentStatsResponse carries the payment figures.
+ */
+struct  Emporium__Commerce__V1__GetPaymentStatsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The refunds that succeeded in the window, one entry per currency (currencies without a
+   * refund are omitted).
+   */
+  size_t n_refunds;
+  Emporium__Commerce__V1__Money **refunds;
+  /*
+   * Payment authorizations declined in the window.
+   */
+  int64_t payment_declines;
+};
+#define EMPORIUM__COMMERCE__V1__GET_PAYMENT_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_payment_stats_response__descriptor) \
+    , 0,NULL, 0 }
+
+
 /* Emporium__Commerce__V1__PaymentMethod methods */
 void   emporium__commerce__v1__payment_method__init
                      (Emporium__Commerce__V1__PaymentMethod         *message);
@@ -1180,6 +1220,44 @@ Emporium__Commerce__V1__ReportProviderEventResponse *
 void   emporium__commerce__v1__report_provider_event_response__free_unpacked
                      (Emporium__Commerce__V1__ReportProviderEventResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetPaymentStatsRequest methods */
+void   emporium__commerce__v1__get_payment_stats_request__init
+                     (Emporium__Commerce__V1__GetPaymentStatsRequest         *message);
+size_t emporium__commerce__v1__get_payment_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest   *message);
+size_t emporium__commerce__v1__get_payment_stats_request__pack
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_payment_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetPaymentStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetPaymentStatsRequest *
+       emporium__commerce__v1__get_payment_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_payment_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetPaymentStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetPaymentStatsResponse methods */
+void   emporium__commerce__v1__get_payment_stats_response__init
+                     (Emporium__Commerce__V1__GetPaymentStatsResponse         *message);
+size_t emporium__commerce__v1__get_payment_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse   *message);
+size_t emporium__commerce__v1__get_payment_stats_response__pack
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_payment_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetPaymentStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetPaymentStatsResponse *
+       emporium__commerce__v1__get_payment_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_payment_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetPaymentStatsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Emporium__Commerce__V1__PaymentMethod_Closure)
@@ -1239,6 +1317,12 @@ typedef void (*Emporium__Commerce__V1__ReportProviderEventRequest_Closure)
 typedef void (*Emporium__Commerce__V1__ReportProviderEventResponse_Closure)
                  (const Emporium__Commerce__V1__ReportProviderEventResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetPaymentStatsRequest_Closure)
+                 (const Emporium__Commerce__V1__GetPaymentStatsRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetPaymentStatsResponse_Closure)
+                 (const Emporium__Commerce__V1__GetPaymentStatsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1274,6 +1358,10 @@ struct Emporium__Commerce__V1__PaymentService_Service
                                 const Emporium__Commerce__V1__ReportProviderEventRequest *input,
                                 Emporium__Commerce__V1__ReportProviderEventResponse_Closure closure,
                                 void *closure_data);
+  void (*get_payment_stats)(Emporium__Commerce__V1__PaymentService_Service *service,
+                            const Emporium__Commerce__V1__GetPaymentStatsRequest *input,
+                            Emporium__Commerce__V1__GetPaymentStatsResponse_Closure closure,
+                            void *closure_data);
 };
 typedef void (*Emporium__Commerce__V1__PaymentService_ServiceDestroy)(Emporium__Commerce__V1__PaymentService_Service *);
 void emporium__commerce__v1__payment_service__init (Emporium__Commerce__V1__PaymentService_Service *service,
@@ -1288,7 +1376,8 @@ void emporium__commerce__v1__payment_service__init (Emporium__Commerce__V1__Paym
       function_prefix__ ## refund_payment,\
       function_prefix__ ## get_payment,\
       function_prefix__ ## list_payments,\
-      function_prefix__ ## report_provider_event  }
+      function_prefix__ ## report_provider_event,\
+      function_prefix__ ## get_payment_stats  }
 void emporium__commerce__v1__payment_service__authorize_payment(ProtobufCService *service,
                                                                 const Emporium__Commerce__V1__AuthorizePaymentRequest *input,
                                                                 Emporium__Commerce__V1__AuthorizePaymentResponse_Closure closure,
@@ -1317,6 +1406,10 @@ void emporium__commerce__v1__payment_service__report_provider_event(ProtobufCSer
                                                                     const Emporium__Commerce__V1__ReportProviderEventRequest *input,
                                                                     Emporium__Commerce__V1__ReportProviderEventResponse_Closure closure,
                                                                     void *closure_data);
+void emporium__commerce__v1__payment_service__get_payment_stats(ProtobufCService *service,
+                                                                const Emporium__Commerce__V1__GetPaymentStatsRequest *input,
+                                                                Emporium__Commerce__V1__GetPaymentStatsResponse_Closure closure,
+                                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1345,6 +1438,8 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__list_payments_re
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__list_payments_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__report_provider_event_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__report_provider_event_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_payment_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_payment_stats_response__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__payment_service__descriptor;
 
 PROTOBUF_C__END_DECLS
