@@ -209,7 +209,9 @@ public struct LoadEngine: Sendable {
       rate: model.rate, rampTo: model.rampTo, spacing: model.spacing, warmup: configuration.warmup.loadNanoseconds,
       duration: configuration.duration.loadNanoseconds, seed: model.seed)
     let clock = self.clock
+    let workers = ArrivalWorkers(maxWorkers: model.maxInFlight)
     await withDiscardingTaskGroup { group in
+      defer { workers.close() }
       var sequence: UInt64 = 0
       dispatch: while let offset = schedule.next() {
         let intended = start + offset
@@ -221,10 +223,15 @@ public struct LoadEngine: Sendable {
           switch admission.withLock({ $0.admit(intended: intended, now: now) }) {
           case .send(let late):
             counts.withLock { $0.sent(late: late, measured: measured) }
-            let number = sequence
-            group.addTask {
-              await runner.run(sequence: number, user: Int(truncatingIfNeeded: number), intended: intended, actual: clock.now())
-              admission.withLock { $0.completed() }
+            if workers.submit(.init(sequence: sequence, intended: intended)) {
+              group.addTask {
+                await workers.work { arrival in
+                  await runner.run(
+                    sequence: arrival.sequence, user: Int(truncatingIfNeeded: arrival.sequence), intended: arrival.intended,
+                    actual: clock.now())
+                  admission.withLock { $0.completed() }
+                }
+              }
             }
             break admit
           case .drop:
