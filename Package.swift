@@ -768,7 +768,11 @@ let package = Package(
     ),
     .testTarget(
       name: "JourneyTests",
-      dependencies: ["TestSupport", "CommerceTestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages"],
+      dependencies: [
+        "TestSupport", "CommerceTestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

@@ -12,9 +12,10 @@ import Synchronization
 /// ``start(_:logger:)`` opens the process's one PostgreSQL pool (statement timeouts follow the
 /// RPC call's deadline), migrates every hosted service's schema (the shared platform tables,
 /// then the service's own migrations), loads the access token keys, makes each service with
-/// transports to its peers (in-process when the peer is hosted here; each transport carries the
-/// calling service's identity), and builds one RPC server with the auth interceptor in front of
-/// every method. The caller runs ``services`` (the server and the services' background work) in
+/// transports to its peers (in-process when the peer is hosted here, otherwise one client pool
+/// per remote peer, shared by the process's services; each transport carries the calling
+/// service's identity), and builds one RPC server with the auth interceptor in front of every
+/// method. The caller runs ``services`` (the server and the services' background work) in
 /// a swift-service-lifecycle `ServiceGroup`, then calls ``close()``.
 public final class EmporiumApp: Sendable {
   /// What to host and how.
@@ -39,6 +40,13 @@ public final class EmporiumApp: Sendable {
     public var keysDirectory: String?
     /// The RPC server's settings (address, limits, drain).
     public var server = RPCServer.Configuration()
+    /// Peers hosted by other processes, by service name: where their client pool finds them (a
+    /// static list or a DNS name). Every peer a hosted service needs must be hosted here or
+    /// listed here. Those processes must verify this one's tokens: they share its signing keys
+    /// (``keysDirectory``).
+    public var remotePeers: [String: any EndpointResolver] = [:]
+    /// How the client pools to remote peers connect, balance and retry.
+    public var peerPool = RPCClientPool.Configuration()
     /// Services hosted beside the commerce services, without access rules (echo).
     public var extraServices: [any RPCService] = []
     /// Settings per service, by service name, handed to that service (``ServiceEnvironment/settings``).
@@ -64,13 +72,19 @@ public final class EmporiumApp: Sendable {
   public let tokens: AccessTokens
   /// The names of the hosted services.
   public let hosted: [String]
+  /// The client pools to remote peers, by service name.
+  public let peerPools: [String: RPCClientPool]
 
-  private init(server: RPCServer, services: [any Service], pool: PostgresPool, tokens: AccessTokens, hosted: [String]) {
+  private init(
+    server: RPCServer, services: [any Service], pool: PostgresPool, tokens: AccessTokens, hosted: [String],
+    peerPools: [String: RPCClientPool]
+  ) {
     self.server = server
     self.services = services
     self.pool = pool
     self.tokens = tokens
     self.hosted = hosted
+    self.peerPools = peerPools
   }
 
   /// A configuration problem found at start.
@@ -82,12 +96,21 @@ public final class EmporiumApp: Sendable {
   /// listening: run ``services``).
   public static func start(_ configuration: Configuration, logger: Logger) async throws -> EmporiumApp {
     let declarations = configuration.services
-    try checkPeers(of: declarations)
+    try checkPeers(of: declarations, remote: Set(configuration.remotePeers.keys))
     var poolConfiguration = PostgresPool.Configuration(
       url: withSessionSettings(configuration.databaseURL, configuration.databaseSessionSettings),
       maximumConnections: configuration.maximumDatabaseConnections)
     poolConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
     let pool = try PostgresPool(configuration: poolConfiguration)
+    // One client pool per remote peer some hosted service calls, shared by those services.
+    let needed = Set(declarations.flatMap { $0.peers + $0.optionalPeers })
+    var peerPools: [String: RPCClientPool] = [:]
+    for (peer, resolver) in configuration.remotePeers where needed.contains(peer) {
+      var poolLogger = logger
+      poolLogger[metadataKey: "peer"] = "\(peer)"
+      peerPools[peer] = RPCClientPool(resolver: resolver, configuration: configuration.peerPool, logger: poolLogger)
+    }
+    let pools = peerPools
     do {
       try await migrate(declarations, pool: pool, logger: logger)
       let keys: AccessTokenKeySet
@@ -103,11 +126,20 @@ public final class EmporiumApp: Sendable {
       // Transports are late-bound: services are made before the server they will call through.
       let serverBox = Mutex<RPCServer?>(nil)
       let hostedNames = Set(declarations.map(\.name))
+      let reachable = hostedNames.union(pools.keys)
       var made: [HostedService] = []
       for declaration in declarations {
         let credentials = ServiceCallCredentials(SelfIssuedServiceTokens(tokens: tokens, serviceName: declaration.name))
         let transports = Mutex<[String: any ClientTransport]>([:])
-        let peers = PeerDirectory(reachable: hostedNames) { peer in
+        let peers = PeerDirectory(reachable: reachable) { peer in
+          if let pool = pools[peer] {
+            return transports.withLock { cache in
+              if let transport = cache[peer] { return transport }
+              let transport = InterceptedTransport(pool, interceptors: [credentials])
+              cache[peer] = transport
+              return transport
+            }
+          }
           guard hostedNames.contains(peer), let server = serverBox.withLock({ $0 }) else { return nil }
           return transports.withLock { cache in
             if let transport = cache[peer] { return transport }
@@ -129,8 +161,9 @@ public final class EmporiumApp: Sendable {
       serverBox.withLock { $0 = server }
       return EmporiumApp(
         server: server, services: [server] + made.flatMap(\.background), pool: pool, tokens: tokens,
-        hosted: declarations.map(\.name))
+        hosted: declarations.map(\.name), peerPools: pools)
     } catch {
+      for peerPool in pools.values { await peerPool.close() }
       await pool.close()
       throw error
     }
@@ -166,22 +199,28 @@ public final class EmporiumApp: Sendable {
     return url + " options='" + options + "'"
   }
 
-  /// Every peer a hosted service names must be hosted too (until remote peers are configured).
-  static func checkPeers(of declarations: [ServiceDeclaration]) throws {
+  /// Every peer a hosted service needs must be hosted here or reached remotely (`remote`), and
+  /// no service may be both.
+  static func checkPeers(of declarations: [ServiceDeclaration], remote: Set<String> = []) throws {
     let names = Set(declarations.map(\.name))
     var seen: Set<String> = []
     for declaration in declarations {
       guard seen.insert(declaration.name).inserted else {
         throw StartError(description: "service '\(declaration.name)' is listed twice")
       }
-      for peer in declaration.peers where !names.contains(peer) {
-        throw StartError(description: "service '\(declaration.name)' calls '\(peer)', which this process does not host")
+      guard !remote.contains(declaration.name) else {
+        throw StartError(description: "service '\(declaration.name)' is hosted here and also given as a remote peer")
+      }
+      for peer in declaration.peers where !names.contains(peer) && !remote.contains(peer) {
+        throw StartError(
+          description: "service '\(declaration.name)' calls '\(peer)', which this process neither hosts nor reaches: host it, or give its address as a peer")
       }
     }
   }
 
   /// Closes the pool; call after the services have stopped.
   public func close() async {
+    for peerPool in peerPools.values { await peerPool.close() }
     await pool.close()
   }
 }

@@ -45,6 +45,18 @@ struct Serve: AsyncParsableCommand {
     ))
   var keysDir: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "The services this process hosts, comma-separated (default: every service).",
+      discussion: "Services it does not host but calls are reached through --peers."))
+  var services: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Where the services this process calls but does not host run: NAME=HOST:PORT[|HOST:PORT...], comma-separated (repeatable).",
+      discussion: "One named host is resolved through DNS (every address it has); otherwise the addresses are a static list. Processes that call each other must share --keys-dir."))
+  var peers: [String] = []
+
   @Flag(help: "Host emporium.rpc.v1.EchoService (tests, benchmarks, development); off by default.")
   var echo = false
 
@@ -62,8 +74,32 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "Log level: trace, debug (adds a line per call), info, notice, warning, error or critical.")
   var logLevel = LogLevel(.info)
 
+  /// The declarations --services names.
+  func hostedServices() throws -> [ServiceDeclaration] {
+    guard let services else { return ServiceCatalog.all }
+    let names = services.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    guard !names.isEmpty else { throw ValidationError("--services: name at least one service") }
+    do {
+      return try ServiceCatalog.named(names)
+    } catch {
+      throw ValidationError("--services: \(error)")
+    }
+  }
+
+  func peerMap() throws -> PeerMap {
+    var map = PeerMap()
+    do {
+      for text in peers { try map.parse(text) }
+    } catch {
+      throw ValidationError("--peers: \(error)")
+    }
+    return map
+  }
+
   func validate() throws {
     guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+    _ = try hostedServices()
+    _ = try peerMap()
     let hosted = Set(ServiceCatalog.all.map(\.name))
     for setting in settings where !hosted.contains(setting.service) {
       throw ValidationError("--setting \(setting.service).\(setting.name): no service is named '\(setting.service)'; known: \(hosted.sorted().joined(separator: ", "))")
@@ -102,6 +138,8 @@ struct Serve: AsyncParsableCommand {
     let running: [any Service]
     if let database {
       var appConfiguration = EmporiumApp.Configuration(databaseURL: database.url)
+      appConfiguration.services = try hostedServices()
+      appConfiguration.remotePeers = try peerMap().resolvers
       appConfiguration.server = configuration
       appConfiguration.extraServices = echo ? [EchoService()] : []
       for setting in settings { appConfiguration.settings[setting.service, default: [:]][setting.name] = setting.value }

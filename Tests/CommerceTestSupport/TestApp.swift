@@ -39,13 +39,19 @@ public struct TestApp: Sendable {
 
   /// Runs `body` against `services` on the database at `databaseURL` (for example one an
   /// earlier app used: a restart). Otherwise as ``run(_:services:settings:_:)``.
+  ///
+  /// For a topology of several processes (each a TestApp here), `remotePeers` names where the
+  /// services it does not host run, and `keysDirectory` the signing keys they share.
   public static func run<Result>(
     _ prefix: String, databaseURL: String, services: [ServiceDeclaration], settings: [String: [String: String]] = [:],
+    remotePeers: [String: any EndpointResolver] = [:], keysDirectory: String? = nil,
     _ body: (TestApp) async throws -> Result
   ) async throws -> Result {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
     configuration.services = services
     configuration.settings = settings
+    configuration.remotePeers = remotePeers
+    configuration.keysDirectory = keysDirectory
     configuration.settings["auth", default: [:]]["bootstrap-admin"] = "off"
     configuration.server.port = 0
     configuration.server.drainTimeout = .seconds(5)

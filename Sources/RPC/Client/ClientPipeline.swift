@@ -29,7 +29,7 @@ enum ClientPipeline {
     }
   }
 
-  private static func intercepted<Result: Sendable>(
+  static func intercepted<Result: Sendable>(
     _ interceptors: [any ClientInterceptor], _ context: ClientCallContext,
     _ body: (ClientCallContext) async throws -> Result
   ) async throws -> Result {
