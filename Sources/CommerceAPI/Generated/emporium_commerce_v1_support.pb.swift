@@ -883,6 +883,28 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetSupportStatsRequest asks for the support counters; it has no fields.
+  public struct GetSupportStatsRequest: Sendable, Hashable {
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetSupportStatsResponse carries the support counters, as of the call.
+  public struct GetSupportStatsResponse: Sendable, Hashable {
+    /// Tickets OPEN or AWAITING_CUSTOMER.
+    public var openTickets: Int64 = 0
+    /// Returns REQUESTED, APPROVED or RECEIVED.
+    public var openReturns: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Ticket: ProtoMessage {
@@ -2169,6 +2191,74 @@ extension CommerceV1.CancelReturnResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetSupportStatsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetSupportStatsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetSupportStatsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetSupportStatsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_support_stats_request()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_support_stats_request__init(c)
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetSupportStatsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetSupportStatsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetSupportStatsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetSupportStatsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_support_stats_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_support_stats_response__init(c)
+    c.pointee.open_tickets = openTickets
+    c.pointee.open_returns = openReturns
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    openTickets = c.pointee.open_tickets
+    openReturns = c.pointee.open_returns
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// SupportService handles support tickets and returns. Callers: customers for their own tickets
   /// and returns, sellers for returns of their products, ADMIN users (support agents) for
@@ -2178,7 +2268,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.SupportService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateTicket.descriptor, GetTicket.descriptor, ListTickets.descriptor, ListTicketMessages.descriptor, AddTicketMessage.descriptor, UpdateTicketStatus.descriptor, RequestReturn.descriptor, GetReturn.descriptor, ListReturns.descriptor, ApproveReturn.descriptor, RejectReturn.descriptor, ReceiveReturn.descriptor, CancelReturn.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateTicket.descriptor, GetTicket.descriptor, ListTickets.descriptor, ListTicketMessages.descriptor, AddTicketMessage.descriptor, UpdateTicketStatus.descriptor, RequestReturn.descriptor, GetReturn.descriptor, ListReturns.descriptor, ApproveReturn.descriptor, RejectReturn.descriptor, ReceiveReturn.descriptor, CancelReturn.descriptor, GetSupportStats.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -2381,6 +2471,19 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.SupportService", method: "CancelReturn", kind: .unary,
         inputType: "emporium.commerce.v1.CancelReturnRequest", outputType: "emporium.commerce.v1.CancelReturnResponse", idempotency: .idempotent,
         access: ProtoAccessRule(roles: ["ADMIN"], owner: true)
+      )
+    }
+
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    public enum GetSupportStats: ProtoMethod {
+      public typealias Input = CommerceV1.GetSupportStatsRequest
+      public typealias Output = CommerceV1.GetSupportStatsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.SupportService", method: "GetSupportStats", kind: .unary,
+        inputType: "emporium.commerce.v1.GetSupportStatsRequest", outputType: "emporium.commerce.v1.GetSupportStatsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
   }

@@ -94,6 +94,10 @@ extension CommerceV1.SupportService {
     /// Errors: NOT_FOUND for an unknown return or one of another customer; FAILED_PRECONDITION
     /// (reason INVALID_STATE_TRANSITION) unless REQUESTED or APPROVED.
     func cancelReturn(request: CommerceV1.CancelReturnRequest, context: ServerContext) async throws -> CommerceV1.CancelReturnResponse
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    func getSupportStats(request: CommerceV1.GetSupportStatsRequest, context: ServerContext) async throws -> CommerceV1.GetSupportStatsResponse
   }
 
   /// Calls `emporium.commerce.v1.SupportService` through any transport (a connection, a pool, in-process).
@@ -227,6 +231,13 @@ extension CommerceV1.SupportService {
     public func cancelReturn(_ request: CommerceV1.CancelReturnRequest, options: CallOptions = .init()) async throws -> CommerceV1.CancelReturnResponse {
       try await transport.unary(CommerceV1.SupportService.CancelReturn.self, request, options: options)
     }
+
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    public func getSupportStats(_ request: CommerceV1.GetSupportStatsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetSupportStatsResponse {
+      try await transport.unary(CommerceV1.SupportService.GetSupportStats.self, request, options: options)
+    }
   }
 }
 
@@ -249,5 +260,6 @@ extension CommerceV1.SupportService.ServiceProtocol {
     router.registerUnary(CommerceV1.SupportService.RejectReturn.self) { try await self.rejectReturn(request: $0, context: $1) }
     router.registerUnary(CommerceV1.SupportService.ReceiveReturn.self) { try await self.receiveReturn(request: $0, context: $1) }
     router.registerUnary(CommerceV1.SupportService.CancelReturn.self) { try await self.cancelReturn(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.SupportService.GetSupportStats.self) { try await self.getSupportStats(request: $0, context: $1) }
   }
 }
