@@ -78,6 +78,35 @@ struct ReturnTests {
     }
   }
 
+  @Test("a settlement cut short by a crash after the restock and the refund is finished on the next drain without restocking or refunding twice")
+  func crashBetweenSteps() async throws {
+    try await SupportHarness.run { h in
+      let (_, ada) = try await h.customer("Ada")
+      let product = try await h.product(price: 1500, stock: 4)
+      let order = try await h.order([(product, 2)], for: ada)
+      let r = try await h.support.requestReturn(SupportHarness.returnRequest(order, [(0, 2)]), options: ada).returnAuthorization!
+      _ = try await h.receive(try await h.approve(r), [(0, 2, .resalable)])
+      let first = try await eventuallyReturn(h, r.returnId, .refunded)
+      #expect(try await eventually { try await h.onHand(product) == 4 })
+      // The process died after both calls, before the return became REFUNDED: the return is
+      // RECEIVED again and its settlement intent unpublished; the relay wakes up.
+      let id = UUID(uuidString: r.returnId)!
+      try await h.host.pool.withTransaction { tx in
+        try await tx.query("UPDATE support.returns SET status = 4, refund_id = '', refund_at = NULL WHERE id = $1", [id])
+        try await tx.query(
+          "UPDATE support.outbox SET published_at = NULL WHERE topic = 'return.settlement' AND aggregate_id = $1", [r.returnId])
+        try await tx.query("SELECT pg_notify('support_outbox', '')")
+      }
+      let again = try await eventuallyReturn(h, r.returnId, .refunded)
+      #expect(again.refundId == first.refundId && again.refundTotal == first.refundTotal)
+      let payment = try await h.payments.getPayment(.with { $0.paymentId = order.paymentId }, options: h.agent).payment!
+      #expect(payment.refunds.count == 1 && payment.refundedAmount?.amountMinor == first.refundTotal?.amountMinor)
+      #expect(try await h.onHand(product) == 4)
+      let final = try await h.orders.getOrder(.with { $0.orderId = order.orderId }, options: ada).order!
+      #expect(final.status == .refunded && final.totals?.refunded?.amountMinor == first.refundTotal?.amountMinor)
+    }
+  }
+
   @Test("RequestReturn refuses what may not be returned, naming the rule or the field")
   func requestRules() async throws {
     try await SupportHarness.run { h in

@@ -90,7 +90,7 @@ extension SupportService {
     }
     let now = now()
     try await store.pool.withTransaction { tx in
-      guard var locked = try await store.lockReturn(id, in: tx), locked.status == .received else { return }
+      guard var locked = try await store.lockReturn(id, in: tx), ReturnTransitions.allows(from: locked.status, to: .refunded) else { return }
       locked.status = .refunded
       locked.refundID = refundID
       locked.refundAt = now
@@ -127,7 +127,7 @@ extension SupportService {
     var expired = 0
     for id in try await store.expiredApprovals(at: now, limit: 500) {
       expired += try await store.pool.withTransaction { tx in
-        guard var r = try await store.lockReturn(id, in: tx), r.status == .approved, let at = r.expireAt, at <= now else { return 0 }
+        guard var r = try await store.lockReturn(id, in: tx), ReturnTransitions.allows(from: r.status, to: .expired), let at = r.expireAt, at <= now else { return 0 }
         r.status = .expired
         r.expireAt = nil
         _ = try await store.save(r, orderEvent: .returnClosed, now: now, in: tx)

@@ -355,7 +355,9 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     return (r, relation)
   }
 
-  static let deliveredStatuses: Set<CommerceV1.OrderStatus> = [.delivered, .returnRequested, .partiallyRefunded]
+  /// The statuses of a delivered order. REFUNDED is one: every unit came back, so a request
+  /// finds nothing left to return (RETURN_QUANTITY_EXCEEDED) rather than a closed window.
+  static let deliveredStatuses: Set<CommerceV1.OrderStatus> = [.delivered, .returnRequested, .partiallyRefunded, .refunded]
 
   public func requestReturn(request: CommerceV1.RequestReturnRequest, context: ServerContext) async throws
     -> CommerceV1.RequestReturnResponse
@@ -527,7 +529,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     let lifetime = configuration.approvalLifetime
     let r = try await changeReturn(request.returnId, allowed: [.staff, .seller], expectedVersion: request.expectedVersion) { r, now, _ in
       if r.status == .approved { return nil }
-      guard r.status == .requested else { throw CommerceError.invalidTransition(from: r.status.name, to: "APPROVED") }
+      guard ReturnTransitions.allows(from: r.status, to: .approved) else { throw CommerceError.invalidTransition(from: r.status.name, to: "APPROVED") }
       r.status = .approved
       r.decisionNote = request.decisionNote
       r.returnLabelURL = "https://returns.emporium.example/labels/\(r.rmaCode).pdf"
@@ -544,7 +546,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     try violations.throwIfAny()
     let r = try await changeReturn(request.returnId, allowed: [.staff, .seller], expectedVersion: request.expectedVersion) { r, _, _ in
       if r.status == .rejected { return nil }
-      guard r.status == .requested else { throw CommerceError.invalidTransition(from: r.status.name, to: "REJECTED") }
+      guard ReturnTransitions.allows(from: r.status, to: .rejected) else { throw CommerceError.invalidTransition(from: r.status.name, to: "REJECTED") }
       r.status = .rejected
       r.decisionNote = request.decisionNote
       return .some(.returnClosed)
@@ -555,7 +557,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
   public func cancelReturn(request: CommerceV1.CancelReturnRequest, context: ServerContext) async throws -> CommerceV1.CancelReturnResponse {
     let r = try await changeReturn(request.returnId, allowed: [.staff, .customer]) { r, _, _ in
       if r.status == .cancelled { return nil }
-      guard r.status == .requested || r.status == .approved else {
+      guard ReturnTransitions.allows(from: r.status, to: .cancelled) else {
         throw CommerceError.invalidTransition(from: r.status.name, to: "CANCELLED")
       }
       r.status = .cancelled
@@ -604,7 +606,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     let store = store
     let r = try await changeReturn(request.returnId, allowed: [.staff, .seller]) { r, now, tx in
       if r.status == .received || r.status == .refunded { return nil }
-      guard r.status == .approved else { throw CommerceError.invalidTransition(from: r.status.name, to: "RECEIVED") }
+      guard ReturnTransitions.allows(from: r.status, to: .received) else { throw CommerceError.invalidTransition(from: r.status.name, to: "RECEIVED") }
       let arrived = Dictionary(request.lines.map { ($0.orderLineId, $0) }, uniquingKeysWith: { a, _ in a })
       // Units of the same lines refunded by earlier returns, under the order's lock: the tax
       // shares of every return of a line add up to the line's tax at most.
