@@ -600,7 +600,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     violations.check(request.lines.contains { $0.receivedQuantity > 0 }, "lines", "must record at least one unit that arrived")
     try violations.throwIfAny()
     if visible.status == .approved {
-      let known = try await knowsWarehouse(request.warehouseId)
+      let known = try await inventory.knowsWarehouse(request.warehouseId, options: peerOptions)
       guard known else { throw CommerceError.notFound("warehouse", request.warehouseId) }
     }
     let store = store
@@ -627,21 +627,6 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
       return .some(nil)
     }
     return .with { $0.returnAuthorization = SupportMessages.returnAuthorization(r) }
-  }
-
-  /// Whether InventoryService knows the warehouse.
-  private func knowsWarehouse(_ id: String) async throws -> Bool {
-    var token = ""
-    repeat {
-      let page = try await inventory.listWarehouses(
-        .with {
-          $0.pageSize = 500
-          $0.pageToken = token
-        }, options: peerOptions)
-      if page.warehouses.contains(where: { $0.warehouseId == id }) { return true }
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return false
   }
 
   public func getSupportStats(request: CommerceV1.GetSupportStatsRequest, context: ServerContext) async throws
