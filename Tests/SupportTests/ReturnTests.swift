@@ -34,6 +34,8 @@ struct ReturnTests {
       let expires = approved.expireTime!.date.timeIntervalSince(Date())
       #expect(expires > 29 * 24 * 3600 && expires <= 30 * 24 * 3600)
       #expect(try await h.approve(requested).version == 2, "approving again changes nothing")
+      let retried = try await h.support.approveReturn(.with { $0.returnId = requested.returnId; $0.expectedVersion = 1 }, options: h.seller)
+      #expect(retried.returnAuthorization?.version == 2, "a retried approval gets its answer")
 
       let received = try await h.receive(approved, [(0, 2, .resalable)])
       #expect(received.status == .received || received.status == .refunded)

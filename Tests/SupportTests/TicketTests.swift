@@ -151,6 +151,8 @@ struct TicketTests {
       // Setting the current status again changes nothing.
       let again = try await h.support.updateTicketStatus(.with { $0.ticketId = id; $0.status = .resolved }, options: h.agent).ticket!
       #expect(again.version == resolved.version)
+      let retried = try await h.support.updateTicketStatus(.with { $0.ticketId = id; $0.status = .resolved; $0.expectedVersion = 1 }, options: h.agent)
+      #expect(retried.ticket?.version == resolved.version, "a retried change gets its answer, whatever version it read")
       // RESOLVED cannot wait for the customer; a customer message reopens it.
       await expectFailure(.failedPrecondition, reason: "INVALID_STATE_TRANSITION") {
         try await h.support.updateTicketStatus(.with { $0.ticketId = id; $0.status = .awaitingCustomer }, options: h.agent)

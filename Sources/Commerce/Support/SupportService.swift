@@ -275,30 +275,27 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     let now = now()
     let updated = try await store.pool.withTransaction { tx in
       guard var locked = try await store.lockTicket(ticket.id, in: tx) else { throw CommerceError.notFound("ticket", request.ticketId) }
-      if request.expectedVersion != 0, request.expectedVersion != locked.version {
-        throw CommerceError.versionMismatch(current: locked.version)
-      }
-      var changed = false
+      let current = locked
       if request.status != .unspecified, request.status != locked.status {
         guard TicketTransitions.allows(from: locked.status, to: request.status) else {
           throw CommerceError.invalidTransition(from: locked.status.name, to: request.status.name)
         }
         locked.status = request.status
         locked.resolvedAt = request.status == .resolved ? now : nil
-        changed = true
       }
-      if case .assigneeId(let assignee)? = request.assignment, assignee != locked.assigneeID {
-        locked.assigneeID = assignee
-        changed = true
+      if case .assigneeId(let assignee)? = request.assignment { locked.assigneeID = assignee }
+      // A repeat of a change already made answers the ticket as it is, whatever version the
+      // caller read; a change checks the version.
+      guard locked != current || !request.note.isEmpty else { return current }
+      if request.expectedVersion != 0, request.expectedVersion != current.version {
+        throw CommerceError.versionMismatch(current: current.version)
       }
       if !request.note.isEmpty {
         _ = try await store.append(
           TicketMessageRecord(
             id: UUID(), ticketID: locked.id, sequence: 0, authorID: caller.subject, authorRole: .agent, body: request.note,
             internalNote: true, createdAt: now), to: &locked, notify: false, in: tx)
-        changed = true
       }
-      guard changed else { return locked }
       locked.updatedAt = max(now, locked.updatedAt)
       locked.version += 1
       try await store.save(locked, in: tx)
@@ -503,7 +500,8 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
 
   /// Runs a change of a return the caller may make: the return is locked (after its order's
   /// lock row), `allowed` decides who may, and `change` moves it (returning the order event to
-  /// report, if any) or returns nil to answer it unchanged.
+  /// report, if any) or returns nil to answer it unchanged; `expectedVersion` is checked only
+  /// for a change, so a retried decision gets its answer.
   private func changeReturn(
     _ text: String, allowed: Set<Relation>, expectedVersion: Int64 = 0,
     change: (inout ReturnRecord, Date, PostgresTransaction) async throws -> CommerceV1.OrderEventKind??
@@ -513,8 +511,10 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
     let now = now()
     return try await store.pool.withTransaction { tx in
       guard var r = try await store.lockReturn(visible.id, in: tx) else { throw CommerceError.notFound("return", text) }
-      if expectedVersion != 0, expectedVersion != r.version { throw CommerceError.versionMismatch(current: r.version) }
-      guard let event = try await change(&r, now, tx) else { return r }
+      let current = r
+      // A decision already made answers the return as it is, whatever version the caller read.
+      guard let event = try await change(&r, now, tx) else { return current }
+      if expectedVersion != 0, expectedVersion != current.version { throw CommerceError.versionMismatch(current: current.version) }
       return try await store.save(r, orderEvent: event, now: now, in: tx)
     }
   }
