@@ -94,7 +94,9 @@ extension SupportService {
       locked.status = .refunded
       locked.refundID = refundID
       locked.refundAt = now
-      _ = try await store.save(locked, orderEvent: .refundIssued, now: now, in: tx)
+      // Nothing to refund (free units): the order hears the return closed, as REFUND_ISSUED needs
+      // an amount.
+      _ = try await store.save(locked, orderEvent: locked.refundTotal > 0 ? .refundIssued : .returnClosed, now: now, in: tx)
     }
   }
 

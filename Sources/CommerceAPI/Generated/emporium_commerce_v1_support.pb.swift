@@ -2411,9 +2411,9 @@ extension CommerceV1 {
     /// ApproveReturn accepts a REQUESTED return: the customer gets a return label and must ship
     /// the units back within 30 days. Callers: the seller of the return's lines and ADMIN users.
     /// Idempotent: approving an approved return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; ABORTED (reason VERSION_MISMATCH) for a
-    /// stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
     public enum ApproveReturn: ProtoMethod {
       public typealias Input = CommerceV1.ApproveReturnRequest
       public typealias Output = CommerceV1.ApproveReturnResponse
@@ -2428,9 +2428,10 @@ extension CommerceV1 {
     /// back to its previous status unless other returns are open. Callers: the seller of the
     /// return's lines and ADMIN users. Idempotent: rejecting a rejected return returns it
     /// unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; INVALID_ARGUMENT for an empty reason;
-    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// INVALID_ARGUMENT for an empty reason; ABORTED (reason VERSION_MISMATCH) for a stale
+    /// expected_version.
     public enum RejectReturn: ProtoMethod {
       public typealias Input = CommerceV1.RejectReturnRequest
       public typealias Output = CommerceV1.RejectReturnResponse
@@ -2447,9 +2448,10 @@ extension CommerceV1 {
     /// providers). Callers: the seller of the return's lines and ADMIN users. Idempotent: a repeat
     /// on a RECEIVED or REFUNDED return returns it unchanged, and the downstream restock and refund
     /// use idempotency keys derived from the return id.
-    /// Errors: NOT_FOUND for an unknown return, line or warehouse; FAILED_PRECONDITION (reason
-    /// INVALID_STATE_TRANSITION) unless APPROVED; INVALID_ARGUMENT for more units than the return
-    /// line allows.
+    /// Errors: NOT_FOUND for an unknown return, line or warehouse; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless APPROVED;
+    /// INVALID_ARGUMENT for more units than the return line allows, or when no unit arrived at all
+    /// (the return stays APPROVED until the units come, it is cancelled, or it expires).
     public enum ReceiveReturn: ProtoMethod {
       public typealias Input = CommerceV1.ReceiveReturnRequest
       public typealias Output = CommerceV1.ReceiveReturnResponse
@@ -2462,8 +2464,9 @@ extension CommerceV1 {
 
     /// CancelReturn withdraws a return the customer no longer wants to make. Callers: the order's
     /// customer and ADMIN users. Idempotent: cancelling a cancelled return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another customer; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED or APPROVED.
+    /// Errors: NOT_FOUND for an unknown return or one of another customer; PERMISSION_DENIED for
+    /// the seller of the return's lines; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION)
+    /// unless REQUESTED or APPROVED.
     public enum CancelReturn: ProtoMethod {
       public typealias Input = CommerceV1.CancelReturnRequest
       public typealias Output = CommerceV1.CancelReturnResponse
