@@ -175,13 +175,6 @@ enum SupportMessages {
     }
   }
 
-  static func money(_ minor: Int64, _ currency: String) -> CommerceV1.Money {
-    .with {
-      $0.amountMinor = minor
-      $0.currency = currency
-    }
-  }
-
   static func returnAuthorization(_ r: ReturnRecord) -> CommerceV1.ReturnAuthorization {
     .with {
       $0.returnId = r.id.lowercasedString
@@ -199,13 +192,13 @@ enum SupportMessages {
           $0.reason = line.reason
           $0.receivedQuantity = line.receivedQuantity
           $0.condition = line.condition
-          $0.refundAmount = money(line.refund, r.currency)
+          $0.refundAmount = Money(amountMinor: line.refund, currency: r.currency).proto
         }
       }
       $0.customerComment = r.customerComment
       $0.decisionNote = r.decisionNote
       $0.returnLabelUrl = r.returnLabelURL
-      $0.refundTotal = money(r.refundTotal, r.currency)
+      $0.refundTotal = Money(amountMinor: r.refundTotal, currency: r.currency).proto
       $0.refundId = r.refundID
       $0.createTime = .init(r.createdAt)
       $0.updateTime = .init(r.updatedAt)
@@ -223,7 +216,7 @@ enum SupportMessages {
         $0.returnId = r.id.lowercasedString
         $0.orderId = r.orderID
         $0.status = r.status
-        $0.refundTotal = money(r.refundTotal, r.currency)
+        $0.refundTotal = Money(amountMinor: r.refundTotal, currency: r.currency).proto
       })
     }
   }
@@ -245,7 +238,7 @@ enum SupportMessages {
         $0.lines = r.lines.filter { $0.receivedQuantity > 0 }.map { line in
           .with { $0.orderLineId = line.orderLineID; $0.quantity = line.receivedQuantity }
         }
-        $0.amount = money(r.refundTotal, r.currency)
+        $0.amount = Money(amountMinor: r.refundTotal, currency: r.currency).proto
       default:
         $0.eventId = "support:\(r.id.lowercasedString):closed"
       }

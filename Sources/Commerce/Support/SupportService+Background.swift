@@ -69,7 +69,7 @@ extension SupportService {
         let response = try await payments.refundPayment(
           .with {
             $0.paymentId = r.paymentID
-            $0.amount = SupportMessages.money(r.refundTotal, r.currency)
+            $0.amount = Money(amountMinor: r.refundTotal, currency: r.currency).proto
             $0.reason = .customerReturn
             $0.returnId = returnID
             $0.note = "return \(r.rmaCode)"
