@@ -213,6 +213,26 @@ struct ReturnTests {
       await expectFailure(.permissionDenied) { try await h.support.cancelReturn(.with { $0.returnId = r.returnId }, options: h.seller) }
       await expectFailure(.notFound) { try await h.support.cancelReturn(.with { $0.returnId = r.returnId }, options: bob) }
       await expectFailure(.notFound) { try await h.receive(r, [(0, 1, .resalable)], as: other.options) }
+      await expectFailure(.permissionDenied) { try await h.receive(r, [(0, 1, .resalable)], as: ada) }
+      await expectFailure(.permissionDenied) {
+        try await h.support.rejectReturn(.with { $0.returnId = r.returnId; $0.decisionNote = "no" }, options: ada)
+      }
+      // Bad input names its field.
+      let longNote = await expectFailure(.invalidArgument) {
+        try await h.support.approveReturn(.with { $0.returnId = r.returnId; $0.decisionNote = String(repeating: "x", count: 2001) }, options: h.seller)
+      }
+      #expect(longNote?.invalidFields == ["decision_note"])
+      let badStatus = await expectFailure(.invalidArgument) {
+        try await h.support.listReturns(.with { $0.statuses = [.unspecified] }, options: ada)
+      }
+      #expect(badStatus?.invalidFields == ["statuses[0]"])
+      let badSize = await expectFailure(.invalidArgument) { try await h.support.listReturns(.with { $0.pageSize = -1 }, options: ada) }
+      #expect(badSize?.invalidFields == ["page_size"])
+      let noID = await expectFailure(.invalidArgument) { try await h.support.getReturn(.init(), options: ada) }
+      #expect(noID?.invalidFields == ["return_id"])
+      // An agent withdraws a return for the customer.
+      let withdrawn = try await h.support.cancelReturn(.with { $0.returnId = o.returnId }, options: h.agent).returnAuthorization!
+      #expect(withdrawn.status == .cancelled)
       // Lists: each sees their own.
       #expect(Set(try await h.support.listReturns(.init(), options: ada).returnAuthorizations.map(\.returnId)) == [r.returnId, o.returnId])
       #expect(try await h.support.listReturns(.init(), options: h.seller).returnAuthorizations.map(\.returnId) == [r.returnId])

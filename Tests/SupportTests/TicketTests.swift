@@ -76,6 +76,15 @@ struct TicketTests {
       await expectFailure(.permissionDenied) {
         try await h.support.addTicketMessage(SupportHarness.message(ticket.ticketId, "psst", internal: true), options: ada)
       }
+      // Bad input names its field.
+      let badStatus = await expectFailure(.invalidArgument) { try await h.support.listTickets(.with { $0.statuses = [.unspecified] }, options: ada) }
+      #expect(badStatus?.invalidFields == ["statuses[0]"])
+      let badSize = await expectFailure(.invalidArgument) {
+        try await h.support.listTicketMessages(.with { $0.ticketId = ticket.ticketId; $0.pageSize = -1 }, options: ada)
+      }
+      #expect(badSize?.invalidFields == ["page_size"])
+      let noID = await expectFailure(.invalidArgument) { try await h.support.getTicket(.init(), options: ada) }
+      #expect(noID?.invalidFields == ["ticket_id"])
       // Agents list everyone's.
       #expect(try await h.support.listTickets(.init(), options: h.agent).tickets.count == 2)
     }
