@@ -145,6 +145,7 @@ let package = Package(
         "CommerceReviews",
         "CommerceShipping",
         "CommerceAdmin",
+        "CommerceSupport",
         "CommerceKit",
         "CommerceAPI",
         "RPC",
@@ -355,6 +356,24 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Commerce/Reviews",
+      resources: [.copy("Migrations")],
+      swiftSettings: defaultSwiftSettings
+    ),
+
+    // SupportService: tickets with message threads, returns (RMAs) that end in a restock and a
+    // refund (schema `support`).
+    .target(
+      name: "CommerceSupport",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      path: "Sources/Commerce/Support",
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
     ),
@@ -734,6 +753,22 @@ let package = Package(
         "TestSupport",
         "CommerceTestSupport",
         "CommerceAdmin",
+        "EmporiumApp",
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        "Postgres",
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "SupportTests",
+      dependencies: [
+        "TestSupport",
+        "CommerceTestSupport",
+        "CommerceSupport",
         "EmporiumApp",
         "CommerceKit",
         "CommerceAPI",

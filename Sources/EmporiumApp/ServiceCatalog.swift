@@ -8,6 +8,7 @@ import CommerceOrders
 import CommercePayments
 import CommerceReviews
 import CommerceShipping
+import CommerceSupport
 public import CommerceKit
 
 /// Every commerce service the project has, in the order a process starts them.
@@ -17,7 +18,7 @@ public enum ServiceCatalog {
     [
       AuthService.declaration, CatalogService.declaration, CartService.declaration, InventoryService.declaration,
       PaymentService.declaration, OrderService.declaration, ShippingService.declaration, NotificationService.declaration,
-      ReviewService.declaration, AdminService.declaration,
+      ReviewService.declaration, AdminService.declaration, SupportService.declaration,
     ]
   }
 

@@ -11,18 +11,15 @@ import Testing
 /// A customer's whole journey through every service, as `emporium serve` hosts them
 /// (``ServiceCatalog/all`` over real sockets on 127.0.0.1, an embedded PostgreSQL): register, log
 /// in, search, add to the cart, check out from the cart, the seller ships, the carrier's delivery
-/// partner reports the parcel picked up and delivered, the customer reviews the product — and the
-/// customer's notification stream tells the story as it happens, every notification once, in
-/// sequence.
-///
-/// Where the journey ends: at the review. Returns and refunds belong to SupportService, which the
-/// project does not have yet; once it exists, the journey goes on to a return of the delivered
-/// order and its refund, and the stream to their RETURN_UPDATED and PAYMENT_RESULT news.
+/// partner reports the parcel picked up and delivered, the customer reviews the product, sends one
+/// unit back (the seller approves the return and receives it resalable: it is restocked and
+/// refunded) — and the customer's notification stream tells the story as it happens, every
+/// notification once, in sequence.
 @Suite("Customer journey")
 struct CustomerJourneyTests {
   static let carrier = "acme-express"
 
-  @Test("register, search, buy from the cart, receive and review: every step reaches the customer's notification stream in sequence")
+  @Test("register, search, buy from the cart, receive, review and return: every step reaches the customer's notification stream in sequence")
   func registerToReview() async throws {
     let partnerID = "courier-" + UUID().uuidString.prefix(8).lowercased()
     // The carrier and the courier who works for it, as an operator configures them.
@@ -35,6 +32,8 @@ struct CustomerJourneyTests {
       let orders = CommerceV1.OrderService.Client(host.connection)
       let shipping = CommerceV1.ShippingService.Client(host.connection)
       let reviews = CommerceV1.ReviewService.Client(host.connection)
+      let support = CommerceV1.SupportService.Client(host.connection)
+      let payments = CommerceV1.PaymentService.Client(host.connection)
       let notifications = CommerceV1.NotificationService.Client(host.connection)
 
       // The shop: a category and a warehouse (an admin), a seller's product with stock.
@@ -95,6 +94,7 @@ struct CustomerJourneyTests {
       var order = CommerceV1.Order()
       var shipment = CommerceV1.Shipment()
       var review = CommerceV1.Review()
+      var returned = CommerceV1.ReturnAuthorization()
       // The customer's notification stream, from the first sequence; the journey runs once it
       // is live, and the review is written once the stream said the order was delivered.
       let received = try await notifications.subscribe(.with { $0.resumeFrom = .afterSequence(0) }, options: streamOptions) { stream in
@@ -174,6 +174,34 @@ struct CustomerJourneyTests {
                 $0.idempotencyKey = UUID().uuidString
               }, options: customer
             ).review!
+            // One of the two pairs goes back.
+            returned = try await support.requestReturn(
+              .with {
+                $0.orderId = order.orderId
+                $0.lines = [.with { $0.orderLineId = order.lines[0].orderLineId; $0.quantity = 1; $0.reason = .noLongerNeeded }]
+                $0.idempotencyKey = UUID().uuidString
+              }, options: customer
+            ).returnAuthorization!
+            #expect(returned.status == .requested && returned.sellerId == sellerID)
+          }
+          if case .returnUpdated(let update)? = notification.payload?.event, update.returnId == returned.returnId {
+            switch update.status {
+            case .requested:
+              // The seller accepts it; the customer prints the label and sends the pair.
+              let approved = try await support.approveReturn(.with { $0.returnId = returned.returnId }, options: seller).returnAuthorization!
+              #expect(approved.status == .approved && !approved.returnLabelUrl.isEmpty)
+            case .approved:
+              // It arrives at the warehouse as good as new.
+              let arrived = try await support.receiveReturn(
+                .with {
+                  $0.returnId = returned.returnId
+                  $0.warehouseId = warehouse.warehouseId
+                  $0.lines = [.with { $0.orderLineId = order.lines[0].orderLineId; $0.receivedQuantity = 1; $0.condition = .resalable }]
+                }, options: seller
+              ).returnAuthorization!
+              #expect(arrived.status == .received || arrived.status == .refunded)
+            default: break
+            }
           }
           if Self.isComplete(received) { break }
         }
@@ -189,13 +217,23 @@ struct CustomerJourneyTests {
         if case .orderStatusChanged(let change)? = n.payload?.event { change } else { nil }
       }
       #expect(orderNews.allSatisfy { $0.orderId == order.orderId })
-      #expect(orderNews.map(\.status) == [.awaitingPayment, .confirmed, .packed, .shipped, .delivered])
-      #expect(orderNews.map(\.previousStatus) == [.pending, .awaitingPayment, .confirmed, .packed, .shipped])
+      #expect(orderNews.map(\.status) == [.awaitingPayment, .confirmed, .packed, .shipped, .delivered, .returnRequested, .partiallyRefunded])
+      #expect(orderNews.map(\.previousStatus) == [.pending, .awaitingPayment, .confirmed, .packed, .shipped, .delivered, .returnRequested])
       let paymentNews = received.compactMap { n -> CommerceV1.PaymentResult? in
         if case .paymentResult(let result)? = n.payload?.event { result } else { nil }
       }
-      #expect(paymentNews.map(\.status) == [.authorized, .captured])
-      #expect(paymentNews.allSatisfy { $0.orderId == order.orderId && $0.amount?.amountMinor == order.totals?.total?.amountMinor })
+      // The refund: the pair's price and its share of the line's tax.
+      let line = order.lines[0]
+      let refund = line.unitPrice!.amountMinor + line.tax!.amountMinor / Int64(line.quantity)
+      #expect(paymentNews.map(\.status) == [.authorized, .captured, .partiallyRefunded])
+      #expect(paymentNews.prefix(2).allSatisfy { $0.orderId == order.orderId && $0.amount?.amountMinor == order.totals?.total?.amountMinor })
+      #expect(paymentNews.last?.amount?.amountMinor == refund)
+      let returnNews = received.compactMap { n -> CommerceV1.ReturnUpdated? in
+        if case .returnUpdated(let update)? = n.payload?.event { update } else { nil }
+      }
+      #expect(returnNews.map(\.status) == [.requested, .approved, .received, .refunded])
+      #expect(returnNews.allSatisfy { $0.returnId == returned.returnId && $0.orderId == order.orderId })
+      #expect(returnNews.last?.refundTotal?.amountMinor == refund)
       let parcelNews = received.compactMap { n -> CommerceV1.ShipmentUpdated? in
         if case .shipmentUpdated(let update)? = n.payload?.event { update } else { nil }
       }
@@ -219,25 +257,37 @@ struct CustomerJourneyTests {
         return summary?.ratingCount == 1 && summary?.ratingAverage == 5
       }
       #expect(rated, "search shows the product's new rating")
-      let delivered = try await orders.getOrder(.with { $0.orderId = order.orderId }, options: customer).order!
-      #expect(delivered.status == .delivered && delivered.paymentStatus == .captured && delivered.shipmentIds == [shipment.shipmentId])
+      let after = try await orders.getOrder(.with { $0.orderId = order.orderId }, options: customer).order!
+      #expect(after.status == .partiallyRefunded && after.shipmentIds == [shipment.shipmentId] && after.returnIds == [returned.returnId])
+      #expect(after.totals?.refunded?.amountMinor == refund && after.lines[0].refundedQuantity == 1)
+      // The payment shows the refund; the returned pair is back on the shelf.
+      let payment = try await payments.getPayment(.with { $0.paymentId = order.paymentId }, options: customer).payment!
+      #expect(payment.status == .partiallyRefunded && payment.refundedAmount?.amountMinor == refund)
+      #expect(payment.refunds.map(\.returnId) == [returned.returnId] && payment.refunds.map(\.status) == [.succeeded])
+      let stock = try await inventory.getStock(.with { $0.productIds = [product.productId] }, options: seller)
+      #expect(stock.stocks.first?.totalOnHand == 9, "10 stocked, 2 sold, 1 returned resalable")
+      let refunded = try await support.getReturn(.with { $0.returnId = returned.returnId }, options: customer).returnAuthorization!
+      #expect(refunded.status == .refunded && refunded.refundId == payment.refunds.first?.refundId)
     }
   }
 
-  /// Whether the stream has told the whole journey: the order delivered, its payment captured,
-  /// the parcel delivered (each service's last news of it).
+  /// Whether the stream has told the whole journey: the order partially refunded, its payment
+  /// captured and partially refunded, the parcel delivered, the return refunded (each service's
+  /// last news of it).
   static func isComplete(_ received: [CommerceV1.Notification]) -> Bool {
     var orderDelivered = false
     var paymentCaptured = false
     var parcelDelivered = false
+    var returnRefunded = false
     for notification in received {
       switch notification.payload?.event {
-      case .orderStatusChanged(let change)?: orderDelivered = orderDelivered || change.status == .delivered
-      case .paymentResult(let result)?: paymentCaptured = paymentCaptured || result.status == .captured
+      case .orderStatusChanged(let change)?: orderDelivered = orderDelivered || change.status == .partiallyRefunded
+      case .paymentResult(let result)?: paymentCaptured = paymentCaptured || result.status == .partiallyRefunded
       case .shipmentUpdated(let update)?: parcelDelivered = parcelDelivered || update.status == .delivered
+      case .returnUpdated(let update)?: returnRefunded = returnRefunded || update.status == .refunded
       default: break
       }
     }
-    return orderDelivered && paymentCaptured && parcelDelivered
+    return orderDelivered && paymentCaptured && parcelDelivered && returnRefunded
   }
 }

@@ -124,6 +124,16 @@ struct OrderEventsTests {
     } catch {
       #expect(error.reason == .returnWindowClosed)
     }
+    // A return requested before the window closed whose event arrives after it is in time; one
+    // requested after it is not.
+    var requested = event(.returnRequested, "r2")
+    requested.occurTime = .init(now.addingTimeInterval(-1))
+    try? OrderEvents.apply(requested, to: &delivered, now: now)
+    #expect(delivered.status == .returnRequested && delivered.openReturnIDs == ["r2"])
+    var late = order(.delivered)
+    late.returnWindowClosesAt = now.addingTimeInterval(-10)
+    requested.occurTime = .init(now.addingTimeInterval(-5))
+    #expect(throws: CommerceError.self) { try OrderEvents.apply(requested, to: &late, now: now) }
     #expect(OrderEvents.reporters(of: .shipmentShipped) == ["shipping"])
     #expect(OrderEvents.reporters(of: .paymentAuthorized) == ["payments"])
     #expect(OrderEvents.reporters(of: .refundIssued) == ["support", "payments"])

@@ -46,7 +46,11 @@ enum OrderEvents {
     guard rule.from.contains(order.status) else {
       throw CommerceError.invalidTransition(from: order.status.storedName, to: rule.to.storedName)
     }
-    if request.kind == .returnRequested, let closes = order.returnWindowClosesAt, now >= closes {
+    // The window is judged when the return was requested (the reporter's occur_time, never later
+    // than now): a return asked for just before the window closed, whose event the outbox relay
+    // delivers just after, is still in time.
+    let requestedAt = min(request.occurTime?.date ?? now, now)
+    if request.kind == .returnRequested, let closes = order.returnWindowClosesAt, requestedAt >= closes {
       throw CommerceError(
         .failedPrecondition, .returnWindowClosed, "the return window closed",
         metadata: ["closeTime": ISO8601DateFormatter().string(from: closes)])

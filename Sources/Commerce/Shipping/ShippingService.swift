@@ -214,7 +214,7 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
       violations.check(ordered.sellerId == sellerID, "lines[\(index)].order_line_id", "is another seller's line")
     }
     try violations.throwIfAny()
-    let warehouseKnown = try await knowsWarehouse(request.warehouseId)
+    let warehouseKnown = try await inventory.knowsWarehouse(request.warehouseId, options: peerOptions)
 
     let sellerLines = order.lines.filter { $0.sellerId == sellerID }
     // The checks of what may change (the order's status, the warehouses) run under the key, so a
@@ -264,21 +264,6 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
     case .overnight: 1
     default: 5
     }
-  }
-
-  /// Whether InventoryService knows the warehouse.
-  private func knowsWarehouse(_ id: String) async throws -> Bool {
-    var token = ""
-    repeat {
-      let page = try await inventory.listWarehouses(
-        .with {
-          $0.pageSize = 500
-          $0.pageToken = token
-        }, options: peerOptions)
-      if page.warehouses.contains(where: { $0.warehouseId == id }) { return true }
-      token = page.nextPageToken
-    } while !token.isEmpty
-    return false
   }
 
   // MARK: Reading

@@ -107,6 +107,8 @@ extension ProtoTypeRegistry {
       "emporium.commerce.v1.GetStockAlertsResponse": CommerceV1.GetStockAlertsResponse.self,
       "emporium.commerce.v1.GetStockRequest": CommerceV1.GetStockRequest.self,
       "emporium.commerce.v1.GetStockResponse": CommerceV1.GetStockResponse.self,
+      "emporium.commerce.v1.GetSupportStatsRequest": CommerceV1.GetSupportStatsRequest.self,
+      "emporium.commerce.v1.GetSupportStatsResponse": CommerceV1.GetSupportStatsResponse.self,
       "emporium.commerce.v1.GetTicketRequest": CommerceV1.GetTicketRequest.self,
       "emporium.commerce.v1.GetTicketResponse": CommerceV1.GetTicketResponse.self,
       "emporium.commerce.v1.GetUserRequest": CommerceV1.GetUserRequest.self,

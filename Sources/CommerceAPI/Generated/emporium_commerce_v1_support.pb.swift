@@ -883,6 +883,28 @@ extension CommerceV1 {
     /// A message with every field at its default value.
     public init() {}
   }
+
+  /// GetSupportStatsRequest asks for the support counters; it has no fields.
+  public struct GetSupportStatsRequest: Sendable, Hashable {
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// GetSupportStatsResponse carries the support counters, as of the call.
+  public struct GetSupportStatsResponse: Sendable, Hashable {
+    /// Tickets OPEN or AWAITING_CUSTOMER.
+    public var openTickets: Int64 = 0
+    /// Returns REQUESTED, APPROVED or RECEIVED.
+    public var openReturns: Int64 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
 }
 
 extension CommerceV1.Ticket: ProtoMessage {
@@ -2169,6 +2191,74 @@ extension CommerceV1.CancelReturnResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.GetSupportStatsRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetSupportStatsRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetSupportStatsRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetSupportStatsRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_support_stats_request()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_support_stats_request__init(c)
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.GetSupportStatsResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.GetSupportStatsResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.GetSupportStatsResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__GetSupportStatsResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__get_support_stats_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__get_support_stats_response__init(c)
+    c.pointee.open_tickets = openTickets
+    c.pointee.open_returns = openReturns
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    openTickets = c.pointee.open_tickets
+    openReturns = c.pointee.open_returns
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1 {
   /// SupportService handles support tickets and returns. Callers: customers for their own tickets
   /// and returns, sellers for returns of their products, ADMIN users (support agents) for
@@ -2178,7 +2268,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.SupportService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateTicket.descriptor, GetTicket.descriptor, ListTickets.descriptor, ListTicketMessages.descriptor, AddTicketMessage.descriptor, UpdateTicketStatus.descriptor, RequestReturn.descriptor, GetReturn.descriptor, ListReturns.descriptor, ApproveReturn.descriptor, RejectReturn.descriptor, ReceiveReturn.descriptor, CancelReturn.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateTicket.descriptor, GetTicket.descriptor, ListTickets.descriptor, ListTicketMessages.descriptor, AddTicketMessage.descriptor, UpdateTicketStatus.descriptor, RequestReturn.descriptor, GetReturn.descriptor, ListReturns.descriptor, ApproveReturn.descriptor, RejectReturn.descriptor, ReceiveReturn.descriptor, CancelReturn.descriptor, GetSupportStats.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -2321,9 +2411,9 @@ extension CommerceV1 {
     /// ApproveReturn accepts a REQUESTED return: the customer gets a return label and must ship
     /// the units back within 30 days. Callers: the seller of the return's lines and ADMIN users.
     /// Idempotent: approving an approved return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; ABORTED (reason VERSION_MISMATCH) for a
-    /// stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
     public enum ApproveReturn: ProtoMethod {
       public typealias Input = CommerceV1.ApproveReturnRequest
       public typealias Output = CommerceV1.ApproveReturnResponse
@@ -2338,9 +2428,10 @@ extension CommerceV1 {
     /// back to its previous status unless other returns are open. Callers: the seller of the
     /// return's lines and ADMIN users. Idempotent: rejecting a rejected return returns it
     /// unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; INVALID_ARGUMENT for an empty reason;
-    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// INVALID_ARGUMENT for an empty reason; ABORTED (reason VERSION_MISMATCH) for a stale
+    /// expected_version.
     public enum RejectReturn: ProtoMethod {
       public typealias Input = CommerceV1.RejectReturnRequest
       public typealias Output = CommerceV1.RejectReturnResponse
@@ -2357,9 +2448,10 @@ extension CommerceV1 {
     /// providers). Callers: the seller of the return's lines and ADMIN users. Idempotent: a repeat
     /// on a RECEIVED or REFUNDED return returns it unchanged, and the downstream restock and refund
     /// use idempotency keys derived from the return id.
-    /// Errors: NOT_FOUND for an unknown return, line or warehouse; FAILED_PRECONDITION (reason
-    /// INVALID_STATE_TRANSITION) unless APPROVED; INVALID_ARGUMENT for more units than the return
-    /// line allows.
+    /// Errors: NOT_FOUND for an unknown return, line or warehouse; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless APPROVED;
+    /// INVALID_ARGUMENT for more units than the return line allows, or when no unit arrived at all
+    /// (the return stays APPROVED until the units come, it is cancelled, or it expires).
     public enum ReceiveReturn: ProtoMethod {
       public typealias Input = CommerceV1.ReceiveReturnRequest
       public typealias Output = CommerceV1.ReceiveReturnResponse
@@ -2372,8 +2464,9 @@ extension CommerceV1 {
 
     /// CancelReturn withdraws a return the customer no longer wants to make. Callers: the order's
     /// customer and ADMIN users. Idempotent: cancelling a cancelled return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another customer; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED or APPROVED.
+    /// Errors: NOT_FOUND for an unknown return or one of another customer; PERMISSION_DENIED for
+    /// the seller of the return's lines; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION)
+    /// unless REQUESTED or APPROVED.
     public enum CancelReturn: ProtoMethod {
       public typealias Input = CommerceV1.CancelReturnRequest
       public typealias Output = CommerceV1.CancelReturnResponse
@@ -2381,6 +2474,19 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.SupportService", method: "CancelReturn", kind: .unary,
         inputType: "emporium.commerce.v1.CancelReturnRequest", outputType: "emporium.commerce.v1.CancelReturnResponse", idempotency: .idempotent,
         access: ProtoAccessRule(roles: ["ADMIN"], owner: true)
+      )
+    }
+
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    public enum GetSupportStats: ProtoMethod {
+      public typealias Input = CommerceV1.GetSupportStatsRequest
+      public typealias Output = CommerceV1.GetSupportStatsResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.SupportService", method: "GetSupportStats", kind: .unary,
+        inputType: "emporium.commerce.v1.GetSupportStatsRequest", outputType: "emporium.commerce.v1.GetSupportStatsResponse", idempotency: .noSideEffects,
+        access: ProtoAccessRule(roles: ["ADMIN"], services: ["admin"])
       )
     }
   }

@@ -67,17 +67,18 @@ extension CommerceV1.SupportService {
     /// ApproveReturn accepts a REQUESTED return: the customer gets a return label and must ship
     /// the units back within 30 days. Callers: the seller of the return's lines and ADMIN users.
     /// Idempotent: approving an approved return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; ABORTED (reason VERSION_MISMATCH) for a
-    /// stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
     func approveReturn(request: CommerceV1.ApproveReturnRequest, context: ServerContext) async throws -> CommerceV1.ApproveReturnResponse
     /// RejectReturn refuses a REQUESTED return, with a reason shown to the customer; the order goes
     /// back to its previous status unless other returns are open. Callers: the seller of the
     /// return's lines and ADMIN users. Idempotent: rejecting a rejected return returns it
     /// unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; INVALID_ARGUMENT for an empty reason;
-    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// INVALID_ARGUMENT for an empty reason; ABORTED (reason VERSION_MISMATCH) for a stale
+    /// expected_version.
     func rejectReturn(request: CommerceV1.RejectReturnRequest, context: ServerContext) async throws -> CommerceV1.RejectReturnResponse
     /// ReceiveReturn records the units that arrived back at a warehouse and their condition. It
     /// restocks resalable units, issues the refund for every received unit, and moves the return
@@ -85,15 +86,21 @@ extension CommerceV1.SupportService {
     /// providers). Callers: the seller of the return's lines and ADMIN users. Idempotent: a repeat
     /// on a RECEIVED or REFUNDED return returns it unchanged, and the downstream restock and refund
     /// use idempotency keys derived from the return id.
-    /// Errors: NOT_FOUND for an unknown return, line or warehouse; FAILED_PRECONDITION (reason
-    /// INVALID_STATE_TRANSITION) unless APPROVED; INVALID_ARGUMENT for more units than the return
-    /// line allows.
+    /// Errors: NOT_FOUND for an unknown return, line or warehouse; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless APPROVED;
+    /// INVALID_ARGUMENT for more units than the return line allows, or when no unit arrived at all
+    /// (the return stays APPROVED until the units come, it is cancelled, or it expires).
     func receiveReturn(request: CommerceV1.ReceiveReturnRequest, context: ServerContext) async throws -> CommerceV1.ReceiveReturnResponse
     /// CancelReturn withdraws a return the customer no longer wants to make. Callers: the order's
     /// customer and ADMIN users. Idempotent: cancelling a cancelled return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another customer; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED or APPROVED.
+    /// Errors: NOT_FOUND for an unknown return or one of another customer; PERMISSION_DENIED for
+    /// the seller of the return's lines; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION)
+    /// unless REQUESTED or APPROVED.
     func cancelReturn(request: CommerceV1.CancelReturnRequest, context: ServerContext) async throws -> CommerceV1.CancelReturnResponse
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    func getSupportStats(request: CommerceV1.GetSupportStatsRequest, context: ServerContext) async throws -> CommerceV1.GetSupportStatsResponse
   }
 
   /// Calls `emporium.commerce.v1.SupportService` through any transport (a connection, a pool, in-process).
@@ -189,9 +196,9 @@ extension CommerceV1.SupportService {
     /// ApproveReturn accepts a REQUESTED return: the customer gets a return label and must ship
     /// the units back within 30 days. Callers: the seller of the return's lines and ADMIN users.
     /// Idempotent: approving an approved return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; ABORTED (reason VERSION_MISMATCH) for a
-    /// stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
     public func approveReturn(_ request: CommerceV1.ApproveReturnRequest, options: CallOptions = .init()) async throws -> CommerceV1.ApproveReturnResponse {
       try await transport.unary(CommerceV1.SupportService.ApproveReturn.self, request, options: options)
     }
@@ -200,9 +207,10 @@ extension CommerceV1.SupportService {
     /// back to its previous status unless other returns are open. Callers: the seller of the
     /// return's lines and ADMIN users. Idempotent: rejecting a rejected return returns it
     /// unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another seller; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED; INVALID_ARGUMENT for an empty reason;
-    /// ABORTED (reason VERSION_MISMATCH) for a stale expected_version.
+    /// Errors: NOT_FOUND for an unknown return or one of another seller; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless REQUESTED;
+    /// INVALID_ARGUMENT for an empty reason; ABORTED (reason VERSION_MISMATCH) for a stale
+    /// expected_version.
     public func rejectReturn(_ request: CommerceV1.RejectReturnRequest, options: CallOptions = .init()) async throws -> CommerceV1.RejectReturnResponse {
       try await transport.unary(CommerceV1.SupportService.RejectReturn.self, request, options: options)
     }
@@ -213,19 +221,28 @@ extension CommerceV1.SupportService {
     /// providers). Callers: the seller of the return's lines and ADMIN users. Idempotent: a repeat
     /// on a RECEIVED or REFUNDED return returns it unchanged, and the downstream restock and refund
     /// use idempotency keys derived from the return id.
-    /// Errors: NOT_FOUND for an unknown return, line or warehouse; FAILED_PRECONDITION (reason
-    /// INVALID_STATE_TRANSITION) unless APPROVED; INVALID_ARGUMENT for more units than the return
-    /// line allows.
+    /// Errors: NOT_FOUND for an unknown return, line or warehouse; PERMISSION_DENIED for the
+    /// return's customer; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION) unless APPROVED;
+    /// INVALID_ARGUMENT for more units than the return line allows, or when no unit arrived at all
+    /// (the return stays APPROVED until the units come, it is cancelled, or it expires).
     public func receiveReturn(_ request: CommerceV1.ReceiveReturnRequest, options: CallOptions = .init()) async throws -> CommerceV1.ReceiveReturnResponse {
       try await transport.unary(CommerceV1.SupportService.ReceiveReturn.self, request, options: options)
     }
 
     /// CancelReturn withdraws a return the customer no longer wants to make. Callers: the order's
     /// customer and ADMIN users. Idempotent: cancelling a cancelled return returns it unchanged.
-    /// Errors: NOT_FOUND for an unknown return or one of another customer; FAILED_PRECONDITION
-    /// (reason INVALID_STATE_TRANSITION) unless REQUESTED or APPROVED.
+    /// Errors: NOT_FOUND for an unknown return or one of another customer; PERMISSION_DENIED for
+    /// the seller of the return's lines; FAILED_PRECONDITION (reason INVALID_STATE_TRANSITION)
+    /// unless REQUESTED or APPROVED.
     public func cancelReturn(_ request: CommerceV1.CancelReturnRequest, options: CallOptions = .init()) async throws -> CommerceV1.CancelReturnResponse {
       try await transport.unary(CommerceV1.SupportService.CancelReturn.self, request, options: options)
+    }
+
+    /// GetSupportStats counts what support has open now, for the admin dashboard: tickets OPEN or
+    /// AWAITING_CUSTOMER, and returns REQUESTED, APPROVED or RECEIVED. Callers: AdminService
+    /// (service identity) and ADMIN users. Read-only and idempotent.
+    public func getSupportStats(_ request: CommerceV1.GetSupportStatsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetSupportStatsResponse {
+      try await transport.unary(CommerceV1.SupportService.GetSupportStats.self, request, options: options)
     }
   }
 }
@@ -249,5 +266,6 @@ extension CommerceV1.SupportService.ServiceProtocol {
     router.registerUnary(CommerceV1.SupportService.RejectReturn.self) { try await self.rejectReturn(request: $0, context: $1) }
     router.registerUnary(CommerceV1.SupportService.ReceiveReturn.self) { try await self.receiveReturn(request: $0, context: $1) }
     router.registerUnary(CommerceV1.SupportService.CancelReturn.self) { try await self.cancelReturn(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.SupportService.GetSupportStats.self) { try await self.getSupportStats(request: $0, context: $1) }
   }
 }

@@ -318,6 +318,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_stock_response(void) {
   return &emporium__commerce__v1__get_stock_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_support_stats_request(void) {
+  return &emporium__commerce__v1__get_support_stats_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_support_stats_response(void) {
+  return &emporium__commerce__v1__get_support_stats_response__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__get_ticket_request(void) {
   return &emporium__commerce__v1__get_ticket_request__descriptor;
 }

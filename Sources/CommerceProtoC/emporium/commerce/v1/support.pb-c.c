@@ -1448,6 +1448,96 @@ void   emporium__commerce__v1__cancel_return_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__cancel_return_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__get_support_stats_request__init
+                     (Emporium__Commerce__V1__GetSupportStatsRequest         *message)
+{
+  static const Emporium__Commerce__V1__GetSupportStatsRequest init_value = EMPORIUM__COMMERCE__V1__GET_SUPPORT_STATS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_support_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_support_stats_request__pack
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_support_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetSupportStatsRequest *
+       emporium__commerce__v1__get_support_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetSupportStatsRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_support_stats_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_support_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetSupportStatsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__get_support_stats_response__init
+                     (Emporium__Commerce__V1__GetSupportStatsResponse         *message)
+{
+  static const Emporium__Commerce__V1__GetSupportStatsResponse init_value = EMPORIUM__COMMERCE__V1__GET_SUPPORT_STATS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__get_support_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__get_support_stats_response__pack
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__get_support_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__GetSupportStatsResponse *
+       emporium__commerce__v1__get_support_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__GetSupportStatsResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__get_support_stats_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__get_support_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetSupportStatsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__get_support_stats_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor emporium__commerce__v1__ticket__field_descriptors[12] =
 {
   {
@@ -3730,6 +3820,75 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__cancel_return_response_
   (ProtobufCMessageInit) emporium__commerce__v1__cancel_return_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define emporium__commerce__v1__get_support_stats_request__field_descriptors NULL
+#define emporium__commerce__v1__get_support_stats_request__field_indices_by_name NULL
+#define emporium__commerce__v1__get_support_stats_request__number_ranges NULL
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_support_stats_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetSupportStatsRequest",
+  "GetSupportStatsRequest",
+  "Emporium__Commerce__V1__GetSupportStatsRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetSupportStatsRequest),
+  0,
+  emporium__commerce__v1__get_support_stats_request__field_descriptors,
+  emporium__commerce__v1__get_support_stats_request__field_indices_by_name,
+  0,  emporium__commerce__v1__get_support_stats_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_support_stats_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__get_support_stats_response__field_descriptors[2] =
+{
+  {
+    "open_tickets",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetSupportStatsResponse, open_tickets),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "open_returns",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__GetSupportStatsResponse, open_returns),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__get_support_stats_response__field_indices_by_name[] = {
+  1,   /* field[1] = open_returns */
+  0,   /* field[0] = open_tickets */
+};
+static const ProtobufCIntRange emporium__commerce__v1__get_support_stats_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__get_support_stats_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.GetSupportStatsResponse",
+  "GetSupportStatsResponse",
+  "Emporium__Commerce__V1__GetSupportStatsResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__GetSupportStatsResponse),
+  2,
+  emporium__commerce__v1__get_support_stats_response__field_descriptors,
+  emporium__commerce__v1__get_support_stats_response__field_indices_by_name,
+  1,  emporium__commerce__v1__get_support_stats_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__get_support_stats_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue emporium__commerce__v1__ticket_status__enum_values_by_number[5] =
 {
   { "TICKET_STATUS_UNSPECIFIED", "EMPORIUM__COMMERCE__V1__TICKET_STATUS__TICKET_STATUS_UNSPECIFIED", 0 },
@@ -3946,7 +4105,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__item_condition__descriptor
   emporium__commerce__v1__item_condition__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__support_service__method_descriptors[13] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__support_service__method_descriptors[14] =
 {
   { "CreateTicket", &emporium__commerce__v1__create_ticket_request__descriptor, &emporium__commerce__v1__create_ticket_response__descriptor },
   { "GetTicket", &emporium__commerce__v1__get_ticket_request__descriptor, &emporium__commerce__v1__get_ticket_response__descriptor },
@@ -3961,6 +4120,7 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__support_service__
   { "RejectReturn", &emporium__commerce__v1__reject_return_request__descriptor, &emporium__commerce__v1__reject_return_response__descriptor },
   { "ReceiveReturn", &emporium__commerce__v1__receive_return_request__descriptor, &emporium__commerce__v1__receive_return_response__descriptor },
   { "CancelReturn", &emporium__commerce__v1__cancel_return_request__descriptor, &emporium__commerce__v1__cancel_return_response__descriptor },
+  { "GetSupportStats", &emporium__commerce__v1__get_support_stats_request__descriptor, &emporium__commerce__v1__get_support_stats_response__descriptor },
 };
 const unsigned emporium__commerce__v1__support_service__method_indices_by_name[] = {
   4,        /* AddTicketMessage */
@@ -3968,6 +4128,7 @@ const unsigned emporium__commerce__v1__support_service__method_indices_by_name[]
   12,        /* CancelReturn */
   0,        /* CreateTicket */
   7,        /* GetReturn */
+  13,        /* GetSupportStats */
   1,        /* GetTicket */
   8,        /* ListReturns */
   3,        /* ListTicketMessages */
@@ -3984,7 +4145,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__support_service__descri
   "SupportService",
   "Emporium__Commerce__V1__SupportService",
   "emporium.commerce.v1",
-  13,
+  14,
   emporium__commerce__v1__support_service__method_descriptors,
   emporium__commerce__v1__support_service__method_indices_by_name
 };
@@ -4091,6 +4252,14 @@ void emporium__commerce__v1__support_service__cancel_return(ProtobufCService *se
 {
   assert(service->descriptor == &emporium__commerce__v1__support_service__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void emporium__commerce__v1__support_service__get_support_stats(ProtobufCService *service,
+                                                                const Emporium__Commerce__V1__GetSupportStatsRequest *input,
+                                                                Emporium__Commerce__V1__GetSupportStatsResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__support_service__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__support_service__init (Emporium__Commerce__V1__SupportService_Service *service,
                                                     Emporium__Commerce__V1__SupportService_ServiceDestroy destroy)

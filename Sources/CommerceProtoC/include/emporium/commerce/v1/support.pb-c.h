@@ -50,6 +50,8 @@ typedef struct Emporium__Commerce__V1__ReceiveReturnRequest Emporium__Commerce__
 typedef struct Emporium__Commerce__V1__ReceiveReturnResponse Emporium__Commerce__V1__ReceiveReturnResponse;
 typedef struct Emporium__Commerce__V1__CancelReturnRequest Emporium__Commerce__V1__CancelReturnRequest;
 typedef struct Emporium__Commerce__V1__CancelReturnResponse Emporium__Commerce__V1__CancelReturnResponse;
+typedef struct Emporium__Commerce__V1__GetSupportStatsRequest Emporium__Commerce__V1__GetSupportStatsRequest;
+typedef struct Emporium__Commerce__V1__GetSupportStatsResponse Emporium__Commerce__V1__GetSupportStatsResponse;
 
 
 /* --- enums --- */
@@ -1105,6 +1107,38 @@ struct  Emporium__Commerce__V1__CancelReturnResponse
     , NULL }
 
 
+/*
+ * GetSupportStatsRequest asks for the support counters; it has no fields.
+ */
+struct  Emporium__Commerce__V1__GetSupportStatsRequest
+{
+  ProtobufCMessage base;
+};
+#define EMPORIUM__COMMERCE__V1__GET_SUPPORT_STATS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_support_stats_request__descriptor) \
+     }
+
+
+/*
+ * GetSupportStatsResponse carries the support counters, as of the call.
+ */
+struct  Emporium__Commerce__V1__GetSupportStatsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Tickets OPEN or AWAITING_CUSTOMER.
+   */
+  int64_t open_tickets;
+  /*
+   * Returns REQUESTED, APPROVED or RECEIVED.
+   */
+  int64_t open_returns;
+};
+#define EMPORIUM__COMMERCE__V1__GET_SUPPORT_STATS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__get_support_stats_response__descriptor) \
+    , 0, 0 }
+
+
 /* Emporium__Commerce__V1__Ticket methods */
 void   emporium__commerce__v1__ticket__init
                      (Emporium__Commerce__V1__Ticket         *message);
@@ -1713,6 +1747,44 @@ Emporium__Commerce__V1__CancelReturnResponse *
 void   emporium__commerce__v1__cancel_return_response__free_unpacked
                      (Emporium__Commerce__V1__CancelReturnResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetSupportStatsRequest methods */
+void   emporium__commerce__v1__get_support_stats_request__init
+                     (Emporium__Commerce__V1__GetSupportStatsRequest         *message);
+size_t emporium__commerce__v1__get_support_stats_request__get_packed_size
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest   *message);
+size_t emporium__commerce__v1__get_support_stats_request__pack
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_support_stats_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetSupportStatsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetSupportStatsRequest *
+       emporium__commerce__v1__get_support_stats_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_support_stats_request__free_unpacked
+                     (Emporium__Commerce__V1__GetSupportStatsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__GetSupportStatsResponse methods */
+void   emporium__commerce__v1__get_support_stats_response__init
+                     (Emporium__Commerce__V1__GetSupportStatsResponse         *message);
+size_t emporium__commerce__v1__get_support_stats_response__get_packed_size
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse   *message);
+size_t emporium__commerce__v1__get_support_stats_response__pack
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__get_support_stats_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__GetSupportStatsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__GetSupportStatsResponse *
+       emporium__commerce__v1__get_support_stats_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__get_support_stats_response__free_unpacked
+                     (Emporium__Commerce__V1__GetSupportStatsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Emporium__Commerce__V1__Ticket_Closure)
@@ -1811,6 +1883,12 @@ typedef void (*Emporium__Commerce__V1__CancelReturnRequest_Closure)
 typedef void (*Emporium__Commerce__V1__CancelReturnResponse_Closure)
                  (const Emporium__Commerce__V1__CancelReturnResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetSupportStatsRequest_Closure)
+                 (const Emporium__Commerce__V1__GetSupportStatsRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__GetSupportStatsResponse_Closure)
+                 (const Emporium__Commerce__V1__GetSupportStatsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1870,6 +1948,10 @@ struct Emporium__Commerce__V1__SupportService_Service
                         const Emporium__Commerce__V1__CancelReturnRequest *input,
                         Emporium__Commerce__V1__CancelReturnResponse_Closure closure,
                         void *closure_data);
+  void (*get_support_stats)(Emporium__Commerce__V1__SupportService_Service *service,
+                            const Emporium__Commerce__V1__GetSupportStatsRequest *input,
+                            Emporium__Commerce__V1__GetSupportStatsResponse_Closure closure,
+                            void *closure_data);
 };
 typedef void (*Emporium__Commerce__V1__SupportService_ServiceDestroy)(Emporium__Commerce__V1__SupportService_Service *);
 void emporium__commerce__v1__support_service__init (Emporium__Commerce__V1__SupportService_Service *service,
@@ -1890,7 +1972,8 @@ void emporium__commerce__v1__support_service__init (Emporium__Commerce__V1__Supp
       function_prefix__ ## approve_return,\
       function_prefix__ ## reject_return,\
       function_prefix__ ## receive_return,\
-      function_prefix__ ## cancel_return  }
+      function_prefix__ ## cancel_return,\
+      function_prefix__ ## get_support_stats  }
 void emporium__commerce__v1__support_service__create_ticket(ProtobufCService *service,
                                                             const Emporium__Commerce__V1__CreateTicketRequest *input,
                                                             Emporium__Commerce__V1__CreateTicketResponse_Closure closure,
@@ -1943,6 +2026,10 @@ void emporium__commerce__v1__support_service__cancel_return(ProtobufCService *se
                                                             const Emporium__Commerce__V1__CancelReturnRequest *input,
                                                             Emporium__Commerce__V1__CancelReturnResponse_Closure closure,
                                                             void *closure_data);
+void emporium__commerce__v1__support_service__get_support_stats(ProtobufCService *service,
+                                                                const Emporium__Commerce__V1__GetSupportStatsRequest *input,
+                                                                Emporium__Commerce__V1__GetSupportStatsResponse_Closure closure,
+                                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1984,6 +2071,8 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__receive_return_r
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__receive_return_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__cancel_return_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__cancel_return_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_support_stats_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_support_stats_response__descriptor;
 extern const ProtobufCServiceDescriptor emporium__commerce__v1__support_service__descriptor;
 
 PROTOBUF_C__END_DECLS
