@@ -160,6 +160,29 @@ struct RecommendationTests {
         await expectFailure(.invalidArgument) { try await h.catalog.recordPurchases(bad, options: orders) }
       }
       #expect(try await h.catalog.recordPurchases(request, options: orders).recorded)
+
+      // A huge order counts every product, but pairs only among its first 50 (most units first).
+      let many = (0..<60).map { _ in UUID().uuidString.lowercased() }
+      let bulk = CommerceV1.RecordPurchasesRequest.with {
+        $0.orderId = UUID().uuidString.lowercased()
+        $0.customerId = UUID().uuidString.lowercased()
+        $0.purchaseTime = .init(Date())
+        $0.products = many.enumerated().map { index, id in
+          .with {
+            $0.productId = id
+            $0.quantity = index == 59 ? 5 : 1
+          }
+        }
+      }
+      #expect(try await h.catalog.recordPurchases(bulk, options: orders).recorded)
+      let ids = many.map { UUID(id: $0)! }
+      let counted = try await h.pool.query("SELECT count(*) FROM catalog.product_purchases WHERE product_id = ANY($1)", [ids])
+      #expect(try counted.first?.decode(0, as: Int64.self) == 60)
+      let pairs = try await h.pool.query("SELECT count(*) FROM catalog.co_purchases WHERE product_id = ANY($1)", [ids])
+      #expect(try pairs.first?.decode(0, as: Int64.self) == 50 * 49)
+      // The product bought most is among the paired ones.
+      let paired = try await h.pool.query("SELECT count(*) FROM catalog.co_purchases WHERE product_id = $1", [ids[59]])
+      #expect(try paired.first?.decode(0, as: Int64.self) == 49)
     }
   }
 
