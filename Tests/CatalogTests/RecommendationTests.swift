@@ -284,6 +284,7 @@ struct RecommendationTests {
       await expectFailure(.permissionDenied) { try await Self.recommend(h, user: user, options: seller.options) }
       #expect(try await Self.recommend(h, user: user, options: me).kind == .trending)
       #expect(try await Self.recommend(h, user: user, options: try await h.admin()).kind == .trending)
+      await expectFailure(.invalidArgument) { try await Self.recommend(h, user: "nope", options: try await h.admin()) }
     }
   }
 
