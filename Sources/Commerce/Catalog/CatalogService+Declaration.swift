@@ -8,11 +8,13 @@ extension CatalogService {
   public static let migrations = Migration.shipped(in: .module, schema: "catalog")
 
   /// What the composition root needs: identity "catalog", schema "catalog", peer "auth" (for
-  /// sellers' accounts), and the cache listener and reindex worker as background work.
+  /// sellers' accounts), optional peer "cart" (a user's cart for PERSONALIZED
+  /// recommendations), and the cache listener and reindex worker as background work.
   /// Settings: `currency` (default USD), `cache-megabytes` (the product cache's budget, default
   /// 64; 0 turns the cache off).
-  public static let declaration = ServiceDeclaration(name: "catalog", schema: "catalog", migrations: migrations, peers: ["auth"]) {
-    environment in
+  public static let declaration = ServiceDeclaration(
+    name: "catalog", schema: "catalog", migrations: migrations, peers: ["auth"], optionalPeers: ["cart"]
+  ) { environment in
     var configuration = Configuration()
     if let currency = environment.settings["currency"] {
       guard Money.isCurrencyCode(currency) else {
@@ -24,7 +26,8 @@ extension CatalogService {
       configuration.cacheBudgetBytes = megabytes << 20
     }
     let service = CatalogService(
-      pool: environment.pool, auth: environment.peers.transport(for: "auth"), configuration: configuration,
+      pool: environment.pool, auth: environment.peers.transport(for: "auth"),
+      cart: environment.peers.has("cart") ? environment.peers.transport(for: "cart") : nil, configuration: configuration,
       logger: environment.logger)
     return HostedService(rpc: service, background: service.backgroundServices)
   }

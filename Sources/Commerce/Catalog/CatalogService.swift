@@ -27,6 +27,11 @@ import Synchronization
 ///   NOTIFY (``ProductCache``).
 /// - A seller's display name is the business name of their account (AuthService.GetUser),
 ///   copied when they first create a product and refreshed hourly after that.
+/// - Recommendations come from counters the catalog keeps of confirmed orders (RecordPurchases,
+///   sent by OrderService's outbox relay): ALSO_BOUGHT ranks pairs by cosine similarity with a
+///   minimum support, TRENDING is units sold over 7 UTC days, SIMILAR is title trigram and
+///   attribute similarity in the anchor's category, PERSONALIZED sums ALSO_BOUGHT over what the
+///   user bought (and their own cart). See docs/CATALOG.md.
 public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public struct Configuration: Sendable {
     /// The catalog's one currency (catalog.proto).
@@ -48,6 +53,13 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     public var reindexBatchSize = 2000
     /// How long a reindex job's lease lasts without progress before another start may fail it.
     public var reindexLease: Duration = .seconds(120)
+    /// ALSO_BOUGHT and PERSONALIZED count a pair only once bought together in this many orders.
+    public var minimumPairSupport: Int64 = 2
+    /// Pair counts of an order take its first this many products (most units first): an order
+    /// of n products makes n * (n - 1) pair rows.
+    public var purchasePairCap = 50
+    /// TRENDING's window in days (UTC days, today included).
+    public var trendingDays = 7
 
     public init() {}
   }
@@ -55,6 +67,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   let store: CatalogStore
   let idempotency: IdempotencyStore
   let auth: CommerceV1.AuthService.Client
+  /// CartService, for PERSONALIZED's cart; nil when the process has none.
+  let cart: CommerceV1.CartService.Client?
   let configuration: Configuration
   let rules: ProductRules
   let cache: ProductCache<UUID, CatalogStore.ProductPage>
@@ -69,13 +83,15 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `catalog` only (migrated beforehand).
   ///   - auth: AuthService, for sellers' accounts.
+  ///   - cart: CartService, for a user's cart in PERSONALIZED recommendations.
   public init(
-    pool: PostgresPool, auth: any ClientTransport, configuration: Configuration = .init(),
+    pool: PostgresPool, auth: any ClientTransport, cart: (any ClientTransport)? = nil, configuration: Configuration = .init(),
     logger: Logger = Logger(label: "emporium.catalog"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     self.store = CatalogStore(pool: pool)
     self.idempotency = IdempotencyStore(pool: pool, schema: "catalog")
     self.auth = CommerceV1.AuthService.Client(auth)
+    self.cart = cart.map { CommerceV1.CartService.Client($0) }
     self.configuration = configuration
     self.rules = ProductRules(currency: configuration.currency)
     self.cache = ProductCache(budgetBytes: configuration.cacheBudgetBytes, timeToLive: configuration.cacheTimeToLive)
@@ -614,7 +630,133 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public func getRecommendations(request: CommerceV1.GetRecommendationsRequest, context: ServerContext) async throws
     -> CommerceV1.GetRecommendationsResponse
   {
-    throw CommerceError(.unimplemented, nil, "recommendations are not available yet")
+    guard (0...50).contains(request.maxResults) else {
+      throw CommerceError.invalidArgument(field: "max_results", "must be 0 (the default, 12) to 50")
+    }
+    let limit = request.maxResults == 0 ? 12 : Int(request.maxResults)
+    switch request.anchor {
+    case nil:
+      throw CommerceError.invalidArgument(field: "anchor", "set product_id or user_id")
+    case .productId(let text):
+      let kind: CommerceV1.RecommendationKind = request.kind == .unspecified ? .alsoBought : request.kind
+      guard [.alsoBought, .similar, .trending].contains(kind) else {
+        throw CommerceError.invalidArgument(field: "kind", "must be ALSO_BOUGHT, SIMILAR or TRENDING for a product")
+      }
+      guard let id = UUID(id: text), let page = try await pages([id])[id], Self.mayView(page.product) else {
+        throw CommerceError.notFound("product", text)
+      }
+      return try await recommendations(for: page.product, kind: kind, inStockOnly: request.inStockOnly, limit: limit)
+    case .userId(let text):
+      guard let caller = CallAuth.current?.principal else {
+        throw CommerceError.unauthenticated("a user's recommendations need an access token")
+      }
+      let kind: CommerceV1.RecommendationKind = request.kind == .unspecified ? .personalized : request.kind
+      let isSelf = caller.endUser?.subject == text
+      guard isSelf || caller.has(.admin) else { throw CommerceError.permissionDenied("only the user and admins see their recommendations") }
+      guard [.personalized, .trending].contains(kind) else {
+        throw CommerceError.invalidArgument(field: "kind", "must be PERSONALIZED or TRENDING for a user")
+      }
+      guard let user = UUID(id: text) else { throw CommerceError.invalidArgument(field: "user_id", "must be a user id") }
+      // The cart is the caller's own (CartService serves a cart to its owner).
+      let seeds = isSelf && kind == .personalized ? await cartProducts() : []
+      return try await recommendations(for: user, seeds: seeds, kind: kind, inStockOnly: request.inStockOnly, limit: limit)
+    }
+  }
+
+  /// A product anchor's recommendations, falling back along ALSO_BOUGHT -> SIMILAR -> TRENDING
+  /// while a kind finds nothing; TRENDING looks in the anchor's category (with descendants) and
+  /// then everywhere.
+  private func recommendations(for anchor: ProductRecord, kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int)
+    async throws -> CommerceV1.GetRecommendationsResponse
+  {
+    if kind == .alsoBought {
+      let found = try await store.recommend(
+        CatalogStore.alsoBought(anchor.id, minimumSupport: configuration.minimumPairSupport, inStockOnly: inStockOnly, limit: limit))
+      if !found.isEmpty { return Self.recommendations(found, .alsoBought) }
+    }
+    if kind == .alsoBought || kind == .similar {
+      let attributes = anchor.attributes.map { $0.name.lowercased() + "=" + $0.value.lowercased() }
+      let found = try await store.recommend(
+        CatalogStore.similar(
+          to: anchor.id, title: anchor.title, category: anchor.categoryID, attributes: attributes, inStockOnly: inStockOnly,
+          limit: limit))
+      if !found.isEmpty { return Self.recommendations(found, .similar) }
+    }
+    let since = trendingSince
+    for category in [anchor.categoryID, nil] {
+      let found = try await store.recommend(
+        CatalogStore.trending(since: since, category: category, excluding: [anchor.id], customer: nil, inStockOnly: inStockOnly, limit: limit))
+      if !found.isEmpty || category == nil { return Self.recommendations(found, .trending) }
+    }
+    return Self.recommendations([], .trending)
+  }
+
+  /// A user's recommendations: PERSONALIZED, falling back to TRENDING when it finds nothing;
+  /// neither suggests what the user bought.
+  private func recommendations(for user: UUID, seeds: [UUID], kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int)
+    async throws -> CommerceV1.GetRecommendationsResponse
+  {
+    if kind == .personalized {
+      let found = try await store.recommend(
+        CatalogStore.personalized(
+          for: user, seeds: seeds, minimumSupport: configuration.minimumPairSupport, inStockOnly: inStockOnly, limit: limit))
+      if !found.isEmpty { return Self.recommendations(found, .personalized) }
+    }
+    let found = try await store.recommend(
+      CatalogStore.trending(since: trendingSince, category: nil, excluding: seeds, customer: user, inStockOnly: inStockOnly, limit: limit))
+    return Self.recommendations(found, .trending)
+  }
+
+  /// The start of TRENDING's window: today and the days before it, `trendingDays` in all (UTC).
+  private var trendingSince: Date { now().addingTimeInterval(-Double(configuration.trendingDays - 1) * 86_400) }
+
+  private static func recommendations(_ products: [CommerceV1.ProductSummary], _ kind: CommerceV1.RecommendationKind)
+    -> CommerceV1.GetRecommendationsResponse
+  {
+    .with {
+      $0.products = products
+      $0.appliedKind = kind
+    }
+  }
+
+  /// The products in the calling user's cart, from CartService.GetCart on the user's behalf;
+  /// none when the process has no CartService or it fails (recommendations then come from
+  /// orders alone). The wishlist is not read: GetWishlist admits users only, not a service
+  /// acting for one.
+  private func cartProducts() async -> [UUID] {
+    guard let cart else { return [] }
+    do {
+      let items = try await cart.getCart(.init()).cart?.items ?? []
+      return Array(Set(items.compactMap { UUID(id: $0.productId) })).sorted { $0.uuidString < $1.uuidString }
+    } catch {
+      logger.debug("cart not read for recommendations", metadata: ["error": "\(error)"])
+      return []
+    }
+  }
+
+  public func recordPurchases(request: CommerceV1.RecordPurchasesRequest, context: ServerContext) async throws
+    -> CommerceV1.RecordPurchasesResponse
+  {
+    var violations = FieldViolations()
+    let order = UUID(id: request.orderId)
+    violations.check(order != nil, "order_id", "must be an order id")
+    let customer = UUID(id: request.customerId)
+    violations.check(customer != nil, "customer_id", "must be a user id")
+    violations.check(request.purchaseTime != nil, "purchase_time", "is required")
+    violations.check((1...1000).contains(request.products.count), "products", "must hold 1 to 1000 products")
+    var units: [UUID: Int64] = [:]
+    for (index, line) in request.products.enumerated() {
+      let id = UUID(id: line.productId)
+      violations.check(id != nil, "products[\(index)].product_id", "must be a product id")
+      violations.check(line.quantity >= 1, "products[\(index)].quantity", "must be at least 1")
+      if let id, line.quantity >= 1 { units[id, default: 0] += Int64(line.quantity) }
+    }
+    try violations.throwIfAny()
+    guard let order, let customer, let at = request.purchaseTime?.date else { throw CommerceError.invalidArgument(violations) }
+    let recorded = try await store.recordPurchase(
+      CatalogStore.Purchase(order: order, customer: customer, at: at, products: units.map { ($0.key, $0.value) }),
+      pairCap: configuration.purchasePairCap)
+    return .with { $0.recorded = recorded }
   }
 
   // MARK: Stock and ratings

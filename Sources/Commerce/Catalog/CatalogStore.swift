@@ -616,22 +616,7 @@ struct CatalogStore: Sendable {
     for row in rows {
       count = try row.decode(0, as: Int64.self)
       guard !row.isNull(1) else { continue }
-      let currency = try row.decode(6, as: String.self)
-      let summary = CommerceV1.ProductSummary.with {
-        $0.productId = (try? row.decode(1, as: UUID.self).lowercasedString) ?? ""
-        $0.sellerId = (try? row.decode(2, as: UUID.self).lowercasedString) ?? ""
-        $0.sellerName = (try? row.decode(3, as: String.self)) ?? ""
-        $0.title = (try? row.decode(4, as: String.self)) ?? ""
-        $0.price = .with {
-          $0.amountMinor = (try? row.decode(5, as: Int64.self)) ?? 0
-          $0.currency = currency
-        }
-        $0.imageUrl = (try? row.decode(7, as: String.self)) ?? ""
-        $0.ratingAverage = (try? row.decode(8, as: Double.self)) ?? 0
-        $0.ratingCount = (try? row.decode(9, as: Int64.self)) ?? 0
-        $0.inStock = (try? row.decode(10, as: Bool.self)) ?? true
-      }
-      hits.append(Hit(summary: summary, position: try row.decode(11, as: [String].self)))
+      hits.append(Hit(summary: try Self.summary(row, from: 1), position: try row.decode(11, as: [String].self)))
     }
     return (hits, count)
   }

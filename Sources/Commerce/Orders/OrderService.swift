@@ -110,10 +110,13 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       owner: UUID(), methods: PaymentMethodVault(), logger: logger, now: now)
   }
 
-  /// The background work the process runs beside the handlers: the saga recovery worker, and
-  /// the end of WatchOrder streams at graceful shutdown.
+  /// The background work the process runs beside the handlers: the saga recovery worker, the
+  /// relay of confirmed orders to the catalog, and the end of WatchOrder streams at graceful
+  /// shutdown.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    var services: [any ServiceLifecycle.Service] = [SagaRecovery(service: self), StreamDrain.OnShutdown(watchDrain)]
+    var services: [any ServiceLifecycle.Service] = [
+      SagaRecovery(service: self), PurchaseRelay(service: self), StreamDrain.OnShutdown(watchDrain),
+    ]
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
     }

@@ -20,6 +20,9 @@ struct OrderStore: Sendable {
   /// Outbox topics.
   static let statusChangedTopic = "order.status_changed"
   static let changedTopic = "order.changed"
+  /// A RecordPurchasesRequest for the catalog, written when an order reaches CONFIRMED
+  /// (``PurchaseRelay``).
+  static let purchasedTopic = "order.purchased"
 
   struct StoreError: Error, CustomStringConvertible {
     static let corruptRow = StoreError(description: "an orders row holds a value the code does not know")
@@ -217,6 +220,9 @@ struct OrderStore: Sendable {
         try await writeHistory(id, entries: after.history[before.history.count...], from: before.history.count, in: tx)
         try await announce(after, statusChanged: after.status != before.status, in: tx)
         if after.status != before.status { try await notifyCustomer(after, previous: before.status, at: now, in: tx) }
+        if after.status == .confirmed, before.status == .pending || before.status == .awaitingPayment {
+          try await recordPurchase(after, at: now, in: tx)
+        }
       }
       if let step { try await log(id, step: step, detail: detail, at: now, in: tx) }
       return after
@@ -249,6 +255,22 @@ struct OrderStore: Sendable {
       OrderMessages.order(order, view: .full), topic: statusChanged ? Self.statusChangedTopic : Self.changedTopic,
       aggregateID: order.id.lowercasedString, in: tx)
     try await tx.query("SELECT pg_notify($1, $2)", [Self.changeChannel, order.id.lowercasedString])
+  }
+
+  /// The purchase the catalog learns of (RecordPurchases) when an order is confirmed.
+  private func recordPurchase(_ order: OrderRecord, at now: Date, in tx: PostgresTransaction) async throws {
+    let request = CommerceV1.RecordPurchasesRequest.with {
+      $0.orderId = order.id.lowercasedString
+      $0.customerId = order.customerID
+      $0.purchaseTime = .init(now)
+      $0.products = order.lines.map { line in
+        .with {
+          $0.productId = line.productID
+          $0.quantity = line.quantity
+        }
+      }
+    }
+    try await outbox.append(request, topic: Self.purchasedTopic, aggregateID: order.id.lowercasedString, in: tx)
   }
 
   /// The customer's notification of a status change (ORDER_STATUS_CHANGED), which

@@ -172,7 +172,9 @@ extension CommerceV1 {
     case alsoBought // = 1
     /// Products similar to the anchor product: same category, similar title and attributes.
     case similar // = 2
-    /// Products for a user, from their orders, wishlist and cart.
+    /// Products for a user: products often bought with what they ordered and, when users ask
+    /// for their own, with what is in their cart. The wishlist is not used (GetWishlist serves
+    /// users only, not a service acting for one).
     case personalized // = 3
     /// Best sellers of the last 7 days; the fallback when other kinds lack data.
     case trending // = 4
@@ -797,6 +799,47 @@ extension CommerceV1 {
     public var products: [CommerceV1.ProductSummary] = []
     /// The strategy actually used (differs from the requested one after a fallback).
     public var appliedKind: CommerceV1.RecommendationKind = .init(rawValue: 0)
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// PurchasedProduct is one product of an order, with the units bought.
+  public struct PurchasedProduct: Sendable, Hashable {
+    /// The product.
+    public var productId: String = ""
+    /// Units bought; at least 1. A product listed twice counts with the sum.
+    public var quantity: Int32 = 0
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordPurchasesRequest carries one confirmed order.
+  public struct RecordPurchasesRequest: Sendable, Hashable {
+    /// The order; records are idempotent by it.
+    public var orderId: String = ""
+    /// The customer who placed it.
+    public var customerId: String = ""
+    /// When the order was placed (confirmed).
+    public var purchaseTime: GoogleProtobuf.Timestamp? = nil
+    /// The products bought, 1 to 1000.
+    public var products: [CommerceV1.PurchasedProduct] = []
+    /// Fields this version of the schema does not know, kept as received and encoded again.
+    public var unknownFields = ProtoUnknownFields()
+
+    /// A message with every field at its default value.
+    public init() {}
+  }
+
+  /// RecordPurchasesResponse reports whether the order was new.
+  public struct RecordPurchasesResponse: Sendable, Hashable {
+    /// False when the order had been recorded before (nothing changed).
+    public var recorded: Bool = false
     /// Fields this version of the schema does not know, kept as received and encoded again.
     public var unknownFields = ProtoUnknownFields()
 
@@ -2316,6 +2359,119 @@ extension CommerceV1.GetRecommendationsResponse: ProtobufCBacked {
   }
 }
 
+extension CommerceV1.PurchasedProduct: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.PurchasedProduct"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.PurchasedProduct: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__PurchasedProduct
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__purchased_product()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__purchased_product__init(c)
+    if !productId.isEmpty { c.pointee.product_id = try arena.string(productId) }
+    c.pointee.quantity = quantity
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    productId = try ProtoLoad.string(c.pointee.product_id)
+    quantity = c.pointee.quantity
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordPurchasesRequest: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordPurchasesRequest"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordPurchasesRequest: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordPurchasesRequest
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_purchases_request()
+  }
+
+  package static var maxNestingDepth: Int { 2 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_purchases_request__init(c)
+    if !orderId.isEmpty { c.pointee.order_id = try arena.string(orderId) }
+    if !customerId.isEmpty { c.pointee.customer_id = try arena.string(customerId) }
+    if let value = purchaseTime { c.pointee.purchase_time = try arena.message(value) }
+    if !products.isEmpty {
+      c.pointee.n_products = products.count
+      c.pointee.products = try arena.messages(products)
+    }
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    orderId = try ProtoLoad.string(c.pointee.order_id)
+    customerId = try ProtoLoad.string(c.pointee.customer_id)
+    if let value = c.pointee.purchase_time { purchaseTime = try GoogleProtobuf.Timestamp(loading: value) }
+    if c.pointee.n_products > 0 { products = try ProtoLoad.messages(c.pointee.n_products, c.pointee.products) }
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
+extension CommerceV1.RecordPurchasesResponse: ProtoMessage {
+  public static let protoMessageName = "emporium.commerce.v1.RecordPurchasesResponse"
+
+  public func encode(into buffer: inout ByteBuffer) throws(ProtoError) {
+    try ProtoCodec.encode(self, into: &buffer)
+  }
+
+  public init(decoding buffer: ByteBuffer, limits: ProtoDecodingLimits) throws(ProtoError) {
+    self.init()
+    try ProtoCodec.decode(into: &self, from: buffer, limits: limits)
+  }
+}
+
+extension CommerceV1.RecordPurchasesResponse: ProtobufCBacked {
+  package typealias CStruct = Emporium__Commerce__V1__RecordPurchasesResponse
+
+  package static var protobufCDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+    emporium_descriptor__emporium__commerce__v1__record_purchases_response()
+  }
+
+  package static var maxNestingDepth: Int { 1 }
+
+  package func store(into c: UnsafeMutablePointer<CStruct>, arena: ProtoArena) throws(ProtoError) {
+    emporium__commerce__v1__record_purchases_response__init(c)
+    c.pointee.recorded = recorded ? 1 : 0
+    arena.storeUnknownFields(unknownFields, into: &c.pointee.base)
+  }
+
+  package mutating func load(from c: UnsafePointer<CStruct>) throws(ProtoError) {
+    recorded = c.pointee.recorded != 0
+    unknownFields = ProtoUnknownFields(c.pointee.base)
+  }
+}
+
 extension CommerceV1.SearchReindexJob: ProtoMessage {
   public static let protoMessageName = "emporium.commerce.v1.SearchReindexJob"
 
@@ -2837,7 +2993,7 @@ extension CommerceV1 {
     public static let name = "emporium.commerce.v1.CatalogService"
 
     /// Every method, in declaration order.
-    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, StartSearchReindex.descriptor, RecordStockLevels.descriptor, GetStockAlerts.descriptor, RecordRatingSummaries.descriptor, GetSearchReindexJob.descriptor]
+    public static let methods: [ProtoMethodDescriptor] = [CreateProduct.descriptor, UpdateProduct.descriptor, ArchiveProduct.descriptor, GetProduct.descriptor, BatchGetProducts.descriptor, ListSellerProducts.descriptor, ListCategories.descriptor, CreateCategory.descriptor, SearchProducts.descriptor, GetRecommendations.descriptor, RecordPurchases.descriptor, StartSearchReindex.descriptor, RecordStockLevels.descriptor, GetStockAlerts.descriptor, RecordRatingSummaries.descriptor, GetSearchReindexJob.descriptor]
 
     /// The service's description: its name and methods.
     public static let descriptor = ProtoServiceDescriptor(name: name, methods: methods)
@@ -2995,12 +3151,18 @@ extension CommerceV1 {
 
     /// GetRecommendations suggests products for a product page ("customers also bought",
     /// "similar items") or for a user (personalised). Products that are archived, out of stock
-    /// (when in_stock_only) or the anchor product itself are never returned. When the requested
-    /// kind has too little data, the server falls back to another kind and says which in
-    /// applied_kind. Callers: anyone for a product anchor; for a user anchor, that user or ADMIN
-    /// users. Read-only and idempotent.
-    /// Errors: NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor without
-    /// an access token; PERMISSION_DENIED for another user's recommendations.
+    /// (when in_stock_only) or the anchor product itself are never returned; PERSONALIZED and
+    /// TRENDING for a user never return products the user already bought. When the requested
+    /// kind has too little data (no product qualifies), the server falls back to another kind and
+    /// says which in applied_kind: ALSO_BOUGHT -> SIMILAR -> TRENDING, SIMILAR -> TRENDING,
+    /// PERSONALIZED -> TRENDING. ALSO_BOUGHT, SIMILAR and TRENDING work for a product anchor;
+    /// PERSONALIZED and TRENDING for a user anchor. Purchases are learnt from OrderService
+    /// (RecordPurchases) and trail checkouts by a few seconds. Callers: anyone for a product
+    /// anchor; for a user anchor, that user or ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT when no anchor is set, max_results is negative or above 50, or
+    /// the kind does not apply to the anchor (SIMILAR or ALSO_BOUGHT for a user, PERSONALIZED for
+    /// a product); NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor
+    /// without an access token; PERMISSION_DENIED for another user's recommendations.
     public enum GetRecommendations: ProtoMethod {
       public typealias Input = CommerceV1.GetRecommendationsRequest
       public typealias Output = CommerceV1.GetRecommendationsResponse
@@ -3008,6 +3170,23 @@ extension CommerceV1 {
         service: "emporium.commerce.v1.CatalogService", method: "GetRecommendations", kind: .unary,
         inputType: "emporium.commerce.v1.GetRecommendationsRequest", outputType: "emporium.commerce.v1.GetRecommendationsResponse", idempotency: .noSideEffects,
         access: ProtoAccessRule(anonymous: true)
+      )
+    }
+
+    /// RecordPurchases tells the catalog that an order was placed (it reached CONFIRMED), for
+    /// recommendations: the customer's purchase history, best sellers and how often products are
+    /// bought together. OrderService's outbox relay sends every confirmed order here. Callers: the
+    /// OrderService identity. Idempotent by order_id: an order recorded before is ignored
+    /// (recorded is false), so redelivered events count once.
+    /// Errors: INVALID_ARGUMENT for an invalid order_id or customer_id, a missing purchase_time,
+    /// no products or more than 1000, an invalid product id or a quantity below 1.
+    public enum RecordPurchases: ProtoMethod {
+      public typealias Input = CommerceV1.RecordPurchasesRequest
+      public typealias Output = CommerceV1.RecordPurchasesResponse
+      public static let descriptor = ProtoMethodDescriptor(
+        service: "emporium.commerce.v1.CatalogService", method: "RecordPurchases", kind: .unary,
+        inputType: "emporium.commerce.v1.RecordPurchasesRequest", outputType: "emporium.commerce.v1.RecordPurchasesResponse", idempotency: .idempotent,
+        access: ProtoAccessRule(services: ["orders"])
       )
     }
 

@@ -81,13 +81,27 @@ extension CommerceV1.CatalogService {
     func searchProducts(request: CommerceV1.SearchProductsRequest, context: ServerContext) async throws -> CommerceV1.SearchProductsResponse
     /// GetRecommendations suggests products for a product page ("customers also bought",
     /// "similar items") or for a user (personalised). Products that are archived, out of stock
-    /// (when in_stock_only) or the anchor product itself are never returned. When the requested
-    /// kind has too little data, the server falls back to another kind and says which in
-    /// applied_kind. Callers: anyone for a product anchor; for a user anchor, that user or ADMIN
-    /// users. Read-only and idempotent.
-    /// Errors: NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor without
-    /// an access token; PERMISSION_DENIED for another user's recommendations.
+    /// (when in_stock_only) or the anchor product itself are never returned; PERSONALIZED and
+    /// TRENDING for a user never return products the user already bought. When the requested
+    /// kind has too little data (no product qualifies), the server falls back to another kind and
+    /// says which in applied_kind: ALSO_BOUGHT -> SIMILAR -> TRENDING, SIMILAR -> TRENDING,
+    /// PERSONALIZED -> TRENDING. ALSO_BOUGHT, SIMILAR and TRENDING work for a product anchor;
+    /// PERSONALIZED and TRENDING for a user anchor. Purchases are learnt from OrderService
+    /// (RecordPurchases) and trail checkouts by a few seconds. Callers: anyone for a product
+    /// anchor; for a user anchor, that user or ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT when no anchor is set, max_results is negative or above 50, or
+    /// the kind does not apply to the anchor (SIMILAR or ALSO_BOUGHT for a user, PERSONALIZED for
+    /// a product); NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor
+    /// without an access token; PERMISSION_DENIED for another user's recommendations.
     func getRecommendations(request: CommerceV1.GetRecommendationsRequest, context: ServerContext) async throws -> CommerceV1.GetRecommendationsResponse
+    /// RecordPurchases tells the catalog that an order was placed (it reached CONFIRMED), for
+    /// recommendations: the customer's purchase history, best sellers and how often products are
+    /// bought together. OrderService's outbox relay sends every confirmed order here. Callers: the
+    /// OrderService identity. Idempotent by order_id: an order recorded before is ignored
+    /// (recorded is false), so redelivered events count once.
+    /// Errors: INVALID_ARGUMENT for an invalid order_id or customer_id, a missing purchase_time,
+    /// no products or more than 1000, an invalid product id or a quantity below 1.
+    func recordPurchases(request: CommerceV1.RecordPurchasesRequest, context: ServerContext) async throws -> CommerceV1.RecordPurchasesResponse
     /// StartSearchReindex starts rebuilding the search index in the background: every product's
     /// search document (text, denormalised rating and stock fields) is recomputed and the indexes
     /// rebuilt, while searches keep being served from the old data. Only one job runs at a time.
@@ -234,14 +248,31 @@ extension CommerceV1.CatalogService {
 
     /// GetRecommendations suggests products for a product page ("customers also bought",
     /// "similar items") or for a user (personalised). Products that are archived, out of stock
-    /// (when in_stock_only) or the anchor product itself are never returned. When the requested
-    /// kind has too little data, the server falls back to another kind and says which in
-    /// applied_kind. Callers: anyone for a product anchor; for a user anchor, that user or ADMIN
-    /// users. Read-only and idempotent.
-    /// Errors: NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor without
-    /// an access token; PERMISSION_DENIED for another user's recommendations.
+    /// (when in_stock_only) or the anchor product itself are never returned; PERSONALIZED and
+    /// TRENDING for a user never return products the user already bought. When the requested
+    /// kind has too little data (no product qualifies), the server falls back to another kind and
+    /// says which in applied_kind: ALSO_BOUGHT -> SIMILAR -> TRENDING, SIMILAR -> TRENDING,
+    /// PERSONALIZED -> TRENDING. ALSO_BOUGHT, SIMILAR and TRENDING work for a product anchor;
+    /// PERSONALIZED and TRENDING for a user anchor. Purchases are learnt from OrderService
+    /// (RecordPurchases) and trail checkouts by a few seconds. Callers: anyone for a product
+    /// anchor; for a user anchor, that user or ADMIN users. Read-only and idempotent.
+    /// Errors: INVALID_ARGUMENT when no anchor is set, max_results is negative or above 50, or
+    /// the kind does not apply to the anchor (SIMILAR or ALSO_BOUGHT for a user, PERSONALIZED for
+    /// a product); NOT_FOUND for an unknown anchor product; UNAUTHENTICATED for a user anchor
+    /// without an access token; PERMISSION_DENIED for another user's recommendations.
     public func getRecommendations(_ request: CommerceV1.GetRecommendationsRequest, options: CallOptions = .init()) async throws -> CommerceV1.GetRecommendationsResponse {
       try await transport.unary(CommerceV1.CatalogService.GetRecommendations.self, request, options: options)
+    }
+
+    /// RecordPurchases tells the catalog that an order was placed (it reached CONFIRMED), for
+    /// recommendations: the customer's purchase history, best sellers and how often products are
+    /// bought together. OrderService's outbox relay sends every confirmed order here. Callers: the
+    /// OrderService identity. Idempotent by order_id: an order recorded before is ignored
+    /// (recorded is false), so redelivered events count once.
+    /// Errors: INVALID_ARGUMENT for an invalid order_id or customer_id, a missing purchase_time,
+    /// no products or more than 1000, an invalid product id or a quantity below 1.
+    public func recordPurchases(_ request: CommerceV1.RecordPurchasesRequest, options: CallOptions = .init()) async throws -> CommerceV1.RecordPurchasesResponse {
+      try await transport.unary(CommerceV1.CatalogService.RecordPurchases.self, request, options: options)
     }
 
     /// StartSearchReindex starts rebuilding the search index in the background: every product's
@@ -313,6 +344,7 @@ extension CommerceV1.CatalogService.ServiceProtocol {
     router.registerUnary(CommerceV1.CatalogService.CreateCategory.self) { try await self.createCategory(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.SearchProducts.self) { try await self.searchProducts(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.GetRecommendations.self) { try await self.getRecommendations(request: $0, context: $1) }
+    router.registerUnary(CommerceV1.CatalogService.RecordPurchases.self) { try await self.recordPurchases(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.StartSearchReindex.self) { try await self.startSearchReindex(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.RecordStockLevels.self) { try await self.recordStockLevels(request: $0, context: $1) }
     router.registerUnary(CommerceV1.CatalogService.GetStockAlerts.self) { try await self.getStockAlerts(request: $0, context: $1) }

@@ -561,6 +561,9 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__publish_events_response(void) {
   return &emporium__commerce__v1__publish_events_response__descriptor;
 }
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__purchased_product(void) {
+  return &emporium__commerce__v1__purchased_product__descriptor;
+}
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__rating_bucket(void) {
   return &emporium__commerce__v1__rating_bucket__descriptor;
 }
@@ -578,6 +581,12 @@ static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__c
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__received_line(void) {
   return &emporium__commerce__v1__received_line__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_purchases_request(void) {
+  return &emporium__commerce__v1__record_purchases_request__descriptor;
+}
+static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_purchases_response(void) {
+  return &emporium__commerce__v1__record_purchases_response__descriptor;
 }
 static inline const ProtobufCMessageDescriptor *emporium_descriptor__emporium__commerce__v1__record_rating_summaries_request(void) {
   return &emporium__commerce__v1__record_rating_summaries_request__descriptor;

@@ -1448,6 +1448,141 @@ void   emporium__commerce__v1__get_recommendations_response__free_unpacked
   assert(message->base.descriptor == &emporium__commerce__v1__get_recommendations_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   emporium__commerce__v1__purchased_product__init
+                     (Emporium__Commerce__V1__PurchasedProduct         *message)
+{
+  static const Emporium__Commerce__V1__PurchasedProduct init_value = EMPORIUM__COMMERCE__V1__PURCHASED_PRODUCT__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__purchased_product__get_packed_size
+                     (const Emporium__Commerce__V1__PurchasedProduct *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__purchased_product__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__purchased_product__pack
+                     (const Emporium__Commerce__V1__PurchasedProduct *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__purchased_product__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__purchased_product__pack_to_buffer
+                     (const Emporium__Commerce__V1__PurchasedProduct *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__purchased_product__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__PurchasedProduct *
+       emporium__commerce__v1__purchased_product__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__PurchasedProduct *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__purchased_product__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__purchased_product__free_unpacked
+                     (Emporium__Commerce__V1__PurchasedProduct *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__purchased_product__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_purchases_request__init
+                     (Emporium__Commerce__V1__RecordPurchasesRequest         *message)
+{
+  static const Emporium__Commerce__V1__RecordPurchasesRequest init_value = EMPORIUM__COMMERCE__V1__RECORD_PURCHASES_REQUEST__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_purchases_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_purchases_request__pack
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_purchases_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordPurchasesRequest *
+       emporium__commerce__v1__record_purchases_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordPurchasesRequest *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_purchases_request__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_purchases_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordPurchasesRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   emporium__commerce__v1__record_purchases_response__init
+                     (Emporium__Commerce__V1__RecordPurchasesResponse         *message)
+{
+  static const Emporium__Commerce__V1__RecordPurchasesResponse init_value = EMPORIUM__COMMERCE__V1__RECORD_PURCHASES_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t emporium__commerce__v1__record_purchases_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse *message)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t emporium__commerce__v1__record_purchases_response__pack
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t emporium__commerce__v1__record_purchases_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Emporium__Commerce__V1__RecordPurchasesResponse *
+       emporium__commerce__v1__record_purchases_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Emporium__Commerce__V1__RecordPurchasesResponse *)
+     protobuf_c_message_unpack (&emporium__commerce__v1__record_purchases_response__descriptor,
+                                allocator, len, data);
+}
+void   emporium__commerce__v1__record_purchases_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordPurchasesResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &emporium__commerce__v1__record_purchases_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   emporium__commerce__v1__search_reindex_job__init
                      (Emporium__Commerce__V1__SearchReindexJob         *message)
 {
@@ -4321,6 +4456,172 @@ const ProtobufCMessageDescriptor emporium__commerce__v1__get_recommendations_res
   (ProtobufCMessageInit) emporium__commerce__v1__get_recommendations_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor emporium__commerce__v1__purchased_product__field_descriptors[2] =
+{
+  {
+    "product_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__PurchasedProduct, product_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantity",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__PurchasedProduct, quantity),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__purchased_product__field_indices_by_name[] = {
+  0,   /* field[0] = product_id */
+  1,   /* field[1] = quantity */
+};
+static const ProtobufCIntRange emporium__commerce__v1__purchased_product__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__purchased_product__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.PurchasedProduct",
+  "PurchasedProduct",
+  "Emporium__Commerce__V1__PurchasedProduct",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__PurchasedProduct),
+  2,
+  emporium__commerce__v1__purchased_product__field_descriptors,
+  emporium__commerce__v1__purchased_product__field_indices_by_name,
+  1,  emporium__commerce__v1__purchased_product__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__purchased_product__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_purchases_request__field_descriptors[4] =
+{
+  {
+    "order_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordPurchasesRequest, order_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "customer_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordPurchasesRequest, customer_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "purchase_time",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordPurchasesRequest, purchase_time),
+    &google__protobuf__timestamp__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "products",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Emporium__Commerce__V1__RecordPurchasesRequest, n_products),
+    offsetof(Emporium__Commerce__V1__RecordPurchasesRequest, products),
+    &emporium__commerce__v1__purchased_product__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_purchases_request__field_indices_by_name[] = {
+  1,   /* field[1] = customer_id */
+  0,   /* field[0] = order_id */
+  3,   /* field[3] = products */
+  2,   /* field[2] = purchase_time */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_purchases_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_purchases_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordPurchasesRequest",
+  "RecordPurchasesRequest",
+  "Emporium__Commerce__V1__RecordPurchasesRequest",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordPurchasesRequest),
+  4,
+  emporium__commerce__v1__record_purchases_request__field_descriptors,
+  emporium__commerce__v1__record_purchases_request__field_indices_by_name,
+  1,  emporium__commerce__v1__record_purchases_request__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_purchases_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor emporium__commerce__v1__record_purchases_response__field_descriptors[1] =
+{
+  {
+    "recorded",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Emporium__Commerce__V1__RecordPurchasesResponse, recorded),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned emporium__commerce__v1__record_purchases_response__field_indices_by_name[] = {
+  0,   /* field[0] = recorded */
+};
+static const ProtobufCIntRange emporium__commerce__v1__record_purchases_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor emporium__commerce__v1__record_purchases_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "emporium.commerce.v1.RecordPurchasesResponse",
+  "RecordPurchasesResponse",
+  "Emporium__Commerce__V1__RecordPurchasesResponse",
+  "emporium.commerce.v1",
+  sizeof(Emporium__Commerce__V1__RecordPurchasesResponse),
+  1,
+  emporium__commerce__v1__record_purchases_response__field_descriptors,
+  emporium__commerce__v1__record_purchases_response__field_indices_by_name,
+  1,  emporium__commerce__v1__record_purchases_response__number_ranges,
+  (ProtobufCMessageInit) emporium__commerce__v1__record_purchases_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor emporium__commerce__v1__search_reindex_job__field_descriptors[7] =
 {
   {
@@ -5201,7 +5502,7 @@ const ProtobufCEnumDescriptor emporium__commerce__v1__search_reindex_job_state__
   emporium__commerce__v1__search_reindex_job_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[15] =
+static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__method_descriptors[16] =
 {
   { "CreateProduct", &emporium__commerce__v1__create_product_request__descriptor, &emporium__commerce__v1__create_product_response__descriptor },
   { "UpdateProduct", &emporium__commerce__v1__update_product_request__descriptor, &emporium__commerce__v1__update_product_response__descriptor },
@@ -5213,6 +5514,7 @@ static const ProtobufCMethodDescriptor emporium__commerce__v1__catalog_service__
   { "CreateCategory", &emporium__commerce__v1__create_category_request__descriptor, &emporium__commerce__v1__create_category_response__descriptor },
   { "SearchProducts", &emporium__commerce__v1__search_products_request__descriptor, &emporium__commerce__v1__search_products_response__descriptor },
   { "GetRecommendations", &emporium__commerce__v1__get_recommendations_request__descriptor, &emporium__commerce__v1__get_recommendations_response__descriptor },
+  { "RecordPurchases", &emporium__commerce__v1__record_purchases_request__descriptor, &emporium__commerce__v1__record_purchases_response__descriptor },
   { "StartSearchReindex", &emporium__commerce__v1__start_search_reindex_request__descriptor, &emporium__commerce__v1__start_search_reindex_response__descriptor },
   { "RecordStockLevels", &emporium__commerce__v1__record_stock_levels_request__descriptor, &emporium__commerce__v1__record_stock_levels_response__descriptor },
   { "GetStockAlerts", &emporium__commerce__v1__get_stock_alerts_request__descriptor, &emporium__commerce__v1__get_stock_alerts_response__descriptor },
@@ -5226,14 +5528,15 @@ const unsigned emporium__commerce__v1__catalog_service__method_indices_by_name[]
   0,        /* CreateProduct */
   3,        /* GetProduct */
   9,        /* GetRecommendations */
-  14,        /* GetSearchReindexJob */
-  12,        /* GetStockAlerts */
+  15,        /* GetSearchReindexJob */
+  13,        /* GetStockAlerts */
   6,        /* ListCategories */
   5,        /* ListSellerProducts */
-  13,        /* RecordRatingSummaries */
-  11,        /* RecordStockLevels */
+  10,        /* RecordPurchases */
+  14,        /* RecordRatingSummaries */
+  12,        /* RecordStockLevels */
   8,        /* SearchProducts */
-  10,        /* StartSearchReindex */
+  11,        /* StartSearchReindex */
   1         /* UpdateProduct */
 };
 const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descriptor =
@@ -5243,7 +5546,7 @@ const ProtobufCServiceDescriptor emporium__commerce__v1__catalog_service__descri
   "CatalogService",
   "Emporium__Commerce__V1__CatalogService",
   "emporium.commerce.v1",
-  15,
+  16,
   emporium__commerce__v1__catalog_service__method_descriptors,
   emporium__commerce__v1__catalog_service__method_indices_by_name
 };
@@ -5327,13 +5630,21 @@ void emporium__commerce__v1__catalog_service__get_recommendations(ProtobufCServi
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void emporium__commerce__v1__catalog_service__record_purchases(ProtobufCService *service,
+                                                               const Emporium__Commerce__V1__RecordPurchasesRequest *input,
+                                                               Emporium__Commerce__V1__RecordPurchasesResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void emporium__commerce__v1__catalog_service__start_search_reindex(ProtobufCService *service,
                                                                    const Emporium__Commerce__V1__StartSearchReindexRequest *input,
                                                                    Emporium__Commerce__V1__StartSearchReindexResponse_Closure closure,
                                                                    void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCService *service,
                                                                   const Emporium__Commerce__V1__RecordStockLevelsRequest *input,
@@ -5341,7 +5652,7 @@ void emporium__commerce__v1__catalog_service__record_stock_levels(ProtobufCServi
                                                                   void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__get_stock_alerts(ProtobufCService *service,
                                                                const Emporium__Commerce__V1__GetStockAlertsRequest *input,
@@ -5349,7 +5660,7 @@ void emporium__commerce__v1__catalog_service__get_stock_alerts(ProtobufCService 
                                                                void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCService *service,
                                                                       const Emporium__Commerce__V1__RecordRatingSummariesRequest *input,
@@ -5357,7 +5668,7 @@ void emporium__commerce__v1__catalog_service__record_rating_summaries(ProtobufCS
                                                                       void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCService *service,
                                                                      const Emporium__Commerce__V1__GetSearchReindexJobRequest *input,
@@ -5365,7 +5676,7 @@ void emporium__commerce__v1__catalog_service__get_search_reindex_job(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &emporium__commerce__v1__catalog_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__CatalogService_Service *service,
                                                     Emporium__Commerce__V1__CatalogService_ServiceDestroy destroy)

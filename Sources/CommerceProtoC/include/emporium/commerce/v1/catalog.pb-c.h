@@ -50,6 +50,9 @@ typedef struct Emporium__Commerce__V1__RatingBucket Emporium__Commerce__V1__Rati
 typedef struct Emporium__Commerce__V1__AttributeFacet Emporium__Commerce__V1__AttributeFacet;
 typedef struct Emporium__Commerce__V1__GetRecommendationsRequest Emporium__Commerce__V1__GetRecommendationsRequest;
 typedef struct Emporium__Commerce__V1__GetRecommendationsResponse Emporium__Commerce__V1__GetRecommendationsResponse;
+typedef struct Emporium__Commerce__V1__PurchasedProduct Emporium__Commerce__V1__PurchasedProduct;
+typedef struct Emporium__Commerce__V1__RecordPurchasesRequest Emporium__Commerce__V1__RecordPurchasesRequest;
+typedef struct Emporium__Commerce__V1__RecordPurchasesResponse Emporium__Commerce__V1__RecordPurchasesResponse;
 typedef struct Emporium__Commerce__V1__SearchReindexJob Emporium__Commerce__V1__SearchReindexJob;
 typedef struct Emporium__Commerce__V1__StartSearchReindexRequest Emporium__Commerce__V1__StartSearchReindexRequest;
 typedef struct Emporium__Commerce__V1__StartSearchReindexResponse Emporium__Commerce__V1__StartSearchReindexResponse;
@@ -165,7 +168,9 @@ typedef enum _Emporium__Commerce__V1__RecommendationKind {
    */
   EMPORIUM__COMMERCE__V1__RECOMMENDATION_KIND__RECOMMENDATION_KIND_SIMILAR = 2,
   /*
-   * Products for a user, from their orders, wishlist and cart.
+   * Products for a user: products often bought with what they ordered and, when users ask
+   * for their own, with what is in their cart. The wishlist is not used (GetWishlist serves
+   * users only, not a service acting for one).
    */
   EMPORIUM__COMMERCE__V1__RECOMMENDATION_KIND__RECOMMENDATION_KIND_PERSONALIZED = 3,
   /*
@@ -1087,6 +1092,71 @@ struct  Emporium__Commerce__V1__GetRecommendationsResponse
 
 
 /*
+ * PurchasedProduct is one product of an order, with the units bought.
+ */
+struct  Emporium__Commerce__V1__PurchasedProduct
+{
+  ProtobufCMessage base;
+  /*
+   * The product.
+   */
+  char *product_id;
+  /*
+   * Units bought; at least 1. A product listed twice counts with the sum.
+   */
+  int32_t quantity;
+};
+#define EMPORIUM__COMMERCE__V1__PURCHASED_PRODUCT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__purchased_product__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+/*
+ * RecordPurchasesRequest carries one confirmed order.
+ */
+struct  Emporium__Commerce__V1__RecordPurchasesRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The order; records are idempotent by it.
+   */
+  char *order_id;
+  /*
+   * The customer who placed it.
+   */
+  char *customer_id;
+  /*
+   * When the order was placed (confirmed).
+   */
+  Google__Protobuf__Timestamp *purchase_time;
+  /*
+   * The products bought, 1 to 1000.
+   */
+  size_t n_products;
+  Emporium__Commerce__V1__PurchasedProduct **products;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_PURCHASES_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_purchases_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL, 0,NULL }
+
+
+/*
+ * RecordPurchasesResponse reports whether the order was new.
+ */
+struct  Emporium__Commerce__V1__RecordPurchasesResponse
+{
+  ProtobufCMessage base;
+  /*
+   * False when the order had been recorded before (nothing changed).
+   */
+  protobuf_c_boolean recorded;
+};
+#define EMPORIUM__COMMERCE__V1__RECORD_PURCHASES_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&emporium__commerce__v1__record_purchases_response__descriptor) \
+    , 0 }
+
+
+/*
  * SearchReindexJob is a background rebuild of the search index.
  */
 struct  Emporium__Commerce__V1__SearchReindexJob
@@ -1978,6 +2048,63 @@ Emporium__Commerce__V1__GetRecommendationsResponse *
 void   emporium__commerce__v1__get_recommendations_response__free_unpacked
                      (Emporium__Commerce__V1__GetRecommendationsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__PurchasedProduct methods */
+void   emporium__commerce__v1__purchased_product__init
+                     (Emporium__Commerce__V1__PurchasedProduct         *message);
+size_t emporium__commerce__v1__purchased_product__get_packed_size
+                     (const Emporium__Commerce__V1__PurchasedProduct   *message);
+size_t emporium__commerce__v1__purchased_product__pack
+                     (const Emporium__Commerce__V1__PurchasedProduct   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__purchased_product__pack_to_buffer
+                     (const Emporium__Commerce__V1__PurchasedProduct   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__PurchasedProduct *
+       emporium__commerce__v1__purchased_product__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__purchased_product__free_unpacked
+                     (Emporium__Commerce__V1__PurchasedProduct *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordPurchasesRequest methods */
+void   emporium__commerce__v1__record_purchases_request__init
+                     (Emporium__Commerce__V1__RecordPurchasesRequest         *message);
+size_t emporium__commerce__v1__record_purchases_request__get_packed_size
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest   *message);
+size_t emporium__commerce__v1__record_purchases_request__pack
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_purchases_request__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordPurchasesRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordPurchasesRequest *
+       emporium__commerce__v1__record_purchases_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_purchases_request__free_unpacked
+                     (Emporium__Commerce__V1__RecordPurchasesRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Emporium__Commerce__V1__RecordPurchasesResponse methods */
+void   emporium__commerce__v1__record_purchases_response__init
+                     (Emporium__Commerce__V1__RecordPurchasesResponse         *message);
+size_t emporium__commerce__v1__record_purchases_response__get_packed_size
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse   *message);
+size_t emporium__commerce__v1__record_purchases_response__pack
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse   *message,
+                      uint8_t             *out);
+size_t emporium__commerce__v1__record_purchases_response__pack_to_buffer
+                     (const Emporium__Commerce__V1__RecordPurchasesResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Emporium__Commerce__V1__RecordPurchasesResponse *
+       emporium__commerce__v1__record_purchases_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   emporium__commerce__v1__record_purchases_response__free_unpacked
+                     (Emporium__Commerce__V1__RecordPurchasesResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Emporium__Commerce__V1__SearchReindexJob methods */
 void   emporium__commerce__v1__search_reindex_job__init
                      (Emporium__Commerce__V1__SearchReindexJob         *message);
@@ -2342,6 +2469,15 @@ typedef void (*Emporium__Commerce__V1__GetRecommendationsRequest_Closure)
 typedef void (*Emporium__Commerce__V1__GetRecommendationsResponse_Closure)
                  (const Emporium__Commerce__V1__GetRecommendationsResponse *message,
                   void *closure_data);
+typedef void (*Emporium__Commerce__V1__PurchasedProduct_Closure)
+                 (const Emporium__Commerce__V1__PurchasedProduct *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordPurchasesRequest_Closure)
+                 (const Emporium__Commerce__V1__RecordPurchasesRequest *message,
+                  void *closure_data);
+typedef void (*Emporium__Commerce__V1__RecordPurchasesResponse_Closure)
+                 (const Emporium__Commerce__V1__RecordPurchasesResponse *message,
+                  void *closure_data);
 typedef void (*Emporium__Commerce__V1__SearchReindexJob_Closure)
                  (const Emporium__Commerce__V1__SearchReindexJob *message,
                   void *closure_data);
@@ -2431,6 +2567,10 @@ struct Emporium__Commerce__V1__CatalogService_Service
                               const Emporium__Commerce__V1__GetRecommendationsRequest *input,
                               Emporium__Commerce__V1__GetRecommendationsResponse_Closure closure,
                               void *closure_data);
+  void (*record_purchases)(Emporium__Commerce__V1__CatalogService_Service *service,
+                           const Emporium__Commerce__V1__RecordPurchasesRequest *input,
+                           Emporium__Commerce__V1__RecordPurchasesResponse_Closure closure,
+                           void *closure_data);
   void (*start_search_reindex)(Emporium__Commerce__V1__CatalogService_Service *service,
                                const Emporium__Commerce__V1__StartSearchReindexRequest *input,
                                Emporium__Commerce__V1__StartSearchReindexResponse_Closure closure,
@@ -2469,6 +2609,7 @@ void emporium__commerce__v1__catalog_service__init (Emporium__Commerce__V1__Cata
       function_prefix__ ## create_category,\
       function_prefix__ ## search_products,\
       function_prefix__ ## get_recommendations,\
+      function_prefix__ ## record_purchases,\
       function_prefix__ ## start_search_reindex,\
       function_prefix__ ## record_stock_levels,\
       function_prefix__ ## get_stock_alerts,\
@@ -2514,6 +2655,10 @@ void emporium__commerce__v1__catalog_service__get_recommendations(ProtobufCServi
                                                                   const Emporium__Commerce__V1__GetRecommendationsRequest *input,
                                                                   Emporium__Commerce__V1__GetRecommendationsResponse_Closure closure,
                                                                   void *closure_data);
+void emporium__commerce__v1__catalog_service__record_purchases(ProtobufCService *service,
+                                                               const Emporium__Commerce__V1__RecordPurchasesRequest *input,
+                                                               Emporium__Commerce__V1__RecordPurchasesResponse_Closure closure,
+                                                               void *closure_data);
 void emporium__commerce__v1__catalog_service__start_search_reindex(ProtobufCService *service,
                                                                    const Emporium__Commerce__V1__StartSearchReindexRequest *input,
                                                                    Emporium__Commerce__V1__StartSearchReindexResponse_Closure closure,
@@ -2574,6 +2719,9 @@ extern const ProtobufCMessageDescriptor emporium__commerce__v1__rating_bucket__d
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__attribute_facet__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_recommendations_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__get_recommendations_response__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__purchased_product__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_purchases_request__descriptor;
+extern const ProtobufCMessageDescriptor emporium__commerce__v1__record_purchases_response__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__search_reindex_job__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__start_search_reindex_request__descriptor;
 extern const ProtobufCMessageDescriptor emporium__commerce__v1__start_search_reindex_response__descriptor;
