@@ -71,6 +71,26 @@ struct AdminDashboardTests {
           $0.idempotencyKey = UUID().uuidString
         }, options: h.admin)
 
+      // A ticket and a return are open.
+      let support = CommerceV1.SupportService.Client(h.host.connection)
+      _ = try await support.createTicket(
+        .with {
+          $0.subject = "Where is my cable?"
+          $0.body = "It has not arrived."
+          $0.category = .shipping
+          $0.idempotencyKey = UUID().uuidString
+        }, options: second)
+      _ = try await support.requestReturn(
+        .with {
+          $0.orderId = delivered.orderId
+          $0.lines = [.with { $0.orderLineId = delivered.lines[0].orderLineId; $0.quantity = 1; $0.reason = .defective }]
+          $0.idempotencyKey = UUID().uuidString
+        }, options: first)
+      let returning = try await eventually {
+        try await orders.getOrder(.with { $0.orderId = delivered.orderId }, options: first).order?.status == .returnRequested
+      }
+      #expect(returning, "the return reaches the order")
+
       // Stock levels reach the catalog through the inventory's outbox.
       let heard = try await eventually {
         let alerts = try await h.catalog.getStockAlerts(.init(), options: h.admin)
@@ -87,7 +107,7 @@ struct AdminDashboardTests {
       let paid = bigOrder.totals!.total!.amountMinor + mixed.totals!.total!.amountMinor
       #expect(board.ordersPlaced == 3)
       #expect(
-        Dictionary(uniqueKeysWithValues: board.ordersByStatus.map { ($0.status, $0.count) }) == [.delivered: 1, .confirmed: 1, .cancelled: 1])
+        Dictionary(uniqueKeysWithValues: board.ordersByStatus.map { ($0.status, $0.count) }) == [.returnRequested: 1, .confirmed: 1, .cancelled: 1])
       #expect(board.grossRevenue.map { "\($0.amountMinor) \($0.currency)" } == ["\(paid) USD"])
       #expect(board.averageOrderValue.map { "\($0.amountMinor) \($0.currency)" } == ["\(paid / 2) USD"])
       #expect(board.failedCheckouts == 1)
@@ -96,6 +116,7 @@ struct AdminDashboardTests {
       #expect(board.newUsers == 4)  // the seller, two customers, the applicant
       #expect(board.activeUsers == 4)  // registration signs in
       #expect(board.pendingSellerApplications == 1)
+      #expect(board.openTickets == 1 && board.openReturns == 1)
       #expect(board.salesByDay.reduce(0) { $0 + $1.orders } == 2)
       #expect(board.salesByDay.reduce(0) { $0 + $1.revenue!.amountMinor } == paid)
       #expect(board.topProducts.map(\.productId) == [headphones, cable])

@@ -32,6 +32,7 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
   let catalog: CommerceV1.CatalogService.Client
   let orders: CommerceV1.OrderService.Client
   let payments: CommerceV1.PaymentService.Client
+  let support: CommerceV1.SupportService.Client
   let dashboard = DashboardCache()
   let logger: Logger
   let now: @Sendable () -> Date
@@ -45,10 +46,11 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
   ///   - auth: AuthService (accounts, statuses, roles).
   ///   - reviews: ReviewService (moderation).
   ///   - catalog: CatalogService (search reindex jobs, stock alerts).
-  ///   - orders, payments: OrderService and PaymentService (the dashboard's figures).
+  ///   - orders, payments, support: OrderService, PaymentService and SupportService (the
+  ///     dashboard's figures).
   public init(
     pool: PostgresPool, auth: any ClientTransport, reviews: any ClientTransport, catalog: any ClientTransport,
-    orders: any ClientTransport, payments: any ClientTransport,
+    orders: any ClientTransport, payments: any ClientTransport, support: any ClientTransport,
     logger: Logger = Logger(label: "emporium.admin"), now: @escaping @Sendable () -> Date = Date.init
   ) {
     self.store = AdminStore(pool: pool)
@@ -58,6 +60,7 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
     self.catalog = CommerceV1.CatalogService.Client(catalog)
     self.orders = CommerceV1.OrderService.Client(orders)
     self.payments = CommerceV1.PaymentService.Client(payments)
+    self.support = CommerceV1.SupportService.Client(support)
     self.logger = logger
     self.now = now
   }
@@ -252,7 +255,8 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
     async let paymentStats = payments.getPaymentStats(.with { $0.window = window.message })
     async let userStats = auth.getUserStats(.with { $0.window = window.message })
     async let stock = catalog.getStockAlerts(.with { $0.threshold = 5; $0.maxResults = 20 })
-    let (o, p, u, s) = try await (orderStats, paymentStats, userStats, stock)
+    async let supportStats = support.getSupportStats(.init())
+    let (o, p, u, s, t) = try await (orderStats, paymentStats, userStats, stock, supportStats)
     return .with {
       $0.windowStartTime = .init(window.start)
       $0.windowEndTime = .init(window.end)
@@ -269,6 +273,8 @@ public struct AdminService: CommerceV1.AdminService.ServiceProtocol {
       $0.activeUsers = u.activeUsers
       $0.newUsers = u.newUsers
       $0.pendingSellerApplications = u.pendingSellerApplications
+      $0.openTickets = t.openTickets
+      $0.openReturns = t.openReturns
       $0.lowStockProducts = s.lowStockProducts
       $0.stockAlerts = s.alerts
     }
