@@ -2,9 +2,10 @@ import Foundation
 import PostgresEmbedded
 import Testing
 
-/// `emporium serve --setting`. Apart from ServeCommandTests, whose timed tests run first and
-/// alone: these start three server processes and time nothing.
-@Suite("emporium serve --setting")
+/// `emporium serve --setting`, `--services` and `--peers`. Apart from ServeCommandTests, whose
+/// timed tests run first and alone: these start server processes that fail at start, and time
+/// nothing.
+@Suite("emporium serve --setting, --services, --peers")
 struct ServeSettingsTests {
   @Test("--setting reaches the service it names; an unknown service or a bad value is a clear start-up error")
   func settings() async throws {
@@ -28,5 +29,28 @@ struct ServeSettingsTests {
     #expect(refused.contains("saga-lease"))
     let malformed = try await failure("orders-saga-lease")
     #expect(malformed.contains("--setting"))
+  }
+
+  @Test("--services and --peers: an unknown service, a peer neither hosted nor given, and a malformed peer are clear start-up errors")
+  func topology() async throws {
+    let database = try await TestCluster.createDatabase("serve_topology")
+    func failure(_ arguments: [String]) async throws -> String {
+      let process = Process()
+      process.executableURL = ServeCommandTests.executable
+      process.arguments = ["serve", "--listen", "127.0.0.1:0", "--database-url", database] + arguments
+      let errors = Pipe()
+      process.standardError = errors
+      process.standardOutput = FileHandle.nullDevice
+      try process.run()
+      #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
+      #expect(process.terminationStatus != 0)
+      return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    }
+    let unknown = try await failure(["--services", "orders,nosuch"])
+    #expect(unknown.contains("unknown service 'nosuch'") && unknown.contains("inventory"), "\(unknown)")
+    let missing = try await failure(["--services", "orders,payments", "--peers", "catalog=127.0.0.1:1,cart=127.0.0.1:1"])
+    #expect(missing.contains("'orders' calls 'inventory', which this process neither hosts nor reaches"), "\(missing)")
+    let malformed = try await failure(["--services", "cart", "--peers", "catalog"])
+    #expect(malformed.contains("--peers: peer 'catalog': expected NAME=HOST:PORT"), "\(malformed)")
   }
 }
