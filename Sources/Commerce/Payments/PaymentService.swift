@@ -392,23 +392,8 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
       }
 
       // 3. The answer.
-      let captured = try await store.pool.withTransaction { tx in
-        let now = now()
-        guard var payment = try await store.lockPayment(id, in: tx) else { throw PaymentStore.StoreError.corruptRow }
-        let before = payment.state
-        if payment.state == .authorized {
-          payment.state = .captured
-          payment.capturedMinor = step.amount.amountMinor
-          payment.authorizationExpiresAt = nil
-          payment = try await store.updatePayment(payment, now: now, in: tx)
-          try await store.publishStatus(payment, amount: step.amount, in: tx)
-        }
-        try await store.appendLedger(
-          LedgerEvent(
-            kind: .captureResult, providerKey: providerKey, outcome: "CAPTURED", amount: step.amount, statusBefore: before.rawValue,
-            statusAfter: payment.state.rawValue, actor: actor), payment: id, now: now, in: tx)
-        return payment
-      }
+      let captured = try await settleAuthorization(
+        id, to: .captured, capturing: step.amount, result: .captureResult, providerKey: providerKey, actor: actor)
       return .with { $0.payment = Self.message(captured, refunds: []) }
     }
   }
@@ -445,23 +430,34 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     }
 
     // 3. The answer.
-    let voided = try await store.pool.withTransaction { tx in
+    let voided = try await settleAuthorization(id, to: .voided, capturing: nil, result: .voidResult, providerKey: providerKey, actor: actor)
+    return .with { $0.payment = Self.message(voided, refunds: []) }
+  }
+
+  /// Records the provider's acceptance of a capture or a void, in one transaction: an
+  /// AUTHORIZED payment moves to `state` (CAPTURED with the `capturing` amount, or VOIDED), its
+  /// hold ends and the change is published; a payment a provider event already moved is left
+  /// as it is. The result goes to the ledger either way.
+  private func settleAuthorization(
+    _ id: UUID, to state: PaymentState, capturing amount: Money?, result: LedgerEvent.Kind, providerKey: String, actor: String
+  ) async throws -> PaymentRecord {
+    try await store.pool.withTransaction { tx in
       let now = now()
       guard var payment = try await store.lockPayment(id, in: tx) else { throw PaymentStore.StoreError.corruptRow }
       let before = payment.state
       if payment.state == .authorized {
-        payment.state = .voided
+        payment.state = state
+        if let amount { payment.capturedMinor = amount.amountMinor }
         payment.authorizationExpiresAt = nil
         payment = try await store.updatePayment(payment, now: now, in: tx)
-        try await store.publishStatus(payment, amount: payment.amount, in: tx)
+        try await store.publishStatus(payment, amount: amount ?? payment.amount, in: tx)
       }
       try await store.appendLedger(
         LedgerEvent(
-          kind: .voidResult, providerKey: providerKey, outcome: "VOIDED", statusBefore: before.rawValue, statusAfter: payment.state.rawValue,
-          actor: actor), payment: id, now: now, in: tx)
+          kind: result, providerKey: providerKey, outcome: state.rawValue, amount: amount, statusBefore: before.rawValue,
+          statusAfter: payment.state.rawValue, actor: actor), payment: id, now: now, in: tx)
       return payment
     }
-    return .with { $0.payment = Self.message(voided, refunds: []) }
   }
 
   // MARK: Refund
