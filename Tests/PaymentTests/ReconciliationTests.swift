@@ -55,4 +55,44 @@ struct ReconciliationTests {
       #expect(h.sandbox.charges(forKey: "AuthorizePayment:never-arrived").isEmpty)
     }
   }
+
+  @Test("Refunds whose answer was lost, or that never reached the provider, are asked again under their key: each is made once and recorded SUCCEEDED")
+  func unansweredRefundsSettle() async throws {
+    // The background round at start finds nothing; this test runs the later rounds itself, as
+    // of an hour on, when the refunds below are overdue.
+    try await PaymentHarness.run(adjust: { $0.reconcileInterval = .seconds(3600) }) { h in
+      let later = Date().addingTimeInterval(3600)
+      let paid = try await h.authorize(amount: 5000, key: "refund-case")
+      _ = try await h.capture(paid.paymentId)
+      h.sandbox.injectFault(.timeOutAfterCharging, on: .refund)
+      await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {
+        try await h.refund(paid.paymentId, amount: TestApp.usd(1000), key: "refund-lost")
+      }
+      h.sandbox.injectFault(.timeOutBeforeCharging, on: .refund)
+      await expectFailure(.unavailable, reason: "PAYMENT_PROVIDER_UNAVAILABLE") {
+        try await h.refund(paid.paymentId, amount: TestApp.usd(1500), key: "refund-unsent")
+      }
+      // Both are PENDING, both already count against what may be refunded.
+      let pending = try await h.get(paid.paymentId)
+      #expect(pending.refunds.map(\.status) == [.pending, .pending])
+      #expect(pending.refundedAmount?.amountMinor == 2500)
+      await expectFailure(.failedPrecondition, reason: "AMOUNT_EXCEEDS_REMAINING") {
+        try await h.refund(paid.paymentId, amount: TestApp.usd(2600))
+      }
+
+      #expect(try await h.service.reconcile(asOf: later) == 2)
+      let after = try await h.get(paid.paymentId)
+      #expect(after.refunds.map(\.status) == [.succeeded, .succeeded])
+      #expect(after.status == .partiallyRefunded)
+      #expect(after.refundedAmount?.amountMinor == 2500)
+      // The provider made each refund once: 2,500 of the 5,000 captured went back.
+      let charge = try #require(h.sandbox.charges(forKey: "AuthorizePayment:refund-case").first)
+      #expect(charge.refunded == 2500)
+      // Nothing is left to settle, and a retry of the lost call answers the settled refund.
+      #expect(try await h.service.reconcile(asOf: later) == 0)
+      let retried = try await h.refund(paid.paymentId, amount: TestApp.usd(1000), key: "refund-lost")
+      #expect(retried.refund?.status == .succeeded)
+      #expect(h.sandbox.charges(forKey: "AuthorizePayment:refund-case").first?.refunded == 2500)
+    }
+  }
 }

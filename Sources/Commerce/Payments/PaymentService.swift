@@ -296,12 +296,18 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
   /// key; a found authorization is recorded as if it had been answered, and one the provider
   /// never received fails the payment (no money moved). Either way the order learns it through
   /// the outbox (payment.order_event). Payments the provider answered PENDING (asynchronous) are
-  /// left to its events. Returns how many payments it settled.
+  /// left to its events. Refunds that got no answer (PENDING without the provider's refund id,
+  /// equally old) are asked for again under their forwarded key: the provider answers the
+  /// refund it made, or makes it now (the customer asked for it and it already counts against
+  /// what may be refunded); its answer is recorded as RefundPayment records it. Returns how many
+  /// payments and refunds it settled. `asOf` is the time the round takes as now (a test runs a
+  /// later round than the clock's).
   @discardableResult
-  func reconcile(limit: Int = 100) async throws -> Int {
-    let due = try await store.unansweredAuthorizations(olderThan: now().addingTimeInterval(-configuration.reconcileAfter), limit: limit)
+  func reconcile(limit: Int = 100, asOf: Date? = nil) async throws -> Int {
+    let due = asOf.map { $0.addingTimeInterval(-configuration.reconcileAfter) } ?? now().addingTimeInterval(-configuration.reconcileAfter)
+    let dueAuthorizations = try await store.unansweredAuthorizations(olderThan: due, limit: limit)
     var settled = 0
-    for payment in due {
+    for payment in dueAuthorizations {
       let providerKey = "AuthorizePayment:" + payment.requestKey
       let found: ProviderAuthorizationResult?
       do {
@@ -324,6 +330,25 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
           try await store.publishOrderEvent(stored, kind: stored.state == .authorized || stored.state == .captured ? .paymentAuthorized : .paymentFailed, at: now(), in: tx)
         }
       }
+    }
+    let refunds = try await store.unansweredRefunds(olderThan: due, limit: limit)
+    for refund in refunds {
+      guard let payment = try await store.payment(refund.paymentID), let providerPaymentID = payment.providerPaymentID else { continue }
+      let providerKey = "RefundPayment:" + refund.requestKey
+      let result: ProviderRefundResult
+      do {
+        result = try await callProvider {
+          try await provider.refund(ProviderRefund(idempotencyKey: providerKey, providerPaymentID: providerPaymentID, amount: refund.amount))
+        }
+      } catch ProviderError.rejected(let message) {
+        result = ProviderRefundResult(providerRefundID: "", outcome: .failed, message: message)
+      } catch {
+        logger.info("reconciliation: provider unavailable", metadata: ["refundId": "\(refund.id.lowercasedString)", "error": "\(error)"])
+        continue
+      }
+      let (_, recorded) = try await recordRefundResult(
+        result, refund: refund.id, of: refund.paymentID, providerKey: providerKey, actor: "service:payments")
+      if recorded.state != .pending || recorded.providerRefundID != nil { settled += 1 }
     }
     return settled
   }
@@ -533,40 +558,51 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
       }
 
       // 3. The answer.
-      let (payment, refund) = try await store.pool.withTransaction { tx in
-        let now = now()
-        guard var payment = try await store.lockPayment(id, in: tx),
-          var refund = try await store.refunds(of: id, in: tx).first(where: { $0.id == step.refund.id })
-        else { throw PaymentStore.StoreError.corruptRow }
-        guard refund.state == .pending, refund.providerRefundID == nil else { return (payment, refund) }
-        let before = payment.state
-        if !result.providerRefundID.isEmpty { refund.providerRefundID = result.providerRefundID }
-        switch result.outcome {
-        case .succeeded:
-          refund.state = .succeeded
-        case .failed:
-          refund.state = .failed
-          refund.needsReview = true
-          payment.refundedMinor -= refund.amount.amountMinor
-          payment.needsReview = true
-        case .pending:
-          break
-        }
-        refund = try await store.updateRefund(refund, now: now, in: tx)
-        if refund.state == .succeeded {
-          payment.state = ProviderEventRule.stateAfterRefunds(
-            captured: payment.capturedMinor, succeeded: try await succeededRefunds(of: id, in: tx))
-        }
-        payment = try await store.updatePayment(payment, now: now, in: tx)
-        try await store.appendLedger(
-          LedgerEvent(
-            kind: .refundResult, refundID: refund.id, providerKey: providerKey, outcome: refund.state.rawValue, amount: refund.amount,
-            statusBefore: before.rawValue, statusAfter: payment.state.rawValue, flagged: refund.state == .failed, actor: actor,
-            detail: result.message.isEmpty ? nil : result.message), payment: id, now: now, in: tx)
-        if refund.state == .succeeded { try await store.publishStatus(payment, amount: refund.amount, in: tx) }
-        return (payment, refund)
-      }
+      let (payment, refund) = try await recordRefundResult(result, refund: step.refund.id, of: id, providerKey: providerKey, actor: actor)
       return try await refundResponse(payment, refund)
+    }
+  }
+
+
+  /// Records the provider's answer to a PENDING refund, unless an earlier answer was recorded:
+  /// SUCCEEDED moves the payment to PARTIALLY_REFUNDED or REFUNDED, FAILED gives the amount back
+  /// to what may be refunded and flags refund and payment for review, PENDING waits for the
+  /// provider's event. One transaction, with the ledger entry and the published status.
+  private func recordRefundResult(
+    _ result: ProviderRefundResult, refund refundID: UUID, of id: UUID, providerKey: String, actor: String
+  ) async throws -> (PaymentRecord, RefundRecord) {
+    try await store.pool.withTransaction { tx in
+      let now = now()
+      guard var payment = try await store.lockPayment(id, in: tx),
+        var refund = try await store.refunds(of: id, in: tx).first(where: { $0.id == refundID })
+      else { throw PaymentStore.StoreError.corruptRow }
+      guard refund.state == .pending, refund.providerRefundID == nil else { return (payment, refund) }
+      let before = payment.state
+      if !result.providerRefundID.isEmpty { refund.providerRefundID = result.providerRefundID }
+      switch result.outcome {
+      case .succeeded:
+        refund.state = .succeeded
+      case .failed:
+        refund.state = .failed
+        refund.needsReview = true
+        payment.refundedMinor -= refund.amount.amountMinor
+        payment.needsReview = true
+      case .pending:
+        break
+      }
+      refund = try await store.updateRefund(refund, now: now, in: tx)
+      if refund.state == .succeeded {
+        payment.state = ProviderEventRule.stateAfterRefunds(
+          captured: payment.capturedMinor, succeeded: try await succeededRefunds(of: id, in: tx))
+      }
+      payment = try await store.updatePayment(payment, now: now, in: tx)
+      try await store.appendLedger(
+        LedgerEvent(
+          kind: .refundResult, refundID: refund.id, providerKey: providerKey, outcome: refund.state.rawValue, amount: refund.amount,
+          statusBefore: before.rawValue, statusAfter: payment.state.rawValue, flagged: refund.state == .failed, actor: actor,
+          detail: result.message.isEmpty ? nil : result.message), payment: id, now: now, in: tx)
+      if refund.state == .succeeded { try await store.publishStatus(payment, amount: refund.amount, in: tx) }
+      return (payment, refund)
     }
   }
 

@@ -190,6 +190,16 @@ struct PaymentStore: Sendable {
       .map(Self.refund)
   }
 
+  /// PENDING refunds the provider never answered, last changed before `before`, oldest first.
+  func unansweredRefunds(olderThan before: Date, limit: Int) async throws -> [RefundRecord] {
+    try await pool.query(
+      """
+      SELECT \(Self.refundColumns) FROM payments.refunds
+      WHERE status = 'PENDING' AND provider_refund_id IS NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2
+      """, [before, Int64(limit)]
+    ).map(Self.refund)
+  }
+
   /// The refund an earlier attempt of a RefundPayment call (same scope and key) created.
   func refund(scope: String, key: String, in tx: PostgresTransaction) async throws -> RefundRecord? {
     try await tx.query("SELECT \(Self.refundColumns) FROM payments.refunds WHERE request_scope = $1 AND request_key = $2", [scope, key])
