@@ -97,24 +97,41 @@ extension OutboxRelay {
     eventID: @escaping @Sendable (Outbox.Event, CommerceV1.ApplyOrderEventRequest) -> String = { $1.eventId }
   ) -> OutboxRelay {
     OutboxRelay("\(topic) events to OrderService", outbox: outbox, pool: pool, logger: logger) {
-      while true {
-        let events = try await outbox.unpublished(topic: topic, limit: 100, pool: pool)
-        for event in events {
-          var request = try CommerceV1.ApplyOrderEventRequest(serializedBytes: event.payload)
-          request.eventId = eventID(event, request)
-          do {
-            _ = try await orders.applyOrderEvent(request)
-          } catch let error as RPCError where finalOrderEventRejections.contains(error.code) {
-            logger.warning(
-              "OrderService refused an order event",
-              metadata: [
-                "topic": "\(topic)", "eventId": "\(request.eventId)", "orderId": "\(request.orderId)", "code": "\(error.code.name)",
-              ])
-          }
-          try await outbox.markPublished([event.id], pool: pool)
+      try await drainInOrder(of: topic, from: outbox, pool: pool) { event in
+        var request = try CommerceV1.ApplyOrderEventRequest(serializedBytes: event.payload)
+        request.eventId = eventID(event, request)
+        do {
+          _ = try await orders.applyOrderEvent(request)
+        } catch let error as RPCError where finalOrderEventRejections.contains(error.code) {
+          logger.warning(
+            "OrderService refused an order event",
+            metadata: [
+              "topic": "\(topic)", "eventId": "\(request.eventId)", "orderId": "\(request.orderId)", "code": "\(error.code.name)",
+            ])
         }
-        if events.count < 100 { return }
       }
+    }
+  }
+
+  /// One drain of a relay that sends every event of `topic` on its own, in outbox order: `send`
+  /// each unpublished event, then mark it published, until none is left. An error `send` throws
+  /// stops the drain with that event and the ones after it unpublished (the relay retries them
+  /// in order); a final refusal is for `send` to log and return. Returns how many events were
+  /// published.
+  @discardableResult
+  public static func drainInOrder(
+    of topic: String, from outbox: Outbox, pool: PostgresPool, batchSize: Int = 100,
+    send: (Outbox.Event) async throws -> Void
+  ) async throws -> Int {
+    var total = 0
+    while true {
+      let events = try await outbox.unpublished(topic: topic, limit: batchSize, pool: pool)
+      for event in events {
+        try await send(event)
+        try await outbox.markPublished([event.id], pool: pool)
+      }
+      total += events.count
+      if events.count < batchSize { return total }
     }
   }
 }

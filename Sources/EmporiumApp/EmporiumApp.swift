@@ -132,18 +132,16 @@ public final class EmporiumApp: Sendable {
         let credentials = ServiceCallCredentials(SelfIssuedServiceTokens(tokens: tokens, serviceName: declaration.name))
         let transports = Mutex<[String: any ClientTransport]>([:])
         let peers = PeerDirectory(reachable: reachable) { peer in
-          if let pool = pools[peer] {
-            return transports.withLock { cache in
-              if let transport = cache[peer] { return transport }
-              let transport = InterceptedTransport(pool, interceptors: [credentials])
-              cache[peer] = transport
-              return transport
-            }
-          }
-          guard hostedNames.contains(peer), let server = serverBox.withLock({ $0 }) else { return nil }
-          return transports.withLock { cache in
+          transports.withLock { cache in
             if let transport = cache[peer] { return transport }
-            let transport = InProcessTransport(server: server, interceptors: [credentials])
+            let transport: any ClientTransport
+            if let pool = pools[peer] {
+              transport = InterceptedTransport(pool, interceptors: [credentials])
+            } else if hostedNames.contains(peer), let server = serverBox.withLock({ $0 }) {
+              transport = InProcessTransport(server: server, interceptors: [credentials])
+            } else {
+              return nil
+            }
             cache[peer] = transport
             return transport
           }

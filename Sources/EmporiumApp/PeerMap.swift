@@ -16,9 +16,11 @@ public struct PeerMap: Sendable {
       usesDNS ? DNSEndpoints(host: endpoints[0].host, port: endpoints[0].port) : StaticEndpoints(endpoints)
     }
 
+    /// An IPv6 literal (it has colons) or a dotted IPv4 address.
     static func isNumeric(_ host: String) -> Bool {
-      host.contains(":") || (host.split(separator: ".", omittingEmptySubsequences: false).count == 4
-        && host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { UInt8($0) != nil })
+      if host.contains(":") { return true }
+      let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+      return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
     }
   }
 

@@ -21,26 +21,18 @@ struct AdminDashboardTests {
     try await AdminHarness.run { h in
       let start = Date().addingTimeInterval(-60)
       let orders = CommerceV1.OrderService.Client(h.host.connection)
-      let inventory = CommerceV1.InventoryService.Client(h.host.connection)
       let payments = CommerceV1.PaymentService.Client(h.host.connection)
       let seller = try await h.host.seller()
       let category = try await h.host.category(admin: h.admin)
       let warehouse = try await h.host.warehouse(admin: h.admin)
       func product(_ title: String, price: Int64, stock: Int64, archived: Bool = false) async throws -> String {
-        let created = try await h.catalog.createProduct(
-          .with {
-            $0.product = .with {
-              $0.title = title
-              $0.categoryId = category
-              $0.price = TestApp.usd(price)
-              $0.status = .active
-            }
-          }, options: seller.options
-        ).product!
-        let id = created.productId
-        _ = try await inventory.setStock(.with { $0.productId = id; $0.warehouseId = warehouse; $0.onHand = stock }, options: seller.options)
-        if archived { _ = try await h.catalog.archiveProduct(.with { $0.productId = id; $0.expectedVersion = created.version }, options: seller.options) }
-        return id
+        let created = try await h.host.product(
+          title, price: price, category: category, warehouse: warehouse, stock: stock, seller: seller.options)
+        if archived {
+          _ = try await h.catalog.archiveProduct(
+            .with { $0.productId = created.productId; $0.expectedVersion = created.version }, options: seller.options)
+        }
+        return created.productId
       }
       let headphones = try await product("Headphones", price: 1999, stock: 10)
       let cable = try await product("Cable", price: 500, stock: 5)

@@ -15,19 +15,7 @@ struct AdminOperationsTests {
     let seller = try await h.host.seller()
     let category = try await h.host.category(admin: h.admin)
     let warehouse = try await h.host.warehouse(admin: h.admin)
-    let inventory = CommerceV1.InventoryService.Client(h.host.connection)
-    let product = try await h.catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = "Headphones"
-          $0.categoryId = category
-          $0.price = TestApp.usd(1999)
-          $0.status = .active
-        }
-      }, options: seller.options
-    ).product!
-    _ = try await inventory.setStock(
-      .with { $0.productId = product.productId; $0.warehouseId = warehouse; $0.onHand = 10 }, options: seller.options)
+    let product = try await h.host.product(category: category, warehouse: warehouse, stock: 10, seller: seller.options)
     let customer = try await h.register("Ada").user!
     let author = try await h.host.user(customer.userId, roles: [.customer])
     let orders = CommerceV1.OrderService.Client(h.host.connection)

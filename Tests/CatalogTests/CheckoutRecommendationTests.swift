@@ -21,23 +21,7 @@ struct CheckoutRecommendationTests {
       let category = try await host.category(admin: admin)
       let warehouse = try await host.warehouse(admin: admin)
       func make(_ title: String) async throws -> String {
-        let id = try await catalog.createProduct(
-          .with {
-            $0.product = .with {
-              $0.title = title
-              $0.categoryId = category
-              $0.price = TestApp.usd(1999)
-              $0.status = .active
-            }
-          }, options: seller.options
-        ).product!.productId
-        _ = try await CommerceV1.InventoryService.Client(host.connection).setStock(
-          .with {
-            $0.productId = id
-            $0.warehouseId = warehouse
-            $0.onHand = 100
-          }, options: seller.options)
-        return id
+        try await host.product(title, category: category, warehouse: warehouse, stock: 100, seller: seller.options).productId
       }
       let camera = try await make("Camera")
       let lens = try await make("Lens")

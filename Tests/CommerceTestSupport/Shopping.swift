@@ -28,6 +28,34 @@ extension TestApp {
     ).warehouse!.warehouseId
   }
 
+  /// A new product of `seller` in `category` (ACTIVE unless `status` says otherwise) with
+  /// `stock` units on hand in `warehouse` (no stock recorded when negative); the product as
+  /// created.
+  public func product(
+    _ title: String = "Headphones", price: Int64 = 1999, category: String, warehouse: String, stock: Int64,
+    status: CommerceV1.ProductStatus = .active, seller: CallOptions
+  ) async throws -> CommerceV1.Product {
+    let product = try await CommerceV1.CatalogService.Client(connection).createProduct(
+      .with {
+        $0.product = .with {
+          $0.title = title
+          $0.categoryId = category
+          $0.price = Self.usd(price)
+          $0.status = status
+        }
+      }, options: seller
+    ).product!
+    if stock >= 0 {
+      _ = try await CommerceV1.InventoryService.Client(connection).setStock(
+        .with {
+          $0.productId = product.productId
+          $0.warehouseId = warehouse
+          $0.onHand = stock
+        }, options: seller)
+    }
+    return product
+  }
+
   /// A shipping address in the US.
   public static let address = CommerceV1.Address.with {
     $0.recipientName = "Ada Lovelace"

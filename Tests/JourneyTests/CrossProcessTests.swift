@@ -51,19 +51,9 @@ struct CrossProcessTests {
     let seller = try await storefront.seller()
     let category = try await storefront.category(admin: admin)
     let warehouse = try await storefront.warehouse(admin: admin)
-    let product = try await CommerceV1.CatalogService.Client(storefront.connection).createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = "Turntable"
-          $0.categoryId = category
-          $0.price = TestApp.usd(25_000)
-          $0.status = .active
-        }
-      }, options: seller.options
-    ).product!
-    _ = try await CommerceV1.InventoryService.Client(storefront.connection).setStock(
-      .with { $0.productId = product.productId; $0.warehouseId = warehouse; $0.onHand = stock }, options: seller.options)
-    return product.productId
+    return try await storefront.product(
+      "Turntable", price: 25_000, category: category, warehouse: warehouse, stock: stock, seller: seller.options
+    ).productId
   }
 
   @Test("a checkout in the orders process prices, reserves and commits stock in the storefront process, as the orders identity for the customer")

@@ -53,22 +53,9 @@ struct CustomerJourneyTests {
           $0.regionCode = "US"
         }, options: admin
       ).warehouse!
-      let product = try await catalog.createProduct(
-        .with {
-          $0.product = .with {
-            $0.title = "Aurora wireless headphones"
-            $0.categoryId = category.categoryId
-            $0.price = TestApp.usd(12_900)
-            $0.status = .active
-          }
-        }, options: seller
-      ).product!
-      _ = try await inventory.setStock(
-        .with {
-          $0.productId = product.productId
-          $0.warehouseId = warehouse.warehouseId
-          $0.onHand = 10
-        }, options: seller)
+      let product = try await host.product(
+        "Aurora wireless headphones", price: 12_900, category: category.categoryId, warehouse: warehouse.warehouseId, stock: 10,
+        seller: seller)
 
       // Register, then log in: the session's access token is the customer's from here on.
       let email = "grace-\(UUID().uuidString.prefix(8).lowercased())@example.com"

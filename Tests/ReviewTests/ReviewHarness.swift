@@ -37,23 +37,7 @@ struct ReviewHarness {
 
   /// An active product of the harness's seller (or of `seller`) with plenty of stock.
   func product(title: String = "Headphones", seller: CallOptions? = nil) async throws -> String {
-    let product = try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = categoryID
-          $0.price = TestApp.usd(1999)
-          $0.status = .active
-        }
-      }, options: seller ?? self.seller
-    ).product!
-    _ = try await CommerceV1.InventoryService.Client(host.connection).setStock(
-      .with {
-        $0.productId = product.productId
-        $0.warehouseId = warehouseID
-        $0.onHand = 1000
-      }, options: seller ?? self.seller)
-    return product.productId
+    try await host.product(title, category: categoryID, warehouse: warehouseID, stock: 1000, seller: seller ?? self.seller).productId
   }
 
   /// A registered customer: id and call options.

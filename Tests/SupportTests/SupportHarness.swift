@@ -71,23 +71,9 @@ struct SupportHarness: Sendable {
   /// An active product of the harness's seller (or of `seller`) with `stock` units in the
   /// harness's warehouse.
   func product(title: String = "Headphones", price: Int64 = 1999, stock: Int64 = 100, seller: CallOptions? = nil) async throws -> String {
-    let product = try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = categoryID
-          $0.price = TestApp.usd(price)
-          $0.status = .active
-        }
-      }, options: seller ?? self.seller
-    ).product!
-    _ = try await inventory.setStock(
-      .with {
-        $0.productId = product.productId
-        $0.warehouseId = warehouseID
-        $0.onHand = stock
-      }, options: seller ?? self.seller)
-    return product.productId
+    try await host.product(
+      title, price: price, category: categoryID, warehouse: warehouseID, stock: stock, seller: seller ?? self.seller
+    ).productId
   }
 
   /// Checks out the lines for the customer; with `deliver`, the shipping identity packs, ships

@@ -682,13 +682,13 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
           limit: limit))
       if !found.isEmpty { return Self.recommendations(found, .similar) }
     }
-    let since = trendingSince
-    for category in [anchor.categoryID, nil] {
-      let found = try await store.recommend(
-        CatalogStore.trending(since: since, category: category, excluding: [anchor.id], customer: nil, inStockOnly: inStockOnly, limit: limit))
-      if !found.isEmpty || category == nil { return Self.recommendations(found, .trending) }
+    func trending(in category: UUID?) async throws -> [CommerceV1.ProductSummary] {
+      try await store.recommend(
+        CatalogStore.trending(
+          since: trendingSince, category: category, excluding: [anchor.id], customer: nil, inStockOnly: inStockOnly, limit: limit))
     }
-    return Self.recommendations([], .trending)
+    let inCategory = try await trending(in: anchor.categoryID)
+    return Self.recommendations(inCategory.isEmpty ? try await trending(in: nil) : inCategory, .trending)
   }
 
   /// A user's recommendations: PERSONALIZED, falling back to TRENDING when it finds nothing;

@@ -23,25 +23,17 @@ struct PurchaseRelay: Service {
     }.run()
   }
 
-  /// Sends every unsent purchase; returns how many it published.
+  /// Sends every unsent purchase (``OutboxRelay/drainInOrder(of:from:pool:batchSize:send:)``);
+  /// returns how many it published.
   @discardableResult
   func drain() async throws -> Int {
-    let outbox = service.store.outbox
-    let pool = service.store.pool
-    var total = 0
-    while true {
-      let events = try await outbox.unpublished(topic: OrderStore.purchasedTopic, limit: 100, pool: pool)
-      for event in events {
-        let request = try CommerceV1.RecordPurchasesRequest(serializedBytes: event.payload)
-        do {
-          _ = try await service.catalog.recordPurchases(request)
-        } catch let error as RPCError where error.code == .invalidArgument {
-          service.logger.warning("the catalog refused a purchase", metadata: ["orderId": "\(request.orderId)", "error": "\(error.message)"])
-        }
-        try await outbox.markPublished([event.id], pool: pool)
+    try await OutboxRelay.drainInOrder(of: OrderStore.purchasedTopic, from: service.store.outbox, pool: service.store.pool) { event in
+      let request = try CommerceV1.RecordPurchasesRequest(serializedBytes: event.payload)
+      do {
+        _ = try await service.catalog.recordPurchases(request)
+      } catch let error as RPCError where error.code == .invalidArgument {
+        service.logger.warning("the catalog refused a purchase", metadata: ["orderId": "\(request.orderId)", "error": "\(error.message)"])
       }
-      total += events.count
-      if events.count < 100 { return total }
     }
   }
 }

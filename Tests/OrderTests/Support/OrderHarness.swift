@@ -124,25 +124,9 @@ struct OrderHarness {
   func product(price: Int64 = 1999, stock: Int64 = 10, status: CommerceV1.ProductStatus = .active, seller: CallOptions? = nil) async throws
     -> String
   {
-    let product = try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = "Headphones"
-          $0.categoryId = categoryID
-          $0.price = TestApp.usd(price)
-          $0.status = status
-        }
-      }, options: seller ?? self.seller
-    ).product!
-    if stock >= 0 {
-      _ = try await inventory.setStock(
-        .with {
-          $0.productId = product.productId
-          $0.warehouseId = warehouseID
-          $0.onHand = stock
-        }, options: seller ?? self.seller)
-    }
-    return product.productId
+    try await host.product(
+      price: price, category: categoryID, warehouse: warehouseID, stock: stock, status: status, seller: seller ?? self.seller
+    ).productId
   }
 
   func customer() async throws -> (id: String, options: CallOptions) {
