@@ -22,6 +22,7 @@ let package = Package(
     .library(name: "PostgresEmbedded", targets: ["PostgresEmbedded"]),
     .library(name: "CommerceKit", targets: ["CommerceKit"]),
     .library(name: "EmporiumApp", targets: ["EmporiumApp"]),
+    .library(name: "EmporiumGateway", targets: ["EmporiumGateway"]),
     .library(name: "CommerceCatalog", targets: ["CommerceCatalog"]),
     .library(name: "CommerceInventory", targets: ["CommerceInventory"]),
     .library(name: "EmporiumSeed", targets: ["EmporiumSeed"]),
@@ -132,6 +133,20 @@ let package = Package(
     ),
 
     // The composition root: which services a process hosts, their database, peers and server.
+    // The API gateway: one entry point that authenticates once, limits rates and forwards calls
+    // to the services through client pools. docs/GATEWAY.md.
+    .target(
+      name: "EmporiumGateway",
+      dependencies: [
+        "CommerceKit",
+        "CommerceAPI",
+        "RPC",
+        "Messages",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
     .target(
       name: "EmporiumApp",
       dependencies: [
@@ -441,6 +456,7 @@ let package = Package(
       name: "emporium",
       dependencies: [
         "EmporiumApp",
+        "EmporiumGateway",
         "EmporiumSeed",
         "PaymentSandbox",
         "CommercePayments",
@@ -798,6 +814,16 @@ let package = Package(
         "Messages",
         "Postgres",
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "GatewayTests",
+      dependencies: [
+        "TestSupport", "CommerceTestSupport", "EmporiumApp", "EmporiumGateway", "CommerceKit", "CommerceAPI", "RPC",
+        "Messages",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

@@ -43,11 +43,18 @@ public final class AccessTokens: Sendable {
     public var principal: Principal
     /// The token's unique id.
     public var tokenID: String
+    /// The front door (the API gateway's service identity) that issued this token for a user it
+    /// authenticated, when it is such an asserted identity: valid only as the user a service
+    /// acts for (`x-on-behalf-of`), never as a caller's own bearer token.
+    public var assertedBy: String?
   }
 
   /// Issues a token for `principal` (its kind, subject, roles and session), valid for `lifetime`
-  /// from now.
-  public func issue(for principal: Principal, lifetime: Duration) async throws -> (token: String, expiresAt: Date) {
+  /// from now; `assertedBy` names the front door that asserts a user's identity (see
+  /// ``Claims/assertedBy``).
+  public func issue(
+    for principal: Principal, lifetime: Duration, assertedBy: String? = nil
+  ) async throws -> (token: String, expiresAt: Date) {
     let issuedAt = now()
     let expiresAt = issuedAt.addingTimeInterval(TimeInterval(lifetime.components.seconds))
     let payload = Payload(
@@ -58,7 +65,8 @@ public final class AccessTokens: Sendable {
       iat: IssuedAtClaim(value: issuedAt),
       exp: ExpirationClaim(value: expiresAt),
       iss: IssuerClaim(value: Self.issuer),
-      jti: IDClaim(value: UUID().uuidString))
+      jti: IDClaim(value: UUID().uuidString),
+      via: assertedBy)
     let token = try await keys.sign(payload, kid: signingKeyID.map { JWKIdentifier(string: $0) })
     return (token, expiresAt)
   }
@@ -102,7 +110,7 @@ public final class AccessTokens: Sendable {
     let principal = Principal(
       kind: kind, subject: payload.sub.value, roles: roles, sessionID: payload.sid ?? "",
       expiresAt: Int64(payload.exp.value.timeIntervalSince1970))
-    let claims = Claims(principal: principal, tokenID: payload.jti.value)
+    let claims = Claims(principal: principal, tokenID: payload.jti.value, assertedBy: payload.via)
     let expiry = payload.exp.value
     cache.withLock { $0.insert(claims, for: Substring(token), expiresAt: expiry, now: at) }
     return claims
@@ -135,6 +143,8 @@ public final class AccessTokens: Sendable {
     var exp: ExpirationClaim
     var iss: IssuerClaim
     var jti: IDClaim
+    /// See ``Claims/assertedBy``.
+    var via: String?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
       // Expiry is checked by AccessTokens.verify against its own clock.

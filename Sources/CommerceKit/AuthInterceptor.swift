@@ -9,7 +9,10 @@ public import RPC
 ///   expired token is UNAUTHENTICATED (reasons TOKEN_EXPIRED, or none), even on methods anyone
 ///   may call.
 /// - A service identity's call may carry the user it acts for in `x-on-behalf-of` (that user's
-///   own access token, verified the same way); users cannot send it.
+///   own access token, or one the gateway asserts for them, verified the same way); users
+///   cannot send it, and an asserted identity is never a caller's own token.
+/// - A front door's call (the gateway's service identity) is judged as the client it forwards:
+///   the user it carries, or an anonymous caller, at the address in `x-forwarded-for`.
 /// - No token where the rule needs one is UNAUTHENTICATED; a principal the rule does not admit
 ///   is PERMISSION_DENIED.
 /// - The handler then finds the caller in ``CallAuth/current`` (``ServerContext/principal()``),
@@ -19,11 +22,20 @@ public import RPC
 public struct AuthInterceptor: ServerInterceptor {
   /// The metadata entry of the user a service acts for.
   public static let onBehalfOfKey = "x-on-behalf-of"
+  /// The metadata entry in which a front door names the address of the client it serves.
+  public static let forwardedForKey = "x-forwarded-for"
+  /// The service identity of the API gateway, the default front door.
+  public static let gatewayIdentity = "gateway"
 
   private let tokens: AccessTokens
+  private let frontDoors: Set<String>
 
-  public init(tokens: AccessTokens) {
+  /// - Parameter frontDoors: service identities whose calls are judged as the client they
+  ///   forward: the user in `x-on-behalf-of` (the caller itself then), or an anonymous caller
+  ///   when there is none, from the address in `x-forwarded-for`.
+  public init(tokens: AccessTokens, frontDoors: Set<String> = [AuthInterceptor.gatewayIdentity]) {
     self.tokens = tokens
+    self.frontDoors = frontDoors
   }
 
   public func intercept(
@@ -48,10 +60,13 @@ public struct AuthInterceptor: ServerInterceptor {
     var bearer: Substring?
     /// The token of the user a service acts for, from `x-on-behalf-of`.
     var onBehalfOf: Substring?
+    /// The client address a front door forwards.
+    var forwardedFor: String?
 
     init(_ metadata: Metadata) throws(CommerceError) {
       if let header = metadata["authorization"] { bearer = try AuthInterceptor.bearerToken(header) }
       if let user = metadata[AuthInterceptor.onBehalfOfKey] { onBehalfOf = user[...] }
+      forwardedFor = metadata[AuthInterceptor.forwardedForKey]
     }
   }
 
@@ -59,57 +74,79 @@ public struct AuthInterceptor: ServerInterceptor {
   /// verification cache (valid, unexpired); nil when one is not, for the full path to verify it
   /// and say why.
   private func authenticateFromCache(_ presented: Presented, rule: ProtoAccessRule) throws(CommerceError) -> CallAuth? {
-    var principal: Principal?
-    var user: Principal?
+    var caller: AccessTokens.Claims?
+    var user: AccessTokens.Claims?
     if let bearer = presented.bearer {
       guard let claims = tokens.cachedClaims(of: bearer) else { return nil }
-      principal = claims.principal
+      caller = claims
     }
     if let onBehalfOf = presented.onBehalfOf {
       guard let claims = tokens.cachedClaims(of: onBehalfOf) else { return nil }
-      user = claims.principal
+      user = claims
     }
-    return try Self.callAuth(presented, caller: principal, onBehalfOf: user, rule: rule)
+    return try callAuth(presented, caller: caller, onBehalfOf: user, rule: rule)
   }
 
   /// Who calls and how the rule admits them, or the error the caller gets, verifying each token
   /// (through the cache): the caller's token first, then whether it may act for a user, then
   /// that user's token.
   private func authenticate(_ presented: Presented, rule: ProtoAccessRule) async throws(CommerceError) -> CallAuth {
-    var principal: Principal?
-    var user: Principal?
-    if let bearer = presented.bearer { principal = try await verify(bearer) }
+    var caller: AccessTokens.Claims?
+    var user: AccessTokens.Claims?
+    if let bearer = presented.bearer { caller = try await verify(bearer) }
     if let onBehalfOf = presented.onBehalfOf {
-      guard principal?.kind == .service else { throw Self.notAService }
+      guard caller?.principal.kind == .service else { throw Self.notAService }
       user = try await verify(onBehalfOf)
     }
-    return try Self.callAuth(presented, caller: principal, onBehalfOf: user, rule: rule)
+    return try callAuth(presented, caller: caller, onBehalfOf: user, rule: rule)
   }
 
   private static let notAService = CommerceError.permissionDenied("only service identities may act on behalf of a user")
+  /// What a caller gets for presenting an asserted identity as its own token.
+  public static let assertedAsBearer = CommerceError.unauthenticated(
+    "an identity asserted by a front door is valid only as the user a service acts for")
 
-  /// The call's authentication from its verified tokens' principals.
-  private static func callAuth(
-    _ presented: Presented, caller: Principal?, onBehalfOf user: Principal?, rule: ProtoAccessRule
+  /// The call's authentication from its verified tokens' claims.
+  private func callAuth(
+    _ presented: Presented, caller: AccessTokens.Claims?, onBehalfOf user: AccessTokens.Claims?, rule: ProtoAccessRule
   ) throws(CommerceError) -> CallAuth {
-    var principal = caller
+    guard caller?.assertedBy == nil else { throw Self.assertedAsBearer }
+    var principal = caller?.principal
     var token = presented.bearer
+    let frontDoor = principal.map { $0.kind == .service && frontDoors.contains($0.subject) } ?? false
     if let user {
-      guard principal?.kind == .service else { throw notAService }
-      guard user.kind == .user else { throw .unauthenticated("the on-behalf-of token is not a user's") }
-      principal?.onBehalfOf = user
+      guard principal?.kind == .service else { throw Self.notAService }
+      guard user.principal.kind == .user else { throw .unauthenticated("the on-behalf-of token is not a user's") }
+      if frontDoor {
+        principal = user.principal
+      } else {
+        principal?.onBehalfOf = user.principal
+      }
       token = presented.onBehalfOf
+    } else if frontDoor {
+      // An anonymous client, through the gateway.
+      principal = nil
+      token = nil
     }
-    let admission = try admission(of: principal, by: rule)
+    let admission = try Self.admission(of: principal, by: rule)
     // The end user's own token (the caller's, or the one a service forwarded), which calls the
     // handler makes forward in turn.
     let endUserToken = principal.map { $0.kind == .user || $0.onBehalfOf != nil } == true ? token : nil
-    return CallAuth(principal: principal, admission: admission, bearerTokenText: endUserToken)
+    return CallAuth(
+      principal: principal, admission: admission, bearerTokenText: endUserToken,
+      forwardedFor: frontDoor ? presented.forwardedFor : nil)
   }
 
-  private func verify(_ token: Substring) async throws(CommerceError) -> Principal {
+  private func verify(_ token: Substring) async throws(CommerceError) -> AccessTokens.Claims {
+    try await Self.verify(token, with: tokens)
+  }
+
+  /// Verifies `token` (through the cache): its claims, or UNAUTHENTICATED saying why not
+  /// (TOKEN_EXPIRED for an expired one).
+  public static func verify(_ token: Substring, with tokens: AccessTokens) async throws(CommerceError) -> AccessTokens.Claims {
+    if let claims = tokens.cachedClaims(of: token) { return claims }
     do {
-      return try await tokens.verify(String(token)).principal
+      return try await tokens.verify(String(token))
     } catch .expired {
       throw .unauthenticated("the access token has expired", reason: .tokenExpired)
     } catch {
@@ -119,7 +156,7 @@ public struct AuthInterceptor: ServerInterceptor {
 
   /// The token of an `authorization` value "Bearer <token>" ("bearer" in any case, spaces
   /// around the token ignored), a slice of `header`.
-  static func bearerToken(_ header: String) throws(CommerceError) -> Substring {
+  public static func bearerToken(_ header: String) throws(CommerceError) -> Substring {
     // Bytes, not characters: the header is ASCII when well formed, and counting or lowercasing
     // characters of a 300-byte token on every call costs more than the cached verification.
     guard header.isContiguousUTF8 else {

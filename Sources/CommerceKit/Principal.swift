@@ -117,10 +117,15 @@ public struct CallAuth: Sendable {
     self.init(principal: principal, admission: admission, bearerTokenText: bearerToken.map { $0[...] })
   }
 
-  init(principal: Principal?, admission: Admission, bearerTokenText: Substring?) {
+  /// The client's address as the front door that forwarded the call gave it (nil for calls
+  /// that did not come through one).
+  public var forwardedFor: String?
+
+  init(principal: Principal?, admission: Admission, bearerTokenText: Substring?, forwardedFor: String? = nil) {
     self.principal = principal
     self.admission = admission
     self.bearerTokenText = bearerTokenText
+    self.forwardedFor = forwardedFor
   }
 
   /// The authentication of the call the current task serves, set by ``AuthInterceptor``.
@@ -128,6 +133,25 @@ public struct CallAuth: Sendable {
 }
 
 extension ServerContext {
+  /// The address of the client the call is for, without a port: the one the gateway forwarded
+  /// when the call came through it, otherwise the connection's peer ("in-process" for calls
+  /// within the process). Per-client throttles key on it.
+  public var clientAddress: String {
+    CallAuth.current?.forwardedFor ?? Self.hostAddress(ofPeer: peer)
+  }
+
+  /// The host part of a `ServerContext.peer` (NIO's "[IPv4]host/127.0.0.1:54321", or
+  /// "in-process").
+  public static func hostAddress(ofPeer peer: String) -> String {
+    var text = Substring(peer)
+    if text.hasPrefix("["), let close = text.firstIndex(of: "]") { text = text[text.index(after: close)...] }
+    if let slash = text.lastIndex(of: "/") { text = text[text.index(after: slash)...] }
+    if let colon = text.lastIndex(of: ":"), text[text.index(after: colon)...].allSatisfy(\.isNumber), colon != text.startIndex {
+      text = text[..<colon]
+    }
+    return String(text)
+  }
+
   /// The verified caller, or UNAUTHENTICATED when the call carried no valid token.
   public func principal() throws(CommerceError) -> Principal {
     guard let principal = CallAuth.current?.principal else {

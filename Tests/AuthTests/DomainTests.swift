@@ -1,5 +1,6 @@
 import CommerceAPI
 import CommerceKit
+import RPC
 import Foundation
 import RPCTestSupport
 import TestSupport
@@ -162,8 +163,8 @@ struct DomainTests {
 
   @Test("the client address drops the port")
   func clientAddress() {
-    #expect(AuthService.clientAddress(ofPeer: "[IPv4]127.0.0.1/127.0.0.1:54321") == "127.0.0.1")
-    #expect(AuthService.clientAddress(ofPeer: "[IPv6]::1/::1:54321") == "::1")
-    #expect(AuthService.clientAddress(ofPeer: "in-process") == "in-process")
+    #expect(ServerContext.hostAddress(ofPeer: "[IPv4]127.0.0.1/127.0.0.1:54321") == "127.0.0.1")
+    #expect(ServerContext.hostAddress(ofPeer: "[IPv6]::1/::1:54321") == "::1")
+    #expect(ServerContext.hostAddress(ofPeer: "in-process") == "in-process")
   }
 }

@@ -13,6 +13,8 @@ import Testing
 /// the principal it saw.
 final class WhoCallsNotifications: CommerceV1.NotificationService.ServiceProtocol, Sendable {
   let seen = Mutex<[Principal]>([])
+  /// The client address of each ListNotifications call.
+  let addresses = Mutex<[String]>([])
   let onward = Mutex<(any ClientTransport)?>(nil)
 
   func subscribe(request: CommerceV1.SubscribeRequest, response: ResponseStreamWriter<CommerceV1.SubscribeResponse>, context: ServerContext) async throws {}
@@ -20,6 +22,7 @@ final class WhoCallsNotifications: CommerceV1.NotificationService.ServiceProtoco
   func listNotifications(request: CommerceV1.ListNotificationsRequest, context: ServerContext) async throws -> CommerceV1.ListNotificationsResponse {
     let caller = try context.principal()
     seen.withLock { $0.append(caller) }
+    addresses.withLock { $0.append(context.clientAddress) }
     if let transport = onward.withLock({ $0 }) {
       _ = try await CommerceV1.NotificationService.Client(transport).publishEvents(.init())
     }
@@ -44,6 +47,13 @@ final class WhoCallsNotifications: CommerceV1.NotificationService.ServiceProtoco
   }
 
   static func bearer(_ token: String) -> CallOptions { CallOptions(metadata: ["authorization": "Bearer " + token]) }
+
+  /// A bearer token and more metadata entries.
+  static func options(_ token: String, _ entries: [(String, String)]) -> CallOptions {
+    var options = bearer(token)
+    for (key, value) in entries { options.metadata.add(key, value) }
+    return options
+  }
 
   @Test func rulesAreEnforcedBeforeTheHandler() async throws {
     let tokens = await AccessTokens(keys: try .ephemeral())
@@ -121,6 +131,42 @@ final class WhoCallsNotifications: CommerceV1.NotificationService.ServiceProtoco
     #expect(seen.count == 2)
     #expect(seen.last?.serviceName == "orders")
     #expect(seen.last?.onBehalfOf?.userID == "u-7")
+  }
+
+  @Test func theGatewaysCallsAreJudgedAsTheClientItForwards() async throws {
+    let tokens = await AccessTokens(keys: try .ephemeral())
+    let service = WhoCallsNotifications()
+    let customer = try await Self.token(tokens, .user, "u-9")
+    let gateway = try await Self.token(tokens, .service, AuthInterceptor.gatewayIdentity)
+    let user = Principal(kind: .user, subject: "u-9", roles: [.customer], expiresAt: 0)
+    let asserted = try await tokens.issue(for: user, lifetime: .seconds(60), assertedBy: AuthInterceptor.gatewayIdentity).token
+    try await withServer(services: [service], interceptors: [AuthInterceptor(tokens: tokens)]) { server, port in
+      service.onward.withLock {
+        $0 = InProcessTransport(
+          server: server, interceptors: [ServiceCallCredentials(SelfIssuedServiceTokens(tokens: tokens, serviceName: "orders"))])
+      }
+      try await withConnection(port: port) { connection in
+        let client = CommerceV1.NotificationService.Client(connection)
+        // The gateway for a user: the call is the user's, from the address it forwards; the
+        // handler's onward call carries the asserted identity as the user orders acts for.
+        let forwarded = Self.options(gateway, [(AuthInterceptor.onBehalfOfKey, asserted), (AuthInterceptor.forwardedForKey, "203.0.113.9")])
+        _ = try await client.listNotifications(.init(), options: forwarded)
+        // The gateway for an anonymous client: not a user, so a users' method refuses it.
+        let anonymous = Self.options(gateway, [(AuthInterceptor.forwardedForKey, "203.0.113.9")])
+        let anonymousError = await rpcError { _ = try await client.listNotifications(.init(), options: anonymous) }
+        #expect(anonymousError?.code == .unauthenticated)
+        // An asserted identity is never a caller's own token.
+        let asBearer = await rpcError { _ = try await client.listNotifications(.init(), options: Self.bearer(asserted)) }
+        #expect(asBearer?.code == .unauthenticated)
+        // Anyone else's x-forwarded-for is ignored.
+        let claimed = Self.options(customer, [(AuthInterceptor.forwardedForKey, "203.0.113.9")])
+        _ = try await client.listNotifications(.init(), options: claimed)
+      }
+    }
+    let seen = service.seen.withLock { $0 }
+    #expect(seen.map(\.description) == ["user:u-9", "service:orders", "user:u-9", "service:orders"])
+    #expect(seen[1].onBehalfOf?.userID == "u-9")
+    #expect(service.addresses.withLock { $0 } == ["203.0.113.9", "127.0.0.1"])
   }
 
   @Test func theBearerEntryIsParsedInAnyCaseWithSpacesAroundTheToken() throws {

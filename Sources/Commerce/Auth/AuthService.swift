@@ -90,7 +90,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     -> CommerceV1.RegisterUserResponse
   {
     let now = now()
-    let client = Self.clientAddress(ofPeer: context.peer)
+    let client = context.clientAddress
     if let wait = throttles.registrationWait(client: client, now: now) {
       throw Self.throttled(
         "too many accounts were created from this client; retry later", subject: "client", quotaID: "registrations_per_client",
@@ -140,7 +140,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
 
   public func login(request: CommerceV1.LoginRequest, context: ServerContext) async throws -> CommerceV1.LoginResponse {
     let now = now()
-    let client = Self.clientAddress(ofPeer: context.peer)
+    let client = context.clientAddress
     try Self.checkLabel(request.sessionLabel)
     let email = EmailAddress(request.email)?.value ?? request.email.lowercased()
     if let wait = throttles.loginWait(email: email, client: client, now: now) {
@@ -279,7 +279,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     -> CommerceV1.IssueServiceTokenResponse
   {
     let now = now()
-    let client = Self.clientAddress(ofPeer: context.peer)
+    let client = context.clientAddress
     if let wait = throttles.clientWait(client: client, now: now) {
       throw Self.throttled(
         "too many failed attempts from this client; retry later", subject: "client", quotaID: "login_failures_per_client",
@@ -464,18 +464,6 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     return name.utf8.allSatisfy {
       (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || $0 == UInt8(ascii: "-")
     }
-  }
-
-  /// The client's address without its port, from `ServerContext.peer` (NIO's
-  /// "[IPv4]host/127.0.0.1:54321", or "in-process").
-  static func clientAddress(ofPeer peer: String) -> String {
-    var text = Substring(peer)
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") { text = text[text.index(after: close)...] }
-    if let slash = text.lastIndex(of: "/") { text = text[text.index(after: slash)...] }
-    if let colon = text.lastIndex(of: ":"), text[text.index(after: colon)...].allSatisfy(\.isNumber), colon != text.startIndex {
-      text = text[..<colon]
-    }
-    return String(text)
   }
 
   static func throttled(

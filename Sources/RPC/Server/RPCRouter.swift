@@ -1,5 +1,5 @@
 public import Messages
-import NIOCore
+public import NIOCore
 
 /// The methods a server hosts, by path. Generated service protocols register themselves here.
 public struct RPCRouter: Sendable {
@@ -79,6 +79,18 @@ public struct RPCRouter: Sendable {
     }
   }
 
+  /// Hosts `descriptor` with a body that reads and writes its encoded messages as they are,
+  /// without decoding them: for a proxy that forwards calls it does not interpret (the API
+  /// gateway). The body reads requests until nil and may send response headers, then messages;
+  /// what it throws ends the call as any handler's error does.
+  public mutating func registerRaw(
+    _ descriptor: ProtoMethodDescriptor, _ body: @escaping @Sendable (RawServerCall, ServerContext) async throws -> Void
+  ) {
+    methods[descriptor.path] = Method(descriptor: descriptor) { io, context in
+      try await body(RawServerCall(io: io), context)
+    }
+  }
+
   public mutating func registerBidirectionalStreaming<M: ProtoMethod>(
     _ method: M.Type,
     _ body: @escaping @Sendable (RequestStream<M.Input>, ResponseStreamWriter<M.Output>, ServerContext) async throws
@@ -88,6 +100,24 @@ public struct RPCRouter: Sendable {
       try await body(RequestStream(source: io.source), ResponseStreamWriter(sink: io.sink), context)
     }
   }
+}
+
+/// One call of a method registered with ``RPCRouter/registerRaw(_:_:)``, in encoded messages.
+public struct RawServerCall: Sendable {
+  let io: ServerCallIO
+
+  /// The next request message; nil once the caller has closed its side. Reading grants the
+  /// caller flow-control credit.
+  public func nextRequest() async throws -> ByteBuffer? { try await io.source.next() }
+
+  /// Sends one response message, suspending while the caller has granted no credit for it.
+  public func send(_ message: ByteBuffer) async throws { try await io.sink.send(message) }
+
+  /// Sends response headers (at most once, before any message).
+  public func sendHeaders(_ metadata: Metadata) async throws { try await io.sink.sendHeaders(metadata) }
+
+  /// The limits the server decodes requests with.
+  public var decodingLimits: ProtoDecodingLimits { io.source.limits }
 }
 
 /// A service a server can host. Generated `ServiceProtocol`s refine this and implement both
