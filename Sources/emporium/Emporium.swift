@@ -7,7 +7,7 @@ struct Emporium: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "emporium",
     abstract: "Emporium: the commerce backend's RPC server.",
-    subcommands: [Serve.self, GatewayCommand.self, Migrate.self, Seed.self, Demo.self, Health.self, PaymentSandboxCommand.self],
+    subcommands: [Serve.self, GatewayCommand.self, PostgresCommand.self, Migrate.self, Seed.self, Demo.self, Health.self, PaymentSandboxCommand.self],
     defaultSubcommand: Serve.self
   )
 }
