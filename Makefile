@@ -19,7 +19,7 @@ build: deps
 ## open-model run and must not share the machine with anything else; then the commerce services'
 ## suites, which keep the database busy and would otherwise starve those timers on a small machine,
 ## at most six at a time (all at once, on two cores, their calls start missing deadlines).
-RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
+RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|ProtoJSONTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
 LOADGEN_TESTS = ^(LoadCoreTests|loadgenTests)\.
 test: deps
 	scripts/check-generated.sh

@@ -17,6 +17,7 @@ let package = Package(
   products: [
     .library(name: "Messages", targets: ["Messages"]),
     .library(name: "RPC", targets: ["RPC"]),
+    .library(name: "ProtoJSON", targets: ["ProtoJSON"]),
     .library(name: "CommerceAPI", targets: ["CommerceAPI"]),
     .library(name: "Postgres", targets: ["Postgres"]),
     .library(name: "PostgresEmbedded", targets: ["PostgresEmbedded"]),
@@ -478,10 +479,22 @@ let package = Package(
       swiftSettings: defaultSwiftSettings
     ),
 
+    // The proto3 JSON mapping over a dynamic codec, from generated registries or reflection's
+    // schemas: rpcctl and the HTTP gateway share it. Messages only, no RPC.
+    .target(
+      name: "ProtoJSON",
+      dependencies: [
+        "Messages",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: defaultSwiftSettings
+    ),
+
     // rpcctl: the debugging client — JSON in and out via the server's reflection. docs/RPCCTL.md.
     .executableTarget(
       name: "rpcctl",
       dependencies: [
+        "ProtoJSON",
         "Messages",
         "RPC",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -857,6 +870,17 @@ let package = Package(
     .testTarget(
       name: "ProtoGenTests",
       dependencies: ["ProtoGen"],
+      swiftSettings: defaultSwiftSettings
+    ),
+    .testTarget(
+      name: "ProtoJSONTests",
+      dependencies: [
+        "ProtoJSON",
+        "Messages",
+        "RPC",
+        "CommerceAPI",
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
       swiftSettings: defaultSwiftSettings
     ),
     .testTarget(

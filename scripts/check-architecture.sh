@@ -6,6 +6,8 @@
 #      depend on or import each other.
 #   3. LoadCore, the load core loadgen and the benchmarks share, depends on no service, nor on RPC,
 #      the commerce layer or the database: it is generic over the call.
+#   4. ProtoJSON, the JSON mapping rpcctl and the HTTP gateway share, depends on Messages alone of
+#      the project's modules: no RPC, commerce layer, service or database.
 # Reads Package.swift (through `swift package dump-package`) and every import line of the sources.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,6 +38,7 @@ forbidden["RPC"] = {"Postgres", "PostgresEmbedded"}
 forbidden["Postgres"] = {"RPC"}
 forbidden["PostgresEmbedded"] = {"RPC"}
 forbidden["LoadCore"] = services | {"RPC", "Messages", "CommerceAPI", "CommerceKit", "EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
+forbidden["ProtoJSON"] = services | {"RPC", "CommerceAPI", "CommerceKit", "EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
 
 problems = []
 import_line = re.compile(r'^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)', re.M)
@@ -60,5 +63,5 @@ if problems:
     for problem in problems:
         print("  " + problem, file=sys.stderr)
     sys.exit(1)
-print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded; LoadCore imports no service, RPC or database module")
+print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded; LoadCore imports no service, RPC or database module; ProtoJSON imports no RPC, commerce or database module")
 PY

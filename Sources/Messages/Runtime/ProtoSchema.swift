@@ -46,6 +46,24 @@ public struct ProtoFieldSchema: Hashable, Sendable {
   /// The oneof the field belongs to, if any.
   public var oneofName: String?
   public var packed: Bool
+
+  /// The proto3 JSON name protoc gives a field without a `json_name` option: underscores
+  /// dropped, the letter after each capitalised (`create_time` → `createTime`).
+  public static func jsonName(of name: String) -> String {
+    var result = ""
+    var capitalizeNext = false
+    for character in name {
+      if character == "_" {
+        capitalizeNext = true
+      } else if capitalizeNext {
+        result += character.uppercased()
+        capitalizeNext = false
+      } else {
+        result.append(character)
+      }
+    }
+    return result
+  }
 }
 
 /// One enum: its fully qualified name and values in declaration order.
@@ -196,7 +214,7 @@ public struct ProtoSchemaRegistry: Sendable {
       }
       fields.append(
         ProtoFieldSchema(
-          name: name, jsonName: Self.lowerCamel(name), number: Int32(field.id), kind: kind, label: label,
+          name: name, jsonName: ProtoFieldSchema.jsonName(of: name), number: Int32(field.id), kind: kind, label: label,
           typeName: typeName, mapKeyKind: keyKind, oneofName: oneofOf[Int32(field.id)],
           packed: field.flags & UInt32(PROTOBUF_C_FIELD_FLAG_PACKED.rawValue) != 0))
     }
@@ -239,22 +257,5 @@ public struct ProtoSchemaRegistry: Sendable {
     case PROTOBUF_C_TYPE_BYTES: .bytes
     default: .message
     }
-  }
-
-  /// protoc's json_name rule: drop underscores, capitalize the letter after each.
-  private static func lowerCamel(_ name: String) -> String {
-    var result = ""
-    var upper = false
-    for ch in name {
-      if ch == "_" {
-        upper = true
-      } else if upper {
-        result += ch.uppercased()
-        upper = false
-      } else {
-        result.append(ch)
-      }
-    }
-    return result
   }
 }

@@ -1,14 +1,22 @@
 import NIOCore
+import ProtoJSON
 import RPC
 
 /// Converts one method's requests from JSON to wire bytes and its responses back, with the
-/// schemas reflection gave.
+/// schemas reflection gave (through ProtoJSON's ``JSONMessageCodec``), and turns conversion
+/// errors into the command's failures.
 struct MessageConverter: Sendable {
-  let catalog: SchemaCatalog
+  let codec: JSONMessageCodec
   let inputType: String
   let outputType: String
-  var emitDefaults = false
-  var pretty = false
+  var layout: JSONLayout
+
+  init(catalog: SchemaCatalog, inputType: String, outputType: String, emitDefaults: Bool = false, pretty: Bool = false) {
+    self.codec = JSONMessageCodec(schema: catalog, emitDefaultValues: emitDefaults)
+    self.inputType = inputType
+    self.outputType = outputType
+    self.layout = pretty ? .indented : .compact
+  }
 
   /// Request number `index` (1-based; 0 when the call takes one request) as wire bytes.
   ///
@@ -16,8 +24,7 @@ struct MessageConverter: Sendable {
   ///   valid choices.
   func encodeRequest(_ json: JSONValue, index: Int) throws(CommandFailure) -> ByteBuffer {
     do {
-      let message = try ProtoJSONDecoder(catalog: catalog).decode(json, as: inputType)
-      return ByteBuffer(bytes: try WireEncoder(catalog: catalog).encode(message))
+      return try codec.encode(json, messageType: inputType)
     } catch {
       let which = index == 0 ? "request" : "request \(index)"
       throw CommandFailure.invalidInput("\(which) (\(inputType)): \(error)")
@@ -29,10 +36,7 @@ struct MessageConverter: Sendable {
   /// - Throws: ``CommandFailure`` INTERNAL when the bytes do not decode as the output type.
   func decodeResponse(_ buffer: ByteBuffer, index: Int) throws(CommandFailure) -> String {
     do {
-      let bytes = Array(buffer.readableBytesView)
-      let message = try WireDecoder(catalog: catalog).decode(bytes, as: outputType)
-      let json = try ProtoJSONEncoder(catalog: catalog, emitDefaults: emitDefaults).encode(message)
-      return JSONWriter.write(json, pretty: pretty)
+      return try codec.json(from: buffer, messageType: outputType, layout: layout)
     } catch {
       throw CommandFailure(.internal, "response \(index) does not decode as \(outputType): \(error)")
     }

@@ -1,4 +1,5 @@
 import Messages
+import ProtoJSON
 
 /// Renders reflected schemas as .proto-like text for `rpcctl describe`.
 ///

@@ -1,4 +1,5 @@
 import Messages
+import ProtoJSON
 import RPC
 
 /// Asks a server's ReflectionService about what it hosts and resolves the names users type

@@ -1,3 +1,5 @@
+import ProtoJSON
+
 /// Where a call's requests come from.
 enum RequestSource: Sendable {
   /// Values already read (`-d JSON`, `-d @FILE`, the default `{}`).

@@ -1,4 +1,5 @@
 import Messages
+import ProtoJSON
 import RPC
 
 /// A method found through reflection: its schema, what the transport needs to call it, and the

@@ -1,3 +1,5 @@
+import ProtoJSON
+
 /// How a service name the user typed matches the services a server hosts.
 enum ServiceMatch: Hashable, Sendable {
   /// Exactly one service: its full name.

@@ -1,4 +1,5 @@
 import Messages
+import ProtoJSON
 import RPC
 
 /// Finds what a `describe` argument names: the server's own lookup first, then the forms and

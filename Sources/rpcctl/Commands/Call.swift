@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Messages
+import ProtoJSON
 import RPC
 
 extension Rpcctl {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Messages
+import ProtoJSON
 import RPC
 
 extension Rpcctl {

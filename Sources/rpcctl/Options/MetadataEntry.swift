@@ -1,4 +1,5 @@
 import ArgumentParser
+import ProtoJSON
 import RPC
 
 /// One `-H key:value` request metadata entry. Keys are lower-cased; values of keys ending in

@@ -1,4 +1,5 @@
 import Messages
+import ProtoJSON
 
 /// One line per structured error detail, for the failure summary and `-v`.
 enum ErrorDetailsSummary {

@@ -1,3 +1,4 @@
+import ProtoJSON
 import RPC
 
 /// `-v` diagnostics on standard error, prefixed like curl's: `*` for information, `>` for what
