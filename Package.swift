@@ -43,6 +43,9 @@ let package = Package(
     .package(url: "https://github.com/swift-otel/swift-w3c-trace-context.git", from: "1.0.0"),
     .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    // The gateway's HTTP/JSON face (docs/GATEWAY.md). Default traits off: neither
+    // swift-configuration nor the Foundation-only extras are used.
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
     // LoadCore's latency recording (the same package and version as Benchmarks/).
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
   ],
@@ -143,9 +146,12 @@ let package = Package(
         "CommerceAPI",
         "RPC",
         "Messages",
+        "ProtoJSON",
+        .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
       ],
+      resources: [.copy("Resources/storefront.html")],
       swiftSettings: defaultSwiftSettings
     ),
     .target(
@@ -837,6 +843,9 @@ let package = Package(
         "Messages",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: defaultSwiftSettings
     ),

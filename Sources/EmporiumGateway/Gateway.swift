@@ -41,6 +41,8 @@ public final class Gateway: Sendable {
     public var identityLifetime: Duration = .seconds(300)
     /// The gateway's service identity (a front door to the services' interceptors).
     public var identity = AuthInterceptor.gatewayIdentity
+    /// The HTTP/JSON face's listener; nil: no HTTP face.
+    public var http: GatewayHTTP.Configuration?
 
     public init() {}
   }
@@ -50,7 +52,10 @@ public final class Gateway: Sendable {
     public var description: String
   }
 
+  /// The binary face.
   public let server: RPCServer
+  /// The HTTP/JSON face, when configured: run its ``GatewayHTTP/application(logger:onListening:)``.
+  public let http: GatewayHTTP?
   /// The client pools to the peers, by name.
   public let pools: [String: RPCClientPool]
   let principals: RateLimiter
@@ -82,6 +87,20 @@ public final class Gateway: Sendable {
     self.principals = forwarder.principals
     self.clients = forwarder.clients
     self.server = RPCServer(services: services, configuration: configuration.server, logger: logger)
+    if let http = configuration.http {
+      var routes: [String: GatewayHTTP.Route] = [:]
+      for route in configuration.routes {
+        let short = route.service.name.split(separator: ".").last.map(String.init) ?? route.service.name
+        for method in route.service.methods {
+          let target = GatewayHTTP.Route(method: method, transport: pools[route.peer]!)
+          routes["\(short)/\(method.method)"] = target
+          routes["\(route.service.name)/\(method.method)"] = target
+        }
+      }
+      self.http = GatewayHTTP(configuration: http, routes: routes, forwarder: forwarder, page: StorefrontPage.html)
+    } else {
+      self.http = nil
+    }
   }
 
   /// Closes the pools; call after the server has stopped.
@@ -125,25 +144,8 @@ struct Forwarder: Sendable {
   ]
 
   func forward(_ call: RawServerCall, context: ServerContext, to transport: any ClientTransport) async throws {
-    let client = ServerContext.hostAddress(ofPeer: context.peer)
-    if let wait = clients.admit(client) {
-      throw Self.limited(
-        "too many requests from this address", subject: "client:\(client)", quota: "gateway.requests_per_client",
-        limit: clients.limit, retryAfter: wait)
-    }
-    var options = CallOptions()
-    for (key, value) in context.metadata where !Self.replacedKeys.contains(key) {
-      switch value {
-      case .text(let text): options.metadata.add(key, text)
-      case .binary(let bytes): options.metadata.add(key, binary: bytes)
-      }
-    }
-    let principal = try await forwardIdentity(context, client: client, into: &options.metadata)
-    if let principal, let wait = principals.admit(principal.description) {
-      throw Self.limited(
-        "too many requests for \(principal.description)", subject: principal.description,
-        quota: "gateway.requests_per_principal", limit: principals.limit, retryAfter: wait)
-    }
+    let options = try await admit(
+      context.method, metadata: context.metadata, client: ServerContext.hostAddress(ofPeer: context.peer))
     let method = context.method
     if method.kind == .unary {
       guard let request = try await call.nextRequest() else {
@@ -168,13 +170,37 @@ struct Forwarder: Sendable {
     }
   }
 
+  /// Admits a call of `method` from `client` with `metadata` (steps 1 to 3 of ``Gateway``):
+  /// the options to forward it with, or the error the client gets.
+  func admit(_ method: ProtoMethodDescriptor, metadata: Metadata, client: String) async throws -> CallOptions {
+    if let wait = clients.admit(client) {
+      throw Self.limited(
+        "too many requests from this address", subject: "client:\(client)", quota: "gateway.requests_per_client",
+        limit: clients.limit, retryAfter: wait)
+    }
+    var options = CallOptions()
+    for (key, value) in metadata where !Self.replacedKeys.contains(key) {
+      switch value {
+      case .text(let text): options.metadata.add(key, text)
+      case .binary(let bytes): options.metadata.add(key, binary: bytes)
+      }
+    }
+    let principal = try await forwardIdentity(method, metadata: metadata, client: client, into: &options.metadata)
+    if let principal, let wait = principals.admit(principal.description) {
+      throw Self.limited(
+        "too many requests for \(principal.description)", subject: principal.description,
+        quota: "gateway.requests_per_principal", limit: principals.limit, retryAfter: wait)
+    }
+    return options
+  }
+
   /// Sets the identity entries of a forwarded call; returns the principal to limit (nil for an
   /// anonymous caller, limited by address alone).
-  private func forwardIdentity(_ context: ServerContext, client: String, into metadata: inout Metadata) async throws
-    -> Principal?
-  {
-    guard let header = context.metadata["authorization"] else {
-      if let rule = context.method.access, !rule.anonymous {
+  private func forwardIdentity(
+    _ method: ProtoMethodDescriptor, metadata incoming: Metadata, client: String, into metadata: inout Metadata
+  ) async throws -> Principal? {
+    guard let header = incoming["authorization"] else {
+      if let rule = method.access, !rule.anonymous {
         throw CommerceError.unauthenticated("this method needs an access token")
       }
       metadata.add("authorization", "Bearer " + (try await serviceToken.token()))
@@ -192,7 +218,7 @@ struct Forwarder: Sendable {
     case .service:
       // A service identity (the payment provider's, a delivery partner's) speaks for itself.
       metadata.add("authorization", header)
-      if let user = context.metadata[AuthInterceptor.onBehalfOfKey] { metadata.add(AuthInterceptor.onBehalfOfKey, user) }
+      if let user = incoming[AuthInterceptor.onBehalfOfKey] { metadata.add(AuthInterceptor.onBehalfOfKey, user) }
     }
     return claims.principal
   }

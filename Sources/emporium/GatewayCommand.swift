@@ -28,6 +28,12 @@ struct GatewayCommand: AsyncParsableCommand {
   @Option(help: "Address of the binary protocol's listener.")
   var listen = HostPort(host: "127.0.0.1", port: 8700)
 
+  @Option(help: "Address of the HTTP/JSON face and the storefront page (POST /v1/{Service}/{Method}; GET /).")
+  var httpListen = HostPort(host: "127.0.0.1", port: 8080)
+
+  @Flag(help: "Serve the binary protocol only, without the HTTP/JSON face.")
+  var noHTTP = false
+
   @Option(help: "Where every service runs unless --peers says otherwise (one `emporium serve` hosting them all).")
   var upstream: HostPort?
 
@@ -122,8 +128,18 @@ struct GatewayCommand: AsyncParsableCommand {
     configuration.peers = try peerMap().resolvers
     configuration.perPrincipal = .init(perSecond: ratePerPrincipal, burst: burstPerPrincipal)
     configuration.perClient = .init(perSecond: ratePerClient, burst: burstPerClient)
+    if !noHTTP {
+      var http = GatewayHTTP.Configuration()
+      http.host = httpListen.host
+      http.port = httpListen.port
+      configuration.http = http
+    }
     let gateway = try Gateway(configuration, tokens: tokens, logger: logger)
     var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: gateway.server)]
+    if let http = gateway.http {
+      services.append(.init(service: http.application(logger: logger)))
+      logger.info("HTTP/JSON face listening", metadata: ["address": "\(httpListen.host):\(httpListen.port)"])
+    }
     if let metricsEndpoint { services.append(.init(service: metricsEndpoint)) }
     logger.info("gateway listening", metadata: ["address": "\(listen.host):\(listen.port)"])
     let group = ServiceGroup(

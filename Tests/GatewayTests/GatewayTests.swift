@@ -24,6 +24,8 @@ struct GatewayFixture {
   let connection: RPCConnection
   /// Starts the gateway's graceful shutdown, as SIGTERM does.
   let drain: @Sendable () async -> Void
+  /// The HTTP/JSON face's client.
+  let http: HTTPTestClient
 
   static func run(
     configure: (inout Gateway.Configuration) -> Void = { _ in },
@@ -37,6 +39,9 @@ struct GatewayFixture {
       let port = try await app.app.server.localAddress().port!
       var configuration = Gateway.Configuration()
       configuration.server.port = 0
+      var http = GatewayHTTP.Configuration()
+      http.port = 0
+      configuration.http = http
       configuration.server.drainTimeout = .seconds(10)
       let upstream = StaticEndpoints([Endpoint(host: "127.0.0.1", port: port)])
       configuration.peers = Dictionary(uniqueKeysWithValues: GatewayRoute.commerce.map { ($0.peer, upstream as any EndpointResolver) })
@@ -44,15 +49,20 @@ struct GatewayFixture {
       let tokens = await AccessTokens(keys: try AccessTokenKeySet.load(directory: keys).keys)
       let logger = Logger(label: "gateway-test")
       let gateway = try Gateway(configuration, tokens: tokens, logger: logger)
-      let group = ServiceGroup(configuration: .init(services: [.init(service: gateway.server)], logger: logger))
+      let (listening, announce) = AsyncStream.makeStream(of: Int.self)
+      let application = gateway.http!.application(logger: logger) { port in announce.yield(port) }
+      let group = ServiceGroup(
+        configuration: .init(services: [.init(service: gateway.server), .init(service: application)], logger: logger))
       let running = Task { try await group.run() }
       do {
+        var ports = listening.makeAsyncIterator()
+        let httpPort = try #require(await ports.next())
         let connection = try await RPCConnection.connect(host: "127.0.0.1", port: try await gateway.server.localAddress().port!)
         do {
           try await body(
             GatewayFixture(
               app: app, gateway: gateway, tokens: tokens, connection: connection,
-              drain: { await group.triggerGracefulShutdown() }))
+              drain: { await group.triggerGracefulShutdown() }, http: HTTPTestClient(port: httpPort)))
         } catch {
           await connection.close()
           throw error

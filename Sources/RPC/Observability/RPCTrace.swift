@@ -26,7 +26,7 @@ public enum RPCTrace {
   @TaskLocal public static var current: TraceContext?
 
   /// The trace a call arrived with, or a new one when its metadata carries none that is valid.
-  static func incoming(_ metadata: Metadata) -> TraceContext {
+  public static func incoming(_ metadata: Metadata) -> TraceContext {
     if !metadata.isEmpty, let parent = metadata.firstText(exactKey: traceParentKey) {
       let state = metadata.firstText(exactKey: traceStateKey)
       // An invalid tracestate loses only itself (W3C Trace Context §3.3.1.1).
