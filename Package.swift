@@ -897,7 +897,7 @@ let package = Package(
     ),
     .testTarget(
       name: "PostgresEmbeddedTests",
-      dependencies: ["PostgresEmbedded", "CLibPQ"],
+      dependencies: ["TestSupport", "PostgresEmbedded", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
   ]
