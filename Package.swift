@@ -126,6 +126,7 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ],
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
@@ -152,6 +153,7 @@ let package = Package(
         "Postgres",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
@@ -574,6 +576,8 @@ let package = Package(
         "TestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
         "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
