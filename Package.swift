@@ -131,6 +131,7 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ],
       resources: [.copy("Migrations")],
       swiftSettings: defaultSwiftSettings
@@ -174,6 +175,7 @@ let package = Package(
         "Postgres",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
       ],
       swiftSettings: defaultSwiftSettings
     ),
@@ -609,6 +611,8 @@ let package = Package(
         "TestSupport", "EmporiumApp", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
         "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
@@ -956,7 +960,7 @@ let package = Package(
     ),
     .testTarget(
       name: "PostgresEmbeddedTests",
-      dependencies: ["PostgresEmbedded", "CLibPQ"],
+      dependencies: ["TestSupport", "PostgresEmbedded", "CLibPQ"],
       swiftSettings: defaultSwiftSettings
     ),
   ]

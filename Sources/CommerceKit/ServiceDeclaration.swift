@@ -64,11 +64,16 @@ public struct ServiceEnvironment: Sendable {
   /// Tells the operator something once, on the terminal and never in the log (a bootstrap
   /// admin's generated password).
   public var announce: @Sendable (String) -> Void
+  /// The process's read replica, when it has one (`emporium serve --database-replica-url`): a
+  /// service may send reads to it under its read-your-writes rule (``ReadReplica``); nil sends
+  /// everything to ``pool``.
+  public var replica: ReadReplica?
 
   public init(
     pool: PostgresPool, tokens: AccessTokens, peers: PeerDirectory, logger: Logger, settings: [String: String] = [:],
-    announce: @escaping @Sendable (String) -> Void = { _ in }
+    announce: @escaping @Sendable (String) -> Void = { _ in }, replica: ReadReplica? = nil
   ) {
+    self.replica = replica
     self.pool = pool
     self.tokens = tokens
     self.peers = peers

@@ -1,4 +1,5 @@
 public import CommerceKit
+public import CoreMetrics
 public import Logging
 public import Postgres
 public import RPC
@@ -10,7 +11,8 @@ import Synchronization
 /// reach each other.
 ///
 /// ``start(_:logger:)`` opens the process's one PostgreSQL pool (statement timeouts follow the
-/// RPC call's deadline), migrates every hosted service's schema (the shared platform tables,
+/// RPC call's deadline) and, with ``Configuration/databaseReplicaURL``, a second, read-only pool
+/// on a streaming replica (``ReadReplica``, whose lag is measured in the background), migrates every hosted service's schema (the shared platform tables,
 /// then the service's own migrations), loads the access token keys, makes each service with
 /// transports to its peers (in-process when the peer is hosted here, otherwise one client pool
 /// per remote peer, shared by the process's services; each transport carries the calling
@@ -26,6 +28,18 @@ public final class EmporiumApp: Sendable {
     public var databaseURL: String
     /// Connections in the process's pool.
     public var maximumDatabaseConnections = 16
+    /// A streaming replica of the database: services that can (the catalog) send their reads
+    /// there under the read-your-writes rule of ``ReadReplica``; nil (the default) sends
+    /// everything to ``databaseURL``.
+    public var databaseReplicaURL: String?
+    /// Connections in the replica's pool.
+    public var maximumReplicaConnections = 16
+    /// How often the replica's lag is measured (and exported as gauges).
+    public var replicaLagInterval: Duration = .seconds(1)
+    /// How the replica's read-your-writes marks are kept.
+    public var replicaRouting = ReadReplica.Configuration()
+    /// Where the replica's metrics go; nil takes `MetricsSystem`'s factory at start.
+    public var metricsFactory: (any MetricsFactory)?
     /// PostgreSQL settings for the process's connections, sent when each connection starts
     /// (libpq's `options`), unless the database URL sets `options` itself. The defaults suit
     /// many short statements on a small machine with the data in memory: no parallel workers
@@ -68,6 +82,8 @@ public final class EmporiumApp: Sendable {
   public let services: [any Service]
   /// The process's PostgreSQL pool.
   public let pool: PostgresPool
+  /// The read replica and its read-only pool, when ``Configuration/databaseReplicaURL`` was given.
+  public let replica: ReadReplica?
   /// The access token keys.
   public let tokens: AccessTokens
   /// The names of the hosted services.
@@ -76,12 +92,13 @@ public final class EmporiumApp: Sendable {
   public let peerPools: [String: RPCClientPool]
 
   private init(
-    server: RPCServer, services: [any Service], pool: PostgresPool, tokens: AccessTokens, hosted: [String],
-    peerPools: [String: RPCClientPool]
+    server: RPCServer, services: [any Service], pool: PostgresPool, replica: ReadReplica?, tokens: AccessTokens,
+    hosted: [String], peerPools: [String: RPCClientPool]
   ) {
     self.server = server
     self.services = services
     self.pool = pool
+    self.replica = replica
     self.tokens = tokens
     self.hosted = hosted
     self.peerPools = peerPools
@@ -102,6 +119,24 @@ public final class EmporiumApp: Sendable {
       maximumConnections: configuration.maximumDatabaseConnections)
     poolConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
     let pool = try PostgresPool(configuration: poolConfiguration)
+    var replica: ReadReplica?
+    if let replicaURL = configuration.databaseReplicaURL {
+      // Read-only sessions: a hot standby refuses writes anyway; this says so at once on any
+      // other server given by mistake.
+      var settings = configuration.databaseSessionSettings
+      settings["default_transaction_read_only"] = "on"
+      var replicaConfiguration = PostgresPool.Configuration(
+        url: withSessionSettings(replicaURL, settings), maximumConnections: configuration.maximumReplicaConnections)
+      replicaConfiguration.deadline = { RPCDeadline.current ?? PostgresDeadline.current }
+      do {
+        replica = ReadReplica(
+          primary: pool, replica: try PostgresPool(configuration: replicaConfiguration),
+          configuration: configuration.replicaRouting, metricsFactory: configuration.metricsFactory)
+      } catch {
+        await pool.close()
+        throw error
+      }
+    }
     // One client pool per remote peer some hosted service calls, shared by those services.
     let needed = Set(declarations.flatMap { $0.peers + $0.optionalPeers })
     var peerPools: [String: RPCClientPool] = [:]
@@ -150,18 +185,22 @@ public final class EmporiumApp: Sendable {
         serviceLogger[metadataKey: "service"] = "\(declaration.name)"
         let environment = ServiceEnvironment(
           pool: pool, tokens: tokens, peers: peers, logger: serviceLogger,
-          settings: configuration.settings[declaration.name] ?? [:], announce: configuration.announce)
+          settings: configuration.settings[declaration.name] ?? [:], announce: configuration.announce, replica: replica)
         made.append(try await declaration.make(environment))
       }
       let server = RPCServer(
         services: made.map(\.rpc) + configuration.extraServices, interceptors: [AuthInterceptor(tokens: tokens)],
         configuration: configuration.server, logger: logger)
       serverBox.withLock { $0 = server }
+      var lagLogger = logger
+      lagLogger[metadataKey: "database"] = "replica"
+      let monitor: [any Service] = replica.map { [$0.lagMonitor(every: configuration.replicaLagInterval, logger: lagLogger)] } ?? []
       return EmporiumApp(
-        server: server, services: [server] + made.flatMap(\.background), pool: pool, tokens: tokens,
-        hosted: declarations.map(\.name), peerPools: pools)
+        server: server, services: [server] + made.flatMap(\.background) + monitor, pool: pool, replica: replica,
+        tokens: tokens, hosted: declarations.map(\.name), peerPools: pools)
     } catch {
       for peerPool in pools.values { await peerPool.close() }
+      await replica?.replica.close()
       await pool.close()
       throw error
     }
@@ -216,9 +255,10 @@ public final class EmporiumApp: Sendable {
     }
   }
 
-  /// Closes the pool; call after the services have stopped.
+  /// Closes the pools; call after the services have stopped.
   public func close() async {
     for peerPool in peerPools.values { await peerPool.close() }
+    await replica?.replica.close()
     await pool.close()
   }
 }

@@ -8,6 +8,9 @@ extension EmbeddedPostgres {
     case initializingCluster(dataDirectory: String)
     /// The directory already holds a cluster, which is started as it is.
     case reusingCluster(dataDirectory: String)
+    /// `pg_basebackup` is copying the primary into a replica's data directory
+    /// (``EmbeddedPostgres/startReplica(_:)``).
+    case copyingBaseBackup(dataDirectory: String)
     /// `pg_ctl start` is starting the server on the port.
     case starting(port: Int)
     /// The port was taken by the time the server bound it; a new port is tried next.
@@ -24,6 +27,7 @@ extension EmbeddedPostgres {
       switch self {
       case .initializingCluster: "initializing cluster"
       case .reusingCluster: "reusing cluster"
+      case .copyingBaseBackup: "copying base backup"
       case .starting(let port): "starting on port \(port)"
       case .portTaken(let port): "port \(port) taken, retrying"
       case .ready: "ready"

@@ -74,6 +74,8 @@ extension EmbeddedPostgres {
         account: account,
         directory: directory,
         watchdog: watchdog,
+        serverSettings: try configuration.effectiveServerSettings(
+          port: port, durable: !directory.isTemporary),
         progress: configuration.progress
       )
     } catch {
@@ -138,7 +140,7 @@ extension EmbeddedPostgres {
   }
 
   /// Starts the server and waits until it accepts connections; returns its port.
-  private static func launch(
+  static func launch(
     _ directory: DataDirectory,
     configuration: Configuration,
     binaries: PostgresBinaries,
@@ -226,7 +228,7 @@ extension EmbeddedPostgres {
 
   /// Undoes a start that failed or was cancelled: stops a server that may be running, removes a
   /// temporary directory, retires the watchdog. Best effort; never throws.
-  private static func cleanUpFailedStart(
+  static func cleanUpFailedStart(
     _ directory: DataDirectory,
     binaries: PostgresBinaries,
     account: ServerAccount,

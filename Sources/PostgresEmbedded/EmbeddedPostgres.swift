@@ -57,6 +57,16 @@ public final class EmbeddedPostgres: Sendable {
   /// The directory whose `initdb` and `pg_ctl` run this cluster.
   public let binDirectory: String
 
+  /// For a replica (``startReplica(_:)``), the physical replication slot on its primary that it
+  /// streams from; nil for a primary. ``stop()`` drops it.
+  public var replicationSlot: String? { self.replication?.slot }
+
+  /// The settings the server was started with (`-c name=value`), port included; a replica
+  /// starts from its primary's (hot standby needs at least the primary's `max_connections`).
+  let serverSettings: [String: String]
+  /// For a replica: where its slot lives.
+  let replication: ReplicationLink?
+
   let binaries: PostgresBinaries
   let account: ServerAccount
   let directory: DataDirectory
@@ -73,6 +83,8 @@ public final class EmbeddedPostgres: Sendable {
     account: ServerAccount,
     directory: DataDirectory,
     watchdog: Watchdog,
+    serverSettings: [String: String],
+    replication: ReplicationLink? = nil,
     progress: (@Sendable (Progress) -> Void)?
   ) {
     self.port = port
@@ -85,6 +97,8 @@ public final class EmbeddedPostgres: Sendable {
     self.account = account
     self.directory = directory
     self.watchdog = watchdog
+    self.serverSettings = serverSettings
+    self.replication = replication
     self.progress = progress
   }
 
@@ -129,7 +143,8 @@ public final class EmbeddedPostgres: Sendable {
   }
 
   /// Stops the server (`pg_ctl stop -m fast`, then `-m immediate` if that fails), removes a
-  /// temporary data directory and retires the watchdog.
+  /// temporary data directory and retires the watchdog. A replica then drops its replication
+  /// slot on the primary, if the primary still runs (see ``startReplica(_:)``).
   ///
   /// Idempotent: later and concurrent calls wait for the first one and share its outcome.
   /// A server that is already gone (stopped by the watchdog, say) counts as stopped. Cancelling
@@ -177,6 +192,9 @@ public final class EmbeddedPostgres: Sendable {
       }
     }
     self.watchdog.terminate()
+    if let replication = self.replication {
+      await ServerAdministration.dropReplicationSlot(replication.slot, adminURL: replication.primaryURL)
+    }
     self.progress?(.stopped)
   }
 

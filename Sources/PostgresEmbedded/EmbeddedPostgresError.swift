@@ -60,6 +60,7 @@ extension EmbeddedPostgresError {
       case serverAccountUnavailable
       case dataDirectoryUnusable
       case initdbFailed
+      case baseBackupFailed
       case startFailed
       case timedOut
       case stopFailed
@@ -93,6 +94,9 @@ extension EmbeddedPostgresError {
 
     /// `initdb` failed; the message ends with its output.
     public static let initdbFailed = Self(.initdbFailed)
+
+    /// `pg_basebackup` could not copy the primary for a replica; the message ends with its output.
+    public static let baseBackupFailed = Self(.baseBackupFailed)
 
     /// `pg_ctl start` failed; the message ends with the tail of the server log.
     public static let startFailed = Self(.startFailed)

@@ -24,6 +24,9 @@ struct PostgresBinaries: Sendable, Hashable {
 
   var initdb: String { self.directory + "/initdb" }
   var pgCtl: String { self.directory + "/pg_ctl" }
+  /// Copies a running cluster for a replica (``EmbeddedPostgres/startReplica(_:)``); not needed
+  /// to run a primary, so not part of what makes the directory complete.
+  var pgBasebackup: String { self.directory + "/pg_basebackup" }
 
   /// Finds the programs.
   ///

@@ -29,6 +29,12 @@ struct Serve: AsyncParsableCommand {
   @Option(help: "PostgreSQL URL (default: $EMPORIUM_DATABASE_URL, else an embedded cluster).")
   var databaseURL: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "PostgreSQL URL of a streaming replica of the database (default: $EMPORIUM_DATABASE_REPLICA_URL).",
+      discussion: "Catalog searches, product pages, recommendations and list calls read from it; writes, and a caller's reads until the replica has replayed that caller's last write, stay on the primary. Needs --database-url."))
+  var databaseReplicaURL: String?
+
   @Option(help: "Keep the embedded cluster's data in this directory (created on first use).")
   var dataDir: String?
 
@@ -98,6 +104,7 @@ struct Serve: AsyncParsableCommand {
 
   func validate() throws {
     guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+    if noDatabase, databaseReplicaURL != nil { throw ValidationError("--database-replica-url needs a database; drop --no-database") }
     _ = try hostedServices()
     _ = try peerMap()
     let hosted = Set(ServiceCatalog.all.map(\.name))
@@ -124,11 +131,17 @@ struct Serve: AsyncParsableCommand {
       endpoint.port = metricsPort
       metricsEndpoint = MetricsEndpoint(registry: registry, configuration: endpoint, logger: logger)
     }
+    let primaryURL = databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"]
+    let replicaURL = (databaseReplicaURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_REPLICA_URL"])
+      .flatMap { $0.isEmpty ? nil : $0 }
+    if !noDatabase, replicaURL != nil, (primaryURL ?? "").isEmpty {
+      throw ValidationError("--database-replica-url needs --database-url (the replica's primary); the embedded cluster has no replica")
+    }
     let database =
       noDatabase
       ? nil
       : try await ServerDatabase.open(
-        url: databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"], dataDirectory: dataDir,
+        url: primaryURL, dataDirectory: dataDir,
         logger: logger)
     var configuration = RPCServer.Configuration()
     configuration.host = listen.host
@@ -138,6 +151,8 @@ struct Serve: AsyncParsableCommand {
     let running: [any Service]
     if let database {
       var appConfiguration = EmporiumApp.Configuration(databaseURL: database.url)
+      appConfiguration.databaseReplicaURL = replicaURL
+      if let replicaURL { logger.info("using read replica", metadata: ["url": "\(ServerDatabase.redacted(replicaURL))"]) }
       appConfiguration.services = try hostedServices()
       appConfiguration.remotePeers = try peerMap().resolvers
       appConfiguration.server = configuration

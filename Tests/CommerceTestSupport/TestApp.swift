@@ -42,12 +42,15 @@ public struct TestApp: Sendable {
   ///
   /// For a topology of several processes (each a TestApp here), `remotePeers` names where the
   /// services it does not host run, and `keysDirectory` the signing keys they share.
+  /// `databaseReplicaURL` names a streaming replica of the database (`emporium serve
+  /// --database-replica-url`).
   public static func run<Result>(
     _ prefix: String, databaseURL: String, services: [ServiceDeclaration], settings: [String: [String: String]] = [:],
-    remotePeers: [String: any EndpointResolver] = [:], keysDirectory: String? = nil,
+    remotePeers: [String: any EndpointResolver] = [:], keysDirectory: String? = nil, databaseReplicaURL: String? = nil,
     _ body: (TestApp) async throws -> Result
   ) async throws -> Result {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
+    configuration.databaseReplicaURL = databaseReplicaURL
     configuration.services = services
     configuration.settings = settings
     configuration.remotePeers = remotePeers

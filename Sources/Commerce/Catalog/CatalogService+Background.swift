@@ -21,10 +21,19 @@ struct CacheInvalidationListener: Service {
       service.searchCache.setListening(false)
     }
     for await notification in notifications.cancelOnGracefulShutdown() {
-      if let level = CatalogStore.parseStockPayload(notification.payload) {
-        service.apply(.init(product: level.product, available: level.available, flipped: false))
+      let apply = {
+        if let level = CatalogStore.parseStockPayload(notification.payload) {
+          service.apply(.init(product: level.product, available: level.available, flipped: false))
+        } else {
+          service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
+        }
+      }
+      if let replica = service.replica {
+        // A change committed on the primary (perhaps by another process): what a lagging
+        // replica returns is not cached until it has replayed that far.
+        try? await replica.write(by: nil) { apply() }
       } else {
-        service.forget(notification.payload == "*" ? nil : UUID(id: notification.payload).map { [$0] } ?? [])
+        apply()
       }
       service.lastAnnouncementHandled.payload.withLock { $0 = notification.payload }
     }
@@ -56,9 +65,12 @@ struct ReindexWorker: Service {
   func run() async throws {
     for await id in service.reindexQueue.jobs.cancelOnGracefulShutdown() {
       do {
-        try await service.store.runReindex(
-          id, batchSize: service.configuration.reindexBatchSize, lease: service.configuration.reindexLease)
-        service.forget(nil)
+        let reindex = {
+          try await service.store.runReindex(
+            id, batchSize: service.configuration.reindexBatchSize, lease: service.configuration.reindexLease)
+          service.forget(nil)
+        }
+        if let replica = service.replica { try await replica.write(by: nil, reindex) } else { try await reindex() }
         service.logger.info("search reindex finished", metadata: ["job_id": "\(id)"])
       } catch {
         service.logger.error("search reindex failed", metadata: ["job_id": "\(id)", "error": "\(error)"])

@@ -9,7 +9,8 @@ extension CatalogService {
 
   /// What the composition root needs: identity "catalog", schema "catalog", peer "auth" (for
   /// sellers' accounts), optional peer "cart" (a user's cart for PERSONALIZED
-  /// recommendations), and the cache listener and reindex worker as background work.
+  /// recommendations), and the cache listener and reindex worker as background work. Reads
+  /// go to the process's read replica when it has one (``ServiceEnvironment/replica``).
   /// Settings: `currency` (default USD), `cache-megabytes` (the product cache's budget, default
   /// 64; 0 turns the cache off).
   public static let declaration = ServiceDeclaration(
@@ -28,7 +29,7 @@ extension CatalogService {
     let service = CatalogService(
       pool: environment.pool, auth: environment.peers.transport(for: "auth"),
       cart: environment.peers.has("cart") ? environment.peers.transport(for: "cart") : nil, configuration: configuration,
-      logger: environment.logger)
+      logger: environment.logger, replica: environment.replica)
     return HostedService(rpc: service, background: service.backgroundServices)
   }
 }

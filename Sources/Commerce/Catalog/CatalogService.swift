@@ -25,6 +25,9 @@ import Synchronization
 ///   stock was never reported shows as in stock (Availability: "treat as in stock").
 /// - Product pages come from a bounded in-process cache invalidated across processes by
 ///   NOTIFY (``ProductCache``).
+/// - With a read replica (``ReadReplica``), searches, product pages the cache misses,
+///   recommendations and list calls read from the replica, under its read-your-writes rule;
+///   every write runs on the primary and marks its caller. See docs/DATABASE.md, "Read replicas".
 /// - A seller's display name is the business name of their account (AuthService.GetUser),
 ///   copied when they first create a product and refreshed hourly after that.
 /// - Recommendations come from counters the catalog keeps of confirmed orders (RecordPurchases,
@@ -65,6 +68,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   }
 
   let store: CatalogStore
+  /// The process's read replica; nil reads everything from the primary.
+  let replica: ReadReplica?
   let idempotency: IdempotencyStore
   let auth: CommerceV1.AuthService.Client
   /// CartService, for PERSONALIZED's cart; nil when the process has none.
@@ -84,11 +89,15 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   ///   - pool: the pool; the service uses schema `catalog` only (migrated beforehand).
   ///   - auth: AuthService, for sellers' accounts.
   ///   - cart: CartService, for a user's cart in PERSONALIZED recommendations.
+  ///   - replica: a read replica of `pool`'s database for the reads it may serve; nil reads
+  ///     everything from `pool`.
   public init(
     pool: PostgresPool, auth: any ClientTransport, cart: (any ClientTransport)? = nil, configuration: Configuration = .init(),
-    logger: Logger = Logger(label: "emporium.catalog"), now: @escaping @Sendable () -> Date = Date.init
+    logger: Logger = Logger(label: "emporium.catalog"), now: @escaping @Sendable () -> Date = Date.init,
+    replica: ReadReplica? = nil
   ) {
     self.store = CatalogStore(pool: pool)
+    self.replica = replica
     self.idempotency = IdempotencyStore(pool: pool, schema: "catalog")
     self.auth = CommerceV1.AuthService.Client(auth)
     self.cart = cart.map { CommerceV1.CartService.Client($0) }
@@ -151,6 +160,12 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   // MARK: Products
 
   public func createProduct(request: CommerceV1.CreateProductRequest, context: ServerContext) async throws
+    -> CommerceV1.CreateProductResponse
+  {
+    try await write { try await create(request, context: context) }
+  }
+
+  private func create(_ request: CommerceV1.CreateProductRequest, context: ServerContext) async throws
     -> CommerceV1.CreateProductResponse
   {
     let caller = try context.principal()
@@ -250,32 +265,34 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     guard let id = UUID(id: input.productId) else { throw CommerceError.notFound("product", input.productId) }
 
     let auth = CallAuth.current
-    let outcome = try await store.changeProduct(id, now: now()) { [status, compareAt] current in
-      try Self.requireManager(of: current, auth, id: input.productId)
-      guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
-      guard current.status != .archived else {
-        throw CommerceError.invalidTransition(from: "ARCHIVED", to: (status ?? .archived).rawValue)
-      }
-      var next = current
-      if paths.contains("title") { next.title = input.title }
-      if paths.contains("details") { next.details = input.details }
-      if paths.contains("category_id"), let category { next.categoryID = category }
-      if paths.contains("price"), let price { next.price = price }
-      if paths.contains("compare_at_price") { next.compareAtPrice = compareAt }
-      if paths.contains("image_urls") { next.imageURLs = input.imageUrls }
-      if paths.contains("attributes") { next.attributes = attributes }
-      if paths.contains("sku") { next.sku = input.sku }
-      if let status {
-        guard status != .archived else {
-          throw CommerceError.invalidTransition(from: current.status.rawValue, to: "ARCHIVED")
-            .precondition(kind: "INVALID_STATE_TRANSITION", subject: "product/\(input.productId)", "archive with ArchiveProduct")
+    let outcome = try await write {
+      try await store.changeProduct(id, now: now()) { [status, compareAt] current in
+        try Self.requireManager(of: current, auth, id: input.productId)
+        guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
+        guard current.status != .archived else {
+          throw CommerceError.invalidTransition(from: "ARCHIVED", to: (status ?? .archived).rawValue)
         }
-        next.status = status
+        var next = current
+        if paths.contains("title") { next.title = input.title }
+        if paths.contains("details") { next.details = input.details }
+        if paths.contains("category_id"), let category { next.categoryID = category }
+        if paths.contains("price"), let price { next.price = price }
+        if paths.contains("compare_at_price") { next.compareAtPrice = compareAt }
+        if paths.contains("image_urls") { next.imageURLs = input.imageUrls }
+        if paths.contains("attributes") { next.attributes = attributes }
+        if paths.contains("sku") { next.sku = input.sku }
+        if let status {
+          guard status != .archived else {
+            throw CommerceError.invalidTransition(from: current.status.rawValue, to: "ARCHIVED")
+              .precondition(kind: "INVALID_STATE_TRANSITION", subject: "product/\(input.productId)", "archive with ArchiveProduct")
+          }
+          next.status = status
+        }
+        if let compareAt = next.compareAtPrice, compareAt.amountMinor <= next.price.amountMinor {
+          throw CommerceError.invalidArgument(field: "product.compare_at_price", "must be greater than price")
+        }
+        return next
       }
-      if let compareAt = next.compareAtPrice, compareAt.amountMinor <= next.price.amountMinor {
-        throw CommerceError.invalidArgument(field: "product.compare_at_price", "must be greater than price")
-      }
-      return next
     }
     let product = try product(from: outcome, id: input.productId)
     return .with { $0.product = product.proto }
@@ -287,14 +304,16 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     guard let id = UUID(id: request.productId) else { throw CommerceError.notFound("product", request.productId) }
     let auth = CallAuth.current
     let now = now()
-    let outcome = try await store.changeProduct(id, now: now) { current in
-      try Self.requireManager(of: current, auth, id: request.productId)
-      if current.status == .archived { return nil }
-      guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
-      var next = current
-      next.status = .archived
-      next.archivedAt = max(now, current.updatedAt)
-      return next
+    let outcome = try await write {
+      try await store.changeProduct(id, now: now) { current in
+        try Self.requireManager(of: current, auth, id: request.productId)
+        if current.status == .archived { return nil }
+        guard current.version == request.expectedVersion else { throw CommerceError.versionMismatch(current: current.version) }
+        var next = current
+        next.status = .archived
+        next.archivedAt = max(now, current.updatedAt)
+        return next
+      }
     }
     let product = try product(from: outcome, id: request.productId)
     return .with { $0.product = product.proto }
@@ -390,8 +409,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     }
     guard !missing.isEmpty else { return result }
     let ticket = cache.ticket()
-    for (id, page) in try await store.productPages(missing) {
-      cache.store(id, page, size: page.approximateSize, ticket: ticket)
+    let (reader, read) = await routedRead()
+    let pages = try await reader.productPages(missing)
+    let cacheable = mayCache(read)
+    for (id, page) in pages {
+      if cacheable { cache.store(id, page, size: page.approximateSize, ticket: ticket) }
       result[id] = page
     }
     return result
@@ -431,7 +453,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       }
       after = (position[0], id)
     }
-    let rows = try await store.sellerProducts(seller: seller, statuses: statuses, after: after, limit: size + 1)
+    let rows = try await routedRead().store.sellerProducts(seller: seller, statuses: statuses, after: after, limit: size + 1)
     return .with {
       $0.products = rows.prefix(size).map(\.product.proto)
       if rows.count > size, let last = rows.prefix(size).last {
@@ -445,6 +467,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
   public func listCategories(request: CommerceV1.ListCategoriesRequest, context: ServerContext) async throws
     -> CommerceV1.ListCategoriesResponse
   {
+    let store = await routedRead().store
     var parent: UUID?
     if !request.parentCategoryId.isEmpty {
       guard let id = UUID(id: request.parentCategoryId), try await store.categoryExists(id) else {
@@ -496,7 +519,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     let call = try IdempotencyStore.Call(
       optionalKey: request.idempotencyKey, scope: caller.description, method: CommerceV1.CatalogService.CreateCategory.descriptor,
       request: request)
-    return try await idempotency.run(call) { tx in try await create(tx) }
+    return try await write { try await idempotency.run(call) { tx in try await create(tx) } }
   }
 
   static func isSlug(_ slug: String) -> Bool {
@@ -516,14 +539,20 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     let key = try request.serializedBytes()
     if let cached = searchCache.value(for: key) { return cached }
     let ticket = searchCache.ticket()
-    let response = try await searchUncached(request)
-    searchCache.store(key, response, size: 2 * key.count + 2 * ((try? response.serializedBytes().count) ?? 4096), ticket: ticket)
+    let (reader, read) = await routedRead()
+    let response = try await searchUncached(request, on: reader)
+    if mayCache(read) {
+      searchCache.store(key, response, size: 2 * key.count + 2 * ((try? response.serializedBytes().count) ?? 4096), ticket: ticket)
+    }
     return response
   }
 
-  /// A search run against the database.
-  func searchUncached(_ request: CommerceV1.SearchProductsRequest) async throws -> CommerceV1.SearchProductsResponse {
-    let (search, plan, criteria, correctedQuery) = try await plan(request)
+  /// A search run against the database (`reader`'s, by default the primary's).
+  func searchUncached(_ request: CommerceV1.SearchProductsRequest, on reader: CatalogStore? = nil) async throws
+    -> CommerceV1.SearchProductsResponse
+  {
+    let store = reader ?? self.store
+    let (search, plan, criteria, correctedQuery) = try await plan(request, on: store)
     let binding = search.binding
     // The facets run beside the page, on a second connection.
     async let facetRows = request.includeFacets ? store.facets(plan) : []
@@ -544,9 +573,10 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
 
   /// The statements a search runs: the query corrected for typos (one round trip when it has
   /// words to check) and planned.
-  func plan(_ request: CommerceV1.SearchProductsRequest) async throws
+  func plan(_ request: CommerceV1.SearchProductsRequest, on reader: CatalogStore? = nil) async throws
     -> (SearchRequest, CatalogStore.SearchPlan, CatalogStore.SearchPlan.Criteria, correctedQuery: String)
   {
+    let store = reader ?? self.store
     let search = try SearchRequest(request, currency: configuration.currency)
     var text = search.text
     var correctedQuery = ""
@@ -645,7 +675,8 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       guard let id = UUID(id: text), let page = try await pages([id])[id], Self.mayView(page.product) else {
         throw CommerceError.notFound("product", text)
       }
-      return try await recommendations(for: page.product, kind: kind, inStockOnly: request.inStockOnly, limit: limit)
+      return try await recommendations(
+        for: page.product, kind: kind, inStockOnly: request.inStockOnly, limit: limit, on: await routedRead().store)
     case .userId(let text):
       guard let caller = CallAuth.current?.principal else {
         throw CommerceError.unauthenticated("a user's recommendations need an access token")
@@ -659,16 +690,17 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       guard let user = UUID(id: text) else { throw CommerceError.invalidArgument(field: "user_id", "must be a user id") }
       // The cart is the caller's own (CartService serves a cart to its owner).
       let seeds = isSelf && kind == .personalized ? await cartProducts() : []
-      return try await recommendations(for: user, seeds: seeds, kind: kind, inStockOnly: request.inStockOnly, limit: limit)
+      return try await recommendations(
+        for: user, seeds: seeds, kind: kind, inStockOnly: request.inStockOnly, limit: limit, on: await routedRead().store)
     }
   }
 
   /// A product anchor's recommendations, falling back along ALSO_BOUGHT -> SIMILAR -> TRENDING
   /// while a kind finds nothing; TRENDING looks in the anchor's category (with descendants) and
   /// then everywhere.
-  private func recommendations(for anchor: ProductRecord, kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int)
-    async throws -> CommerceV1.GetRecommendationsResponse
-  {
+  private func recommendations(
+    for anchor: ProductRecord, kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int, on store: CatalogStore
+  ) async throws -> CommerceV1.GetRecommendationsResponse {
     if kind == .alsoBought {
       let found = try await store.recommend(
         CatalogStore.alsoBought(anchor.id, minimumSupport: configuration.minimumPairSupport, inStockOnly: inStockOnly, limit: limit))
@@ -693,9 +725,9 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
 
   /// A user's recommendations: PERSONALIZED, falling back to TRENDING when it finds nothing;
   /// neither suggests what the user bought.
-  private func recommendations(for user: UUID, seeds: [UUID], kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int)
-    async throws -> CommerceV1.GetRecommendationsResponse
-  {
+  private func recommendations(
+    for user: UUID, seeds: [UUID], kind: CommerceV1.RecommendationKind, inStockOnly: Bool, limit: Int, on store: CatalogStore
+  ) async throws -> CommerceV1.GetRecommendationsResponse {
     if kind == .personalized {
       let found = try await store.recommend(
         CatalogStore.personalized(
@@ -753,9 +785,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     }
     try violations.throwIfAny()
     guard let order, let customer, let at = request.purchaseTime?.date else { throw CommerceError.invalidArgument(violations) }
-    let recorded = try await store.recordPurchase(
+    let recorded = try await write {
+      try await store.recordPurchase(
       CatalogStore.Purchase(order: order, customer: customer, at: at, products: units.map { ($0.key, $0.value) }),
       pairCap: configuration.purchasePairCap)
+    }
     return .with { $0.recorded = recorded }
   }
 
@@ -768,7 +802,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     violations.check(request.threshold >= 0, "threshold", "must not be negative")
     violations.check((0...100).contains(request.maxResults), "max_results", "must be 0 (for 20) to 100")
     try violations.throwIfAny()
-    let found = try await store.stockAlerts(
+    let found = try await routedRead().store.stockAlerts(
       threshold: request.threshold == 0 ? 5 : Int64(request.threshold), limit: request.maxResults == 0 ? 20 : Int(request.maxResults))
     return .with {
       $0.lowStockProducts = found.count
@@ -797,8 +831,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       if let id, latest[id].map({ $0.version < level.version }) ?? true { latest[id] = (level.availableQuantity, level.version) }
     }
     try violations.throwIfAny()
-    let applied = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
-    for level in applied { apply(level) }
+    let applied = try await write {
+      let applied = try await store.recordStockLevels(latest.map { ($0.key, $0.value.available, $0.value.version) })
+      for level in applied { apply(level) }
+      return applied
+    }
     return .with { $0.appliedCount = Int32(applied.count) }
   }
 
@@ -827,8 +864,11 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
       }
     }
     try violations.throwIfAny()
-    let changed = try await store.recordRatingSummaries(Array(latest.values))
-    if !changed.isEmpty { forget(changed) }
+    let changed = try await write {
+      let changed = try await store.recordRatingSummaries(Array(latest.values))
+      if !changed.isEmpty { forget(changed) }
+      return changed
+    }
     return .with { $0.appliedCount = Int32(changed.count) }
   }
 
@@ -840,7 +880,7 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     guard (1...128).contains(request.jobId.count) else {
       throw CommerceError.invalidArgument(field: "job_id", "must be 1 to 128 characters")
     }
-    switch try await store.startReindexJob(request.jobId, lease: configuration.reindexLease) {
+    switch try await write({ try await store.startReindexJob(request.jobId, lease: configuration.reindexLease) }) {
     case .started(let job):
       logger.info("search reindex started", metadata: ["job_id": "\(job.id)", "products": "\(job.total)"])
       reindexQueue.submit(job.id)
