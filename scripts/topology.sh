@@ -6,7 +6,8 @@
 #   storefront-2   auth, catalog, cart, inventory, reviews         reached through the pools)
 #   money          payments, orders
 #   after-sales    shipping, notifications, admin, support
-#   gateway        `emporium gateway`: every client call enters here
+#   gateway        `emporium gateway`: every client call enters here (binary protocol, and
+#                  HTTP/JSON with the storefront page)
 #
 # It waits for every process to be healthy, runs loadgen's checkout scenario through the
 # gateway, kills storefront-2 with SIGKILL a third of the way in and restarts it halfway, and
@@ -21,6 +22,8 @@
 #   TOPOLOGY_USERS     concurrent shoppers (default 16)
 #   TOPOLOGY_KILL      0 to run without killing storefront-2 (default 1)
 #   TOPOLOGY_WAIT      0 to skip loadgen: bring the topology up, print it, and wait for Ctrl-C
+#   TOPOLOGY_SINGLE    1 for the baseline: every service in one process (storefront-1) behind
+#                      the gateway, nothing killed (to compare with the split on the same machine)
 #   CONFIGURATION      debug (default) or release
 #   SWIFT              the swift driver (default: swift on PATH, else /opt/swift/usr/bin/swift)
 set -euo pipefail
@@ -33,6 +36,8 @@ DURATION=${TOPOLOGY_DURATION:-60s}
 USERS=${TOPOLOGY_USERS:-16}
 KILL=${TOPOLOGY_KILL:-1}
 WAIT=${TOPOLOGY_WAIT:-1}
+SINGLE=${TOPOLOGY_SINGLE:-0}
+[[ $SINGLE == 1 ]] && KILL=0
 CONFIGURATION=${CONFIGURATION:-debug}
 
 started=$(date +%s)
@@ -49,7 +54,8 @@ S2=127.0.0.1:$((PORT + 2))
 MONEY=127.0.0.1:$((PORT + 3))
 AFTER=127.0.0.1:$((PORT + 4))
 PG_PORT=$((PORT + 5))
-for port in $(seq "$PORT" $((PORT + 5))); do
+HTTP=127.0.0.1:$((PORT + 6))
+for port in $(seq "$PORT" $((PORT + 6))); do
   if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
     echo "topology: something already listens on 127.0.0.1:$port; set TOPOLOGY_PORT to a free range" >&2
     exit 1
@@ -75,6 +81,26 @@ stop_all() {
 }
 trap 'stop_all' EXIT
 trap 'exit 130' INT TERM
+
+# cpu_snapshot: "NAME SECONDS" per process of the topology (user + system CPU so far); the
+# database is the cluster's postmaster and its processes (the postmaster's count includes its
+# exited children).
+cpu_snapshot() {
+  local ticks
+  ticks=$(getconf CLK_TCK)
+  for name in "${!pids[@]}"; do
+    [[ $name == postgres ]] && continue
+    awk -v n="$name" -v t="$ticks" '{ printf "%s %.2f\n", n, ($14 + $15) / t }' "/proc/${pids[$name]}/stat" 2>/dev/null || true
+  done
+  local sum=0
+  local postmaster
+  postmaster=$(head -1 "$DIR/postgres/postmaster.pid" 2>/dev/null || true)
+  for pid in $postmaster $([[ -n $postmaster ]] && pgrep -P "$postmaster"); do
+    sum=$(awk -v s="$sum" '{ print s + $14 + $15 + $16 + $17 }' "/proc/$pid/stat" 2>/dev/null || echo "$sum")
+  done
+  awk -v s="$sum" -v t="$ticks" 'BEGIN { printf "database %.2f\n", s / t }'
+  awk -v t="$ticks" '{ printf "loadgen %.2f\n", ($14 + $15) / t }' "/proc/$loadgen/stat" 2>/dev/null || true
+}
 
 # wait_healthy NAME ADDRESS: until `emporium health` answers, or the process exits.
 wait_healthy() {
@@ -125,26 +151,35 @@ serve() {
   local name=$1 address=$2 services=$3 peers=$4
   # Checkout reservations live 2 minutes here (the default is 15), as in `make demo`.
   "$BIN/emporium" serve --database-url "$DATABASE_URL" --keys-dir "$DIR/keys" --listen "$address" \
-    --services "$services" --peers "$peers" --setting orders.checkout-reservation-ttl=120 \
+    --services "$services" ${peers:+--peers "$peers"} --setting orders.checkout-reservation-ttl=120 \
     --log-level warning >>"$DIR/logs/$name.log" 2>&1 &
   pids[$name]=$!
 }
 
-step "starting the service processes"
-# The first one creates the signing keys the others load.
-serve storefront-1 "$S1" "$STOREFRONT" "$peers_money,$peers_after"
-wait_healthy storefront-1 "$S1"
-serve storefront-2 "$S2" "$STOREFRONT" "$peers_money,$peers_after"
-serve money "$MONEY" payments,orders "$peers_storefront,$peers_after"
-serve after-sales "$AFTER" shipping,notifications,admin,support "$peers_storefront,$peers_money"
-wait_healthy storefront-2 "$S2"
-wait_healthy money "$MONEY"
-wait_healthy after-sales "$AFTER"
+if [[ $SINGLE == 1 ]]; then
+  step "starting every service in one process"
+  serve storefront-1 "$S1" auth,catalog,cart,inventory,reviews,payments,orders,shipping,notifications,admin,support ""
+  wait_healthy storefront-1 "$S1"
+  peers_storefront="auth=$S1,catalog=$S1,cart=$S1,inventory=$S1,reviews=$S1"
+  peers_money="payments=$S1,orders=$S1"
+  peers_after="shipping=$S1,notifications=$S1,admin=$S1,support=$S1"
+else
+  step "starting the service processes"
+  # The first one creates the signing keys the others load.
+  serve storefront-1 "$S1" "$STOREFRONT" "$peers_money,$peers_after"
+  wait_healthy storefront-1 "$S1"
+  serve storefront-2 "$S2" "$STOREFRONT" "$peers_money,$peers_after"
+  serve money "$MONEY" payments,orders "$peers_storefront,$peers_after"
+  serve after-sales "$AFTER" shipping,notifications,admin,support "$peers_storefront,$peers_money"
+  wait_healthy storefront-2 "$S2"
+  wait_healthy money "$MONEY"
+  wait_healthy after-sales "$AFTER"
+fi
 
-step "starting the gateway on $GATEWAY"
+step "starting the gateway on $GATEWAY (HTTP/JSON and the storefront page on $HTTP)"
 # loadgen logs in 200 customers and sets stock as one admin: the per-principal limit is raised
 # so that the admin's set-up is not throttled; per-client stays at its default.
-"$BIN/emporium" gateway --listen "$GATEWAY" --keys-dir "$DIR/keys" \
+"$BIN/emporium" gateway --listen "$GATEWAY" --http-listen "$HTTP" --keys-dir "$DIR/keys" \
   --peers "$peers_storefront,$peers_money,$peers_after" --rate-per-principal 5000 --burst-per-principal 5000 \
   --log-level warning >"$DIR/logs/gateway.log" 2>&1 &
 pids[gateway]=$!
@@ -152,7 +187,7 @@ wait_healthy gateway "$GATEWAY"
 
 if [[ $WAIT == 0 ]]; then
   echo
-  echo "gateway: $GATEWAY   storefront: $S1 $S2   money: $MONEY   after-sales: $AFTER"
+  echo "gateway: $GATEWAY (storefront page and HTTP/JSON: http://$HTTP/)   storefront: $S1 $S2   money: $MONEY   after-sales: $AFTER"
   echo "database: $DATABASE_URL   keys: $DIR/keys   logs: $DIR/logs"
   echo "Ctrl-C stops everything."
   while true; do sleep 3600; done
@@ -166,13 +201,14 @@ status=0
   --json "$DIR/checkout.json" --csv "$DIR/checkout.csv" --html "$DIR/checkout.html" \
   > >(tee "$DIR/logs/loadgen.log") 2>&1 &
 loadgen=$!
+# The clock starts when loadgen has prepared its customers and starts the run.
+until grep -q "running checkout for" "$DIR/logs/loadgen.log" 2>/dev/null; do
+  kill -0 "$loadgen" 2>/dev/null || break
+  sleep 0.5
+done
+sleep 5 # loadgen's warm-up
 if [[ $KILL == 1 ]]; then
-  # The clock starts when loadgen has prepared its customers and starts the run.
-  until grep -q "running checkout for" "$DIR/logs/loadgen.log" 2>/dev/null; do
-    kill -0 "$loadgen" 2>/dev/null || break
-    sleep 0.5
-  done
-  sleep $((5 + seconds / 3))
+  sleep $((seconds / 3))
   echo "[topology] killing storefront-2 (SIGKILL)"
   kill -KILL "${pids[storefront-2]}" 2>/dev/null || true
   wait "${pids[storefront-2]}" 2>/dev/null || true
@@ -180,8 +216,36 @@ if [[ $KILL == 1 ]]; then
   echo "[topology] restarting storefront-2"
   serve storefront-2 "$S2" "$STOREFRONT" "$peers_money,$peers_after"
   wait_healthy storefront-2 "$S2"
+else
+  # Where the CPU goes: each process's CPU time over the measured window.
+  cpu_snapshot >"$DIR/cpu-before"
+  until grep -q "checking invariants" "$DIR/logs/loadgen.log" 2>/dev/null; do
+    kill -0 "$loadgen" 2>/dev/null || break
+    sleep 0.5
+  done
+  cpu_snapshot >"$DIR/cpu-after"
 fi
 wait "$loadgen" || status=$?
+
+if [[ $KILL != 1 && -s $DIR/cpu-after ]]; then
+  step "CPU per process over the measured window (user + system)"
+  python3 - "$DIR/cpu-before" "$DIR/cpu-after" "$DIR/checkout.json" "$seconds" <<'PY'
+import json, sys
+before = dict(line.split() for line in open(sys.argv[1]))
+after = dict(line.split() for line in open(sys.argv[2]))
+report = json.load(open(sys.argv[3]))
+count = next(op["count"] for op in report["operations"] if op["operation"] == "checkout")
+window = float(sys.argv[4])
+total = 0.0
+print(f"{'process':<14} {'CPU s':>7} {'cores':>6} {'ms per checkout':>16}")
+for name in after:
+    used = float(after[name]) - float(before.get(name, 0))
+    total += used
+    print(f"{name:<14} {used:7.1f} {used / window:6.2f} {1000 * used / max(count, 1):16.1f}")
+print(f"{'all':<14} {total:7.1f} {total / window:6.2f} {1000 * total / max(count, 1):16.1f}")
+print(f"{count} checkouts in {window:.0f} s: {count / window:.1f}/s")
+PY
+fi
 
 step "stopping every process (each drains)"
 stop_all
