@@ -843,8 +843,9 @@ let package = Package(
     .testTarget(
       name: "GatewayTests",
       dependencies: [
-        "TestSupport", "CommerceTestSupport", "EmporiumApp", "EmporiumGateway", "CommerceKit", "CommerceAPI", "RPC",
-        "Messages",
+        "TestSupport", "RPCTestSupport", "CommerceTestSupport", "EmporiumApp", "EmporiumGateway", "CommerceKit",
+        "CommerceAPI", "RPC", "Messages",
+        .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
