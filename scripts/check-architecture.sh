@@ -8,6 +8,8 @@
 #      the commerce layer or the database: it is generic over the call.
 #   4. ProtoJSON, the JSON mapping rpcctl and the HTTP gateway share, depends on Messages alone of
 #      the project's modules: no RPC, commerce layer, service or database.
+#   5. EmporiumGateway, the API gateway, depends on no service and no database module: it
+#      forwards calls by their generated descriptors.
 # Reads Package.swift (through `swift package dump-package`) and every import line of the sources.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +41,7 @@ forbidden["Postgres"] = {"RPC"}
 forbidden["PostgresEmbedded"] = {"RPC"}
 forbidden["LoadCore"] = services | {"RPC", "Messages", "CommerceAPI", "CommerceKit", "EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
 forbidden["ProtoJSON"] = services | {"RPC", "CommerceAPI", "CommerceKit", "EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
+forbidden["EmporiumGateway"] = services | {"EmporiumApp", "EmporiumSeed", "Postgres", "PostgresEmbedded"}
 
 problems = []
 import_line = re.compile(r'^\s*(?:@\w+(?:\([^)]*\))?\s+)*(?:(?:public|package|internal|fileprivate|private)\s+)?import\s+(?:(?:struct|class|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_][A-Za-z0-9_]*)', re.M)
@@ -63,5 +66,5 @@ if problems:
     for problem in problems:
         print("  " + problem, file=sys.stderr)
     sys.exit(1)
-print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded; LoadCore imports no service, RPC or database module; ProtoJSON imports no RPC, commerce or database module")
+print(f"check-architecture: {len(services)} service targets import no other service; RPC stays apart from Postgres and PostgresEmbedded; LoadCore imports no service, RPC or database module; ProtoJSON imports no RPC, commerce or database module; EmporiumGateway imports no service or database module")
 PY

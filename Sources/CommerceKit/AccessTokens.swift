@@ -55,8 +55,16 @@ public final class AccessTokens: Sendable {
   public func issue(
     for principal: Principal, lifetime: Duration, assertedBy: String? = nil
   ) async throws -> (token: String, expiresAt: Date) {
+    try await issue(
+      for: principal, until: now().addingTimeInterval(TimeInterval(lifetime.components.seconds)), assertedBy: assertedBy)
+  }
+
+  /// Issues a token for `principal` that expires at `expiresAt` (the gateway's asserted
+  /// identities expire with the user's own token).
+  public func issue(
+    for principal: Principal, until expiresAt: Date, assertedBy: String? = nil
+  ) async throws -> (token: String, expiresAt: Date) {
     let issuedAt = now()
-    let expiresAt = issuedAt.addingTimeInterval(TimeInterval(lifetime.components.seconds))
     let payload = Payload(
       sub: SubjectClaim(value: principal.subject),
       knd: principal.kind.rawValue,

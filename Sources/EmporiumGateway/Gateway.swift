@@ -37,8 +37,6 @@ public final class Gateway: Sendable {
     public var perPrincipal = RateLimiter.Limit(perSecond: 100, burst: 200)
     /// Requests per client address, whoever calls from it.
     public var perClient = RateLimiter.Limit(perSecond: 1_000, burst: 2_000)
-    /// The longest an asserted user identity lives (never longer than the user's own token).
-    public var identityLifetime: Duration = .seconds(300)
     /// The gateway's service identity (a front door to the services' interceptors).
     public var identity = AuthInterceptor.gatewayIdentity
     /// The HTTP/JSON face's listener; nil: no HTTP face.
@@ -77,7 +75,7 @@ public final class Gateway: Sendable {
     let forwarder = Forwarder(
       tokens: tokens,
       serviceToken: SelfIssuedServiceTokens(tokens: tokens, serviceName: configuration.identity),
-      identities: AssertedIdentities(tokens: tokens, issuer: configuration.identity, lifetime: configuration.identityLifetime),
+      identities: AssertedIdentities(tokens: tokens, issuer: configuration.identity),
       principals: RateLimiter(configuration.perPrincipal),
       clients: RateLimiter(configuration.perClient))
     let services = configuration.routes.map { route in

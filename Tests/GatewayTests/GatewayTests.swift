@@ -130,8 +130,10 @@ struct GatewayTests {
         return statuses
       }
       #expect(seen == [.confirmed, .cancelled])
-      // The gateway verified the user's token; the services never saw it.
-      #expect(f.tokens.cachedClaims(of: token[...]) != nil)
+      // The gateway verified the user's token; the services never saw it. The identity it
+      // asserted expires with the user's token: WhoAmI reports the user's own expiry.
+      let verified = try #require(f.tokens.cachedClaims(of: token[...]))
+      #expect(who.principal?.expireTime?.seconds == verified.principal.expiresAt)
       #expect(f.app.app.tokens.cachedClaims(of: token[...]) == nil)
       // Reflection through the gateway describes the commerce services (rpcctl works through it).
       let hosted = try await RpcV1.ReflectionService.Client(f.connection).listServices(.init()).serviceNames
