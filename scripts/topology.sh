@@ -24,6 +24,10 @@
 #   TOPOLOGY_WAIT      0 to skip loadgen: bring the topology up, print it, and wait for Ctrl-C
 #   TOPOLOGY_SINGLE    1 for the baseline: every service in one process (storefront-1) behind
 #                      the gateway, nothing killed (to compare with the split on the same machine)
+#   TOPOLOGY_CPUS      pin the database, services and gateway to these CPUs (taskset list, e.g.
+#                      0); loadgen then runs on the others. Default: no pinning
+#   TOPOLOGY_SWEEP     1 for a `loadgen sweep` (closed model at 1, 2, 4, 8, 16 and 32 users, a
+#                      Universal Scalability Law fit) instead of the checkout run; nothing killed
 #   CONFIGURATION      debug (default) or release
 #   SWIFT              the swift driver (default: swift on PATH, else /opt/swift/usr/bin/swift)
 set -euo pipefail
@@ -38,6 +42,18 @@ KILL=${TOPOLOGY_KILL:-1}
 WAIT=${TOPOLOGY_WAIT:-1}
 SINGLE=${TOPOLOGY_SINGLE:-0}
 [[ $SINGLE == 1 ]] && KILL=0
+SWEEP=${TOPOLOGY_SWEEP:-0}
+[[ $SWEEP == 1 ]] && KILL=0
+CPUS=${TOPOLOGY_CPUS:-}
+# pin: the command prefix for the system's processes, and loadgen's.
+pin=()
+loadgen_pin=()
+if [[ -n $CPUS ]]; then
+  command -v taskset >/dev/null || { echo "topology: TOPOLOGY_CPUS needs taskset (util-linux)" >&2; exit 1; }
+  pin=(taskset -c "$CPUS")
+  others=$(python3 -c "import os,sys; mine={int(c) for c in sys.argv[1].split(',')}; print(','.join(str(c) for c in sorted(os.sched_getaffinity(0)) if c not in mine))" "$CPUS")
+  [[ -n $others ]] && loadgen_pin=(taskset -c "$others")
+fi
 CONFIGURATION=${CONFIGURATION:-debug}
 
 started=$(date +%s)
@@ -126,7 +142,7 @@ step "seeding an embedded PostgreSQL in $DIR/postgres"
   --manifest "$DIR/seed.json" 2>"$DIR/logs/seed.log"
 
 step "starting the database on 127.0.0.1:$PG_PORT"
-"$BIN/emporium" postgres --data-dir "$DIR/postgres" --port "$PG_PORT" --url-file "$DIR/database-url" \
+"${pin[@]}" "$BIN/emporium" postgres --data-dir "$DIR/postgres" --port "$PG_PORT" --url-file "$DIR/database-url" \
   >"$DIR/logs/postgres.log" 2>&1 &
 pids[postgres]=$!
 for attempt in $(seq 1 240); do
@@ -150,7 +166,7 @@ peers_after="shipping=$AFTER,notifications=$AFTER,admin=$AFTER,support=$AFTER"
 serve() {
   local name=$1 address=$2 services=$3 peers=$4
   # Checkout reservations live 2 minutes here (the default is 15), as in `make demo`.
-  "$BIN/emporium" serve --database-url "$DATABASE_URL" --keys-dir "$DIR/keys" --listen "$address" \
+  "${pin[@]}" "$BIN/emporium" serve --database-url "$DATABASE_URL" --keys-dir "$DIR/keys" --listen "$address" \
     --services "$services" ${peers:+--peers "$peers"} --setting orders.checkout-reservation-ttl=120 \
     --log-level warning >>"$DIR/logs/$name.log" 2>&1 &
   pids[$name]=$!
@@ -179,7 +195,7 @@ fi
 step "starting the gateway on $GATEWAY (HTTP/JSON and the storefront page on $HTTP)"
 # loadgen logs in 200 customers and sets stock as one admin: the per-principal limit is raised
 # so that the admin's set-up is not throttled; per-client stays at its default.
-"$BIN/emporium" gateway --listen "$GATEWAY" --http-listen "$HTTP" --keys-dir "$DIR/keys" \
+"${pin[@]}" "$BIN/emporium" gateway --listen "$GATEWAY" --http-listen "$HTTP" --keys-dir "$DIR/keys" \
   --peers "$peers_storefront,$peers_money,$peers_after" --rate-per-principal 5000 --burst-per-principal 5000 \
   --log-level warning >"$DIR/logs/gateway.log" 2>&1 &
 pids[gateway]=$!
@@ -193,10 +209,22 @@ if [[ $WAIT == 0 ]]; then
   while true; do sleep 3600; done
 fi
 
+if [[ $SWEEP == 1 ]]; then
+  step "loadgen sweep through the gateway${CPUS:+ (system on CPUs $CPUS)}"
+  status=0
+  "${loadgen_pin[@]}" "$BIN/loadgen" sweep --scenario checkout --target "$GATEWAY" --manifest "$DIR/seed.json" \
+    --customers 200 --concurrency 1,2,4,8,16,32 --step-duration 8s --warmup 2s --json "$DIR/sweep.json" \
+    2>&1 | tee "$DIR/logs/loadgen.log" || status=$?
+  step "stopping every process (each drains)"
+  stop_all
+  echo "sweep: $DIR/sweep.json   logs: $DIR/logs"
+  exit "$status"
+fi
+
 seconds=${DURATION%s}
 step "checkout through the gateway: $USERS shoppers for $DURATION$([[ $KILL == 1 ]] && echo ", storefront-2 killed at 1/3 of the measured time and restarted at 1/2")"
 status=0
-"$BIN/loadgen" run --scenario checkout --target "$GATEWAY" --manifest "$DIR/seed.json" \
+"${loadgen_pin[@]}" "$BIN/loadgen" run --scenario checkout --target "$GATEWAY" --manifest "$DIR/seed.json" \
   --users "$USERS" --customers 200 --set-stock --duration "$DURATION" --warmup 5s --zipf 1.1 \
   --json "$DIR/checkout.json" --csv "$DIR/checkout.csv" --html "$DIR/checkout.html" \
   > >(tee "$DIR/logs/loadgen.log") 2>&1 &
