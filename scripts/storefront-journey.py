@@ -146,6 +146,7 @@ def run():
     assert by_id("ship-name").get_attribute("value") == "Browser Buyer"
     screenshot("07-checkout.png")
 
+    assert not by_id("checkout-signin").is_displayed()
     # 8. Check out with the card the sandbox authorizes about a second later.
     fill("card-number", ASYNC_CARD)
     by_id("place-order").click()
@@ -167,6 +168,7 @@ def run():
     until("CANCELLED to arrive live", lambda: driver.find_elements(
         By.CSS_SELECTOR, '#order-timeline li[data-status="ORDER_STATUS_CANCELLED"][data-live="true"]'))
     until("the stream's end", lambda: by_id("order-watch-state").get_attribute("data-state") == "ended")
+    until("the cart count to drop the bought line", lambda: by_id("cart-count").text == "0")
     timeline = [li.get_attribute("data-status") for li in driver.find_elements(By.CSS_SELECTOR, "#order-timeline li")]
     print(f"          timeline: {timeline}")
     screenshot("10-order-cancelled-live.png")
@@ -174,6 +176,7 @@ def run():
     # 11. The account lists the order.
     by_id("nav-account").click()
     visible("account-signed-in")
+    assert not by_id("account-signed-out").is_displayed(), "the sign-in forms show while signed in"
     until("the order in the account's list", lambda: "cancelled" in by_id("orders-list").text)
     screenshot("11-account-orders.png")
 

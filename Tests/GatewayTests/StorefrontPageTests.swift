@@ -24,8 +24,14 @@ struct StorefrontPageTests {
       #expect(page.status == 200)
       let html = page.body
       #expect(html.hasPrefix("<!doctype html>"))
-      for external in ["<script src", "<link", "@import", "url(", "http://", "https://", "//cdn", "src=\""] {
+      for external in ["<script src", "stylesheet", "@import", "url(", "http://", "https://", "src="] {
         #expect(!html.lowercased().contains(external), "the page refers to something outside itself: \(external)")
+      }
+      // Links go to the page's own views (#/...) or are data: URLs (the blank icon).
+      let links = try NSRegularExpression(pattern: #"href="([^"]*)""#)
+      for match in links.matches(in: html, range: NSRange(html.startIndex..., in: html)) {
+        let target = String(html[Range(match.range(at: 1), in: html)!])
+        #expect(target.hasPrefix("#") || target.hasPrefix("data:"), "a link outside the page: \(target)")
       }
       // One inline script and one inline style block.
       #expect(html.components(separatedBy: "<script>").count == 2)
