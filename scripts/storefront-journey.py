@@ -4,8 +4,8 @@
 Usage: storefront-journey.py URL SCREENSHOT_DIR
 
 Searches with filters, opens a product, adds it to the cart as a guest, tries a wrong password
-(the error shows), registers a new account (the guest cart comes along), checks out with the
-sandbox card that is authorized asynchronously, and waits until the order page shows the
+(the error shows), registers a new account (the guest cart comes along), tries a declined card
+(the error shows), checks out with the sandbox card that is authorized asynchronously, and waits until the order page shows the
 payment's result arrive live on WatchOrder's stream; then cancels the order and waits for that
 change too. Every wait is for an element or a text (WebDriverWait), never a fixed sleep. A
 screenshot is saved after each step; the exit status is non-zero when a step fails (the page's
@@ -26,6 +26,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 URL, OUT = sys.argv[1], sys.argv[2]
 TIMEOUT = float(os.environ.get("BROWSER_TIMEOUT", "60"))
 ASYNC_CARD = "4000 0000 0000 3220"
+DECLINED_CARD = "4000 0000 0000 0002"
 
 options = webdriver.ChromeOptions()
 options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -55,8 +56,10 @@ def until(description, condition):
 
 def screenshot(name):
     """The whole page: the window grows to the document's height first."""
-    height = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
-    driver.set_window_size(1280, max(900, min(int(height) + 40, 4000)))
+    height, chrome = driver.execute_script(
+        "return [Math.max(document.body.scrollHeight, document.documentElement.scrollHeight),"
+        " window.outerHeight - window.innerHeight]")
+    driver.set_window_size(1280, max(900, min(int(height) + int(chrome), 4000)))
     path = os.path.join(OUT, name)
     driver.save_screenshot(path)
     driver.set_window_size(1280, 900)
@@ -147,23 +150,32 @@ def run():
     screenshot("07-checkout.png")
 
     assert not by_id("checkout-signin").is_displayed()
-    # 8. Check out with the card the sandbox authorizes about a second later.
+    # 8. A declined card: the banner says why and links to the failed order; the cart stays.
+    fill("card-number", DECLINED_CARD)
+    by_id("place-order").click()
+    until("the decline in the banner", lambda: by_id("error").is_displayed() and "PAYMENT_DECLINED" in by_id("error").text)
+    assert by_id("error").find_elements(By.LINK_TEXT, "See the order"), "the banner does not link to the failed order"
+    print(f"          the page showed: {by_id('error').text!r}")
+    assert by_id("checkout-form").is_displayed()
+    screenshot("08-checkout-declined.png")
+
+    # 9. Check out with the card the sandbox authorizes about a second later.
     fill("card-number", ASYNC_CARD)
     by_id("place-order").click()
     visible("order-view")
     until("the order's status", lambda: by_id("order-status").get_attribute("data-status") not in (None, ""))
     placed = by_id("order-status").get_attribute("data-status")
     print(f"          checkout answered: {placed}")
-    screenshot("08-order-placed.png")
+    screenshot("09-order-placed.png")
 
-    # 9. The payment's result arrives on the stream: CONFIRMED, marked live.
+    # 10. The payment's result arrives on the stream: CONFIRMED, marked live.
     until("CONFIRMED to arrive live", lambda: driver.find_elements(
         By.CSS_SELECTOR, '#order-timeline li[data-status="ORDER_STATUS_CONFIRMED"][data-live="true"]'))
     assert by_id("order-status").get_attribute("data-status") == "ORDER_STATUS_CONFIRMED"
     assert by_id("order-watch-state").get_attribute("data-state") == "live"
-    screenshot("09-order-confirmed-live.png")
+    screenshot("10-order-confirmed-live.png")
 
-    # 10. Cancel: the cancellation arrives on the same stream, which then ends (a final status).
+    # 11. Cancel: the cancellation arrives on the same stream, which then ends (a final status).
     visible("cancel-order").click()
     until("CANCELLED to arrive live", lambda: driver.find_elements(
         By.CSS_SELECTOR, '#order-timeline li[data-status="ORDER_STATUS_CANCELLED"][data-live="true"]'))
@@ -171,14 +183,14 @@ def run():
     until("the cart count to drop the bought line", lambda: by_id("cart-count").text == "0")
     timeline = [li.get_attribute("data-status") for li in driver.find_elements(By.CSS_SELECTOR, "#order-timeline li")]
     print(f"          timeline: {timeline}")
-    screenshot("10-order-cancelled-live.png")
+    screenshot("11-order-cancelled-live.png")
 
-    # 11. The account lists the order.
+    # 12. The account lists the order.
     by_id("nav-account").click()
     visible("account-signed-in")
     assert not by_id("account-signed-out").is_displayed(), "the sign-in forms show while signed in"
     until("the order in the account's list", lambda: "cancelled" in by_id("orders-list").text)
-    screenshot("11-account-orders.png")
+    screenshot("12-account-orders.png")
 
 
 status = 0

@@ -8,8 +8,8 @@
 #      starts every service on it (`emporium serve`) and the gateway in front (`emporium
 #      gateway`), on free loopback ports, and waits until each answers;
 #   4. runs scripts/storefront-journey.py in headless Chromium against the gateway's page:
-#      filtered search, product, add to cart, a failed sign-in, registration, checkout with a
-#      sandbox test card, the order's status changing live, its cancellation;
+#      filtered search, product, add to cart, a failed sign-in, registration, a declined card,
+#      checkout with a sandbox test card, the order's status changing live, its cancellation;
 #   5. prints where the screenshots are (one PNG per step in $BROWSER_DIR) and stops everything.
 #
 # Environment (all optional):
