@@ -46,7 +46,9 @@ if ((${#missing[@]})); then
 fi
 if ! python3 -c 'import selenium' 2>/dev/null; then
   echo "installing selenium (pip)"
-  python3 -m pip install --quiet selenium
+  # A Debian system Python refuses pip outside a virtual environment (PEP 668): then per user.
+  python3 -m pip install --quiet selenium 2>/dev/null ||
+    python3 -m pip install --quiet --user --break-system-packages selenium
 fi
 
 step "building emporium ($CONFIGURATION)"
