@@ -1,7 +1,7 @@
 # Emporium — see README.md. Every target installs missing Debian packages first.
 SWIFT ?= swift
 
-.PHONY: all deps build test demo generate check-generated check-architecture bench clean
+.PHONY: all deps build test test-browser demo generate check-generated check-architecture bench clean
 
 all: build
 
@@ -29,6 +29,13 @@ test: deps
 	$(SWIFT) test --skip-build --no-parallel --filter '$(RUNTIME_TESTS)'
 	$(SWIFT) test --skip-build --no-parallel --filter '$(LOADGEN_TESTS)'
 	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width 6 --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
+
+## The storefront page in headless Chromium (Debian's chromium and chromium-driver, Selenium; both
+## installed when missing): a seeded embedded database, every service and the gateway on free
+## ports, the shopper's journey with a screenshot per step in .browser/. Not part of `make test`
+## (its HTTP-level twin, GatewayTests.StorefrontPageTests, is).
+test-browser: deps
+	SWIFT="$(SWIFT)" scripts/test-browser.sh
 
 ## Embedded database, server, a health-check call.
 ## The whole system on this machine, measured: embedded PostgreSQL, seed, every service, a
