@@ -18,11 +18,7 @@ struct Demo: AsyncParsableCommand {
       let elapsed = started.duration(to: clock.now)
       print(String(format: "[%6.2fs] ", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) + text)
     }
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = .warning
-      return handler
-    }
+    LogLevel(.warning).bootstrapLogging()
 
     step("starting an embedded PostgreSQL cluster (initdb + pg_ctl on a free loopback port)")
     var pgConfiguration = EmbeddedPostgres.Configuration()

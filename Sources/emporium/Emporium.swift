@@ -1,5 +1,8 @@
 import ArgumentParser
+import CoreMetrics
 import Logging
+import Prometheus
+import RPC
 
 /// `emporium`: the server executable.
 @main
@@ -55,4 +58,28 @@ struct LogLevel: ExpressibleByArgument, Sendable {
   }
 
   static var allValueStrings: [String] { Logger.Level.allCases.map(\.rawValue) }
+
+  /// Sends every logger of the process to standard error at this level (once, at a command's
+  /// start).
+  func bootstrapLogging() {
+    let level = level
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+  }
+}
+
+/// `--metrics-port`: bootstraps swift-metrics with a Prometheus registry and makes the endpoint
+/// that serves it at http://HOST:PORT/metrics (nil when `port` is 0). Call before anything
+/// records metrics: servers take the factory when they are created.
+func prometheusEndpoint(host: String, port: Int, logger: Logger) -> MetricsEndpoint? {
+  guard port != 0 else { return nil }
+  let registry = PrometheusCollectorRegistry()
+  MetricsSystem.bootstrap(RPCMetrics.prometheusFactory(registry: registry))
+  var endpoint = MetricsEndpoint.Configuration()
+  endpoint.host = host
+  endpoint.port = port
+  return MetricsEndpoint(registry: registry, configuration: endpoint, logger: logger)
 }

@@ -1,12 +1,10 @@
 import ArgumentParser
 import CommerceKit
-import CoreMetrics
 import EmporiumApp
 import EmporiumGateway
 import Foundation
 import Logging
 import NIOCore
-import Prometheus
 import RPC
 import ServiceLifecycle
 import UnixSignals
@@ -101,22 +99,9 @@ struct GatewayCommand: AsyncParsableCommand {
   }
 
   mutating func run() async throws {
-    let level = logLevel.level
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    logLevel.bootstrapLogging()
     let logger = Logger(label: "emporium-gateway")
-    var metricsEndpoint: MetricsEndpoint?
-    if metricsPort != 0 {
-      let registry = PrometheusCollectorRegistry()
-      MetricsSystem.bootstrap(RPCMetrics.prometheusFactory(registry: registry))
-      var endpoint = MetricsEndpoint.Configuration()
-      endpoint.host = listen.host
-      endpoint.port = metricsPort
-      metricsEndpoint = MetricsEndpoint(registry: registry, configuration: endpoint, logger: logger)
-    }
+    let metricsEndpoint = prometheusEndpoint(host: listen.host, port: metricsPort, logger: logger)
     let directory = keysDir ?? ProcessInfo.processInfo.environment["EMPORIUM_KEYS_DIR"] ?? ".emporium/keys"
     let keys = try AccessTokenKeySet.load(directory: directory)
     if keys.created { logger.notice("created an access token signing key", metadata: ["directory": "\(directory)"]) }

@@ -82,12 +82,7 @@ struct PaymentSandboxCommand: AsyncParsableCommand {
   private var resolvedGatewaySecret: String? { gatewaySecret ?? environment["EMPORIUM_GATEWAY_SECRET"] }
 
   mutating func run() async throws {
-    let level = logLevel.level
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    logLevel.bootstrapLogging()
     let logger = Logger(label: "emporium.payment-sandbox")
     var settings = SandboxProvider.Configuration()
     settings.latency = latency.duration

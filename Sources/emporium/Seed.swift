@@ -52,11 +52,7 @@ struct Seed: AsyncParsableCommand {
   }
 
   mutating func run() async throws {
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = .warning
-      return handler
-    }
+    LogLevel(.warning).bootstrapLogging()
     let logger = Logger(label: "emporium")
     let started = ContinuousClock.now
     let display = SeedProgressDisplay(isTerminal: isatty(STDERR_FILENO) == 1, started: started)

@@ -1,13 +1,11 @@
 import ArgumentParser
 import CommerceKit
-import CoreMetrics
 import Foundation
 import Logging
 import EmporiumApp
 import Messages
 import NIOCore
 import PostgresEmbedded
-import Prometheus
 import RPC
 import ServiceLifecycle
 import UnixSignals
@@ -114,23 +112,10 @@ struct Serve: AsyncParsableCommand {
   }
 
   mutating func run() async throws {
-    let level = logLevel.level
-    LoggingSystem.bootstrap { label in
-      var handler = StreamLogHandler.standardError(label: label)
-      handler.logLevel = level
-      return handler
-    }
+    logLevel.bootstrapLogging()
     let logger = Logger(label: "emporium")
     // Before the server exists: it takes its metrics factory when created.
-    var metricsEndpoint: MetricsEndpoint?
-    if metricsPort != 0 {
-      let registry = PrometheusCollectorRegistry()
-      MetricsSystem.bootstrap(RPCMetrics.prometheusFactory(registry: registry))
-      var endpoint = MetricsEndpoint.Configuration()
-      endpoint.host = listen.host
-      endpoint.port = metricsPort
-      metricsEndpoint = MetricsEndpoint(registry: registry, configuration: endpoint, logger: logger)
-    }
+    let metricsEndpoint = prometheusEndpoint(host: listen.host, port: metricsPort, logger: logger)
     let primaryURL = databaseURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_URL"]
     let replicaURL = (databaseReplicaURL ?? ProcessInfo.processInfo.environment["EMPORIUM_DATABASE_REPLICA_URL"])
       .flatMap { $0.isEmpty ? nil : $0 }

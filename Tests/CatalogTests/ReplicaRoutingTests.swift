@@ -71,6 +71,23 @@ struct ReplicaRoutingTests {
     try await catalog.searchProducts(.with { $0.query = query }, options: options).products.map(\.title)
   }
 
+  /// Lists an active product for `seller` through `catalog`; the created product.
+  @discardableResult
+  static func list(
+    _ title: String, price: Int64, category: String, seller: (id: String, options: CallOptions),
+    through catalog: CommerceV1.CatalogService.Client
+  ) async throws -> CommerceV1.CreateProductResponse {
+    try await catalog.createProduct(
+      .with {
+        $0.product = .with {
+          $0.title = title
+          $0.categoryId = category
+          $0.price = TestApp.usd(price)
+          $0.status = .active
+        }
+      }, options: seller.options)
+  }
+
   @Test("searches are served by the replica: a product only the primary has is not found while replay is paused")
   func searchesReadTheReplica() async throws {
     try await Self.run { host, replica in
@@ -78,15 +95,7 @@ struct ReplicaRoutingTests {
       let admin = try await host.user(roles: [.admin])
       let category = try await host.category("Furniture", admin: admin)
       let seller = try await host.seller("Oak and Iron")
-      _ = try await catalog.createProduct(
-        .with {
-          $0.product = .with {
-            $0.title = "Walnut Desk"
-            $0.categoryId = category
-            $0.price = TestApp.usd(45_000)
-            $0.status = .active
-          }
-        }, options: seller.options)
+      _ = try await Self.list("Walnut Desk", price: 45_000, category: category, seller: seller, through: catalog)
       try await Self.awaitCaughtUp(replica)
 
       // An anonymous search runs its statements on the replica's pool.
@@ -98,15 +107,7 @@ struct ReplicaRoutingTests {
 
       // With replay paused, a product written on the primary is not in what the replica serves.
       try await Self.setReplay(paused: true, on: replica)
-      _ = try await catalog.createProduct(
-        .with {
-          $0.product = .with {
-            $0.title = "Walnut Shelf"
-            $0.categoryId = category
-            $0.price = TestApp.usd(9_000)
-            $0.status = .active
-          }
-        }, options: seller.options)
+      _ = try await Self.list("Walnut Shelf", price: 9_000, category: category, seller: seller, through: catalog)
       #expect(try await Self.search(catalog, "shelf") == [], "an anonymous search was served by the primary")
 
       // Once replay resumes, the replica has it too.
@@ -123,16 +124,7 @@ struct ReplicaRoutingTests {
       let admin = try await host.user(roles: [.admin])
       let category = try await host.category("Lamps", admin: admin)
       let seller = try await host.seller("Bright Ideas")
-      let lamp = try await catalog.createProduct(
-        .with {
-          $0.product = .with {
-            $0.title = "Brass Lamp"
-            $0.categoryId = category
-            $0.price = TestApp.usd(5_000)
-            $0.status = .active
-          }
-        }, options: seller.options
-      ).product!
+      let lamp = try await Self.list("Brass Lamp", price: 5_000, category: category, seller: seller, through: catalog).product!
       try await Self.awaitCaughtUp(replica)
       try await Self.setReplay(paused: true, on: replica)
 
@@ -146,15 +138,7 @@ struct ReplicaRoutingTests {
           $0.updatePaths = ["price"]
           $0.expectedVersion = lamp.version
         }, options: seller.options)
-      _ = try await catalog.createProduct(
-        .with {
-          $0.product = .with {
-            $0.title = "Copper Lamp"
-            $0.categoryId = category
-            $0.price = TestApp.usd(7_000)
-            $0.status = .active
-          }
-        }, options: seller.options)
+      _ = try await Self.list("Copper Lamp", price: 7_000, category: category, seller: seller, through: catalog)
 
       // An admin, who wrote nothing, is served the lagging replica's page; it is not cached.
       let stale = try await catalog.getProduct(.with { $0.productId = lamp.productId }, options: admin)

@@ -59,21 +59,11 @@ func withEchoBehindGateway(_ body: (RPCConnection, Witness) async throws -> Void
     configuration.peers = ["echo": StaticEndpoints([Endpoint(host: "127.0.0.1", port: upstreamPort)])]
     let logger = Logger(label: "gateway-forwarding-test")
     let gateway = try Gateway(configuration, tokens: await AccessTokens(keys: try .ephemeral()), logger: logger)
-    let group = ServiceGroup(configuration: .init(services: [.init(service: gateway.server)], logger: logger))
-    let running = Task { try await group.run() }
-    do {
+    try await running(gateway, logger: logger) { _ in
       try await withConnection(port: try await gateway.server.localAddress().port!) { connection in
         try await body(connection, witness)
       }
-    } catch {
-      await group.triggerGracefulShutdown()
-      _ = try? await running.value
-      await gateway.close()
-      throw error
     }
-    await group.triggerGracefulShutdown()
-    try await running.value
-    await gateway.close()
   }
 }
 

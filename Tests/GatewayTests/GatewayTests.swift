@@ -12,6 +12,27 @@ import ServiceLifecycle
 import TestSupport
 import Testing
 
+/// Runs `gateway`'s binary face (and `also`) in a ServiceGroup for the duration of `body`; then
+/// shuts the group down gracefully and closes the gateway's pools, also when `body` throws.
+func running(
+  _ gateway: Gateway, also extra: [any Service] = [], logger: Logger, _ body: (ServiceGroup) async throws -> Void
+) async throws {
+  let group = ServiceGroup(
+    configuration: .init(services: ([gateway.server] + extra).map { .init(service: $0) }, logger: logger))
+  let running = Task { try await group.run() }
+  do {
+    try await body(group)
+  } catch {
+    await group.triggerGracefulShutdown()
+    _ = try? await running.value
+    await gateway.close()
+    throw error
+  }
+  await group.triggerGracefulShutdown()
+  try await running.value
+  await gateway.close()
+}
+
 /// A gateway in front of an app's server, over real sockets: the app hosts every service, and
 /// the gateway reaches each through its pool. Both load the same signing keys from one
 /// directory, each with its own verification cache, as two processes would.
@@ -51,10 +72,7 @@ struct GatewayFixture {
       let gateway = try Gateway(configuration, tokens: tokens, logger: logger)
       let (listening, announce) = AsyncStream.makeStream(of: Int.self)
       let application = gateway.http!.application(logger: logger) { port in announce.yield(port) }
-      let group = ServiceGroup(
-        configuration: .init(services: [.init(service: gateway.server), .init(service: application)], logger: logger))
-      let running = Task { try await group.run() }
-      do {
+      try await running(gateway, also: [application], logger: logger) { group in
         var ports = listening.makeAsyncIterator()
         let httpPort = try #require(await ports.next())
         let connection = try await RPCConnection.connect(host: "127.0.0.1", port: try await gateway.server.localAddress().port!)
@@ -68,15 +86,7 @@ struct GatewayFixture {
           throw error
         }
         await connection.close()
-      } catch {
-        await group.triggerGracefulShutdown()
-        _ = try? await running.value
-        await gateway.close()
-        throw error
       }
-      await group.triggerGracefulShutdown()
-      try await running.value
-      await gateway.close()
     }
   }
 
