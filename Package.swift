@@ -622,7 +622,7 @@ let package = Package(
     .target(
       name: "CommerceTestSupport",
       dependencies: [
-        "CommerceKit", "CommerceAPI", "EmporiumApp", "RPC", "Messages", "Postgres", "PostgresEmbedded",
+        "TestSupport", "CommerceKit", "CommerceAPI", "EmporiumApp", "RPC", "Messages", "Postgres", "PostgresEmbedded",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

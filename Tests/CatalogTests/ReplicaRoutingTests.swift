@@ -18,51 +18,15 @@ import Testing
 @Suite("Catalog on a read replica")
 struct ReplicaRoutingTests {
   /// Runs `body` against AuthService and CatalogService on a fresh primary with a streaming
-  /// replica, once the replica has replayed the migrations.
+  /// replica.
   static func run(_ body: (TestApp, ReadReplica) async throws -> Void) async throws {
-    let primary = try await EmbeddedPostgres.start()
-    do {
-      let standby = try await primary.startReplica()
-      do {
-        let url = try await primary.createDatabase("catalog_replica")
-        try await TestApp.run(
-          "catalog_replica", databaseURL: url, services: [AuthService.declaration, CatalogService.declaration],
-          databaseReplicaURL: standby.url(database: "catalog_replica")
-        ) { host in
-          let replica = try #require(host.app.replica)
-          try await Self.awaitCaughtUp(replica)
-          try await body(host, replica)
-        }
-      } catch {
-        try? await standby.stop()
-        throw error
-      }
-      try await standby.stop()
-    } catch {
-      try? await primary.stop()
-      throw error
-    }
-    try await primary.stop()
+    try await ReplicaHarness.run("catalog_replica", services: [AuthService.declaration, CatalogService.declaration], body)
   }
 
-  /// Waits until the replica has replayed everything the primary has written so far (and is
-  /// measured healthy).
-  static func awaitCaughtUp(_ replica: ReadReplica) async throws {
-    let target = try await replica.currentPrimaryPosition()
-    let caughtUp = await eventually {
-      guard (try? await replica.measureLag()) != nil, let replayed = try? await replica.replayedPosition() else { return false }
-      return replayed >= target
-    }
-    #expect(caughtUp, "the replica did not catch up with the primary")
-  }
+  static func awaitCaughtUp(_ replica: ReadReplica) async throws { try await ReplicaHarness.awaitCaughtUp(replica) }
 
   static func setReplay(paused: Bool, on replica: ReadReplica) async throws {
-    try await replica.replica.query(paused ? "SELECT pg_wal_replay_pause()" : "SELECT pg_wal_replay_resume()")
-    let state = paused ? "paused" : "not paused"
-    let reached = await eventually {
-      (try? await replica.replica.query("SELECT pg_get_wal_replay_pause_state()").scalar(as: String.self)) == state
-    }
-    #expect(reached, "replay did not become \(state)")
+    try await ReplicaHarness.setReplay(paused: paused, on: replica)
   }
 
   static func search(_ catalog: CommerceV1.CatalogService.Client, _ query: String, options: CallOptions = .init()) async throws

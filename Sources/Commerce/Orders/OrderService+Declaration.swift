@@ -25,7 +25,7 @@ extension OrderService {
       inventory: environment.peers.transport(for: "inventory"), payments: environment.peers.transport(for: "payments"),
       notifications: environment.peers.has("notifications") ? environment.peers.transport(for: "notifications") : nil,
       shipping: environment.peers.has("shipping") ? environment.peers.transport(for: "shipping") : nil,
-      configuration: try configuration(environment.settings), logger: environment.logger)
+      configuration: try configuration(environment.settings), logger: environment.logger, replica: environment.replica)
     return HostedService(rpc: service, background: service.backgroundServices)
   }
 

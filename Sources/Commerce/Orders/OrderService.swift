@@ -1,5 +1,5 @@
 public import CommerceAPI
-import CommerceKit
+public import CommerceKit
 import Crypto
 public import Foundation
 public import Logging
@@ -83,6 +83,9 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   let watchDrain = StreamDrain()
   /// NotificationService, for the relay of status changes to customers; nil runs no relay.
   let notifications: (any ClientTransport)?
+  /// The process's read replica, which ListOrders reads from; nil reads everything from the
+  /// primary.
+  let replica: ReadReplica?
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `orders` only (migrated beforehand).
@@ -92,10 +95,12 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
     pool: PostgresPool, catalog: any ClientTransport, cart: any ClientTransport, inventory: any ClientTransport,
     payments: any ClientTransport, notifications: (any ClientTransport)? = nil, shipping: (any ClientTransport)? = nil,
     configuration: Configuration = .init(),
-    logger: Logger = Logger(label: "emporium.orders"), now: @escaping @Sendable () -> Date = Date.init
+    logger: Logger = Logger(label: "emporium.orders"), now: @escaping @Sendable () -> Date = Date.init,
+    replica: ReadReplica? = nil
   ) {
     let store = OrderStore(pool: pool)
     self.store = store
+    self.replica = replica
     self.notifications = notifications
     self.catalog = CommerceV1.CatalogService.Client(catalog)
     self.cart = CommerceV1.CartService.Client(cart)
@@ -126,6 +131,27 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   // MARK: Checkout
 
   public func checkout(request: CommerceV1.CheckoutRequest, context: ServerContext) async throws -> CommerceV1.CheckoutResponse {
+    try await markingCaller { try await placeOrder(request: request, context: context) }
+  }
+
+  public func cancelOrder(request: CommerceV1.CancelOrderRequest, context: ServerContext) async throws -> CommerceV1.CancelOrderResponse {
+    try await markingCaller { try await cancel(request: request, context: context) }
+  }
+
+  public func applyOrderEvent(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws
+    -> CommerceV1.ApplyOrderEventResponse
+  {
+    try await markingCaller { try await apply(request: request, context: context) }
+  }
+
+  /// Runs a write RPC's body; with a read replica, its caller (the end user) then reads the
+  /// primary until the replica has replayed the write (docs/DATABASE.md, "Read replicas").
+  private func markingCaller<T>(_ body: () async throws -> T) async throws -> T {
+    guard let replica else { return try await body() }
+    return try await replica.write(by: CallAuth.current?.principal, body)
+  }
+
+  func placeOrder(request: CommerceV1.CheckoutRequest, context: ServerContext) async throws -> CommerceV1.CheckoutResponse {
     let caller = try context.principal()
     guard caller.kind == .user else { throw CommerceError.permissionDenied("checkout needs a customer's access token") }
     try Self.validate(request)
@@ -345,9 +371,12 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       }
       after = (micros, id)
     }
+    // Lists tolerate the replica's lag, except for a caller's own writes (its read-your-writes
+    // rule sends that caller to the primary until the replica has them).
+    let source = await replica?.read(for: caller).pool ?? store.pool
     let page = try await store.page(
       customerID: customer, sellerID: seller, statuses: statuses, minCreate: request.minCreateTime?.date,
-      maxCreate: request.maxCreateTime?.date, after: after, limit: size + 1)
+      maxCreate: request.maxCreateTime?.date, after: after, limit: size + 1, on: source)
     let orders = page.prefix(size)
     return .with {
       $0.orders = orders.map { order in
@@ -431,7 +460,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
 
   // MARK: Cancelling
 
-  public func cancelOrder(request: CommerceV1.CancelOrderRequest, context: ServerContext) async throws -> CommerceV1.CancelOrderResponse {
+  func cancel(request: CommerceV1.CancelOrderRequest, context: ServerContext) async throws -> CommerceV1.CancelOrderResponse {
     var violations = FieldViolations()
     switch request.reason {
     case .unspecified, .unrecognized: violations.add("reason", "must be a CancelReason other than UNSPECIFIED")
@@ -620,7 +649,7 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
 
   // MARK: Events
 
-  public func applyOrderEvent(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws
+  func apply(request: CommerceV1.ApplyOrderEventRequest, context: ServerContext) async throws
     -> CommerceV1.ApplyOrderEventResponse
   {
     var violations = FieldViolations()

@@ -111,7 +111,11 @@ struct OrderStore: Sendable {
   }
 
   /// Reads orders' rows with their lines and history (in `tx`, or from the pool).
-  private func load(_ rows: PostgresRows, in tx: PostgresTransaction?) async throws -> [OrderRecord] {
+  /// The orders of `rows` with their lines and history, read in `tx`, or else from `source`
+  /// (the primary pool unless a list reads the replica).
+  private func load(_ rows: PostgresRows, in tx: PostgresTransaction?, from source: PostgresPool? = nil) async throws
+    -> [OrderRecord]
+  {
     let ids = try rows.map { try $0.decode(0, as: UUID.self) }
     guard !ids.isEmpty else { return [] }
     let lineSQL = "SELECT \(Self.lineColumns) FROM orders.order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_index"
@@ -122,8 +126,8 @@ struct OrderStore: Sendable {
       lineRows = try await tx.query(lineSQL, [ids])
       historyRows = try await tx.query(historySQL, [ids])
     } else {
-      lineRows = try await pool.query(lineSQL, [ids])
-      historyRows = try await pool.query(historySQL, [ids])
+      lineRows = try await (source ?? pool).query(lineSQL, [ids])
+      historyRows = try await (source ?? pool).query(historySQL, [ids])
     }
     var lines: [UUID: [OrderLineRecord]] = [:]
     for row in lineRows {
@@ -340,7 +344,7 @@ struct OrderStore: Sendable {
   /// One page of orders, newest first, after the position (created_at, id).
   func page(
     customerID: String?, sellerID: String?, statuses: [String], minCreate: Date?, maxCreate: Date?,
-    after: (Int64, UUID)?, limit: Int
+    after: (Int64, UUID)?, limit: Int, on source: PostgresPool? = nil
   ) async throws -> [OrderRecord] {
     var conditions: [String] = []
     var parameters: [any PostgresEncodable] = []
@@ -360,10 +364,10 @@ struct OrderStore: Sendable {
         "(o.created_at, o.id) < ('epoch'::timestamptz + \(parameter(after.0)) * interval '1 microsecond', \(parameter(after.1)))")
     }
     let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-    let rows = try await pool.query(
+    let rows = try await (source ?? pool).query(
       "SELECT \(Self.prefixedColumnList) FROM orders.orders o \(filter) ORDER BY o.created_at DESC, o.id DESC LIMIT \(parameter(Int64(limit)))",
       parameters)
-    return try await load(rows, in: nil)
+    return try await load(rows, in: nil, from: source ?? pool)
   }
 }
 
