@@ -35,6 +35,11 @@ struct CapacityCommand: AsyncParsableCommand {
   @Option(help: "Each step up multiplies the rate by this.") var stepFactor: Double = 2
   @Option(help: "Bisect until the bracket is this narrow (relative), e.g. 5%.") var resolution = "5%"
   @Option(help: "Measured time of each step.") var stepDuration = "10s"
+  @Option(
+    help: ArgumentHelp(
+      "At least this many journeys per step (a step at a low rate runs longer); 3 times as many to confirm.",
+      discussion: "Default: enough for 5 journeys beyond the objective's highest percentile (500 for p99), so that the percentile is measured, not guessed from a handful of journeys; 0: steps of --step-duration only."))
+  var minJourneys: Int?
   @Option(help: "Warm-up before each step (at its rate, not measured).") var warmup = "2s"
   @Option(help: "Measured time of the confirmation run (default: 3 steps).") var confirmDuration: String?
   @Option(help: "At most this many confirmation runs.") var confirmations = 4
@@ -46,6 +51,7 @@ struct CapacityCommand: AsyncParsableCommand {
   @OptionGroup var output: ReportOptions
 
   func validate() throws {
+    if let minJourneys, minJourneys < 0 { throw ValidationError("--min-journeys must be 0 or more") }
     do {
       _ = try ServiceLevelObjective.parse(latency: slo, errorRate: maxErrorRate)
       if let problem = try searchConfiguration().problem { throw ValidationError(problem) }
@@ -68,6 +74,7 @@ struct CapacityCommand: AsyncParsableCommand {
     let stepLength = try DurationText.parse(stepDuration)
     let warmupLength = try DurationText.parse(warmup)
     let confirmLength = try confirmDuration.map { try DurationText.parse($0) } ?? stepLength * 3
+    let journeys = max(0, minJourneys ?? objective.journeysNeeded())
     let tolerance = try ServiceLevelObjective.parseRate(littleTolerance)
     let openModel = self.openModel
     _ = try openModel.model(rate: startRate)
@@ -82,7 +89,10 @@ struct CapacityCommand: AsyncParsableCommand {
     let steps = LockedSteps()
     let answer = await cancellingOnSignals {
       await CapacitySearch.run(search) { probe -> Bool? in
-        let length = probe.phase == .confirm ? confirmLength : stepLength
+        let length =
+          probe.phase == .confirm
+          ? CapacitySearch.stepLength(base: confirmLength, rate: probe.rate, journeys: journeys * 3)
+          : CapacitySearch.stepLength(base: stepLength, rate: probe.rate, journeys: journeys)
         let configuration = LoadRunConfiguration(
           model: .open((try? openModel.model(rate: probe.rate)) ?? OpenModel(rate: probe.rate)), warmup: warmupLength,
           duration: length)
@@ -107,7 +117,7 @@ struct CapacityCommand: AsyncParsableCommand {
       settings: .init(
         stepSeconds: stepLength.loadSeconds, warmupSeconds: warmupLength.loadSeconds,
         confirmSeconds: confirmLength.loadSeconds, arrivals: openModel.arrivals, maxInFlight: openModel.maxInFlight,
-        search: search, littlesLawTolerance: tolerance),
+        search: search, littlesLawTolerance: tolerance, minimumJourneys: journeys),
       steps: steps.all, answer: answer)
     print(report.text(), terminator: "")
     if let json = output.json { try report.json().write(to: URL(fileURLWithPath: json)) }

@@ -61,11 +61,16 @@ public struct CapacityReport: Sendable, Codable {
     public var maxInFlight: Int
     public var search: CapacitySearch.Configuration
     public var littlesLawTolerance: Double
+    /// The journeys every step measured at least (steps at low rates run longer than
+    /// ``stepSeconds``: ``CapacitySearch/stepLength(base:rate:journeys:)``); nil or 0 for none
+    /// (reports written before the rule have none).
+    public var minimumJourneys: Int?
 
     public init(
       stepSeconds: Double, warmupSeconds: Double, confirmSeconds: Double, arrivals: String, maxInFlight: Int,
-      search: CapacitySearch.Configuration, littlesLawTolerance: Double
+      search: CapacitySearch.Configuration, littlesLawTolerance: Double, minimumJourneys: Int = 0
     ) {
+      self.minimumJourneys = minimumJourneys
       self.stepSeconds = stepSeconds
       self.warmupSeconds = warmupSeconds
       self.confirmSeconds = confirmSeconds
@@ -179,7 +184,11 @@ public struct CapacityReport: Sendable, Codable {
   public func text() -> String {
     var out = "loadgen capacity \(scenario) -> \(target): \(objective)\n"
     out += "steps of \(formatNumber(settings.stepSeconds)) s after \(formatNumber(settings.warmupSeconds)) s of warm-up, "
-    out += "confirmation \(formatNumber(settings.confirmSeconds)) s; \(settings.arrivals) arrivals, "
+    out += "confirmation \(formatNumber(settings.confirmSeconds)) s"
+    if let journeys = settings.minimumJourneys, journeys > 0 {
+      out += " (longer where needed: at least \(journeys) journeys a step, 3 times that to confirm)"
+    }
+    out += "; \(settings.arrivals) arrivals, "
     out += "at most \(settings.maxInFlight) in flight\n\n"
     let statistics = objectiveBounds.bounds.map(\.statistic)
     let header = ["step", "phase", "rate/s", "offered/s", "achieved/s"] + statistics + ["errors", "late", "dropped", "result"]

@@ -361,3 +361,13 @@ func formatRate(_ value: Double) -> String {
   if value >= 10 { return formatNumber((value * 10).rounded() / 10) }
   return formatNumber((value * 100).rounded() / 100)
 }
+
+extension CapacitySearch {
+  /// How long a step at `rate` measures: `base`, or long enough for `journeys` arrivals at that
+  /// rate (the objective's ``ServiceLevelObjective/journeysNeeded(tail:)``), whichever is longer.
+  public static func stepLength(base: Duration, rate: Double, journeys: Int) -> Duration {
+    guard journeys > 0, rate > 0 else { return base }
+    let needed = Duration.milliseconds(Int64((Double(journeys) / rate * 1000).rounded(.up)))
+    return max(base, needed)
+  }
+}

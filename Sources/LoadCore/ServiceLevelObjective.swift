@@ -49,6 +49,16 @@ public struct ServiceLevelObjective: Sendable, Codable, Equatable, CustomStringC
     self.maxErrorRate = maxErrorRate
   }
 
+  /// How many journeys a measurement needs for its highest percentile to rest on `tail` journeys
+  /// at or beyond it (5 beyond p99 is 500 journeys; p99.9 needs 5,000); 0 when the objective
+  /// bounds only the maximum. A p99 read from 35 journeys is their slowest one or two: two
+  /// measurements of the same system disagree by far more than any bound's margin.
+  public func journeysNeeded(tail: Int = 5) -> Int {
+    guard let top = bounds.map(\.percentile).filter({ $0 < 100 }).max() else { return 0 }
+    // Less a hair: 100 - 99.9 is not exactly 0.1 in binary.
+    return Int((Double(tail) * 100 / (100 - top) - 1e-6).rounded(.up))
+  }
+
   /// Parses `latency` (comma-separated bounds: `p50<10ms`, `p99<50ms`, `p99.9<=200ms`,
   /// `p999<200ms` (99.9), `max<1s`; units us, µs, ms, s) and `errorRate` (`0.1%` or a fraction
   /// such as `0.001`).

@@ -90,4 +90,14 @@ import Testing
     // Everything dropped: nothing completed, so no percentile is met.
     #expect(!objective.evaluate(journeys: .latency(), errors: 0, dropped: 10).met)
   }
+
+  @Test func stepsAtLowRatesRunLongEnoughForTheObjectivesPercentile() throws {
+    #expect(try ServiceLevelObjective.parse(latency: "p99<50ms", errorRate: "0.1%").journeysNeeded() == 500)
+    #expect(try ServiceLevelObjective.parse(latency: "p50<5ms,p99.9<200ms", errorRate: "0.1%").journeysNeeded() == 5_000)
+    #expect(try ServiceLevelObjective.parse(latency: "max<1s", errorRate: "0.1%").journeysNeeded() == 0)
+    // 500 journeys at 5/s take 100 s, longer than a 10 s step; at 40,000/s the step is enough.
+    #expect(CapacitySearch.stepLength(base: .seconds(10), rate: 5, journeys: 500) == .seconds(100))
+    #expect(CapacitySearch.stepLength(base: .seconds(10), rate: 40_000, journeys: 500) == .seconds(10))
+    #expect(CapacitySearch.stepLength(base: .seconds(10), rate: 5, journeys: 0) == .seconds(10))
+  }
 }
