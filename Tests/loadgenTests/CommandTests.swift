@@ -26,7 +26,7 @@ import Testing
       let command = try CapacityCommand.parse([
         "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p99<60s", "--max-error-rate", "100%",
         "--start-rate", "20", "--max-rate", "80", "--step-duration", "300ms", "--warmup", "0s",
-        "--confirm-duration", "300ms", "--quiet", "--json", json,
+        "--confirm-duration", "300ms", "--min-journeys", "0", "--quiet", "--json", json,
       ])
       try await command.run()
     }
@@ -39,6 +39,24 @@ import Testing
     #expect(report.answer.reachedMaximum)
     #expect(report.met)
     #expect(report.objective == "p99<60s, errors <= 100%")
+  }
+
+  @Test func capacityStepsRunLongEnoughForTheirPercentile() async throws {
+    let json = temporaryFile("capacity.json")
+    try await withServer { _, port in
+      let command = try CapacityCommand.parse([
+        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p99<60s", "--max-error-rate", "100%",
+        "--start-rate", "20", "--max-rate", "20", "--step-duration", "300ms", "--warmup", "0s",
+        "--confirm-duration", "300ms", "--min-journeys", "40", "--arrivals", "uniform", "--quiet", "--json", json,
+      ])
+      try await command.run()
+    }
+    let report = try read(CapacityReport.self, from: json)
+    #expect(report.settings.minimumJourneys == 40)
+    #expect(report.steps.map(\.phase) == [.stepUp, .confirm])
+    // 40 journeys at 20/s: a 2 s step, not 300 ms; the confirmation three times as long.
+    #expect((report.steps.first?.figures.journeys ?? 0) >= 38)
+    #expect((report.steps.last?.figures.journeys ?? 0) >= 115)
   }
 
   @Test func capacityExitsNonZeroWhenNoRateMeetsTheObjective() async throws {
