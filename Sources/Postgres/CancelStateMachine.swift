@@ -11,6 +11,12 @@
 /// not been sent again before, and a cancel was in flight when it was sent. A `query_canceled`
 /// error caused by the server's own `statement_timeout` is never resent.
 ///
+/// A request that could not be sent again (a transaction's statement, or one on a connection of
+/// the caller's own) is not sent at all while a cancel is in flight (``mustHoldBack(isShared:cancelsFinished:)``):
+/// a stray cancel would abort its transaction. It leaves once the cancel request has finished,
+/// which is when the server has signalled the backend; a backend signalled while idle ignores
+/// the cancel.
+///
 /// ``ConnectionDriver`` feeds it the events (a request sent, a caller gave up, a request
 /// completed) and performs what it returns; the cancel requests themselves run on threads of their
 /// own, which report through ``ConnectionDriver``'s counter of finished cancels, passed in to
@@ -92,6 +98,13 @@ struct CancelStateMachine {
       return (.deliver, action)
     }
     return (.resend, action)
+  }
+
+  /// Whether a request must wait before it is sent: it cannot be sent again if a stray cancel
+  /// stops it (`isShared` false), and a cancel request sent by this machine has not finished
+  /// (`cancelsFinished` of them have).
+  func mustHoldBack(isShared: Bool, cancelsFinished: Int) -> Bool {
+    !isShared && self.cancelsSent > cancelsFinished
   }
 
   /// The connection closed: nothing is in flight any more.

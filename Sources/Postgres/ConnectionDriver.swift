@@ -305,6 +305,13 @@ final class ConnectionDriver: @unchecked Sendable {
     while true {
       let fromResend = !self.resend.isEmpty
       guard let request = fromResend ? self.resend.first : self.pending.first else { break }
+      // A transaction's statement waits for a cancel in flight to finish (the cancel thread
+      // wakes the driver): it could not be sent again if the cancel stopped it instead.
+      if self.cancels.mustHoldBack(
+        isShared: request.isShared, cancelsFinished: self.cancelsFinished.load(ordering: .acquiring))
+      {
+        break
+      }
       switch request.payload {
       case .extended(let statements, let resultIndex):
         guard self.machine.canSendExtended else { break }
@@ -758,6 +765,8 @@ final class ConnectionDriver: @unchecked Sendable {
       _ = PQcancel(handle.pointer, &buffer, Int32(buffer.count))
       PQfreeCancel(handle.pointer)
       handle.driver.cancelsFinished.add(1, ordering: .releasing)
+      // Requests held back while the cancel was in flight may leave now.
+      handle.driver.connection.wake()
     }
     thread.name = "emporium-pgcncl"
     thread.start()

@@ -434,6 +434,11 @@ public final class PostgresConnection: Sendable {
     }
   }
 
+  /// Has the driver send what it holds back (from any thread): a cancel request finished.
+  func wake() {
+    self.enqueue { _ in }
+  }
+
   /// Changes the inbox and makes sure the loop services the driver.
   private func enqueue(_ change: (inout Inbox) -> Void) {
     let mustSchedule = self.inbox.withLock { inbox -> Bool in

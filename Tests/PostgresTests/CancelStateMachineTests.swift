@@ -66,6 +66,20 @@ struct CancelStateMachineTests {
     #expect(race(isShared: true, retried: false, cancelsFinishedWhenSent: 1) == .deliver)
   }
 
+  @Test("a request that could not be sent again waits while a cancel is in flight; a pool statement does not")
+  func holdsBackWhatCannotBeResent() {
+    var machine = CancelStateMachine()
+    #expect(!machine.mustHoldBack(isShared: false, cancelsFinished: 0))
+    machine.sent(1, cancelsFinished: 0)
+    #expect(machine.cancel(1, head: 1) == .sendCancel(1))
+    _ = machine.completed(1, outcome: .other, abandoned: true, isShared: true, retried: false, head: nil)
+    // The cancel has not finished: it may still stop whatever the backend runs next.
+    #expect(machine.mustHoldBack(isShared: false, cancelsFinished: 0))
+    #expect(!machine.mustHoldBack(isShared: true, cancelsFinished: 0))
+    // Once it has finished, the backend has had its signal.
+    #expect(!machine.mustHoldBack(isShared: false, cancelsFinished: 1))
+  }
+
   @Test("query_canceled with no cancel of ours, or from the server's statement_timeout, reaches the caller")
   func foreignCancelsAreDelivered() {
     var machine = CancelStateMachine()

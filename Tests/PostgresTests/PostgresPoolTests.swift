@@ -246,6 +246,27 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("a cancel that arrives after its statement finished never aborts the next transaction on that connection")
+  func strayCancelsSpareTransactions() async throws {
+    // One connection: each round's transaction runs where the cancelled statement ran. The
+    // statement is short, so its cancel request (a new connection to the server) often lands
+    // after it finished, while the transaction runs.
+    let pool = try await self.makePool(maximumConnections: 1)
+    var cancelsSent = 0
+    for _ in 0..<150 {
+      let victim = Task { try await pool.query("SELECT 1") }
+      victim.cancel()
+      if case .failure = await victim.result { cancelsSent += 1 }
+      let value = try await pool.withTransaction { tx in
+        try await tx.query("SELECT pg_sleep(0.005)")
+        return try await tx.query("SELECT 7").scalar(as: Int32.self)
+      }
+      #expect(value == 7)
+    }
+    #expect(cancelsSent > 0)
+    await pool.close()
+  }
+
   @Test("waiting longer than the acquire timeout throws acquireTimeout")
   func acquireTimeout() async throws {
     let pool = try await self.makePool(maximumConnections: 1, acquireTimeout: .milliseconds(200))
