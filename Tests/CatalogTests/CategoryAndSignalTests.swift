@@ -96,11 +96,8 @@ struct CategoryAndSignalTests {
       try await level(40, version: 1)
       #expect(try await eventually { try await available() == 40 })
       // The announcements of the writes so far (the product's creation, its first level) may
-      // still be on their way and would evict the page: wait until a marker sent after them
-      // has been handled (NOTIFYs arrive in commit order), then fill the caches.
-      let marker = "marker:\(UUID())"
-      try await h.pool.query("SELECT pg_notify('catalog_products', $1)", [marker])
-      #expect(await eventually { h.service.lastAnnouncement == marker })
+      // still be on their way and would evict the page: let them land, then fill the caches.
+      try await h.settleAnnouncements()
       #expect(try await available() == 40)
       #expect(try await h.search { $0.query = "kettle" }.products.first?.inStock == true)
 

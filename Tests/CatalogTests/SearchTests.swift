@@ -73,6 +73,9 @@ struct SearchTests {
     // (the change below still empties the cache at once).
     try await CatalogHarness.run(configure: { $0.searchCacheTimeToLive = .seconds(60) }) { h in
       let f = try await Fixture.make(h)
+      // The fixture's writes are announced after they commit; their late arrival would empty
+      // the cache between the two searches.
+      try await h.settleAnnouncements()
       let first = try await h.search { $0.query = "speaker" }
       let hits = h.service.searchCacheStatistics.hits
       #expect(try await h.search { $0.query = "speaker" } == first)

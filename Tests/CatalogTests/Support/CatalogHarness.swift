@@ -49,6 +49,15 @@ struct CatalogHarness {
     }
   }
 
+  /// Waits until the catalog has applied the announcements of every write committed so far:
+  /// their NOTIFYs still on their way would empty the caches a test is about to fill. A marker
+  /// sent now arrives after them (NOTIFYs arrive in commit order).
+  func settleAnnouncements() async throws {
+    let marker = "marker:\(UUID())"
+    try await pool.query("SELECT pg_notify('catalog_products', $1)", [marker])
+    #expect(await eventually { service.lastAnnouncement == marker })
+  }
+
   // MARK: Callers
 
   static func bearer(_ token: String) -> CallOptions { TestApp.bearer(token) }
