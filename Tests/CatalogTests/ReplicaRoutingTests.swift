@@ -42,14 +42,7 @@ struct ReplicaRoutingTests {
     through catalog: CommerceV1.CatalogService.Client
   ) async throws -> CommerceV1.CreateProductResponse {
     try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = category
-          $0.price = TestApp.usd(price)
-          $0.status = .active
-        }
-      }, options: seller.options)
+      .with { $0.product = .draft(title, category: category, price: price) }, options: seller.options)
   }
 
   @Test("searches are served by the replica: a product only the primary has is not found while replay is paused")

@@ -36,14 +36,7 @@ extension TestApp {
     status: CommerceV1.ProductStatus = .active, seller: CallOptions
   ) async throws -> CommerceV1.Product {
     let product = try await CommerceV1.CatalogService.Client(connection).createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = category
-          $0.price = Self.usd(price)
-          $0.status = status
-        }
-      }, options: seller
+      .with { $0.product = .draft(title, category: category, price: price, status: status) }, options: seller
     ).product!
     if stock >= 0 {
       _ = try await CommerceV1.InventoryService.Client(connection).setStock(
@@ -112,5 +105,29 @@ extension TestApp {
       ).order!
     }
     return last
+  }
+}
+
+extension CommerceV1.Product {
+  /// What CreateProduct takes for a product priced `price` US cents (ACTIVE unless `status`
+  /// says otherwise); attributes as (name, value) pairs.
+  public static func draft(
+    _ title: String, category: String, price: Int64 = 1999, status: CommerceV1.ProductStatus = .active,
+    details: String = "", attributes: [(String, String)] = [], sku: String = ""
+  ) -> Self {
+    .with {
+      $0.title = title
+      $0.details = details
+      $0.categoryId = category
+      $0.price = TestApp.usd(price)
+      $0.status = status
+      $0.sku = sku
+      $0.attributes = attributes.map { name, value in
+        .with {
+          $0.name = name
+          $0.value = value
+        }
+      }
+    }
   }
 }

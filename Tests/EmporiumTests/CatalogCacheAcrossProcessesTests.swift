@@ -1,5 +1,6 @@
 import CommerceAPI
 import CommerceKit
+import CommerceTestSupport
 import Foundation
 import Messages
 import Postgres
@@ -48,14 +49,7 @@ struct CatalogCacheAcrossProcessesTests {
     let sellerOptions = try await bearer(Principal(kind: .user, subject: seller.userId, roles: [.customer, .seller], expiresAt: 0))
     let category = try await catalog.createCategory(.with { $0.name = "Clocks"; $0.slug = "clocks" }, options: admin).category!
     let product = try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = "Wall Clock"
-          $0.categoryId = category.categoryId
-          $0.price = .with { $0.amountMinor = 2500; $0.currency = "USD" }
-          $0.status = .active
-        }
-      }, options: sellerOptions
+      .with { $0.product = .draft("Wall Clock", category: category.categoryId, price: 2500) }, options: sellerOptions
     ).product!
 
     // Prove the reader serves the page from its cache: a change made behind the service's back

@@ -1,5 +1,6 @@
 import CommerceAPI
 import CommerceKit
+import CommerceTestSupport
 import Foundation
 import Messages
 import Postgres
@@ -54,14 +55,7 @@ struct CheckoutCrashTests {
     let catalog = CommerceV1.CatalogService.Client(connection)
     let category = try await catalog.createCategory(.with { $0.name = "Lamps"; $0.slug = "lamps" }, options: admin).category!
     let product = try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = "Desk Lamp"
-          $0.categoryId = category.categoryId
-          $0.price = .with { $0.amountMinor = 2500; $0.currency = "USD" }
-          $0.status = .active
-        }
-      }, options: sellerOptions
+      .with { $0.product = .draft("Desk Lamp", category: category.categoryId, price: 2500) }, options: sellerOptions
     ).product!
     let inventory = CommerceV1.InventoryService.Client(connection)
     let warehouse = try await inventory.createWarehouse(

@@ -94,6 +94,25 @@ struct ServeCommandTests {
     await eventually(within: timeout) { !process.isRunning }
   }
 
+  /// Runs `emporium serve` with `arguments` (without EMPORIUM_DATABASE_URL from the
+  /// environment), expects it to exit unsuccessfully within `timeout`, and returns what it
+  /// wrote to standard error.
+  static func failedStart(_ arguments: [String], within timeout: Duration = .seconds(60)) async throws -> String {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = ["serve"] + arguments
+    var environment = ProcessInfo.processInfo.environment
+    environment["EMPORIUM_DATABASE_URL"] = nil
+    process.environment = environment
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    #expect(await waitForExit(process, within: timeout))
+    #expect(process.terminationStatus != 0)
+    return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+  }
+
   @Test("SIGTERM drains: the in-flight call finishes, new calls are refused, the process exits 0")
   func sigtermDrains() async throws {
     let database = try await TestCluster.createDatabase("serve_sigterm")
@@ -161,16 +180,7 @@ struct ServeCommandTests {
     let database = try await TestCluster.createDatabase("serve_taken")
     let first = try await Self.startServer(databaseURL: database)
     defer { kill(first.process.processIdentifier, SIGTERM) }
-    let second = Process()
-    second.executableURL = Self.executable
-    second.arguments = ["serve", "--listen", "127.0.0.1:\(first.port)", "--database-url", database]
-    let errors = Pipe()
-    second.standardError = errors
-    second.standardOutput = FileHandle.nullDevice
-    try second.run()
-    #expect(await Self.waitForExit(second, within: .seconds(15)))
-    #expect(second.terminationStatus != 0)
-    let output = String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    let output = try await Self.failedStart(["--listen", "127.0.0.1:\(first.port)", "--database-url", database], within: .seconds(15))
     #expect(output.contains("Address already in use") || output.contains("in use"))
   }
 

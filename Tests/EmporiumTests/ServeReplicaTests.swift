@@ -48,19 +48,7 @@ struct ServeReplicaTests {
   @Test("--database-replica-url without --database-url, or with --no-database, is a clear start-up error")
   func needsThePrimary() async throws {
     func failure(_ arguments: [String]) async throws -> String {
-      let process = Process()
-      process.executableURL = ServeCommandTests.executable
-      process.arguments = ["serve", "--listen", "127.0.0.1:0"] + arguments
-      var environment = ProcessInfo.processInfo.environment
-      environment["EMPORIUM_DATABASE_URL"] = nil
-      process.environment = environment
-      let errors = Pipe()
-      process.standardError = errors
-      process.standardOutput = FileHandle.nullDevice
-      try process.run()
-      #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
-      #expect(process.terminationStatus != 0)
-      return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+      try await ServeCommandTests.failedStart(["--listen", "127.0.0.1:0"] + arguments)
     }
     let replica = "postgresql://emporium@127.0.0.1:1/replica"
     let withoutPrimary = try await failure(["--database-replica-url", replica])

@@ -35,15 +35,6 @@ struct ServeSettingsTests {
   /// Runs `emporium serve` on `database` with `arguments`, expects it to exit unsuccessfully,
   /// and returns what it wrote to standard error.
   static func failedStart(_ database: String, _ arguments: [String]) async throws -> String {
-    let process = Process()
-    process.executableURL = ServeCommandTests.executable
-    process.arguments = ["serve", "--listen", "127.0.0.1:0", "--database-url", database] + arguments
-    let errors = Pipe()
-    process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
-    #expect(process.terminationStatus != 0)
-    return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    try await ServeCommandTests.failedStart(["--listen", "127.0.0.1:0", "--database-url", database] + arguments)
   }
 }

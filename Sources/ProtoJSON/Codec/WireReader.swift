@@ -36,19 +36,19 @@ struct WireReader {
     return (number, wireType)
   }
 
-  mutating func readFixed32() throws(ProtoJSONError) -> UInt32 {
-    guard bytes.endIndex - index >= 4 else { throw ProtoJSONError("truncated fixed32") }
-    var value: UInt32 = 0
-    for offset in 0..<4 { value |= UInt32(bytes[index + offset]) << UInt32(8 * offset) }
-    index += 4
-    return value
-  }
+  mutating func readFixed32() throws(ProtoJSONError) -> UInt32 { try readLittleEndian(UInt32.self, "fixed32") }
 
-  mutating func readFixed64() throws(ProtoJSONError) -> UInt64 {
-    guard bytes.endIndex - index >= 8 else { throw ProtoJSONError("truncated fixed64") }
-    var value: UInt64 = 0
-    for offset in 0..<8 { value |= UInt64(bytes[index + offset]) << UInt64(8 * offset) }
-    index += 8
+  mutating func readFixed64() throws(ProtoJSONError) -> UInt64 { try readLittleEndian(UInt64.self, "fixed64") }
+
+  /// A fixed-width little-endian integer; `name` is the wire type for the error.
+  private mutating func readLittleEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type, _ name: String)
+    throws(ProtoJSONError) -> T
+  {
+    let size = MemoryLayout<T>.size
+    guard bytes.endIndex - index >= size else { throw ProtoJSONError("truncated \(name)") }
+    var value: T = 0
+    for offset in 0..<size { value |= T(bytes[index + offset]) << (8 * offset) }
+    index += size
     return value
   }
 

@@ -76,14 +76,7 @@ struct CartHarness {
     -> CommerceV1.Product
   {
     try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = categoryID
-          $0.price = Self.usd(price)
-          $0.status = status
-        }
-      }, options: seller
+      .with { $0.product = .draft(title, category: categoryID, price: price, status: status) }, options: seller
     ).product!
   }
 

@@ -114,20 +114,8 @@ struct CatalogHarness {
   ) async throws -> CommerceV1.Product {
     try await catalog.createProduct(
       .with {
-        $0.product = .with {
-          $0.title = title
-          $0.details = details
-          $0.categoryId = category
-          $0.price = Self.usd(price)
-          $0.status = status
-          $0.sku = sku
-          $0.attributes = attributes.map { name, value in
-            .with {
-              $0.name = name
-              $0.value = value
-            }
-          }
-        }
+        $0.product = .draft(
+          title, category: category, price: price, status: status, details: details, attributes: attributes, sku: sku)
       }, options: seller
     ).product!
   }

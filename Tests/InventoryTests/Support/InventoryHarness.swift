@@ -97,17 +97,7 @@ struct InventoryHarness {
   /// A product of the harness's seller.
   func product(_ title: String = "Headphones") async throws -> CommerceV1.Product {
     try await catalog.createProduct(
-      .with {
-        $0.product = .with {
-          $0.title = title
-          $0.categoryId = categoryID
-          $0.price = .with {
-            $0.amountMinor = 1999
-            $0.currency = "USD"
-          }
-          $0.status = .active
-        }
-      }, options: seller
+      .with { $0.product = .draft(title, category: categoryID) }, options: seller
     ).product!
   }
 
