@@ -51,6 +51,9 @@ struct PaymentSandboxCommand: AsyncParsableCommand {
   @Option(help: "How long after a PENDING answer the asynchronous result is reported, for example 1s.")
   var asyncDelay = DurationArgument(.seconds(1))
 
+  @Option(help: "How long an authorization holds before it lapses uncaptured and AUTHORIZATION_EXPIRED is reported, for example 7d.")
+  var authorizationHold = DurationArgument(.seconds(7 * 24 * 3600))
+
   @Option(
     name: .customLong("fault"),
     help: ArgumentHelp(
@@ -87,6 +90,7 @@ struct PaymentSandboxCommand: AsyncParsableCommand {
     var settings = SandboxProvider.Configuration()
     settings.latency = latency.duration
     settings.asynchronousDelay = asyncDelay.duration
+    settings.authorizationHold = authorizationHold.duration
     let sandbox = SandboxProvider(webhookSecret: SymmetricKey(data: Data(resolvedWebhookSecret!.utf8)), configuration: settings)
     for fault in faults { sandbox.injectFault(fault.fault, on: fault.operation, times: fault.times) }
 
@@ -124,14 +128,14 @@ struct PaymentSandboxCommand: AsyncParsableCommand {
   }
 }
 
-/// A duration such as `20ms`, `1.5s`, `250us` or `0`.
+/// A duration such as `20ms`, `1.5s`, `250us`, `2h`, `7d` or `0`.
 struct DurationArgument: ExpressibleByArgument, Sendable {
   var duration: Duration
 
   init(_ duration: Duration) { self.duration = duration }
 
   init?(argument: String) {
-    let units: [(suffix: String, nanoseconds: Double)] = [("ms", 1e6), ("us", 1e3), ("ns", 1), ("s", 1e9), ("m", 60e9)]
+    let units: [(suffix: String, nanoseconds: Double)] = [("ms", 1e6), ("us", 1e3), ("ns", 1), ("s", 1e9), ("m", 60e9), ("h", 3600e9), ("d", 86400e9)]
     if argument == "0" {
       duration = .zero
       return

@@ -18,7 +18,7 @@ struct PaymentSandboxCommandTests {
     var output: ProcessOutput
   }
 
-  @Test("emporium serve pays through a payment-sandbox process, which reports the asynchronous card's result back")
+  @Test("emporium serve pays through a payment-sandbox process, which reports the asynchronous card's result and a lapsed hold back")
   func serveWithNetworkSandbox() async throws {
     let database = try await TestCluster.createDatabase("payment_sandbox")
     let keys = NSTemporaryDirectory() + "emporium-keys-\(UUID().uuidString)"
@@ -39,6 +39,7 @@ struct PaymentSandboxCommandTests {
           "--setting", "payments.provider=http://127.0.0.1:\(sandboxPort)",
           "--setting", "payments.provider-api-key=\(apiKey)",
           "--setting", "payments.webhook-secret=\(webhookSecret)",
+          "--setting", "payments.authorization-hold-seconds=3",
           "--setting", "auth.service-identity.payment-gateway=\(gatewaySecret)",
         ], echo: false)
       let output = ProcessOutput()
@@ -46,6 +47,7 @@ struct PaymentSandboxCommandTests {
       process.executableURL = ServeCommandTests.executable
       process.arguments = [
         "payment-sandbox", "--listen", "127.0.0.1:\(sandboxPort)", "--deliver-to", "127.0.0.1:\(server.port)", "--async-delay", "100ms",
+        "--authorization-hold", "3s",
       ]
       // The secrets through the environment, not the command line.
       process.environment = ProcessInfo.processInfo.environment.merging(
@@ -117,6 +119,11 @@ struct PaymentSandboxCommandTests {
         try await payments.getPayment(.with { $0.paymentId = pending.paymentId }, options: orders).payment?.status == .authorized
       })
     #expect(await sandbox.output.waitFor { $0.contains("provider event delivered") ? true : nil } == true)
+    // The first payment was never captured: its hold lapses at the sandbox, which reports it.
+    #expect(
+      try await eventually(within: .seconds(30)) {
+        try await payments.getPayment(.with { $0.paymentId = paid.paymentId }, options: orders).payment?.status == .voided
+      })
     await connection.close()
 
     kill(sandbox.process.processIdentifier, SIGTERM)

@@ -28,6 +28,9 @@ extension PaymentService {
   ///   ReportProviderEvent calls signed with the webhook secret; `optional` (the default with
   ///   the in-process sandbox) also accepts unsigned ones from the payment-gateway identity.
   /// - `provider-timeout-ms`: how long a provider request may take (default 10000).
+  /// - `authorization-hold-seconds`: how long an authorization holds before it lapses
+  ///   uncaptured (default 604800, 7 days); the in-process sandbox lapses its holds after as
+  ///   long, and a network provider should be told the same.
   /// - `orders-relay`: `on` (default) forwards asynchronous authorization results to
   ///   OrderService through the "orders" peer; `off` leaves them in the outbox (OrderService's
   ///   recovery worker still asks PaymentService about payments it waits for).
@@ -61,7 +64,9 @@ extension PaymentService {
           throw CommerceError.invalidArgument(
             field: "sandbox", "sandbox mode is off, but no provider is configured (the setting provider=http://HOST:PORT)")
         }
-        provider = SandboxProvider(webhookSecret: configuration.webhookSecret)
+        var sandbox = SandboxProvider.Configuration()
+        sandbox.authorizationHold = .seconds(configuration.authorizationHold)
+        provider = SandboxProvider(webhookSecret: configuration.webhookSecret, configuration: sandbox)
       }
       let service = PaymentService(
         pool: environment.pool, provider: provider,
@@ -99,6 +104,12 @@ extension PaymentService.Configuration {
         throw CommerceError.invalidArgument(field: "provider-timeout-ms", "must be a positive number of milliseconds")
       }
       providerTimeout = .milliseconds(milliseconds)
+    }
+    if let text = settings["authorization-hold-seconds"] {
+      guard let seconds = Int64(text), seconds > 0 else {
+        throw CommerceError.invalidArgument(field: "authorization-hold-seconds", "must be a positive number of seconds")
+      }
+      authorizationHold = TimeInterval(seconds)
     }
     switch settings["provider"] {
     case nil, "sandbox"?:

@@ -20,6 +20,9 @@ import Synchronization
 /// - A number failing the Luhn check, or a malformed expiry or CVC: ``ProviderError/invalidRequest(field:_:)``.
 /// - Spaces are ignored; tokens "tok_sandbox_<digits>" behave like that number (with an expiry
 ///   in the future and no CVC to check).
+/// - An authorization not captured or voided within ``Configuration/authorizationHold`` (7 days
+///   by default, counted from the request) lapses: the charge is voided and the sandbox
+///   reports AUTHORIZATION_EXPIRED. A capture after that is rejected, as a card network would.
 ///
 /// It is an external party even in-process: it keeps its own record of every request by the
 /// forwarded idempotency key (in memory), so a repeated request returns the first answer and
@@ -37,6 +40,11 @@ public final class SandboxProvider: PaymentProvider {
   public struct Configuration: Sendable {
     /// How long after a PENDING answer the sandbox reports the result.
     public var asynchronousDelay: Duration = .seconds(1)
+    /// How long an authorization holds, from its request, before it lapses uncaptured (7 days,
+    /// as PaymentService's `authorizationHold` assumes; tests shorten both). At least twice
+    /// ``asynchronousDelay`` is used, so a pending authorization is reported before it lapses.
+    public var authorizationHold: Duration = .seconds(7 * 24 * 3600)
+    var effectiveHold: Duration { max(authorizationHold, asynchronousDelay * 2) }
     /// How long a hang fault lasts if the caller does not give up first.
     public var hangDuration: Duration = .seconds(120)
     /// How long every request takes before the sandbox acts on it (a slow provider); none by
@@ -99,11 +107,22 @@ public final class SandboxProvider: PaymentProvider {
     var requests: [Operation: Int] = [:]
     var receiver: (@Sendable (WebhookDelivery) async throws -> Void)?
     var delivered = 0
+    /// Authorizations that lapse unless captured or voided first, soonest first.
+    var holds: [Hold] = []
+  }
+
+  /// When an authorized charge lapses.
+  struct Hold {
+    var lapses: ContinuousClock.Instant
+    var chargeID: String
   }
 
   private let state = Mutex(State())
   private let scheduled: AsyncStream<ScheduledEvent>
   private let schedule: AsyncStream<ScheduledEvent>.Continuation
+  /// Signalled when a hold is added, so the lapse watcher looks at the soonest one again.
+  private let holdsChanged: AsyncStream<Void>
+  private let holdAdded: AsyncStream<Void>.Continuation
 
   struct ScheduledEvent: Sendable {
     var due: ContinuousClock.Instant
@@ -116,6 +135,7 @@ public final class SandboxProvider: PaymentProvider {
     self.secret = webhookSecret
     self.configuration = configuration
     (scheduled, schedule) = AsyncStream.makeStream(of: ScheduledEvent.self)
+    (holdsChanged, holdAdded) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
   // MARK: Test controls
@@ -300,6 +320,11 @@ public final class SandboxProvider: PaymentProvider {
         captureImmediately: request.captureImmediately)
       let result = ProviderAuthorizationResult(providerPaymentID: chargeID, outcome: outcome, message: message, card: card.summary)
       state.authorizations[request.idempotencyKey] = result
+      if outcome == .authorized || (outcome == .pending && !request.captureImmediately) {
+        // Taken under the lock, so holds are added in lapse order.
+        state.holds.append(Hold(lapses: .now + configuration.effectiveHold, chargeID: chargeID))
+        holdAdded.yield()
+      }
       if outcome == .pending {
         // The issuer answers later: the charge settles and the webhook reports it.
         var settled = state.charges[chargeID]!
@@ -317,6 +342,50 @@ public final class SandboxProvider: PaymentProvider {
         schedule.yield(ScheduledEvent(due: .now + configuration.asynchronousDelay, event: event))
       }
       return result
+    }
+  }
+
+  // MARK: Holds
+
+  /// Voids the authorized charges whose holds lapsed by `now` and returns their
+  /// AUTHORIZATION_EXPIRED reports; captured and voided charges just leave the list.
+  func lapseHolds(at now: ContinuousClock.Instant) -> [CommerceV1.ReportProviderEventRequest] {
+    state.withLock { state in
+      var reports: [CommerceV1.ReportProviderEventRequest] = []
+      let due = state.holds.prefix { $0.lapses <= now }.count
+      for hold in state.holds.prefix(due) {
+        guard var charge = state.charges[hold.chargeID], charge.status == .authorized else { continue }
+        charge.status = .voided
+        state.charges[charge.id] = charge
+        reports.append(
+          .with {
+            $0.providerId = id
+            $0.providerEventId = nextEventID()
+            $0.kind = .authorizationExpired
+            $0.providerPaymentId = charge.id
+            $0.amount = charge.amount.proto
+            $0.providerMessage = "The authorization lapsed uncaptured."
+            $0.occurTime = .init(configuration.now())
+          })
+      }
+      state.holds.removeFirst(due)
+      return reports
+    }
+  }
+
+  /// Until cancelled: sleeps until the soonest hold lapses (or, with none, until one is added),
+  /// then reports the lapsed ones through the webhook. Holds are added in lapse order (each
+  /// lapses ``Configuration/authorizationHold`` after its request), so none lapses before the
+  /// one slept on.
+  func watchHolds() async {
+    var added = holdsChanged.makeAsyncIterator()
+    while !Task.isCancelled {
+      if let soonest = state.withLock({ $0.holds.first?.lapses }) {
+        do { try await Task.sleep(until: soonest) } catch { return }
+      } else if await added.next() == nil {
+        return
+      }
+      for report in lapseHolds(at: .now) { schedule.yield(ScheduledEvent(due: .now, event: report)) }
     }
   }
 
@@ -346,6 +415,7 @@ public final class SandboxProvider: PaymentProvider {
     func run() async throws {
       await cancelWhenGracefulShutdown {
         await withDiscardingTaskGroup { group in
+          group.addTask { await sandbox.watchHolds() }
           for await scheduled in sandbox.scheduled {
             group.addTask { await deliver(scheduled) }
           }
@@ -385,3 +455,4 @@ public final class SandboxProvider: PaymentProvider {
     }
   }
 }
+

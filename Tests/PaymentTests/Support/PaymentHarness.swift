@@ -49,10 +49,19 @@ struct PaymentHarness {
   static func run<Result>(
     _ placement: SandboxPlacement = .inProcess,
     adjust: @escaping @Sendable (inout PaymentService.Configuration) -> Void = { _ in }, withOrders: Bool = false,
-    asynchronousDelay: Duration = .seconds(1), _ body: (PaymentHarness) async throws -> Result
+    asynchronousDelay: Duration = .seconds(1), authorizationHold: Duration? = nil, _ body: (PaymentHarness) async throws -> Result
   ) async throws -> Result {
     var sandboxConfiguration = SandboxProvider.Configuration()
     sandboxConfiguration.asynchronousDelay = asynchronousDelay
+    var adjust = adjust
+    if let authorizationHold {
+      // The provider's hold and the one PaymentService shows agree, as in a deployment.
+      sandboxConfiguration.authorizationHold = authorizationHold
+      adjust = { [adjust] configuration in
+        configuration.authorizationHold = SandboxProvider.seconds(authorizationHold)
+        adjust(&configuration)
+      }
+    }
     sandboxConfiguration.initialRetryDelay = .milliseconds(20)
     sandboxConfiguration.maximumRetryDelay = .milliseconds(200)
     let sandboxSettings = sandboxConfiguration
