@@ -21,6 +21,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var reader: FrameReader
   private var outbound = OutboundStream()
   @exclusivity(unchecked) private var batch = ByteBuffer()
+  /// The mirror of the server's metadata table (docs/PROTOCOL.md §7.1), sized by its SETTINGS.
+  @exclusivity(unchecked) private var metadataTable = MetadataTableEncoder()
   @exclusivity(unchecked) private var flushScheduled = false
   @exclusivity(unchecked) private var reading = false
   @exclusivity(unchecked) private var calls: [UInt32: ClientCall] = [:]
@@ -147,6 +149,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       break
     case .handshakeComplete(let compression):
       handshakeTimer?.cancel()
+      metadataTable.size = Int(state.peer.metadataTableSize)
       FrameEncoder.writeSettingsAck(into: &batch)
       flush()
       ready.succeed()
@@ -244,7 +247,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       }
     }
     FrameEncoder.writeCallOpen(
-      callID: id, path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata, into: &batch)
+      callID: id, path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata, table: &metadataTable,
+      headerLimit: HeaderLimits.payloadLimit(state.peer), into: &batch)
     return true
   }
 

@@ -29,7 +29,9 @@ struct FrameReader: ~Copyable {
   ///   - settings: this side's own settings (the limits it enforces on what it reads).
   ///   - inflationLimit: how far the peer's compressed stream may inflate; nil for no limit.
   init(role: FrameDecoder.Role, settings: ConnectionSettings, inflationLimit: InflationLimit? = nil) {
-    decoder = FrameDecoder(role: role, maxFrameSize: settings.maxFrameSize, maxHeaderSize: settings.maxHeaderSize)
+    decoder = FrameDecoder(
+      role: role, maxFrameSize: settings.maxFrameSize, maxHeaderSize: settings.maxHeaderSize,
+      metadataTableSize: settings.metadataTableSize)
     inbound = InboundStream(limit: inflationLimit)
     windowLogMax = Int32(settings.zstdWindowLogMax)
   }

@@ -22,7 +22,11 @@ public struct ConnectionSettings: Hashable, Sendable {
     case zstdWindowLogMax = 0x5
     case maxHeaderSize = 0x6
     case maxMessageSize = 0x7
+    case metadataTableSize = 0x8
   }
+
+  /// The largest METADATA_TABLE_SIZE a side may announce.
+  static let maxMetadataTableSize: UInt32 = 256
 
   /// The largest frame payload this side accepts. Default 64 KiB; 1 KiB to 16 MiB.
   public var maxFrameSize: UInt32 = 64 << 10
@@ -38,12 +42,17 @@ public struct ConnectionSettings: Hashable, Sendable {
   public var maxHeaderSize: UInt32 = 16 << 10
   /// The largest message accepted. Default 4 MiB.
   public var maxMessageSize: UInt32 = 4 << 20
+  /// Metadata entries this side keeps per connection for the peer's calls to name by index
+  /// (docs/PROTOCOL.md §7.1). Default 0: none (a client's default); servers announce
+  /// ``RPCServer/Configuration``'s 16. 0 to 256.
+  public var metadataTableSize: UInt32 = 0
 
   public init() {}
 
-  /// The SETTINGS payload.
+  /// The SETTINGS payload. METADATA_TABLE_SIZE goes out only when there is a table (absent
+  /// means 0).
   func encode() -> [(UInt16, UInt32)] {
-    [
+    var pairs: [(UInt16, UInt32)] = [
       (Identifier.maxFrameSize.rawValue, maxFrameSize),
       (Identifier.maxConcurrentCalls.rawValue, maxConcurrentCalls),
       (Identifier.initialCallWindow.rawValue, initialCallWindow),
@@ -52,6 +61,8 @@ public struct ConnectionSettings: Hashable, Sendable {
       (Identifier.maxHeaderSize.rawValue, maxHeaderSize),
       (Identifier.maxMessageSize.rawValue, maxMessageSize),
     ]
+    if metadataTableSize > 0 { pairs.append((Identifier.metadataTableSize.rawValue, metadataTableSize)) }
+    return pairs
   }
 
   /// Applies received settings to the defaults. Unknown identifiers are ignored; values out of
@@ -75,6 +86,9 @@ public struct ConnectionSettings: Hashable, Sendable {
         settings.zstdWindowLogMax = value
       case .maxHeaderSize: settings.maxHeaderSize = value
       case .maxMessageSize: settings.maxMessageSize = value
+      case .metadataTableSize:
+        guard value <= maxMetadataTableSize else { throw .init(.protocolError, "METADATA_TABLE_SIZE \(value) out of range") }
+        settings.metadataTableSize = value
       case nil: continue
       }
     }

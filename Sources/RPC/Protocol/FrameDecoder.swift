@@ -14,12 +14,17 @@ struct FrameDecoder {
   let role: Role
   var maxFrameSize: UInt32
   var maxHeaderSize: UInt32
+  /// The entries the client's calls stored, when this (server) side announced a table.
+  private var metadataTable: MetadataTable?
   private var buffer = ByteBuffer()
 
-  init(role: Role, maxFrameSize: UInt32, maxHeaderSize: UInt32) {
+  /// - Parameter metadataTableSize: this side's METADATA_TABLE_SIZE; a server with a table
+  ///   accepts stored and indexed entries in call openings.
+  init(role: Role, maxFrameSize: UInt32, maxHeaderSize: UInt32, metadataTableSize: UInt32 = 0) {
     self.role = role
     self.maxFrameSize = maxFrameSize
     self.maxHeaderSize = maxHeaderSize
+    if role == .server, metadataTableSize > 0 { metadataTable = MetadataTable(size: Int(metadataTableSize)) }
   }
 
   /// Removes and returns the bytes not yet decoded (used when the rest of the stream switches
@@ -62,7 +67,9 @@ struct FrameDecoder {
     }
     buffer.moveReaderIndex(forwardBy: Wire.frameHeaderLength)
     var payload = buffer.readSlice(length: Int(length))!
-    return try Self.parse(type: type, flags: flags, callID: callID, payload: &payload, role: role, maxHeaderSize: maxHeaderSize)
+    return try Self.parse(
+      type: type, flags: flags, callID: callID, payload: &payload, role: role, maxHeaderSize: maxHeaderSize,
+      metadataTable: &metadataTable)
   }
 
   private mutating func compact() {
@@ -72,7 +79,8 @@ struct FrameDecoder {
   // MARK: Payloads
 
   static func parse(
-    type: FrameType, flags: UInt8, callID: UInt32, payload: inout ByteBuffer, role: Role, maxHeaderSize: UInt32
+    type: FrameType, flags: UInt8, callID: UInt32, payload: inout ByteBuffer, role: Role, maxHeaderSize: UInt32,
+    metadataTable: inout MetadataTable?
   ) throws(ProtocolViolation) -> Frame {
     func requireConnection() throws(ProtocolViolation) {
       guard callID == 0 else { throw ProtocolViolation(.protocolError, "\(type) frame on call \(callID); it belongs to call 0") }
@@ -115,12 +123,13 @@ struct FrameDecoder {
           throw ProtocolViolation(.protocolError, "method path is not UTF-8")
         }
         let timeout = payload.readInteger(as: UInt64.self)!
-        let metadata = try readMetadata(&payload)
+        let metadata = try readMetadata(&payload, table: &metadataTable)
         try requireEmpty()
         return .callOpen(
           callID: callID, CallOpen(pathBytes: path, timeoutMicroseconds: timeout == 0 ? nil : timeout, metadata: metadata))
       case .client:
-        let metadata = try readMetadata(&payload)
+        var noTable: MetadataTable?
+        let metadata = try readMetadata(&payload, table: &noTable)
         try requireEmpty()
         return .responseHeaders(callID: callID, metadata)
       }
@@ -146,7 +155,8 @@ struct FrameDecoder {
         let detailsLength = payload.readInteger(as: UInt32.self),
         let details = payload.readBytes(length: Int(detailsLength))
       else { throw ProtocolViolation(.protocolError, "truncated TRAILERS on call \(callID)") }
-      let metadata = try readMetadata(&payload)
+      var noTable: MetadataTable?
+      let metadata = try readMetadata(&payload, table: &noTable)
       try requireEmpty()
       return .trailers(
         callID: callID,
@@ -202,31 +212,55 @@ struct FrameDecoder {
     }
   }
 
-  private static func readMetadata(_ payload: inout ByteBuffer) throws(ProtocolViolation) -> Metadata {
+  /// A metadata block. With a `table` (a call opening, on a server that announced one), an
+  /// entry may be stored in it (bit 31 of its value length) or name one of its slots (key length
+  /// 0, then the slot as u16); without one, both are protocol errors.
+  private static func readMetadata(_ payload: inout ByteBuffer, table: inout MetadataTable?) throws(ProtocolViolation)
+    -> Metadata
+  {
     guard let count = payload.readInteger(as: UInt16.self) else {
       throw ProtocolViolation(.protocolError, "truncated metadata")
     }
     var metadata = Metadata()
     if count > 0 { metadata.reserveCapacity(Int(count)) }
     for _ in 0..<count {
+      guard let keyLength = payload.readInteger(as: UInt8.self) else {
+        throw ProtocolViolation(.protocolError, "truncated metadata entry")
+      }
+      if keyLength == 0, table != nil {
+        guard let index = payload.readInteger(as: UInt16.self) else {
+          throw ProtocolViolation(.protocolError, "truncated metadata entry")
+        }
+        guard let entry = table!.entry(at: Int(index)) else {
+          throw ProtocolViolation(.protocolError, "metadata table slot \(index) is empty")
+        }
+        metadata.add(lowercasedKey: entry.key, entry.value)
+        continue
+      }
       // Slices of the payload: validated in place, copied once into the String or array kept.
-      guard let keyLength = payload.readInteger(as: UInt8.self),
-        let key = payload.readSlice(length: Int(keyLength)),
-        let valueLength = payload.readInteger(as: UInt32.self),
-        let value = payload.readSlice(length: Int(valueLength))
+      guard let key = payload.readSlice(length: Int(keyLength)),
+        var valueLength = payload.readInteger(as: UInt32.self)
       else { throw ProtocolViolation(.protocolError, "truncated metadata entry") }
+      let store = table != nil && valueLength & MetadataTable.storeFlag != 0
+      valueLength &= store ? ~MetadataTable.storeFlag : .max
+      guard let value = payload.readSlice(length: Int(valueLength)) else {
+        throw ProtocolViolation(.protocolError, "truncated metadata entry")
+      }
       guard Metadata.isValidKey(key.readableBytesView) else {
         throw ProtocolViolation(.protocolError, "invalid metadata key")
       }
       let keyString = String(buffer: key)  // valid keys are lower-case ASCII
+      let entry: Metadata.Entry
       if key.readableBytesView.suffix(4).elementsEqual("-bin".utf8) {  // bytes: no Unicode-aware hasSuffix
-        metadata.add(keyString, binary: Array(value.readableBytesView))
+        entry = .binary(Array(value.readableBytesView))
       } else {
         guard Metadata.isValidText(value.readableBytesView) else {
           throw ProtocolViolation(.protocolError, "metadata value of '\(keyString)' is not printable ASCII")
         }
-        metadata.add(lowercasedKey: keyString, String(buffer: value))
+        entry = .text(String(buffer: value))
       }
+      metadata.add(lowercasedKey: keyString, entry)
+      if store { table!.store(key: keyString, value: entry) }
     }
     return metadata
   }

@@ -47,11 +47,23 @@ enum FrameEncoder {
 
   /// The HEADERS frame that opens a call, with the path written straight from the method's
   /// string (no ``CallOpen`` to build on the client's per-call path).
+  ///
+  /// With a `table` (the server's, mirrored), credentials are stored in it or named by slot
+  /// (docs/PROTOCOL.md §7.1), unless the frame as it would be without the table exceeds
+  /// `headerLimit`: the server skips such a frame unread, so it must not change the table.
   static func writeCallOpen(
-    callID: UInt32, path: String, timeoutMicroseconds: UInt64?, metadata: Metadata, into buffer: inout ByteBuffer
+    callID: UInt32, path: String, timeoutMicroseconds: UInt64?, metadata: Metadata, table: inout MetadataTableEncoder,
+    headerLimit: Int, into buffer: inout ByteBuffer
   ) {
-    writeCallOpen(callID: callID, timeoutMicroseconds: timeoutMicroseconds, metadata: metadata, into: &buffer) {
-      $0.writeString(path)
+    guard table.size > 0, !metadata.isEmpty, 10 + path.utf8.count + metadata.literalSize <= headerLimit else {
+      writeCallOpen(callID: callID, timeoutMicroseconds: timeoutMicroseconds, metadata: metadata, into: &buffer) {
+        $0.writeString(path)
+      }
+      return
+    }
+    writeFrame(.headers, callID: callID, into: &buffer) { buffer in
+      writeCallOpenHead(timeoutMicroseconds: timeoutMicroseconds, into: &buffer) { $0.writeString(path) }
+      writeMetadata(metadata, table: &table, into: &buffer)
     }
   }
 
@@ -60,13 +72,20 @@ enum FrameEncoder {
     writePath: (inout ByteBuffer) -> Int
   ) {
     writeFrame(.headers, callID: callID, into: &buffer) { buffer in
-      let lengthIndex = buffer.writerIndex
-      buffer.writeInteger(UInt16(0))
-      let length = writePath(&buffer)
-      buffer.setInteger(UInt16(truncatingIfNeeded: length), at: lengthIndex)
-      buffer.writeInteger(timeoutMicroseconds ?? 0)
+      writeCallOpenHead(timeoutMicroseconds: timeoutMicroseconds, into: &buffer, writePath: writePath)
       writeMetadata(metadata, into: &buffer)
     }
+  }
+
+  /// A call opening's path and timeout.
+  private static func writeCallOpenHead(
+    timeoutMicroseconds: UInt64?, into buffer: inout ByteBuffer, writePath: (inout ByteBuffer) -> Int
+  ) {
+    let lengthIndex = buffer.writerIndex
+    buffer.writeInteger(UInt16(0))
+    let length = writePath(&buffer)
+    buffer.setInteger(UInt16(truncatingIfNeeded: length), at: lengthIndex)
+    buffer.writeInteger(timeoutMicroseconds ?? 0)
   }
 
   static func writeResponseHeaders(callID: UInt32, _ metadata: Metadata, into buffer: inout ByteBuffer) {
@@ -160,6 +179,14 @@ enum FrameEncoder {
   /// Metadata entries; keys that are not valid and text values that are not printable are
   /// dropped here rather than sent (the sender's API validates earlier and says why).
   static func writeMetadata(_ metadata: Metadata, into buffer: inout ByteBuffer) {
+    var noTable = MetadataTableEncoder()
+    writeMetadata(metadata, table: &noTable, into: &buffer)
+  }
+
+  /// A metadata block whose entries are each written as `table` decides: as they are, stored,
+  /// or by slot (a call opening to a server with a table, docs/PROTOCOL.md §7.1; with a table
+  /// of size 0, every entry as it is).
+  static func writeMetadata(_ metadata: Metadata, table: inout MetadataTableEncoder, into buffer: inout ByteBuffer) {
     let countIndex = buffer.writerIndex
     buffer.writeInteger(UInt16(0))
     var count: UInt16 = 0
@@ -168,10 +195,16 @@ enum FrameEncoder {
       switch value {
       case .text(let text):
         guard Metadata.isValidText(text.utf8) else { continue }
-        buffer.writeInteger(UInt8(key.utf8.count))
-        buffer.writeString(key)
-        buffer.writeInteger(UInt32(text.utf8.count))
-        buffer.writeString(text)
+        switch table.use(key: key, value: text) {
+        case .reference(let slot):
+          buffer.writeInteger(UInt8(0))
+          buffer.writeInteger(slot)
+        case let use:
+          buffer.writeInteger(UInt8(key.utf8.count))
+          buffer.writeString(key)
+          buffer.writeInteger(UInt32(text.utf8.count) | (use == .store ? MetadataTable.storeFlag : 0))
+          buffer.writeString(text)
+        }
       case .binary(let bytes):
         buffer.writeInteger(UInt8(key.utf8.count))
         buffer.writeString(key)

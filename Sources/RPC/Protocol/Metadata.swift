@@ -54,6 +54,11 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
     entries.append((key, .text(value)))
   }
 
+  /// Adds an entry whose key is known to be valid and lower-case.
+  mutating func add(lowercasedKey key: String, _ value: Entry) {
+    entries.append((key, value))
+  }
+
   /// Appends a binary value; `key` must end in `-bin`.
   public mutating func add(_ key: String, binary value: [UInt8]) {
     entries.append((Self.lowercased(key), .binary(value)))
@@ -87,6 +92,14 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
   }
 
   public var isEmpty: Bool { entries.isEmpty }
+
+  /// The bytes of the metadata block with every entry sent as it is (an upper bound: entries
+  /// the encoder drops count too).
+  var literalSize: Int {
+    var size = 2
+    for (key, value) in entries { size += 1 + key.utf8.count + 4 + value.byteCount }
+    return size
+  }
   public var count: Int { entries.count }
 
   public func makeIterator() -> IndexingIterator<[(key: String, value: Entry)]> {

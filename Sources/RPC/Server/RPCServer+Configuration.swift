@@ -8,8 +8,13 @@ extension RPCServer {
     /// Where to listen. Default 127.0.0.1:7700.
     public var host = "127.0.0.1"
     public var port = 7700
-    /// The limits and capabilities announced to every client.
-    public var settings = ConnectionSettings()
+    /// The limits and capabilities announced to every client; a metadata table of 16 entries
+    /// (docs/PROTOCOL.md §7.1) unless set otherwise.
+    public var settings: ConnectionSettings = {
+      var settings = ConnectionSettings()
+      settings.metadataTableSize = 16
+      return settings
+    }()
     /// Flood limits for PING and CANCEL frames.
     public var limits = FloodLimits()
     /// Handlers running at once, across all connections; calls past it are refused

@@ -28,7 +28,8 @@ struct ProtocolDocumentTests {
       let suffix = compression == .none ? "none" : "zstd"
       var clientSettings = ConnectionSettings()
       clientSettings.compression = compression == .none ? [.none] : [.none, .zstd]
-      var serverSettings = ConnectionSettings()
+      // What an Emporium server announces by default (its metadata table included).
+      var serverSettings = RPCServer.Configuration().settings
       serverSettings.compression = [compression]
 
       var clientHello = ByteBuffer()
