@@ -47,6 +47,12 @@ struct CheckoutBench: AsyncParsableCommand {
   @Option(help: "Rows per product in pgbench's bucketed variant.") var buckets = 16
   @Option(help: "Phases to run (names as printed, comma-separated prefixes); all by default.") var only = ""
   @Option(help: "pgbench.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+  @Flag(
+    help: """
+      Commit durably, as a production server does (fsync, synchronous_commit and full_page_writes on); \
+      the embedded cluster otherwise turns them off, which makes every commit nearly free.
+      """)
+  var durable = false
 
   var levels: [Int] { concurrency.split(separator: ",").compactMap { Int($0) } }
   var levelsMaximum: Int { levels.max() ?? 1 }
@@ -59,8 +65,12 @@ struct CheckoutBench: AsyncParsableCommand {
     if let databaseURL {
       url = databaseURL
     } else {
-      print("starting an embedded cluster...")
-      let started = try await EmbeddedPostgres.start()
+      print(durable ? "starting an embedded cluster (durable commits)..." : "starting an embedded cluster...")
+      var configuration = EmbeddedPostgres.Configuration()
+      if durable {
+        configuration.serverSettings = ["fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"]
+      }
+      let started = try await EmbeddedPostgres.start(configuration)
       cluster = started
       url = try await started.createDatabase("checkout_bench")
     }
