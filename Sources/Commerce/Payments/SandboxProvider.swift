@@ -455,4 +455,3 @@ public final class SandboxProvider: PaymentProvider {
     }
   }
 }
-
