@@ -250,20 +250,31 @@ struct PostgresPoolTests {
   func strayCancelsSpareTransactions() async throws {
     // One connection: each round's transaction runs where the cancelled statement ran. The
     // statement is short, so its cancel request (a new connection to the server) often lands
-    // after it finished, while the transaction runs.
+    // after it finished. The transaction then waits on an advisory lock another session holds,
+    // and is let go only once it is seen waiting: a cancel still on its way would stop it there.
     let pool = try await self.makePool(maximumConnections: 1)
+    let holder = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    let observer = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    let marker = "stray_cancel_\(UInt32.random(in: 0...UInt32.max))"
     var cancelsSent = 0
     for _ in 0..<150 {
+      try await holder.query("SELECT pg_advisory_lock(4242)")
       let victim = Task { try await pool.query("SELECT 1") }
       victim.cancel()
       if case .failure = await victim.result { cancelsSent += 1 }
-      let value = try await pool.withTransaction { tx in
-        try await tx.query("SELECT pg_sleep(0.005)")
-        return try await tx.query("SELECT 7").scalar(as: Int32.self)
+      let transaction = Task {
+        try await pool.withTransaction { tx in
+          try await tx.query("SELECT pg_advisory_xact_lock(4242), '\(marker)'")
+          return try await tx.query("SELECT 7").scalar(as: Int32.self)
+        }
       }
-      #expect(value == 7)
+      #expect(try await eventually { try await Activity.activeStatements(containing: marker, on: observer) == 1 })
+      try await holder.query("SELECT pg_advisory_unlock(4242)")
+      #expect(try await transaction.value == 7)
     }
     #expect(cancelsSent > 0)
+    await holder.close()
+    await observer.close()
     await pool.close()
   }
 

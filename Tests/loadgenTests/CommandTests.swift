@@ -20,17 +20,28 @@ import Testing
     return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
   }
 
-  @Test func capacityStepsUpToTheMaximumWhenEveryStepPasses() async throws {
+  /// Runs `loadgen capacity` with the echo scenario against an echo server, with `arguments`
+  /// beside the target, `--warmup 0s`, `--quiet` and `--json`; its report. `expectFailure`: the
+  /// command must exit with status 1 (no rate met the objective).
+  func capacity(_ arguments: [String], expectFailure: Bool = false) async throws -> CapacityReport {
     let json = temporaryFile("capacity.json")
     try await withServer { _, port in
-      let command = try CapacityCommand.parse([
-        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p99<60s", "--max-error-rate", "100%",
-        "--start-rate", "20", "--max-rate", "80", "--step-duration", "300ms", "--warmup", "0s",
-        "--confirm-duration", "300ms", "--min-journeys", "0", "--quiet", "--json", json,
-      ])
-      try await command.run()
+      let command = try CapacityCommand.parse(
+        ["--scenario", "echo", "--target", "127.0.0.1:\(port)", "--warmup", "0s", "--quiet", "--json", json] + arguments)
+      if expectFailure {
+        await #expect(throws: ExitCode(1)) { try await command.run() }
+      } else {
+        try await command.run()
+      }
     }
-    let report = try read(CapacityReport.self, from: json)
+    return try read(CapacityReport.self, from: json)
+  }
+
+  @Test func capacityStepsUpToTheMaximumWhenEveryStepPasses() async throws {
+    let report = try await capacity([
+      "--slo", "p99<60s", "--max-error-rate", "100%", "--start-rate", "20", "--max-rate", "80", "--step-duration", "300ms",
+      "--confirm-duration", "300ms", "--min-journeys", "0",
+    ])
     #expect(report.steps.map(\.rate) == [20, 40, 80, 80])
     #expect(report.steps.map(\.phase) == [.stepUp, .stepUp, .stepUp, .confirm])
     #expect(report.steps.allSatisfy { $0.passed && $0.figures.journeys > 0 && $0.figures.errors == 0 })
@@ -42,16 +53,10 @@ import Testing
   }
 
   @Test func capacityStepsRunLongEnoughForTheirPercentile() async throws {
-    let json = temporaryFile("capacity.json")
-    try await withServer { _, port in
-      let command = try CapacityCommand.parse([
-        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p99<60s", "--max-error-rate", "100%",
-        "--start-rate", "20", "--max-rate", "20", "--step-duration", "300ms", "--warmup", "0s",
-        "--confirm-duration", "300ms", "--min-journeys", "40", "--arrivals", "uniform", "--quiet", "--json", json,
-      ])
-      try await command.run()
-    }
-    let report = try read(CapacityReport.self, from: json)
+    let report = try await capacity([
+      "--slo", "p99<60s", "--max-error-rate", "100%", "--start-rate", "20", "--max-rate", "20", "--step-duration", "300ms",
+      "--confirm-duration", "300ms", "--min-journeys", "40", "--arrivals", "uniform",
+    ])
     #expect(report.settings.minimumJourneys == 40)
     #expect(report.steps.map(\.phase) == [.stepUp, .confirm])
     // 40 journeys at 20/s: a 2 s step, not 300 ms; the confirmation three times as long.
@@ -60,15 +65,9 @@ import Testing
   }
 
   @Test func capacityExitsNonZeroWhenNoRateMeetsTheObjective() async throws {
-    let json = temporaryFile("capacity.json")
-    try await withServer { _, port in
-      let command = try CapacityCommand.parse([
-        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--slo", "p50<1us", "--start-rate", "20",
-        "--min-rate", "10", "--no-recheck", "--step-duration", "300ms", "--warmup", "0s", "--quiet", "--json", json,
-      ])
-      await #expect(throws: ExitCode(1)) { try await command.run() }
-    }
-    let report = try read(CapacityReport.self, from: json)
+    let report = try await capacity(
+      ["--slo", "p50<1us", "--start-rate", "20", "--min-rate", "10", "--no-recheck", "--step-duration", "300ms"],
+      expectFailure: true)
     #expect(report.steps.map(\.rate) == [20, 10])
     #expect(report.steps.map(\.phase) == [.stepUp, .stepDown])
     #expect(report.steps.allSatisfy { !$0.passed })
