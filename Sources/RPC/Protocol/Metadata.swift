@@ -94,12 +94,14 @@ public struct Metadata: Hashable, Sendable, ExpressibleByDictionaryLiteral, Sequ
   public var isEmpty: Bool { entries.isEmpty }
 
   /// The bytes of the metadata block with every entry sent as it is (an upper bound: entries
-  /// the encoder drops count too).
+  /// the encoder drops count too). ``HeaderLimits/encodedSize(key:value:)`` without its
+  /// validation, which a call opening's hot path need not pay twice.
   var literalSize: Int {
     var size = 2
     for (key, value) in entries { size += 1 + key.utf8.count + 4 + value.byteCount }
     return size
   }
+
   public var count: Int { entries.count }
 
   public func makeIterator() -> IndexingIterator<[(key: String, value: Entry)]> {

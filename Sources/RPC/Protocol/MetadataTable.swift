@@ -11,29 +11,39 @@ struct MetadataTable {
   /// Bit 31 of an entry's value length: store this entry in the table.
   static let storeFlag: UInt32 = 1 << 31
 
+  private var slots: TableSlots<(key: String, value: Metadata.Entry)>
+
+  init(size: Int) { slots = TableSlots(size: size) }
+
+  /// Stores an entry in the next slot, replacing the oldest once the table is full.
+  mutating func store(key: String, value: Metadata.Entry) { slots.store((key, value)) }
+
+  /// The entry in slot `index`, or nil when that slot was never filled.
+  func entry(at index: Int) -> (key: String, value: Metadata.Entry)? { slots[index] }
+}
+
+/// The slots both sides of a metadata table fill alike: slot `stored mod size`.
+struct TableSlots<Element> {
   let size: Int
-  private var slots: [(key: String, value: Metadata.Entry)] = []
+  private(set) var elements: [Element] = []
   private var stored = 0
 
   init(size: Int) {
     self.size = size
-    slots.reserveCapacity(size)
+    elements.reserveCapacity(size)
   }
 
-  /// Stores an entry in the next slot, replacing the oldest once the table is full.
-  mutating func store(key: String, value: Metadata.Entry) {
-    if slots.count < size {
-      slots.append((key, value))
+  mutating func store(_ element: Element) {
+    if elements.count < size {
+      elements.append(element)
     } else {
-      slots[stored % size] = (key, value)
+      elements[stored % size] = element
     }
     stored += 1
   }
 
-  /// The entry in slot `index`, or nil when that slot was never filled.
-  func entry(at index: Int) -> (key: String, value: Metadata.Entry)? {
-    index < slots.count ? slots[index] : nil
-  }
+  /// The element in slot `index`, or nil when that slot was never filled.
+  subscript(index: Int) -> Element? { index < elements.count ? elements[index] : nil }
 }
 
 /// The client's mirror of the server's ``MetadataTable``: decides, entry by entry in the order
@@ -54,24 +64,21 @@ struct MetadataTableEncoder {
   static let minimumSize = 16
 
   /// The server's METADATA_TABLE_SIZE; 0 until it announced one (nothing is stored then).
-  var size = 0
-  private var slots: [(key: String, value: String)] = []
-  private var stored = 0
+  var size: Int {
+    get { slots.size }
+    set { slots = TableSlots(size: newValue) }
+  }
+  private var slots = TableSlots<(key: String, value: String)>(size: 0)
 
   /// How to write entry `key`: `value`, updating the mirror as the server will update its table.
   mutating func use(key: String, value: String) -> Use {
     guard size > 0, value.utf8.count >= Self.minimumSize, Self.indexedKeys.contains(key) else { return .literal }
     // A handful of slots: a scan is cheaper than hashing a token of a few hundred bytes, and a
     // caller reusing its options passes the same string, which compares by identity.
-    for index in slots.indices where slots[index].key == key && slots[index].value == value {
+    for (index, slot) in slots.elements.enumerated() where slot.key == key && slot.value == value {
       return .reference(UInt16(index))
     }
-    if slots.count < size {
-      slots.append((key, value))
-    } else {
-      slots[stored % size] = (key, value)
-    }
-    stored += 1
+    slots.store((key, value))
     return .store
   }
 }
