@@ -107,7 +107,7 @@ let package = Package(
     .executableTarget(
       name: "EchoBench",
       dependencies: [
-        "BenchmarkFixtures", "SwiftProtobufPeer", "EchoBenchCZstd",
+        "BenchmarkFixtures", "SwiftProtobufPeer", "EchoBenchCZstd", "BenchSupport",
         // The unary clients run on loadgen's load core (closed model), and every driver records
         // into its histogram layout.
         .product(name: "LoadCore", package: "emporium"),
@@ -169,7 +169,7 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
-    // What the benchmark executables share: running pgbench, CPU time.
+    // What the benchmark executables share: running pgbench, CPU time, /proc.
     .target(name: "BenchSupport"),
     .target(name: "EchoBenchMallocCounter", linkerSettings: [.linkedLibrary("dl")]),
     .systemLibrary(name: "EchoBenchCZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import PostgresBenchLibPQ
 import Synchronization
@@ -10,15 +11,24 @@ import Synchronization
 /// connection with one `SELECT 1` (prepared) in flight; a thread `poll()`s its sockets, reads
 /// what is ready and sends the next statement on that connection at once, as pgbench does.
 enum BareLibPQ {
-  static func selectOne(url: String, clients: Int, threads: Int, seconds: Int) throws -> Measurement {
+  /// A thread's count of finished statements, read by the main thread at the window's ends
+  /// (one per thread, padded to its own cache line).
+  final class Counter: Sendable {
+    let value = Atomic<Int>(0)
+    let padding: (Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0)
+  }
+
+  /// Runs for `warmup` + `seconds`; measures the last `seconds`.
+  static func selectOne(url: String, clients: Int, threads: Int, warmup: Int, seconds: Int) throws -> Measurement {
     let threads = max(1, min(threads, clients))
     let go = Atomic<Bool>(false)
     let ready = Atomic<Int>(0)
     let failed = Atomic<Bool>(false)
-    let counts = Mutex<[Int]>([])
+    let counters = (0..<threads).map { _ in Counter() }
     let end = Mutex<ContinuousClock.Instant>(.now)
     let finished = DispatchGroup()
     for index in 0..<threads {
+      let counter = counters[index]
       let share = clients / threads + (index < clients % threads ? 1 : 0)
       finished.enter()
       Thread {
@@ -52,7 +62,6 @@ enum BareLibPQ {
           failed.store(true, ordering: .relaxed)
           return
         }
-        var count = 0
         while ContinuousClock.now < until {
           guard poll(&fds, nfds_t(fds.count), 100) >= 0 else { continue }
           for slot in fds.indices where fds[slot].revents != 0 {
@@ -70,7 +79,7 @@ enum BareLibPQ {
               PQclear(result)
             }
             if done {
-              count += 1
+              counter.value.add(1, ordering: .relaxed)
               guard send(pg) else {
                 failed.store(true, ordering: .relaxed)
                 return
@@ -83,21 +92,24 @@ enum BareLibPQ {
           _ = PQsetnonblocking(pg, 0)
           while let result = PQgetResult(pg) { PQclear(result) }
         }
-        counts.withLock { $0.append(count) }
       }.start()
     }
     while ready.load(ordering: .acquiring) < threads { usleep(1000) }
     guard !failed.load(ordering: .relaxed) else {
       throw NSError(domain: "postgres-bench", code: 3, userInfo: [NSLocalizedDescriptionKey: "bare libpq: could not connect or prepare"])
     }
-    let cpuBefore = cpuSeconds(RUSAGE_SELF)
-    let start = ContinuousClock.now
-    end.withLock { $0 = start + .seconds(seconds) }
+    func count() -> Int { counters.reduce(0) { $0 + $1.value.load(ordering: .relaxed) } }
+    end.withLock { $0 = .now + .seconds(warmup + seconds) + .milliseconds(200) }
     go.store(true, ordering: .releasing)
-    finished.wait()
+    Thread.sleep(forTimeInterval: Double(warmup))
+    let cpuBefore = ProcFS.cpuSeconds(pid: getpid()) ?? 0
+    let countBefore = count()
+    let start = ContinuousClock.now
+    Thread.sleep(forTimeInterval: Double(seconds))
+    let done = count() - countBefore
+    let cpu = (ProcFS.cpuSeconds(pid: getpid()) ?? 0) - cpuBefore
     let elapsed = start.duration(to: .now)
-    let cpu = cpuSeconds(RUSAGE_SELF) - cpuBefore
-    let done = counts.withLock { $0.reduce(0, +) }
+    finished.wait()
     let elapsedSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     return Measurement(tps: Double(done) / elapsedSeconds, cpuMicroseconds: cpu * 1e6 / Double(max(1, done)), allocations: nil)
   }

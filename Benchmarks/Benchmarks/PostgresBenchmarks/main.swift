@@ -2,16 +2,24 @@
 // cluster, in alternating runs. Not a timed test: a measurement, reported in
 // docs/PERFORMANCE.md ("PostgreSQL: driver vs pgbench").
 //
-//   swift run -c release PostgresBenchmarks [--seconds 5] [--rounds 3] [--clients 16,64]
-//     [--only select1|checkout] [--variants pgbench,driver,pipelined,libpq,sequential-commit,deadline] [--pipelined-connections 4]
-//     [--io-threads 2] [--cooperative-pool] [--pgbench-client-work N]
+//   swift run -c release PostgresBenchmarks [--seconds 5] [--warmup 1] [--rounds 3] [--clients 16,64]
+//     [--only select1|checkout]
+//     [--variants pgbench,pgbench-pipeline,driver,pipelined,libpq,sequential-commit,deadline]
+//     [--pipelined-connections 4] [--io-threads 2] [--cooperative-pool] [--pgbench-client-work N]
 //
 // Workloads (the same statements on both sides):
 //   select1   SELECT 1
 //   checkout  BEGIN; two conditional stock decrements; INSERT an order RETURNING id;
 //             INSERT its two lines; COMMIT
 // Variants:
-//   pgbench        pgbench -M prepared -c N -j 2 -T S -f <script>, N connections
+//   pgbench        pgbench -M prepared -c N -j 2 -f <script>, N connections, one statement per
+//                  round trip (checkout: 6 round trips)
+//   pgbench-pipeline
+//                  pipelined's peer, with pgbench's \startpipeline/\endpipeline at the same
+//                  connections and round trips: select1: 4 connections (--pipelined-connections),
+//                  N/4 SELECT 1 per pipeline; checkout: N connections, BEGIN and the two
+//                  decrements in one pipeline, the order INSERT, the lines and COMMIT in one
+//                  pipeline (3 round trips)
 //   driver         N tasks on a pool of N connections, one statement per round trip
 //                  (BEGIN travels with the first statement)
 //   pipelined      select1: N tasks on a pool of 4 connections, up to N/4 statements in
@@ -32,9 +40,16 @@
 // --cooperative-pool runs them on Swift's default pool instead.
 // --pgbench-client-work N adds N `\set` meta-commands to pgbench's select1 script: work pgbench
 // does itself, none for the server, to see its rate as a function of its CPU per transaction.
-// Each round runs every variant once, in turn; the table shows medians over the rounds.
-// Client CPU per transaction: the driver's is this process's getrusage over its window;
-// pgbench's is RUSAGE_CHILDREN over its run (its connection set-up included, a few ms).
+// Each round runs every variant once; the order rotates by one variant per round, so no variant
+// always runs first. Every variant gets the same warm-up (--warmup seconds of its own work on
+// its own connections, after they are open) right before its measured window. The tables show
+// medians over the rounds, and each comparison both as the median of its per-round ratios and
+// as the ratio of the medians.
+// Client CPU per transaction is measured the same way for every variant: the client process's
+// user + system time from /proc/PID/stat, sampled at the start and the end of the measured
+// window (connection set-up and warm-up excluded), over the transactions of that window. For
+// pgbench, which runs --warmup + --seconds + 1 s, the window's transactions are read from its
+// per-second progress reports (-P 1).
 // With LD_PRELOAD of the echo benchmark's malloc counter (libEchoBenchMallocCounter.so), the
 // driver's allocations per transaction are printed too.
 import Foundation
@@ -58,6 +73,8 @@ let mallocCount: (@convention(c) () -> UInt64)? = dlsym(UnsafeMutableRawPointer(
 
 struct Options {
   var seconds = 5
+  /// Seconds of unmeasured work every variant does right before its measured window.
+  var warmup = 1
   var rounds = 3
   var clients = [16, 64]
   var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
@@ -75,6 +92,7 @@ struct Options {
     while let argument = iterator.next() {
       switch argument {
       case "--seconds": self.seconds = Int(iterator.next() ?? "") ?? self.seconds
+      case "--warmup": self.warmup = Int(iterator.next() ?? "") ?? self.warmup
       case "--rounds": self.rounds = Int(iterator.next() ?? "") ?? self.rounds
       case "--clients":
         self.clients = (iterator.next() ?? "").split(separator: ",").compactMap { Int($0) }
@@ -100,11 +118,34 @@ enum Workload: String, CaseIterable {
   case select1
   case checkout
 
-  func pgbenchScript(clientWork: Int) -> String {
-    switch self {
-    case .select1:
+  /// pgbench's script. `pipelineDepth`: `select1` sends that many statements in one pipeline;
+  /// `checkout` sends its statements in 3 round trips (any depth).
+  func pgbenchScript(clientWork: Int, pipelineDepth: Int? = nil) -> String {
+    switch (self, pipelineDepth) {
+    case (.select1, nil):
       return String(repeating: "\\set x random(1, 1000000) * 7 + 3\n", count: clientWork) + "SELECT 1;\n"
-    case .checkout:
+    case (.select1, let depth?):
+      return "\\startpipeline\n" + String(repeating: "SELECT 1;\n", count: depth) + "\\endpipeline\n"
+    case (.checkout, .some):
+      return """
+        \\set a random(1, \(Bench.products))
+        \\set b random(1, \(Bench.products))
+        \\set p1 least(:a, :b)
+        \\set p2 greatest(:a, :b)
+        \\set c random(1, 100000)
+        \\startpipeline
+        BEGIN;
+        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p1").replacingOccurrences(of: "$2", with: "1"));
+        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p2").replacingOccurrences(of: "$2", with: "2"));
+        \\endpipeline
+        \(Bench.insertOrder.replacingOccurrences(of: "$1", with: ":c")) \\gset
+        \\startpipeline
+        \(Bench.insertLines.replacingOccurrences(of: "$1", with: ":id").replacingOccurrences(of: "$2", with: ":p1").replacingOccurrences(of: "$3", with: ":p2"));
+        COMMIT;
+        \\endpipeline
+
+        """
+    case (.checkout, nil):
       return """
         \\set a random(1, \(Bench.products))
         \\set b random(1, \(Bench.products))
@@ -125,6 +166,8 @@ enum Workload: String, CaseIterable {
 
 enum Variant: String, CaseIterable {
   case pgbench
+  /// pgbench with `\startpipeline`: `pipelined`'s like-for-like peer.
+  case pgbenchPipeline = "pgbench-pipeline"
   case driver
   case pipelined
   /// `select1` only: pgbench's loop in Swift straight on libpq (``BareLibPQ``).
@@ -189,26 +232,52 @@ enum Bench {
     await connection.close()
   }
 
-  /// Runs pgbench and returns its transactions per second (excluding connection time).
+  /// Runs pgbench for `--warmup` + `--seconds` + 1 s and measures the `--seconds` after the
+  /// warm-up: transactions from its per-second progress reports, client CPU from /proc.
+  /// `pipelineDepth` (select1): statements per pipeline; the rate and CPU are then per
+  /// statement.
   static func pgbench(
-    _ options: Options, workload: Workload, clients: Int, port: Int, user: String, script: String
+    _ options: Options, workload: Workload, clients: Int, pipelineDepth: Int? = nil, port: Int,
+    user: String
   ) async throws -> Measurement {
-    let cpuBefore = cpuSeconds(RUSAGE_CHILDREN)
-    let output = try await Program.run(
+    let script = FileManager.default.temporaryDirectory
+      .appendingPathComponent("postgres-bench-\(workload)-\(pipelineDepth ?? 0).sql").path
+    try workload.pgbenchScript(clientWork: options.pgbenchClientWork, pipelineDepth: pipelineDepth)
+      .write(toFile: script, atomically: true, encoding: .utf8)
+    let (warmup, seconds) = (options.warmup, options.seconds)
+    let (output, cpu) = try await Program.run(
       options.pgbench,
       [
         "-n", "-h", "127.0.0.1", "-p", String(port), "-U", user, "-f", script, "-M", "prepared",
-        "-c", String(clients), "-j", "2", "-T", String(options.seconds), "--max-tries=10", "bench",
-      ])
-    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-      let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-    else {
-      throw NSError(domain: "pgbench", code: 1, userInfo: [NSLocalizedDescriptionKey: output])
+        "-c", String(clients), "-j", "2", "-T", String(warmup + seconds + 1), "-P", "1",
+        "--max-tries=10", "bench",
+      ],
+      whileRunning: { pid -> Double? in
+        try? await Task.sleep(for: .seconds(warmup))
+        guard let before = ProcFS.cpuSeconds(pid: pid) else { return nil }
+        try? await Task.sleep(for: .seconds(seconds))
+        return ProcFS.cpuSeconds(pid: pid).map { $0 - before }
+      })
+    // "progress: 3.0 s, 91234.5 tps, lat 0.175 ms stddev 0.051, 0 failed": the intervals that end
+    // inside the measured window.
+    var transactions = 0.0
+    var intervals = 0
+    for line in output.split(separator: "\n") where line.hasPrefix("progress: ") {
+      let fields = line.dropFirst("progress: ".count).split(separator: " ")
+      guard fields.count >= 4, let at = Double(fields[0]), let tps = Double(fields[2]) else { continue }
+      if at > Double(warmup) + 0.5 && at < Double(warmup + seconds) + 0.5 {
+        transactions += tps
+        intervals += 1
+      }
     }
-    let transactions = value * Double(options.seconds)
+    guard intervals == seconds, let cpu else {
+      throw NSError(
+        domain: "pgbench", code: 1,
+        userInfo: [NSLocalizedDescriptionKey: "pgbench reported \(intervals) of \(seconds) seconds:\n\(output)"])
+    }
+    let statements = transactions * Double(pipelineDepth.flatMap { workload == .select1 ? $0 : nil } ?? 1)
     return Measurement(
-      tps: value, cpuMicroseconds: (cpuSeconds(RUSAGE_CHILDREN) - cpuBefore) * 1e6 / transactions,
-      allocations: nil)
+      tps: statements / Double(seconds), cpuMicroseconds: cpu * 1e6 / statements, allocations: nil)
   }
 
   /// Runs `clients` tasks doing `workload` for the configured time; transactions per second.
@@ -250,8 +319,8 @@ enum Bench {
       work = transaction
     }
     let onIOThread = options.onIOThread
-    // Warm up: open every connection and prepare the statements.
-    let warmUntil = ContinuousClock.now + .milliseconds(500)
+    // Warm up: open every connection, prepare the statements, run for --warmup seconds.
+    let warmUntil = ContinuousClock.now + .seconds(options.warmup)
     try await withThrowingTaskGroup(of: Void.self) { group in
       for caller in 0..<clients {
         let pool = pools[caller % shards]
@@ -261,7 +330,7 @@ enum Bench {
       }
       try await group.waitForAll()
     }
-    let cpuBefore = cpuSeconds(RUSAGE_SELF)
+    let cpuBefore = ProcFS.cpuSeconds(pid: getpid()) ?? 0
     let mallocsBefore = mallocCount?()
     let start = ContinuousClock.now
     let end = start + .seconds(options.seconds)
@@ -280,7 +349,7 @@ enum Bench {
       return try await group.reduce(0, +)
     }
     let elapsed = start.duration(to: .now)
-    let cpu = cpuSeconds(RUSAGE_SELF) - cpuBefore
+    let cpu = (ProcFS.cpuSeconds(pid: getpid()) ?? 0) - cpuBefore
     let mallocs = mallocsBefore.map { Double(mallocCount!() - $0) / Double(max(1, done)) }
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     for pool in pools {
@@ -308,23 +377,43 @@ fflush(nil)
 let cluster = try await EmbeddedPostgres.start()
 let url = try await cluster.createDatabase("bench")
 try await Bench.setUp(url)
-var scripts: [Workload: String] = [:]
-for workload in Workload.allCases {
-  let path = FileManager.default.temporaryDirectory.appendingPathComponent("postgres-bench-\(workload).sql").path
-  try workload.pgbenchScript(clientWork: options.pgbenchClientWork).write(toFile: path, atomically: true, encoding: .utf8)
-  scripts[workload] = path
-}
-
-// Warm-up, not measured: a fresh cluster creates its WAL segments and extends the tables' files
-// on first use, which slowed whichever variant ran the first checkout by half or more.
+// Warm-up of the cluster, not measured: a fresh cluster creates its WAL segments and extends the
+// tables' files on first use, which slowed whichever variant ran the first checkout by half or
+// more.
 for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
-  print("warming up: \(workload.rawValue)")
+  print("warming up the cluster: \(workload.rawValue)")
   fflush(nil)
   var warmUp = options
-  warmUp.seconds = 3
+  (warmUp.warmup, warmUp.seconds) = (0, 2)
   _ = try await Bench.pgbench(
     warmUp, workload: workload, clients: options.clients.max() ?? 16, port: cluster.port,
-    user: cluster.superuser, script: scripts[workload]!)
+    user: cluster.superuser)
+}
+
+extension Variant {
+  func applies(to workload: Workload) -> Bool {
+    switch self {
+    case .libpq: workload == .select1
+    case .sequentialCommit: workload == .checkout
+    default: true
+    }
+  }
+
+  /// Connections and round trips, for the table.
+  func shape(_ workload: Workload, clients: Int, pipelinedConnections: Int) -> String {
+    let connections = min(pipelinedConnections, clients)
+    let depth = (clients + connections - 1) / connections
+    switch (self, workload) {
+    case (.pgbench, .select1), (.driver, .select1), (.deadline, .select1), (.libpq, _):
+      return "\(clients) conn, 1 statement per round trip"
+    case (.pgbench, .checkout): return "\(clients) conn, 6 round trips"
+    case (.driver, .checkout), (.deadline, .checkout): return "\(clients) conn, 5 round trips"
+    case (.sequentialCommit, _): return "\(clients) conn, 4 round trips"
+    case (.pgbenchPipeline, .select1): return "\(connections) conn, \(depth) statements per pipeline"
+    case (.pipelined, .select1): return "\(connections) conn, up to \(depth) statements in flight each"
+    case (.pgbenchPipeline, .checkout), (.pipelined, .checkout): return "\(clients) conn, 3 round trips"
+    }
+  }
 }
 
 struct Key: Hashable {
@@ -332,17 +421,26 @@ struct Key: Hashable {
   var clients: Int
   var variant: Variant
 }
+let selected = Variant.allCases.filter { options.variants.isEmpty || options.variants.contains($0.rawValue) }
 var results: [Key: [Measurement]] = [:]
 for round in 1...options.rounds {
   for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
     for clients in options.clients {
-      for variant in Variant.allCases where options.variants.isEmpty || options.variants.contains(variant.rawValue) {
+      // The order rotates by one variant per round.
+      let applicable = selected.filter { $0.applies(to: workload) }
+      let shift = (round - 1) % max(1, applicable.count)
+      for variant in applicable[shift...] + applicable[..<shift] {
         let measurement: Measurement
         switch variant {
         case .pgbench:
           measurement = try await Bench.pgbench(
-            options, workload: workload, clients: clients, port: cluster.port, user: cluster.superuser,
-            script: scripts[workload]!)
+            options, workload: workload, clients: clients, port: cluster.port, user: cluster.superuser)
+        case .pgbenchPipeline:
+          let connections = workload == .select1 ? min(options.pipelinedConnections, clients) : clients
+          measurement = try await Bench.pgbench(
+            options, workload: workload, clients: connections,
+            pipelineDepth: (clients + connections - 1) / connections, port: cluster.port,
+            user: cluster.superuser)
         case .driver:
           measurement = try await Bench.driver(
             options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: false)
@@ -350,7 +448,6 @@ for round in 1...options.rounds {
           measurement = try await Bench.driver(
             options, workload: workload, clients: clients, url: url, pipelined: true, commitWithLast: true)
         case .sequentialCommit:
-          guard workload == .checkout else { continue }
           measurement = try await Bench.driver(
             options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: true)
         case .deadline:
@@ -358,9 +455,9 @@ for round in 1...options.rounds {
             options, workload: workload, clients: clients, url: url, pipelined: false, commitWithLast: false,
             underDeadline: true)
         case .libpq:
-          guard workload == .select1 else { continue }
           measurement = try BareLibPQ.selectOne(
-            url: url, clients: clients, threads: options.ioThreads, seconds: options.seconds)
+            url: url, clients: clients, threads: options.ioThreads, warmup: options.warmup,
+            seconds: options.seconds)
         }
         results[Key(workload: workload, clients: clients, variant: variant), default: []].append(measurement)
         print(
@@ -377,58 +474,58 @@ try await cluster.stop()
 func format(_ value: Double) -> String {
   value.isFinite ? String(Int(value.rounded())) : "-"
 }
-func ratio(_ value: Double, _ base: Double) -> String {
-  value > 0 && base > 0 ? String(format: "%.2f", value / base) : "-"
+func twoDecimals(_ value: Double) -> String {
+  value.isFinite && value > 0 ? String(format: "%.2f", value) : "-"
 }
 func oneDecimal(_ value: Double?) -> String {
   value.map { $0.isFinite && $0 > 0 ? String(format: "%.1f", $0) : "-" } ?? "-"
 }
+let workloads = Workload.allCases.filter { options.only.isEmpty || options.only.contains($0.rawValue) }
+let cpuInfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+let clock = cpuInfo.split(separator: "\n").first { $0.hasPrefix("cpu MHz") }.map(String.init) ?? "cpu MHz: unknown"
 print("")
-print(
-  "| workload | callers | pgbench -M prepared (tps) | driver (tps) | driver / pgbench | pipelined (tps) | pipelined / pgbench "
-    + "| client CPU µs/tx: pgbench / driver / pipelined | mallocs/tx: driver / pipelined "
-    + "| other / pgbench (client CPU µs/tx) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
+print("\(clock); medians of \(options.rounds) rounds of \(options.warmup) s warm-up + \(options.seconds) s, variant order rotated per round")
+print("")
+print("| workload | callers | variant | shape | tps | client CPU µs/tx | mallocs/tx |")
+print("|---|---:|---|---|---:|---:|---:|")
+for workload in workloads {
   for clients in options.clients {
-    func runs(_ variant: Variant) -> [Measurement] {
-      results[Key(workload: workload, clients: clients, variant: variant)] ?? []
-    }
-    let base = median(runs(.pgbench).map(\.tps))
-    let driver = median(runs(.driver).map(\.tps))
-    let pipelined = median(runs(.pipelined).map(\.tps))
-    // The workload's extra variant: bare libpq for select1, sequential-commit for checkout.
-    let other: Variant = workload == .select1 ? .libpq : .sequentialCommit
-    let otherTPS = median(runs(other).map(\.tps))
-    let otherCPU = oneDecimal(median(runs(other).map(\.cpuMicroseconds)))
-    let cpu = [Variant.pgbench, .driver, .pipelined].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
-    let mallocs = [Variant.driver, .pipelined].map { variant -> String in
-      let counted = runs(variant).compactMap(\.allocations)
-      return counted.isEmpty ? "-" : oneDecimal(median(counted))
-    }
-    print(
-      "| \(workload.rawValue) | \(clients) | \(format(base)) | \(format(driver)) | \(ratio(driver, base)) | "
-        + "\(format(pipelined)) | \(ratio(pipelined, base)) | \(cpu.joined(separator: " / ")) | "
-        + "\(mallocs.joined(separator: " / ")) | \(other.rawValue): \(ratio(otherTPS, base)) (\(otherCPU)) |")
-  }
-}
-if options.variants.isEmpty || options.variants.contains(Variant.deadline.rawValue) {
-  print("")
-  print("| workload | callers | driver (tps) | deadline (tps) | deadline / driver | client CPU µs/tx: driver / deadline |")
-  print("|---|---:|---:|---:|---:|---:|")
-  for workload in Workload.allCases where options.only.isEmpty || options.only.contains(workload.rawValue) {
-    for clients in options.clients {
-      func runs(_ variant: Variant) -> [Measurement] {
-        results[Key(workload: workload, clients: clients, variant: variant)] ?? []
-      }
-      let driver = median(runs(.driver).map(\.tps))
-      let deadline = median(runs(.deadline).map(\.tps))
-      let cpu = [Variant.driver, .deadline].map { oneDecimal(median(runs($0).map(\.cpuMicroseconds))) }
+    for variant in selected {
+      guard let runs = results[Key(workload: workload, clients: clients, variant: variant)] else { continue }
+      let counted = runs.compactMap(\.allocations)
       print(
-        "| \(workload.rawValue) | \(clients) | \(format(driver)) | \(format(deadline)) | \(ratio(deadline, driver)) | "
-          + "\(cpu.joined(separator: " / ")) |")
+        "| \(workload.rawValue) | \(clients) | \(variant.rawValue) | "
+          + "\(variant.shape(workload, clients: clients, pipelinedConnections: options.pipelinedConnections)) | "
+          + "\(format(median(runs.map(\.tps)))) | \(oneDecimal(median(runs.map(\.cpuMicroseconds)))) | "
+          + "\(counted.isEmpty ? "-" : oneDecimal(median(counted))) |")
     }
   }
 }
+
+/// What each comparison sets side by side.
+let comparisons: [(Variant, Variant, String)] = [
+  (.driver, .pgbench, "same connections, one statement per round trip (checkout: 5 round trips against 6)"),
+  (.pipelined, .pgbenchPipeline, "like for like: both pipelined, same connections and round trips"),
+  (.pipelined, .pgbench, "unlike: select1 4 connections against N; checkout 3 round trips against 6"),
+  (.libpq, .pgbench, "pgbench's loop in Swift on libpq, no driver"),
+  (.sequentialCommit, .pgbench, "4 round trips against 6"),
+  (.deadline, .driver, "the same, each transaction under a deadline"),
+]
 print("")
-print("medians of \(options.rounds) alternating rounds of \(options.seconds) s each")
+print("| workload | callers | comparison | what it compares | median of per-round ratios | ratio of medians | client CPU, median of per-round ratios |")
+print("|---|---:|---|---|---:|---:|---:|")
+for workload in workloads {
+  for clients in options.clients {
+    for (variant, peer, what) in comparisons {
+      guard let runs = results[Key(workload: workload, clients: clients, variant: variant)],
+        let peerRuns = results[Key(workload: workload, clients: clients, variant: peer)]
+      else { continue }
+      let perRound = zip(runs, peerRuns).map { $0.tps / $1.tps }
+      let cpuPerRound = zip(runs, peerRuns).map { $0.cpuMicroseconds / $1.cpuMicroseconds }
+      print(
+        "| \(workload.rawValue) | \(clients) | \(variant.rawValue) / \(peer.rawValue) | \(what) | "
+          + "\(twoDecimals(median(perRound))) | \(twoDecimals(median(runs.map(\.tps)) / median(peerRuns.map(\.tps)))) | "
+          + "\(twoDecimals(median(cpuPerRound))) |")
+    }
+  }
+}

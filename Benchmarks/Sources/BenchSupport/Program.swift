@@ -16,6 +16,16 @@ public enum Program {
   /// a thread of Swift's pool may block signals, and pgbench's -T relies on SIGALRM. Waited for
   /// on a thread of its own.
   public static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+    try await run(executable, arguments, whileRunning: { _ in }).output
+  }
+
+  /// Runs a program to its end, calling `observe` with its process id as soon as it is
+  /// spawned (for example to sample its CPU time from /proc while it runs); returns what it
+  /// printed and what `observe` returned, once both are done.
+  public static func run<Observation: Sendable>(
+    _ executable: String, _ arguments: [String],
+    whileRunning observe: @escaping @Sendable (pid_t) async -> Observation
+  ) async throws -> (output: String, observation: Observation) {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgbench-\(UUID()).out").path
     let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
     guard fd >= 0 else { throw NSError(domain: "postgres-bench", code: 1) }
@@ -46,6 +56,7 @@ public enum Program {
       throw NSError(domain: "postgres-bench", code: 2, userInfo: [NSLocalizedDescriptionKey: "cannot run \(executable)"])
     }
     let child = pid
+    async let observation = observe(child)
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
       Thread {
         var status: Int32 = 0
@@ -53,6 +64,6 @@ public enum Program {
         continuation.resume()
       }.start()
     }
-    return (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    return ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "", await observation)
   }
 }

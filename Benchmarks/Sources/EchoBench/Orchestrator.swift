@@ -1,4 +1,5 @@
 import CommerceKit
+import BenchSupport
 import Foundation
 
 #if canImport(Glibc)

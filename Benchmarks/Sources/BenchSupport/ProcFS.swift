@@ -4,13 +4,13 @@ import Foundation
 import Glibc
 #endif
 
-/// What the orchestrator reads about its children from /proc.
-enum ProcFS {
+/// What a benchmark reads about a process from /proc.
+public enum ProcFS {
   private static let clockTicks = Double(sysconf(Int32(_SC_CLK_TCK)))
 
   /// User plus system CPU time of process `pid` (all threads), from /proc/PID/stat fields 14
   /// and 15, in seconds (resolution: one clock tick, usually 10 ms).
-  static func cpuSeconds(pid: pid_t) -> Double? {
+  public static func cpuSeconds(pid: pid_t) -> Double? {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
       let close = stat.lastIndex(of: ")")
     else { return nil }
@@ -21,7 +21,7 @@ enum ProcFS {
   }
 
   /// Resident set size of process `pid` (VmRSS from /proc/PID/status), in KiB.
-  static func residentKiB(pid: pid_t) -> Int? {
+  public static func residentKiB(pid: pid_t) -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
     for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
       return Int(line.dropFirst("VmRSS:".count).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
@@ -30,5 +30,5 @@ enum ProcFS {
   }
 
   /// This process's resident set size in KiB.
-  static func ownResidentKiB() -> Int? { residentKiB(pid: getpid()) }
+  public static func ownResidentKiB() -> Int? { residentKiB(pid: getpid()) }
 }
