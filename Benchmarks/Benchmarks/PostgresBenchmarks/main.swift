@@ -126,39 +126,28 @@ enum Workload: String, CaseIterable {
       return String(repeating: "\\set x random(1, 1000000) * 7 + 3\n", count: clientWork) + "SELECT 1;\n"
     case (.select1, let depth?):
       return "\\startpipeline\n" + String(repeating: "SELECT 1;\n", count: depth) + "\\endpipeline\n"
-    case (.checkout, .some):
+    case (.checkout, let depth):
+      // The same statements either way; pipelined, they travel in 3 round trips: BEGIN with the
+      // decrements, the order (its id is needed next), the lines with COMMIT.
+      let (open, close) = depth == nil ? ("", "") : ("\\startpipeline\n", "\\endpipeline\n")
+      let decrement = { (product: String, quantity: String) in
+        Bench.decrement.replacingOccurrences(of: "$1", with: product).replacingOccurrences(of: "$2", with: quantity)
+      }
+      let lines = Bench.insertLines.replacingOccurrences(of: "$1", with: ":id")
+        .replacingOccurrences(of: "$2", with: ":p1").replacingOccurrences(of: "$3", with: ":p2")
       return """
         \\set a random(1, \(Bench.products))
         \\set b random(1, \(Bench.products))
         \\set p1 least(:a, :b)
         \\set p2 greatest(:a, :b)
         \\set c random(1, 100000)
-        \\startpipeline
-        BEGIN;
-        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p1").replacingOccurrences(of: "$2", with: "1"));
-        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p2").replacingOccurrences(of: "$2", with: "2"));
-        \\endpipeline
-        \(Bench.insertOrder.replacingOccurrences(of: "$1", with: ":c")) \\gset
-        \\startpipeline
-        \(Bench.insertLines.replacingOccurrences(of: "$1", with: ":id").replacingOccurrences(of: "$2", with: ":p1").replacingOccurrences(of: "$3", with: ":p2"));
+        \(open)BEGIN;
+        \(decrement(":p1", "1"));
+        \(decrement(":p2", "2"));
+        \(close)\(Bench.insertOrder.replacingOccurrences(of: "$1", with: ":c")) \\gset
+        \(open)\(lines);
         COMMIT;
-        \\endpipeline
-
-        """
-    case (.checkout, nil):
-      return """
-        \\set a random(1, \(Bench.products))
-        \\set b random(1, \(Bench.products))
-        \\set p1 least(:a, :b)
-        \\set p2 greatest(:a, :b)
-        \\set c random(1, 100000)
-        BEGIN;
-        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p1").replacingOccurrences(of: "$2", with: "1"));
-        \(Bench.decrement.replacingOccurrences(of: "$1", with: ":p2").replacingOccurrences(of: "$2", with: "2"));
-        \(Bench.insertOrder.replacingOccurrences(of: "$1", with: ":c")) \\gset
-        \(Bench.insertLines.replacingOccurrences(of: "$1", with: ":id").replacingOccurrences(of: "$2", with: ":p1").replacingOccurrences(of: "$3", with: ":p2"));
-        COMMIT;
-
+        \(close)
         """
     }
   }
