@@ -601,6 +601,7 @@ let package = Package(
         "RPCTestSupport",
         "TestSupport", "CommerceKit", "CommerceAPI", "RPC", "Messages", "Postgres",
         "PostgresEmbedded",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
       ],
       swiftSettings: defaultSwiftSettings

@@ -76,25 +76,31 @@ public struct NotificationRelay: Service {
   }
 
   /// Sends every unpublished notification event, oldest first; returns how many it published.
+  /// Each batch is read, sent and marked under the outbox's lock on the topic
+  /// (``Outbox/exclusively(topic:pool:_:)``), so the relays of several processes send each
+  /// event once between them; while another process holds it, it throws ``Outbox/TopicBusy``.
   @discardableResult
   public func drain() async throws -> Int {
     var total = 0
     while true {
-      let events = try await outbox.unpublished(topic: Outbox.notificationTopic, limit: Self.batchSize, pool: pool)
-      guard !events.isEmpty else { return total }
-      let batch = try events.map { event in
-        var message = try CommerceV1.OutboxEvent(serializedBytes: event.payload)
-        message.sourceEventId = String(event.id)
-        return message
+      let published = try await outbox.exclusively(topic: Outbox.notificationTopic, pool: pool) { tx in
+        let events = try await outbox.unpublished(topic: Outbox.notificationTopic, limit: Self.batchSize, in: tx)
+        guard !events.isEmpty else { return 0 }
+        let batch = try events.map { event in
+          var message = try CommerceV1.OutboxEvent(serializedBytes: event.payload)
+          message.sourceEventId = String(event.id)
+          return message
+        }
+        do {
+          _ = try await notifications.publishEvents(.with { $0.events = batch })
+        } catch let error as RPCError where error.code == .invalidArgument {
+          try await sendOneByOne(batch)
+        }
+        try await outbox.markPublished(events.map(\.id), in: tx)
+        return events.count
       }
-      do {
-        _ = try await notifications.publishEvents(.with { $0.events = batch })
-      } catch let error as RPCError where error.code == .invalidArgument {
-        try await sendOneByOne(batch)
-      }
-      try await outbox.markPublished(events.map(\.id), pool: pool)
-      total += events.count
-      if events.count < Self.batchSize { return total }
+      total += published
+      if published < Self.batchSize { return total }
     }
   }
 

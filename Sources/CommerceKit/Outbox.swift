@@ -63,6 +63,44 @@ public struct Outbox: Sendable {
     ).map(Self.event)
   }
 
+  /// ``unpublished(topic:limit:pool:)`` read in `tx` (inside ``exclusively(topic:pool:_:)``).
+  public func unpublished(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
+    try await tx.query(
+      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
+      [topic, Int64(limit)]
+    ).map(Self.event)
+  }
+
+  /// Runs `body` in a transaction holding this outbox's lock on `topic` (an advisory lock keyed
+  /// by schema and topic, released at commit, or with the connection if the process dies), or
+  /// throws ``TopicBusy`` at once when another transaction holds it. Relays that send a topic's
+  /// events one by one, in order, thus drain it one process at a time. Without it, every process
+  /// hosting the service sent every event: receivers drop the repeats by event id, but only
+  /// after paying for them, each repeat waiting on the first copy's uncommitted insert of the
+  /// same id (docs/PERFORMANCE.md, "Relays in several processes"). The lock is tried, not
+  /// waited for, so that a relay never holds a pool connection idle while another one drains;
+  /// ``OutboxRelay`` tries again shortly, and the drain in progress also sees the wake-ups that
+  /// came meanwhile. Runs once: a transaction conflict is not retried, since `body` calls other
+  /// services.
+  public func exclusively<Result>(
+    topic: String, pool: PostgresPool, _ body: (PostgresTransaction) async throws -> Result
+  ) async throws -> Result {
+    try await pool.withTransaction(maxAttempts: 1) { tx in
+      let locked = try await tx.query(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", ["\(schema).outbox/\(topic)"]
+      ).first?.decode(0, as: Bool.self)
+      guard locked == true else { throw TopicBusy(schema: schema, topic: topic) }
+      return try await body(tx)
+    }
+  }
+
+  /// Another process's relay is draining the topic (``exclusively(topic:pool:_:)``).
+  public struct TopicBusy: Error, CustomStringConvertible {
+    public var schema: String
+    public var topic: String
+    public var description: String { "another relay is draining \(topic) of \(schema).outbox" }
+  }
+
   /// Up to `limit` unpublished events of `topic`, oldest first, locked for `tx` (FOR UPDATE SKIP
   /// LOCKED): relays of the same schema in several processes each take events the others have
   /// not taken, instead of all sending the same ones; events of other topics stay for their own

@@ -50,10 +50,15 @@ public struct OutboxRelay: Service {
           var backoff = initialBackoff
           var pending = wakes.makeAsyncIterator()
           while !Task.isCancelled {
-            if await drainLogged() {
+            switch await drainLogged() {
+            case .done:
               backoff = initialBackoff
               guard await pending.next() != nil else { return }
-            } else {
+            case .busy:
+              // Another process drains the topic now; if it dies, its lock goes with it and
+              // this relay takes over at its next try.
+              try? await Task.sleep(for: initialBackoff)
+            case .failed:
               try? await Task.sleep(for: backoff)
               backoff = min(backoff * 2, maximumBackoff)
             }
@@ -63,19 +68,24 @@ public struct OutboxRelay: Service {
     }
   }
 
-  /// One drain; false when it failed (and is to be tried again after a pause).
-  private func drainLogged() async -> Bool {
+  private enum DrainOutcome { case done, busy, failed }
+
+  /// One drain: done; busy when another process's relay holds the topic
+  /// (``Outbox/TopicBusy``); failed (logged), to be tried again after a pause.
+  private func drainLogged() async -> DrainOutcome {
     do {
       try await drain()
-      return true
+      return .done
     } catch is CancellationError {
-      return true
+      return .done
     } catch where Task.isCancelled {
       // Graceful shutdown cancelled the call in flight; the events stay for the next start.
-      return true
+      return .done
+    } catch is Outbox.TopicBusy {
+      return .busy
     } catch {
       logger.warning("relay of \(name) failed; retrying", metadata: ["schema": "\(outbox.schema)", "error": "\(error)"])
-      return false
+      return .failed
     }
   }
 }
@@ -118,6 +128,11 @@ extension OutboxRelay {
   /// stops the drain with that event and the ones after it unpublished (the relay retries them
   /// in order); a final refusal is for `send` to log and return. Returns how many events were
   /// published.
+  ///
+  /// Each batch is read, sent and marked under the outbox's lock on the topic
+  /// (``Outbox/exclusively(topic:pool:_:)``), so the relays of several processes hosting the
+  /// service send each event once between them, still in order; while another process holds
+  /// it, the drain throws ``Outbox/TopicBusy``.
   @discardableResult
   public static func drainInOrder(
     of topic: String, from outbox: Outbox, pool: PostgresPool, batchSize: Int = 100,
@@ -125,13 +140,28 @@ extension OutboxRelay {
   ) async throws -> Int {
     var total = 0
     while true {
-      let events = try await outbox.unpublished(topic: topic, limit: batchSize, pool: pool)
-      for event in events {
-        try await send(event)
-        try await outbox.markPublished([event.id], pool: pool)
+      let (read, sent, failure) = try await outbox.exclusively(topic: topic, pool: pool) {
+        tx -> (Int, Int, (any Error)?) in
+        let events = try await outbox.unpublished(topic: topic, limit: batchSize, in: tx)
+        var sent: [Int64] = []
+        var failure: (any Error)?
+        for event in events {
+          do {
+            try await send(event)
+          } catch {
+            failure = error
+            break
+          }
+          sent.append(event.id)
+        }
+        // What went out is marked even when a later event failed, so only that one and those
+        // after it are sent again.
+        try await outbox.markPublished(sent, in: tx)
+        return (events.count, sent.count, failure)
       }
-      total += events.count
-      if events.count < batchSize { return total }
+      total += sent
+      if let failure { throw failure }
+      if read < batchSize { return total }
     }
   }
 }

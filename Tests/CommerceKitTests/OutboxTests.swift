@@ -1,6 +1,9 @@
 import CommerceKit
+import Logging
 import Messages
 import Postgres
+import Synchronization
+import TestSupport
 import Testing
 
 /// Relays of one schema in several processes share its outbox: what one claims, the others
@@ -71,6 +74,104 @@ import Testing
       }
       let again = try await pool.withTransaction { tx in try await Self.outbox.claim(topic: "t", limit: 10, in: tx) }
       #expect(again.map(\.aggregateID) == ["a0", "a1"])
+    }
+  }
+
+  /// Two processes' in-order relays of one topic (``OutboxRelay/drainInOrder``): while one
+  /// sends a batch, the other's drain finds the topic busy and sends nothing, instead of sending
+  /// the same events; the first sends them all, once each, in outbox order.
+  @Test func inOrderRelaysOfSeveralProcessesSendEachEventOnce() async throws {
+    try await withDatabase("commercekit_outbox_in_order") { pool in
+      try await Self.append(5, pool: pool)
+      final class Sent: Sendable { let ids = Mutex<[Int64]>([]) }
+      let sent = Sent()
+      let (started, start) = AsyncStream<Void>.makeStream()
+      let (gate, open) = AsyncStream<Void>.makeStream()
+      // The first relay's first send waits at the gate, holding the topic's lock.
+      async let first = OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool, batchSize: 2) { event in
+        if sent.ids.withLock({ $0.isEmpty }) {
+          start.yield()
+          for await _ in gate {}
+        }
+        sent.ids.withLock { $0.append(event.id) }
+      }
+      for await _ in started { break }
+      var busy = false
+      do {
+        _ = try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool, batchSize: 2) { event in
+          sent.ids.withLock { $0.append(event.id) }
+        }
+      } catch is Outbox.TopicBusy {
+        busy = true
+      }
+      open.finish()
+      #expect(try await first == 5)
+      #expect(busy, "the second relay drained while the first one held the topic")
+      let ids = sent.ids.withLock { $0 }
+      #expect(ids.count == 5 && Set(ids).count == 5, "\(ids)")
+      #expect(ids == ids.sorted())
+      #expect(try await Self.outbox.unpublished(pool: pool).isEmpty)
+    }
+  }
+
+  /// A relay that found its topic busy tries again on its own, and takes over once the holder
+  /// lets go (a process that died releases the lock with its connection), without waiting for
+  /// another event to wake it.
+  @Test func aRelayThatFoundItsTopicBusyTakesOver() async throws {
+    try await withDatabase("commercekit_outbox_take_over") { pool in
+      try await Self.append(3, pool: pool)
+      let (held, hold) = AsyncStream<Void>.makeStream()
+      let (gate, open) = AsyncStream<Void>.makeStream()
+      // Another process holds the topic and sends nothing.
+      async let holder: Void = Self.outbox.exclusively(topic: "t", pool: pool) { _ in
+        hold.yield()
+        for await _ in gate {}
+      }
+      for await _ in held { break }
+      final class Sent: Sendable {
+        let ids = Mutex<[String]>([])
+        let busy = Mutex(0)
+      }
+      let sent = Sent()
+      let relay = OutboxRelay("test events", outbox: Self.outbox, pool: pool, logger: Logger(label: "test")) {
+        do {
+          try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool) { event in
+            sent.ids.withLock { $0.append(event.aggregateID) }
+          }
+        } catch let error as Outbox.TopicBusy {
+          sent.busy.withLock { $0 += 1 }
+          throw error
+        }
+      }
+      let running = Task { try await relay.run() }
+      // The relay has found the topic busy (at its start) before the holder lets go.
+      #expect(await eventually { sent.busy.withLock { $0 } >= 1 })
+      #expect(sent.ids.withLock { $0.isEmpty })
+      open.finish()
+      try await holder
+      #expect(await eventually { sent.ids.withLock { $0.count } == 3 })
+      running.cancel()
+      #expect(sent.ids.withLock { $0 } == ["a0", "a1", "a2"])
+    }
+  }
+
+  /// An event whose send fails stays for the next drain, with the ones after it; those sent
+  /// before it in the same batch are published.
+  @Test func anInOrderDrainThatFailsKeepsTheRestInOrder() async throws {
+    try await withDatabase("commercekit_outbox_in_order_failure") { pool in
+      try await Self.append(4, pool: pool)
+      struct Refused: Error {}
+      final class Sent: Sendable { let ids = Mutex<[String]>([]) }
+      let sent = Sent()
+      await #expect(throws: Refused.self) {
+        try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool) { event in
+          if event.aggregateID == "a2" { throw Refused() }
+          sent.ids.withLock { $0.append(event.aggregateID) }
+        }
+      }
+      #expect(sent.ids.withLock { $0 } == ["a0", "a1"])
+      #expect(try await Self.outbox.unpublished(pool: pool).map(\.aggregateID) == ["a2", "a3"])
+      #expect(try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool) { _ in } == 2)
     }
   }
 
