@@ -22,21 +22,31 @@ extension SupportService {
   /// whose refund failed or is pending stays; the error makes the relay try again with backoff
   /// (the downstream calls carry idempotency keys derived from the return, so a repeat never
   /// restocks or refunds twice).
+  ///
+  /// Each batch runs under the outbox's lock on the topic (``Outbox/exclusively(topic:pool:_:)``),
+  /// so the relays of several processes do not settle the same return at once; the one that
+  /// finds the topic busy tries again shortly.
   func settleReceivedReturns() async throws {
     while true {
-      let events = try await store.outbox.unpublished(topic: SupportStore.settlementTopic, limit: 100, pool: store.pool)
-      var failure: (any Error)?
-      for event in events {
-        do {
-          let request = try CommerceV1.GetReturnRequest(serializedBytes: event.payload)
-          if let id = UUID(id: request.returnId) { try await settle(id) }
-          try await store.outbox.markPublished([event.id], pool: store.pool)
-        } catch {
-          failure = error
+      let (read, failure) = try await store.outbox.exclusively(topic: SupportStore.settlementTopic, pool: store.pool) {
+        tx -> (Int, (any Error)?) in
+        let events = try await store.outbox.unpublished(topic: SupportStore.settlementTopic, limit: 100, in: tx)
+        var failure: (any Error)?
+        var settled: [Int64] = []
+        for event in events {
+          do {
+            let request = try CommerceV1.GetReturnRequest(serializedBytes: event.payload)
+            if let id = UUID(id: request.returnId) { try await settle(id) }
+            settled.append(event.id)
+          } catch {
+            failure = error
+          }
         }
+        try await store.outbox.markPublished(settled, in: tx)
+        return (events.count, failure)
       }
       if let failure { throw failure }
-      if events.count < 100 { return }
+      if read < 100 { return }
     }
   }
 
