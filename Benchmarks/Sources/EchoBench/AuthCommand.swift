@@ -104,9 +104,7 @@ struct AuthCommand: AsyncParsableCommand {
     out.append("Command: `\(results.command)`")
     out.append("")
     out.append(
-      "Machine: \(results.machine.cpus) CPUs, \(results.machine.model)"
-        + (results.machine.cpuMHz.map { " at \(Report.format($0)) MHz" } ?? "")
-        + ", Linux \(results.machine.kernel). \(results.date). \(results.rounds) round(s), "
+      "\(results.machine.line) \(results.date). \(results.rounds) round(s), "
         + "\(Report.format(results.warmUp)) s warm-up + \(Report.format(results.seconds)) s measured per run; "
         + "\(first.label), compression none; took \(Int(results.elapsedSeconds / 60)) min.")
     out.append("")

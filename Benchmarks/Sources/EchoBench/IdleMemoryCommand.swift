@@ -98,7 +98,7 @@ struct IdleMemoryCommand: ParsableCommand {
     out.append("Command: `\(summary.command)`")
     out.append("")
     out.append(
-      "Machine: \(summary.machine.cpus) CPUs, \(summary.machine.model), Linux \(summary.machine.kernel). \(summary.date).")
+      "\(summary.machine.line) \(summary.date).")
     out.append("")
     out.append(
       "| compression | calls per connection before idling | runs | server: heap KiB / VmRSS KiB per idle connection | client: heap KiB / VmRSS KiB per idle connection | connections |"

@@ -12,6 +12,11 @@ struct Machine: Codable {
   /// The clock /proc/cpuinfo reports ("cpu MHz" of the first CPU; nil where it reports none).
   var cpuMHz: Double? = nil
 
+  /// "Machine: 2 CPUs, AMD EPYC at 2,596 MHz, Linux 6.18.44.", the line every report starts with.
+  var line: String {
+    "Machine: \(cpus) CPUs, \(model)" + (cpuMHz.map { " at \(Report.format($0)) MHz" } ?? "") + ", Linux \(kernel)."
+  }
+
   static func current() -> Machine {
     let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
     let model =

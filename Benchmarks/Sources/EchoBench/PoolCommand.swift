@@ -140,7 +140,7 @@ struct PoolCommand: ParsableCommand {
     out.append("Command: `\(results.command)`")
     out.append("")
     out.append(
-      "Machine: \(results.machine.cpus) CPUs, \(results.machine.model), Linux \(results.machine.kernel). "
+      "\(results.machine.line) "
         + "\(results.date). \(results.rounds) round(s), \(Report.format(results.warmUp)) s warm-up + "
         + "\(Report.format(results.seconds)) s measured per run; unary, \(results.payload) B, compression none; "
         + "took \(Int(results.elapsedSeconds / 60)) min.")

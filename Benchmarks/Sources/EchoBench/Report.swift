@@ -5,7 +5,7 @@ enum Report {
   static func markdown(_ results: Results) -> String {
     var out: [String] = []
     out.append(
-      "Machine: \(results.machine.cpus) CPUs, \(results.machine.model), Linux \(results.machine.kernel). "
+      "\(results.machine.line) "
         + "\(results.date). \(results.rounds) round(s), \(format(results.warmUp)) s warm-up + "
         + "\(format(results.seconds)) s measured per run; took \(Int(results.elapsedSeconds / 60)) min.")
     out.append("")

@@ -208,7 +208,7 @@ struct SoakCommand: ParsableCommand {
     out.append("Command: `\(summary.command)`")
     out.append("")
     out.append(
-      "Machine: \(summary.machine.cpus) CPUs, \(summary.machine.model), Linux \(summary.machine.kernel). "
+      "\(summary.machine.line) "
         + "\(summary.date). \(Report.format(summary.minutes)) min, \(summary.restarts.count) graceful server restarts.")
     out.append("")
     let others = servers > 2 ? "servers 2–\(servers) RSS KiB" : "server 2 RSS KiB"
