@@ -7,16 +7,7 @@ import Testing
 @Suite("emporium migrate")
 struct MigrateCommandTests {
   private func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = ServeCommandTests.executable
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
-    await process.exited()
-    return (process.terminationStatus, text)
+    try await Process.runToEnd(ServeCommandTests.executable, arguments)
   }
 
   @Test("applies each schema's migrations once; a second run has nothing to do")

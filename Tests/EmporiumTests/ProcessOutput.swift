@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// What a child process writes to standard error, collected as it arrives, with a way to wait
 /// for a line the process logs (no polling: woken by each chunk read).
@@ -60,6 +61,23 @@ final class ProcessOutput: Sendable {
 }
 
 extension Process {
+  /// Runs `executable` with `arguments` to its end, standard error discarded, and returns its
+  /// exit status and standard output; expects it to exit within `timeout` once its output ended.
+  static func runToEnd(
+    _ executable: URL, _ arguments: [String], within timeout: Duration = .seconds(60)
+  ) async throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    #expect(await ServeCommandTests.waitForExit(process, within: timeout))
+    return (process.terminationStatus, text)
+  }
+
   /// Waits for the process to exit on a thread of its own. `waitUntilExit()` blocks its thread;
   /// on Swift's cooperative pool (two threads on two cores) that stalls every other test's
   /// tasks and timers beside it, which then miss their deadlines.

@@ -12,16 +12,7 @@ struct QuickstartTests {
 
   /// Runs rpcctl with `arguments`; its exit status and standard output.
   static func rpcctl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = rpcctl
-    process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
-    #expect(await ServeCommandTests.waitForExit(process, within: .seconds(60)))
-    return (process.terminationStatus, text)
+    try await Process.runToEnd(rpcctl, arguments)
   }
 
   /// `emporium serve` with its standard output (where the bootstrap admin is announced) in a file.
