@@ -57,18 +57,17 @@ public struct Outbox: Sendable {
   /// topic by equality, so that the (topic, id) index serves both the filter and the order
   /// (with a list of topics the planner's generic plan walked every unpublished event by id).
   public func unpublished(topic: String, limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
-    try await pool.query(
-      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
-      [topic, Int64(limit)]
-    ).map(Self.event)
+    try await pool.query(topicRead, [topic, Int64(limit)]).map(Self.event)
   }
 
   /// ``unpublished(topic:limit:pool:)`` read in `tx` (inside ``exclusively(topic:pool:_:)``).
   public func unpublished(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
-    try await tx.query(
-      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2",
-      [topic, Int64(limit)]
-    ).map(Self.event)
+    try await tx.query(topicRead, [topic, Int64(limit)]).map(Self.event)
+  }
+
+  /// One topic's unpublished events, oldest first: `$1` the topic, `$2` how many.
+  private var topicRead: String {
+    "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2"
   }
 
   /// Runs `body` in a transaction holding this outbox's lock on `topic` (an advisory lock keyed
@@ -108,21 +107,21 @@ public struct Outbox: Sendable {
   /// (``markPublished(_:in:)``); if it dies first, the locks go with its transaction and the
   /// events are there for the next drain.
   public func claim(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
-    try await tx.query(
-      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
-      [topic, Int64(limit)]
-    ).map(Self.event)
+    try await tx.query(topicRead + " FOR UPDATE SKIP LOCKED", [topic, Int64(limit)]).map(Self.event)
   }
 
   /// Marks events published in `tx`.
   public func markPublished(_ ids: [Int64], in tx: PostgresTransaction) async throws {
     guard !ids.isEmpty else { return }
-    try await tx.query("UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)", [ids])
+    try await tx.query(markWrite, [ids])
   }
 
   /// Marks events published.
   public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
     guard !ids.isEmpty else { return }
-    try await pool.query("UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)", [ids])
+    try await pool.query(markWrite, [ids])
   }
+
+  /// Marks the events `$1` (ids) published.
+  private var markWrite: String { "UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)" }
 }

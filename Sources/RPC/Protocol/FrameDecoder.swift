@@ -128,8 +128,7 @@ struct FrameDecoder {
         return .callOpen(
           callID: callID, CallOpen(pathBytes: path, timeoutMicroseconds: timeout == 0 ? nil : timeout, metadata: metadata))
       case .client:
-        var noTable: MetadataTable?
-        let metadata = try readMetadata(&payload, table: &noTable)
+        let metadata = try readMetadata(&payload)
         try requireEmpty()
         return .responseHeaders(callID: callID, metadata)
       }
@@ -155,8 +154,7 @@ struct FrameDecoder {
         let detailsLength = payload.readInteger(as: UInt32.self),
         let details = payload.readBytes(length: Int(detailsLength))
       else { throw ProtocolViolation(.protocolError, "truncated TRAILERS on call \(callID)") }
-      var noTable: MetadataTable?
-      let metadata = try readMetadata(&payload, table: &noTable)
+      let metadata = try readMetadata(&payload)
       try requireEmpty()
       return .trailers(
         callID: callID,
@@ -210,6 +208,12 @@ struct FrameDecoder {
       case .error: return false
       }
     }
+  }
+
+  /// A metadata block whose entries are all sent as they are (response headers, trailers).
+  private static func readMetadata(_ payload: inout ByteBuffer) throws(ProtocolViolation) -> Metadata {
+    var noTable: MetadataTable?
+    return try readMetadata(&payload, table: &noTable)
   }
 
   /// A metadata block. With a `table` (a call opening, on a server that announced one), an
