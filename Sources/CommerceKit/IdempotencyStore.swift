@@ -102,7 +102,8 @@ public struct IdempotencyStore: Sendable {
   }
 
   /// Runs `body` once per key inside a transaction that also stores the outcome, so the work and
-  /// its record commit together (a crash leaves neither).
+  /// its record commit together (a crash leaves neither). The outcome's record travels with
+  /// `COMMIT`, so `body` must not commit itself (``PostgresTransaction/queryAndCommit(_:_:)``).
   public func run<Response: ProtoMessage>(
     _ call: Call, deadline: ContinuousClock.Instant? = RPCDeadline.current, in isolation: PostgresIsolationLevel = .readCommitted,
     body: (PostgresTransaction) async throws -> Response
@@ -111,7 +112,7 @@ public struct IdempotencyStore: Sendable {
     do {
       return try await pool.withTransaction(isolation: isolation) { tx in
         let response = try await body(tx)
-        try await tx.query(
+        try await tx.queryAndCommit(
           "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = 0, response = $4, finished_at = now() "
             + "WHERE scope = $1 AND method = $2 AND key = $3",
           [call.scope, call.method, call.key, try response.serializedBytes()])
@@ -214,7 +215,13 @@ public struct IdempotencyStore: Sendable {
   /// Failures must be final (not one of the transient codes): a transient failure releases its
   /// claim instead, which a batch does by not claiming or by rolling back.
   public func record(_ outcomes: [(call: Call, outcome: Outcome)], in tx: PostgresTransaction) async throws {
-    guard !outcomes.isEmpty else { return }
+    guard let write = try recording(outcomes) else { return }
+    try await tx.query([write])
+  }
+
+  /// The statement of ``record(_:in:)``, for a batch (nil when there is nothing to record).
+  public func recording(_ outcomes: [(call: Call, outcome: Outcome)]) throws -> PostgresTransaction.Statement? {
+    guard !outcomes.isEmpty else { return nil }
     var codes: [Int32] = []
     var responses: [String?] = []
     var messages: [String?] = []
@@ -233,7 +240,7 @@ public struct IdempotencyStore: Sendable {
         details.append(try error.details.map { try $0.serializedBytes().hexDigits })
       }
     }
-    try await tx.query(
+    return try PostgresTransaction.Statement(
       "UPDATE \(schema).idempotency_keys AS k SET state = 'done', status_code = o.c, response = decode(o.r, 'hex'), "
         + "error_message = o.m, error_details = decode(o.d, 'hex'), finished_at = now() "
         + "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[]) AS o (s, m2, k2, c, r, m, d) "

@@ -11,6 +11,18 @@ extension Outbox {
   /// NotificationService.
   public static let notificationTopic = "notification"
 
+  /// The event of ``appendNotification(to:_:occurredAt:in:)``, for ``appending(_:notifying:)``.
+  public func notificationEvent(
+    to recipientID: String, _ payload: CommerceV1.NotificationPayload, occurredAt: Date
+  ) throws -> NewEvent {
+    let event = CommerceV1.OutboxEvent.with {
+      $0.recipientId = recipientID
+      $0.occurTime = .init(occurredAt)
+      $0.payload = payload
+    }
+    return try NewEvent(event, topic: Self.notificationTopic, aggregateID: recipientID)
+  }
+
   /// Appends a notification for `recipientID` (a user id) to the outbox in `tx`; the relay
   /// delivers it once `tx` commits. The source event id is the outbox id, so NotificationService
   /// accepts it at most once however often the relay sends it.
@@ -18,12 +30,8 @@ extension Outbox {
   public func appendNotification(
     to recipientID: String, _ payload: CommerceV1.NotificationPayload, occurredAt: Date, in tx: PostgresTransaction
   ) async throws -> Int64 {
-    let event = CommerceV1.OutboxEvent.with {
-      $0.recipientId = recipientID
-      $0.occurTime = .init(occurredAt)
-      $0.payload = payload
-    }
-    return try await append(event, topic: Self.notificationTopic, aggregateID: recipientID, in: tx)
+    let event = try notificationEvent(to: recipientID, payload, occurredAt: occurredAt)
+    return try await append(event, in: tx)
   }
 }
 

@@ -21,11 +21,58 @@ public struct Outbox: Sendable {
   /// `tx` commits. Returns the event's id (ids grow in commit order per writer, not globally).
   @discardableResult
   public func append(_ event: some ProtoMessage, topic: String, aggregateID: String, in tx: PostgresTransaction) async throws -> Int64 {
+    try await append(NewEvent(event, topic: topic, aggregateID: aggregateID), in: tx)
+  }
+
+  /// ``append(_:topic:aggregateID:in:)`` for an event already serialized.
+  @discardableResult
+  public func append(_ event: NewEvent, in tx: PostgresTransaction) async throws -> Int64 {
     let rows = try await tx.query(
       "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES ($1, $2, $3) RETURNING id) "
         + "SELECT id, pg_notify($4, '') IS NULL FROM event",
-      [topic, aggregateID, try event.serializedBytes(), channel])
+      [event.topic, event.aggregateID, event.payload, channel])
     return try rows.first?.decode(0, as: Int64.self) ?? 0
+  }
+
+  /// An event to append with ``appending(_:notifying:)``.
+  public struct NewEvent: Sendable {
+    public var topic: String
+    public var aggregateID: String
+    public var payload: [UInt8]
+
+    /// - Throws: What serializing `event` throws.
+    public init(_ event: some ProtoMessage, topic: String, aggregateID: String) throws {
+      self.topic = topic
+      self.aggregateID = aggregateID
+      self.payload = try event.serializedBytes()
+    }
+  }
+
+  /// One statement that appends `events`, in order, wakes the relay, and sends `notifications`
+  /// (channel, payload) as well: for a transaction's batch (``PostgresTransaction/query(_:)-([Statement])``,
+  /// ``PostgresTransaction/queryAndCommit(_:)-([Statement])``), so that a change's events travel
+  /// with its other statements in one round trip. As with ``append(_:topic:aggregateID:in:)``, the
+  /// events become visible, and the notifications are delivered, when the transaction commits.
+  /// Nil when there is nothing to append or send.
+  public func appending(
+    _ events: [NewEvent], notifying notifications: [(channel: String, payload: String)] = []
+  ) throws -> PostgresTransaction.Statement? {
+    var parameters: [any PostgresEncodable] = []
+    func parameter(_ value: any PostgresEncodable) -> String {
+      parameters.append(value)
+      return "$\(parameters.count)"
+    }
+    let rows = events.map { "(\(parameter($0.topic)), \(parameter($0.aggregateID)), \(parameter($0.payload)))" }
+    var wakeUps = notifications.map { "pg_notify(\(parameter($0.channel)), \(parameter($0.payload)))" }
+    if !events.isEmpty { wakeUps.insert("pg_notify(\(parameter(channel)), '')", at: 0) }
+    guard !wakeUps.isEmpty else { return nil }
+    let select = "SELECT " + wakeUps.joined(separator: ", ")
+    guard !rows.isEmpty else { return try PostgresTransaction.Statement(select, parameters) }
+    // Rows of one VALUES list take their ids in list order. A data-modifying WITH runs whether
+    // or not the SELECT reads it.
+    return try PostgresTransaction.Statement(
+      "WITH events AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES \(rows.joined(separator: ", "))) "
+        + select, parameters)
   }
 
   /// One stored event.

@@ -65,6 +65,47 @@ public struct PostgresTransaction: Sendable {
     return rows
   }
 
+  /// One statement of a batch (``query(_:)-([Statement])``, ``queryAndCommit(_:)-([Statement])``):
+  /// SQL with `$1`, `$2`, ... and its parameters.
+  public struct Statement: Sendable {
+    let statement: PostgresStatement
+
+    /// - Throws: ``PostgresError`` when a parameter cannot be encoded.
+    public init(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws {
+      self.statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters))
+    }
+  }
+
+  /// Runs `statements` in order in one round trip, and returns the last one's rows.
+  ///
+  /// For statements that do not need each other's results: they are sent together, and the
+  /// server runs them one after another. The first that fails skips the rest, and its error is
+  /// thrown (the transaction is aborted: throw out of the body). An empty batch runs nothing.
+  @discardableResult
+  public func query(_ statements: [Statement]) async throws -> PostgresRows {
+    try self.checkOpen()
+    guard !statements.isEmpty else { return PostgresRows(nil) }
+    return try await self.connection.run(
+      statements.map(\.statement), resultIndex: statements.count - 1, deadline: self.deadline, isShared: false)
+  }
+
+  /// Runs `statements` in order and then `COMMIT`, all in one round trip, and returns the last
+  /// statement's rows: ``queryAndCommit(_:_:)`` for several statements. The body should return
+  /// right after; the transaction is over.
+  ///
+  /// If a statement fails, the rest and `COMMIT` are skipped and its error is thrown; throw out
+  /// of the body as usual (the transaction rolls back, and `40001`/`40P01` are retried). An empty
+  /// batch commits alone.
+  @discardableResult
+  public func queryAndCommit(_ statements: [Statement]) async throws -> PostgresRows {
+    try self.checkOpen()
+    let rows = try await self.connection.run(
+      statements.map(\.statement) + [PostgresStatement(sql: "COMMIT", bindings: .init())],
+      resultIndex: max(0, statements.count - 1), deadline: self.deadline, isShared: false)
+    self.committed.value.store(true, ordering: .releasing)
+    return rows
+  }
+
   /// Runs `COPY ... FROM STDIN` in the transaction, with the data `body` writes; returns the
   /// rows copied. As ``PostgresConnection/copyFrom(_:deadline:_:)``; a failed COPY aborts the
   /// transaction (throw out of the body so that it rolls back).

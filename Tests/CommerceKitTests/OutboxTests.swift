@@ -41,6 +41,29 @@ import Testing
     }
   }
 
+  @Test func eventsAppendedTogetherKeepTheirOrderAndWakeTheRelayAndTheWatchers() async throws {
+    try await withDatabase("commercekit_outbox_batch") { pool in
+      let outbox = Outbox(schema: "svc")
+      var relay = try await pool.notifications(channel: outbox.channel).makeAsyncIterator()
+      var watchers = try await pool.notifications(channel: "svc_watch").makeAsyncIterator()
+      let events = try ["first", "second", "third"].enumerated().map { index, message in
+        try Outbox.NewEvent(RpcV1.EchoRequest.with { $0.message = message }, topic: index == 1 ? "b" : "a", aggregateID: "o-\(index)")
+      }
+      try await pool.withTransaction { tx in
+        try await tx.queryAndCommit([try #require(try outbox.appending(events, notifying: [("svc_watch", "o-1")]))])
+      }
+      #expect(await relay.next() != nil)
+      #expect(await watchers.next()?.payload == "o-1")
+      // In the order given: ids grow with it, within a topic and across topics.
+      let stored = try await outbox.unpublished(pool: pool)
+      #expect(stored.map(\.aggregateID) == ["o-0", "o-1", "o-2"])
+      #expect(try stored.map { try RpcV1.EchoRequest(serializedBytes: $0.payload).message } == ["first", "second", "third"])
+      #expect(try await outbox.unpublished(topic: "a", pool: pool).map(\.aggregateID) == ["o-0", "o-2"])
+      // Nothing to write: no statement.
+      #expect(try outbox.appending([]) == nil)
+    }
+  }
+
   @Test func aClaimedBatchIsSkippedByOtherRelaysUntilItsTransactionEnds() async throws {
     try await withDatabase("commercekit_outbox_claim") { pool in
       try await Self.append(5, pool: pool)

@@ -411,6 +411,62 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("a batch of statements runs in order in one request; with COMMIT it ends the transaction; a failure skips the rest")
+  func statementBatches() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    try await pool.query("CREATE TABLE parcels (id int8 PRIMARY KEY, weight int8 NOT NULL CHECK (weight > 0))")
+
+    // In order: the second statement sees the first one's row, and the last one's rows come back.
+    let (total, late) = try await pool.withTransaction { tx -> (Int64?, PostgresError?) in
+      let total = try await tx.query([
+        try .init("INSERT INTO parcels VALUES ($1, $2)", [Int64(1), Int64(5)]),
+        try .init("UPDATE parcels SET weight = weight * 2 WHERE id = $1", [Int64(1)]),
+        try .init("SELECT sum(weight)::int8 FROM parcels"),
+      ]).scalar(as: Int64.self)
+      // With COMMIT: the last statement's rows, and the transaction is over.
+      let count = try await tx.queryAndCommit([
+        try .init("INSERT INTO parcels VALUES ($1, $2)", [Int64(2), Int64(7)]),
+        try .init("SELECT count(*) FROM parcels"),
+      ]).scalar(as: Int64.self)
+      #expect(count == 2)
+      do {
+        try await tx.query([try .init("INSERT INTO parcels VALUES (3, 1)")])
+        return (total, nil)
+      } catch let error as PostgresError {
+        return (total, error)
+      }
+    }
+    #expect(total == 10)
+    #expect(late?.code == .invalidArgument)
+    #expect(try await pool.query("SELECT count(*) FROM parcels").scalar(as: Int64.self) == 2)
+
+    // The second statement fails (CHECK): the third and COMMIT never run, and the whole
+    // transaction, the first statement included, rolls back.
+    let failure = await #expect(throws: PostgresError.self) {
+      try await pool.withTransaction { tx in
+        try await tx.query("INSERT INTO parcels VALUES (10, 1)")
+        try await tx.queryAndCommit([
+          try .init("INSERT INTO parcels VALUES (11, 1)"),
+          try .init("INSERT INTO parcels VALUES (12, 0)"),
+          try .init("INSERT INTO parcels VALUES (13, 1)"),
+        ])
+      }
+    }
+    #expect(failure?.sqlState == "23514")
+    #expect(try await pool.query("SELECT count(*) FROM parcels WHERE id >= 10").scalar(as: Int64.self) == 0)
+
+    // An empty batch runs nothing; an empty batch with COMMIT commits what ran before.
+    try await pool.withTransaction { tx in
+      #expect(try await tx.query([]).isEmpty)
+      try await tx.query("INSERT INTO parcels VALUES (20, 1)")
+      try await tx.queryAndCommit([])
+    }
+    #expect(try await pool.query("SELECT count(*) FROM parcels WHERE id = 20").scalar(as: Int64.self) == 1)
+    // The one connection was left clean: no transaction open on it.
+    #expect(try await pool.withConnection { try await $0.query("SELECT count(*) FROM parcels").scalar(as: Int64.self) } == 3)
+    await pool.close()
+  }
+
   @Test("a deadlock (40P01) is retried: both transactions commit, one of them twice attempted")
   func deadlockRetry() async throws {
     let url = try await Self.database.url()

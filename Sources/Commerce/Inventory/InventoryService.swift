@@ -293,16 +293,20 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       let reservation = ReservationRecord(
         id: UUID(), orderID: request.orderId, state: .active, createdAt: now, expiresAt: now.addingTimeInterval(ttl), finishedAt: nil,
         allocations: allocations)
-      try await store.insertReservation(reservation, in: tx)
+      // The reservation, every stock row's change, and the reservation read back as stored
+      // (timestamps in the database's precision, so a later read returns the same): one round trip.
+      var writes = try InventoryStore.reservationWrites(reservation)
       let byKey = Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
       for (key, quantity) in reservation.unitsByRow.sorted(by: { $0.key < $1.key }) {
         guard let row = byKey[key] else { throw InventoryStore.StoreError.corruptRow }
-        _ = try await store.writeStock(
+        writes += try store.stockWrites(
           row, onHand: row.onHand, reserved: row.reserved + quantity, version: row.version + 1, now: now,
-          ledger: LedgerEntry(kind: .reserve, reservationID: reservation.id, actor: actor), in: tx)
+          ledger: LedgerEntry(kind: .reserve, reservationID: reservation.id, actor: actor))
       }
-      // As stored (timestamps in the database's precision), so a later read returns the same.
-      guard let stored = try await store.lockReservation(reservation.id, in: tx) else { throw InventoryStore.StoreError.corruptRow }
+      guard let row = try await tx.query(writes + [InventoryStore.reservationRead(reservation.id)]).first else {
+        throw InventoryStore.StoreError.corruptRow
+      }
+      let stored = try InventoryStore.reservation(row, allocations: reservation.allocations)
       return .with { $0.reservation = Self.message(stored) }
     }
   }
@@ -362,9 +366,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       case .released: return .notActive
       case .expired: return .expired
       case .active:
-        try await moveUnits(of: reservation, kind: .commit, actor: caller.description, in: tx)
-        try await store.finishReservation(id, state: .committed, at: now(), reason: nil, in: tx)
-        return .changed
+        return .changed(
+          try await unitMoves(of: reservation, kind: .commit, actor: caller.description, in: tx)
+            + [InventoryStore.finishWrite(id, state: .committed, at: now(), reason: nil)])
       }
     }
     switch outcome {
@@ -386,9 +390,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       case .committed: return .notActive
       case .expired: return .unchanged
       case .active:
-        try await moveUnits(of: reservation, kind: .release, actor: caller.description, in: tx)
-        try await store.finishReservation(id, state: .released, at: now(), reason: request.reason.isEmpty ? nil : request.reason, in: tx)
-        return .changed
+        return .changed(
+          try await unitMoves(of: reservation, kind: .release, actor: caller.description, in: tx)
+            + [InventoryStore.finishWrite(id, state: .released, at: now(), reason: request.reason.isEmpty ? nil : request.reason)])
       }
     }
     switch outcome {
@@ -417,8 +421,7 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
         guard expiresAt.timeIntervalSince(reservation.createdAt) <= configuration.maximumLifetime else {
           throw CommerceError.invalidArgument(field: "ttl", "would let the reservation live longer than 2 hours in total")
         }
-        try await store.setExpiry(id, to: expiresAt, in: tx)
-        return .changed
+        return .changed([try InventoryStore.expiryWrite(id, to: expiresAt)])
       }
     }
     switch outcome {
@@ -493,7 +496,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
 
   /// What a change to a locked reservation did.
   enum Step: Sendable {
-    case changed, unchanged, notActive, expired
+    /// The reservation changes: these statements write the change (sent with the commit).
+    case changed([PostgresTransaction.Statement])
+    case unchanged, notActive, expired
   }
 
   /// What a change to a reservation ended with, once its transaction committed.
@@ -522,8 +527,9 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
         throw CommerceError.notFound("reservation", id.lowercasedString)
       }
       if reservation.state == .active, reservation.expiresAt <= now() {
-        try await moveUnits(of: reservation, kind: .expire, actor: "service:inventory", in: tx)
-        try await store.finishReservation(id, state: .expired, at: reservation.expiresAt, reason: nil, in: tx)
+        try await tx.query(
+          try await unitMoves(of: reservation, kind: .expire, actor: "service:inventory", in: tx)
+            + [InventoryStore.finishWrite(id, state: .expired, at: reservation.expiresAt, reason: nil)])
         reservation.state = .expired
         reservation.finishedAt = reservation.expiresAt
       }
@@ -531,24 +537,28 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       case .notActive: return .notActive
       case .expired: return .expired
       case .unchanged: return .done(reservation)
-      case .changed:
-        guard let stored = try await store.lockReservation(id, in: tx) else { throw InventoryStore.StoreError.corruptRow }
-        return .done(stored)
+      case .changed(let writes):
+        // The writes, the reservation read back as stored, and COMMIT: one round trip.
+        let rows = try await tx.queryAndCommit(writes + [InventoryStore.reservationRead(id)])
+        guard let row = rows.first else { throw InventoryStore.StoreError.corruptRow }
+        return .done(try InventoryStore.reservation(row, allocations: reservation.allocations))
       }
     }
   }
 
-  /// Gives back (release, expire) or sells (commit) the units an active reservation holds,
-  /// locking its stock rows in order.
-  private func moveUnits(of reservation: ReservationRecord, kind: LedgerEntry.Kind, actor: String, in tx: PostgresTransaction) async throws {
+  /// Locks an active reservation's stock rows, in order, and returns the statements that give
+  /// back (release, expire) or sell (commit) the units it holds, for the caller's batch.
+  private func unitMoves(of reservation: ReservationRecord, kind: LedgerEntry.Kind, actor: String, in tx: PostgresTransaction) async throws
+    -> [PostgresTransaction.Statement]
+  {
     let units = reservation.unitsByRow
     let rows = try await store.lockStock(products: Array(Set(units.keys.map(\.productID))), in: tx)
-    for row in rows {
-      guard let quantity = units[row.key] else { continue }
+    return try rows.flatMap { row -> [PostgresTransaction.Statement] in
+      guard let quantity = units[row.key] else { return [] }
       let onHand = kind == .commit ? row.onHand - quantity : row.onHand
-      _ = try await store.writeStock(
+      return try store.stockWrites(
         row, onHand: onHand, reserved: row.reserved - quantity, version: row.version + 1, now: now(),
-        ledger: LedgerEntry(kind: kind, reservationID: reservation.id, actor: actor), in: tx)
+        ledger: LedgerEntry(kind: kind, reservationID: reservation.id, actor: actor))
     }
   }
 

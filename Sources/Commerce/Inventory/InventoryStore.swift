@@ -129,30 +129,42 @@ struct InventoryStore: Sendable {
   }
 
   /// Writes a locked stock row's new counts with the given version, and records the change in
-  /// the ledger. Returns the row as stored.
+  /// the ledger. Returns the row as stored. One round trip (``stockWrites(_:onHand:reserved:version:now:ledger:)``).
   func writeStock(
     _ row: StockRow, onHand: Int64, reserved: Int64, version: Int64, now: Date, ledger: LedgerEntry, in tx: PostgresTransaction
   ) async throws -> StockRow {
     let updated = try await tx.query(
-      """
-      UPDATE inventory.stock SET on_hand = $3, reserved = $4, version = $5, updated_at = greatest($6, updated_at)
-      WHERE product_id = $1 AND warehouse_id = $2 RETURNING \(Self.stockColumns)
-      """, [row.productID, row.warehouseID, onHand, reserved, version, now])
+      stockWrites(row, onHand: onHand, reserved: reserved, version: version, now: now, ledger: ledger))
     guard let first = updated.first else { throw StoreError.corruptRow }
-    let stored = try Self.stock(first)
-    try await tx.query(
-      """
-      INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, reason, on_hand_delta, reserved_delta, on_hand_after,
-        reserved_after, reservation_id, actor, note, created_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-      """,
-      [
-        row.productID, row.warehouseID, ledger.kind.rawValue, ledger.reason, stored.onHand - row.onHand, stored.reserved - row.reserved,
-        stored.onHand, stored.reserved, ledger.reservationID, ledger.actor, ledger.note, now,
-      ])
-    try await outbox.append(
-      CommerceV1.StockLevel.with { $0.productId = row.productID }, topic: Self.stockChangedTopic, aggregateID: row.productID, in: tx)
-    return stored
+    return try Self.stock(first)
+  }
+
+  /// The statements of ``writeStock(_:onHand:reserved:version:now:ledger:in:)``, for a batch: the
+  /// ledger entry, the "stock.changed" event, and last the row's update, which returns the row
+  /// as stored (the counts the ledger records are the ones the update sets).
+  func stockWrites(
+    _ row: StockRow, onHand: Int64, reserved: Int64, version: Int64, now: Date, ledger: LedgerEntry
+  ) throws -> [PostgresTransaction.Statement] {
+    [
+      try PostgresTransaction.Statement(
+        """
+        INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, reason, on_hand_delta, reserved_delta, on_hand_after,
+          reserved_after, reservation_id, actor, note, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        """,
+        [
+          row.productID, row.warehouseID, ledger.kind.rawValue, ledger.reason, onHand - row.onHand, reserved - row.reserved,
+          onHand, reserved, ledger.reservationID, ledger.actor, ledger.note, now,
+        ]),
+      try outbox.appending([
+        Outbox.NewEvent(CommerceV1.StockLevel.with { $0.productId = row.productID }, topic: Self.stockChangedTopic, aggregateID: row.productID)
+      ])!,
+      try PostgresTransaction.Statement(
+        """
+        UPDATE inventory.stock SET on_hand = $3, reserved = $4, version = $5, updated_at = greatest($6, updated_at)
+        WHERE product_id = $1 AND warehouse_id = $2 RETURNING \(Self.stockColumns)
+        """, [row.productID, row.warehouseID, onHand, reserved, version, now]),
+    ]
   }
 
   /// One ledger entry of a reservation batch: a row's reserved units grew by `reservedDelta`,
@@ -165,19 +177,20 @@ struct InventoryStore: Sendable {
     var actor: String
   }
 
-  /// Writes a reservation batch in one statement: the locked stock rows' new counts and
+  /// The one statement that writes a reservation batch: the locked stock rows' new counts and
   /// versions, the reservations and their allocations, the ledger entries, and one
   /// "stock.changed" outbox event per product changed (with the outbox's NOTIFY).
-  func writeReservationBatch(
-    changed: [StockRow], reservations: [ReservationRecord], ledger: [BatchLedgerEntry], now: Date, in tx: PostgresTransaction
-  ) async throws {
-    guard !changed.isEmpty || !reservations.isEmpty else { return }
+  /// Nil when the batch changed nothing. For the transaction's last batch of statements.
+  func reservationBatchWrite(
+    changed: [StockRow], reservations: [ReservationRecord], ledger: [BatchLedgerEntry], now: Date
+  ) throws -> PostgresTransaction.Statement? {
+    guard !changed.isEmpty || !reservations.isEmpty else { return nil }
     let allocations = reservations.flatMap { reservation in reservation.allocations.map { (reservation.id, $0) } }
     let products = Array(Set(changed.map(\.productID))).sorted()
     let payloads = try products.map { product in
       try CommerceV1.StockLevel.with { $0.productId = product }.serializedBytes().hexDigits
     }
-    try await tx.query(
+    return try PostgresTransaction.Statement(
       """
       WITH stock AS (
         UPDATE inventory.stock AS s SET reserved = u.reserved, version = u.version, updated_at = greatest($1, s.updated_at)
@@ -255,11 +268,8 @@ struct InventoryStore: Sendable {
     """
 
   private static func reservation(_ row: PostgresRow, allocations: PostgresRows) throws -> ReservationRecord {
-    guard let state = ReservationState(rawValue: try row.decode(2, as: String.self)) else { throw StoreError.corruptRow }
-    return ReservationRecord(
-      id: try row.decode(0, as: UUID.self), orderID: try row.decode(1, as: String.self), state: state,
-      createdAt: try row.decode(3, as: Date.self), expiresAt: try row.decode(4, as: Date.self),
-      finishedAt: try row.decode(5, as: Date?.self),
+    try reservation(
+      row,
       allocations: try allocations.map { a in
         Allocation(
           lineIndex: try a.decode(0, as: Int32.self), productID: try a.decode(1, as: String.self),
@@ -274,31 +284,55 @@ struct InventoryStore: Sendable {
     return try Self.reservation(row, allocations: try await pool.query(Self.allocationsQuery, [id]))
   }
 
-  /// Locks a reservation for change.
+  /// Locks a reservation for change. One round trip: its allocations, which never change, are
+  /// read beside the lock.
   func lockReservation(_ id: UUID, in tx: PostgresTransaction) async throws -> ReservationRecord? {
-    guard
-      let row = try await tx.query("SELECT \(Self.reservationColumns) FROM inventory.reservations WHERE id = $1 FOR UPDATE", [id]).first
-    else { return nil }
-    return try Self.reservation(row, allocations: try await tx.query(Self.allocationsQuery, [id]))
+    async let locked = tx.query("SELECT \(Self.reservationColumns) FROM inventory.reservations WHERE id = $1 FOR UPDATE", [id])
+    async let allocations = tx.query(Self.allocationsQuery, [id])
+    guard let row = try await locked.first else { return nil }
+    return try Self.reservation(row, allocations: try await allocations)
   }
 
-  /// Stores a new reservation and its allocations.
-  func insertReservation(_ reservation: ReservationRecord, in tx: PostgresTransaction) async throws {
-    try await tx.query(
-      "INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-      [reservation.id, reservation.orderID, reservation.state.rawValue, reservation.createdAt, reservation.expiresAt])
+  /// The statement that reads a reservation's row again, for the end of a batch; with the
+  /// allocations read before, ``reservation(_:allocations:)-(PostgresRow,[Allocation])`` makes
+  /// the record.
+  static func reservationRead(_ id: UUID) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement("SELECT \(Self.reservationColumns) FROM inventory.reservations WHERE id = $1", [id])
+  }
+
+  /// A reservation from its row and allocations already read.
+  static func reservation(_ row: PostgresRow, allocations: [Allocation]) throws -> ReservationRecord {
+    guard let state = ReservationState(rawValue: try row.decode(2, as: String.self)) else { throw StoreError.corruptRow }
+    return ReservationRecord(
+      id: try row.decode(0, as: UUID.self), orderID: try row.decode(1, as: String.self), state: state,
+      createdAt: try row.decode(3, as: Date.self), expiresAt: try row.decode(4, as: Date.self),
+      finishedAt: try row.decode(5, as: Date?.self), allocations: allocations)
+  }
+
+  /// The statements that store a new reservation and its allocations, for a batch.
+  static func reservationWrites(_ reservation: ReservationRecord) throws -> [PostgresTransaction.Statement] {
     let allocations = reservation.allocations
-    try await tx.query(
-      """
-      INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity)
-      SELECT $1, l, p, w, q FROM unnest($2::int4[], $3::text[], $4::uuid[], $5::int8[]) AS a (l, p, w, q)
-      """,
-      [reservation.id, allocations.map(\.lineIndex), allocations.map(\.productID), allocations.map(\.warehouseID), allocations.map(\.quantity)])
+    return [
+      try PostgresTransaction.Statement(
+        "INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        [reservation.id, reservation.orderID, reservation.state.rawValue, reservation.createdAt, reservation.expiresAt]),
+      try PostgresTransaction.Statement(
+        """
+        INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity)
+        SELECT $1, l, p, w, q FROM unnest($2::int4[], $3::text[], $4::uuid[], $5::int8[]) AS a (l, p, w, q)
+        """,
+        [reservation.id, allocations.map(\.lineIndex), allocations.map(\.productID), allocations.map(\.warehouseID), allocations.map(\.quantity)]),
+    ]
   }
 
   /// Ends a locked active reservation in `state` at `at`.
   func finishReservation(_ id: UUID, state: ReservationState, at: Date, reason: String?, in tx: PostgresTransaction) async throws {
-    try await tx.query(
+    try await tx.query([Self.finishWrite(id, state: state, at: at, reason: reason)])
+  }
+
+  /// The statement of ``finishReservation(_:state:at:reason:in:)``, for a batch.
+  static func finishWrite(_ id: UUID, state: ReservationState, at: Date, reason: String?) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement(
       "UPDATE inventory.reservations SET status = $2, finished_at = $3, release_reason = $4 WHERE id = $1 AND status = 'ACTIVE'",
       [id, state.rawValue, at, reason])
   }
@@ -311,8 +345,8 @@ struct InventoryStore: Sendable {
     ).map { try $0.decode(0, as: UUID.self) }
   }
 
-  /// Moves a locked active reservation's expiry.
-  func setExpiry(_ id: UUID, to expiresAt: Date, in tx: PostgresTransaction) async throws {
-    try await tx.query("UPDATE inventory.reservations SET expires_at = $2 WHERE id = $1 AND status = 'ACTIVE'", [id, expiresAt])
+  /// The statement that moves a locked active reservation's expiry, for a batch.
+  static func expiryWrite(_ id: UUID, to expiresAt: Date) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement("UPDATE inventory.reservations SET expires_at = $2 WHERE id = $1 AND status = 'ACTIVE'", [id, expiresAt])
   }
 }

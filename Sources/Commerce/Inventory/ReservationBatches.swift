@@ -126,8 +126,12 @@ struct ReservationBatches: Sendable {
       }
     }
     let changed = rows.compactMap { row in current[row.key].flatMap { $0 != row ? $0 : nil } }
-    try await store.writeReservationBatch(changed: changed, reservations: reservations, ledger: ledger, now: now, in: tx)
-    try await idempotency.record(outcomes, in: tx)
+    // The batch's writes and its outcomes' records travel with COMMIT.
+    let writes = [
+      try store.reservationBatchWrite(changed: changed, reservations: reservations, ledger: ledger, now: now),
+      try idempotency.recording(outcomes),
+    ]
+    try await tx.queryAndCommit(writes.compactMap { $0 })
     return answers
   }
 }

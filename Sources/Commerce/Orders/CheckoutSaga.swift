@@ -192,7 +192,7 @@ struct CheckoutSaga: Sendable {
             $0.userId = confirmed.customerID
             $0.productIds = confirmed.lines.map(\.productID)
           }, options: options)
-        _ = try? await store.change(order.id, step: "cart-cleared", now: now()) { _, _ in }
+        try? await store.log(order.id, step: "cart-cleared", at: now())
       } catch {
         logger.warning("bought lines not removed from the cart", metadata: ["orderId": "\(order.id.lowercasedString)", "error": "\(error)"])
       }

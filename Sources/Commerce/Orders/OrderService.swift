@@ -234,12 +234,12 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
       }
       return try await replay(existing, hash: hash)
     }
-    guard let stored = try await store.order(order.id) else { throw OrderStore.StoreError.corruptRow }
 
     // 3-4. The saga, detached from this call: the caller's deadline or cancellation never stops
-    // it halfway; a retry with the same key answers from its outcome.
+    // it halfway; a retry with the same key answers from its outcome. It starts from the order
+    // as inserted (every step reads the stored order again, under its lock).
     let saga = self.saga
-    let outcome = await Task.detached { await saga.run(stored) }.value
+    let outcome = await Task.detached { await saga.run(order) }.value
     return try answer(outcome) ?? {
       throw CommerceError(
         .unavailable, nil, "checkout continues in the background; retry with the same idempotency_key", retryAfter: .seconds(1))

@@ -110,7 +110,6 @@ struct OrderStore: Sendable {
     )
   }
 
-  /// Reads orders' rows with their lines and history (in `tx`, or from the pool).
   /// The orders of `rows` with their lines and history, read in `tx`, or else from `source`
   /// (the primary pool unless a list reads the replica).
   private func load(_ rows: PostgresRows, in tx: PostgresTransaction?, from source: PostgresPool? = nil) async throws
@@ -122,12 +121,16 @@ struct OrderStore: Sendable {
     let historySQL = "SELECT order_id, status, changed_at, note FROM orders.status_history WHERE order_id = ANY($1) ORDER BY order_id, seq"
     let lineRows: PostgresRows
     let historyRows: PostgresRows
+    // Both reads at once: pipelined, one round trip.
     if let tx {
-      lineRows = try await tx.query(lineSQL, [ids])
-      historyRows = try await tx.query(historySQL, [ids])
+      async let lineRead = tx.query(lineSQL, [ids])
+      async let historyRead = tx.query(historySQL, [ids])
+      (lineRows, historyRows) = try await (lineRead, historyRead)
     } else {
-      lineRows = try await (source ?? pool).query(lineSQL, [ids])
-      historyRows = try await (source ?? pool).query(historySQL, [ids])
+      let source = source ?? pool
+      async let lineRead = source.query(lineSQL, [ids])
+      async let historyRead = source.query(historySQL, [ids])
+      (lineRows, historyRows) = try await (lineRead, historyRead)
     }
     var lines: [UUID: [OrderLineRecord]] = [:]
     for row in lineRows {
@@ -158,7 +161,8 @@ struct OrderStore: Sendable {
 
   /// Stores a new order (PENDING) with its lines, its first history entry, the saga log's first
   /// step and an outbox event. Returns false, storing nothing, when the customer's checkout key
-  /// already has an order.
+  /// already has an order. Two round trips: the order's insert (with BEGIN), then the rest with
+  /// COMMIT.
   func insertOrder(_ order: OrderRecord) async throws -> Bool {
     try await pool.withTransaction { tx in
       let placeholders = (1...Self.columns.count).map { "$\($0)" }.joined(separator: ", ")
@@ -167,31 +171,37 @@ struct OrderStore: Sendable {
         try Self.values(order))
       guard inserted.affectedRows == 1 else { return false }
       let lines = order.lines
-      try await tx.query(
-        """
-        INSERT INTO orders.order_lines (order_id, line_index, id, product_id, seller_id, title, image_url, unit_price_minor, quantity,
-          line_total_minor, tax_minor)
-        SELECT $1, i, id, p, s, t, u, price, q, price * q, tax
-        FROM unnest($2::int4[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int4[], $10::int8[])
-          AS l (i, id, p, s, t, u, price, q, tax)
-        """,
-        [
-          order.id, lines.map(\.index), lines.map(\.id), lines.map(\.productID), lines.map(\.sellerID), lines.map(\.title),
-          lines.map(\.imageURL), lines.map(\.unitPrice), lines.map(\.quantity), lines.map(\.tax),
-        ])
-      try await writeHistory(order.id, entries: order.history[...], from: 0, in: tx)
-      try await log(order.id, step: "created", detail: "order created PENDING, total \(order.total) \(order.currency)", at: order.createdAt, in: tx)
-      try await announce(order, statusChanged: true, in: tx)
+      var writes = [
+        try PostgresTransaction.Statement(
+          """
+          INSERT INTO orders.order_lines (order_id, line_index, id, product_id, seller_id, title, image_url, unit_price_minor, quantity,
+            line_total_minor, tax_minor)
+          SELECT $1, i, id, p, s, t, u, price, q, price * q, tax
+          FROM unnest($2::int4[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::int4[], $10::int8[])
+            AS l (i, id, p, s, t, u, price, q, tax)
+          """,
+          [
+            order.id, lines.map(\.index), lines.map(\.id), lines.map(\.productID), lines.map(\.sellerID), lines.map(\.title),
+            lines.map(\.imageURL), lines.map(\.unitPrice), lines.map(\.quantity), lines.map(\.tax),
+          ])
+      ]
+      if let entries = try Self.historyWrite(order.id, entries: order.history[...], from: 0) { writes.append(entries) }
+      writes.append(try Self.logWrite(order.id, step: "created", detail: "order created PENDING, total \(order.total) \(order.currency)", at: order.createdAt))
+      if let events = try announcement(of: order, previous: nil, at: order.createdAt) { writes.append(events) }
+      try await tx.queryAndCommit(writes)
       return true
     }
   }
 
   /// Changes one order in one transaction: locks it, runs `body` on it (which may also use the
   /// transaction, for example to record an applied event), and when the order changed, writes it
-  /// with the next version, its new history entries, the saga log entry (`step`, `detail`) and an
-  /// outbox event. The saga columns (state, owner, lease) are written as `body` leaves them but do
-  /// not count as a change. Throws NOT_FOUND for an unknown order; an error `body` throws rolls
+  /// with the next version, its new history entries, the saga log entry (`step`, `detail`) and
+  /// outbox events. The saga columns (state, owner, lease) are written as `body` leaves them but
+  /// do not count as a change. Throws NOT_FOUND for an unknown order; an error `body` throws rolls
   /// everything back.
+  ///
+  /// Three round trips besides `body`'s own: the lock (with BEGIN), the lines and history read
+  /// together once the lock is held, and every write with COMMIT.
   func change(
     _ id: UUID, step: String? = nil, detail: String = "", now: Date,
     _ body: @Sendable (inout OrderRecord, PostgresTransaction) async throws -> Void
@@ -206,89 +216,104 @@ struct OrderStore: Sendable {
         after.version = before.version + 1
         after.updatedAt = max(now, before.updatedAt)
       }
+      var writes: [PostgresTransaction.Statement] = []
+      let newHistory = after.history[before.history.count...]
       if changed || before != after {
-        let assignments = Self.columns.enumerated().dropFirst().map { "\($0.element) = $\($0.offset + 1)" }.joined(separator: ", ")
-        try await tx.query("UPDATE orders.orders SET \(assignments) WHERE id = $1", try Self.values(after))
+        var assignments = Self.columns.enumerated().dropFirst().map { "\($0.element) = $\($0.offset + 1)" }
+        var values = try Self.values(after)
+        if let confirmed = newHistory.first(where: { $0.status == .confirmed }) {
+          // The first confirmation only (GetOrderStats' "confirmed in the window").
+          values.append(confirmed.at)
+          assignments.append("confirmed_at = coalesce(confirmed_at, $\(values.count))")
+        }
+        writes.append(try PostgresTransaction.Statement("UPDATE orders.orders SET \(assignments.joined(separator: ", ")) WHERE id = $1", values))
       }
       if changed {
         if before.lines != after.lines {
           let lines = after.lines
-          try await tx.query(
-            """
-            UPDATE orders.order_lines AS l SET packed_quantity = u.packed, shipped_quantity = u.shipped, refunded_quantity = u.refunded
-            FROM unnest($2::int4[], $3::int4[], $4::int4[], $5::int4[]) AS u (i, packed, shipped, refunded)
-            WHERE l.order_id = $1 AND l.line_index = u.i
-            """,
-            [id, lines.map(\.index), lines.map(\.packedQuantity), lines.map(\.shippedQuantity), lines.map(\.refundedQuantity)])
+          writes.append(
+            try PostgresTransaction.Statement(
+              """
+              UPDATE orders.order_lines AS l SET packed_quantity = u.packed, shipped_quantity = u.shipped, refunded_quantity = u.refunded
+              FROM unnest($2::int4[], $3::int4[], $4::int4[], $5::int4[]) AS u (i, packed, shipped, refunded)
+              WHERE l.order_id = $1 AND l.line_index = u.i
+              """,
+              [id, lines.map(\.index), lines.map(\.packedQuantity), lines.map(\.shippedQuantity), lines.map(\.refundedQuantity)]))
         }
-        try await writeHistory(id, entries: after.history[before.history.count...], from: before.history.count, in: tx)
-        try await announce(after, statusChanged: after.status != before.status, in: tx)
-        if after.status != before.status { try await notifyCustomer(after, previous: before.status, at: now, in: tx) }
-        if after.status == .confirmed, before.status == .pending || before.status == .awaitingPayment {
-          try await recordPurchase(after, at: now, in: tx)
-        }
+        if let entries = try Self.historyWrite(id, entries: newHistory, from: before.history.count) { writes.append(entries) }
+        if let events = try announcement(of: after, previous: before.status, at: now) { writes.append(events) }
       }
-      if let step { try await log(id, step: step, detail: detail, at: now, in: tx) }
+      if let step { writes.append(try Self.logWrite(id, step: step, detail: detail, at: now)) }
+      try await tx.queryAndCommit(writes)
       return after
     }
   }
 
-  private func writeHistory(_ id: UUID, entries: ArraySlice<HistoryEntry>, from start: Int, in tx: PostgresTransaction) async throws {
-    guard !entries.isEmpty else { return }
+  /// Appends a step to an order's saga log without touching the order (one statement).
+  func log(_ id: UUID, step: String, detail: String = "", at: Date) async throws {
+    let write = try Self.logWrite(id, step: step, detail: detail, at: at)
+    try await pool.withTransaction { tx in try await tx.queryAndCommit([write]) }
+  }
+
+  /// The statement that appends history entries (nil when there are none). A change that
+  /// confirms the order also sets its `confirmed_at`, in the order's update; a new order is never
+  /// CONFIRMED.
+  private static func historyWrite(_ id: UUID, entries: ArraySlice<HistoryEntry>, from start: Int) throws -> PostgresTransaction.Statement? {
+    guard !entries.isEmpty else { return nil }
     let list = Array(entries)
-    try await tx.query(
+    return try PostgresTransaction.Statement(
       """
       INSERT INTO orders.status_history (order_id, seq, status, changed_at, note)
       SELECT $1, s, st, at, n FROM unnest($2::int4[], $3::text[], $4::timestamptz[], $5::text[]) AS h (s, st, at, n)
       """,
       [id, list.indices.map { Int32(start + $0) }, list.map(\.status.storedName), list.map(\.at), list.map(\.note)])
-    if let confirmed = list.first(where: { $0.status == .confirmed }) {
-      // The first confirmation only (GetOrderStats' "confirmed in the window").
-      try await tx.query("UPDATE orders.orders SET confirmed_at = $2 WHERE id = $1 AND confirmed_at IS NULL", [id, confirmed.at])
-    }
   }
 
-  private func log(_ id: UUID, step: String, detail: String, at: Date, in tx: PostgresTransaction) async throws {
-    try await tx.query(
+  private static func logWrite(_ id: UUID, step: String, detail: String, at: Date) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement(
       "INSERT INTO orders.saga_log (order_id, step, detail, created_at) VALUES ($1, $2, $3, $4)", [id, step, detail, at])
   }
 
-  /// The outbox event of a change (the order as an ADMIN sees it) and the wake-up of watchers.
-  private func announce(_ order: OrderRecord, statusChanged: Bool, in tx: PostgresTransaction) async throws {
-    try await outbox.append(
-      OrderMessages.order(order, view: .full), topic: statusChanged ? Self.statusChangedTopic : Self.changedTopic,
-      aggregateID: order.id.lowercasedString, in: tx)
-    try await tx.query("SELECT pg_notify($1, $2)", [Self.changeChannel, order.id.lowercasedString])
-  }
-
-  /// The purchase the catalog learns of (RecordPurchases) when an order is confirmed.
-  private func recordPurchase(_ order: OrderRecord, at now: Date, in tx: PostgresTransaction) async throws {
-    let request = CommerceV1.RecordPurchasesRequest.with {
-      $0.orderId = order.id.lowercasedString
-      $0.customerId = order.customerID
-      $0.purchaseTime = .init(now)
-      $0.products = order.lines.map { line in
-        .with {
-          $0.productId = line.productID
-          $0.quantity = line.quantity
+  /// The outbox events of a change, in one statement that also wakes the order's watchers: the
+  /// order as an ADMIN sees it (`order.status_changed` or `order.changed`); on a status change,
+  /// the customer's notification (ORDER_STATUS_CHANGED, which NotificationRelay delivers to
+  /// NotificationService); on confirmation, the purchase the catalog learns of (RecordPurchases).
+  /// `previous` is nil for a new order.
+  private func announcement(of order: OrderRecord, previous: CommerceV1.OrderStatus?, at now: Date) throws
+    -> PostgresTransaction.Statement?
+  {
+    let statusChanged = previous != order.status
+    var events = [
+      try Outbox.NewEvent(
+        OrderMessages.order(order, view: .full), topic: statusChanged ? Self.statusChangedTopic : Self.changedTopic,
+        aggregateID: order.id.lowercasedString)
+    ]
+    if let previous, statusChanged {
+      let payload = CommerceV1.NotificationPayload.with {
+        $0.event = .orderStatusChanged(.with {
+          $0.orderId = order.id.lowercasedString
+          $0.status = order.status
+          $0.previousStatus = previous
+          $0.orderVersion = order.version
+        })
+      }
+      events.append(try outbox.notificationEvent(to: order.customerID, payload, occurredAt: now))
+    }
+    if order.status == .confirmed, previous == .pending || previous == .awaitingPayment {
+      let request = CommerceV1.RecordPurchasesRequest.with {
+        $0.orderId = order.id.lowercasedString
+        $0.customerId = order.customerID
+        $0.purchaseTime = .init(now)
+        $0.products = order.lines.map { line in
+          .with {
+            $0.productId = line.productID
+            $0.quantity = line.quantity
+          }
         }
       }
+      events.append(try Outbox.NewEvent(request, topic: Self.purchasedTopic, aggregateID: order.id.lowercasedString))
     }
-    try await outbox.append(request, topic: Self.purchasedTopic, aggregateID: order.id.lowercasedString, in: tx)
-  }
-
-  /// The customer's notification of a status change (ORDER_STATUS_CHANGED), which
-  /// NotificationRelay delivers to NotificationService.
-  private func notifyCustomer(_ order: OrderRecord, previous: CommerceV1.OrderStatus, at now: Date, in tx: PostgresTransaction) async throws {
-    let payload = CommerceV1.NotificationPayload.with {
-      $0.event = .orderStatusChanged(.with {
-        $0.orderId = order.id.lowercasedString
-        $0.status = order.status
-        $0.previousStatus = previous
-        $0.orderVersion = order.version
-      })
-    }
-    try await outbox.appendNotification(to: order.customerID, payload, occurredAt: now, in: tx)
+    return try outbox.appending(events, notifying: [(Self.changeChannel, order.id.lowercasedString)])
   }
 
   /// Whether event `eventID` was already applied to the order; records it when not (in `tx`,

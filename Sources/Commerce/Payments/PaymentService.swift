@@ -205,14 +205,18 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
         providerMessage: "", captureImmediately: request.captureImmediately, card: card, providerID: provider.id, providerPaymentID: nil,
         authorizationExpiresAt: nil, needsReview: false, version: 1, createdAt: now, updatedAt: now)
       let (payment, created) = try await store.createOrLockPayment(new, in: tx)
+      // The rest in one round trip with COMMIT.
+      var writes: [PostgresTransaction.Statement] = []
       if created || payment.state == .pending {
-        try await store.appendLedger(
-          LedgerEvent(
-            kind: .authorizeRequested, providerKey: providerKey, amount: amount, statusAfter: payment.state.rawValue, actor: actor,
-            detail: created ? nil : "retry"), payment: payment.id, now: now, in: tx)
+        writes.append(
+          try PaymentStore.ledgerWrite(
+            LedgerEvent(
+              kind: .authorizeRequested, providerKey: providerKey, amount: amount, statusAfter: payment.state.rawValue, actor: actor,
+              detail: created ? nil : "retry"), payment: payment.id, now: now))
       }
-      if created { try await store.publishStatus(payment, amount: amount, in: tx) }
-      if !created && payment.state == .pending && payment.providerPaymentID == nil { try await store.touchPayment(payment.id, now: now, in: tx) }
+      if created { writes.append(try store.statusWrite(payment, amount: amount)) }
+      if !created && payment.state == .pending && payment.providerPaymentID == nil { writes.append(try PaymentStore.touchWrite(payment.id, now: now)) }
+      try await tx.queryAndCommit(writes)
       return (payment, created)
     }
     if !created {
@@ -278,12 +282,16 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
         break
       }
       let stored = try await store.updatePayment(payment, now: now, in: tx)
-      try await store.appendLedger(
-        LedgerEvent(
-          kind: .authorizeResult, providerKey: providerKey, outcome: stored.state.rawValue, amount: amount, statusBefore: before.rawValue,
-          statusAfter: stored.state.rawValue, actor: actor, detail: result.message.isEmpty ? nil : result.message),
-        payment: stored.id, now: now, in: tx)
-      if stored.state != before { try await store.publishStatus(stored, amount: amount, in: tx) }
+      // The ledger entry and the status event in one round trip with COMMIT.
+      var writes = [
+        try PaymentStore.ledgerWrite(
+          LedgerEvent(
+            kind: .authorizeResult, providerKey: providerKey, outcome: stored.state.rawValue, amount: amount, statusBefore: before.rawValue,
+            statusAfter: stored.state.rawValue, actor: actor, detail: result.message.isEmpty ? nil : result.message),
+          payment: stored.id, now: now)
+      ]
+      if stored.state != before { writes.append(try store.statusWrite(stored, amount: amount)) }
+      try await tx.queryAndCommit(writes)
       return stored
     }
   }

@@ -97,7 +97,12 @@ struct PaymentStore: Sendable {
   /// Marks a locked payment as touched now: a new attempt of its authorization is under way, so
   /// reconciliation leaves it alone for a while.
   func touchPayment(_ id: UUID, now: Date, in tx: PostgresTransaction) async throws {
-    try await tx.query("UPDATE payments.payments SET updated_at = greatest(updated_at, $2) WHERE id = $1", [id, now])
+    try await tx.query([Self.touchWrite(id, now: now)])
+  }
+
+  /// The statement of ``touchPayment(_:now:in:)``, for a batch.
+  static func touchWrite(_ id: UUID, now: Date) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement("UPDATE payments.payments SET updated_at = greatest(updated_at, $2) WHERE id = $1", [id, now])
   }
 
   /// A payment, without locks.
@@ -246,7 +251,12 @@ struct PaymentStore: Sendable {
   /// nothing) when the event (provider_id, provider_event_id) was recorded before.
   @discardableResult
   func appendLedger(_ event: LedgerEvent, payment: UUID, now: Date, in tx: PostgresTransaction) async throws -> Bool {
-    let rows = try await tx.query(
+    try await tx.query([Self.ledgerWrite(event, payment: payment, now: now)]).affectedRows == 1
+  }
+
+  /// The statement of ``appendLedger(_:payment:now:in:)``, for a batch.
+  static func ledgerWrite(_ event: LedgerEvent, payment: UUID, now: Date) throws -> PostgresTransaction.Statement {
+    try PostgresTransaction.Statement(
       """
       INSERT INTO payments.payment_events (payment_id, refund_id, kind, provider_key, provider_id, provider_event_id, provider_event_kind,
         outcome, amount_minor, currency, status_before, status_after, flagged, actor, detail, created_at)
@@ -258,7 +268,6 @@ struct PaymentStore: Sendable {
         event.outcome, event.amount?.amountMinor, event.amount?.currency, event.statusBefore, event.statusAfter, event.flagged, event.actor,
         event.detail.map { String($0.prefix(1000)) }, now,
       ])
-    return rows.affectedRows == 1
   }
 
   /// Whether a provider event was recorded before.
@@ -288,6 +297,12 @@ struct PaymentStore: Sendable {
   /// Announces a payment's new status (a PaymentResult for NotificationService); `amount` is
   /// what the change concerns (authorized, captured or refunded).
   func publishStatus(_ payment: PaymentRecord, amount: Money, in tx: PostgresTransaction) async throws {
+    try await tx.query([try statusWrite(payment, amount: amount)])
+  }
+
+  /// The statement of ``publishStatus(_:amount:in:)`` (one outbox statement for the status event
+  /// and, for a customer-facing status, the customer's notification), for a batch.
+  func statusWrite(_ payment: PaymentRecord, amount: Money) throws -> PostgresTransaction.Statement {
     let event = CommerceV1.PaymentResult.with {
       $0.paymentId = payment.id.lowercasedString
       $0.orderId = payment.orderID
@@ -295,10 +310,12 @@ struct PaymentStore: Sendable {
       $0.declineReason = payment.declineReason ?? .unspecified
       $0.amount = amount.proto
     }
-    try await outbox.append(event, topic: Self.statusTopic(payment.state), aggregateID: payment.id.lowercasedString, in: tx)
+    var events = [try Outbox.NewEvent(event, topic: Self.statusTopic(payment.state), aggregateID: payment.id.lowercasedString)]
     if Self.customerFacing.contains(payment.state) {
-      try await outbox.appendNotification(to: payment.customerID, .with { $0.event = .paymentResult(event) }, occurredAt: payment.updatedAt, in: tx)
+      events.append(try outbox.notificationEvent(to: payment.customerID, .with { $0.event = .paymentResult(event) }, occurredAt: payment.updatedAt))
     }
+    // Never nil: there is at least one event.
+    return try outbox.appending(events)!
   }
 
   /// The statuses the customer is told about (PAYMENT_RESULT notifications, delivered by
