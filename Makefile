@@ -19,6 +19,9 @@ build: deps
 ## open-model run and must not share the machine with anything else; then the commerce services'
 ## suites, which keep the database busy and would otherwise starve those timers on a small machine,
 ## at most six at a time (all at once, on two cores, their calls start missing deadlines).
+## Each run has a time limit (scripts/test-group.sh: 15, 15 and 30 minutes, several times what
+## they take): a run that outlives it fails, naming the tests it started and never finished, with
+## every thread's stack, instead of holding CI until CI's own limit.
 RUNTIME_TESTS = ^(MessagesTests|ProtoGenTests|RPCTests|PostgresTests|PostgresEmbeddedTests|ProtoJSONTests|rpcctlTests)\.|^EmporiumTests\.(ServeCommandTests|MigrateCommandTests|PoolResilienceTests)/
 LOADGEN_TESTS = ^(LoadCoreTests|loadgenTests)\.
 test: deps
@@ -26,9 +29,9 @@ test: deps
 	scripts/check-bench-peers.sh
 	scripts/check-architecture.sh
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --no-parallel --filter '$(RUNTIME_TESTS)'
-	$(SWIFT) test --skip-build --no-parallel --filter '$(LOADGEN_TESTS)'
-	$(SWIFT) test --skip-build --experimental-maximum-parallelization-width 6 --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
+	scripts/test-group.sh 900 $(SWIFT) test --skip-build --no-parallel --filter '$(RUNTIME_TESTS)'
+	scripts/test-group.sh 900 $(SWIFT) test --skip-build --no-parallel --filter '$(LOADGEN_TESTS)'
+	scripts/test-group.sh 1800 $(SWIFT) test --skip-build --experimental-maximum-parallelization-width 6 --skip '$(RUNTIME_TESTS)' --skip '$(LOADGEN_TESTS)'
 
 ## The storefront page in headless Chromium (Debian's chromium and chromium-driver, Selenium; both
 ## installed when missing): a seeded embedded database, every service and the gateway on free
