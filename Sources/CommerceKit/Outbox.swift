@@ -113,8 +113,18 @@ public struct Outbox: Sendable {
   }
 
   /// One topic's unpublished events, oldest first: `$1` the topic, `$2` how many.
-  private var topicRead: String {
-    "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic = $1 ORDER BY id LIMIT $2"
+  ///
+  /// Written so that only the (topic, id) index can serve it. With `topic = $1 ORDER BY id`,
+  /// the planner may walk the id-ordered indexes and filter by topic instead, estimating that
+  /// the topic's rows are spread evenly through the unpublished ones. They are not: events of
+  /// topics nobody relays yet (`order.status_changed`, `payment.<status>`) stay unpublished at
+  /// the oldest ids, and a relay that keeps up has only its newest events left, so each read
+  /// walked the whole unrelayed backlog first (1.9 ms at 4,000 events in a checkout benchmark,
+  /// growing without bound). The range on topic keeps the order (topic, id) the index's own,
+  /// which no other index has (docs/PERFORMANCE.md, "Fewer round trips per saga step").
+  var topicRead: String {
+    "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic >= $1 AND topic <= $1 "
+      + "ORDER BY topic, id LIMIT $2"
   }
 
   /// Runs `body` in a transaction holding this outbox's lock on `topic` (an advisory lock keyed
