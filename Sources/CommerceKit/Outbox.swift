@@ -9,9 +9,14 @@ public import Postgres
 public struct Outbox: Sendable {
   /// The service's schema.
   public let schema: String
+  /// Topics no relay sends: the record of what happened, for readers of the table. Their events
+  /// are written already published, so they never stand between a relay and its own events (an
+  /// unpublished backlog that nothing drains only grows) and wake no relay.
+  public let recordedTopics: Set<String>
 
-  public init(schema: String) {
+  public init(schema: String, recordedTopics: Set<String> = []) {
     self.schema = schema
+    self.recordedTopics = recordedTopics
   }
 
   /// The NOTIFY channel that announces new events.
@@ -27,9 +32,11 @@ public struct Outbox: Sendable {
   /// ``append(_:topic:aggregateID:in:)`` for an event already serialized.
   @discardableResult
   public func append(_ event: NewEvent, in tx: PostgresTransaction) async throws -> Int64 {
+    let recorded = recordedTopics.contains(event.topic)
     let rows = try await tx.query(
-      "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES ($1, $2, $3) RETURNING id) "
-        + "SELECT id, pg_notify($4, '') IS NULL FROM event",
+      "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) "
+        + "VALUES ($1, $2, $3, \(recorded ? "now()" : "NULL")) RETURNING id) "
+        + "SELECT id, \(recorded ? "$4::text" : "pg_notify($4, '')") IS NULL FROM event",
       [event.topic, event.aggregateID, event.payload, channel])
     return try rows.first?.decode(0, as: Int64.self) ?? 0
   }
@@ -62,16 +69,18 @@ public struct Outbox: Sendable {
       parameters.append(value)
       return "$\(parameters.count)"
     }
-    let rows = events.map { "(\(parameter($0.topic)), \(parameter($0.aggregateID)), \(parameter($0.payload)))" }
+    let rows = events.map {
+      "(\(parameter($0.topic)), \(parameter($0.aggregateID)), \(parameter($0.payload)), \(recordedTopics.contains($0.topic) ? "now()" : "NULL"))"
+    }
     var wakeUps = notifications.map { "pg_notify(\(parameter($0.channel)), \(parameter($0.payload)))" }
-    if !events.isEmpty { wakeUps.insert("pg_notify(\(parameter(channel)), '')", at: 0) }
-    guard !wakeUps.isEmpty else { return nil }
-    let select = "SELECT " + wakeUps.joined(separator: ", ")
+    if events.contains(where: { !recordedTopics.contains($0.topic) }) { wakeUps.insert("pg_notify(\(parameter(channel)), '')", at: 0) }
+    guard !rows.isEmpty || !wakeUps.isEmpty else { return nil }
+    let select = wakeUps.isEmpty ? "SELECT 1" : "SELECT " + wakeUps.joined(separator: ", ")
     guard !rows.isEmpty else { return try PostgresTransaction.Statement(select, parameters) }
     // Rows of one VALUES list take their ids in list order. A data-modifying WITH runs whether
     // or not the SELECT reads it.
     return try PostgresTransaction.Statement(
-      "WITH events AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES \(rows.joined(separator: ", "))) "
+      "WITH events AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) VALUES \(rows.joined(separator: ", "))) "
         + select, parameters)
   }
 
@@ -116,12 +125,13 @@ public struct Outbox: Sendable {
   ///
   /// Written so that only the (topic, id) index can serve it. With `topic = $1 ORDER BY id`,
   /// the planner may walk the id-ordered indexes and filter by topic instead, estimating that
-  /// the topic's rows are spread evenly through the unpublished ones. They are not: events of
-  /// topics nobody relays yet (`order.status_changed`, `payment.<status>`) stay unpublished at
-  /// the oldest ids, and a relay that keeps up has only its newest events left, so each read
-  /// walked the whole unrelayed backlog first (1.9 ms at 4,000 events in a checkout benchmark,
-  /// growing without bound). The range on topic keeps the order (topic, id) the index's own,
-  /// which no other index has (docs/PERFORMANCE.md, "Fewer round trips per saga step").
+  /// the topic's rows are spread evenly through the unpublished ones. They are not: another
+  /// topic's backlog (a relay that is down, or a peer this deployment does not host) sits at the
+  /// oldest ids, and a relay that keeps up has only its newest events left, so each read walked
+  /// the whole backlog first (1.9 ms at 4,000 events in a checkout benchmark, before
+  /// ``recordedTopics`` were written published). The range on topic keeps the order (topic, id)
+  /// the index's own, which no other index has (docs/PERFORMANCE.md, "Fewer round trips per saga
+  /// step").
   var topicRead: String {
     "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic >= $1 AND topic <= $1 "
       + "ORDER BY topic, id LIMIT $2"

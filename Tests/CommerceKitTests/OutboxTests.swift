@@ -64,6 +64,32 @@ import Testing
     }
   }
 
+  @Test func eventsOfRecordedTopicsAreWrittenPublished() async throws {
+    try await withDatabase("commercekit_outbox_recorded") { pool in
+      let outbox = Outbox(schema: "svc", recordedTopics: ["order.changed"])
+      func event(_ topic: String, _ aggregate: String) throws -> Outbox.NewEvent {
+        try Outbox.NewEvent(RpcV1.EchoRequest.with { $0.message = aggregate }, topic: topic, aggregateID: aggregate)
+      }
+      var relay = try await pool.notifications(channel: outbox.channel).makeAsyncIterator()
+      try await pool.withTransaction { tx in
+        try await outbox.append(try event("order.changed", "o-0"), in: tx)
+        try await tx.queryAndCommit([try #require(try outbox.appending([event("order.changed", "o-1"), event("notification", "o-1")]))])
+      }
+      // Every event is stored; only the relayed one waits for its relay, which was woken.
+      let stored = try await pool.query("SELECT topic, aggregate_id, published_at IS NOT NULL FROM svc.outbox ORDER BY id").map {
+        "\(try $0.decode(0, as: String.self)) \(try $0.decode(1, as: String.self)) \(try $0.decode(2, as: Bool.self))"
+      }
+      #expect(stored == ["order.changed o-0 true", "order.changed o-1 true", "notification o-1 false"])
+      #expect(await relay.next() != nil)
+      #expect(try await outbox.unpublished(pool: pool).map(\.topic) == ["notification"])
+      // A batch of recorded events alone is still written.
+      try await pool.withTransaction { tx in
+        try await tx.queryAndCommit([try #require(try outbox.appending([event("order.changed", "o-2")]))])
+      }
+      #expect(try await pool.query("SELECT count(*) FROM svc.outbox WHERE aggregate_id = 'o-2' AND published_at IS NOT NULL").scalar(as: Int64.self) == 1)
+    }
+  }
+
   @Test func aClaimedBatchIsSkippedByOtherRelaysUntilItsTransactionEnds() async throws {
     try await withDatabase("commercekit_outbox_claim") { pool in
       try await Self.append(5, pool: pool)

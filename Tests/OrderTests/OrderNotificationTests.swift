@@ -66,6 +66,14 @@ struct OrderNotificationTests {
       let waiting = try await h.pool.query(
         "SELECT count(*) FROM orders.outbox WHERE topic = 'notification' AND published_at IS NULL")
       #expect(try waiting.first!.decode(0, as: Int64.self) >= 1)
+      // The order's own events, which no relay sends, are the record of each change: one per
+      // status (PENDING, AWAITING_PAYMENT, CONFIRMED), written published, so that they never
+      // pile up in front of a relay.
+      let record = try await h.pool.query(
+        "SELECT count(*), count(published_at) FROM orders.outbox WHERE topic = 'order.status_changed' AND aggregate_id = $1",
+        [order.orderId])
+      #expect(try record.first!.decode(0, as: Int64.self) == 3)
+      #expect(try record.first!.decode(1, as: Int64.self) == 3)
     }
   }
 }

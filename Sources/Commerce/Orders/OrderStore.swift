@@ -13,7 +13,9 @@ import Postgres
 /// in one transaction, so a watcher woken by the notification reads the committed change.
 struct OrderStore: Sendable {
   let pool: PostgresPool
-  let outbox = Outbox(schema: "orders")
+  /// The order's own events (`order.status_changed`, `order.changed`) have no relay: they are
+  /// the record of every change, written published.
+  let outbox = Outbox(schema: "orders", recordedTopics: [statusChangedTopic, changedTopic])
 
   /// The channel WatchOrder listens on; the payload is the changed order's id.
   static let changeChannel = "orders_order_changed"

@@ -15,7 +15,9 @@ import Postgres
 /// OrderService.
 struct PaymentStore: Sendable {
   let pool: PostgresPool
-  let outbox = Outbox(schema: "payments")
+  /// The status events (`payment.<status>`) have no relay: they are the record of every
+  /// change, written published.
+  let outbox = Outbox(schema: "payments", recordedTopics: Set(PaymentState.allCases.map(statusTopic)))
 
   /// The outbox topic of events for OrderService.ApplyOrderEvent.
   static let orderEventTopic = "payment.order_event"
