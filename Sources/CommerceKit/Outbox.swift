@@ -1,3 +1,5 @@
+public import Foundation
+public import Logging
 public import Messages
 public import Postgres
 
@@ -191,4 +193,46 @@ public struct Outbox: Sendable {
 
   /// Marks the events `$1` (ids) published.
   private var markWrite: String { "UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)" }
+}
+
+// MARK: Retention
+
+extension Outbox {
+  /// How long published events are kept by default: a week, for readers of the table (an
+  /// incident's timeline, a consumer catching up), then ``retention(pool:keep:every:logger:now:)``
+  /// deletes them. Unpublished events are never deleted.
+  public static let defaultRetention: Duration = .seconds(7 * 24 * 3600)
+
+  /// Deletes up to `limit` events published before `cutoff`, oldest first; returns how many.
+  /// Unpublished events stay, however old: their relay has not sent them yet.
+  @discardableResult
+  public func purge(publishedBefore cutoff: Date, limit: Int = 10_000, pool: PostgresPool) async throws -> Int {
+    // Oldest first along the primary key: old events are almost all published, so the walk
+    // finds them at once and stops at the limit.
+    try await pool.query(
+      """
+      DELETE FROM \(schema).outbox WHERE id IN (
+        SELECT id FROM \(schema).outbox WHERE published_at < $1 ORDER BY id LIMIT $2)
+      """, [cutoff, Int64(limit)]
+    ).affectedRows
+  }
+
+  /// The background work that keeps the outbox from growing without bound: once at start and
+  /// then every `interval`, deletes the events published more than `keep` ago, in batches.
+  public func retention(
+    pool: PostgresPool, keep: Duration = Outbox.defaultRetention, every interval: Duration = .seconds(3600), logger: Logger,
+    now: @escaping @Sendable () -> Date = { Date() }
+  ) -> PeriodicWork {
+    let outbox = self
+    return PeriodicWork("\(schema) outbox retention", every: interval, logger: logger) {
+      let cutoff = now().addingTimeInterval(-Double(keep.components.seconds))
+      var deleted = 0
+      while true {
+        let batch = try await outbox.purge(publishedBefore: cutoff, pool: pool)
+        deleted += batch
+        if batch < 10_000 { break }
+      }
+      if deleted > 0 { logger.info("published outbox events deleted", metadata: ["schema": "\(outbox.schema)", "count": "\(deleted)"]) }
+    }
+  }
 }

@@ -1,4 +1,5 @@
 @testable import CommerceKit
+import Foundation
 import Logging
 import Messages
 import Postgres
@@ -87,6 +88,30 @@ import Testing
         try await tx.queryAndCommit([try #require(try outbox.appending([event("order.changed", "o-2")]))])
       }
       #expect(try await pool.query("SELECT count(*) FROM svc.outbox WHERE aggregate_id = 'o-2' AND published_at IS NOT NULL").scalar(as: Int64.self) == 1)
+    }
+  }
+
+  @Test func retentionDeletesOldPublishedEventsAndKeepsEveryUnpublishedOne() async throws {
+    try await withDatabase("commercekit_outbox_retention") { pool in
+      // Published 10 days ago, published an hour ago, and unpublished for 10 days.
+      try await pool.query(
+        """
+        INSERT INTO svc.outbox (topic, aggregate_id, payload, created_at, published_at)
+        SELECT 't', i::text, '\\x00', now() - interval '10 days',
+          CASE WHEN i <= 25 THEN now() - interval '10 days' WHEN i <= 30 THEN now() - interval '1 hour' END
+        FROM generate_series(1, 40) i
+        """)
+      func remaining() async throws -> [String] {
+        try await pool.query("SELECT aggregate_id FROM svc.outbox ORDER BY id").map { try $0.decode(0, as: String.self) }
+      }
+      // In batches: the limit holds, and the oldest go first.
+      let cutoff = Date().addingTimeInterval(-7 * 24 * 3600)
+      #expect(try await Self.outbox.purge(publishedBefore: cutoff, limit: 10, pool: pool) == 10)
+      #expect(try await remaining() == (11...40).map(String.init))
+      // The background work deletes the rest of the old published ones at start, in its first round.
+      let retention = Task { try await Self.outbox.retention(pool: pool, logger: Logger(label: "test")).run() }
+      defer { retention.cancel() }
+      #expect(try await eventually { try await remaining() == (26...40).map(String.init) })
     }
   }
 

@@ -95,9 +95,11 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     }
   }
 
-  /// The background work the process runs beside the handlers: the expiry sweeper and the
-  /// relay of stock levels to the catalog.
-  public var backgroundServices: [any ServiceLifecycle.Service] { [ExpirySweeper(service: self), StockRelay(service: self)] }
+  /// The background work the process runs beside the handlers: the expiry sweeper, the relay
+  /// of stock levels to the catalog, and the outbox's retention.
+  public var backgroundServices: [any ServiceLifecycle.Service] {
+    [ExpirySweeper(service: self), StockRelay(service: self), store.outbox.retention(pool: store.pool, logger: logger)]
+  }
 
   /// ReserveStock's batches so far, all lanes together (batches served, calls in them, the
   /// largest batch); nil when coalescing is off. For benchmarks and operators.

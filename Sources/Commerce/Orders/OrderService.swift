@@ -116,11 +116,12 @@ public struct OrderService: CommerceV1.OrderService.ServiceProtocol {
   }
 
   /// The background work the process runs beside the handlers: the saga recovery worker, the
-  /// relay of confirmed orders to the catalog, and the end of WatchOrder streams at graceful
-  /// shutdown.
+  /// relay of confirmed orders to the catalog, the end of WatchOrder streams at graceful
+  /// shutdown, and the outbox's retention (``Outbox/retention(pool:keep:every:logger:now:)``).
   public var backgroundServices: [any ServiceLifecycle.Service] {
     var services: [any ServiceLifecycle.Service] = [
       SagaRecovery(service: self), PurchaseRelay(service: self), StreamDrain.OnShutdown(watchDrain),
+      store.outbox.retention(pool: store.pool, logger: logger),
     ]
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))

@@ -113,8 +113,9 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
     }
   }
 
-  /// The background work the process runs beside the handlers: the idempotency key sweep, and
-  /// the relay of asynchronous results to OrderService when there is one.
+  /// The background work the process runs beside the handlers: the idempotency key sweep, the
+  /// reconciliation, the outbox's retention, and the relay of asynchronous results to
+  /// OrderService when there is one.
   public var backgroundServices: [any ServiceLifecycle.Service] {
     var services: [any ServiceLifecycle.Service] = [
       PeriodicWork("payments idempotency sweep", every: configuration.sweepInterval, logger: logger) { [idempotency] in
@@ -125,6 +126,7 @@ public struct PaymentService: CommerceV1.PaymentService.ServiceProtocol {
       PeriodicWork("payments reconciliation", every: configuration.reconcileInterval, logger: logger) { [self] in
         try await reconcile()
       })
+    services.append(store.outbox.retention(pool: store.pool, logger: logger))
     if let orders {
       services.append(
         OutboxRelay.applyingOrderEvents(

@@ -60,8 +60,11 @@ public struct ReviewService: CommerceV1.ReviewService.ServiceProtocol {
     self.now = now
   }
 
-  /// The background work beside the handlers: the relay of rating summaries to the catalog.
-  public var backgroundServices: [any ServiceLifecycle.Service] { [SummaryRelay(service: self)] }
+  /// The background work beside the handlers: the relay of rating summaries to the catalog,
+  /// and the outbox's retention.
+  public var backgroundServices: [any ServiceLifecycle.Service] {
+    [SummaryRelay(service: self), store.outbox.retention(pool: store.pool, logger: logger)]
+  }
 
   // MARK: Writing
 

@@ -93,12 +93,13 @@ public struct ShippingService: CommerceV1.ShippingService.ServiceProtocol {
   }
 
   /// The background work the process runs beside the handlers: the relay of shipment events to
-  /// OrderService, the end of WatchShipment streams at graceful shutdown, and, with
-  /// NotificationService reachable, the relay of customers' notifications.
+  /// OrderService, the end of WatchShipment streams at graceful shutdown, the outbox's
+  /// retention, and, with NotificationService reachable, the relay of customers' notifications.
   public var backgroundServices: [any ServiceLifecycle.Service] {
     var services: [any ServiceLifecycle.Service] = [
       OutboxRelay.applyingOrderEvents(from: store.outbox, topic: ShippingStore.orderEventTopic, pool: store.pool, orders: orders, logger: logger),
       StreamDrain.OnShutdown(watchDrain),
+      store.outbox.retention(pool: store.pool, logger: logger),
     ]
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))

@@ -88,8 +88,8 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
   }
 
   /// The background work: the relay of return events to OrderService, the settlement relay
-  /// (restock and refund of received returns), the sweeper, and with NotificationService
-  /// reachable the relay of customers' notifications.
+  /// (restock and refund of received returns), the sweeper, the outbox's retention, and with
+  /// NotificationService reachable the relay of customers' notifications.
   public var backgroundServices: [any ServiceLifecycle.Service] {
     let service = self
     var services: [any ServiceLifecycle.Service] = [
@@ -97,6 +97,7 @@ public struct SupportService: CommerceV1.SupportService.ServiceProtocol {
         from: store.outbox, topic: SupportStore.orderEventTopic, pool: store.pool, orders: orders, logger: logger),
       OutboxRelay("return settlements", outbox: store.outbox, pool: store.pool, logger: logger) { try await service.settleReceivedReturns() },
       PeriodicWork("support sweep", every: configuration.sweepInterval, logger: logger) { try await service.sweep(now: service.now()) },
+      store.outbox.retention(pool: store.pool, logger: logger),
     ]
     if let notifications {
       services.append(NotificationRelay(outbox: store.outbox, pool: store.pool, notifications: notifications, logger: logger))
