@@ -28,6 +28,19 @@ fi
 
 echo >&2
 echo "test-group: still running after ${limit} s: $*" >&2
+# The backtracer prints every thread's stack and lets the process go on: wait for it (its exit
+# also flushes the test output, which a file gets in blocks), then stop everything and list the
+# tests that never finished.
+pkill -QUIT -f 'PackageTests\.xctest' 2>/dev/null
+for _ in $(seq 1 45); do
+  grep -q '^Backtrace took' "$log" && break
+  sleep 2
+done
+pkill -TERM -f 'PackageTests\.xctest' 2>/dev/null
+sleep 5
+pkill -KILL -f 'PackageTests\.xctest' 2>/dev/null
+kill "$pid" 2>/dev/null
+wait
 echo "test-group: tests started and not finished:" >&2
 # swift-testing's lines: '◇ Test NAME started.' and '✔/✘ Test NAME passed|failed ...'
 # (NAME may be followed by 'with N test cases').
@@ -40,13 +53,4 @@ awk '
   }
   END { for (name in open) print "  " name }
 ' "$log" >&2
-# The backtracer prints every thread's stack and lets the process go on: wait for it, then stop.
-pkill -QUIT -f 'PackageTests\.xctest' 2>/dev/null
-for _ in $(seq 1 45); do
-  grep -q '^Backtrace took' "$log" && break
-  sleep 2
-done
-pkill -KILL -f 'PackageTests\.xctest' 2>/dev/null
-kill "$pid" 2>/dev/null
-wait
 exit 1

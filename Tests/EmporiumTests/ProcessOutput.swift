@@ -36,15 +36,27 @@ final class ProcessOutput: Sendable {
   /// Everything read so far.
   var text: String { self.state.withLock { $0.text } }
 
-  /// Waits until `match` finds something in the output; nil if the output ended first.
-  func waitFor<T>(_ match: (String) -> T?) async -> T? {
+  /// Waits until `match` finds something in the output; nil if the output ended first, or
+  /// when nothing matched within `timeout` (recorded as an issue, with the output so far: a
+  /// child that stops talking fails the test instead of hanging it).
+  func waitFor<T>(within timeout: Duration = .seconds(60), _ match: (String) -> T?) async -> T? {
+    let deadline = ContinuousClock.now + timeout
+    let timer = Task { [self] in
+      try? await Task.sleep(until: deadline)
+      self.wakeWaiters()
+    }
+    defer { timer.cancel() }
     while true {
       let (text, ended) = self.state.withLock { ($0.text, $0.ended) }
       if let found = match(text) { return found }
       if ended { return nil }
+      guard ContinuousClock.now < deadline else {
+        Issue.record("the process's output did not show what was awaited within \(timeout); so far:\n\(text)")
+        return nil
+      }
       await withCheckedContinuation { continuation in
         let changed = self.state.withLock { state in
-          guard state.text.utf8.count == text.utf8.count, !state.ended else { return true }
+          guard state.text.utf8.count == text.utf8.count, !state.ended, ContinuousClock.now < deadline else { return true }
           state.waiters.append(continuation)
           return false
         }
@@ -53,9 +65,19 @@ final class ProcessOutput: Sendable {
     }
   }
 
-  /// All the output, once the process closed its standard error (it exited).
-  func untilEnd() async -> String {
-    _ = await self.waitFor { _ -> Bool? in nil }
+  /// Resumes every waiter, which looks at the output (and the time) again.
+  private func wakeWaiters() {
+    let waiters = self.state.withLock { state in
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume() }
+  }
+
+  /// All the output, once the process closed its standard error (it exited); what there is
+  /// after `timeout`, with an issue recorded.
+  func untilEnd(within timeout: Duration = .seconds(60)) async -> String {
+    _ = await self.waitFor(within: timeout) { _ -> Bool? in nil }
     return self.text
   }
 }
