@@ -52,6 +52,39 @@ struct ProductTests {
     }
   }
 
+  @Test("a product page counts its seller's active products: listing, archiving and drafts move the count as they should")
+  func sellersActiveProductCount() async throws {
+    try await CatalogHarness.run { h in
+      let seller = try await h.seller()
+      let other = try await h.seller("Loud Inc")
+      let category = try await h.category("Headphones")
+      let first = try await h.product("Studio Headphones", seller: seller.options, category: category.categoryId)
+      let second = try await h.product("Travel Headphones", seller: seller.options, category: category.categoryId)
+      let draft = try await h.product("Prototype", seller: seller.options, category: category.categoryId, status: .unspecified)
+      let elsewhere = try await h.product("Loud Speaker", seller: other.options, category: category.categoryId)
+      _ = try await h.catalog.archiveProduct(
+        .with {
+          $0.productId = first.productId
+          $0.expectedVersion = 1
+        }, options: seller.options)
+      // Each page is read for the first time here, so no cached page stands in for the count.
+      let page = try await h.catalog.getProduct(.with { $0.productId = second.productId })
+      #expect(page.seller?.activeProductCount == 1)
+      #expect(try await h.catalog.getProduct(.with { $0.productId = elsewhere.productId }).seller?.activeProductCount == 1)
+      // Listing the draft counts it.
+      _ = try await h.catalog.updateProduct(
+        .with {
+          $0.product = .with {
+            $0.productId = draft.productId
+            $0.status = .active
+          }
+          $0.updatePaths = ["status"]
+          $0.expectedVersion = 1
+        }, options: seller.options)
+      #expect(try await h.catalog.getProduct(.with { $0.productId = draft.productId }).seller?.activeProductCount == 2)
+    }
+  }
+
   @Test func onlyApprovedSellersAndAdminsCreateProducts() async throws {
     try await CatalogHarness.run { h in
       let category = try await h.category("Speakers")

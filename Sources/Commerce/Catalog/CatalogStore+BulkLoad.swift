@@ -90,6 +90,12 @@ extension CatalogStore {
         try await writer.write(&rows)
         progress(copied)
       }
+      try await tx.query(
+        """
+        UPDATE catalog.sellers s SET active_products = c.n
+        FROM (SELECT seller_id, count(*) AS n FROM catalog.products WHERE status = 'ACTIVE' GROUP BY seller_id) c
+        WHERE c.seller_id = s.id
+        """)
       return copied
     }
   }

@@ -81,6 +81,9 @@ struct CatalogStore: Sendable {
       let category = try await tx.query("SELECT 1 FROM catalog.categories WHERE id = $1", [product.categoryID])
       return category.isEmpty ? .unknownCategory : .skuTaken
     }
+    if product.status == .active {
+      try await countActiveProducts(of: product.sellerID, by: 1, in: tx)
+    }
     try await refreshDocuments([product.id], words: true, in: tx)
     return .created(product)
   }
@@ -130,12 +133,21 @@ struct CatalogStore: Sendable {
         version = $14, updated_at = $16, archived_at = $17
         WHERE id = $1 AND seller_id = $2 AND created_at = $15
         """, Self.productParameters(next))
+      if (next.status == .active) != (current.status == .active) {
+        try await countActiveProducts(of: current.sellerID, by: next.status == .active ? 1 : -1, in: tx)
+      }
       let textChanged =
         next.title != current.title || next.details != current.details || next.attributes != current.attributes
         || next.categoryID != current.categoryID
       try await refreshDocuments([id], words: textChanged, in: tx)
       return .changed(next)
     }
+  }
+
+  /// Moves the seller's count of active products (shown on every product page) by `delta`, in
+  /// the transaction that changes a product's status.
+  private func countActiveProducts(of seller: UUID, by delta: Int64, in tx: PostgresTransaction) async throws {
+    try await tx.query("UPDATE catalog.sellers SET active_products = active_products + $2 WHERE id = $1", [seller, delta])
   }
 
   /// One page of a seller's products, newest first, after `after` (created_at text, id).
@@ -229,8 +241,7 @@ struct CatalogStore: Sendable {
     let rows = try await pool.query(
       """
       SELECT \(Self.productColumns),
-        s.display_name, s.join_time,
-        (SELECT count(*) FROM catalog.products a WHERE a.seller_id = p.seller_id AND a.status = 'ACTIVE'),
+        s.display_name, s.join_time, s.active_products,
         r.average, r.count, r.histogram,
         st.available,
         b.ids, b.parents, b.names, b.slugs, b.depths
