@@ -220,8 +220,25 @@ public struct IdempotencyStore: Sendable {
   }
 
   /// The statement of ``record(_:in:)``, for a batch (nil when there is nothing to record).
+  /// One outcome is written by key, so that PostgreSQL keeps one plan for it; the array form
+  /// is planned again on every call (see `PostgresKeyMatch`).
   public func recording(_ outcomes: [(call: Call, outcome: Outcome)]) throws -> PostgresTransaction.Statement? {
     guard !outcomes.isEmpty else { return nil }
+    if outcomes.count == 1, let (call, outcome) = outcomes.first {
+      var parameters: [any PostgresEncodable] = [call.scope, call.method, call.key]
+      switch outcome {
+      case .response(let response):
+        parameters += [Int32(0), try response.serializedBytes(), String?.none, [UInt8]?.none]
+      case .failure(let error):
+        parameters += [
+          Int32(error.code.rawValue), [UInt8]?.none, error.message, try error.details.map { try $0.serializedBytes() },
+        ]
+      }
+      return try PostgresTransaction.Statement(
+        "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = $4, response = $5, error_message = $6, "
+          + "error_details = $7, finished_at = now() WHERE scope = $1 AND method = $2 AND key = $3",
+        parameters)
+    }
     var codes: [Int32] = []
     var responses: [String?] = []
     var messages: [String?] = []

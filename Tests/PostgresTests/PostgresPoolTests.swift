@@ -411,6 +411,38 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("a key match selects the same rows as ANY for 0, 1 and several keys, and with one key PostgreSQL keeps one plan")
+  func keyMatchIsPlannedOnce() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    try await pool.query("CREATE TABLE shelves (id int8 PRIMARY KEY, label text NOT NULL)")
+    try await pool.query("INSERT INTO shelves SELECT g, 'shelf ' || g FROM generate_series(1, 5000) AS g")
+    try await pool.query("ANALYZE shelves")
+    func labels(_ keys: [Int64]) async throws -> [String] {
+      let match = PostgresKeyMatch("id", parameter: 1, keys)
+      return try await pool.query("SELECT label FROM shelves WHERE \(match.condition) ORDER BY id", [match.value])
+        .map { try $0.decode(0, as: String.self) }
+    }
+    #expect(try await labels([]) == [])
+    #expect(try await labels([42]) == ["shelf 42"])
+    #expect(try await labels([7, 3, 9000, 4999]) == ["shelf 3", "shelf 7", "shelf 4999"])
+
+    // The same statement run eight times on the pool's one connection: as `= ANY($1)` with one
+    // key, every run is planned for its value; as the match's `= $1`, the generic plan takes
+    // over after PostgreSQL's five custom plans.
+    for key in Int64(1)...8 {
+      _ = try await pool.query("SELECT label FROM shelves WHERE id = ANY($1) ORDER BY id", [[key]])
+      _ = try await labels([key])
+    }
+    let plans = try await pool.query(
+      "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%FROM shelves WHERE id%'"
+    ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int64.self), try $0.decode(2, as: Int64.self)) }
+    let array = try #require(plans.first { $0.0.contains("ANY") })
+    let single = try #require(plans.first { $0.0.contains("id = $1") })
+    #expect(array.1 == 0 && array.2 >= 8, "ANY: \(array.1) generic and \(array.2) custom plans")
+    #expect(single.1 >= 3 && single.2 <= 5, "= $1: \(single.1) generic and \(single.2) custom plans")
+    await pool.close()
+  }
+
   @Test("a batch of statements runs in order in one request; with COMMIT it ends the transaction; a failure skips the rest")
   func statementBatches() async throws {
     let pool = try await self.makePool(maximumConnections: 1)

@@ -238,6 +238,7 @@ struct CatalogStore: Sendable {
 
   /// The pages of the products with these ids (those that exist), in one statement.
   func productPages(_ ids: [UUID]) async throws -> [UUID: ProductPage] {
+    let match = PostgresKeyMatch("p.id", parameter: 1, ids)
     let rows = try await pool.query(
       """
       SELECT \(Self.productColumns),
@@ -256,8 +257,8 @@ struct CatalogStore: Sendable {
           array_agg(k.depth ORDER BY k.depth) AS depths
         FROM catalog.categories k WHERE k.id = ANY (c.ancestors || c.id)
       ) b
-      WHERE p.id = ANY($1)
-      """, [ids])
+      WHERE \(match.condition)
+      """, [match.value])
     var pages: [UUID: ProductPage] = [:]
     for row in rows {
       let product = try Self.product(row)

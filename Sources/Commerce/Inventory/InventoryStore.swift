@@ -106,9 +106,10 @@ struct InventoryStore: Sendable {
   /// row locking, so locks are taken in the order rows are returned).
   func lockStock(products: [String], in tx: PostgresTransaction) async throws -> [StockRow] {
     guard !products.isEmpty else { return [] }
+    let match = PostgresKeyMatch("product_id", parameter: 1, products.sorted())
     let rows = try await tx.query(
-      "SELECT \(Self.stockColumns) FROM inventory.stock WHERE product_id = ANY($1) ORDER BY product_id, warehouse_id FOR UPDATE",
-      [products.sorted()])
+      "SELECT \(Self.stockColumns) FROM inventory.stock WHERE \(match.condition) ORDER BY product_id, warehouse_id FOR UPDATE",
+      [match.value])
     return try rows.map(Self.stock)
   }
 

@@ -119,19 +119,20 @@ struct OrderStore: Sendable {
   {
     let ids = try rows.map { try $0.decode(0, as: UUID.self) }
     guard !ids.isEmpty else { return [] }
-    let lineSQL = "SELECT \(Self.lineColumns) FROM orders.order_lines WHERE order_id = ANY($1) ORDER BY order_id, line_index"
-    let historySQL = "SELECT order_id, status, changed_at, note FROM orders.status_history WHERE order_id = ANY($1) ORDER BY order_id, seq"
+    let match = PostgresKeyMatch("order_id", parameter: 1, ids)
+    let lineSQL = "SELECT \(Self.lineColumns) FROM orders.order_lines WHERE \(match.condition) ORDER BY order_id, line_index"
+    let historySQL = "SELECT order_id, status, changed_at, note FROM orders.status_history WHERE \(match.condition) ORDER BY order_id, seq"
     let lineRows: PostgresRows
     let historyRows: PostgresRows
     // Both reads at once: pipelined, one round trip.
     if let tx {
-      async let lineRead = tx.query(lineSQL, [ids])
-      async let historyRead = tx.query(historySQL, [ids])
+      async let lineRead = tx.query(lineSQL, [match.value])
+      async let historyRead = tx.query(historySQL, [match.value])
       (lineRows, historyRows) = try await (lineRead, historyRead)
     } else {
       let source = source ?? pool
-      async let lineRead = source.query(lineSQL, [ids])
-      async let historyRead = source.query(historySQL, [ids])
+      async let lineRead = source.query(lineSQL, [match.value])
+      async let historyRead = source.query(historySQL, [match.value])
       (lineRows, historyRows) = try await (lineRead, historyRead)
     }
     var lines: [UUID: [OrderLineRecord]] = [:]
