@@ -203,10 +203,13 @@ extension Outbox {
   /// deletes them. Unpublished events are never deleted.
   public static let defaultRetention: Duration = .seconds(7 * 24 * 3600)
 
+  /// How many events one ``purge(publishedBefore:limit:pool:)`` deletes at most by default.
+  public static let purgeBatch = 10_000
+
   /// Deletes up to `limit` events published before `cutoff`, oldest first; returns how many.
   /// Unpublished events stay, however old: their relay has not sent them yet.
   @discardableResult
-  public func purge(publishedBefore cutoff: Date, limit: Int = 10_000, pool: PostgresPool) async throws -> Int {
+  public func purge(publishedBefore cutoff: Date, limit: Int = Outbox.purgeBatch, pool: PostgresPool) async throws -> Int {
     // Oldest first along the primary key: old events are almost all published, so the walk
     // finds them at once and stops at the limit.
     try await pool.query(
@@ -230,7 +233,7 @@ extension Outbox {
       while true {
         let batch = try await outbox.purge(publishedBefore: cutoff, pool: pool)
         deleted += batch
-        if batch < 10_000 { break }
+        if batch < Outbox.purgeBatch { break }
       }
       if deleted > 0 { logger.info("published outbox events deleted", metadata: ["schema": "\(outbox.schema)", "count": "\(deleted)"]) }
     }

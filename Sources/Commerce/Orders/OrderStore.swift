@@ -254,8 +254,7 @@ struct OrderStore: Sendable {
 
   /// Appends a step to an order's saga log without touching the order (one statement).
   func log(_ id: UUID, step: String, detail: String = "", at: Date) async throws {
-    let write = try Self.logWrite(id, step: step, detail: detail, at: at)
-    try await pool.withTransaction { tx in try await tx.queryAndCommit([write]) }
+    try await pool.query(Self.logSQL, [id, step, detail, at])
   }
 
   /// The statement that appends history entries (nil when there are none). A change that
@@ -273,9 +272,10 @@ struct OrderStore: Sendable {
   }
 
   private static func logWrite(_ id: UUID, step: String, detail: String, at: Date) throws -> PostgresTransaction.Statement {
-    try PostgresTransaction.Statement(
-      "INSERT INTO orders.saga_log (order_id, step, detail, created_at) VALUES ($1, $2, $3, $4)", [id, step, detail, at])
+    try PostgresTransaction.Statement(logSQL, [id, step, detail, at])
   }
+
+  private static let logSQL = "INSERT INTO orders.saga_log (order_id, step, detail, created_at) VALUES ($1, $2, $3, $4)"
 
   /// The outbox events of a change, in one statement that also wakes the order's watchers: the
   /// order as an ADMIN sees it (`order.status_changed` or `order.changed`); on a status change,
