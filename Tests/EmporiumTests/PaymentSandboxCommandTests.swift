@@ -55,8 +55,7 @@ struct PaymentSandboxCommandTests {
           "EMPORIUM_SANDBOX_API_KEY": apiKey, "EMPORIUM_WEBHOOK_SECRET": webhookSecret, "EMPORIUM_GATEWAY_SECRET": gatewaySecret,
         ], uniquingKeysWith: { $1 })
       process.standardOutput = FileHandle.nullDevice
-      output.attach(to: process)
-      try process.run()
+      try output.run(process)
       if let port = await output.waitFor({ ServeCommandTests.listeningPort(in: $0) }) {
         started = (server, Sandbox(process: process, port: port, output: output))
       } else {

@@ -2,6 +2,43 @@ import Foundation
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
+/// A pipe for a child process's output (a socket pair) whose two ends are close-on-exec from the moment they
+/// exist, so that no other child inherits them.
+///
+/// Foundation's `Pipe` makes inheritable descriptors, and `Process` closes a child's other
+/// descriptors only up to the highest one open when it prepared the spawn. Tests run in
+/// parallel: a pipe one test opened while another test was spawning (an `emporium serve`, a
+/// PostgreSQL server) could leak into that child, which then held the pipe's write end for its
+/// whole life. The reader never saw the end of the output although its own child had exited:
+/// `ServeCommandTests.metricsPort` hung that way once in seven runs of its group.
+struct ChildPipe {
+  let reading: FileHandle
+  let writing: FileHandle
+
+  init() {
+    // A connected socket pair: made close-on-exec in the same call (`pipe2` is not visible to
+    // Swift), read and written like a pipe, and ended for the reader when every copy of the
+    // other end is closed.
+    var descriptors: [Int32] = [-1, -1]
+    let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+    precondition(socketpair(AF_UNIX, type, 0, &descriptors) == 0, "socketpair failed: errno \(errno)")
+    self.reading = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true)
+    self.writing = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
+  }
+
+  /// Runs `process` with its standard output (or error) going into the pipe, then closes this
+  /// process's copy of the write end, so that the reader sees the end when the child exits.
+  func run(_ process: Process, asStandardError: Bool) throws {
+    if asStandardError { process.standardError = self.writing } else { process.standardOutput = self.writing }
+    defer { try? self.writing.close() }
+    try process.run()
+  }
+}
+
 /// What a child process writes to standard error, collected as it arrives, with a way to wait
 /// for a line the process logs (no polling: woken by each chunk read).
 final class ProcessOutput: Sendable {
@@ -12,12 +49,11 @@ final class ProcessOutput: Sendable {
   }
 
   private let state = Mutex(State())
-  private let pipe = Pipe()
+  private let pipe = ChildPipe()
 
-  /// Sends `process`'s standard error here; call before `run()`.
-  func attach(to process: Process) {
-    process.standardError = self.pipe
-    self.pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+  /// Runs `process` with its standard error collected here.
+  func run(_ process: Process) throws {
+    self.pipe.reading.readabilityHandler = { [self] handle in
       let data = handle.availableData
       let waiters = self.state.withLock { state in
         if data.isEmpty {
@@ -31,6 +67,7 @@ final class ProcessOutput: Sendable {
       }
       for waiter in waiters { waiter.resume() }
     }
+    try self.pipe.run(process, asStandardError: true)
   }
 
   /// Everything read so far.
@@ -91,11 +128,10 @@ extension Process {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
-    let output = Pipe()
-    process.standardOutput = output
+    let output = ChildPipe()
     process.standardError = FileHandle.nullDevice
-    try process.run()
-    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    try output.run(process, asStandardError: false)
+    let text = String(decoding: await output.reading.readToEndOffThePool(), as: UTF8.self)
     #expect(await ServeCommandTests.waitForExit(process, within: timeout))
     return (process.terminationStatus, text)
   }

@@ -23,8 +23,7 @@ struct QuickstartTests {
     process.executableURL = ServeCommandTests.executable
     process.arguments = ["serve", "--listen", "127.0.0.1:0", "--database-url", database, "--keys-dir", keys]
     process.standardOutput = FileHandle(forWritingAtPath: stdout)
-    output.attach(to: process)
-    try process.run()
+    try output.run(process)
     guard let port = await output.waitFor({ ServeCommandTests.listeningPort(in: $0) }) else {
       throw ServeCommandTests.ServerDidNotStart(output: output.text)
     }

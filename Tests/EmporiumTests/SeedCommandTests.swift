@@ -12,15 +12,14 @@ struct SeedCommandTests {
     let process = Process()
     process.executableURL = ServeCommandTests.executable
     process.arguments = arguments
-    let output = Pipe()
+    let output = ChildPipe()
     let errorsFile = FileManager.default.temporaryDirectory.appendingPathComponent("seed-stderr-\(UUID().uuidString)")
     _ = FileManager.default.createFile(atPath: errorsFile.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errorsFile) }
     let errors = try FileHandle(forWritingTo: errorsFile)
-    process.standardOutput = output
     process.standardError = errors
-    try process.run()
-    let text = String(decoding: await output.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    try output.run(process, asStandardError: false)
+    let text = String(decoding: await output.reading.readToEndOffThePool(), as: UTF8.self)
     await process.exited()
     try errors.close()
     return (process.terminationStatus, text, try String(contentsOf: errorsFile, encoding: .utf8))

@@ -60,8 +60,7 @@ struct ServeCommandTests {
         ["serve", "--listen", "127.0.0.1:0", "--database-url", databaseURL] + (echo ? ["--echo"] : [])
         + (chosenMetricsPort.map { ["--metrics-port", "\($0)"] } ?? []) + extra
       process.standardOutput = FileHandle.nullDevice
-      output.attach(to: process)
-      try process.run()
+      try output.run(process)
       let port = await output.waitFor { text -> Int? in
         let metricsReady = chosenMetricsPort == nil || text.contains("serving metrics")
         return metricsReady ? listeningPort(in: text) : nil
@@ -104,13 +103,12 @@ struct ServeCommandTests {
     var environment = ProcessInfo.processInfo.environment
     environment["EMPORIUM_DATABASE_URL"] = nil
     process.environment = environment
-    let errors = Pipe()
-    process.standardError = errors
+    let errors = ChildPipe()
     process.standardOutput = FileHandle.nullDevice
-    try process.run()
+    try errors.run(process, asStandardError: true)
     #expect(await waitForExit(process, within: timeout))
     #expect(process.terminationStatus != 0)
-    return String(decoding: await errors.fileHandleForReading.readToEndOffThePool(), as: UTF8.self)
+    return String(decoding: await errors.reading.readToEndOffThePool(), as: UTF8.self)
   }
 
   @Test("SIGTERM drains: the in-flight call finishes, new calls are refused, the process exits 0")
