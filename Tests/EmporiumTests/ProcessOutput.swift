@@ -6,7 +6,7 @@ import Testing
   import Glibc
 #endif
 
-/// A pipe for a child process's output (a socket pair) whose two ends are close-on-exec from the moment they
+/// A pipe for a child process's output whose two ends are close-on-exec from the moment they
 /// exist, so that no other child inherits them.
 ///
 /// Foundation's `Pipe` makes inheritable descriptors, and `Process` closes a child's other
@@ -20,12 +20,16 @@ struct ChildPipe {
   let writing: FileHandle
 
   init() {
-    // A connected socket pair: made close-on-exec in the same call (`pipe2` is not visible to
-    // Swift), read and written like a pipe, and ended for the reader when every copy of the
-    // other end is closed.
+    // pipe2(O_CLOEXEC) marks both ends close-on-exec in the same call (pipe() then fcntl would
+    // leave a moment for a spawn to inherit them). Glibc's module does not show it to Swift
+    // (it needs _GNU_SOURCE), so it is looked up by name. A pipe, not a socket pair: a socket
+    // charges each small write far more than its bytes, so a child logging line by line to a
+    // reader that has not started yet blocked after a couple of hundred lines.
+    typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    guard let symbol = dlsym(nil, "pipe2") else { preconditionFailure("pipe2 is missing from libc") }
+    let pipe2 = unsafeBitCast(symbol, to: Pipe2.self)
     var descriptors: [Int32] = [-1, -1]
-    let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-    precondition(socketpair(AF_UNIX, type, 0, &descriptors) == 0, "socketpair failed: errno \(errno)")
+    precondition(pipe2(&descriptors, O_CLOEXEC) == 0, "pipe2 failed: errno \(errno)")
     self.reading = FileHandle(fileDescriptor: descriptors[0], closeOnDealloc: true)
     self.writing = FileHandle(fileDescriptor: descriptors[1], closeOnDealloc: true)
   }
