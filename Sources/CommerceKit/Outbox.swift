@@ -1,13 +1,18 @@
 public import Foundation
+import Synchronization
 public import Logging
 public import Messages
 public import Postgres
 
 /// The transactional outbox of one service schema (`<schema>.outbox`, from
 /// ``PlatformMigrations``): events are written in the same transaction as the change they
-/// describe, so an event exists exactly when its change committed. A relay (the notification
-/// pipeline) reads unpublished rows in id order and marks them published; `NOTIFY
-/// <schema>_outbox`, sent by the same transaction, wakes it on commit.
+/// describe, so an event exists exactly when its change committed. An event to send is also
+/// queued in `<schema>.outbox_pending` (id and topic); a relay reads the queue in id order and
+/// marks what it sent published, which takes it off the queue. The queue holds only what is
+/// unsent, so it stays small and its reads cost the same however large the outbox grows (a
+/// partial index of the outbox's unpublished rows did not: each published event left a dead
+/// entry in it until a vacuum). `NOTIFY <schema>_outbox`, sent by the same transaction, wakes
+/// the relay on commit.
 public struct Outbox: Sendable {
   /// The service's schema.
   public let schema: String
@@ -15,6 +20,10 @@ public struct Outbox: Sendable {
   /// are written already published, so they never stand between a relay and its own events (an
   /// unpublished backlog that nothing drains only grows) and wake no relay.
   public let recordedTopics: Set<String>
+
+  /// Events this process marked published since it last vacuumed the queue (shared by the
+  /// copies of this value).
+  let publishedSinceVacuum = QueueTally()
 
   public init(schema: String, recordedTopics: Set<String> = []) {
     self.schema = schema
@@ -36,9 +45,12 @@ public struct Outbox: Sendable {
   public func append(_ event: NewEvent, in tx: PostgresTransaction) async throws -> Int64 {
     let recorded = recordedTopics.contains(event.topic)
     let rows = try await tx.query(
-      "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) "
-        + "VALUES ($1, $2, $3, \(recorded ? "now()" : "NULL")) RETURNING id) "
-        + "SELECT id, \(recorded ? "$4::text" : "pg_notify($4, '')") IS NULL FROM event",
+      recorded
+        ? "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) "
+          + "VALUES ($1, $2, $3, now()) RETURNING id) SELECT id, $4::text IS NULL FROM event"
+        : "WITH event AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload) VALUES ($1, $2, $3) RETURNING id, topic), "
+          + "queued AS (INSERT INTO \(schema).outbox_pending (id, topic) SELECT id, topic FROM event) "
+          + "SELECT id, pg_notify($4, '') IS NULL FROM event",
       [event.topic, event.aggregateID, event.payload, channel])
     return try rows.first?.decode(0, as: Int64.self) ?? 0
   }
@@ -80,10 +92,14 @@ public struct Outbox: Sendable {
     let select = wakeUps.isEmpty ? "SELECT 1" : "SELECT " + wakeUps.joined(separator: ", ")
     guard !rows.isEmpty else { return try PostgresTransaction.Statement(select, parameters) }
     // Rows of one VALUES list take their ids in list order. A data-modifying WITH runs whether
-    // or not the SELECT reads it.
+    // or not the SELECT reads it. Events to send are queued for their relay as well.
+    let queued =
+      events.allSatisfy { recordedTopics.contains($0.topic) }
+      ? ""
+      : ", queued AS (INSERT INTO \(schema).outbox_pending (id, topic) SELECT id, topic FROM events WHERE published_at IS NULL)"
     return try PostgresTransaction.Statement(
-      "WITH events AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) VALUES \(rows.joined(separator: ", "))) "
-        + select, parameters)
+      "WITH events AS (INSERT INTO \(schema).outbox (topic, aggregate_id, payload, published_at) VALUES \(rows.joined(separator: ", ")) "
+        + "RETURNING id, topic, published_at)\(queued) " + select, parameters)
   }
 
   /// One stored event.
@@ -94,7 +110,7 @@ public struct Outbox: Sendable {
     public var payload: [UInt8]
   }
 
-  private static let columns = "id, topic, aggregate_id, payload"
+  private static let columns = "o.id, o.topic, o.aggregate_id, o.payload"
 
   private static func event(_ row: PostgresRow) throws -> Event {
     Event(
@@ -105,7 +121,7 @@ public struct Outbox: Sendable {
   /// Up to `limit` unpublished events, oldest first.
   public func unpublished(limit: Int = 100, pool: PostgresPool) async throws -> [Event] {
     try await pool.query(
-      "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+      "SELECT \(Self.columns) FROM \(schema).outbox_pending p JOIN \(schema).outbox o ON o.id = p.id ORDER BY p.id LIMIT $1",
       [Int64(limit)]
     ).map(Self.event)
   }
@@ -125,7 +141,7 @@ public struct Outbox: Sendable {
 
   /// One topic's unpublished events, oldest first: `$1` the topic, `$2` how many.
   ///
-  /// Written so that only the (topic, id) index can serve it. With `topic = $1 ORDER BY id`,
+  /// Written so that only the queue's (topic, id) index can serve it. With `topic = $1 ORDER BY id`,
   /// the planner may walk the id-ordered indexes and filter by topic instead, estimating that
   /// the topic's rows are spread evenly through the unpublished ones. They are not: another
   /// topic's backlog (a relay that is down, or a peer this deployment does not host) sits at the
@@ -135,8 +151,8 @@ public struct Outbox: Sendable {
   /// the index's own, which no other index has (docs/PERFORMANCE.md, "Fewer round trips per saga
   /// step").
   var topicRead: String {
-    "SELECT \(Self.columns) FROM \(schema).outbox WHERE published_at IS NULL AND topic >= $1 AND topic <= $1 "
-      + "ORDER BY topic, id LIMIT $2"
+    "SELECT \(Self.columns) FROM \(schema).outbox_pending p JOIN \(schema).outbox o ON o.id = p.id "
+      + "WHERE p.topic >= $1 AND p.topic <= $1 ORDER BY p.topic, p.id LIMIT $2"
   }
 
   /// Runs `body` in a transaction holding this outbox's lock on `topic` (an advisory lock keyed
@@ -176,23 +192,47 @@ public struct Outbox: Sendable {
   /// (``markPublished(_:in:)``); if it dies first, the locks go with its transaction and the
   /// events are there for the next drain.
   public func claim(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
-    try await tx.query(topicRead + " FOR UPDATE SKIP LOCKED", [topic, Int64(limit)]).map(Self.event)
+    try await tx.query(topicRead + " FOR UPDATE OF p SKIP LOCKED", [topic, Int64(limit)]).map(Self.event)
   }
 
   /// Marks events published in `tx`.
   public func markPublished(_ ids: [Int64], in tx: PostgresTransaction) async throws {
     guard !ids.isEmpty else { return }
     try await tx.query(markWrite, [ids])
+    publishedSinceVacuum.add(ids.count)
   }
 
   /// Marks events published.
   public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
     guard !ids.isEmpty else { return }
     try await pool.query(markWrite, [ids])
+    publishedSinceVacuum.add(ids.count)
   }
 
-  /// Marks the events `$1` (ids) published.
-  private var markWrite: String { "UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)" }
+  /// How many events a process marks published before it vacuums the queue.
+  public static let queueVacuumInterval = 5_000
+
+  /// Vacuums `<schema>.outbox_pending` once this process has marked ``queueVacuumInterval``
+  /// events published since it last did; ``OutboxRelay`` calls it after each drain. Returns
+  /// whether it vacuumed.
+  ///
+  /// Each published event leaves a dead entry at the front of the queue's (topic, id) index,
+  /// which every read walks until a vacuum removes it. Autovacuum visits a database once a
+  /// minute, so between its visits a busy outbox would leave a minute of events there; the
+  /// queue is small, so vacuuming it costs about a millisecond. `SKIP_LOCKED`: when another
+  /// process is vacuuming it, this one does not wait.
+  @discardableResult
+  public func vacuumQueueIfDue(pool: PostgresPool) async throws -> Bool {
+    guard publishedSinceVacuum.take(atLeast: Self.queueVacuumInterval) else { return false }
+    try await pool.query("VACUUM (SKIP_LOCKED) \(schema).outbox_pending")
+    return true
+  }
+
+  /// Marks the events `$1` (ids) published: out of the relays' queue, with the time they went.
+  private var markWrite: String {
+    "WITH sent AS (DELETE FROM \(schema).outbox_pending WHERE id = ANY($1)) "
+      + "UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)"
+  }
 }
 
 // MARK: Retention
@@ -236,6 +276,22 @@ extension Outbox {
         if batch < Outbox.purgeBatch { break }
       }
       if deleted > 0 { logger.info("published outbox events deleted", metadata: ["schema": "\(outbox.schema)", "count": "\(deleted)"]) }
+    }
+  }
+}
+
+/// A count shared by the copies of an ``Outbox``.
+final class QueueTally: Sendable {
+  private let count = Mutex(0)
+
+  func add(_ n: Int) { count.withLock { $0 += n } }
+
+  /// True, and back to zero, when the count has reached `threshold`.
+  func take(atLeast threshold: Int) -> Bool {
+    count.withLock { count in
+      guard count >= threshold else { return false }
+      count = 0
+      return true
     }
   }
 }

@@ -53,6 +53,7 @@ public struct OutboxRelay: Service {
             switch await drainLogged() {
             case .done:
               backoff = initialBackoff
+              await vacuumQueueIfDue()
               guard await pending.next() != nil else { return }
             case .busy:
               // Another process drains the topic now; if it dies, its lock goes with it and
@@ -69,6 +70,15 @@ public struct OutboxRelay: Service {
   }
 
   private enum DrainOutcome { case done, busy, failed }
+
+  /// ``Outbox/vacuumQueueIfDue(pool:)``; a failure is logged and left to autovacuum.
+  private func vacuumQueueIfDue() async {
+    do {
+      try await outbox.vacuumQueueIfDue(pool: pool)
+    } catch {
+      logger.warning("vacuum of the outbox queue failed", metadata: ["schema": "\(outbox.schema)", "error": "\(error)"])
+    }
+  }
 
   /// One drain: done; busy when another process's relay holds the topic
   /// (``Outbox/TopicBusy``); failed (logged), to be tried again after a pause.

@@ -76,7 +76,7 @@ final class Made: Sendable {
       let tables = try await app.pool.query(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'orders_standin' ORDER BY table_name"
       ).map { try $0.decode(0, as: String.self) }
-      #expect(tables == ["idempotency_keys", "marks", "outbox", "platform_migrations", "schema_migrations"])
+      #expect(tables == ["idempotency_keys", "marks", "outbox", "outbox_pending", "platform_migrations", "schema_migrations"])
       // The peer call went in-process, as the service, for the user.
       let seen = try #require(made.service.withLock { $0 }).seen.withLock { $0 }
       #expect(seen.map(\.description) == ["user:u-9", "service:orders"])

@@ -90,13 +90,16 @@ struct ReturnTests {
       _ = try await h.receive(try await h.approve(r), [(0, 2, .resalable)])
       let first = try await eventuallyReturn(h, r.returnId, .refunded)
       #expect(try await eventually { try await h.onHand(product) == 4 })
+      // The relay marks the intent published when its batch commits, after the return shows
+      // REFUNDED: wait for that, or the requeue below would race the mark.
+      let outbox = Outbox(schema: "support")
+      #expect(try await eventually { try await outbox.unpublished(topic: "return.settlement", pool: h.host.pool).isEmpty })
       // The process died after both calls, before the return became REFUNDED: the return is
       // RECEIVED again and its settlement intent unpublished; the relay wakes up.
       let id = UUID(uuidString: r.returnId)!
       try await h.host.pool.withTransaction { tx in
         try await tx.query("UPDATE support.returns SET status = 4, refund_id = '', refund_at = NULL WHERE id = $1", [id])
-        try await tx.query(
-          "UPDATE support.outbox SET published_at = NULL WHERE topic = 'return.settlement' AND aggregate_id = $1", [r.returnId])
+        #expect(try await outbox.requeue(where: "topic = 'return.settlement' AND aggregate_id = $1", [r.returnId], in: tx) == 1)
         try await tx.query("SELECT pg_notify('support_outbox', '')")
       }
       let again = try await eventuallyReturn(h, r.returnId, .refunded)

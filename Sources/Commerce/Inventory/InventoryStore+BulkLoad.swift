@@ -89,6 +89,12 @@ extension InventoryStore {
         }
         try await writer.write(&rows)
       }
+      // Queued for the relay like any event to send (those of this load, and any before it).
+      try await tx.query(
+        """
+        INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM inventory.outbox WHERE published_at IS NULL
+        ON CONFLICT (id) DO NOTHING
+        """)
       try await tx.query("SELECT pg_notify($1, '')", [outbox.channel])
       return copied
     }
@@ -96,7 +102,8 @@ extension InventoryStore {
 
   /// Refreshes the planner's statistics of the tables just loaded.
   func analyzeInventory() async throws {
-    try await pool.query("ANALYZE inventory.warehouses, inventory.stock, inventory.stock_ledger, inventory.outbox")
+    try await pool.query(
+      "ANALYZE inventory.warehouses, inventory.stock, inventory.stock_ledger, inventory.outbox, inventory.outbox_pending")
   }
 
   /// `bytes` in bytea's hex input form (`\x0a24…`).

@@ -213,7 +213,9 @@ struct InventoryStore: Sendable {
         ORDER BY position RETURNING 1),
       events AS (
         INSERT INTO inventory.outbox (topic, aggregate_id, payload)
-        SELECT $21, product_id, decode(payload, 'hex') FROM unnest($22::text[], $23::text[]) AS e (product_id, payload) RETURNING 1)
+        SELECT $21, product_id, decode(payload, 'hex') FROM unnest($22::text[], $23::text[]) AS e (product_id, payload)
+        RETURNING id, topic),
+      queued AS (INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM events)
       SELECT (SELECT count(*) FROM stock), (SELECT count(*) FROM reservations), (SELECT count(*) FROM allocations),
         (SELECT count(*) FROM ledger), (SELECT count(*) FROM events), pg_notify($24, '') IS NULL
       """,
