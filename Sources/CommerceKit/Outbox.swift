@@ -21,10 +21,6 @@ public struct Outbox: Sendable {
   /// unpublished backlog that nothing drains only grows) and wake no relay.
   public let recordedTopics: Set<String>
 
-  /// Events this process marked published since it last vacuumed the queue (shared by the
-  /// copies of this value).
-  let publishedSinceVacuum = QueueTally()
-
   public init(schema: String, recordedTopics: Set<String> = []) {
     self.schema = schema
     self.recordedTopics = recordedTopics
@@ -199,31 +195,33 @@ public struct Outbox: Sendable {
   public func markPublished(_ ids: [Int64], in tx: PostgresTransaction) async throws {
     guard !ids.isEmpty else { return }
     try await tx.query(markWrite, [ids])
-    publishedSinceVacuum.add(ids.count)
+    QueueTally.shared.add(ids.count, schema: schema)
   }
 
   /// Marks events published.
   public func markPublished(_ ids: [Int64], pool: PostgresPool) async throws {
     guard !ids.isEmpty else { return }
     try await pool.query(markWrite, [ids])
-    publishedSinceVacuum.add(ids.count)
+    QueueTally.shared.add(ids.count, schema: schema)
   }
 
   /// How many events a process marks published before it vacuums the queue.
-  public static let queueVacuumInterval = 5_000
+  public static let queueVacuumInterval = 1_000
 
   /// Vacuums `<schema>.outbox_pending` once this process has marked ``queueVacuumInterval``
-  /// events published since it last did; ``OutboxRelay`` calls it after each drain. Returns
-  /// whether it vacuumed.
+  /// events of the schema published since it last did (counted per schema, whichever relay
+  /// and `Outbox` value marked them); ``OutboxRelay`` calls it after each drain, beside its
+  /// drains rather than between them. Returns whether it vacuumed.
   ///
   /// Each published event leaves a dead entry at the front of the queue's (topic, id) index,
   /// which every read walks until a vacuum removes it. Autovacuum visits a database once a
   /// minute, so between its visits a busy outbox would leave a minute of events there; the
-  /// queue is small, so vacuuming it costs about a millisecond. `SKIP_LOCKED`: when another
+  /// queue is small, so vacuuming it costs a few milliseconds of work (it may wait longer for
+  /// pages that readers hold). `SKIP_LOCKED`: when another
   /// process is vacuuming it, this one does not wait.
   @discardableResult
   public func vacuumQueueIfDue(pool: PostgresPool) async throws -> Bool {
-    guard publishedSinceVacuum.take(atLeast: Self.queueVacuumInterval) else { return false }
+    guard QueueTally.shared.take(schema: schema, atLeast: Self.queueVacuumInterval) else { return false }
     try await pool.query("VACUUM (SKIP_LOCKED) \(schema).outbox_pending")
     return true
   }
@@ -280,17 +278,20 @@ extension Outbox {
   }
 }
 
-/// A count shared by the copies of an ``Outbox``.
+/// Per schema, the events this process marked published since it last vacuumed the schema's
+/// queue: one count for every relay of the schema, however many `Outbox` values they hold.
 final class QueueTally: Sendable {
-  private let count = Mutex(0)
+  static let shared = QueueTally()
 
-  func add(_ n: Int) { count.withLock { $0 += n } }
+  private let counts = Mutex<[String: Int]>([:])
 
-  /// True, and back to zero, when the count has reached `threshold`.
-  func take(atLeast threshold: Int) -> Bool {
-    count.withLock { count in
-      guard count >= threshold else { return false }
-      count = 0
+  func add(_ n: Int, schema: String) { counts.withLock { $0[schema, default: 0] += n } }
+
+  /// True, and the count back to zero, when the schema's count has reached `threshold`.
+  func take(schema: String, atLeast threshold: Int) -> Bool {
+    counts.withLock { counts in
+      guard counts[schema, default: 0] >= threshold else { return false }
+      counts[schema] = 0
       return true
     }
   }

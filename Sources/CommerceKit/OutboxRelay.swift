@@ -40,11 +40,18 @@ public struct OutboxRelay: Service {
   public func run() async throws {
     let wakeUps = try await pool.notifications(channel: outbox.channel)
     let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    // Vacuums of the queue run beside the drains, so a vacuum that waits for a page other
+    // readers hold never delays the next drain.
+    let (vacuums, vacuum) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     await cancelWhenGracefulShutdown {
       await withDiscardingTaskGroup { group in
         group.addTask {
           for await _ in wakeUps { wake.yield() }
           wake.finish()
+          vacuum.finish()
+        }
+        group.addTask {
+          for await _ in vacuums { await vacuumQueueIfDue() }
         }
         group.addTask {
           var backoff = initialBackoff
@@ -53,7 +60,7 @@ public struct OutboxRelay: Service {
             switch await drainLogged() {
             case .done:
               backoff = initialBackoff
-              await vacuumQueueIfDue()
+              vacuum.yield()
               guard await pending.next() != nil else { return }
             case .busy:
               // Another process drains the topic now; if it dies, its lock goes with it and

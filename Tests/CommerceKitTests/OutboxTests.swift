@@ -294,8 +294,10 @@ import Testing
   /// per published event until autovacuum, which comes only once a fifth of the outbox is dead:
   /// every read walked them.)
   @Test func publishedEventsLeaveTheQueueAndItsReadsCheap() async throws {
-    try await withDatabase("commercekit_outbox_queue") { pool in
-      let outbox = Outbox(schema: "svc")
+    // A schema of its own: the count of published events that decides a vacuum is per schema
+    // and process, and the other tests' relays share "svc".
+    try await withDatabase("commercekit_outbox_queue", schema: "queued") { pool in
+      let outbox = Outbox(schema: "queued")
       let count = Outbox.queueVacuumInterval + 1_000
       try await pool.withTransaction { tx in
         for start in stride(from: 0, to: count, by: 1_000) {
@@ -305,7 +307,7 @@ import Testing
           try await tx.query([try #require(outbox.appending(events))])
         }
       }
-      #expect(try await pool.query("SELECT count(*) FROM svc.outbox_pending").scalar(as: Int64.self) == Int64(count))
+      #expect(try await pool.query("SELECT count(*) FROM queued.outbox_pending").scalar(as: Int64.self) == Int64(count))
       // The relay's way: read a batch, mark it published, until 10 are left.
       var published = 0
       while published < count - 10 {
@@ -313,8 +315,8 @@ import Testing
         try await outbox.markPublished(batch.map(\.id), pool: pool)
         published += batch.count
       }
-      #expect(try await pool.query("SELECT count(*) FROM svc.outbox_pending").scalar(as: Int64.self) == 10)
-      #expect(try await pool.query("SELECT count(*) FROM svc.outbox WHERE published_at IS NOT NULL").scalar(as: Int64.self) == Int64(published))
+      #expect(try await pool.query("SELECT count(*) FROM queued.outbox_pending").scalar(as: Int64.self) == 10)
+      #expect(try await pool.query("SELECT count(*) FROM queued.outbox WHERE published_at IS NOT NULL").scalar(as: Int64.self) == Int64(published))
       // Enough events went to vacuum the queue once, and not twice.
       #expect(try await outbox.vacuumQueueIfDue(pool: pool))
       #expect(try await !outbox.vacuumQueueIfDue(pool: pool))
