@@ -98,6 +98,19 @@ public struct Outbox: Sendable {
         + "RETURNING id, topic, published_at)\(queued) " + select, parameters)
   }
 
+  /// Queues every unpublished event not queued yet and wakes the relay, in `tx`: for events
+  /// written with `COPY` into `<schema>.outbox`, which the other ways of appending queue
+  /// themselves.
+  public func queueCopiedEvents(in tx: PostgresTransaction) async throws {
+    try await tx.query(
+      """
+      WITH queued AS (
+        INSERT INTO \(schema).outbox_pending (id, topic) SELECT id, topic FROM \(schema).outbox WHERE published_at IS NULL
+        ON CONFLICT (id) DO NOTHING)
+      SELECT pg_notify($1, '')
+      """, [channel])
+  }
+
   /// One stored event.
   public struct Event: Sendable, Hashable {
     public var id: Int64
@@ -217,8 +230,8 @@ public struct Outbox: Sendable {
   /// which every read walks until a vacuum removes it. Autovacuum visits a database once a
   /// minute, so between its visits a busy outbox would leave a minute of events there; the
   /// queue is small, so vacuuming it costs a few milliseconds of work (it may wait longer for
-  /// pages that readers hold). `SKIP_LOCKED`: when another
-  /// process is vacuuming it, this one does not wait.
+  /// pages that readers hold). `SKIP_LOCKED`: when another process is vacuuming it, this one
+  /// does not wait.
   @discardableResult
   public func vacuumQueueIfDue(pool: PostgresPool) async throws -> Bool {
     guard QueueTally.shared.take(schema: schema, atLeast: Self.queueVacuumInterval) else { return false }

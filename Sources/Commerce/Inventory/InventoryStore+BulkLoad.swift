@@ -89,13 +89,7 @@ extension InventoryStore {
         }
         try await writer.write(&rows)
       }
-      // Queued for the relay like any event to send (those of this load, and any before it).
-      try await tx.query(
-        """
-        INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM inventory.outbox WHERE published_at IS NULL
-        ON CONFLICT (id) DO NOTHING
-        """)
-      try await tx.query("SELECT pg_notify($1, '')", [outbox.channel])
+      try await outbox.queueCopiedEvents(in: tx)
       return copied
     }
   }

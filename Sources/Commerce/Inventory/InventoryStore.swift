@@ -178,20 +178,19 @@ struct InventoryStore: Sendable {
     var actor: String
   }
 
-  /// The one statement that writes a reservation batch: the locked stock rows' new counts and
-  /// versions, the reservations and their allocations, the ledger entries, and one
-  /// "stock.changed" outbox event per product changed (with the outbox's NOTIFY).
-  /// Nil when the batch changed nothing. For the transaction's last batch of statements.
-  func reservationBatchWrite(
+  /// The statements that write a reservation batch: one for the locked stock rows' new counts
+  /// and versions, the reservations and their allocations and the ledger entries, then one
+  /// "stock.changed" outbox event per product changed (``Outbox/appending(_:notifying:)``).
+  /// Empty when the batch changed nothing. For the transaction's last batch of statements.
+  func reservationBatchWrites(
     changed: [StockRow], reservations: [ReservationRecord], ledger: [BatchLedgerEntry], now: Date
-  ) throws -> PostgresTransaction.Statement? {
-    guard !changed.isEmpty || !reservations.isEmpty else { return nil }
+  ) throws -> [PostgresTransaction.Statement] {
+    guard !changed.isEmpty || !reservations.isEmpty else { return [] }
     let allocations = reservations.flatMap { reservation in reservation.allocations.map { (reservation.id, $0) } }
-    let products = Array(Set(changed.map(\.productID))).sorted()
-    let payloads = try products.map { product in
-      try CommerceV1.StockLevel.with { $0.productId = product }.serializedBytes().hexDigits
+    let events = try Array(Set(changed.map(\.productID))).sorted().map { product in
+      try Outbox.NewEvent(CommerceV1.StockLevel.with { $0.productId = product }, topic: Self.stockChangedTopic, aggregateID: product)
     }
-    return try PostgresTransaction.Statement(
+    let write = try PostgresTransaction.Statement(
       """
       WITH stock AS (
         UPDATE inventory.stock AS s SET reserved = u.reserved, version = u.version, updated_at = greatest($1, s.updated_at)
@@ -210,14 +209,9 @@ struct InventoryStore: Sendable {
         SELECT product_id, warehouse_id, 'RESERVE', 0, delta, on_hand, reserved, reservation_id, actor, $1
         FROM unnest($14::text[], $15::uuid[], $16::int8[], $17::int8[], $18::int8[], $19::uuid[], $20::text[])
           WITH ORDINALITY AS l (product_id, warehouse_id, delta, on_hand, reserved, reservation_id, actor, position)
-        ORDER BY position RETURNING 1),
-      events AS (
-        INSERT INTO inventory.outbox (topic, aggregate_id, payload)
-        SELECT $21, product_id, decode(payload, 'hex') FROM unnest($22::text[], $23::text[]) AS e (product_id, payload)
-        RETURNING id, topic),
-      queued AS (INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM events)
+        ORDER BY position RETURNING 1)
       SELECT (SELECT count(*) FROM stock), (SELECT count(*) FROM reservations), (SELECT count(*) FROM allocations),
-        (SELECT count(*) FROM ledger), (SELECT count(*) FROM events), pg_notify($24, '') IS NULL
+        (SELECT count(*) FROM ledger)
       """,
       [
         now, changed.map(\.productID), changed.map(\.warehouseID), changed.map(\.reserved), changed.map(\.version),
@@ -226,8 +220,8 @@ struct InventoryStore: Sendable {
         allocations.map(\.1.quantity),
         ledger.map(\.key.productID), ledger.map(\.key.warehouseID), ledger.map(\.reservedDelta), ledger.map(\.after.onHand),
         ledger.map(\.after.reserved), ledger.map(\.reservationID), ledger.map(\.actor),
-        Self.stockChangedTopic, products, payloads, outbox.channel,
       ])
+    return [write] + [try outbox.appending(events)].compactMap { $0 }
   }
 
   /// The catalog's view of these products' stock: units available across warehouses, and a

@@ -127,11 +127,10 @@ struct ReservationBatches: Sendable {
     }
     let changed = rows.compactMap { row in current[row.key].flatMap { $0 != row ? $0 : nil } }
     // The batch's writes and its outcomes' records travel with COMMIT.
-    let writes = [
-      try store.reservationBatchWrite(changed: changed, reservations: reservations, ledger: ledger, now: now),
-      try idempotency.recording(outcomes),
-    ]
-    try await tx.queryAndCommit(writes.compactMap { $0 })
+    let writes =
+      try store.reservationBatchWrites(changed: changed, reservations: reservations, ledger: ledger, now: now)
+      + [try idempotency.recording(outcomes)].compactMap { $0 }
+    try await tx.queryAndCommit(writes)
     return answers
   }
 }
