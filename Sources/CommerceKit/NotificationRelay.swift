@@ -91,8 +91,8 @@ public struct NotificationRelay: Service {
   public func drain() async throws -> Int {
     var total = 0
     while true {
-      let published = try await outbox.exclusively(topic: Outbox.notificationTopic, pool: pool) { tx in
-        let events = try await outbox.unpublished(topic: Outbox.notificationTopic, limit: Self.batchSize, in: tx)
+      let published = try await outbox.exclusively(topic: Outbox.notificationTopic, pool: pool) { held in
+        let events = try await held.unpublished(limit: Self.batchSize)
         guard !events.isEmpty else { return 0 }
         let batch = try events.map { event in
           var message = try CommerceV1.OutboxEvent(serializedBytes: event.payload)
@@ -104,7 +104,7 @@ public struct NotificationRelay: Service {
         } catch let error as RPCError where error.code == .invalidArgument {
           try await sendOneByOne(batch)
         }
-        try await outbox.markPublished(events.map(\.id), in: tx)
+        try await held.markPublished(events.map(\.id))
         return events.count
       }
       total += published

@@ -143,11 +143,6 @@ public struct Outbox: Sendable {
     try await pool.query(topicRead, [topic, Int64(limit)]).map(Self.event)
   }
 
-  /// ``unpublished(topic:limit:pool:)`` read in `tx` (inside ``exclusively(topic:pool:_:)``).
-  public func unpublished(topic: String, limit: Int = 100, in tx: PostgresTransaction) async throws -> [Event] {
-    try await tx.query(topicRead, [topic, Int64(limit)]).map(Self.event)
-  }
-
   /// One topic's unpublished events, oldest first: `$1` the topic, `$2` how many.
   ///
   /// Written so that only the queue's (topic, id) index can serve it. With `topic = $1 ORDER BY id`,
@@ -164,26 +159,48 @@ public struct Outbox: Sendable {
       + "WHERE p.topic >= $1 AND p.topic <= $1 ORDER BY p.topic, p.id LIMIT $2"
   }
 
-  /// Runs `body` in a transaction holding this outbox's lock on `topic` (an advisory lock keyed
-  /// by schema and topic, released at commit, or with the connection if the process dies), or
-  /// throws ``TopicBusy`` at once when another transaction holds it. Relays that send a topic's
-  /// events one by one, in order, thus drain it one process at a time. Without it, every process
-  /// hosting the service sent every event: receivers drop the repeats by event id, but only
-  /// after paying for them, each repeat waiting on the first copy's uncommitted insert of the
-  /// same id (docs/PERFORMANCE.md, "Relays in several processes"). The lock is tried, not
-  /// waited for, so that a relay never holds a pool connection idle while another one drains;
-  /// ``OutboxRelay`` tries again shortly, and the drain in progress also sees the wake-ups that
-  /// came meanwhile. Runs once: a transaction conflict is not retried, since `body` calls other
-  /// services.
+  /// Runs `body` holding this outbox's lock on `topic` (a session-level advisory lock keyed by
+  /// schema and topic, ``PostgresPool/withAdvisoryLock(_:_:)``, released when `body` ends, or
+  /// with the connection if the process dies), or throws ``TopicBusy`` at once when another
+  /// relay holds it. Relays that send a topic's events one by one, in order, thus drain it one
+  /// process at a time. Without it, every process hosting the service sent every event:
+  /// receivers drop the repeats by event id, but only after paying for them, each repeat
+  /// waiting on the first copy's uncommitted insert of the same id (docs/PERFORMANCE.md, "Relays
+  /// in several processes"). The lock is tried, not waited for, so that a relay never holds a
+  /// pool connection idle while another one drains; ``OutboxRelay`` tries again shortly, and the
+  /// drain in progress also sees the wake-ups that came meanwhile.
+  ///
+  /// `body` reads and marks through the ``TopicLease``, each statement on its own: no
+  /// transaction stays open while it calls other services. An earlier version held one across
+  /// a whole batch, for seconds under load, and the queue's vacuums waited on the buffers its
+  /// read had pinned (docs/PERFORMANCE.md, "Relays that hold no transaction").
   public func exclusively<Result>(
-    topic: String, pool: PostgresPool, _ body: (PostgresTransaction) async throws -> Result
+    topic: String, pool: PostgresPool, _ body: (TopicLease) async throws -> Result
   ) async throws -> Result {
-    try await pool.withTransaction(maxAttempts: 1) { tx in
-      let locked = try await tx.query(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", ["\(schema).outbox/\(topic)"]
-      ).first?.decode(0, as: Bool.self)
-      guard locked == true else { throw TopicBusy(schema: schema, topic: topic) }
-      return try await body(tx)
+    let held = try await pool.withAdvisoryLock("\(schema).outbox/\(topic)") { connection in
+      try await body(TopicLease(outbox: self, topic: topic, connection: connection))
+    }
+    guard let held else { throw TopicBusy(schema: schema, topic: topic) }
+    return held
+  }
+
+  /// A topic held by ``exclusively(topic:pool:_:)``: its events read and marked on the
+  /// connection that holds the lock.
+  public struct TopicLease: Sendable {
+    let outbox: Outbox
+    public let topic: String
+    let connection: PostgresConnection
+
+    /// Up to `limit` unpublished events of the topic, oldest first.
+    public func unpublished(limit: Int = 100) async throws -> [Event] {
+      try await connection.query(outbox.topicRead, [topic, Int64(limit)]).map(Outbox.event)
+    }
+
+    /// Marks events published (out of the relays' queue).
+    public func markPublished(_ ids: [Int64]) async throws {
+      guard !ids.isEmpty else { return }
+      try await connection.query(outbox.markWrite, [ids])
+      QueueTally.shared.add(ids.count, schema: outbox.schema)
     }
   }
 
@@ -229,9 +246,10 @@ public struct Outbox: Sendable {
   /// Each published event leaves a dead entry at the front of the queue's (topic, id) index,
   /// which every read walks until a vacuum removes it. Autovacuum visits a database once a
   /// minute, so between its visits a busy outbox would leave a minute of events there; the
-  /// queue is small, so vacuuming it costs a few milliseconds of work (it may wait longer for
-  /// pages that readers hold). `SKIP_LOCKED`: when another process is vacuuming it, this one
-  /// does not wait.
+  /// queue is small, so vacuuming it costs a few milliseconds. It never truncates the queue
+  /// (platform migration `0004_outbox_pending_keeps_its_pages`), which would wait for an ACCESS
+  /// EXCLUSIVE lock that every appending transaction stands in the way of. `SKIP_LOCKED`: when
+  /// another process is vacuuming it, this one does not wait.
   @discardableResult
   public func vacuumQueueIfDue(pool: PostgresPool) async throws -> Bool {
     guard QueueTally.shared.take(schema: schema, atLeast: Self.queueVacuumInterval) else { return false }
@@ -240,7 +258,7 @@ public struct Outbox: Sendable {
   }
 
   /// Marks the events `$1` (ids) published: out of the relays' queue, with the time they went.
-  private var markWrite: String {
+  var markWrite: String {
     "WITH sent AS (DELETE FROM \(schema).outbox_pending WHERE id = ANY($1)) "
       + "UPDATE \(schema).outbox SET published_at = now() WHERE id = ANY($1)"
   }

@@ -158,8 +158,8 @@ extension OutboxRelay {
     var total = 0
     while true {
       let (read, sent, failure) = try await outbox.exclusively(topic: topic, pool: pool) {
-        tx -> (Int, Int, (any Error)?) in
-        let events = try await outbox.unpublished(topic: topic, limit: batchSize, in: tx)
+        held -> (Int, Int, (any Error)?) in
+        let events = try await held.unpublished(limit: batchSize)
         var sent: [Int64] = []
         var failure: (any Error)?
         for event in events {
@@ -173,7 +173,7 @@ extension OutboxRelay {
         }
         // What went out is marked even when a later event failed, so only that one and those
         // after it are sent again.
-        try await outbox.markPublished(sent, in: tx)
+        try await held.markPublished(sent)
         return (events.count, sent.count, failure)
       }
       total += sent

@@ -183,6 +183,50 @@ public final class PostgresPool: Sendable {
     return try await body(connection)
   }
 
+  /// Runs `body` on a leased connection that holds the session-level advisory lock named
+  /// `key` (`pg_try_advisory_lock(hashtextextended(key, 0))`), and releases the lock after;
+  /// returns nil at once, without running `body`, when another session holds it.
+  ///
+  /// Unlike a transaction-level lock (`pg_try_advisory_xact_lock`), this one spans any number of
+  /// statements without a transaction held open between them. Work that waits on something
+  /// else while it holds the lock (calls to other services, say) thus leaves no session idle in
+  /// a transaction, which would keep the buffers its last read touched pinned (VACUUM waits for
+  /// them) and hold back the horizon of the dead rows VACUUM may remove. Run each statement of
+  /// `body` on its own (or in a transaction of its own, `BEGIN` ... `COMMIT`, ended before the
+  /// slow part). If the process dies, the lock goes with its connection.
+  ///
+  /// The unlock is sent even when the task was cancelled; when it cannot be confirmed, the
+  /// connection is closed (which releases the lock) instead of going back to the pool.
+  public func withAdvisoryLock<Result>(
+    _ key: String, _ body: (PostgresConnection) async throws -> Result
+  ) async throws -> Result? {
+    let (id, connection) = try await self.acquire(.exclusive, deadline: self.configuration.deadline())
+    defer { self.release(id, .exclusive) }
+    let locked = try await connection.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", [key])
+      .first?.decode(0, as: Bool.self)
+    guard locked == true else { return nil }
+    let result: Result
+    do {
+      result = try await body(connection)
+    } catch {
+      await self.unlock(key, on: connection)
+      throw error
+    }
+    await self.unlock(key, on: connection)
+    return result
+  }
+
+  private func unlock(_ key: String, on connection: PostgresConnection) async {
+    do {
+      let rows = try await connection.run(
+        [PostgresStatement(sql: "SELECT pg_advisory_unlock(hashtextextended($1, 0))", bindings: try PostgresBindings([key]))],
+        resultIndex: 0, deadline: nil, isShared: false, ignoresCancellation: true)
+      if try rows.first?.decode(0, as: Bool.self) == true { return }
+    } catch {}
+    // Still locked, or unknown: never hand the connection to anyone else.
+    await connection.close()
+  }
+
   /// Runs `COPY ... FROM STDIN` on a leased connection with the data `body` writes, and returns
   /// the rows copied (see ``PostgresConnection/copyFrom(_:deadline:_:)``).
   @discardableResult

@@ -153,7 +153,9 @@ import Testing
 
   /// Two processes' in-order relays of one topic (``OutboxRelay/drainInOrder``): while one
   /// sends a batch, the other's drain finds the topic busy and sends nothing, instead of sending
-  /// the same events; the first sends them all, once each, in outbox order.
+  /// the same events; the first sends them all, once each, in outbox order. The one sending holds
+  /// the topic without a transaction open (a session idle in one keeps pins that the queue's
+  /// vacuum waits for).
   @Test func inOrderRelaysOfSeveralProcessesSendEachEventOnce() async throws {
     try await withDatabase("commercekit_outbox_in_order") { pool in
       try await Self.append(5, pool: pool)
@@ -170,6 +172,10 @@ import Testing
         sent.ids.withLock { $0.append(event.id) }
       }
       for await _ in started { break }
+      let idleInTransaction = try await pool.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+      ).scalar(as: Int64.self)
+      #expect(idleInTransaction == 0, "sessions idle in a transaction while the relay sends")
       var busy = false
       do {
         _ = try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool, batchSize: 2) { event in
@@ -336,6 +342,30 @@ import Testing
       }
       #expect(hits.map { $0 <= 5 } == true, "\(plan)")
       #expect(try await outbox.unpublished(topic: "t", pool: pool).map(\.aggregateID) == (count - 10..<count).map { "a\($0)" })
+    }
+  }
+
+  /// A vacuum of an emptied queue leaves its pages in place. Cutting them off needs an ACCESS
+  /// EXCLUSIVE lock, which a vacuum waited up to 5 s for while transactions appended events,
+  /// and which made every one of them wait once it had it; the queue refills at once anyway.
+  @Test func aVacuumNeverTruncatesTheQueue() async throws {
+    try await withDatabase("commercekit_outbox_keeps_pages", schema: "kept") { pool in
+      let outbox = Outbox(schema: "kept")
+      try await pool.withTransaction { tx in
+        let events = try (0..<2_000).map {
+          try Outbox.NewEvent(RpcV1.EchoRequest.with { $0.message = "m" }, topic: "t", aggregateID: "a\($0)")
+        }
+        try await tx.query([try #require(outbox.appending(events))])
+      }
+      while case let batch = try await outbox.unpublished(topic: "t", limit: 500, pool: pool), !batch.isEmpty {
+        try await outbox.markPublished(batch.map(\.id), pool: pool)
+      }
+      let size = "SELECT pg_relation_size('kept.outbox_pending')"
+      let before = try #require(try await pool.query(size).scalar(as: Int64.self))
+      #expect(before > 8192, "2,000 queued events fill several pages")
+      try await pool.query("VACUUM kept.outbox_pending")
+      #expect(try await pool.query(size).scalar(as: Int64.self) == before)
+      #expect(try await pool.query("SELECT count(*) FROM kept.outbox_pending").scalar(as: Int64.self) == 0)
     }
   }
 }

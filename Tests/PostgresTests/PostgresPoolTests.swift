@@ -443,6 +443,73 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test(
+    "an advisory lock is held across statements with no transaction open, refused to others meanwhile, and released after a return, a throw or a cancel"
+  )
+  func advisoryLockHeldWithoutTransaction() async throws {
+    let pool = try await self.makePool(maximumConnections: 3)
+    let observer = try await PostgresConnection.connect(.init(url: try await Self.database.url()))
+    struct Failure: Error {}
+    // The holder's backend, once it holds the lock; then it waits until `release` yields.
+    let (held, heldSink) = AsyncStream<Int32>.makeStream()
+    let (release, releaseSink) = AsyncStream<Void>.makeStream()
+    func hold(_ key: String, then outcome: @escaping @Sendable () throws -> Int) -> Task<Int?, any Error> {
+      Task {
+        try await pool.withAdvisoryLock(key) { connection in
+          let pid = try await connection.query("SELECT pg_backend_pid()").scalar(as: Int32.self) ?? -1
+          heldSink.yield(pid)
+          for await _ in release { break }
+          try Task.checkCancellation()
+          return try outcome()
+        }
+      }
+    }
+    func session(_ pid: Int32) async throws -> (state: String, advisoryLocks: Int64) {
+      let row = try await observer.query(
+        "SELECT a.state, (SELECT count(*) FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted) "
+          + "FROM pg_stat_activity a WHERE a.pid = $1", [pid])
+      let first = try #require(row.first)
+      return (try first.decode(0, as: String.self), try first.decode(1, as: Int64.self))
+    }
+    var heldPIDs = held.makeAsyncIterator()
+
+    // Returning: while the body waits, its session holds the lock and no transaction.
+    let first = hold("shelf/restock") { 7 }
+    let pid = try #require(await heldPIDs.next())
+    let holding = try await session(pid)
+    #expect(holding.state == "idle", "the holder's session is \(holding.state)")
+    #expect(holding.advisoryLocks == 1)
+    var ranSecond = false
+    #expect(try await pool.withAdvisoryLock("shelf/restock") { _ in ranSecond = true } == nil)
+    #expect(!ranSecond, "a busy lock runs nothing")
+    #expect(try await pool.withAdvisoryLock("shelf/other") { _ in 1 } == 1, "another key is free")
+    releaseSink.yield()
+    #expect(try await first.value == 7)
+    #expect(try await session(pid).advisoryLocks == 0)
+    #expect(try await pool.withAdvisoryLock("shelf/restock") { _ in 2 } == 2)
+
+    // Throwing: the error comes out and the lock is free.
+    let throwing = hold("shelf/restock") { throw Failure() }
+    _ = try #require(await heldPIDs.next())
+    releaseSink.yield()
+    await #expect(throws: Failure.self) { try await throwing.value }
+    #expect(try await pool.withAdvisoryLock("shelf/restock") { _ in 3 } == 3)
+
+    // Cancelled while it holds the lock: the unlock is still sent.
+    let cancelled = hold("shelf/restock") { 4 }
+    let cancelledPID = try #require(await heldPIDs.next())
+    cancelled.cancel()
+    releaseSink.yield()
+    await #expect(throws: CancellationError.self) { try await cancelled.value }
+    #expect(try await session(cancelledPID).advisoryLocks == 0)
+    #expect(try await pool.withAdvisoryLock("shelf/restock") { _ in 5 } == 5)
+
+    releaseSink.finish()
+    heldSink.finish()
+    await observer.close()
+    await pool.close()
+  }
+
   @Test("a batch of statements runs in order in one request; with COMMIT it ends the transaction; a failure skips the rest")
   func statementBatches() async throws {
     let pool = try await self.makePool(maximumConnections: 1)

@@ -29,8 +29,8 @@ extension SupportService {
   func settleReceivedReturns() async throws {
     while true {
       let (read, failure) = try await store.outbox.exclusively(topic: SupportStore.settlementTopic, pool: store.pool) {
-        tx -> (Int, (any Error)?) in
-        let events = try await store.outbox.unpublished(topic: SupportStore.settlementTopic, limit: 100, in: tx)
+        held -> (Int, (any Error)?) in
+        let events = try await held.unpublished(limit: 100)
         var failure: (any Error)?
         var settled: [Int64] = []
         for event in events {
@@ -42,7 +42,7 @@ extension SupportService {
             failure = error
           }
         }
-        try await store.outbox.markPublished(settled, in: tx)
+        try await held.markPublished(settled)
         return (events.count, failure)
       }
       if let failure { throw failure }
