@@ -59,7 +59,7 @@ import Testing
 
     // `loadgen report` draws the saved JSON again.
     command = try MergeCommand.parse([out.path + ".json"])
-    var report = try ReportCommand.parse(["--json", out.path + ".json", "--html", out.path + "-again.html"])
+    let report = try ReportCommand.parse(["--json", out.path + ".json", "--html", out.path + "-again.html"])
     try await report.run()
     #expect(try String(contentsOfFile: out.path + "-again.html", encoding: .utf8) == html)
   }
@@ -78,7 +78,7 @@ import Testing
 
     func failure(_ arguments: [String]) async -> String {
       do {
-        var command = try MergeCommand.parse(arguments)
+        let command = try MergeCommand.parse(arguments)
         try await command.run()
         return "no error"
       } catch {
