@@ -534,6 +534,8 @@ let package = Package(
         "Messages",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
       ],
       path: "loadgen",
       swiftSettings: defaultSwiftSettings

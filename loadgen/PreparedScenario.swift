@@ -21,6 +21,8 @@ struct PreparedScenario: Sendable {
   /// The scenario's name as asked for, and the target.
   let name: String
   let target: String
+  /// The loop engine's connections, when it runs the journeys (`--engine`).
+  let loopConnections: LoopConnections?
 
   /// Connects to the target and prepares the scenario (its share of the load, with
   /// `sharding`); `log` reports the preparation.
@@ -43,9 +45,18 @@ struct PreparedScenario: Sendable {
             guard let manifest else { throw ValidationError("--scenario \(scenario) needs --manifest FILE") }
             return try sharding.manifest(manifest, customers: settings.customers)
           }, log: log))
+      let oneCall = (prepared as? any OneCallScenario) ?? ((prepared as? ShardedScenario)?.base as? any OneCallScenario)
+      if options.engine == .loop, oneCall == nil {
+        throw ValidationError("--engine loop runs scenarios of one call per journey (echo); \(scenario) is not one")
+      }
+      let loopConnections =
+        options.engine == .tasks || oneCall == nil
+        ? nil
+        : try await LoopConnections.connect(
+          host: host, port: port, count: options.connections, configuration: poolConfiguration.connection)
       return PreparedScenario(
         scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
-        target: options.target)
+        target: options.target, loopConnections: loopConnections)
     } catch {
       await pool.close()
       throw error
@@ -59,10 +70,15 @@ struct PreparedScenario: Sendable {
   ) async -> LoadResult {
     let engine = LoadEngine(configuration: configuration, classify: Scenarios.classify, onInterval: onInterval)
     let scenario = self.scenario
+    if let loopConnections {
+      let oneCall = (scenario as? any OneCallScenario) ?? (scenario as! ShardedScenario).base as! any OneCallScenario
+      return await loopConnections.measure(oneCall, engine: engine)
+    }
     return await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
   }
 
   func close() async {
+    await loopConnections?.close()
     await pool.close()
   }
 }

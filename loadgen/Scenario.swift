@@ -66,6 +66,8 @@ struct CommerceClients: Sendable {
 
 enum Scenarios {
   static let names = ["echo", "browse", "checkout", "hot-product", "mix"]
+  /// The scenarios of one call per journey, which the loop engine can run (OneCallScenario).
+  static let oneCall = ["echo"]
 
   /// Builds and prepares the scenario `name`. `log` reports preparation progress.
   static func make(

@@ -19,6 +19,18 @@ struct ScenarioOptions: ParsableArguments {
   @Option(help: "mix: weights, e.g. checkout=1,browse=9.") var mix: String?
   @Option(help: "Deadline of each call.") var callTimeout = "30s"
   @Option(help: "Connections to the target, at most.") var connections = 4
+  @Option(
+    help: """
+      Engine: auto (loop for echo, tasks for the rest), tasks (a Swift task per journey), or loop \
+      (one event loop, no task per journey; scenarios of one call per journey only).
+      """) var engine: EngineChoice = .auto
+
+  func validate() throws {
+    if engine == .loop, !Scenarios.oneCall.contains(scenario) {
+      throw ValidationError(
+        "--engine loop runs scenarios of one call per journey (\(Scenarios.oneCall.joined(separator: ", "))), not \(scenario)")
+    }
+  }
 
   /// The scenario's settings as the options give them.
   func settings() throws -> ScenarioSettings {
@@ -45,6 +57,11 @@ struct OpenModelOptions: ParsableArguments {
   @Option(help: "Open model: an arrival waiting this long for a free slot is dropped.") var maxQueueDelay = "1s"
   @Option(help: "Open model: a send this far behind its intended time counts as late.") var lateAfter = "5ms"
   @Option(help: "Open model: seed of the Poisson arrivals.") var seed: UInt64 = 1
+  @Option(
+    help: """
+      Open model: wake at most once per this long and send every arrival due by then (e.g. 100us); \
+      0: at each arrival's time. Helps at the highest rates; latency still counts from the intended time.
+      """) var sendQuantum = "0s"
 
   func validate() throws {
     if ArrivalSchedule.Spacing(rawValue: arrivals) == nil { throw ValidationError("--arrivals is poisson or uniform") }
@@ -55,7 +72,7 @@ struct OpenModelOptions: ParsableArguments {
     OpenModel(
       rate: rate, rampTo: rampTo, spacing: ArrivalSchedule.Spacing(rawValue: arrivals) ?? .poisson,
       maxInFlight: maxInFlight, maxQueueDelay: try DurationText.parse(maxQueueDelay),
-      lateAfter: try DurationText.parse(lateAfter), seed: seed)
+      lateAfter: try DurationText.parse(lateAfter), seed: seed, sendQuantum: try DurationText.parse(sendQuantum))
   }
 }
 

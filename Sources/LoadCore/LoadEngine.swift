@@ -46,6 +46,40 @@ public struct LoadEngine: Sendable {
   public func run(
     journey name: String, _ journey: @escaping @Sendable (JourneyContext) async throws -> Void
   ) async -> LoadResult {
+    await measure(journey: name, journey) { runner, counts, start in
+      switch configuration.model {
+      case .closed(let users, let thinkTime):
+        await runClosed(users: users, thinkTime: thinkTime, runner: runner, counts: counts)
+      case .open(let model):
+        await runOpen(model, start: start, runner: runner, counts: counts)
+      }
+    }
+  }
+
+  /// Runs journeys of one call each under the configured model without a task per journey:
+  /// `start` is called on `loop` for each journey and starts its call, whose completion calls
+  /// ``LoopJourney/finish(status:)`` on the same loop. The journey is recorded as `name`, its
+  /// call as the step "<name>.<step>", with the same corrections as ``run(journey:_:)``.
+  ///
+  /// For a load generator's fastest path: arrivals, sends, completions and recording all
+  /// happen on the loop's one thread, so a journey costs no task, no thread hop and no timer
+  /// of its own (docs/LOADGEN.md, "Engines"). Cancelling the calling task stops new journeys;
+  /// those in flight end with their calls (which their deadlines bound).
+  public func run(
+    journey name: String, step: String, on loop: any LoadLoop, _ start: @escaping @Sendable (LoopJourney) -> Void
+  ) async -> LoadResult {
+    await measure(journey: name, { _ in }) { runner, counts, startTime in
+      let driver = LoopDriver(
+        loop: loop, model: configuration.model, configuration: configuration, runner: runner, counts: counts,
+        start: startTime, step: step, startJourney: start)
+      await driver.run()
+    }
+  }
+
+  private func measure(
+    journey name: String, _ journey: @escaping @Sendable (JourneyContext) async throws -> Void,
+    dispatch: (JourneyRunner, LockedBox<Counts>, UInt64) async -> Void
+  ) async -> LoadResult {
     let recorder = LoadRecorder(shards: configuration.workers)
     let counts = LockedBox(Counts())
     let start = clock.now()
@@ -90,12 +124,7 @@ public struct LoadEngine: Sendable {
       return cpu
     }
 
-    switch configuration.model {
-    case .closed(let users, let thinkTime):
-      await runClosed(users: users, thinkTime: thinkTime, runner: runner, counts: counts)
-    case .open(let model):
-      await runOpen(model, start: start, runner: runner, counts: counts)
-    }
+    await dispatch(runner, counts, start)
     let finished = clock.now()
     let interrupted = Task.isCancelled
     if interrupted { phases.cancel() }
@@ -213,9 +242,19 @@ public struct LoadEngine: Sendable {
     await withDiscardingTaskGroup { group in
       defer { workers.close() }
       var sequence: UInt64 = 0
+      let quantum = model.sendQuantum.loadNanoseconds
+      var woke: UInt64 = 0
       dispatch: while let offset = schedule.next() {
         let intended = start + offset
-        do { try await clock.sleep(until: intended) } catch { break dispatch }
+        if quantum == 0 {
+          do { try await clock.sleep(until: intended) } catch { break dispatch }
+        } else if intended > woke {
+          // At most one wake-up per quantum: arrivals due by then go out together.
+          do { try await clock.sleep(until: max(intended, woke + quantum)) } catch { break dispatch }
+          woke = clock.now()
+        } else if Task.isCancelled {
+          break dispatch
+        }
         let measured = intended >= runner.warmupEnd
         counts.withLock { $0.offered(measured: measured) }
         admit: while true {

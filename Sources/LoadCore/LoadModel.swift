@@ -24,11 +24,18 @@ public struct OpenModel: Sendable, Equatable {
   public var lateAfter: Duration
   /// Seeds the Poisson gaps.
   public var seed: UInt64
+  /// The dispatcher wakes at most once per quantum and sends every arrival due by then, so
+  /// that arrivals closer together than it share one timer and their sends one write. Zero
+  /// (the default): one wake-up per arrival, at its time. Sends wait up to the quantum more,
+  /// which the corrected latency includes (it counts from the intended time).
+  public var sendQuantum: Duration
 
   public init(
     rate: Double, rampTo: Double? = nil, spacing: ArrivalSchedule.Spacing = .poisson, maxInFlight: Int = 10_000,
-    maxQueueDelay: Duration = .seconds(1), lateAfter: Duration = .milliseconds(5), seed: UInt64 = 1
+    maxQueueDelay: Duration = .seconds(1), lateAfter: Duration = .milliseconds(5), seed: UInt64 = 1,
+    sendQuantum: Duration = .zero
   ) {
+    self.sendQuantum = sendQuantum
     self.rate = rate
     self.rampTo = rampTo
     self.spacing = spacing

@@ -7,10 +7,16 @@ import Synchronization
 /// hardly ever contend; totals and intervals merge the shards exactly (element-wise sums of
 /// histograms of one layout).
 public final class LoadRecorder: Sendable {
+  /// Everything one shard keeps for one operation and status: one dictionary entry, so a call
+  /// costs one lookup (it is done twice per journey of one call, at every arrival).
+  struct Entry {
+    var totals = LatencyPair()
+    var interval = LatencyHistogram.latency()
+    var measuredInterval = LatencyHistogram.latency()
+  }
+
   struct ShardState {
-    var totals: [OperationKey: LatencyPair] = [:]
-    var interval: [OperationKey: LatencyHistogram] = [:]
-    var measuredInterval: [OperationKey: LatencyHistogram] = [:]
+    var entries: [OperationKey: Entry] = [:]
     /// Operation names in the order this shard first saw them (steps in journey order).
     var order: [String] = []
     var seen: Set<String> = []
@@ -36,12 +42,25 @@ public final class LoadRecorder: Sendable {
     worker: Int, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
   ) {
     shards[worker % shards.count].state.withLock { state in
+      Self.record(&state, key: key, corrected: corrected, uncorrected: uncorrected, measured: measured)
+    }
+  }
+
+  private static func record(
+    _ state: inout ShardState, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
+  ) {
+    let index: Dictionary<OperationKey, Entry>.Index
+    if let known = state.entries.index(forKey: key) {
+      index = known
+    } else {
       if state.seen.insert(key.operation).inserted { state.order.append(key.operation) }
-      state.interval[key, default: .latency()].recordNanoseconds(corrected)
-      if measured {
-        state.measuredInterval[key, default: .latency()].recordNanoseconds(corrected)
-        state.totals[key, default: LatencyPair()].record(corrected: corrected, uncorrected: uncorrected)
-      }
+      state.entries[key] = Entry()
+      index = state.entries.index(forKey: key)!
+    }
+    state.entries.values[index].interval.recordNanoseconds(corrected)
+    if measured {
+      state.entries.values[index].measuredInterval.recordNanoseconds(corrected)
+      state.entries.values[index].totals.record(corrected: corrected, uncorrected: uncorrected)
     }
   }
 
@@ -52,20 +71,20 @@ public final class LoadRecorder: Sendable {
     var measured: [OperationKey: LatencyHistogram] = [:]
     for shard in shards {
       shard.state.withLock { state in
-        Self.drain(&state.interval, into: &all)
-        Self.drain(&state.measuredInterval, into: &measured)
+        for index in state.entries.indices {
+          let key = state.entries.keys[index]
+          if state.entries.values[index].interval.totalCount > 0 {
+            all[key, default: .latency()].add(state.entries.values[index].interval)
+            state.entries.values[index].interval.reset()
+          }
+          if state.entries.values[index].measuredInterval.totalCount > 0 {
+            measured[key, default: .latency()].add(state.entries.values[index].measuredInterval)
+            state.entries.values[index].measuredInterval.reset()
+          }
+        }
       }
     }
     return (all, measured)
-  }
-
-  private static func drain(
-    _ histograms: inout [OperationKey: LatencyHistogram], into merged: inout [OperationKey: LatencyHistogram]
-  ) {
-    for key in Array(histograms.keys) where histograms[key]!.totalCount > 0 {
-      merged[key, default: .latency()].add(histograms[key]!)
-      histograms[key]!.reset()
-    }
   }
 
   /// Operation names in the order they were first recorded (shard by shard): a journey's steps
@@ -81,7 +100,11 @@ public final class LoadRecorder: Sendable {
 
   /// Each shard's totals, unmerged (one dictionary per worker).
   public func totalsPerWorker() -> [[OperationKey: LatencyPair]] {
-    shards.map { shard in shard.state.withLock { $0.totals } }
+    shards.map { shard in
+      shard.state.withLock { state in
+        state.entries.compactMapValues { $0.totals.count > 0 ? $0.totals : nil }
+      }
+    }
   }
 
   /// The measured totals of every shard, merged exactly.

@@ -18,15 +18,17 @@ import Testing
 /// samples are high, never fewer; the bounds below allow for that without timing thresholds
 /// that a busy machine breaks.
 @Suite struct CorrectionTests {
+  /// The trust check's load: 40 arrivals a second for 4 s, one call in flight (LoopDriverTests
+  /// runs the same on the loop engine).
+  static let stallEngine = LoadEngine(
+    configuration: LoadRunConfiguration(
+      model: .open(
+        OpenModel(rate: 40, spacing: .uniform, maxInFlight: 1, maxQueueDelay: .seconds(30), lateAfter: .milliseconds(5))),
+      warmup: .zero, duration: .seconds(4), workers: 3))
+
   @Test func correctedPercentilesShowTheStallAndUncorrectedHideIt() async throws {
     let calls = Counter()
-    let engine = LoadEngine(
-      configuration: LoadRunConfiguration(
-        model: .open(
-          OpenModel(
-            rate: 40, spacing: .uniform, maxInFlight: 1, maxQueueDelay: .seconds(30), lateAfter: .milliseconds(5))),
-        warmup: .zero, duration: .seconds(4), workers: 3))
-    let result = await engine.run(journey: "stall") { context in
+    let result = await Self.stallEngine.run(journey: "stall") { context in
       try await context.step("call") {
         let n = calls.next()
         try await Task.sleep(for: n == 10 ? .seconds(1) : .milliseconds(10))

@@ -93,7 +93,35 @@ import Testing
     #expect(report.points.allSatisfy { $0.fitted != nil })
   }
 
-  @Test func optionsAreValidated() {
+  /// The same seeded open run on each engine: the schedule is the same, so the arrivals are;
+  /// each engine sends every one, and records the journey and its call once per send.
+  @Test(arguments: [EngineChoice.tasks, .loop])
+  func echoRunsOnEitherEngine(engine: EngineChoice) async throws {
+    let json = temporaryFile("run-\(engine).json")
+    try await withServer { _, port in
+      let command = try RunCommand.parse([
+        "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--rate", "200", "--arrivals", "poisson", "--seed", "7",
+        "--duration", "1s", "--warmup", "0s", "--engine", engine.rawValue, "--connections", "2", "--quiet", "--json",
+        json,
+      ])
+      try await command.run()
+    }
+    let report = try read(LoadReport.self, from: json)
+    var schedule = ArrivalSchedule(rate: 200, spacing: .poisson, warmup: 0, duration: 1_000_000_000, seed: 7)
+    var scheduled = 0
+    while schedule.next() != nil { scheduled += 1 }
+    #expect(report.dispatch.offered == scheduled)
+    #expect(report.dispatch.sent == scheduled)
+    #expect(report.dispatch.dropped == 0)
+    let journeys = try #require(report.operations.first { $0.operation == "echo" })
+    let calls = try #require(report.operations.first { $0.operation == "echo.echo" })
+    #expect(journeys.count == UInt64(scheduled))
+    #expect(calls.count == UInt64(scheduled))
+    #expect(journeys.errors == 0)
+    #expect(journeys.corrected.p50 >= journeys.uncorrected.p50)
+  }
+
+  @Test func optionsAreValidated() throws {
     #expect(throws: (any Error).self) { try CapacityCommand.parse(["--scenario", "echo", "--slo", "p99>5ms"]) }
     #expect(throws: (any Error).self) {
       try CapacityCommand.parse(["--scenario", "echo", "--slo", "p99<5ms", "--start-rate", "5", "--min-rate", "10"])
@@ -101,5 +129,10 @@ import Testing
     #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,2"]) }
     #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,0,4"]) }
     #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "echo", "--rate", "5", "--arrivals", "bursty"]) }
+    // The loop engine runs journeys of one call only.
+    #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "checkout", "--users", "1", "--engine", "loop"]) }
+    #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "mix", "--users", "1", "--engine", "loop"]) }
+    let echo = try RunCommand.parse(["--scenario", "echo", "--users", "1", "--engine", "loop"])
+    #expect(echo.scenarioOptions.engine == .loop)
   }
 }

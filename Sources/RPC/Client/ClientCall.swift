@@ -25,10 +25,10 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   var endError: RPCError?
   var deadlineTimer: Scheduled<Void>?
   private var headersDone = false
-  /// Unary calls: the response, then the continuation resumed at the trailers. Unchecked: it is
-  /// resumed only in `end`, which runs once, on the loop, and clears it first.
+  /// Unary calls: the response, then whoever waits for it, answered at the trailers. Unchecked:
+  /// it is answered only in `end`, which runs once, on the loop, and clears it first.
   var unaryResponse: ByteBuffer?
-  var unaryContinuation: UnsafeContinuation<ByteBuffer, any Error>?
+  var unaryWaiter: UnaryWaiter?
   /// A send waiting for credit (no continuation: the request of a unary call, to be followed
   /// by a half-close).
   var pending: (bytes: ByteBuffer, continuation: CheckedContinuation<Void, any Error>?)?
@@ -109,14 +109,14 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
       error = failure
     }
     endError = error
-    if let continuation = unaryContinuation {
-      unaryContinuation = nil
+    if let waiter = unaryWaiter {
+      unaryWaiter = nil
       if let error {
-        continuation.resume(throwing: error)
+        waiter.answer(.failure(error))
       } else if let response = unaryResponse {
-        continuation.resume(returning: response)
+        waiter.answer(.success(response))
       } else {
-        continuation.resume(throwing: RPCError(code: .internal, message: "the server ended a unary call without a response"))
+        waiter.answer(.failure(RPCError(code: .internal, message: "the server ended a unary call without a response")))
       }
     }
     unaryResponse = nil
@@ -124,6 +124,21 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
     if let waiting = pending {
       pending = nil
       waiting.continuation?.resume(throwing: error ?? RPCError(code: .cancelled, message: "the call has ended"))
+    }
+  }
+}
+
+/// Who waits for a unary call's answer: the calling task, or a callback on the connection's
+/// event loop (``RPCConnection/startUnary(method:request:options:completion:)``).
+enum UnaryWaiter {
+  case task(UnsafeContinuation<ByteBuffer, any Error>)
+  case callback((Result<ByteBuffer, RPCError>) -> Void)
+
+  /// Answers once (the caller clears its reference first).
+  func answer(_ result: Result<ByteBuffer, RPCError>) {
+    switch self {
+    case .task(let continuation): continuation.resume(with: result)
+    case .callback(let completion): completion(result)
     }
   }
 }

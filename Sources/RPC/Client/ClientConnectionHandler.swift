@@ -164,7 +164,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       guard let call = calls[callID] else { break }
       // Response HEADERS, if any, precede the first MESSAGE: from here on they are known.
       call.receivedHeaders([:])
-      if call.unaryContinuation != nil {
+      if call.unaryWaiter != nil {
         call.unaryResponse = message
       } else {
         call.responses.yield(InboundMessage(bytes: message, charge: charge))
@@ -254,15 +254,15 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   func startUnary(
     _ call: ClientCall, request: ByteBuffer, options: CallOptions, deadline: ContinuousClock.Instant?,
-    continuation: UnsafeContinuation<ByteBuffer, any Error>
+    waiter: UnaryWaiter
   ) {
     guard !call.ended else {
       // Cancelled before it started (the calling task was cancelled already, and the
-      // cancellation reached the loop first): `end` ran without a continuation to resume.
-      continuation.resume(throwing: RPCError(code: .cancelled, message: "the call was cancelled"))
+      // cancellation reached the loop first): `end` ran without a waiter to answer.
+      waiter.answer(.failure(RPCError(code: .cancelled, message: "the call was cancelled")))
       return
     }
-    call.unaryContinuation = continuation
+    call.unaryWaiter = waiter
     if let error = oversizedRequest(request.readableBytes) {
       call.end(.failure(error))  // nothing was sent
       return

@@ -150,16 +150,85 @@ public final class RPCConnection: ClientTransport {
       try await withUnsafeThrowingContinuation { continuation in
         if call.eventLoop.inEventLoop {
           self.handler.startUnary(
-            call, request: request, options: context.options, deadline: deadline, continuation: continuation)
+            call, request: request, options: context.options, deadline: deadline, waiter: .task(continuation))
         } else {
           call.eventLoop.execute {
             self.handler.startUnary(
-              call, request: request, options: context.options, deadline: deadline, continuation: continuation)
+              call, request: request, options: context.options, deadline: deadline, waiter: .task(continuation))
           }
         }
       }
     } onCancel: {
       call.cancel()
+    }
+  }
+
+  /// The event loop this connection's I/O runs on: where
+  /// ``startUnary(method:request:options:completion:)`` is called and answers.
+  public var eventLoop: any EventLoop { handler.eventLoop }
+
+  /// Starts a unary call without a task, for callers that live on the connection's event loop
+  /// (a load generator's dispatcher): `completion` runs on that loop, once, with the response
+  /// bytes or the call's error. Must be called on ``eventLoop``.
+  ///
+  /// The call is the one ``unary(method:request:options:)`` makes (the same frames, deadline,
+  /// flow control and metrics), without the task's suspension and resumption around it. The
+  /// connection's interceptors are async, so they cannot run here: on a connection configured
+  /// with any, the call fails at once with FAILED_PRECONDITION rather than skip them. No trace
+  /// context is propagated (there is no task to carry one).
+  public func startUnary(
+    method: ProtoMethodDescriptor, request: ByteBuffer, options: CallOptions,
+    completion: @escaping (Result<ByteBuffer, RPCError>) -> Void
+  ) {
+    handler.eventLoop.preconditionInEventLoop()
+    guard configuration.interceptors.isEmpty else {
+      completion(
+        .failure(
+          RPCError(
+            code: .failedPrecondition,
+            message: "startUnary runs no interceptors, and this connection has \(configuration.interceptors.count)")))
+      return
+    }
+    let call = ClientCall(connection: handler, method: method, decodingLimits: limits)
+    let deadline = options.effectiveDeadline()
+    var answer = completion
+    if metrics.isRecording {
+      let methodMetrics = metrics.method(method)
+      let started = methodMetrics.started()
+      answer = { result in
+        switch result {
+        case .success: methodMetrics.finished(.ok, startedAt: started)
+        case .failure(let error): methodMetrics.finished(error.code, startedAt: started)
+        }
+        completion(result)
+      }
+    }
+    handler.startUnary(call, request: request, options: options, deadline: deadline, waiter: .callback(answer))
+  }
+
+  /// A typed ``startUnary(method:request:options:completion:)``: encodes the request and
+  /// decodes the response (a response that does not decode is an INTERNAL error, as for
+  /// ``ClientTransport/unary(_:_:options:)``).
+  public func startUnary<M: ProtoMethod>(
+    _ method: M.Type, _ request: M.Input, options: CallOptions = .init(),
+    completion: @escaping (Result<M.Output, RPCError>) -> Void
+  ) {
+    let bytes: ByteBuffer
+    do {
+      bytes = try encode(request)
+    } catch {
+      completion(.failure(error as? RPCError ?? RPCError(code: .internal, message: "\(error)")))
+      return
+    }
+    startUnary(method: M.descriptor, request: bytes, options: options) { result in
+      completion(
+        result.flatMap { bytes in
+          do {
+            return .success(try M.Output(decoding: bytes))
+          } catch {
+            return .failure(RPCError.undecodableResponse(error))
+          }
+        })
     }
   }
 

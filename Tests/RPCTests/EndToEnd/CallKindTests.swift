@@ -171,6 +171,87 @@ struct CallKindTests {
     }
   }
 
+  @Test("startUnary: a call started on the loop without a task answers its callback on the loop")
+  func startUnaryOnTheLoop() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: .none) { connection in
+        /// Starts `requests` together on the loop; returns each answer and whether it came on the loop.
+        func call(_ requests: [RpcV1.EchoRequest], options: CallOptions = .init()) async
+          -> [(Result<RpcV1.EchoResponse, RPCError>, Bool)]
+        {
+          await withCheckedContinuation { continuation in
+            connection.eventLoop.execute {
+              var answers: [(Result<RpcV1.EchoResponse, RPCError>, Bool)?] = Array(repeating: nil, count: requests.count)
+              var left = requests.count
+              for (index, request) in requests.enumerated() {
+                connection.startUnary(RpcV1.EchoService.Echo.self, request, options: options) { result in
+                  answers[index] = (result, connection.eventLoop.inEventLoop)
+                  left -= 1
+                  if left == 0 { continuation.resume(returning: answers.map { $0! }) }
+                }
+              }
+            }
+          }
+        }
+        let answered = await call((0..<200).map { n in .with { $0.message = "call \(n)" } })
+        #expect(answered.allSatisfy { $0.1 })  // every callback ran on the loop
+        let messages = try answered.map { try $0.0.get().message }
+        #expect(messages == (0..<200).map { "call \($0)" })
+
+        let failed = await call([
+          .with {
+            $0.failWith = .with {
+              $0.code = Int32(RPCStatusCode.notFound.rawValue)
+              $0.message = "no such order"
+            }
+          }
+        ])
+        #expect(throws: RPCError.self) { try failed[0].0.get() }
+        if case .failure(let error) = failed[0].0 {
+          #expect(error.code == .notFound)
+          #expect(error.message == "no such order")
+        }
+
+        let late = await call(
+          [.with { $0.responseDelay = .with { $0.seconds = 5 } }], options: CallOptions(timeout: .milliseconds(50)))
+        if case .failure(let error) = late[0].0 {
+          #expect(error.code == .deadlineExceeded)
+        } else {
+          Issue.record("a call past its deadline answered \(late[0].0)")
+        }
+        // The connection still serves calls from tasks.
+        let after = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "after" })
+        #expect(after.message == "after")
+      }
+    }
+  }
+
+  @Test("startUnary refuses a connection with interceptors rather than skip them")
+  func startUnaryRefusesInterceptors() async throws {
+    struct Tag: ClientInterceptor {
+      func intercept<Result: Sendable>(
+        context: ClientCallContext, next: (ClientCallContext) async throws -> Result
+      ) async throws -> Result {
+        try await next(context)
+      }
+    }
+    try await withServer { _, port in
+      try await withConnection(port: port, configure: { $0.interceptors = [Tag()] }) { connection in
+        let result: Result<RpcV1.EchoResponse, RPCError> = await withCheckedContinuation { continuation in
+          connection.eventLoop.execute {
+            connection.startUnary(RpcV1.EchoService.Echo.self, .with { $0.message = "x" }) { continuation.resume(returning: $0) }
+          }
+        }
+        guard case .failure(let error) = result else {
+          Issue.record("startUnary ran a call past the connection's interceptors")
+          return
+        }
+        #expect(error.code == .failedPrecondition)
+        #expect(error.message.contains("interceptors"))
+      }
+    }
+  }
+
   @Test("hundreds of concurrent calls share one connection")
   func concurrency() async throws {
     try await withServer { _, port in
