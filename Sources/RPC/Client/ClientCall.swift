@@ -4,7 +4,7 @@ import Synchronization
 
 /// One call on a client connection, shared by the calling task and the connection's event
 /// loop. Loop-side state is confined to the loop; the calling task reaches it by hopping there.
-final class ClientCall: RawClientCall, @unchecked Sendable {
+final class ClientCall: RawClientCall, DeadlineTracked, @unchecked Sendable {
   // @unchecked: `var`s are touched only on `eventLoop`; `responses`, `headers` and `trailing`
   // are thread-safe; `let`s are immutable.
   let eventLoop: any EventLoop
@@ -23,7 +23,9 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   /// ended OK. A request sent after the end (the server refused the call on its headers, before
   /// the request went out) fails with this, not with a bare CANCELLED that hides the reason.
   var endError: RPCError?
-  var deadlineTimer: Scheduled<Void>?
+  /// The call's deadline and its place in the connection's ``DeadlineHeap`` (-1: none).
+  var deadline = NIODeadline.distantFuture
+  var deadlineSlot = -1
   private var headersDone = false
   /// Unary calls: the response, then whoever waits for it, answered at the trailers. Unchecked:
   /// it is answered only in `end`, which runs once, on the loop, and clears it first.
@@ -95,8 +97,7 @@ final class ClientCall: RawClientCall, @unchecked Sendable {
   func end(_ outcome: Result<Trailers, RPCError>) {
     guard !ended else { return }
     ended = true
-    deadlineTimer?.cancel()
-    deadlineTimer = nil
+    connection.deadlines.remove(self)
     receivedHeaders([:])
     let error: RPCError?
     switch outcome {

@@ -26,6 +26,8 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   @exclusivity(unchecked) private var flushScheduled = false
   @exclusivity(unchecked) private var reading = false
   @exclusivity(unchecked) private var calls: [UInt32: ClientCall] = [:]
+  /// The open calls' deadlines, served by one timer (calls remove themselves as they end).
+  var deadlines = DeadlineHeap<ClientCall>()
   private var pings: [UInt64: (sent: NIODeadline, promise: EventLoopPromise<Duration>)] = [:]
   private var nextPing: UInt64 = 1
   private var closedError: RPCError?
@@ -242,14 +244,27 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       }
       let micros = max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000)
       timeout = UInt64(micros)
-      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(micros)) { [self] in
-        cancel(call, code: .deadlineExceeded, message: "deadline exceeded")
-      }
+      call.deadline = .now() + .microseconds(micros)
+      deadlines.insert(call)
+      armDeadlineTimer()
     }
     FrameEncoder.writeCallOpen(
       callID: id, path: call.method.path, timeoutMicroseconds: timeout, metadata: options.metadata, table: &metadataTable,
       headerLimit: HeaderLimits.payloadLimit(state.peer), into: &batch)
     return true
+  }
+
+  /// Arms the connection's deadline timer for the earliest call's deadline, if the armed one
+  /// fires later (or none is armed).
+  private func armDeadlineTimer() {
+    guard let deadline = deadlines.timerNeeded else { return }
+    let timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+      for call in deadlines.fired(for: deadline, now: .now()) {
+        cancel(call, code: .deadlineExceeded, message: "deadline exceeded")
+      }
+      armDeadlineTimer()
+    }
+    deadlines.armed(for: deadline, timer)
   }
 
   func startUnary(
@@ -431,6 +446,7 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func fail(_ error: RPCError) {
     if closedError == nil { closedError = error }
     handshakeTimer?.cancel()
+    deadlines.disarm()
     ready.fail(error)
     let open = calls
     calls.removeAll()

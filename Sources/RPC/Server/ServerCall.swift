@@ -9,7 +9,7 @@ import Synchronization
 /// `finish`, which run on the loop (directly when the task already runs there, which is the
 /// default). Ending a call in any way (trailers sent, cancelled by the client, deadline, the
 /// connection closing) happens once, in `end`, which wakes every waiter.
-final class ServerCall: ServerCallStream, @unchecked Sendable {
+final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   // @unchecked: all `var`s are read and written on `eventLoop` only (asserted in debug builds);
   // `requests` is itself thread-safe and the `let`s are immutable.
   let id: UInt32
@@ -27,7 +27,9 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
   private var headersSent = false
   private(set) var ended = false
   var task: Task<Void, Never>?
-  var deadlineTimer: Scheduled<Void>?
+  /// The call's deadline and its place in the connection's ``DeadlineHeap`` (-1: none).
+  var deadline = NIODeadline.distantFuture
+  var deadlineSlot = -1
   /// The raw status code the call ended with, once `end` ran (read from the handler's task).
   private let endCode = Atomic<UInt8>(UInt8.max)
 
@@ -211,8 +213,7 @@ final class ServerCall: ServerCallStream, @unchecked Sendable {
     guard !ended else { return }
     ended = true
     endCode.store((trailers?.code ?? code).rawValue, ordering: .relaxed)
-    deadlineTimer?.cancel()
-    deadlineTimer = nil
+    connection.deadlines.remove(self)
     if let trailers {
       connection.writeTrailers(callID: id, trailers)
     } else {

@@ -33,6 +33,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// event-loop task continues, one slice at a time.
   private var backlogged = false
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
+  /// The open calls' deadlines, served by one timer (calls remove themselves as they end).
+  var deadlines = DeadlineHeap<ServerCall>()
   private var peer = "unknown"
   private var handshakeTimer: Scheduled<Void>?
   private var keepaliveTimer: Scheduled<Void>?
@@ -97,6 +99,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   func channelInactive(context: ChannelHandlerContext) {
     handshakeTimer?.cancel()
+    deadlines.disarm()
     keepaliveTimer?.cancel()
     stallTimer?.cancel()
     for call in Array(calls.values) { call.end(sending: nil) }
@@ -344,10 +347,23 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       method: method, context: context)
     calls[callID] = call
     if let timeoutMicros {
-      call.deadlineTimer = eventLoop.scheduleTask(in: .microseconds(timeoutMicros)) { call.deadlineExceeded() }
+      call.deadline = .now() + .microseconds(timeoutMicros)
+      deadlines.insert(call)
+      armDeadlineTimer()
     }
     // The closure captures only the call, so it needs no allocated context.
     call.task = Task(executorPreference: executor) { await call.runHandler() }
+  }
+
+  /// Arms the connection's deadline timer for the earliest call's deadline, if the armed one
+  /// fires later (or none is armed).
+  private func armDeadlineTimer() {
+    guard let deadline = deadlines.timerNeeded else { return }
+    let timer = eventLoop.scheduleTask(deadline: deadline) { [self] in
+      for call in deadlines.fired(for: deadline, now: .now()) { call.deadlineExceeded() }
+      armDeadlineTimer()
+    }
+    deadlines.armed(for: deadline, timer)
   }
 
   func messageConsumed(callID: UInt32, charge: Int) {

@@ -1,6 +1,7 @@
 import Messages
 import NIOCore
 import RPCTestSupport
+import TestSupport
 import Testing
 
 @testable import RPC
@@ -28,6 +29,65 @@ struct CallLifecycleTests {
         #expect(started.duration(to: .now) < .seconds(10))  // not the 30 s the handler wanted
         await recorder.wait(for: "echo cancelled")
       }
+    }
+  }
+
+  @Test("a short deadline opened after long ones still fires at its own time, on the client and the server")
+  func shortDeadlineAfterLongOnes() async throws {
+    let recorder = Recorder()
+    try await withServer(services: [ObservedEchoService(recorder: recorder)]) { _, port in
+      // Client: calls of 30 s open first, then one of 200 ms whose handler would answer in 20 s.
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+          for _ in 0..<3 {
+            group.addTask {
+              let response = try await client.echo(
+                .with {
+                  $0.message = "long"
+                  $0.responseDelay = .with { $0.seconds = 2 }
+                }, options: CallOptions(timeout: .seconds(30)))
+              #expect(response.message == "long")
+            }
+          }
+          // The long calls are open (their handlers started) before the short one opens.
+          #expect(await eventually { recorder.count("echo started") == 3 })
+          let started = ContinuousClock.now
+          await #expect {
+            try await client.echo(
+              .with { $0.responseDelay = .with { $0.seconds = 20 } }, options: CallOptions(timeout: .milliseconds(200)))
+          } throws: { ($0 as? RPCError)?.code == .deadlineExceeded }
+          #expect(started.duration(to: .now) < .seconds(1.5))  // before the long calls' answers, far from 30 s
+          try await group.waitForAll()
+        }
+      }
+      // Server: a peer that never cancels opens a call of 30 s, then one of 200 ms; the server
+      // ends the short one itself with DEADLINE_EXCEEDED while the long one stays open.
+      let peer = try await RawPeer.connect(port: port)
+      try await peer.handshake()
+      let delayed = try RpcV1.EchoRequest.with { $0.responseDelay = .with { $0.seconds = 20 } }.serializedBytes()
+      try await peer.send { buffer in
+        for (id, timeout) in [(UInt32(1), UInt64(30_000_000)), (3, 200_000)] {
+          FrameEncoder.writeCallOpen(
+            callID: id,
+            CallOpen(path: "/emporium.rpc.v1.EchoService/Echo", timeoutMicroseconds: timeout, metadata: [:]),
+            into: &buffer)
+          FrameEncoder.writeMessage(callID: id, ByteBuffer(bytes: delayed), endStream: true, more: false, into: &buffer)
+        }
+      }
+      let ended = await eventually(within: .seconds(10)) {
+        (try? peer.frames())?.contains { frame in
+          if case .trailers(3, let trailers) = frame { return trailers.code == .deadlineExceeded }
+          return false
+        } ?? false
+      }
+      #expect(ended)
+      let longOneEnded = try peer.frames().contains { frame in
+        if case .trailers(1, _) = frame { return true }
+        return false
+      }
+      #expect(!longOneEnded)
+      await peer.close()
     }
   }
 
