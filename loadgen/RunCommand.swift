@@ -107,6 +107,7 @@ struct RunCommand: AsyncParsableCommand {
       result: result, scenario: scenario, target: target, startTime: startTime,
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")])
     report.run.shard = sharding.shard
+    report.run.engine = prepared.loopConnections == nil ? "tasks" : "loop"
     print(report.text(), terminator: "")
     try ReportFiles.write(report, json: output.json, html: html, csv: csv)
     if let invariantReport { print(invariantReport.text(), terminator: "") }

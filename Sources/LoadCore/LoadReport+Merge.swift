@@ -83,6 +83,8 @@ extension LoadReport {
     run.measuredSeconds = reports.map(\.run.measuredSeconds).max() ?? 0
     run.elapsedSeconds = zip(reports, epochs).map { $1 - base + $0.run.elapsedSeconds }.max() ?? 0
     run.interrupted = reports.contains { $0.run.interrupted }
+    // One engine when every part ran on it; "tasks, loop" when they differed.
+    run.engine = unique(reports.map { $0.run.engine ?? "tasks" }).joined(separator: ", ")
     run.startEpochSeconds = base
     run.startTime = reports[epochs.firstIndex(of: base) ?? 0].run.startTime
     run.options = options

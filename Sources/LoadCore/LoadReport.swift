@@ -43,6 +43,9 @@ public struct LoadReport: Sendable, Codable {
     public var shard: LoadShard?
     /// A merged report's inputs, in the order given (format 2).
     public var parts: [Part]?
+    /// Which engine ran the journeys: "tasks" or "loop" (absent in reports from before there
+    /// were two; they all ran on tasks).
+    public var engine: String?
   }
 
   /// One input of a merged report: where and when it ran, and its shard.
@@ -184,7 +187,7 @@ public struct LoadReport: Sendable, Codable {
       if let rampTo = run.rampTo { rates += String(format: " -> %g/s", rampTo) }
       model = "open, \(rates) \(run.arrivals ?? ""), at most \(run.maxInFlight ?? 0) in flight"
     }
-    out += "loadgen \(run.scenario) -> \(run.target): \(model); "
+    out += "loadgen \(run.scenario) -> \(run.target): \(model)\(run.engine.map { ", \($0) engine" } ?? ""); "
     out += String(format: "%.0f s measured after %.0f s warm-up\n", run.measuredSeconds, run.warmupSeconds)
     if let line = provenance { out += line + "\n" }
     if run.interrupted {

@@ -202,6 +202,16 @@ import Testing
     #expect(again.run.parts?.count == 2)
   }
 
+  @Test func aMergedReportSaysWhichEnginesItsPartsRanOn() throws {
+    var parts = try [Self.process(seed: 6, count: 100), Self.process(seed: 7, count: 100), Self.process(seed: 8, count: 100)]
+      .map { try Self.shipped($0, startOffset: 0, shard: nil) }
+    parts[0].run.engine = "loop"
+    parts[1].run.engine = "loop"
+    parts[2].run.engine = nil  // a report from before engines were recorded: tasks
+    #expect(try LoadReport.merge(Array(parts[0...1])).report.run.engine == "loop")
+    #expect(try LoadReport.merge(parts).report.run.engine == "loop, tasks")
+  }
+
   @Test func refusesReportsOfDifferentScenariosOrModels() async throws {
     let checkout = try await offThePool {
       try Self.shipped(Self.process(seed: 6, count: 100), startOffset: 0, shard: nil)

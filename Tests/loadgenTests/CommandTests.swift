@@ -119,6 +119,8 @@ import Testing
     #expect(calls.count == UInt64(scheduled))
     #expect(journeys.errors == 0)
     #expect(journeys.corrected.p50 >= journeys.uncorrected.p50)
+    #expect(report.run.engine == engine.rawValue)
+    #expect(report.text().contains(", \(engine.rawValue) engine; "))
   }
 
   @Test func optionsAreValidated() throws {
