@@ -1,3 +1,4 @@
+import ArgumentParser
 import LoadCore
 import Messages
 import NIOCore
@@ -12,14 +13,18 @@ struct EchoScenario: OneCallScenario {
   var name: String { "echo" }
   var step: String { "echo" }
 
-  init(clients: CommerceClients, settings: ScenarioSettings) {
+  init(clients: CommerceClients, settings: ScenarioSettings) throws {
     self.clients = clients
     payload = (0..<settings.payloadBytes).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
     options = CallOptions(timeout: settings.callTimeout)
     var request = RpcV1.EchoRequest()
     request.payload = payload
     var bytes = ByteBuffer()
-    try! request.encode(into: &bytes)  // a bytes field of a length the options checked
+    do {
+      try request.encode(into: &bytes)
+    } catch {
+      throw ValidationError("--payload \(settings.payloadBytes): the echo request cannot be encoded: \(error)")
+    }
     encodedRequest = bytes
   }
 

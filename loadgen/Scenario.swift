@@ -76,7 +76,7 @@ enum Scenarios {
   ) async throws -> any Scenario {
     switch name {
     case "echo":
-      return EchoScenario(clients: clients, settings: settings)
+      return try EchoScenario(clients: clients, settings: settings)
     case "browse":
       return try BrowseScenario(clients: clients, manifest: try manifest(), settings: settings)
     case "checkout":

@@ -26,6 +26,7 @@ struct ScenarioOptions: ParsableArguments {
       """) var engine: EngineChoice = .auto
 
   func validate() throws {
+    if payload < 0 { throw ValidationError("--payload is a number of bytes, at least 0") }
     if engine == .loop, !Scenarios.oneCall.contains(scenario) {
       throw ValidationError(
         "--engine loop runs scenarios of one call per journey (\(Scenarios.oneCall.joined(separator: ", "))), not \(scenario)")

@@ -131,6 +131,7 @@ import Testing
     #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,2"]) }
     #expect(throws: (any Error).self) { try SweepCommand.parse(["--scenario", "echo", "--concurrency", "1,0,4"]) }
     #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "echo", "--rate", "5", "--arrivals", "bursty"]) }
+    #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "echo", "--users", "1", "--payload", "-1"]) }
     // The loop engine runs journeys of one call only.
     #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "checkout", "--users", "1", "--engine", "loop"]) }
     #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "mix", "--users", "1", "--engine", "loop"]) }
