@@ -117,7 +117,8 @@ struct CapacityCommand: AsyncParsableCommand {
       settings: .init(
         stepSeconds: stepLength.loadSeconds, warmupSeconds: warmupLength.loadSeconds,
         confirmSeconds: confirmLength.loadSeconds, arrivals: openModel.arrivals, maxInFlight: openModel.maxInFlight,
-        search: search, littlesLawTolerance: tolerance, minimumJourneys: journeys),
+        search: search, littlesLawTolerance: tolerance, minimumJourneys: journeys,
+        loadgenCores: prepared.loopConnections != nil ? 1 : Double(processorsAvailable())),
       steps: steps.all, answer: answer)
     print(report.text(), terminator: "")
     if let json = output.json { try report.json().write(to: URL(fileURLWithPath: json)) }

@@ -65,12 +65,17 @@ public struct CapacityReport: Sendable, Codable {
     /// ``stepSeconds``: ``CapacitySearch/stepLength(base:rate:journeys:)``); nil or 0 for none
     /// (reports written before the rule have none).
     public var minimumJourneys: Int?
+    /// The cores loadgen's engine could keep busy: 1 for the loop engine (one thread), the
+    /// processors it may run on for the task engine. nil in reports written before it was kept.
+    public var loadgenCores: Double?
 
     public init(
       stepSeconds: Double, warmupSeconds: Double, confirmSeconds: Double, arrivals: String, maxInFlight: Int,
-      search: CapacitySearch.Configuration, littlesLawTolerance: Double, minimumJourneys: Int = 0
+      search: CapacitySearch.Configuration, littlesLawTolerance: Double, minimumJourneys: Int = 0,
+      loadgenCores: Double? = nil
     ) {
       self.minimumJourneys = minimumJourneys
+      self.loadgenCores = loadgenCores
       self.stepSeconds = stepSeconds
       self.warmupSeconds = warmupSeconds
       self.confirmSeconds = confirmSeconds
@@ -115,7 +120,7 @@ public struct CapacityReport: Sendable, Codable {
   public var settings: Settings
   public var steps: [CapacityStep]
   public var answer: CapacityAnswer
-  public var confidence: Confidence
+  public private(set) var confidence: Confidence
   /// Little's law on the confirmation run at the answer (nil without an answer).
   public var littlesLaw: LittlesLawCheck?
 
@@ -140,6 +145,34 @@ public struct CapacityReport: Sendable, Codable {
     }
     littlesLaw = confirmation?.littlesLaw
     confidence = Self.confidence(answer: answer, steps: steps, confirmation: confirmation)
+    if let warning = Self.loadgenBusy(answer: answer, steps: steps, confirmation: confirmation, cores: settings.loadgenCores) {
+      confidence.statement += "; " + warning
+    }
+  }
+
+  /// How busy loadgen itself was at the runs the answer rests on, as a share of the cores its
+  /// engine can use: at 85% or more, a warning that the answer may be loadgen's limit rather
+  /// than the system's. The runs: the confirmation at the answer and the steps at the lowest
+  /// rate that failed above it (nil when neither is known, or loadgen had room to spare).
+  static func loadgenBusy(answer: CapacityAnswer, steps: [CapacityStep], confirmation: CapacityStep?, cores: Double?)
+    -> String?
+  {
+    guard let cores, cores > 0 else { return nil }
+    var runs: [CapacityStep] = confirmation.map { [$0] } ?? []
+    if let failing = answer.lowestFailingAbove { runs += steps.filter { $0.rate == failing && !$0.passed } }
+    let busiest = runs.compactMap { step -> (CapacityStep, Double)? in
+      guard let cpu = step.figures.cpuSeconds, step.figures.seconds > 0 else { return nil }
+      return (step, cpu / step.figures.seconds / cores)
+    }.max { $0.1 < $1.1 }
+    guard let (step, share) = busiest, share >= 0.85 else { return nil }
+    let where_ = step.phase == .confirm ? "the confirmation at \(formatRate(step.rate))/s" : "\(formatRate(step.rate))/s, which failed,"
+    return "loadgen itself kept \(Int((share * 100).rounded()))% of its \(formatCores(cores)) busy during \(where_): "
+      + "near its own limit, so the answer may be loadgen's rather than the system's (give loadgen cores of its own, "
+      + "or split the load with --shard)"
+  }
+
+  private static func formatCores(_ cores: Double) -> String {
+    cores == 1 ? "core" : String(format: "%g cores", cores)
   }
 
   static func confidence(answer: CapacityAnswer, steps: [CapacityStep], confirmation: CapacityStep?) -> Confidence {
