@@ -84,7 +84,8 @@ struct SweepCommand: AsyncParsableCommand {
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")],
       settings: .init(
         concurrencies: levels, durationSeconds: stepLength.loadSeconds, warmupSeconds: warmupLength.loadSeconds,
-        thinkTimeSeconds: think?.loadSeconds, littlesLawTolerance: tolerance),
+        thinkTimeSeconds: think?.loadSeconds, littlesLawTolerance: tolerance,
+        loadgenCores: prepared.loopConnections != nil ? 1 : Double(processorsAvailable())),
       points: points)
     print(report.text(), terminator: "")
     if let json = output.json { try report.json().write(to: URL(fileURLWithPath: json)) }

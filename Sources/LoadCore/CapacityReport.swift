@@ -160,11 +160,8 @@ public struct CapacityReport: Sendable, Codable {
     guard let cores, cores > 0 else { return nil }
     var runs: [CapacityStep] = confirmation.map { [$0] } ?? []
     if let failing = answer.lowestFailingAbove { runs += steps.filter { $0.rate == failing && !$0.passed } }
-    let busiest = runs.compactMap { step -> (CapacityStep, Double)? in
-      guard let cpu = step.figures.cpuSeconds, step.figures.seconds > 0 else { return nil }
-      return (step, cpu / step.figures.seconds / cores)
-    }.max { $0.1 < $1.1 }
-    guard let (step, share) = busiest, share >= 0.85 else { return nil }
+    let busiest = runs.compactMap { step in step.figures.loadgenBusy(cores: cores).map { (step, $0) } }.max { $0.1 < $1.1 }
+    guard let (step, share) = busiest, share >= RunFigures.loadgenBusyMark else { return nil }
     let where_ = step.phase == .confirm ? "the confirmation at \(formatRate(step.rate))/s" : "\(formatRate(step.rate))/s, which failed,"
     return "loadgen itself kept \(Int((share * 100).rounded()))% of its \(formatCores(cores)) busy during \(where_): "
       + "near its own limit, so the answer may be loadgen's rather than the system's (give loadgen cores of its own, "

@@ -40,6 +40,15 @@ public struct RunFigures: Sendable, Codable, Equatable {
 }
 
 extension RunFigures {
+  /// The share of `cores` loadgen's CPU time kept busy over the window; nil when unknown.
+  public func loadgenBusy(cores: Double?) -> Double? {
+    guard let cores, cores > 0, let cpuSeconds, seconds > 0 else { return nil }
+    return cpuSeconds / seconds / cores
+  }
+
+  /// From this share of its cores up, loadgen may be what limits a run: reports say so.
+  public static let loadgenBusyMark = 0.85
+
   /// The figures of `result`.
   public init(result: LoadResult) {
     var journeys = LatencyPair()

@@ -56,11 +56,15 @@ public struct SweepReport: Sendable, Codable {
     public var warmupSeconds: Double
     public var thinkTimeSeconds: Double?
     public var littlesLawTolerance: Double
+    /// The cores loadgen's engine could keep busy (as in ``CapacityReport/Settings``); nil in
+    /// reports written before it was kept.
+    public var loadgenCores: Double?
 
     public init(
       concurrencies: [Int], durationSeconds: Double, warmupSeconds: Double, thinkTimeSeconds: Double?,
-      littlesLawTolerance: Double
+      littlesLawTolerance: Double, loadgenCores: Double? = nil
     ) {
+      self.loadgenCores = loadgenCores
       self.concurrencies = concurrencies
       self.durationSeconds = durationSeconds
       self.warmupSeconds = warmupSeconds
@@ -140,7 +144,9 @@ public struct SweepReport: Sendable, Codable {
       ]
     }
     out += renderTable(header: header, rows: rows, leftAligned: [header.count - 1])
-    out += "throughput: journeys that succeeded per second; latencies in ms, of the whole journey\n\n"
+    out += "throughput: journeys that succeeded per second; latencies in ms, of the whole journey\n"
+    if let warning = loadgenBusyWarning { out += warning + "\n" }
+    out += "\n"
     guard let fit else {
       out += "USL fit: none (\(fitError ?? "no fit"))\n"
       return out + littlesLawText()
@@ -163,6 +169,19 @@ public struct SweepReport: Sendable, Codable {
     out += "\n"
     out += chart(fit: fit)
     return out + "\n" + littlesLawText()
+  }
+
+  /// Which concurrencies loadgen itself was near its own limit at (its CPU time kept
+  /// ``RunFigures/loadgenBusyMark`` or more of its engine's cores busy): there the curve may be
+  /// loadgen's, not the system's. Nil when it had room to spare at every one, or it is unknown.
+  public var loadgenBusyWarning: String? {
+    let busy = points.compactMap { point in
+      point.figures.loadgenBusy(cores: settings.loadgenCores).flatMap { $0 >= RunFigures.loadgenBusyMark ? (point, $0) : nil }
+    }
+    guard !busy.isEmpty else { return nil }
+    let list = busy.map { "N=\($0.0.concurrency) (\(Int(($0.1 * 100).rounded()))%)" }.joined(separator: ", ")
+    return "loadgen itself was near its own limit at \(list) of its cores' time: there the throughput may be "
+      + "loadgen's rather than the system's (give loadgen cores of its own, or split the load with --shard)"
   }
 
   private func littlesLawText() -> String {

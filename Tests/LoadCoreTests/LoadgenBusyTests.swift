@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import LoadCore
@@ -53,5 +54,24 @@ import Testing
     #expect(allowedProcessors(status: "Cpus_allowed:\tff,ffffffff\n") == 40)
     #expect(allowedProcessors(status: "Name:\tloadgen\n") == nil)
     #expect(processorsAvailable() >= 1)
+  }
+
+  @Test func aSweepNamesTheConcurrenciesWhereLoadgenWasBusy() {
+    func point(_ n: Int, cpu: Double) -> SweepPoint {
+      SweepPoint(concurrency: n, figures: step(n, rate: Double(1_000 * n), phase: .stepUp, passed: true, cpu: cpu).figures, littlesLaw: nil)
+    }
+    func report(cores: Double?) -> SweepReport {
+      SweepReport(
+        scenario: "echo", target: "127.0.0.1:1", startTime: .init(timeIntervalSince1970: 0),
+        settings: .init(
+          concurrencies: [1, 2, 4], durationSeconds: 10, warmupSeconds: 0, thinkTimeSeconds: nil, littlesLawTolerance: 0.1,
+          loadgenCores: cores),
+        points: [point(1, cpu: 3), point(2, cpu: 6), point(4, cpu: 9.9)])
+    }
+    let busy = report(cores: 1)
+    #expect(busy.loadgenBusyWarning?.hasPrefix("loadgen itself was near its own limit at N=4 (99%)") == true)
+    #expect(busy.text().contains("loadgen itself was near its own limit at N=4"))
+    #expect(report(cores: 2).loadgenBusyWarning == nil)
+    #expect(report(cores: nil).loadgenBusyWarning == nil)
   }
 }
