@@ -15,7 +15,7 @@ import Testing
 struct ExpiryTests {
   @Test("a sweep expires due reservations only, gives their units back, and leaves the others")
   func sweep() async throws {
-    try await InventoryHarness.run { h in
+    try await InventoryHarness.run(sweepInterval: nil) { h in
       let a = try await h.product().productId
       let w = try await h.warehouse().warehouseId
       try await h.stock(a, w, onHand: 10)

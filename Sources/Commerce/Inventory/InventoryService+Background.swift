@@ -16,7 +16,8 @@ struct ExpirySweeper: Service {
   static let batchSize = 500
 
   func run() async throws {
-    try await PeriodicWork("reservation expiry sweep", every: service.configuration.expirySweepInterval, logger: service.logger) {
+    guard let interval = service.configuration.expirySweepInterval else { return }
+    try await PeriodicWork("reservation expiry sweep", every: interval, logger: service.logger) {
       let expired = try await sweep()
       if expired > 0 { service.logger.info("reservations expired", metadata: ["count": "\(expired)"]) }
     }.run()

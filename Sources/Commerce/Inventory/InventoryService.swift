@@ -51,8 +51,10 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
     public var ttlRange: ClosedRange<Int64> = 60...3600
     /// How long a reservation may live from its creation, extensions included.
     public var maximumLifetime: TimeInterval = 2 * 3600
-    /// How often the sweeper expires reservations past their expire_time.
-    public var expirySweepInterval: Duration = .seconds(5)
+    /// How often the sweeper expires reservations past their expire_time (once at start, then
+    /// at this interval); nil: this process runs no sweeper, for a deployment where another
+    /// replica does (Commit, Release and Extend still expire one they find past its time).
+    public var expirySweepInterval: Duration? = .seconds(5)
     /// Whether concurrent ReserveStock calls are served in batches (group commit, see
     /// ``ReservationBatches``); off, each call is its own transaction queueing on the row locks.
     public var coalesceReservations = true
@@ -98,7 +100,8 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   /// The background work the process runs beside the handlers: the expiry sweeper, the relay
   /// of stock levels to the catalog, and the outbox's retention.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    [ExpirySweeper(service: self), StockRelay(service: self), store.outbox.retention(pool: store.pool, logger: logger)]
+    (configuration.expirySweepInterval == nil ? [] : [ExpirySweeper(service: self)])
+      + [StockRelay(service: self), store.outbox.retention(pool: store.pool, logger: logger)]
   }
 
   /// ReserveStock's batches so far, all lanes together (batches served, calls in them, the

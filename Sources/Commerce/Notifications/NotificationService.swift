@@ -44,8 +44,10 @@ public struct NotificationService: CommerceV1.NotificationService.ServiceProtoco
     public var stalledWriteLimit: Duration = .seconds(10)
     /// Rows a stream reads per query.
     public var pageSize = 100
-    /// How often the retention sweep runs.
-    public var sweepInterval: Duration = .seconds(3600)
+    /// How often this process runs the retention sweep (once at start, then at this interval);
+    /// nil: it runs none, for a deployment where another replica sweeps (any one is enough:
+    /// reads already leave out what has expired).
+    public var sweepInterval: Duration? = .seconds(3600)
     /// How long accepted source event ids are remembered (deduplication): a week longer than
     /// the notifications.
     public var acceptedEventRetention: TimeInterval = 97 * 24 * 3600
@@ -84,13 +86,15 @@ public struct NotificationService: CommerceV1.NotificationService.ServiceProtoco
 
   /// The background work: the retention sweep, and the end of live streams at a drain.
   public var backgroundServices: [any ServiceLifecycle.Service] {
-    [
-      PeriodicWork("notifications retention sweep", every: configuration.sweepInterval, logger: logger) { [self] in
-        let deleted = try await sweep()
-        if deleted > 0 { logger.info("expired notifications deleted", metadata: ["count": "\(deleted)"]) }
-      },
-      StreamDrain.OnShutdown(streamDrain),
-    ]
+    var services: [any ServiceLifecycle.Service] = [StreamDrain.OnShutdown(streamDrain)]
+    if let interval = configuration.sweepInterval {
+      services.append(
+        PeriodicWork("notifications retention sweep", every: interval, logger: logger) { [self] in
+          let deleted = try await sweep()
+          if deleted > 0 { logger.info("expired notifications deleted", metadata: ["count": "\(deleted)"]) }
+        })
+    }
+    return services
   }
 
   /// One retention sweep; returns how many notifications it deleted.

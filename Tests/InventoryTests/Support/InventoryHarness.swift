@@ -45,9 +45,11 @@ struct InventoryHarness {
   }
 
   /// - Parameter sweepInterval: how often the expiry sweeper runs in the background (it also
-  ///   runs once at start); long by default, so tests run sweeps themselves.
+  ///   runs once at start); long by default, so tests run sweeps themselves; nil: not at all,
+  ///   for tests that count what their own sweeps expire (a first round at start that a busy
+  ///   machine delays could otherwise take it first).
   /// - Parameter coalesce: whether ReserveStock calls are served in batches (the default).
-  static func run<Result>(sweepInterval: Duration = .seconds(3600), coalesce: Bool = true, _ body: (InventoryHarness) async throws -> Result) async throws
+  static func run<Result>(sweepInterval: Duration? = .seconds(3600), coalesce: Bool = true, _ body: (InventoryHarness) async throws -> Result) async throws
     -> Result
   {
     let made = Made<InventoryService>()
