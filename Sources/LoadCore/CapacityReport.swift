@@ -162,7 +162,7 @@ public struct CapacityReport: Sendable, Codable {
     if let failing = answer.lowestFailingAbove { runs += steps.filter { $0.rate == failing && !$0.passed } }
     let busiest = runs.compactMap { step in step.figures.loadgenBusy(cores: cores).map { (step, $0) } }.max { $0.1 < $1.1 }
     guard let (step, share) = busiest, share >= RunFigures.loadgenBusyMark else { return nil }
-    let where_ = step.phase == .confirm ? "the confirmation at \(formatRate(step.rate))/s" : "\(formatRate(step.rate))/s, which failed,"
+    let where_ = step.phase == .confirm ? "the confirmation at \(formatRate(step.rate))/s" : "\(formatRate(step.rate))/s (which failed)"
     return "loadgen itself kept \(Int((share * 100).rounded()))% of its \(formatCores(cores)) busy during \(where_): "
       + "near its own limit, so the answer may be loadgen's rather than the system's (give loadgen cores of its own, "
       + "or split the load with --shard)"
