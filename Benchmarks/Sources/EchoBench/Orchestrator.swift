@@ -87,7 +87,8 @@ struct Orchestrator {
     return try startServer(
       arguments: [
         "--impl", variant.implementation.rawValue, "--port", "\(port)", "--compression", variant.compression.rawValue,
-      ] + authArguments(variant) + extraArguments, environment: environment)
+      ] + authArguments(variant) + (variant.handlersInTasks ? ["--no-immediate"] : []) + extraArguments,
+      environment: environment)
   }
 
   /// Starts `echo-bench server` with `arguments` and `environment` (added to this process's) and

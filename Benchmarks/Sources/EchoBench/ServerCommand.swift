@@ -36,13 +36,16 @@ struct ServerCommand: AsyncParsableCommand {
     help: "Emporium only: run AuthInterceptor with keys from this directory, every call needing a user's token; SIGUSR1 prints the token cache counts."
   )
   var authKeys: String?
+  @Flag(help: "Emporium only: every handler runs in a task, Echo's immediate path off.") var noImmediate = false
 
   func validate() throws {
     if impl != .emporium
-      && (compression != .none || zstdWindowLog != nil || maxConcurrentCalls != nil || graceful || authKeys != nil)
+      && (compression != .none || zstdWindowLog != nil || maxConcurrentCalls != nil || graceful || authKeys != nil
+        || noImmediate)
     {
       throw ValidationError(
-        "--compression, --zstd-window-log, --max-concurrent-calls, --graceful and --auth-keys apply to emporium only")
+        "--compression, --zstd-window-log, --max-concurrent-calls, --graceful, --auth-keys and --no-immediate apply to emporium only"
+      )
     }
     if let zstdWindowLog, !(10...31).contains(zstdWindowLog) {
       throw ValidationError("--zstd-window-log must be in 10...31")
@@ -59,7 +62,7 @@ struct ServerCommand: AsyncParsableCommand {
   }
 
   /// `RPCServer` with `EchoService` (and the default built-in health and reflection services),
-  /// handlers on the connection's event loop (the default).
+  /// handlers on the connection's event loop and Echo's immediate path on (the defaults).
   private func serveEmporium() async throws {
     BenchMetrics.bootstrapIfRequested()
     var configuration = RPCServer.Configuration()
@@ -72,6 +75,7 @@ struct ServerCommand: AsyncParsableCommand {
     }
     if let maxConcurrentCalls { configuration.settings.maxConcurrentCalls = UInt32(maxConcurrentCalls) }
     configuration.drainTimeout = .milliseconds(Int64(drainTimeout * 1_000))
+    configuration.immediateHandlers = !noImmediate
     var interceptors: [any RPC.ServerInterceptor] = []
     var statistics: (any DispatchSourceSignal)?
     if let authKeys {

@@ -11,15 +11,20 @@ struct Variant: Hashable, Codable, Sendable {
   /// the client sends `authorization: Bearer <token>` on every call (nil in results from before
   /// the variant existed).
   var auth: Bool? = nil
+  /// Emporium only: the server runs every handler in a task, with unary methods' immediate
+  /// paths off (`RPCServer.Configuration.immediateHandlers`; nil in results from before it).
+  var taskHandlers: Bool? = nil
 
   var authenticates: Bool { auth ?? false }
+  var handlersInTasks: Bool { taskHandlers ?? false }
 
   /// The name used by `--variants`: emporium-none, emporium-none-loop, emporium-none-nio-executor,
-  /// emporium-zstd, emporium-zstd-loop, grpc, nio; and emporium-none-auth (not in `all`).
+  /// emporium-zstd, emporium-zstd-loop, grpc, nio; and emporium-none-auth and
+  /// emporium-none-tasks (not in `all`).
   var id: String {
     switch implementation {
     case .emporium:
-      "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")\(nioExecutor ? "-nio-executor" : "")\(authenticates ? "-auth" : "")"
+      "emporium-\(compression.rawValue)\(onLoop ? "-loop" : "")\(nioExecutor ? "-nio-executor" : "")\(authenticates ? "-auth" : "")\(handlersInTasks ? "-tasks" : "")"
     case .grpc: "grpc"
     case .nio: "nio"
     }
@@ -28,7 +33,7 @@ struct Variant: Hashable, Codable, Sendable {
   var label: String {
     switch implementation {
     case .emporium:
-      "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")\(nioExecutor ? ", NIO executor" : "")\(authenticates ? ", auth" : "")"
+      "Emporium, \(compression.rawValue)\(onLoop ? ", on-loop" : "")\(nioExecutor ? ", NIO executor" : "")\(authenticates ? ", auth" : "")\(handlersInTasks ? ", handlers in tasks" : "")"
     case .grpc: "grpc-swift-2"
     case .nio: "bare NIO"
     }
@@ -47,8 +52,12 @@ struct Variant: Hashable, Codable, Sendable {
   /// Emporium, no compression, every call authenticated (`echo-bench auth`, or `run --variants`).
   static let emporiumAuth = Variant(implementation: .emporium, compression: .none, auth: true)
 
-  /// What `--variants` accepts: `all` (the default set) and the auth variant.
-  static let selectable: [Variant] = all + [emporiumAuth]
+  /// Emporium, no compression, with every echo handled in a task of its own, as before unary
+  /// methods had immediate paths: the comparison for them.
+  static let emporiumTasks = Variant(implementation: .emporium, compression: .none, taskHandlers: true)
+
+  /// What `--variants` accepts: `all` (the default set), the auth variant and the task variant.
+  static let selectable: [Variant] = all + [emporiumAuth, emporiumTasks]
 
   /// The variants for memory per idle connection (the executor makes no difference there).
   static let idle: [Variant] = all.filter { !$0.onLoop && !$0.nioExecutor }

@@ -37,6 +37,32 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
     return response(to: request, sequence: 0, requestCount: 1, context: context)
   }
 
+  /// ``echo(request:context:)`` without a task: answers at once unless the request asks for a
+  /// delay (nil leaves those to `echo`).
+  func echoImmediately(request: RpcV1.EchoRequest, context: ServerContext) throws -> RpcV1.EchoResponse? {
+    try validate(request)
+    guard request.responseDelay == nil else { return nil }
+    if let failure = request.failWith { throw error(failure) }
+    return response(to: request, sequence: 0, requestCount: 1, context: context)
+  }
+
+  /// The generated registration, with Echo's immediate path: an echo needs no task unless it
+  /// waits.
+  public func registerMethods(with router: inout RPCRouter) {
+    router.registerUnary(
+      RpcV1.EchoService.Echo.self, immediate: { try self.echoImmediately(request: $0, context: $1) },
+      { try await self.echo(request: $0, context: $1) })
+    router.registerServerStreaming(RpcV1.EchoService.Expand.self) {
+      try await self.expand(request: $0, response: $1, context: $2)
+    }
+    router.registerClientStreaming(RpcV1.EchoService.Collect.self) {
+      try await self.collect(requests: $0, context: $1)
+    }
+    router.registerBidirectionalStreaming(RpcV1.EchoService.Update.self) {
+      try await self.update(requests: $0, response: $1, context: $2)
+    }
+  }
+
   public func expand(
     request: RpcV1.EchoRequest, response: ResponseStreamWriter<RpcV1.EchoResponse>, context: ServerContext
   ) async throws {

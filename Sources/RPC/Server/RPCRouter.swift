@@ -7,15 +7,20 @@ public struct RPCRouter: Sendable {
   struct Method: Sendable {
     let descriptor: ProtoMethodDescriptor
     let run: @Sendable (ServerCallIO, ServerContext) async throws -> Void
+    /// A unary method's immediate path (``RPCRouter/registerUnary(_:immediate:_:)``), over
+    /// encoded messages: the response, or nil to leave the call to `run`.
+    let immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?)?
     /// The method's server metrics (nil until the server attaches them, or when it records none).
     var metrics: MethodMetrics?
 
     init(
       descriptor: ProtoMethodDescriptor, metrics: MethodMetrics? = nil,
+      immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?)? = nil,
       run: @escaping @Sendable (ServerCallIO, ServerContext) async throws -> Void
     ) {
       self.descriptor = descriptor
       self.metrics = metrics
+      self.immediate = immediate
       self.run = run
     }
   }
@@ -59,6 +64,34 @@ public struct RPCRouter: Sendable {
       let request: M.Input = try await io.singleRequest()
       try await io.sendResponse(try await body(request, context))
     }
+  }
+
+  /// Hosts a unary method with an immediate path beside its handler: `immediate` runs on the
+  /// connection's event loop as soon as the request arrives, without a task, and either answers
+  /// (returns the response or throws, as a handler does) or returns nil to leave the call to
+  /// `body`, which then runs as any handler does.
+  ///
+  /// For answers that need nothing but the request and memory: a cache hit, a validation error,
+  /// an echo. `immediate` must not block or wait; it runs with no ``RPCDeadline`` or
+  /// ``RPCTrace`` task-locals (the context carries both) and makes no calls. The server uses it
+  /// only when it runs no interceptors (they are async) and
+  /// ``RPCServer/Configuration/immediateHandlers`` is on; other transports (in-process) run
+  /// `body`. So the two must give the same answer.
+  public mutating func registerUnary<M: ProtoMethod>(
+    _ method: M.Type, immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?,
+    _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
+  ) {
+    methods[M.descriptor.path] = Method(
+      descriptor: M.descriptor,
+      immediate: { bytes, context, limits in
+        let request = try ServerCallIO.decode(M.Input.self, bytes, limits: limits)
+        guard let response = try immediate(request, context) else { return nil }
+        return try ServerCallIO.encode(response)
+      },
+      run: { io, context in
+        let request: M.Input = try await io.singleRequest()
+        try await io.sendResponse(try await body(request, context))
+      })
   }
 
   public mutating func registerServerStreaming<M: ProtoMethod>(
@@ -151,20 +184,30 @@ struct ServerCallIO: Sendable {
     guard let bytes = try await source.next() else {
       throw RPCError(code: .invalidArgument, message: "the call ended without a request message")
     }
-    do {
-      return try M(decoding: bytes, limits: source.limits)
-    } catch {
-      throw RPCError.undecodableRequest(error, limits: source.limits)
-    }
+    return try Self.decode(M.self, bytes, limits: source.limits)
   }
 
   func sendResponse<M: ProtoMessage>(_ message: M) async throws {
+    try await sink.send(try Self.encode(message))
+  }
+
+  /// A request message from its bytes; what does not decode is the caller's error.
+  static func decode<M: ProtoMessage>(_ type: M.Type, _ bytes: ByteBuffer, limits: ProtoDecodingLimits) throws -> M {
+    do {
+      return try M(decoding: bytes, limits: limits)
+    } catch {
+      throw RPCError.undecodableRequest(error, limits: limits)
+    }
+  }
+
+  /// A response message's bytes; what does not encode is the server's error.
+  static func encode(_ message: some ProtoMessage) throws -> ByteBuffer {
     var buffer = ByteBuffer()
     do {
       try message.encode(into: &buffer)
     } catch {
       throw RPCError(code: .internal, message: "response message could not be encoded: \(error)")
     }
-    try await sink.send(buffer)
+    return buffer
   }
 }

@@ -39,6 +39,11 @@ extension RPCServer {
     /// Run handlers on their connection's event loop (no thread hop per call; handlers must
     /// not block) rather than on Swift's global executor. Default true.
     public var runHandlersOnEventLoop = true
+    /// Answer unary calls through their methods' immediate paths
+    /// (``RPCRouter/registerUnary(_:immediate:_:)``) on the connection's event loop, without a
+    /// task, when the server runs no interceptors. Off: every call runs its handler in a task.
+    /// Default true.
+    public var immediateHandlers = true
     /// Host the built-in health and reflection services. Default true.
     public var builtInServices = true
     /// Where the server's metrics go (docs/OBSERVABILITY.md). Nil: the factory `MetricsSystem`

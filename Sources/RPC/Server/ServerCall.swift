@@ -30,6 +30,15 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   /// The call's deadline and its place in the connection's ``DeadlineHeap`` (-1: none).
   var deadline = NIODeadline.distantFuture
   var deadlineSlot = -1
+  /// While the call waits for its request to run its method's immediate path
+  /// (``awaitImmediateRequest()``), when it was counted as started: no task runs until then,
+  /// and the call holds its handler slot and counts in flight.
+  private var awaitingImmediateSince: UInt64?
+  /// When a call whose immediate path left it to the handler was counted as started.
+  private var startedAt: UInt64?
+  /// The trailers of an immediate answer whose response waits for credit or writability: sent
+  /// once the response has gone out.
+  private var trailersAfterResponse: Trailers?
   /// The raw status code the call ended with, once `end` ran (read from the handler's task).
   private let endCode = Atomic<UInt8>(UInt8.max)
 
@@ -51,7 +60,53 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   func runHandler() async {
     defer { core.handlerSlots.release() }
     let io = ServerCallIO(source: MessageSource(call: self, limits: core.decodingLimits), sink: MessageSink(call: self))
-    finish(await core.run(method, io: io, context: context))
+    finish(await core.run(method, io: io, context: context, startedAt: startedAt))
+  }
+
+  // MARK: Immediate answers (on the event loop)
+
+  /// The call's method has an immediate path: instead of starting a task now, wait for the
+  /// request and try the path with it (``receivedImmediateRequest(_:endStream:)``).
+  func awaitImmediateRequest() {
+    awaitingImmediateSince = method.metrics?.started() ?? 0
+  }
+
+  /// Whether the call waits for its request to run its method's immediate path.
+  var awaitsImmediateRequest: Bool { awaitingImmediateSince != nil }
+
+  /// The request of a call that ``awaitImmediateRequest()``: answers it through the method's
+  /// immediate path, or starts the handler's task with it when the path leaves the call to it.
+  func receivedImmediateRequest(_ message: InboundMessage, endStream: Bool) {
+    eventLoop.preconditionInEventLoop()
+    guard let started = awaitingImmediateSince, let immediate = method.immediate else { return }
+    awaitingImmediateSince = nil
+    switch core.runImmediately(immediate, method: method, request: message.bytes, context: context, startedAt: started) {
+    case .deferred:
+      startedAt = started
+      requests.yield(message)
+      if endStream { requests.finish() }
+      connection.startHandler(self)
+    case .answered(let response, let trailers):
+      core.handlerSlots.release()
+      connection.messageConsumed(callID: id, charge: message.charge)
+      guard let response else { return end(sending: trailers) }
+      switch startSend(response) {
+      case .done: end(sending: trailers)
+      case .blocked: trailersAfterResponse = trailers
+      case .failed: break  // the call has ended (with an error of its own, when the response was too large)
+      }
+    }
+  }
+
+  /// The caller half-closed a call that ``awaitImmediateRequest()`` without sending a request:
+  /// the handler's task runs and answers it as it answers any unary call without one.
+  func receivedNoImmediateRequest() {
+    eventLoop.preconditionInEventLoop()
+    guard let started = awaitingImmediateSince else { return }
+    awaitingImmediateSince = nil
+    startedAt = started
+    requests.finish()
+    connection.startHandler(self)
   }
 
   // MARK: From the handler task
@@ -189,6 +244,10 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
     if var bytes = bytesAwaitingCredit {
       if connection.writeMessage(callID: id, &bytes, credit: &credit) {
         bytesAwaitingCredit = nil
+        if let trailers = trailersAfterResponse {
+          trailersAfterResponse = nil
+          end(sending: trailers)
+        }
       } else {
         bytesAwaitingCredit = bytes
       }
@@ -214,6 +273,12 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
     ended = true
     endCode.store((trailers?.code ?? code).rawValue, ordering: .relaxed)
     connection.deadlines.remove(self)
+    if let started = awaitingImmediateSince {
+      // No task will run for it: give back its slot and count it here.
+      awaitingImmediateSince = nil
+      core.handlerSlots.release()
+      core.endedBeforeImmediateRequest(method, code: trailers?.code ?? code, startedAt: started)
+    }
     if let trailers {
       connection.writeTrailers(callID: id, trailers)
     } else {
@@ -227,6 +292,7 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
       waiting.continuation.resume(throwing: Self.callEnded)
     }
     bytesAwaitingCredit = nil
+    trailersAfterResponse = nil
     connection.callEnded(self)
   }
 

@@ -290,10 +290,19 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       writeTrailers(callID: callID, Trailers(error))
     case .deliverMessage(let callID, let message, let charge, let endStream):
       guard let call = calls[callID] else { break }
-      call.requests.yield(InboundMessage(bytes: message, charge: charge))
-      if endStream { call.requests.finish() }
+      if call.awaitsImmediateRequest {
+        call.receivedImmediateRequest(InboundMessage(bytes: message, charge: charge), endStream: endStream)
+      } else {
+        call.requests.yield(InboundMessage(bytes: message, charge: charge))
+        if endStream { call.requests.finish() }
+      }
     case .deliverHalfClose(let callID):
-      calls[callID]?.requests.finish()
+      guard let call = calls[callID] else { break }
+      if call.awaitsImmediateRequest {
+        call.receivedNoImmediateRequest()
+      } else {
+        call.requests.finish()
+      }
     case .failCall(let callID, let error):
       if let call = calls[callID] {
         call.task?.cancel()
@@ -351,6 +360,15 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       deadlines.insert(call)
       armDeadlineTimer()
     }
+    if method.immediate != nil, core.runsImmediatePaths {
+      call.awaitImmediateRequest()
+    } else {
+      startHandler(call)
+    }
+  }
+
+  /// Starts the task that runs a call's handler.
+  func startHandler(_ call: ServerCall) {
     // The closure captures only the call, so it needs no allocated context.
     call.task = Task(executorPreference: executor) { await call.runHandler() }
   }

@@ -16,12 +16,16 @@ final class ServerCore: Sendable {
   let decodingLimits: ProtoDecodingLimits
   let handlerSlots: Slots
   let connections = ConnectionSet()
+  /// Whether unary methods' immediate paths run: configured on, and no interceptor to run
+  /// first (interceptors are async).
+  let runsImmediatePaths: Bool
 
   let metrics: ServerMetrics
 
   init(configuration: RPCServer.Configuration, router: RPCRouter, interceptors: [any ServerInterceptor], logger: Logger) {
     self.configuration = configuration
     self.interceptors = interceptors
+    self.runsImmediatePaths = configuration.immediateHandlers && interceptors.isEmpty
     self.logger = logger
     self.decodingLimits = configuration.decodingLimits
     self.handlerSlots = Slots(limit: configuration.maxRunningHandlers)
@@ -35,12 +39,17 @@ final class ServerCore: Sendable {
   /// `traceparent`, or a new one) and deadline in task-locals, so the calls the handler makes
   /// continue both; inside the interceptors; counted in the method's metrics. Returns the
   /// trailers that end the call.
-  func run(_ method: RPCRouter.Method, io: ServerCallIO, context: ServerContext) async -> Trailers {
+  ///
+  /// `startedAt`: the call was counted as started already (``MethodMetrics/started()``),
+  /// when it waited for its request to try its method's immediate path.
+  func run(_ method: RPCRouter.Method, io: ServerCallIO, context: ServerContext, startedAt: UInt64? = nil) async
+    -> Trailers
+  {
     var context = context
     let trace = context.trace ?? RPCTrace.incoming(context.metadata)
     context.trace = trace
     let metrics = method.metrics
-    let started = metrics?.started() ?? 0
+    let started = startedAt ?? metrics?.started() ?? 0
     var trailers: Trailers
     do {
       try await RPCTrace.$current.withValue(trace) {
@@ -52,31 +61,82 @@ final class ServerCore: Sendable {
           }
         }
       }
-      trailers = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
-    } catch let error as RPCError {
-      Self.logCause(of: error, context: context)
-      trailers = Trailers(error)
-    } catch let error as any RPCErrorConvertible {
-      let mapped = error.rpcError
-      Self.logCause(of: mapped, context: context)
-      trailers = Trailers(mapped)
-    } catch is CancellationError {
-      if let deadline = context.deadline, deadline <= .now {
-        trailers = Trailers(code: .deadlineExceeded, message: "deadline exceeded", details: [], metadata: [:], refused: false)
-      } else {
-        trailers = Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
-      }
+      trailers = Self.ok
     } catch {
-      context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
-      trailers = Trailers(RPCError(code: .unknown, message: "the handler failed"))
+      trailers = Self.trailers(for: error, context: context)
     }
     // What the caller was told: the transport's status when the call ended before the handler.
     let code = io.endedEarly ?? trailers.code
     metrics?.finished(code, startedAt: started)
+    Self.logEnd(code, context: context)
+    return trailers
+  }
+
+  /// What the immediate path of a unary call decided.
+  enum ImmediateOutcome {
+    /// The call is answered: its response (none when it failed) and the trailers that end it.
+    case answered(ByteBuffer?, Trailers)
+    /// The method's immediate path left the call to its handler.
+    case deferred
+  }
+
+  /// Runs a unary call's immediate path (``RPCRouter/registerUnary(_:immediate:_:)``) on the
+  /// connection's event loop with its request: when it answers, counted in the method's metrics
+  /// (the call started at `startedAt`) and mapped to trailers as ``run(_:io:context:startedAt:)``
+  /// does.
+  func runImmediately(
+    _ immediate: @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?,
+    method: RPCRouter.Method, request: ByteBuffer, context: ServerContext, startedAt: UInt64
+  ) -> ImmediateOutcome {
+    var context = context
+    context.trace = context.trace ?? RPCTrace.incoming(context.metadata)
+    let outcome: ImmediateOutcome
+    do {
+      guard let response = try immediate(request, context, decodingLimits) else { return .deferred }
+      outcome = .answered(response, Self.ok)
+    } catch {
+      outcome = .answered(nil, Self.trailers(for: error, context: context))
+    }
+    guard case .answered(_, let trailers) = outcome else { return outcome }
+    method.metrics?.finished(trailers.code, startedAt: startedAt)
+    Self.logEnd(trailers.code, context: context)
+    return outcome
+  }
+
+  /// A call that waited for its request to run its immediate path ended before it came
+  /// (cancelled, past its deadline, its connection closed): counted as ``run(_:io:context:)``
+  /// counts a handler that never got its request.
+  func endedBeforeImmediateRequest(_ method: RPCRouter.Method, code: RPCStatusCode, startedAt: UInt64) {
+    method.metrics?.finished(code, startedAt: startedAt)
+  }
+
+  private static let ok = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
+
+  /// The trailers that answer what a handler threw.
+  private static func trailers(for error: any Error, context: ServerContext) -> Trailers {
+    switch error {
+    case let error as RPCError:
+      logCause(of: error, context: context)
+      return Trailers(error)
+    case let error as any RPCErrorConvertible:
+      let mapped = error.rpcError
+      logCause(of: mapped, context: context)
+      return Trailers(mapped)
+    case is CancellationError:
+      if let deadline = context.deadline, deadline <= .now {
+        return Trailers(code: .deadlineExceeded, message: "deadline exceeded", details: [], metadata: [:], refused: false)
+      }
+      return Trailers(RPCError(code: .cancelled, message: "the call was cancelled"))
+    default:
+      context.logger.error("handler failed", metadata: ["error": "\(String(reflecting: error))"])
+      return Trailers(RPCError(code: .unknown, message: "the handler failed"))
+    }
+  }
+
+  private static func logEnd(_ code: RPCStatusCode, context: ServerContext) {
     if context.serverLogger.logLevel <= .debug {
       context.logger.debug("call ended", metadata: ["rpc.code": "\(code.name)"])
     }
-    return trailers
   }
 
   /// Logs what led to an error the handler threw, which the caller never sees.

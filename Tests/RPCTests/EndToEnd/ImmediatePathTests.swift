@@ -1,0 +1,218 @@
+import Messages
+import MetricsTestKit
+import NIOCore
+import RPCTestSupport
+import TestSupport
+import Testing
+
+@testable import RPC
+
+/// Echo with an immediate path that answers most messages itself, leaves "later" to its
+/// handler and fails "fail"; each path records itself and says in the response which ran.
+private struct TwoPathEcho: RPCService {
+  let recorder: Recorder
+  var serviceDescriptor: ProtoServiceDescriptor { RpcV1.EchoService.descriptor }
+
+  func registerMethods(with router: inout RPCRouter) {
+    router.registerUnary(
+      RpcV1.EchoService.Echo.self,
+      immediate: { request, context in
+        recorder.record("immediate")
+        if request.message == "fail" {
+          throw RPCError(
+            code: .failedPrecondition, message: "asked to fail",
+            details: .with {
+              $0.details = [.with { $0.detail = .errorInfo(.with { $0.reason = "ASKED_TO_FAIL" }) }]
+            })
+        }
+        guard request.message != "later" else { return nil }
+        return .with {
+          $0.message = "immediate:\(request.message)"
+          $0.payload = request.payload
+          $0.sequence = context.deadline == nil ? 0 : 1
+        }
+      },
+      { request, _ in
+        recorder.record("handler")
+        return .with { $0.message = "handler:\(request.message)" }
+      })
+  }
+}
+
+private let echoPath = RpcV1.EchoService.Echo.descriptor.path
+
+private func labels(_ method: String, _ code: String) -> [(String, String)] {
+  [("method", method), ("code", code)]
+}
+
+@Suite("Unary calls answered on the event loop by their method's immediate path")
+struct ImmediatePathTests {
+  @Test("the immediate path answers, or leaves the call to the handler, which gets the same request")
+  func answersOrDefers() async throws {
+    let recorder = Recorder()
+    try await withServer(services: [TwoPathEcho(recorder: recorder)]) { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        let payload = [UInt8](repeating: 9, count: 3_000)
+        let now = try await client.echo(.with {
+          $0.message = "a"
+          $0.payload = payload
+        }, options: CallOptions(timeout: .seconds(30)))
+        #expect(now.message == "immediate:a")
+        #expect(now.payload == payload)
+        #expect(now.sequence == 1)  // the context carried the call's deadline
+        #expect(try await client.echo(.with { $0.message = "later" }).message == "handler:later")
+        #expect(recorder.count("immediate") == 2)
+        #expect(recorder.count("handler") == 1)
+      }
+    }
+  }
+
+  @Test("what the immediate path throws ends the call with its status and details, counted in metrics")
+  func errors() async throws {
+    let recorder = Recorder()
+    let metrics = TestMetrics()
+    try await withServer(services: [TwoPathEcho(recorder: recorder)], configure: { $0.metricsFactory = metrics }) {
+      _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        let error = await #expect(throws: RPCError.self) { try await client.echo(.with { $0.message = "fail" }) }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message == "asked to fail")
+        #expect(error?.details?.details.contains {
+          if case .errorInfo(let info) = $0.detail { info.reason == "ASKED_TO_FAIL" } else { false }
+        } == true)
+        // A request that does not decode is the caller's error, on this path as on the handler's.
+        let garbage = ByteBuffer(bytes: [0x0A, 0xFF])
+        await #expect { try await connection.unary(method: RpcV1.EchoService.Echo.descriptor, request: garbage, options: .init()) }
+          throws: { ($0 as? RPCError)?.code == .invalidArgument }
+        _ = try await client.echo(.with { $0.message = "fine" })
+        // The connection still serves calls, and the metrics count each with its status.
+        #expect(try metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "FAILED_PRECONDITION")).totalValue == 1)
+        #expect(try metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "INVALID_ARGUMENT")).totalValue == 1)
+        #expect(try metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "OK")).totalValue == 1)
+        #expect(try metrics.expectTimer("rpc_server_call_duration_seconds", labels(echoPath, "OK")).values.count == 1)
+        #expect(recorder.count("handler") == 0)
+      }
+    }
+  }
+
+  @Test("with server interceptors, with immediate handlers off, and in process, the handler answers")
+  func handlerOnly() async throws {
+    let recorder = Recorder()
+    let intercepted = Recorder()
+    let interceptor = RecordingInterceptor(recorder: intercepted)
+    try await withServer(services: [TwoPathEcho(recorder: recorder)], interceptors: [interceptor]) { _, port in
+      try await withConnection(port: port) { connection in
+        let response = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "a" })
+        #expect(response.message == "handler:a")
+      }
+    }
+    #expect(intercepted.count(echoPath) == 1)
+    try await withServer(services: [TwoPathEcho(recorder: recorder)], configure: { $0.immediateHandlers = false }) {
+      server, port in
+      try await withConnection(port: port) { connection in
+        let response = try await RpcV1.EchoService.Client(connection).echo(.with { $0.message = "b" })
+        #expect(response.message == "handler:b")
+      }
+      let inProcess = RpcV1.EchoService.Client(InProcessTransport(server: server))
+      #expect(try await inProcess.echo(.with { $0.message = "c" }).message == "handler:c")
+    }
+    #expect(recorder.count("immediate") == 0)
+    #expect(recorder.count("handler") == 3)
+  }
+
+  @Test("a call waiting for its request holds its handler slot until it ends, however it ends")
+  func slotHeldWhileWaiting() async throws {
+    let recorder = Recorder()
+    let metrics = TestMetrics()
+    try await withServer(
+      services: [TwoPathEcho(recorder: recorder)],
+      configure: {
+        $0.maxRunningHandlers = 1
+        $0.metricsFactory = metrics
+      }
+    ) { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        let echo = RpcV1.EchoService.Echo.descriptor
+        /// Refused while the slot is held; answered once it is given back.
+        func slotFree() async -> Bool { (try? await client.echo(.with { $0.message = "probe" })) != nil }
+
+        // Half-closed without a request: the handler answers as for any unary call without one.
+        try await connection.withStreamingCall(method: echo, options: .init()) { call in
+          await #expect { try await client.echo(.with { $0.message = "x" }) } throws: {
+            ($0 as? RPCError)?.code == .resourceExhausted
+          }
+          try await call.closeSend()
+          await #expect { _ = try await call.receive() } throws: {
+            ($0 as? RPCError)?.code == .invalidArgument
+              && ($0 as? RPCError)?.message == "the call ended without a request message"
+          }
+        }
+        #expect(await eventually { await slotFree() })
+
+        // Past its deadline, without a request.
+        try await connection.withStreamingCall(method: echo, options: CallOptions(timeout: .milliseconds(300))) { call in
+          await #expect { _ = try await call.receive() } throws: { ($0 as? RPCError)?.code == .deadlineExceeded }
+        }
+        #expect(await eventually { await slotFree() })
+        #expect(await eventually {
+          (try? metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "DEADLINE_EXCEEDED")))?.totalValue == 1
+        })
+
+        // Cancelled by the caller, without a request.
+        let cancelled = Task {
+          try await connection.withStreamingCall(method: echo, options: .init()) { call in
+            recorder.record("opened")
+            _ = try await call.receive()
+          }
+        }
+        await recorder.wait(for: "opened")
+        #expect(await eventually {
+          (try? await client.echo(.with { $0.message = "x" })) == nil  // the waiting call holds the slot
+        })
+        cancelled.cancel()
+        _ = await cancelled.result
+        #expect(await eventually { await slotFree() })
+        #expect(await eventually {
+          (try? metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "CANCELLED")))?.totalValue == 1
+        })
+        // The half-closed call was answered before its handler's body ran; the probes, at once.
+        #expect(recorder.count("handler") == 0)
+      }
+    }
+  }
+
+  @Test("an immediate response larger than the caller's call window goes out as credit comes, then the call ends")
+  func responseWaitsForCredit() async throws {
+    try await withServer { _, port in
+      try await withConnection(port: port, compression: .none, configure: { $0.settings.initialCallWindow = 16 << 10 }) {
+        connection in
+        let client = RpcV1.EchoService.Client(connection)
+        let responses = try await withThrowingTaskGroup(of: Int.self) { group in
+          for _ in 0..<8 {
+            group.addTask {
+              // The deadline turns a response that never ends into a failure rather than a hang.
+              try await client.echo(.with { $0.responsePayloadSize = 200_000 }, options: CallOptions(timeout: .seconds(60)))
+                .payload.count
+            }
+          }
+          return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(responses == Array(repeating: 200_000, count: 8))
+      }
+    }
+  }
+}
+
+/// Records the path of every call it sees.
+private struct RecordingInterceptor: ServerInterceptor {
+  let recorder: Recorder
+  func intercept(
+    context: ServerContext, next: @Sendable (ServerContext) async throws -> Void
+  ) async throws {
+    recorder.record(context.method.path)
+    try await next(context)
+  }
+}
