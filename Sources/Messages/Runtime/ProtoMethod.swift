@@ -58,38 +58,105 @@ public struct ProtoAccessRule: Hashable, Sendable {
 }
 
 /// One RPC method as declared in proto/.
+///
+/// Its fields live in one immutable object, so that a copy (every call carries its method) is
+/// one reference, not one per string; setting a field makes a new one.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
+  private final class Storage: Sendable {
+    let service: String
+    let method: String
+    let kind: ProtoCallKind
+    let inputType: String
+    let outputType: String
+    let idempotency: ProtoIdempotency
+    let access: ProtoAccessRule?
+    let path: String
+
+    init(
+      service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
+      idempotency: ProtoIdempotency, access: ProtoAccessRule?, path: String? = nil
+    ) {
+      self.service = service
+      self.method = method
+      self.kind = kind
+      self.inputType = inputType
+      self.outputType = outputType
+      self.idempotency = idempotency
+      self.access = access
+      self.path = path ?? "/\(service)/\(method)"
+    }
+
+    func with(
+      kind: ProtoCallKind? = nil, inputType: String? = nil, outputType: String? = nil,
+      idempotency: ProtoIdempotency? = nil, access: ProtoAccessRule?? = nil
+    ) -> Storage {
+      Storage(
+        service: service, method: method, kind: kind ?? self.kind, inputType: inputType ?? self.inputType,
+        outputType: outputType ?? self.outputType, idempotency: idempotency ?? self.idempotency,
+        access: access ?? self.access, path: path)
+    }
+  }
+
+  private var storage: Storage
+
   /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
-  public let service: String
+  public var service: String { storage.service }
   /// The method's name, for example `Echo`.
-  public let method: String
+  public var method: String { storage.method }
   /// Whether requests and responses stream.
-  public var kind: ProtoCallKind
+  public var kind: ProtoCallKind {
+    get { storage.kind }
+    set { storage = storage.with(kind: newValue) }
+  }
   /// The request message's fully qualified name.
-  public var inputType: String
+  public var inputType: String {
+    get { storage.inputType }
+    set { storage = storage.with(inputType: newValue) }
+  }
   /// The response message's fully qualified name.
-  public var outputType: String
+  public var outputType: String {
+    get { storage.outputType }
+    set { storage = storage.with(outputType: newValue) }
+  }
   /// What calling it twice does.
-  public var idempotency: ProtoIdempotency
+  public var idempotency: ProtoIdempotency {
+    get { storage.idempotency }
+    set { storage = storage.with(idempotency: newValue) }
+  }
   /// Who may call it; nil when its proto declares no rule (the runtime's own services).
-  public var access: ProtoAccessRule?
+  public var access: ProtoAccessRule? {
+    get { storage.access }
+    set { storage = storage.with(access: .some(newValue)) }
+  }
 
   /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo` (built once, as
   /// every call sends it).
-  public let path: String
+  public var path: String { storage.path }
 
   public init(
     service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
     idempotency: ProtoIdempotency = .unknown, access: ProtoAccessRule? = nil
   ) {
-    self.idempotency = idempotency
-    self.access = access
-    self.service = service
-    self.method = method
-    self.kind = kind
-    self.inputType = inputType
-    self.outputType = outputType
-    self.path = "/\(service)/\(method)"
+    storage = Storage(
+      service: service, method: method, kind: kind, inputType: inputType, outputType: outputType,
+      idempotency: idempotency, access: access)
+  }
+
+  public static func == (lhs: Self, rhs: Self) -> Bool {
+    lhs.storage === rhs.storage
+      || (lhs.service == rhs.service && lhs.method == rhs.method && lhs.kind == rhs.kind
+        && lhs.inputType == rhs.inputType && lhs.outputType == rhs.outputType && lhs.idempotency == rhs.idempotency
+        && lhs.access == rhs.access)
+  }
+
+  public func hash(into hasher: inout Hasher) {
+    hasher.combine(service)
+    hasher.combine(method)
+    hasher.combine(kind)
+    hasher.combine(inputType)
+    hasher.combine(outputType)
+    hasher.combine(idempotency)
+    hasher.combine(access)
   }
 }
 

@@ -3,15 +3,17 @@ public import NIOCore
 
 /// The methods a server hosts, by path. Generated service protocols register themselves here.
 public struct RPCRouter: Sendable {
-  /// One hosted method with its body, type-erased over its messages.
-  struct Method: Sendable {
+  /// One hosted method with its body, type-erased over its messages. A class: every call holds
+  /// its method, and passing one reference costs one retain where the fields would cost one
+  /// each (the descriptor's strings, both bodies, the metrics).
+  final class Method: Sendable {
     let descriptor: ProtoMethodDescriptor
     let run: @Sendable (ServerCallIO, ServerContext) async throws -> Void
     /// A unary method's immediate path (``RPCRouter/registerUnary(_:immediate:_:)``), over
     /// encoded messages: the response, or nil to leave the call to `run`.
     let immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?)?
     /// The method's server metrics (nil until the server attaches them, or when it records none).
-    var metrics: MethodMetrics?
+    let metrics: MethodMetrics?
 
     init(
       descriptor: ProtoMethodDescriptor, metrics: MethodMetrics? = nil,
@@ -54,7 +56,10 @@ public struct RPCRouter: Sendable {
   /// Gives every method its metrics, created here once rather than per call.
   mutating func attach(_ metrics: ServerMetrics) {
     guard metrics.isRecording else { return }
-    for path in methods.keys { methods[path]!.metrics = metrics.method(path) }
+    for (path, method) in methods {
+      methods[path] = Method(
+        descriptor: method.descriptor, metrics: metrics.method(path), immediate: method.immediate, run: method.run)
+    }
   }
 
   public mutating func registerUnary<M: ProtoMethod>(
