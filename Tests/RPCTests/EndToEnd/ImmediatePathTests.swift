@@ -41,10 +41,6 @@ private struct TwoPathEcho: RPCService {
 
 private let echoPath = RpcV1.EchoService.Echo.descriptor.path
 
-private func labels(_ method: String, _ code: String) -> [(String, String)] {
-  [("method", method), ("code", code)]
-}
-
 @Suite("Unary calls answered on the event loop by their method's immediate path")
 struct ImmediatePathTests {
   @Test("the immediate path answers, or leaves the call to the handler, which gets the same request")

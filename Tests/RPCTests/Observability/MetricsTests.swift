@@ -11,7 +11,8 @@ import Testing
 private let echoPath = RpcV1.EchoService.Echo.descriptor.path
 private let expandPath = RpcV1.EchoService.Expand.descriptor.path
 
-private func labels(_ method: String, _ code: String) -> [(String, String)] {
+/// The dimensions of a per-method, per-code series.
+func labels(_ method: String, _ code: String) -> [(String, String)] {
   [("method", method), ("code", code)]
 }
 
