@@ -1,5 +1,6 @@
 import CommerceAPI
 import Messages
+public import NIOCore
 public import RPC
 
 /// Enforces every method's access rule (`option (emporium.rpc.v1.access)`) before its handler
@@ -52,6 +53,18 @@ public struct AuthInterceptor: ServerInterceptor {
       auth = try await authenticate(presented, rule: rule)
     }
     try await CallAuth.$current.withValue(auth) { try await next(context) }
+  }
+
+  /// The synchronous form, for calls answered on the event loop: a call whose tokens are all in
+  /// the verification cache is judged there, as ``intercept(context:next:)`` judges it, and `next`
+  /// runs with ``CallAuth/current`` bound; a token the cache does not hold leaves the call to
+  /// the async form, which verifies it.
+  public func interceptImmediately(
+    context: ServerContext, next: (ServerContext) throws -> ByteBuffer?
+  ) throws -> ByteBuffer? {
+    guard let rule = context.method.access else { return try next(context) }
+    guard let auth = try authenticateFromCache(try Presented(context.metadata), rule: rule) else { return nil }
+    return try CallAuth.$current.withValue(auth) { try next(context) }
   }
 
   /// The tokens a call carries, as slices of its metadata values.

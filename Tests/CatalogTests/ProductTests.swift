@@ -52,6 +52,35 @@ struct ProductTests {
     }
   }
 
+  @Test("a product page answered from the cache keeps the draft rule for every caller, read after read")
+  func cachedDraftPages() async throws {
+    try await CatalogHarness.run { h in
+      let seller = try await h.seller()
+      let category = try await h.category("Headphones")
+      let draft = try await h.product("Studio Headphones", seller: seller.options, category: category.categoryId, status: .unspecified)
+      let stranger = try await h.user(roles: [])
+      let admin = try await h.admin()
+      let request = CommerceV1.GetProductRequest.with { $0.productId = draft.productId }
+      // The first read fills the cache; the later ones are answered from it, on the server's
+      // event loop, with the bytes the cache keeps, through the auth interceptor's cache of
+      // verified tokens: the same answer to the byte.
+      let filled = try await h.catalog.getProduct(request, options: seller.options)
+      for _ in 0..<3 {
+        #expect(try await h.catalog.getProduct(request, options: seller.options) == filled)
+        #expect(try await h.catalog.getProduct(request, options: seller.options).product?.title == "Studio Headphones")
+        #expect(try await h.catalog.getProduct(request, options: admin).product?.status == .draft)
+        await expectFailure(.notFound) { try await h.catalog.getProduct(request) }
+        await expectFailure(.notFound) { try await h.catalog.getProduct(request, options: stranger) }
+      }
+      // A token the server has not seen is verified on the async path, then cached: same answers.
+      let newcomer = try await h.user(roles: [])
+      await expectFailure(.notFound) { try await h.catalog.getProduct(request, options: newcomer) }
+      await expectFailure(.notFound) { try await h.catalog.getProduct(request, options: newcomer) }
+      // A malformed id is NOT_FOUND on either path.
+      await expectFailure(.notFound) { try await h.catalog.getProduct(.with { $0.productId = "not-a-uuid" }) }
+    }
+  }
+
   @Test("a product page counts its seller's active products: listing, archiving and drafts move the count as they should")
   func sellersActiveProductCount() async throws {
     try await CatalogHarness.run { h in

@@ -39,16 +39,20 @@ struct StorefrontBench: AsyncParsableCommand {
   @Option(help: "Seconds measured per phase.") var seconds = 4.0
   @Option(help: "Rounds (phase order alternates).") var rounds = 3
   @Flag(help: "Print EXPLAIN ANALYZE of the slowest search kind at the end.") var explain = false
+  @Flag(help: "Also measure echo and cached GetProduct on a third server whose handlers all run in tasks (immediate paths off).")
+  var tasksToo = false
 
   func run() async throws {
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
     let logger = Logger(label: "storefront-bench")
     let cached = try await Host.start(databaseURL: databaseURL, caching: true, logger: logger)
     let uncached = try await Host.start(databaseURL: databaseURL, caching: false, logger: logger)
+    let inTasks = tasksToo ? try await Host.start(databaseURL: databaseURL, caching: true, immediate: false, logger: logger) : nil
     defer {
       Task {
         await cached.stop()
         await uncached.stop()
+        await inTasks?.stop()
       }
     }
     let corpus = try await Corpus.load(cached.app.pool)
@@ -62,6 +66,12 @@ struct StorefrontBench: AsyncParsableCommand {
           .getProductUncached(uncached.catalog, corpus.productIDs), .search(uncached.catalog, corpus.searchMix, cached: false),
           .search(cached.catalog, corpus.searchMix, cached: true),
         ]
+        if let inTasks {
+          phases += [
+            .echo(inTasks.echo, inTasks: true),
+            .getProductCached(inTasks.catalog, Array(corpus.productIDs.prefix(1000)), inTasks: true),
+          ]
+        }
         if round % 2 == 1 { phases.reverse() }
         for phase in phases {
           let result = try await phase.measure(callers: callers, warmup: warmup, seconds: seconds)
@@ -69,8 +79,8 @@ struct StorefrontBench: AsyncParsableCommand {
           print(
             "round \(round + 1) \(phase.name) × \(callers): \(Int(result.callsPerSecond)) calls/s, p50 \(result.p50) µs, p99 \(result.p99) µs, errors \(result.errors)"
           )
-          if case .getProductCached = phase {
-            let statistics = cached.catalogService.cacheStatistics
+          if case .getProductCached(_, _, let tasks) = phase {
+            let statistics = (tasks ? inTasks! : cached).catalogService.cacheStatistics
             print("    product cache: \(statistics.hits) hits, \(statistics.misses) misses, \(statistics.entries) entries, \(statistics.bytes) bytes")
           }
           if case .search(_, _, true) = phase {
@@ -87,7 +97,10 @@ struct StorefrontBench: AsyncParsableCommand {
     print("|---|---:|---:|---:|---:|")
     for callers in levels {
       let echo = median(results["echo × \(callers)"]?.map(\.callsPerSecond) ?? [])
-      for name in ["echo", "GetProduct cached", "GetProduct uncached", "SearchProducts mix, no result cache", "SearchProducts mix"] {
+      for name in [
+        "echo", "GetProduct cached", "GetProduct uncached", "SearchProducts mix, no result cache", "SearchProducts mix",
+        "echo, handlers in tasks", "GetProduct cached, handlers in tasks",
+      ] {
         guard let group = results["\(name) × \(callers)"] else { continue }
         let calls = median(group.map(\.callsPerSecond))
         print(
@@ -123,6 +136,7 @@ struct StorefrontBench: AsyncParsableCommand {
     }
     await cached.stop()
     await uncached.stop()
+    await inTasks?.stop()
   }
 
   func median(_ values: [Double]) -> Double {
@@ -146,8 +160,9 @@ struct Host: Sendable {
     let service = Mutex<CatalogService?>(nil)
   }
 
-  static func start(databaseURL: String, caching: Bool, logger: Logger) async throws -> Host {
+  static func start(databaseURL: String, caching: Bool, immediate: Bool = true, logger: Logger) async throws -> Host {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
+    configuration.server.immediateHandlers = immediate
     let made = Made()
     var catalogConfiguration = CatalogService.Configuration()
     if !caching {
@@ -242,15 +257,15 @@ struct Corpus: Sendable {
 
 /// One measured workload.
 enum Phase: Sendable {
-  case echo(RpcV1.EchoService.Client)
-  case getProductCached(CommerceV1.CatalogService.Client, [String])
+  case echo(RpcV1.EchoService.Client, inTasks: Bool = false)
+  case getProductCached(CommerceV1.CatalogService.Client, [String], inTasks: Bool = false)
   case getProductUncached(CommerceV1.CatalogService.Client, [String])
   case search(CommerceV1.CatalogService.Client, [(kind: String, request: CommerceV1.SearchProductsRequest)], cached: Bool)
 
   var name: String {
     switch self {
-    case .echo: "echo"
-    case .getProductCached: "GetProduct cached"
+    case .echo(_, let inTasks): inTasks ? "echo, handlers in tasks" : "echo"
+    case .getProductCached(_, _, let inTasks): inTasks ? "GetProduct cached, handlers in tasks" : "GetProduct cached"
     case .getProductUncached: "GetProduct uncached"
     case .search(_, _, let cached): cached ? "SearchProducts mix" : "SearchProducts mix, no result cache"
     }
@@ -269,10 +284,10 @@ enum Phase: Sendable {
   /// The kind of call number `index`, and the call.
   func call(_ index: Int) async throws -> String {
     switch self {
-    case .echo(let client):
+    case .echo(let client, _):
       _ = try await client.echo(.with { $0.message = "storefront" })
       return "echo"
-    case .getProductCached(let client, let ids), .getProductUncached(let client, let ids):
+    case .getProductCached(let client, let ids, _), .getProductUncached(let client, let ids):
       _ = try await client.getProduct(.with { $0.productId = ids[index % ids.count] })
       return "get"
     case .search(let client, let mix, _):
@@ -284,7 +299,7 @@ enum Phase: Sendable {
 
   func measure(callers: Int, warmup: Double, seconds: Double) async throws -> Result {
     // The cached phase reads every product of its set once first, so that it measures hits.
-    if case .getProductCached(let client, let ids) = self {
+    if case .getProductCached(let client, let ids, _) = self {
       for id in ids { _ = try await client.getProduct(.with { $0.productId = id }) }
     }
     _ = await loop(callers: callers, seconds: warmup, seed: 0)

@@ -35,7 +35,7 @@ import Synchronization
 ///   minimum support, TRENDING is units sold over 7 UTC days, SIMILAR is title trigram and
 ///   attribute similarity in the anchor's category, PERSONALIZED sums ALSO_BOUGHT over what the
 ///   user bought (and their own cart). See docs/CATALOG.md.
-public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
+public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol, RPCServiceImmediatePaths {
   public struct Configuration: Sendable {
     /// The catalog's one currency (catalog.proto).
     public var currency = "USD"
@@ -379,6 +379,18 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     return page.response
   }
 
+  /// GetProduct's immediate path: a product page in the cache is answered on the event loop
+  /// with the answer it keeps encoded, under the same visibility rule as
+  /// ``getProduct(request:context:)``; the rest go to it.
+  public func registerImmediatePaths(with router: inout RPCRouter) {
+    router.addImmediatePath(CommerceV1.CatalogService.GetProduct.self, encodedResponse: { request, _ in
+      guard let id = UUID(id: request.productId), let page = cache.value(for: id), let bytes = page.encodedResponse
+      else { return nil }
+      guard Self.mayView(page.product) else { throw CommerceError.notFound("product", request.productId) }
+      return bytes
+    })
+  }
+
   public func batchGetProducts(request: CommerceV1.BatchGetProductsRequest, context: ServerContext) async throws
     -> CommerceV1.BatchGetProductsResponse
   {
@@ -413,7 +425,10 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol {
     let pages = try await reader.productPages(missing)
     let cacheable = mayCache(read)
     for (id, page) in pages {
-      if cacheable { cache.store(id, page, size: page.approximateSize, ticket: ticket) }
+      if cacheable {
+        let kept = page.encoded()
+        cache.store(id, kept, size: kept.approximateSize, ticket: ticket)
+      }
       result[id] = page
     }
     return result

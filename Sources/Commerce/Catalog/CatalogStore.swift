@@ -1,5 +1,6 @@
 import CommerceAPI
 import Messages
+import NIOCore
 import CommerceKit
 import Foundation
 import Postgres
@@ -183,6 +184,9 @@ struct CatalogStore: Sendable {
     /// cached page costs no conversion.
     var response = CommerceV1.GetProductResponse()
     var summary = CommerceV1.ProductSummary()
+    /// `response` encoded, for a page kept in the cache (``encoded()``): GetProduct's immediate
+    /// path sends these bytes as they are.
+    private(set) var encodedResponse: ByteBuffer?
 
     init(
       product: ProductRecord, seller: CommerceV1.SellerProfile, rating: CommerceV1.RatingSummary,
@@ -220,19 +224,31 @@ struct CatalogStore: Sendable {
       }
     }
 
-    /// The same page with `available` units.
+    /// The same page with `available` units (encoded again if this one was).
     func withAvailable(_ available: Int64) -> ProductPage {
-      ProductPage(
+      let page = ProductPage(
         product: product, seller: seller, rating: rating,
         availability: .with {
           $0.availability = CatalogStore.availability(available)
           $0.availableQuantity = available
         }, breadcrumbs: breadcrumbs)
+      return encodedResponse == nil ? page : page.encoded()
+    }
+
+    /// The same page with its GetProduct answer encoded once, for the cache.
+    func encoded() -> ProductPage {
+      var page = self
+      var bytes = ByteBuffer()
+      // A message built from stored rows always encodes; if one did not, the page keeps no
+      // bytes and its calls take the async path, which reports the error.
+      page.encodedResponse = (try? response.encode(into: &bytes)).map { bytes }
+      return page
     }
 
     var approximateSize: Int {
       2 * product.approximateSize + 256 + seller.displayName.utf8.count
         + breadcrumbs.reduce(0) { $0 + 160 + $1.name.utf8.count + $1.slug.utf8.count + 40 * $1.ancestorCategoryIds.count }
+        + (encodedResponse?.readableBytes ?? 0)
     }
   }
 

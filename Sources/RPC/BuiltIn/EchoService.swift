@@ -8,7 +8,7 @@ import Glibc
 /// `emporium.rpc.v1.EchoService`, for tests and benchmarks: echoes requests in all four call
 /// kinds and, on request, delays, fails with a chosen status, generates payloads or reports
 /// the call's metadata and remaining deadline. Not hosted unless passed to the server.
-public struct EchoService: RpcV1.EchoService.ServiceProtocol {
+public struct EchoService: RpcV1.EchoService.ServiceProtocol, RPCServiceImmediatePaths {
   /// Identifies this process in responses (host name and process id).
   let instance: String
   /// The largest generated payload (the negotiated message size less 1 KiB).
@@ -46,21 +46,9 @@ public struct EchoService: RpcV1.EchoService.ServiceProtocol {
     return response(to: request, sequence: 0, requestCount: 1, context: context)
   }
 
-  /// The generated registration, with Echo's immediate path: an echo needs no task unless it
-  /// waits.
-  public func registerMethods(with router: inout RPCRouter) {
-    router.registerUnary(
-      RpcV1.EchoService.Echo.self, immediate: { try self.echoImmediately(request: $0, context: $1) },
-      { try await self.echo(request: $0, context: $1) })
-    router.registerServerStreaming(RpcV1.EchoService.Expand.self) {
-      try await self.expand(request: $0, response: $1, context: $2)
-    }
-    router.registerClientStreaming(RpcV1.EchoService.Collect.self) {
-      try await self.collect(requests: $0, context: $1)
-    }
-    router.registerBidirectionalStreaming(RpcV1.EchoService.Update.self) {
-      try await self.update(requests: $0, response: $1, context: $2)
-    }
+  /// Echo's immediate path: an echo needs no task unless it waits.
+  public func registerImmediatePaths(with router: inout RPCRouter) {
+    router.addImmediatePath(RpcV1.EchoService.Echo.self) { try self.echoImmediately(request: $0, context: $1) }
   }
 
   public func expand(

@@ -46,6 +46,7 @@ public struct RPCRouter: Sendable {
       types = types.merging(service.protoTypes)
     }
     service.registerMethods(with: &self)
+    if let immediate = service as? any RPCServiceImmediatePaths { immediate.registerImmediatePaths(with: &self) }
   }
 
   subscript(path: String) -> Method? { methods[path] }
@@ -77,9 +78,11 @@ public struct RPCRouter: Sendable {
   /// `body`, which then runs as any handler does.
   ///
   /// For answers that need nothing but the request and memory: a cache hit, a validation error,
-  /// an echo. `immediate` must not block or wait; it runs with no ``RPCDeadline`` or
-  /// ``RPCTrace`` task-locals (the context carries both) and makes no calls. The server uses it
-  /// only when it runs no interceptors (they are async) and
+  /// an echo. `immediate` must not block or wait, and must have no effect when it returns nil
+  /// (`body` runs next); it runs with no ``RPCDeadline`` or ``RPCTrace`` task-locals (the
+  /// context carries both) and makes no calls. The server runs it inside its interceptors'
+  /// synchronous forms (``ServerInterceptor/interceptImmediately(context:next:)``; an interceptor
+  /// without one sends every call to `body`) when
   /// ``RPCServer/Configuration/immediateHandlers`` is on; other transports (in-process) run
   /// `body`. So the two must give the same answer.
   public mutating func registerUnary<M: ProtoMethod>(
@@ -87,16 +90,52 @@ public struct RPCRouter: Sendable {
     _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
   ) {
     methods[M.descriptor.path] = Method(
-      descriptor: M.descriptor,
-      immediate: { bytes, context, limits in
-        let request = try ServerCallIO.decode(M.Input.self, bytes, limits: limits)
-        guard let response = try immediate(request, context) else { return nil }
-        return try ServerCallIO.encode(response)
-      },
+      descriptor: M.descriptor, immediate: Self.encoded(M.self, immediate),
       run: { io, context in
         let request: M.Input = try await io.singleRequest()
         try await io.sendResponse(try await body(request, context))
       })
+  }
+
+  /// Gives a unary method registered already (by a generated `registerMethods`) the immediate
+  /// path of ``registerUnary(_:immediate:_:)``: what a generated service's
+  /// ``RPCServiceImmediatePaths/registerImmediatePaths(with:)`` calls.
+  public mutating func addImmediatePath<M: ProtoMethod>(
+    _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
+  ) {
+    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
+      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
+    }
+    methods[M.descriptor.path] = Method(
+      descriptor: registered.descriptor, metrics: registered.metrics, immediate: Self.encoded(M.self, immediate),
+      run: registered.run)
+  }
+
+  /// ``addImmediatePath(_:_:)`` for a path that keeps its answers encoded (a cache of
+  /// responses): `immediate` returns the response's bytes, sent as they are.
+  public mutating func addImmediatePath<M: ProtoMethod>(
+    _ method: M.Type, encodedResponse immediate: @escaping @Sendable (M.Input, ServerContext) throws -> ByteBuffer?
+  ) {
+    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
+      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
+    }
+    methods[M.descriptor.path] = Method(
+      descriptor: registered.descriptor, metrics: registered.metrics,
+      immediate: { bytes, context, limits in
+        try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
+      },
+      run: registered.run)
+  }
+
+  /// An immediate path over encoded messages.
+  private static func encoded<M: ProtoMethod>(
+    _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
+  ) -> @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer? {
+    { bytes, context, limits in
+      let request = try ServerCallIO.decode(M.Input.self, bytes, limits: limits)
+      guard let response = try immediate(request, context) else { return nil }
+      return try ServerCallIO.encode(response)
+    }
   }
 
   public mutating func registerServerStreaming<M: ProtoMethod>(
@@ -156,6 +195,13 @@ public struct RawServerCall: Sendable {
 
   /// The limits the server decodes requests with.
   public var decodingLimits: ProtoDecodingLimits { io.source.limits }
+}
+
+/// A generated service that answers some unary methods on the event loop: after its generated
+/// `registerMethods`, the router asks it for those methods' immediate paths
+/// (``RPCRouter/addImmediatePath(_:_:)``).
+public protocol RPCServiceImmediatePaths: RPCService {
+  func registerImmediatePaths(with router: inout RPCRouter)
 }
 
 /// A service a server can host. Generated `ServiceProtocol`s refine this and implement both

@@ -41,8 +41,8 @@ extension RPCServer {
     public var runHandlersOnEventLoop = true
     /// Answer unary calls through their methods' immediate paths
     /// (``RPCRouter/registerUnary(_:immediate:_:)``) on the connection's event loop, without a
-    /// task, when the server runs no interceptors. Off: every call runs its handler in a task.
-    /// Default true.
+    /// task, where the server's interceptors have synchronous forms. Off: every call runs its
+    /// handler in a task. Default true.
     public var immediateHandlers = true
     /// Host the built-in health and reflection services. Default true.
     public var builtInServices = true

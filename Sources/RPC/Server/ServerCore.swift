@@ -16,8 +16,7 @@ final class ServerCore: Sendable {
   let decodingLimits: ProtoDecodingLimits
   let handlerSlots: Slots
   let connections = ConnectionSet()
-  /// Whether unary methods' immediate paths run: configured on, and no interceptor to run
-  /// first (interceptors are async).
+  /// Whether unary methods' immediate paths run (``RPCServer/Configuration/immediateHandlers``).
   let runsImmediatePaths: Bool
 
   let metrics: ServerMetrics
@@ -25,7 +24,7 @@ final class ServerCore: Sendable {
   init(configuration: RPCServer.Configuration, router: RPCRouter, interceptors: [any ServerInterceptor], logger: Logger) {
     self.configuration = configuration
     self.interceptors = interceptors
-    self.runsImmediatePaths = configuration.immediateHandlers && interceptors.isEmpty
+    self.runsImmediatePaths = configuration.immediateHandlers
     self.logger = logger
     self.decodingLimits = configuration.decodingLimits
     self.handlerSlots = Slots(limit: configuration.maxRunningHandlers)
@@ -81,7 +80,8 @@ final class ServerCore: Sendable {
   }
 
   /// Runs a unary call's immediate path (``RPCRouter/registerUnary(_:immediate:_:)``) on the
-  /// connection's event loop with its request: when it answers, counted in the method's metrics
+  /// connection's event loop with its request, inside the interceptors' synchronous forms: when
+  /// it answers, counted in the method's metrics
   /// (the call started at `startedAt`) and mapped to trailers as ``run(_:io:context:startedAt:)``
   /// does.
   func runImmediately(
@@ -92,7 +92,10 @@ final class ServerCore: Sendable {
     context.trace = context.trace ?? RPCTrace.incoming(context.metadata)
     let outcome: ImmediateOutcome
     do {
-      guard let response = try immediate(request, context, decodingLimits) else { return .deferred }
+      let answer = try immediatelyIntercepted(from: 0, context) { context in
+        try immediate(request, context, decodingLimits)
+      }
+      guard let response = answer else { return .deferred }
       outcome = .answered(response, Self.ok)
     } catch {
       outcome = .answered(nil, Self.trailers(for: error, context: context))
@@ -234,6 +237,18 @@ final class ServerCore: Sendable {
     _ context: ServerContext, _ body: @Sendable (ServerContext) async throws -> Void
   ) async throws {
     try await intercepted(from: 0, context, body)
+  }
+
+  /// Runs `body` inside the interceptors' synchronous forms from `index` on
+  /// (``ServerInterceptor/interceptImmediately(context:next:)``); nil when one of them, or
+  /// `body`, leaves the call to the async path.
+  private func immediatelyIntercepted(
+    from index: Int, _ context: ServerContext, _ body: (ServerContext) throws -> ByteBuffer?
+  ) throws -> ByteBuffer? {
+    guard index < interceptors.endIndex else { return try body(context) }
+    return try interceptors[index].interceptImmediately(context: context) { context in
+      try immediatelyIntercepted(from: index + 1, context, body)
+    }
   }
 
   /// Runs `body` inside the interceptors from `index` on.

@@ -118,6 +118,33 @@ struct ImmediatePathTests {
     #expect(recorder.count("handler") == 3)
   }
 
+  @Test("an interceptor's synchronous form runs around the immediate path, and may refuse or defer the call")
+  func synchronousInterceptor() async throws {
+    let recorder = Recorder()
+    let intercepted = Recorder()
+    let interceptor = GateInterceptor(recorder: intercepted)
+    try await withServer(services: [TwoPathEcho(recorder: recorder)], interceptors: [interceptor]) { _, port in
+      try await withConnection(port: port) { connection in
+        let client = RpcV1.EchoService.Client(connection)
+        // Admitted at once: the immediate path answers, with what the interceptor added.
+        let admitted = try await client.echo(.with { $0.message = "a" }, options: CallOptions(metadata: ["gate": "open"]))
+        #expect(admitted.message == "immediate:a")
+        #expect(intercepted.count("immediate open") == 1)
+        #expect(intercepted.count("async") == 0)
+        // Refused by the synchronous form: its error is the answer, and nothing else runs.
+        await #expect { try await client.echo(.with { $0.message = "b" }, options: CallOptions(metadata: ["gate": "shut"])) } throws: {
+          ($0 as? RPCError)?.code == .permissionDenied && ($0 as? RPCError)?.message == "gate shut"
+        }
+        // Undecided there: the call takes the async path, through the interceptor's async form.
+        let deferred = try await client.echo(.with { $0.message = "c" })
+        #expect(deferred.message == "handler:c")
+        #expect(intercepted.count("async") == 1)
+        #expect(recorder.count("immediate") == 1)
+        #expect(recorder.count("handler") == 1)
+      }
+    }
+  }
+
   @Test("a call waiting for its request holds its handler slot until it ends, however it ends")
   func slotHeldWhileWaiting() async throws {
     let recorder = Recorder()
@@ -210,5 +237,28 @@ private struct RecordingInterceptor: ServerInterceptor {
   ) async throws {
     recorder.record(context.method.path)
     try await next(context)
+  }
+}
+
+/// Decides calls by their `gate` metadata in its synchronous form (open: admitted, shut:
+/// refused, none: left to its async form, which admits them).
+private struct GateInterceptor: ServerInterceptor {
+  let recorder: Recorder
+
+  func intercept(context: ServerContext, next: @Sendable (ServerContext) async throws -> Void) async throws {
+    recorder.record("async")
+    try await next(context)
+  }
+
+  func interceptImmediately(context: ServerContext, next: (ServerContext) throws -> ByteBuffer?) throws -> ByteBuffer? {
+    switch context.metadata["gate"] {
+    case "open":
+      recorder.record("immediate open")
+      return try next(context)
+    case "shut":
+      throw RPCError(code: .permissionDenied, message: "gate shut")
+    default:
+      return nil
+    }
   }
 }
