@@ -103,12 +103,7 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
   ) {
-    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
-      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
-    }
-    methods[M.descriptor.path] = Method(
-      descriptor: registered.descriptor, metrics: registered.metrics, immediate: Self.encoded(M.self, immediate),
-      run: registered.run)
+    addImmediatePath(M.descriptor, Self.encoded(M.self, immediate))
   }
 
   /// ``addImmediatePath(_:_:)`` for a path that keeps its answers encoded (a cache of
@@ -116,15 +111,20 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, encodedResponse immediate: @escaping @Sendable (M.Input, ServerContext) throws -> ByteBuffer?
   ) {
-    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
-      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
+    addImmediatePath(M.descriptor) { bytes, context, limits in
+      try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
     }
-    methods[M.descriptor.path] = Method(
-      descriptor: registered.descriptor, metrics: registered.metrics,
-      immediate: { bytes, context, limits in
-        try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
-      },
-      run: registered.run)
+  }
+
+  private mutating func addImmediatePath(
+    _ descriptor: ProtoMethodDescriptor,
+    _ immediate: @escaping @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?
+  ) {
+    guard let registered = methods[descriptor.path], descriptor.kind == .unary else {
+      preconditionFailure("\(descriptor.path) is not a registered unary method")
+    }
+    methods[descriptor.path] = Method(
+      descriptor: registered.descriptor, metrics: registered.metrics, immediate: immediate, run: registered.run)
   }
 
   /// An immediate path over encoded messages.
