@@ -60,7 +60,7 @@ public struct ProtoAccessRule: Hashable, Sendable {
 /// One RPC method as declared in proto/.
 ///
 /// Its fields live in one immutable object, so that a copy (every call carries its method) is
-/// one reference, not one per string; setting a field makes a new one.
+/// one reference, not one per string; setting `access` makes a new one.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
   private final class Storage: Sendable {
     let service: String
@@ -74,7 +74,7 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
 
     init(
       service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
-      idempotency: ProtoIdempotency, access: ProtoAccessRule?, path: String? = nil
+      idempotency: ProtoIdempotency, access: ProtoAccessRule?
     ) {
       self.service = service
       self.method = method
@@ -83,17 +83,7 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
       self.outputType = outputType
       self.idempotency = idempotency
       self.access = access
-      self.path = path ?? "/\(service)/\(method)"
-    }
-
-    func with(
-      kind: ProtoCallKind? = nil, inputType: String? = nil, outputType: String? = nil,
-      idempotency: ProtoIdempotency? = nil, access: ProtoAccessRule?? = nil
-    ) -> Storage {
-      Storage(
-        service: service, method: method, kind: kind ?? self.kind, inputType: inputType ?? self.inputType,
-        outputType: outputType ?? self.outputType, idempotency: idempotency ?? self.idempotency,
-        access: access ?? self.access, path: path)
+      self.path = "/\(service)/\(method)"
     }
   }
 
@@ -104,29 +94,22 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
   /// The method's name, for example `Echo`.
   public var method: String { storage.method }
   /// Whether requests and responses stream.
-  public var kind: ProtoCallKind {
-    get { storage.kind }
-    set { storage = storage.with(kind: newValue) }
-  }
+  public var kind: ProtoCallKind { storage.kind }
   /// The request message's fully qualified name.
-  public var inputType: String {
-    get { storage.inputType }
-    set { storage = storage.with(inputType: newValue) }
-  }
+  public var inputType: String { storage.inputType }
   /// The response message's fully qualified name.
-  public var outputType: String {
-    get { storage.outputType }
-    set { storage = storage.with(outputType: newValue) }
-  }
+  public var outputType: String { storage.outputType }
   /// What calling it twice does.
-  public var idempotency: ProtoIdempotency {
-    get { storage.idempotency }
-    set { storage = storage.with(idempotency: newValue) }
-  }
-  /// Who may call it; nil when its proto declares no rule (the runtime's own services).
+  public var idempotency: ProtoIdempotency { storage.idempotency }
+  /// Who may call it; nil when its proto declares no rule (the runtime's own services). Settable
+  /// (a benchmark gives a runtime method a rule).
   public var access: ProtoAccessRule? {
     get { storage.access }
-    set { storage = storage.with(access: .some(newValue)) }
+    set {
+      storage = Storage(
+        service: service, method: method, kind: kind, inputType: inputType, outputType: outputType,
+        idempotency: idempotency, access: newValue)
+    }
   }
 
   /// The path a call names on the wire: `/emporium.rpc.v1.EchoService/Echo` (built once, as

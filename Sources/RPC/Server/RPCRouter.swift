@@ -89,12 +89,8 @@ public struct RPCRouter: Sendable {
     _ method: M.Type, immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?,
     _ body: @escaping @Sendable (M.Input, ServerContext) async throws -> M.Output
   ) {
-    methods[M.descriptor.path] = Method(
-      descriptor: M.descriptor, immediate: Self.encoded(M.self, immediate),
-      run: { io, context in
-        let request: M.Input = try await io.singleRequest()
-        try await io.sendResponse(try await body(request, context))
-      })
+    registerUnary(method, body)
+    addImmediatePath(method, immediate)
   }
 
   /// Gives a unary method registered already (by a generated `registerMethods`) the immediate
@@ -103,7 +99,9 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
   ) {
-    addImmediatePath(M.descriptor, Self.encoded(M.self, immediate))
+    addImmediatePath(method, encodedResponse: { request, context in
+      try immediate(request, context).map(ServerCallIO.encode)
+    })
   }
 
   /// ``addImmediatePath(_:_:)`` for a path that keeps its answers encoded (a cache of
@@ -111,31 +109,15 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, encodedResponse immediate: @escaping @Sendable (M.Input, ServerContext) throws -> ByteBuffer?
   ) {
-    addImmediatePath(M.descriptor) { bytes, context, limits in
-      try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
+    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
+      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
     }
-  }
-
-  private mutating func addImmediatePath(
-    _ descriptor: ProtoMethodDescriptor,
-    _ immediate: @escaping @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?
-  ) {
-    guard let registered = methods[descriptor.path], descriptor.kind == .unary else {
-      preconditionFailure("\(descriptor.path) is not a registered unary method")
-    }
-    methods[descriptor.path] = Method(
-      descriptor: registered.descriptor, metrics: registered.metrics, immediate: immediate, run: registered.run)
-  }
-
-  /// An immediate path over encoded messages.
-  private static func encoded<M: ProtoMethod>(
-    _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
-  ) -> @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer? {
-    { bytes, context, limits in
-      let request = try ServerCallIO.decode(M.Input.self, bytes, limits: limits)
-      guard let response = try immediate(request, context) else { return nil }
-      return try ServerCallIO.encode(response)
-    }
+    methods[M.descriptor.path] = Method(
+      descriptor: registered.descriptor, metrics: registered.metrics,
+      immediate: { bytes, context, limits in
+        try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
+      },
+      run: registered.run)
   }
 
   public mutating func registerServerStreaming<M: ProtoMethod>(

@@ -30,11 +30,12 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   /// The call's deadline and its place in the connection's ``DeadlineHeap`` (-1: none).
   var deadline = NIODeadline.distantFuture
   var deadlineSlot = -1
-  /// While the call waits for its request to run its method's immediate path
-  /// (``awaitImmediateRequest()``), when it was counted as started: no task runs until then,
-  /// and the call holds its handler slot and counts in flight.
-  private var awaitingImmediateSince: UInt64?
-  /// When a call whose immediate path left it to the handler was counted as started.
+  /// Whether the call waits for its request to run its method's immediate path
+  /// (``awaitImmediateRequest()``): no task runs until then, and the call holds its handler
+  /// slot and counts in flight.
+  private var awaitsImmediateRequest = false
+  /// When a call that waited for its request was counted as started (its handler, if it runs,
+  /// does not count it again).
   private var startedAt: UInt64?
   /// The trailers of an immediate answer whose response waits for credit or writability: sent
   /// once the response has gone out.
@@ -66,23 +67,23 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   // MARK: Immediate answers (on the event loop)
 
   /// The call's method has an immediate path: instead of starting a task now, wait for the
-  /// request and try the path with it (``receivedImmediateRequest(_:endStream:)``).
+  /// request and try the path with it (``deliver(_:endStream:)``).
   func awaitImmediateRequest() {
-    awaitingImmediateSince = method.metrics?.started() ?? 0
+    awaitsImmediateRequest = true
+    startedAt = method.metrics?.started() ?? 0
   }
 
-  /// Whether the call waits for its request to run its method's immediate path.
-  var awaitsImmediateRequest: Bool { awaitingImmediateSince != nil }
-
-  /// The request of a call that ``awaitImmediateRequest()``: answers it through the method's
-  /// immediate path, or starts the handler's task with it when the path leaves the call to it.
-  func receivedImmediateRequest(_ message: InboundMessage, endStream: Bool) {
-    eventLoop.preconditionInEventLoop()
-    guard let started = awaitingImmediateSince, let immediate = method.immediate else { return }
-    awaitingImmediateSince = nil
-    switch core.runImmediately(immediate, method: method, request: message.bytes, context: context, startedAt: started) {
+  /// A request message for the call: to the handler's stream, or, when the call waits for it,
+  /// through the method's immediate path, which answers it or starts the handler's task with it.
+  func deliver(_ message: InboundMessage, endStream: Bool) {
+    guard awaitsImmediateRequest else {
+      requests.yield(message)
+      if endStream { requests.finish() }
+      return
+    }
+    awaitsImmediateRequest = false
+    switch core.runImmediately(method, request: message.bytes, context: context, startedAt: startedAt ?? 0) {
     case .deferred:
-      startedAt = started
       requests.yield(message)
       if endStream { requests.finish() }
       connection.startHandler(self)
@@ -98,14 +99,12 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
     }
   }
 
-  /// The caller half-closed a call that ``awaitImmediateRequest()`` without sending a request:
-  /// the handler's task runs and answers it as it answers any unary call without one.
-  func receivedNoImmediateRequest() {
-    eventLoop.preconditionInEventLoop()
-    guard let started = awaitingImmediateSince else { return }
-    awaitingImmediateSince = nil
-    startedAt = started
+  /// The caller half-closed its side. A call waiting for its request got none: its handler's
+  /// task runs and answers it as it answers any unary call without one.
+  func deliverHalfClose() {
     requests.finish()
+    guard awaitsImmediateRequest else { return }
+    awaitsImmediateRequest = false
     connection.startHandler(self)
   }
 
@@ -273,11 +272,11 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
     ended = true
     endCode.store((trailers?.code ?? code).rawValue, ordering: .relaxed)
     connection.deadlines.remove(self)
-    if let started = awaitingImmediateSince {
+    if awaitsImmediateRequest {
       // No task will run for it: give back its slot and count it here.
-      awaitingImmediateSince = nil
+      awaitsImmediateRequest = false
       core.handlerSlots.release()
-      core.endedBeforeImmediateRequest(method, code: trailers?.code ?? code, startedAt: started)
+      method.metrics?.finished(trailers?.code ?? code, startedAt: startedAt ?? 0)
     }
     if let trailers {
       connection.writeTrailers(callID: id, trailers)

@@ -289,20 +289,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       core.refuse(error, path: path, callID: callID, peer: peer)
       writeTrailers(callID: callID, Trailers(error))
     case .deliverMessage(let callID, let message, let charge, let endStream):
-      guard let call = calls[callID] else { break }
-      if call.awaitsImmediateRequest {
-        call.receivedImmediateRequest(InboundMessage(bytes: message, charge: charge), endStream: endStream)
-      } else {
-        call.requests.yield(InboundMessage(bytes: message, charge: charge))
-        if endStream { call.requests.finish() }
-      }
+      calls[callID]?.deliver(InboundMessage(bytes: message, charge: charge), endStream: endStream)
     case .deliverHalfClose(let callID):
-      guard let call = calls[callID] else { break }
-      if call.awaitsImmediateRequest {
-        call.receivedNoImmediateRequest()
-      } else {
-        call.requests.finish()
-      }
+      calls[callID]?.deliverHalfClose()
     case .failCall(let callID, let error):
       if let call = calls[callID] {
         call.task?.cancel()

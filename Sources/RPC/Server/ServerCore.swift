@@ -84,33 +84,26 @@ final class ServerCore: Sendable {
   /// it answers, counted in the method's metrics
   /// (the call started at `startedAt`) and mapped to trailers as ``run(_:io:context:startedAt:)``
   /// does.
-  func runImmediately(
-    _ immediate: @Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?,
-    method: RPCRouter.Method, request: ByteBuffer, context: ServerContext, startedAt: UInt64
-  ) -> ImmediateOutcome {
+  func runImmediately(_ method: RPCRouter.Method, request: ByteBuffer, context: ServerContext, startedAt: UInt64)
+    -> ImmediateOutcome
+  {
+    guard let immediate = method.immediate else { return .deferred }
     var context = context
     context.trace = context.trace ?? RPCTrace.incoming(context.metadata)
-    let outcome: ImmediateOutcome
+    let response: ByteBuffer?
+    let trailers: Trailers
     do {
       let answer = try immediatelyIntercepted(from: 0, context) { context in
         try immediate(request, context, decodingLimits)
       }
-      guard let response = answer else { return .deferred }
-      outcome = .answered(response, Self.ok)
+      guard let answer else { return .deferred }
+      (response, trailers) = (answer, Self.ok)
     } catch {
-      outcome = .answered(nil, Self.trailers(for: error, context: context))
+      (response, trailers) = (nil, Self.trailers(for: error, context: context))
     }
-    guard case .answered(_, let trailers) = outcome else { return outcome }
     method.metrics?.finished(trailers.code, startedAt: startedAt)
     Self.logEnd(trailers.code, context: context)
-    return outcome
-  }
-
-  /// A call that waited for its request to run its immediate path ended before it came
-  /// (cancelled, past its deadline, its connection closed): counted as ``run(_:io:context:)``
-  /// counts a handler that never got its request.
-  func endedBeforeImmediateRequest(_ method: RPCRouter.Method, code: RPCStatusCode, startedAt: UInt64) {
-    method.metrics?.finished(code, startedAt: startedAt)
+    return .answered(response, trailers)
   }
 
   private static let ok = Trailers(code: .ok, message: "", details: [], metadata: [:], refused: false)
