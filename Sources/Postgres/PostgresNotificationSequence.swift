@@ -14,7 +14,7 @@ public struct PostgresNotificationSequence: AsyncSequence, Sendable {
 
     /// The next notification, or nil once the sequence has ended.
     public mutating func next() async -> PostgresNotification? {
-      await self.base.next()
+      await self.base.next(isolation: #isolation)
     }
 
     /// The next notification, or nil once the sequence has ended.

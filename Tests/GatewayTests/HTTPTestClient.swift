@@ -95,7 +95,7 @@ struct LineReader {
         if line.isEmpty { continue }
         return line
       }
-      guard let part = try await parts.next() else { return buffered.isEmpty ? nil : buffered }
+      guard let part = try await parts.next(isolation: #isolation) else { return buffered.isEmpty ? nil : buffered }
       buffered += part
     }
   }

@@ -198,7 +198,7 @@ public final class InProcessTransport: ClientTransport {
 
   /// A task for one handler: started at once on this thread (no enqueue) and resumed on the
   /// caller's task executor, if any; no task-local values cross.
-  private static func handlerTask(_ operation: sending @escaping () async -> Void) -> Task<Void, Never> {
+  private static func handlerTask(_ operation: sending @escaping @concurrent () async -> Void) -> Task<Void, Never> {
     let priority = Task.currentPriority
     if #available(macOS 26.4, iOS 26.4, watchOS 26.4, tvOS 26.4, visionOS 26.4, *) {
       let preferred = withUnsafeCurrentTask { $0?.unownedTaskExecutor?.asTaskExecutor() }

@@ -27,7 +27,7 @@ struct InputLines: AsyncSequence, Sendable {
     let onConsumed: @Sendable () -> Void
 
     mutating func next() async throws -> String? {
-      let line = try await inner.next()
+      let line = try await inner.next(isolation: #isolation)
       if line != nil { onConsumed() }
       return line
     }
