@@ -53,12 +53,19 @@ struct CatalogCacheAcrossProcessesTests {
     ).product!
 
     // Prove the reader serves the page from its cache: a change made behind the service's back
-    // (no NOTIFY) stays invisible to it. Until its listener is subscribed it does not cache.
+    // (no NOTIFY) stays invisible to it. Until its listener is subscribed it does not cache, so
+    // an attempt may cache the changed title instead (its listener came up between the two
+    // reads); each attempt therefore starts with an announced change, which makes the reader
+    // forget whatever it cached, and waits until the reader shows it.
     let pool = try PostgresPool(configuration: .init(url: database, maximumConnections: 1))
     let id = product.productId
     #expect(try await eventually {
-      try await pool.query("UPDATE catalog.products SET title = 'Wall Clock' WHERE id = $1::uuid", [id])
-      _ = try await readerCatalog.getProduct(.with { $0.productId = id })
+      try await pool.withTransaction { tx in
+        try await tx.query("UPDATE catalog.products SET title = 'Wall Clock' WHERE id = $1::uuid", [id])
+        try await tx.query("SELECT pg_notify('catalog_products', $1)", [id])
+      }
+      guard try await eventually(within: .seconds(5), { try await readerCatalog.getProduct(.with { $0.productId = id }).product?.title == "Wall Clock" })
+      else { return false }
       try await pool.query("UPDATE catalog.products SET title = 'Changed Behind Its Back' WHERE id = $1::uuid", [id])
       return try await readerCatalog.getProduct(.with { $0.productId = id }).product?.title == "Wall Clock"
     })
