@@ -163,18 +163,21 @@ extension CatalogStore {
       let pageLimit = binder.bind(Int64(limit))
       if criteria.sort == .relevance {
         // Ranking reads every match anyway: read them once, with their sort keys, for the page
-        // and the count both (the count is then exact at any size).
+        // and the count both (the count is then exact at any size). Only the id and the keys are
+        // kept for every match; the page's own columns are read for its rows alone. Keeping every
+        // column (about 250 bytes a match) made a broad query's matches spill out of work_mem
+        // and cost 40% more (docs/PERFORMANCE.md, "The slowest query of the mix").
         pageSQL = """
           WITH m AS MATERIALIZED (
-            SELECT d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, d.rating_average, \
-          d.rating_count, d.in_stock, \(keyColumns)
+            SELECT d.product_id, \(keyColumns)
             FROM catalog.search_documents d
             WHERE \(whereAll)
           )
-          SELECT t.total, h.product_id, h.seller_id, h.seller_name, h.title, h.price_minor, h.currency, h.image_url, \
-          h.rating_average, h.rating_count, h.in_stock, \(position)
+          SELECT t.total, d.product_id, d.seller_id, d.seller_name, d.title, d.price_minor, d.currency, d.image_url, \
+          d.rating_average, d.rating_count, d.in_stock, \(position)
           FROM (SELECT count(*) AS total FROM m) t
           LEFT JOIN LATERAL (SELECT * FROM m WHERE \(keyset(keys.indices.map { "m.k\($0)" })) ORDER BY \(order) LIMIT \(pageLimit)) h ON true
+          LEFT JOIN catalog.search_documents d ON d.product_id = h.product_id
           ORDER BY \(order)
           """
       } else {
