@@ -166,6 +166,19 @@ struct SearchTests {
       #expect(facets.priceBuckets.reduce(0) { $0 + $1.count } == 2)
       #expect(facets.ratingBuckets.map(\.minRating) == [4, 3, 2, 1])
 
+      // A name asked for twice gets the same values in both places, each name its own filters.
+      let twice = try #require(try await h.search {
+        $0.categoryIds = [f.electronics.categoryId]
+        $0.attributeFilters = [.with { $0.name = "color"; $0.values = ["black", "RED"] }]
+        $0.inStockOnly = true
+        $0.includeFacets = true
+        $0.facetAttributeNames = ["color", "brand", "COLOR"]
+      }.facets)
+      #expect(twice.attributes.map(\.name) == ["color", "brand", "color"])
+      #expect(twice.attributes[0].values == facets.attributes[1].values)
+      #expect(twice.attributes[2].values == facets.attributes[1].values)
+      #expect(twice.attributes[1].values == facets.attributes[0].values)
+
       // Price range and seller filters.
       let cheap = try await h.search {
         $0.priceRange = .with {

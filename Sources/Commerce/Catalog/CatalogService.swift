@@ -649,12 +649,16 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol, RPCServ
       case "rating": if let minimum = Int32(row.key) { ratings[minimum] = row.count }
       case "in_stock": facets.inStockCount = row.count
       default:
-        if row.kind.hasPrefix("attribute:"), let index = Int(row.kind.dropFirst("attribute:".count)), attributes.indices.contains(index) {
-          attributes[index].values.append(.with {
-            $0.value = row.label
-            $0.label = row.label
-            $0.count = row.count
-          })
+        // A name asked for twice gets its values twice.
+        if row.kind.hasPrefix("attribute=") {
+          let name = row.kind.dropFirst("attribute=".count)
+          for index in attributes.indices where attributes[index].name == name {
+            attributes[index].values.append(.with {
+              $0.value = row.label
+              $0.label = row.label
+              $0.count = row.count
+            })
+          }
         }
       }
     }

@@ -56,7 +56,7 @@ extension CatalogStore {
       }
     }
 
-    /// One facet count: kind "category", "price", "rating", "attribute:<index>" or "in_stock".
+    /// One facet count: kind "category", "price", "rating", "attribute=<name>" or "in_stock".
     struct FacetRow: Sendable, Hashable {
       var kind: String
       var key: String
@@ -240,14 +240,27 @@ extension CatalogStore {
         """,
         "(SELECT 'in_stock', '', '', count(*) FROM base WHERE \(allBut("s_ok")) AND in_stock)",
       ]
-      for (index, name) in criteria.facetAttributeNames.enumerated() {
-        let prefix = facetBinder.bind(name + "=")
+      // Every requested attribute's values in one pass over the matches' labels ("name=Value"),
+      // each name under every filter but its own, the top 50 of each; kind "attribute=<name>".
+      // (One pass per name read every match's labels once per name: twice the time for two.)
+      let names = Array(Set(criteria.facetAttributeNames)).sorted()
+      if !names.isEmpty {
+        let conditions = names.map { allBut("", attribute: $0) }
+        let condition =
+          Set(conditions).count == 1
+          ? conditions[0]
+          : "CASE split_part(l, '=', 1) "
+            + zip(names, conditions).map { "WHEN \(facetBinder.bind($0)) THEN \($1)" }.joined(separator: " ") + " END"
         parts.append(
           """
-          (SELECT 'attribute:\(index)', lower(substr(l, char_length(\(prefix)) + 1)), min(substr(l, char_length(\(prefix)) + 1)), count(*)
-           FROM base, unnest(base.attribute_labels) AS l
-           WHERE left(l, char_length(\(prefix))) = \(prefix) AND \(allBut("", attribute: name))
-           GROUP BY 2 ORDER BY count(*) DESC, 2 LIMIT 50)
+          (SELECT 'attribute=' || n, k, label, c FROM (
+             SELECT n, lower(v) AS k, min(v) AS label, count(*) AS c,
+               row_number() OVER (PARTITION BY n ORDER BY count(*) DESC, lower(v)) AS r
+             FROM (SELECT split_part(l, '=', 1) AS n, substr(l, strpos(l, '=') + 1) AS v
+                   FROM base, unnest(base.attribute_labels) AS l
+                   WHERE split_part(l, '=', 1) = ANY(\(facetBinder.bind(names))::text[]) AND \(condition)) a
+             GROUP BY n, lower(v)) g
+           WHERE r <= 50 ORDER BY n, r)
           """)
       }
       facetSQL = """
