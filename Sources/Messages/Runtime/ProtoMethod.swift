@@ -62,53 +62,49 @@ public struct ProtoAccessRule: Hashable, Sendable {
 /// Its fields live in one immutable object, so that a copy (every call carries its method) is
 /// one reference, not one per string; setting `access` makes a new one.
 public struct ProtoMethodDescriptor: Hashable, Sendable {
+  /// The declared fields: equality and hashing are theirs.
+  private struct Fields: Hashable, Sendable {
+    var service: String
+    var method: String
+    var kind: ProtoCallKind
+    var inputType: String
+    var outputType: String
+    var idempotency: ProtoIdempotency
+    var access: ProtoAccessRule?
+  }
+
   private final class Storage: Sendable {
-    let service: String
-    let method: String
-    let kind: ProtoCallKind
-    let inputType: String
-    let outputType: String
-    let idempotency: ProtoIdempotency
-    let access: ProtoAccessRule?
+    let fields: Fields
     let path: String
 
-    init(
-      service: String, method: String, kind: ProtoCallKind, inputType: String, outputType: String,
-      idempotency: ProtoIdempotency, access: ProtoAccessRule?
-    ) {
-      self.service = service
-      self.method = method
-      self.kind = kind
-      self.inputType = inputType
-      self.outputType = outputType
-      self.idempotency = idempotency
-      self.access = access
-      self.path = "/\(service)/\(method)"
+    init(_ fields: Fields) {
+      self.fields = fields
+      self.path = "/\(fields.service)/\(fields.method)"
     }
   }
 
   private var storage: Storage
 
   /// The service's fully qualified name, for example `emporium.rpc.v1.EchoService`.
-  public var service: String { storage.service }
+  public var service: String { storage.fields.service }
   /// The method's name, for example `Echo`.
-  public var method: String { storage.method }
+  public var method: String { storage.fields.method }
   /// Whether requests and responses stream.
-  public var kind: ProtoCallKind { storage.kind }
+  public var kind: ProtoCallKind { storage.fields.kind }
   /// The request message's fully qualified name.
-  public var inputType: String { storage.inputType }
+  public var inputType: String { storage.fields.inputType }
   /// The response message's fully qualified name.
-  public var outputType: String { storage.outputType }
+  public var outputType: String { storage.fields.outputType }
   /// What calling it twice does.
-  public var idempotency: ProtoIdempotency { storage.idempotency }
+  public var idempotency: ProtoIdempotency { storage.fields.idempotency }
   /// Who may call it; nil when its proto declares no rule (the runtime's own services). Settable
   /// (a benchmark gives a runtime method a rule).
   public var access: ProtoAccessRule? {
-    get { storage.access }
+    get { storage.fields.access }
     set {
-      storage = Storage(
-        service: service, method: method, kind: kind, inputType: inputType, outputType: outputType,
-        idempotency: idempotency, access: newValue)
+      var fields = storage.fields
+      fields.access = newValue
+      storage = Storage(fields)
     }
   }
 
@@ -121,25 +117,17 @@ public struct ProtoMethodDescriptor: Hashable, Sendable {
     idempotency: ProtoIdempotency = .unknown, access: ProtoAccessRule? = nil
   ) {
     storage = Storage(
-      service: service, method: method, kind: kind, inputType: inputType, outputType: outputType,
-      idempotency: idempotency, access: access)
+      Fields(
+        service: service, method: method, kind: kind, inputType: inputType, outputType: outputType,
+        idempotency: idempotency, access: access))
   }
 
   public static func == (lhs: Self, rhs: Self) -> Bool {
-    lhs.storage === rhs.storage
-      || (lhs.service == rhs.service && lhs.method == rhs.method && lhs.kind == rhs.kind
-        && lhs.inputType == rhs.inputType && lhs.outputType == rhs.outputType && lhs.idempotency == rhs.idempotency
-        && lhs.access == rhs.access)
+    lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
   }
 
   public func hash(into hasher: inout Hasher) {
-    hasher.combine(service)
-    hasher.combine(method)
-    hasher.combine(kind)
-    hasher.combine(inputType)
-    hasher.combine(outputType)
-    hasher.combine(idempotency)
-    hasher.combine(access)
+    hasher.combine(storage.fields)
   }
 }
 

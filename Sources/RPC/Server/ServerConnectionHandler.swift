@@ -349,7 +349,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       deadlines.insert(call)
       armDeadlineTimer()
     }
-    if method.immediate != nil, core.runsImmediatePaths {
+    if method.immediate != nil, core.configuration.immediateHandlers {
       call.awaitImmediateRequest()
     } else {
       startHandler(call)

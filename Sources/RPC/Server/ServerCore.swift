@@ -16,15 +16,12 @@ final class ServerCore: Sendable {
   let decodingLimits: ProtoDecodingLimits
   let handlerSlots: Slots
   let connections = ConnectionSet()
-  /// Whether unary methods' immediate paths run (``RPCServer/Configuration/immediateHandlers``).
-  let runsImmediatePaths: Bool
 
   let metrics: ServerMetrics
 
   init(configuration: RPCServer.Configuration, router: RPCRouter, interceptors: [any ServerInterceptor], logger: Logger) {
     self.configuration = configuration
     self.interceptors = interceptors
-    self.runsImmediatePaths = configuration.immediateHandlers
     self.logger = logger
     self.decodingLimits = configuration.decodingLimits
     self.handlerSlots = Slots(limit: configuration.maxRunningHandlers)
