@@ -134,6 +134,7 @@ let package = Package(
     .executableTarget(
       name: "StorefrontBench",
       dependencies: [
+        "BenchSupport",
         .product(name: "RPC", package: "emporium"),
         .product(name: "Messages", package: "emporium"),
         .product(name: "CommerceAPI", package: "emporium"),

@@ -306,7 +306,7 @@ struct CheckoutBench: AsyncParsableCommand {
             do {
               try await call(index)
               let elapsed = ContinuousClock.now - start
-              _ = histogram.record(max(1, UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)))
+              _ = histogram.record(max(1, UInt64(elapsed.wholeMicroseconds)))
             } catch {
               errors += 1
             }

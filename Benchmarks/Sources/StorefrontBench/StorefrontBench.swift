@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchSupport
 import CommerceAPI
 import CommerceCatalog
 import CommerceKit
@@ -134,7 +135,7 @@ struct StorefrontBench: AsyncParsableCommand {
           let started = ContinuousClock.now
           _ = try await uncached.catalog.searchProducts(request)
           let elapsed = ContinuousClock.now - started
-          samples.append(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+          samples.append(elapsed.wholeMicroseconds)
         }
         timings.append((samples.sorted()[1], kind, request))
       }
@@ -362,7 +363,7 @@ enum Phase: Sendable {
             do {
               let kind = try await call(index)
               let elapsed = ContinuousClock.now - start
-              let micros = UInt64(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+              let micros = UInt64(elapsed.wholeMicroseconds)
               _ = result.byKind[kind, default: Phase.histogram()].record(max(1, micros))
             } catch {
               result.errors += 1
