@@ -957,9 +957,11 @@ let package = Package(
     .testTarget(
       name: "loadgenTests",
       dependencies: [
-        "loadgen", "LoadCore", "CommerceTestSupport", "EmporiumApp", "EmporiumSeed", "Postgres", "RPC", "RPCTestSupport",
+        "loadgen", "LoadCore", "CommerceTestSupport", "EmporiumApp", "EmporiumSeed", "Messages", "Postgres", "RPC",
+        "RPCTestSupport", "TestSupport",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       swiftSettings: defaultSwiftSettings

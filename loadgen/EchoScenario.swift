@@ -35,6 +35,26 @@ struct EchoScenario: OneCallScenario {
     if response.payload.count != payload.count { throw LoadFailure("BAD_RESPONSE", "echo returned another payload") }
   }
 
+  /// The `prebuilt` call path's call: the same request, deadline and check of the response.
+  var prebuilt: PrebuiltCall? {
+    let expected = payload.count
+    return PrebuiltCall(
+      call: PrebuiltUnaryCall(
+        path: RpcV1.EchoService.Echo.descriptor.path, timeoutMicroseconds: options.timeout.map(Self.microseconds),
+        request: encodedRequest),
+      timeout: options.timeout,
+      check: { bytes in
+        // The response's payload field (2), read off the wire: the message is not decoded.
+        bytes.withUnsafeReadableBytes { (try? ProtoWireScan.lengthOfField(2, in: $0)) == expected }
+      })
+  }
+
+  /// A deadline as the call's HEADERS carry it: whole microseconds, at least 1.
+  private static func microseconds(_ duration: Duration) -> UInt64 {
+    let (seconds, attoseconds) = duration.components
+    return UInt64(max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+  }
+
   /// The loop engine's journey: the same call, started on the connection's event loop, with
   /// the request encoded once for the run.
   func start(_ journey: LoopJourney, on connection: RPCConnection) {

@@ -15,6 +15,19 @@ enum EngineChoice: String, CaseIterable, ExpressibleByArgument {
   case loop
 }
 
+/// How the loop engine makes its calls (`--call-path`; docs/LOADGEN.md, "Call paths").
+enum CallPath: String, CaseIterable, ExpressibleByArgument {
+  /// `prebuilt` when the scenario sends the same request every time, else `client`.
+  case auto
+  /// Each call's frames copied from ones built once, on a connection of loadgen's own
+  /// (``PrebuiltCallConnection``): the server's work per call is the same, loadgen's smaller.
+  /// Uncompressed.
+  case prebuilt
+  /// Each call through the RPC client's connection (`RPCConnection.startUnary`), as one
+  /// service calls another.
+  case client
+}
+
 /// A scenario whose journey is one unary call, which can run on the loop engine: the journey
 /// starts its call on a connection's event loop and finishes from the call's completion.
 protocol OneCallScenario: Scenario {
@@ -23,6 +36,16 @@ protocol OneCallScenario: Scenario {
   /// Starts the journey's call on `connection` (on its event loop); its completion finishes
   /// `journey` with the call's status.
   func start(_ journey: LoopJourney, on connection: RPCConnection)
+  /// The call as the `prebuilt` path sends it, when every journey sends the same request.
+  var prebuilt: PrebuiltCall? { get }
+}
+
+/// A one-call scenario's call for the `prebuilt` path: its frames, its deadline, and the check
+/// its response message must pass (a response that fails it is recorded as BAD_RESPONSE).
+struct PrebuiltCall: Sendable {
+  let call: PrebuiltUnaryCall
+  let timeout: Duration?
+  let check: @Sendable (ByteBuffer) -> Bool
 }
 
 extension OneCallScenario {
@@ -52,43 +75,92 @@ struct NIOLoadLoop: LoadLoop {
 /// The loop engine's connections: `count` connections to the target, all on one event loop of
 /// their own, which also runs the engine. Arrival n goes to connection n mod count.
 final class LoopConnections: Sendable {
+  /// The connections, of the call path they serve.
+  enum Connections: Sendable {
+    case client([RPCConnection])
+    case prebuilt([PrebuiltCallConnection])
+  }
+
   let group: MultiThreadedEventLoopGroup
-  let connections: [RPCConnection]
+  let connections: Connections
 
-  var loop: NIOLoadLoop { NIOLoadLoop(eventLoop: connections[0].eventLoop) }
+  var loop: NIOLoadLoop { NIOLoadLoop(eventLoop: group.any()) }
 
-  private init(group: MultiThreadedEventLoopGroup, connections: [RPCConnection]) {
+  /// The call path the connections serve.
+  var callPath: CallPath {
+    switch connections {
+    case .client: .client
+    case .prebuilt: .prebuilt
+    }
+  }
+
+  private init(group: MultiThreadedEventLoopGroup, connections: Connections) {
     self.group = group
     self.connections = connections
   }
 
-  static func connect(host: String, port: Int, count: Int, configuration: RPCConnection.Configuration) async throws
-    -> LoopConnections
-  {
+  /// Connects for `scenario` on `path` (`auto`: prebuilt when the scenario has a prebuilt call).
+  static func connect(
+    host: String, port: Int, count: Int, configuration: RPCConnection.Configuration, scenario: any OneCallScenario,
+    path: CallPath
+  ) async throws -> LoopConnections {
+    let prebuilt = scenario.prebuilt
+    if path == .prebuilt, prebuilt == nil {
+      throw ValidationError("--call-path prebuilt needs a scenario that sends the same request every time; \(scenario.name) does not")
+    }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    var connections: [RPCConnection] = []
+    let eventLoop = group.any()
     do {
-      for _ in 0..<max(1, count) {
-        connections.append(try await RPCConnection.connect(host: host, port: port, configuration: configuration, group: group))
+      if path != .client, let prebuilt {
+        var connections: [PrebuiltCallConnection] = []
+        do {
+          for _ in 0..<max(1, count) {
+            connections.append(
+              try await PrebuiltCallConnection.connect(
+                host: host, port: port, on: eventLoop, call: prebuilt.call, timeout: prebuilt.timeout,
+                connectTimeout: configuration.connectTimeout, check: prebuilt.check))
+          }
+        } catch {
+          for connection in connections { await connection.close() }
+          throw error
+        }
+        return LoopConnections(group: group, connections: .prebuilt(connections))
       }
+      var connections: [RPCConnection] = []
+      do {
+        for _ in 0..<max(1, count) {
+          connections.append(try await RPCConnection.connect(host: host, port: port, configuration: configuration, group: group))
+        }
+      } catch {
+        for connection in connections { await connection.close() }
+        throw error
+      }
+      return LoopConnections(group: group, connections: .client(connections))
     } catch {
-      for connection in connections { await connection.close() }
       try? await group.shutdownGracefully()
       throw error
     }
-    return LoopConnections(group: group, connections: connections)
   }
 
   /// Runs `scenario` under `engine` (whose configuration says the model).
   func measure(_ scenario: any OneCallScenario, engine: LoadEngine) async -> LoadResult {
-    let connections = self.connections
-    return await engine.run(journey: scenario.name, step: scenario.step, on: loop) { journey in
-      scenario.start(journey, on: connections[Int(journey.sequence % UInt64(connections.count))])
+    switch connections {
+    case .client(let connections):
+      return await engine.run(journey: scenario.name, step: scenario.step, on: loop) { journey in
+        scenario.start(journey, on: connections[Int(journey.sequence % UInt64(connections.count))])
+      }
+    case .prebuilt(let connections):
+      return await engine.run(journey: scenario.name, step: scenario.step, on: loop) { journey in
+        connections[Int(journey.sequence % UInt64(connections.count))].start(journey)
+      }
     }
   }
 
   func close() async {
-    for connection in connections { await connection.close() }
+    switch connections {
+    case .client(let connections): for connection in connections { await connection.close() }
+    case .prebuilt(let connections): for connection in connections { await connection.close() }
+    }
     try? await group.shutdownGracefully()
   }
 }

@@ -53,7 +53,8 @@ struct PreparedScenario: Sendable {
         options.engine == .tasks || oneCall == nil
         ? nil
         : try await LoopConnections.connect(
-          host: host, port: port, count: options.connections, configuration: poolConfiguration.connection)
+          host: host, port: port, count: options.connections, configuration: poolConfiguration.connection,
+          scenario: oneCall!, path: options.callPath)
       return PreparedScenario(
         scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
         target: options.target, loopConnections: loopConnections)

@@ -108,6 +108,7 @@ struct RunCommand: AsyncParsableCommand {
       options: ["command": CommandLine.arguments.dropFirst().joined(separator: " ")])
     report.run.shard = sharding.shard
     report.run.engine = prepared.loopConnections == nil ? "tasks" : "loop"
+    report.run.callPath = prepared.loopConnections?.callPath.rawValue
     print(report.text(), terminator: "")
     try ReportFiles.write(report, json: output.json, html: html, csv: csv)
     if let invariantReport { print(invariantReport.text(), terminator: "") }

@@ -24,12 +24,21 @@ struct ScenarioOptions: ParsableArguments {
       Engine: auto (loop for echo, tasks for the rest), tasks (a Swift task per journey), or loop \
       (one event loop, no task per journey; scenarios of one call per journey only).
       """) var engine: EngineChoice = .auto
+  @Option(
+    help: """
+      Loop engine: how calls are made. auto (prebuilt when every journey sends the same \
+      request), prebuilt (frames built once, copied per call with its id; uncompressed), or \
+      client (each call through the RPC client's connection).
+      """) var callPath: CallPath = .auto
 
   func validate() throws {
     if payload < 0 { throw ValidationError("--payload is a number of bytes, at least 0") }
     if engine == .loop, !Scenarios.oneCall.contains(scenario) {
       throw ValidationError(
         "--engine loop runs scenarios of one call per journey (\(Scenarios.oneCall.joined(separator: ", "))), not \(scenario)")
+    }
+    if callPath != .auto, engine == .tasks || !Scenarios.oneCall.contains(scenario) {
+      throw ValidationError("--call-path applies to the loop engine, which runs \(Scenarios.oneCall.joined(separator: ", "))")
     }
   }
 

@@ -20,6 +20,10 @@ public final class LoadRecorder: Sendable {
     /// Operation names in the order this shard first saw them (steps in journey order).
     var order: [String] = []
     var seen: Set<String> = []
+    /// The last few keys recorded and their entries' indices: a journey of one call records
+    /// the same two keys every time, and comparing short strings is cheaper than hashing them.
+    /// Emptied whenever an entry is added (which may move the others).
+    var recent: [(key: OperationKey, index: Dictionary<OperationKey, Entry>.Index)] = []
   }
 
   final class Shard: Sendable {
@@ -50,12 +54,17 @@ public final class LoadRecorder: Sendable {
     _ state: inout ShardState, key: OperationKey, corrected: UInt64, uncorrected: UInt64, measured: Bool
   ) {
     let index: Dictionary<OperationKey, Entry>.Index
-    if let known = state.entries.index(forKey: key) {
+    if let cached = state.recent.first(where: { $0.key == key }) {
+      index = cached.index
+    } else if let known = state.entries.index(forKey: key) {
       index = known
+      if state.recent.count == 4 { state.recent.removeFirst() }
+      state.recent.append((key, known))
     } else {
       if state.seen.insert(key.operation).inserted { state.order.append(key.operation) }
       state.entries[key] = Entry()
       index = state.entries.index(forKey: key)!
+      state.recent.removeAll(keepingCapacity: true)
     }
     state.entries.values[index].interval.recordNanoseconds(corrected)
     if measured {

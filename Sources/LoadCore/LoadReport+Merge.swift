@@ -85,6 +85,8 @@ extension LoadReport {
     run.interrupted = reports.contains { $0.run.interrupted }
     // One engine when every part ran on it; "tasks, loop" when they differed.
     run.engine = unique(reports.map { $0.run.engine ?? "tasks" }).joined(separator: ", ")
+    let callPaths = unique(reports.compactMap(\.run.callPath))
+    run.callPath = callPaths.isEmpty ? nil : callPaths.joined(separator: ", ")
     run.startEpochSeconds = base
     run.startTime = reports[epochs.firstIndex(of: base) ?? 0].run.startTime
     run.options = options

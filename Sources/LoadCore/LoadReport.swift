@@ -46,6 +46,9 @@ public struct LoadReport: Sendable, Codable {
     /// Which engine ran the journeys: "tasks" or "loop" (absent in reports from before there
     /// were two; they all ran on tasks).
     public var engine: String?
+    /// How the loop engine made its calls: "prebuilt" or "client" (docs/LOADGEN.md, "Call
+    /// paths"); absent for the task engine and in reports from before there were two.
+    public var callPath: String?
   }
 
   /// One input of a merged report: where and when it ran, and its shard.
@@ -187,7 +190,7 @@ public struct LoadReport: Sendable, Codable {
       if let rampTo = run.rampTo { rates += String(format: " -> %g/s", rampTo) }
       model = "open, \(rates) \(run.arrivals ?? ""), at most \(run.maxInFlight ?? 0) in flight"
     }
-    out += "loadgen \(run.scenario) -> \(run.target): \(model)\(run.engine.map { ", \($0) engine" } ?? ""); "
+    out += "loadgen \(run.scenario) -> \(run.target): \(model)\(run.engine.map { ", \($0) engine" } ?? "")\(run.callPath.map { " (\($0) calls)" } ?? ""); "
     out += String(format: "%.0f s measured after %.0f s warm-up\n", run.measuredSeconds, run.warmupSeconds)
     if let line = provenance { out += line + "\n" }
     if run.interrupted {

@@ -39,6 +39,9 @@ public struct LoopJourney: Sendable {
 /// next completion, or a 0.5 ms poll, until it is `maxQueueDelay` late and dropped.
 /// Closed model: each user starts its next journey from its last one's completion (after the
 /// think time, on a timer).
+///
+/// The hot properties skip the runtime's dynamic exclusivity checks (`@exclusivity(unchecked)`):
+/// they are touched on the loop only, and no access is held across a call out of the driver.
 final class LoopDriver: @unchecked Sendable {
   private let loop: any LoadLoop
   private let model: LoadModel
@@ -49,24 +52,24 @@ final class LoopDriver: @unchecked Sendable {
   private let stepOperation: String
 
   private var schedule: ArrivalSchedule?
-  private var admission: OpenLoopAdmission?
+  @exclusivity(unchecked) private var admission: OpenLoopAdmission?
   private var maxQueueDelay: UInt64 = 0
   private var quantum: UInt64 = 0
   /// The next arrival's intended time, once taken from the schedule; whether it was offered.
-  private var pending: (intended: UInt64, offered: Bool)?
-  private var sequence: UInt64 = 0
+  @exclusivity(unchecked) private var pending: (intended: UInt64, offered: Bool)?
+  @exclusivity(unchecked) private var sequence: UInt64 = 0
   /// The earliest armed timer's deadline (later timers may fire too: a tick is idempotent).
-  private var armedFor: UInt64?
-  private var waitingForSlot = false
+  @exclusivity(unchecked) private var armedFor: UInt64?
+  @exclusivity(unchecked) private var waitingForSlot = false
   private var dispatching = true
-  private var inFlight = 0
+  @exclusivity(unchecked) private var inFlight = 0
   private var stopped = false
   private var done: CheckedContinuation<Void, Never>?
 
   // Closed model.
   private var users = 0
   private var think: UInt64 = 0
-  private var iterations: [UInt64] = []
+  @exclusivity(unchecked) private var iterations: [UInt64] = []
   /// Users between a journey and their next, on a think-time timer.
   private var thinking = 0
 

@@ -42,6 +42,23 @@ import Testing
     }
   }
 
+  /// A shard remembers its last few keys' entries; new keys arriving between them (and growing
+  /// the shard's table) must not send a sample to another key's entry.
+  @Test func samplesLandUnderTheirKeysWhileNewKeysArrive() {
+    let recorder = LoadRecorder(shards: 1)
+    var reference: [OperationKey: LatencyPair] = [:]
+    let hot = [OperationKey(operation: "echo", status: "OK"), OperationKey(operation: "echo.echo", status: "OK")]
+    for i in 0..<2_000 {
+      // The two hot keys alternate, as a journey of one call records them, and every tenth
+      // sample brings a key never seen before.
+      let key = i % 10 == 9 ? OperationKey(operation: "echo", status: "STATUS_\(i)") : hot[i % 2]
+      let latency = UInt64(1_000 + i * 997 % 5_000_000)
+      recorder.record(worker: 0, key: key, corrected: latency, uncorrected: latency, measured: true)
+      reference[key, default: LatencyPair()].record(corrected: latency, uncorrected: latency)
+    }
+    #expect(recorder.totals() == reference)
+  }
+
   @Test func intervalsHoldEachSampleOnceAndTotalsOnlyTheMeasured() {
     let recorder = LoadRecorder(shards: 2)
     let key = OperationKey(operation: "echo", status: "OK")

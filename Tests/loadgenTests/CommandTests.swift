@@ -93,16 +93,17 @@ import Testing
     #expect(report.points.allSatisfy { $0.fitted != nil })
   }
 
-  /// The same seeded open run on each engine: the schedule is the same, so the arrivals are;
-  /// each engine sends every one, and records the journey and its call once per send.
-  @Test(arguments: [EngineChoice.tasks, .loop])
-  func echoRunsOnEitherEngine(engine: EngineChoice) async throws {
-    let json = temporaryFile("run-\(engine).json")
+  /// The same seeded open run on each engine and each of the loop engine's call paths: the
+  /// schedule is the same, so the arrivals are; each sends every one, and records the journey
+  /// and its call once per send.
+  @Test(arguments: [(EngineChoice.tasks, CallPath.auto), (.loop, .auto), (.loop, .client)])
+  func echoRunsOnEitherEngine(engine: EngineChoice, callPath: CallPath) async throws {
+    let json = temporaryFile("run-\(engine)-\(callPath).json")
     try await withServer { _, port in
       let command = try RunCommand.parse([
         "--scenario", "echo", "--target", "127.0.0.1:\(port)", "--rate", "200", "--arrivals", "poisson", "--seed", "7",
         "--duration", "1s", "--warmup", "0s", "--engine", engine.rawValue, "--connections", "2", "--quiet", "--json",
-        json,
+        json, "--call-path", callPath.rawValue,
       ])
       try await command.run()
     }
@@ -120,7 +121,10 @@ import Testing
     #expect(journeys.errors == 0)
     #expect(journeys.corrected.p50 >= journeys.uncorrected.p50)
     #expect(report.run.engine == engine.rawValue)
-    #expect(report.text().contains(", \(engine.rawValue) engine; "))
+    // The loop engine prebuilds echo's call unless told to go through the client.
+    let path: String? = engine == .tasks ? nil : callPath == .client ? "client" : "prebuilt"
+    #expect(report.run.callPath == path)
+    #expect(report.text().contains(", \(engine.rawValue) engine\(path.map { " (\($0) calls)" } ?? ""); "))
   }
 
   @Test func optionsAreValidated() throws {
@@ -137,5 +141,10 @@ import Testing
     #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "mix", "--users", "1", "--engine", "loop"]) }
     let echo = try RunCommand.parse(["--scenario", "echo", "--users", "1", "--engine", "loop"])
     #expect(echo.scenarioOptions.engine == .loop)
+    // Call paths are the loop engine's.
+    #expect(throws: (any Error).self) {
+      try RunCommand.parse(["--scenario", "echo", "--users", "1", "--engine", "tasks", "--call-path", "prebuilt"])
+    }
+    #expect(throws: (any Error).self) { try RunCommand.parse(["--scenario", "checkout", "--users", "1", "--call-path", "client"]) }
   }
 }
