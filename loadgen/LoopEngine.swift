@@ -73,7 +73,9 @@ struct NIOLoadLoop: LoadLoop {
 }
 
 /// The loop engine's connections: `count` connections to the target, all on one event loop of
-/// their own, which also runs the engine. Arrival n goes to connection n mod count.
+/// their own, which also runs the engine. A journey takes connection `lane` mod count
+/// (``LoopJourney/lane``): the arrivals of one open-model wake-up share one, as do one
+/// closed-model user's journeys, and over the run every connection takes its share.
 final class LoopConnections: Sendable {
   /// The connections, of the call path they serve.
   enum Connections: Sendable {
@@ -147,11 +149,11 @@ final class LoopConnections: Sendable {
     switch connections {
     case .client(let connections):
       return await engine.run(journey: scenario.name, step: scenario.step, on: loop) { journey in
-        scenario.start(journey, on: connections[Int(journey.sequence % UInt64(connections.count))])
+        scenario.start(journey, on: connections[Int(journey.lane % UInt64(connections.count))])
       }
     case .prebuilt(let connections):
       return await engine.run(journey: scenario.name, step: scenario.step, on: loop) { journey in
-        connections[Int(journey.sequence % UInt64(connections.count))].start(journey)
+        connections[Int(journey.lane % UInt64(connections.count))].start(journey)
       }
     }
   }

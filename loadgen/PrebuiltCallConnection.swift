@@ -18,9 +18,10 @@ import RPC
 /// Deadlines: every call carries the scenario's timeout, which the server enforces; this side
 /// gives up on a call (CANCEL, DEADLINE_EXCEEDED) no earlier than its timeout after it was sent
 /// and at most an eighth of it later, from a timer that counts periods, so no clock is read
-/// per call. A call past the server's concurrent-call limit fails at once with
-/// RESOURCE_EXHAUSTED; GOAWAY fails the calls the server will not process, and a closed
-/// connection all of them, with UNAVAILABLE. Every method runs on the connection's event loop.
+/// per call. Calls go out as the RPC client sends them, whatever the number in flight: the server
+/// counts what it has open and refuses calls past its limit (RESOURCE_EXHAUSTED), where a count
+/// kept here would also hold the calls still in the sockets' buffers. GOAWAY fails the calls the
+/// server will not process, and a closed connection all of them, with UNAVAILABLE. Every method runs on the connection's event loop.
 final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   // @unchecked Sendable and @exclusivity(unchecked): everything runs on the event loop, and no
   // access to a property is held across a call that could touch it again (a journey's
@@ -66,8 +67,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   @exclusivity(unchecked) private var nextCallID: UInt32 = 1
   /// No call below this id is open.
   @exclusivity(unchecked) private var oldest: UInt32 = 1
-  @exclusivity(unchecked) private(set) var openCalls = 0
-  private var limit = 0
   @exclusivity(unchecked) private var periods: UInt64 = 0
   private var timer: RepeatedTask?
   /// Why no new call may start (GOAWAY, the connection closed); nil while they may.
@@ -151,10 +150,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       finishLater(journey, status: Self.unavailable)
       return
     }
-    guard openCalls < limit else {
-      finishLater(journey, status: RPCStatusCode.resourceExhausted.name)
-      return
-    }
     let id = nextCallID
     guard id < UInt32.max else {
       closedReason = "the connection's call ids are used up"
@@ -164,7 +159,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
     nextCallID = id + 1
     if slots[Int(id) & mask].callID != 0 { grow() }
     slots[Int(id) & mask] = Slot(callID: id, journey: journey, sentPeriod: periods)
-    openCalls += 1
     call.write(callID: id, into: &batch)
     scheduleFlush()
   }
@@ -191,7 +185,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
     guard slots[index].callID == id, let journey = slots[index].journey else { return }
     let responseOK = slots[index].responseOK
     slots[index] = Slot()
-    openCalls -= 1
     advanceOldest()
     let status: String
     if code == 0 {
@@ -237,7 +230,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       guard periods - slots[index].sentPeriod >= overduePeriods else { break }
       let journey = slots[index].journey!
       slots[index] = Slot()
-      openCalls -= 1
       PrebuiltUnaryCall.cancelAtDeadline(callID: oldest, into: &batch)
       cancelled = true
       oldest += 1
@@ -254,7 +246,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       let index = Int(id) & mask
       if slots[index].callID == id, let journey = slots[index].journey {
         slots[index] = Slot()
-        openCalls -= 1
         journey.finish(status: Self.unavailable)
       }
       id += 1
@@ -325,7 +316,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
         throw PrebuiltCallError("the server chose compression the connection did not offer")
       }
       if let reason = call.unsuitability(for: server) { throw PrebuiltCallError(reason) }
-      limit = Int(server.maxConcurrentCalls)
       handshakeDone = true
       PrebuiltUnaryCall.settingsAck(into: &batch)
       if let period {

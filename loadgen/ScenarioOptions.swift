@@ -69,9 +69,10 @@ struct OpenModelOptions: ParsableArguments {
   @Option(help: "Open model: seed of the Poisson arrivals.") var seed: UInt64 = 1
   @Option(
     help: """
-      Open model: wake at most once per this long and send every arrival due by then (e.g. 100us); \
-      0: at each arrival's time. Helps at the highest rates; latency still counts from the intended time.
-      """) var sendQuantum = "0s"
+      Open model: wake at most once per this long and send every arrival due by then; 0: at each \
+      arrival's time. Arrivals further apart are sent at their own times; latency counts from the \
+      intended time either way.
+      """) var sendQuantum = "100us"
 
   func validate() throws {
     if ArrivalSchedule.Spacing(rawValue: arrivals) == nil { throw ValidationError("--arrivals is poisson or uniform") }

@@ -16,6 +16,12 @@ public struct LoopJourney: Sendable {
   public let sequence: UInt64
   /// When the journey was meant to start, in the clock's nanoseconds.
   public let intendedStart: UInt64
+  /// Which of several connections the journey's call should take, modulo their count: the
+  /// same for every arrival one wake-up of the open model sends, and for every journey of one
+  /// closed-model user. Calls that go out together then share a connection, so their requests
+  /// leave in one write and their answers come back in one read, on either side, instead of one
+  /// per connection.
+  public let lane: UInt64
   let sent: UInt64
   let user: Int
   let driver: LoopDriver
@@ -58,6 +64,8 @@ final class LoopDriver: @unchecked Sendable {
   /// The next arrival's intended time, once taken from the schedule; whether it was offered.
   @exclusivity(unchecked) private var pending: (intended: UInt64, offered: Bool)?
   @exclusivity(unchecked) private var sequence: UInt64 = 0
+  /// The open model's wake-ups so far: the lane of the arrivals each sends.
+  @exclusivity(unchecked) private var wakeUps: UInt64 = 0
   /// The earliest armed timer's deadline (later timers may fire too: a tick is idempotent).
   @exclusivity(unchecked) private var armedFor: UInt64?
   @exclusivity(unchecked) private var waitingForSlot = false
@@ -148,6 +156,7 @@ final class LoopDriver: @unchecked Sendable {
   /// Sends every arrival that is due, then arms a timer for the next one.
   private func tick() {
     guard !stopped, schedule != nil else { return }
+    wakeUps &+= 1
     let now = runner.clock.now()
     while true {
       if pending == nil {
@@ -174,7 +183,7 @@ final class LoopDriver: @unchecked Sendable {
         pending = nil
         let number = sequence
         sequence += 1
-        launch(sequence: number, user: Int(truncatingIfNeeded: number), intended: intended, sent: now)
+        launch(sequence: number, user: Int(truncatingIfNeeded: number), intended: intended, sent: now, lane: wakeUps)
       case .drop:
         counts.withLock { $0.dropped(measured: measured) }
         pending = nil
@@ -211,14 +220,16 @@ final class LoopDriver: @unchecked Sendable {
     let iteration = iterations[user]
     iterations[user] += 1
     launch(
-      sequence: iteration &* UInt64(users) &+ UInt64(user), user: user, intended: intended, sent: intended)
+      sequence: iteration &* UInt64(users) &+ UInt64(user), user: user, intended: intended, sent: intended,
+      lane: UInt64(user))
   }
 
   // MARK: Journeys
 
-  private func launch(sequence: UInt64, user: Int, intended: UInt64, sent: UInt64) {
+  private func launch(sequence: UInt64, user: Int, intended: UInt64, sent: UInt64, lane: UInt64) {
     inFlight += 1
-    startJourney(LoopJourney(sequence: sequence, intendedStart: intended, sent: sent, user: user, driver: self))
+    startJourney(
+      LoopJourney(sequence: sequence, intendedStart: intended, lane: lane, sent: sent, user: user, driver: self))
   }
 
   func finished(_ journey: LoopJourney, status: String) {
