@@ -157,7 +157,7 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       return
     }
     nextCallID = id + 1
-    if slots[Int(id) & mask].callID != 0 { grow() }
+    while slots[Int(id) & mask].callID != 0 { grow() }
     slots[Int(id) & mask] = Slot(callID: id, journey: journey, sentPeriod: periods)
     call.write(callID: id, into: &batch)
     scheduleFlush()

@@ -114,6 +114,19 @@ import Testing
     try await peer.stop()
   }
 
+  /// One call stays open while thousands of later ones come and go: the ring of open calls
+  /// grows past it rather than reuse its slot, and the call still ends at its deadline.
+  @Test func aCallOpenWhileTheRingWrapsKeepsItsSlot() async throws {
+    let peer = try await BarePeer.start(pingOnConnect: nil, goAwayOnFirstCall: false, answerAllButTheFirst: true)
+    var scenario = FixedEcho()
+    scenario.timeout = .milliseconds(500)
+    let statuses = try await run(scenario, port: peer.port, users: 2, duration: .milliseconds(400))
+    #expect(statuses["DEADLINE_EXCEEDED"] == 1)
+    #expect((statuses["OK"] ?? 0) > 1_024, "enough calls to wrap the first ring of 1,024")
+    #expect(statuses.keys.sorted() == ["DEADLINE_EXCEEDED", "OK"])
+    try await peer.stop()
+  }
+
   @Test func callsAfterGoAwayFailAtOnceWithoutRecursion() async throws {
     let peer = try await BarePeer.start(pingOnConnect: nil, goAwayOnFirstCall: true)
     var scenario = FixedEcho()
@@ -184,6 +197,15 @@ final class BarePeer: Sendable {
         let callID = buffer.readInteger(as: UInt32.self)!
         let payload = buffer.readBytes(length: length)!
         peer.received.withLock { $0.append(ReceivedFrame(type: type, flags: flags, callID: callID, payload: payload)) }
+        if type == 1, peer.answerAllButTheFirst, callID != 1 {
+          var out = ByteBuffer()
+          out.writeBytes([0, 0, 0, 0, 2, 0])  // MESSAGE, empty
+          out.writeInteger(callID)
+          out.writeBytes([0, 0, 0, 11, 4, 0])  // TRAILERS: OK, no message, no details, no metadata
+          out.writeInteger(callID)
+          out.writeBytes([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+          context.write(NIOAny(out), promise: nil)
+        }
         if type == 1, peer.goAwayOnFirstCall, !wentAway {
           wentAway = true
           var out = ByteBuffer(bytes: [0, 0, 0, 12, 8, 0, 0, 0, 0, 0])
@@ -194,22 +216,31 @@ final class BarePeer: Sendable {
         }
       }
     }
+
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
   }
 
   let pingOnConnect: UInt64?
   let goAwayOnFirstCall: Bool
+  /// Answer every call but the first with an empty message and OK (the first is never answered).
+  let answerAllButTheFirst: Bool
   let opening: [UInt8]?
   let received = Mutex<[ReceivedFrame]>([])
   private let channel = Mutex<(any Channel)?>(nil)
 
-  private init(pingOnConnect: UInt64?, goAwayOnFirstCall: Bool, opening: [UInt8]?) {
+  private init(pingOnConnect: UInt64?, goAwayOnFirstCall: Bool, answerAllButTheFirst: Bool, opening: [UInt8]?) {
     self.pingOnConnect = pingOnConnect
     self.goAwayOnFirstCall = goAwayOnFirstCall
+    self.answerAllButTheFirst = answerAllButTheFirst
     self.opening = opening
   }
 
-  static func start(pingOnConnect: UInt64?, goAwayOnFirstCall: Bool, opening: [UInt8]? = nil) async throws -> BarePeer {
-    let peer = BarePeer(pingOnConnect: pingOnConnect, goAwayOnFirstCall: goAwayOnFirstCall, opening: opening)
+  static func start(
+    pingOnConnect: UInt64?, goAwayOnFirstCall: Bool, answerAllButTheFirst: Bool = false, opening: [UInt8]? = nil
+  ) async throws -> BarePeer {
+    let peer = BarePeer(
+      pingOnConnect: pingOnConnect, goAwayOnFirstCall: goAwayOnFirstCall, answerAllButTheFirst: answerAllButTheFirst,
+      opening: opening)
     let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .childChannelInitializer { channel in
         channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(peer: peer)) }
