@@ -210,6 +210,13 @@ import Testing
     parts[2].run.engine = nil  // a report from before engines were recorded: tasks
     #expect(try LoadReport.merge(Array(parts[0...1])).report.run.engine == "loop")
     #expect(try LoadReport.merge(parts).report.run.engine == "loop, tasks")
+    // And how the loop engine made its calls, when any part says.
+    #expect(try LoadReport.merge(parts).report.run.callPath == nil)
+    parts[0].run.callPath = "prebuilt"
+    parts[1].run.callPath = "prebuilt"
+    #expect(try LoadReport.merge(parts).report.run.callPath == "prebuilt")
+    parts[1].run.callPath = "client"
+    #expect(try LoadReport.merge(parts).report.run.callPath == "prebuilt, client")
   }
 
   @Test func refusesReportsOfDifferentScenariosOrModels() async throws {
