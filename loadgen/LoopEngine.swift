@@ -101,10 +101,12 @@ final class LoopConnections: Sendable {
     self.connections = connections
   }
 
-  /// Connects for `scenario` on `path` (`auto`: prebuilt when the scenario has a prebuilt call).
+  /// Connects for `scenario` on `path`. `auto`: prebuilt when the scenario has a prebuilt call
+  /// and the server can take it as built (its request in one frame and its first window), else
+  /// through the client; `log` says when it falls back.
   static func connect(
     host: String, port: Int, count: Int, configuration: RPCConnection.Configuration, scenario: any OneCallScenario,
-    path: CallPath
+    path: CallPath, log: @Sendable (String) -> Void = { _ in }
   ) async throws -> LoopConnections {
     let prebuilt = scenario.prebuilt
     if path == .prebuilt, prebuilt == nil {
@@ -122,11 +124,17 @@ final class LoopConnections: Sendable {
                 host: host, port: port, on: eventLoop, call: prebuilt.call, timeout: prebuilt.timeout,
                 connectTimeout: configuration.connectTimeout, check: prebuilt.check))
           }
+          return LoopConnections(group: group, connections: .prebuilt(connections))
+        } catch let error as PrebuiltCallError where error.unsuitable && path == .auto {
+          for connection in connections { await connection.close() }
+          log("the loop engine calls through the RPC client: \(error)")
+        } catch let error as PrebuiltCallError where error.unsuitable {
+          for connection in connections { await connection.close() }
+          throw ValidationError("--call-path prebuilt: \(error); run with --call-path client")
         } catch {
           for connection in connections { await connection.close() }
           throw error
         }
-        return LoopConnections(group: group, connections: .prebuilt(connections))
       }
       var connections: [RPCConnection] = []
       do {

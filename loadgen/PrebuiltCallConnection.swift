@@ -315,7 +315,7 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       guard server.compression == [.none] else {
         throw PrebuiltCallError("the server chose compression the connection did not offer")
       }
-      if let reason = call.unsuitability(for: server) { throw PrebuiltCallError(reason) }
+      if let reason = call.unsuitability(for: server) { throw PrebuiltCallError(reason, unsuitable: true) }
       handshakeDone = true
       PrebuiltUnaryCall.settingsAck(into: &batch)
       if let period {

@@ -54,7 +54,7 @@ struct PreparedScenario: Sendable {
         ? nil
         : try await LoopConnections.connect(
           host: host, port: port, count: options.connections, configuration: poolConfiguration.connection,
-          scenario: oneCall!, path: options.callPath)
+          scenario: oneCall!, path: options.callPath, log: log)
       return PreparedScenario(
         scenario: prepared, pool: pool, clients: clients, settings: settings, manifest: manifest, name: scenario,
         target: options.target, loopConnections: loopConnections)

@@ -127,6 +127,25 @@ import Testing
     #expect(report.text().contains(", \(engine.rawValue) engine\(path.map { " (\($0) calls)" } ?? ""); "))
   }
 
+  /// An echo request larger than the server's first frame cannot go out as built: `auto` calls
+  /// through the client instead, and asking for the prebuilt path fails with the reason.
+  @Test func aRequestTooLargeToPrebuildGoesThroughTheClient() async throws {
+    let json = temporaryFile("run-large.json")
+    let arguments = ["--scenario", "echo", "--users", "2", "--duration", "300ms", "--warmup", "0s", "--payload", "70000", "--quiet"]
+    try await withServer { _, port in
+      let target = ["--target", "127.0.0.1:\(port)"]
+      try await RunCommand.parse(arguments + target + ["--json", json]).run()
+      await #expect {
+        try await RunCommand.parse(arguments + target + ["--call-path", "prebuilt"]).run()
+      } throws: { "\($0)".contains("more than one frame") && "\($0)".contains("--call-path client") }
+    }
+    let report = try read(LoadReport.self, from: json)
+    #expect(report.run.callPath == "client")
+    let journeys = try #require(report.operations.first { $0.operation == "echo" })
+    #expect(journeys.count > 0)
+    #expect(journeys.errors == 0)
+  }
+
   @Test func optionsAreValidated() throws {
     #expect(throws: (any Error).self) { try CapacityCommand.parse(["--scenario", "echo", "--slo", "p99>5ms"]) }
     #expect(throws: (any Error).self) {

@@ -155,5 +155,12 @@ package struct PrebuiltUnaryCall: Sendable {
 /// What went wrong with a prebuilt call's connection (its handshake, or a frame it cannot read).
 package struct PrebuiltCallError: Error, CustomStringConvertible {
   package let description: String
-  package init(_ description: String) { self.description = description }
+  /// The server speaks the protocol, but cannot take the call as built
+  /// (``PrebuiltUnaryCall/unsuitability(for:)``): the same call through the RPC client can.
+  package let unsuitable: Bool
+
+  package init(_ description: String, unsuitable: Bool = false) {
+    self.description = description
+    self.unsuitable = unsuitable
+  }
 }
