@@ -52,6 +52,7 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   private let settings: ConnectionSettings
 
   private var context: ChannelHandlerContext?
+  private var openingSent = false
   private let ready: EventLoopPromise<Void>
   private var handshakeDone = false
   private var handshakeFailed = false
@@ -282,7 +283,6 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
     context.fireChannelActive()
   }
 
-  private var openingSent = false
   private func sendOpening() {
     guard !openingSent, let context else { return }
     openingSent = true
