@@ -37,22 +37,15 @@ struct EchoScenario: OneCallScenario {
 
   /// The `prebuilt` call path's call: the same request, deadline and check of the response.
   var prebuilt: PrebuiltCall? {
-    let expected = payload.count
-    return PrebuiltCall(
-      call: PrebuiltUnaryCall(
-        path: RpcV1.EchoService.Echo.descriptor.path, timeoutMicroseconds: options.timeout.map(Self.microseconds),
-        request: encodedRequest),
-      timeout: options.timeout,
-      check: { bytes in
-        // The response's payload field (2), read off the wire: the message is not decoded.
-        bytes.withUnsafeReadableBytes { (try? ProtoWireScan.lengthOfField(2, in: $0)) == expected }
-      })
+    PrebuiltCall(
+      call: PrebuiltUnaryCall(path: RpcV1.EchoService.Echo.descriptor.path, timeout: options.timeout, request: encodedRequest),
+      check: Self.answerCarries(payloadBytes: payload.count))
   }
 
-  /// A deadline as the call's HEADERS carry it: whole microseconds, at least 1.
-  private static func microseconds(_ duration: Duration) -> UInt64 {
-    let (seconds, attoseconds) = duration.components
-    return UInt64(max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+  /// The prebuilt path's check of an echo answer: its payload field (2) is `payloadBytes` long,
+  /// read off the wire without decoding the message.
+  static func answerCarries(payloadBytes: Int) -> @Sendable (ByteBuffer) -> Bool {
+    { bytes in bytes.withUnsafeReadableBytes { (try? ProtoWireScan.lengthOfField(2, in: $0)) == payloadBytes } }
   }
 
   /// The loop engine's journey: the same call, started on the connection's event loop, with

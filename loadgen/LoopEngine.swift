@@ -40,11 +40,10 @@ protocol OneCallScenario: Scenario {
   var prebuilt: PrebuiltCall? { get }
 }
 
-/// A one-call scenario's call for the `prebuilt` path: its frames, its deadline, and the check
-/// its response message must pass (a response that fails it is recorded as BAD_RESPONSE).
+/// A one-call scenario's call for the `prebuilt` path: its frames (with its deadline), and the
+/// check its response message must pass (a response that fails it is recorded as BAD_RESPONSE).
 struct PrebuiltCall: Sendable {
   let call: PrebuiltUnaryCall
-  let timeout: Duration?
   let check: @Sendable (ByteBuffer) -> Bool
 }
 
@@ -113,41 +112,41 @@ final class LoopConnections: Sendable {
       throw ValidationError("--call-path prebuilt needs a scenario that sends the same request every time; \(scenario.name) does not")
     }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    let eventLoop = group.any()
     do {
       if path != .client, let prebuilt {
-        var connections: [PrebuiltCallConnection] = []
         do {
-          for _ in 0..<max(1, count) {
-            connections.append(
-              try await PrebuiltCallConnection.connect(
-                host: host, port: port, on: eventLoop, call: prebuilt.call, timeout: prebuilt.timeout,
-                connectTimeout: configuration.connectTimeout, check: prebuilt.check))
+          let connections = try await open(count, close: { await $0.close() }) {
+            try await PrebuiltCallConnection.connect(
+              host: host, port: port, on: group.any(), call: prebuilt.call,
+              connectTimeout: configuration.connectTimeout, check: prebuilt.check)
           }
           return LoopConnections(group: group, connections: .prebuilt(connections))
-        } catch let error as PrebuiltCallError where error.unsuitable && path == .auto {
-          for connection in connections { await connection.close() }
-          log("the loop engine calls through the RPC client: \(error)")
         } catch let error as PrebuiltCallError where error.unsuitable {
-          for connection in connections { await connection.close() }
-          throw ValidationError("--call-path prebuilt: \(error); run with --call-path client")
-        } catch {
-          for connection in connections { await connection.close() }
-          throw error
+          guard path == .auto else { throw ValidationError("--call-path prebuilt: \(error); run with --call-path client") }
+          log("the loop engine calls through the RPC client: \(error)")
         }
       }
-      var connections: [RPCConnection] = []
-      do {
-        for _ in 0..<max(1, count) {
-          connections.append(try await RPCConnection.connect(host: host, port: port, configuration: configuration, group: group))
-        }
-      } catch {
-        for connection in connections { await connection.close() }
-        throw error
+      let connections = try await open(count, close: { await $0.close() }) {
+        try await RPCConnection.connect(host: host, port: port, configuration: configuration, group: group)
       }
       return LoopConnections(group: group, connections: .client(connections))
     } catch {
       try? await group.shutdownGracefully()
+      throw error
+    }
+  }
+
+  /// Opens `count` connections (at least one) with `connect`, or none: on an error, closes the
+  /// ones already open and rethrows it.
+  private static func open<Connection>(
+    _ count: Int, close: (Connection) async -> Void, _ connect: () async throws -> Connection
+  ) async throws -> [Connection] {
+    var connections: [Connection] = []
+    do {
+      for _ in 0..<max(1, count) { connections.append(try await connect()) }
+      return connections
+    } catch {
+      for connection in connections { await close(connection) }
       throw error
     }
   }

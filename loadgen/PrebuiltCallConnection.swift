@@ -76,13 +76,13 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   private static let statusNames: [String] = (0...255).map { RPCStatusCode(rawValue: UInt8($0))?.name ?? "UNKNOWN" }
   private static let unavailable = RPCStatusCode.unavailable.name
 
-  private init(eventLoop: any EventLoop, call: PrebuiltUnaryCall, timeout: Duration?, check: @escaping (ByteBuffer) -> Bool) {
+  private init(eventLoop: any EventLoop, call: PrebuiltUnaryCall, check: @escaping (ByteBuffer) -> Bool) {
     self.eventLoop = eventLoop
     self.call = call
     self.check = check
-    if let timeout, timeout > .zero {
-      let nanoseconds = max(8_000_000, timeout.wholeNanoseconds)  // periods of at least 1 ms
-      period = .nanoseconds(nanoseconds / 8)
+    if let timeout = call.timeout {
+      let nanoseconds = max(8_000_000, timeout.loadNanoseconds)  // periods of at least 1 ms
+      period = .nanoseconds(Int64(min(nanoseconds, UInt64(Int64.max))) / 8)
       overduePeriods = 9  // 8 periods make the timeout; one more because the send fell inside a period
     } else {
       period = nil
@@ -101,10 +101,10 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   /// Connects on `eventLoop` and completes the handshake; throws when the server does not
   /// speak the protocol or cannot take `call` as built.
   static func connect(
-    host: String, port: Int, on eventLoop: any EventLoop, call: PrebuiltUnaryCall, timeout: Duration?,
+    host: String, port: Int, on eventLoop: any EventLoop, call: PrebuiltUnaryCall,
     connectTimeout: TimeAmount = .seconds(10), check: @escaping @Sendable (ByteBuffer) -> Bool
   ) async throws -> PrebuiltCallConnection {
-    let handler = PrebuiltCallConnection(eventLoop: eventLoop, call: call, timeout: timeout, check: check)
+    let handler = PrebuiltCallConnection(eventLoop: eventLoop, call: call, check: check)
     let channel: any Channel
     do {
       channel = try await ClientBootstrap(group: eventLoop)
@@ -122,11 +122,10 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
       handler.failHandshake(PrebuiltCallError("the server at \(host):\(port) did not complete the handshake in time"))
       channel.close(promise: nil)
     }
+    defer { handshakeTimer.cancel() }
     do {
       try await handler.ready.futureResult.get()
-      handshakeTimer.cancel()
     } catch {
-      handshakeTimer.cancel()
       channel.close(promise: nil)
       throw error
     }
@@ -401,14 +400,5 @@ final class PrebuiltCallConnection: ChannelInboundHandler, @unchecked Sendable {
   func errorCaught(context: ChannelHandlerContext, error: any Error) {
     if closedReason == nil { closedReason = "\(error)" }
     context.close(promise: nil)
-  }
-}
-
-extension Duration {
-  /// The duration in whole nanoseconds (saturating).
-  fileprivate var wholeNanoseconds: Int64 {
-    let (seconds, attoseconds) = components
-    let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-    return overflow ? .max : scaled &+ attoseconds / 1_000_000_000
   }
 }

@@ -30,14 +30,9 @@ import Testing
     var prebuilt: PrebuiltCall? {
       var bytes = ByteBuffer()
       try! request.encode(into: &bytes)
-      let expected = expectedPayload
-      let (seconds, attoseconds) = timeout.components
       return PrebuiltCall(
-        call: PrebuiltUnaryCall(
-          path: RpcV1.EchoService.Echo.descriptor.path,
-          timeoutMicroseconds: UInt64(seconds * 1_000_000 + attoseconds / 1_000_000_000_000), request: bytes),
-        timeout: timeout,
-        check: { bytes in bytes.withUnsafeReadableBytes { (try? ProtoWireScan.lengthOfField(2, in: $0)) == expected } })
+        call: PrebuiltUnaryCall(path: RpcV1.EchoService.Echo.descriptor.path, timeout: timeout, request: bytes),
+        check: EchoScenario.answerCarries(payloadBytes: expectedPayload))
     }
   }
 

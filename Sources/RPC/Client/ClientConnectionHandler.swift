@@ -242,9 +242,9 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
         call.end(.failure(.rpc(.deadlineExceeded, .deadlineTooShort, "the deadline passed before the call started")))
         return false
       }
-      let micros = max(1, remaining.components.seconds * 1_000_000 + remaining.components.attoseconds / 1_000_000_000_000)
-      timeout = UInt64(micros)
-      call.deadline = .now() + .microseconds(micros)
+      let micros = remaining.wireTimeoutMicroseconds
+      timeout = micros
+      call.deadline = .now() + .microseconds(Int64(micros))
       deadlines.insert(call)
       armDeadlineTimer()
     }

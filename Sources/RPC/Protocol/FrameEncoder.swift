@@ -1,5 +1,13 @@
 import NIOCore
 
+extension Duration {
+  /// A remaining time as a call opening's timeout carries it: whole microseconds, at least 1
+  /// (docs/PROTOCOL.md §5.1: 0 would mean no deadline). For positive durations.
+  var wireTimeoutMicroseconds: UInt64 {
+    UInt64(max(1, components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000))
+  }
+}
+
 /// Appends frames to an outbound buffer.
 enum FrameEncoder {
   static func writePreface(into buffer: inout ByteBuffer) {

@@ -15,19 +15,24 @@ package struct PrebuiltUnaryCall: Sendable {
   private let messageCallIDOffset: Int
   /// The request message's size.
   package let requestBytes: Int
+  /// The deadline every call carries, from when it is sent; nil for none.
+  package let timeout: Duration?
 
   /// - Parameters:
   ///   - path: `/package.Service/Method`.
-  ///   - timeoutMicroseconds: the deadline every call carries, as the caller's remaining time;
-  ///     nil for none.
-  package init(path: String, timeoutMicroseconds: UInt64?, request: ByteBuffer) {
+  ///   - timeout: the deadline every call carries (the HEADERS' timeout, the caller's remaining
+  ///     time as the RPC client writes it); nil or not positive for none.
+  package init(path: String, timeout: Duration?, request: ByteBuffer) {
+    let timeout = timeout.flatMap { $0 > .zero ? $0 : nil }
     var frames = ByteBuffer()
     FrameEncoder.writeCallOpen(
-      callID: 0, CallOpen(path: path, timeoutMicroseconds: timeoutMicroseconds, metadata: Metadata()), into: &frames)
+      callID: 0, CallOpen(path: path, timeoutMicroseconds: timeout?.wireTimeoutMicroseconds, metadata: Metadata()),
+      into: &frames)
     messageCallIDOffset = frames.writerIndex + 6
     FrameEncoder.writeMessage(callID: 0, request, endStream: true, more: false, into: &frames)
     self.frames = frames
     requestBytes = request.readableBytes
+    self.timeout = timeout
   }
 
   /// The HEADERS frame's payload size (what the server's MAX_HEADER_SIZE limits).
