@@ -96,6 +96,7 @@ struct CapacityCommand: AsyncParsableCommand {
         let configuration = LoadRunConfiguration(
           model: .open((try? openModel.model(rate: probe.rate)) ?? OpenModel(rate: probe.rate)), warmup: warmupLength,
           duration: length)
+        if steps.count > 0, await !prepared.refill(log: log) { return nil }
         let progress = ProgressLine(enabled: liveLine, total: warmupLength.loadSeconds + length.loadSeconds)
         let result = await prepared.measure(configuration) { progress.update($0) }
         progress.finish()

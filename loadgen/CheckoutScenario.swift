@@ -87,12 +87,16 @@ struct CheckoutScenario: Scenario {
 /// `hot-product`: many buyers of one product (a flash sale): each journey is one logged-in
 /// customer's checkout of one unit of it, explicit lines, no cart. With `--stock` below the
 /// run's demand it sells out on purpose, and the sold-out path (FAILED_PRECONDITION) is what is
-/// measured after that.
+/// measured after that. In `capacity` and `sweep` the stock is set back to `--stock` before each
+/// phase, unless `--no-refill` lets it run down across them.
 struct HotProductScenario: Scenario {
   let clients: CommerceClients
   let tokens: [CallOptions]
   let productID: String
   let ledger: CheckoutLedger
+  let manifest: LoadManifest
+  /// The settings the stock is set with (always set: the hot product's stock is the experiment).
+  let stockSettings: ScenarioSettings
   var name: String { "hot-product" }
   var stockedProducts: [String] { [productID] }
 
@@ -108,7 +112,14 @@ struct HotProductScenario: Scenario {
     let customers = Array(manifest.customers.prefix(max(1, settings.customers)))
     guard !customers.isEmpty else { throw ValidationError("the manifest lists no customers") }
     let tokens = try await Preparation.logIn(customers, clients: clients, timeout: settings.callTimeout, log: log)
-    return HotProductScenario(clients: clients, tokens: tokens, productID: productID, ledger: settings.ledger)
+    return HotProductScenario(
+      clients: clients, tokens: tokens, productID: productID, ledger: settings.ledger, manifest: manifest,
+      stockSettings: forced)
+  }
+
+  func refill(log: @escaping @Sendable (String) -> Void) async throws {
+    guard stockSettings.refillStock else { return }
+    try await Preparation.stock([productID], clients: clients, manifest: manifest, settings: stockSettings, log: log)
   }
 
   func journey(_ context: JourneyContext) async throws {

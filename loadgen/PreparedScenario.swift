@@ -78,6 +78,19 @@ struct PreparedScenario: Sendable {
     return await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
   }
 
+  /// Before a measured phase that follows another (`capacity`'s steps, `sweep`'s points): the
+  /// scenario sets back what the phases before used up (hot-product's stock). False, having
+  /// logged why, when it could not.
+  func refill(log: @escaping @Sendable (String) -> Void) async -> Bool {
+    do {
+      try await scenario.refill(log: log)
+      return true
+    } catch {
+      log("could not set the stock back before the next phase: \(error)")
+      return false
+    }
+  }
+
   func close() async {
     await loopConnections?.close()
     await pool.close()

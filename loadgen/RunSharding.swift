@@ -79,4 +79,6 @@ struct ShardedScenario: Scenario {
     context.random = SplitMix64(seed: context.random.next() ^ seed)
     try await base.journey(context)
   }
+
+  func refill(log: @escaping @Sendable (String) -> Void) async throws { try await base.refill(log: log) }
 }

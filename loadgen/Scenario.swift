@@ -12,10 +12,14 @@ protocol Scenario: Sendable {
   /// and after); empty for scenarios that buy nothing.
   var stockedProducts: [String] { get }
   func journey(_ context: JourneyContext) async throws
+  /// Before each measured phase after the first (`capacity`'s steps, `sweep`'s points): sets
+  /// back what the phases before used up. Most scenarios use up nothing.
+  func refill(log: @escaping @Sendable (String) -> Void) async throws
 }
 
 extension Scenario {
   var stockedProducts: [String] { [] }
+  func refill(log: @escaping @Sendable (String) -> Void) async throws {}
 }
 
 /// What the scenarios can be told on the command line.
@@ -37,6 +41,9 @@ struct ScenarioSettings: Sendable {
   var customers = 100
   /// checkout: log in as the journey's first step (otherwise use a prepared token).
   var loginEachJourney = true
+  /// hot-product: set the product's stock back to `stock` before each phase of `capacity` and
+  /// `sweep` (false: it runs down across them, to measure the sold-out path).
+  var refillStock = true
   var callTimeout: Duration = .seconds(30)
   var mix: [(String, Double)] = []
   /// Records what every Checkout answered, for the invariant check.
@@ -110,6 +117,10 @@ struct MixScenario: Scenario {
   var stockedProducts: [String] {
     var seen = Set<String>()
     return parts.flatMap(\.0.stockedProducts).filter { seen.insert($0).inserted }
+  }
+
+  func refill(log: @escaping @Sendable (String) -> Void) async throws {
+    for (part, _) in parts { try await part.refill(log: log) }
   }
 
   func journey(_ context: JourneyContext) async throws {

@@ -16,6 +16,8 @@ struct ScenarioOptions: ParsableArguments {
   @Option(help: "hot-product: the product id (default: the manifest's first).") var product: String?
   @Option(help: "checkout, hot-product: customers logged in before the run.") var customers = 100
   @Flag(help: "checkout: use prepared tokens instead of logging in as the first step.") var noLoginStep = false
+  @Flag(help: "hot-product, capacity and sweep: let the stock run down across phases instead of setting it back to --stock before each.")
+  var noRefill = false
   @Option(help: "mix: weights, e.g. checkout=1,browse=9.") var mix: String?
   @Option(help: "Deadline of each call.") var callTimeout = "30s"
   @Option(help: "Connections to the target, at most.") var connections = 4
@@ -53,6 +55,7 @@ struct ScenarioOptions: ParsableArguments {
     settings.hotProduct = product
     settings.customers = customers
     settings.loginEachJourney = !noLoginStep
+    settings.refillStock = !noRefill
     settings.callTimeout = try DurationText.parse(callTimeout)
     settings.mix = try mix.map(RunCommand.parseMix) ?? []
     return settings

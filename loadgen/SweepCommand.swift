@@ -65,6 +65,7 @@ struct SweepCommand: AsyncParsableCommand {
       for users in levels {
         let configuration = LoadRunConfiguration(
           model: .closed(users: users, thinkTime: think), warmup: warmupLength, duration: stepLength)
+        if !points.isEmpty, await !prepared.refill(log: log) { return (points, true) }
         let progress = ProgressLine(enabled: liveLine, total: warmupLength.loadSeconds + stepLength.loadSeconds)
         let result = await prepared.measure(configuration) { progress.update($0) }
         progress.finish()

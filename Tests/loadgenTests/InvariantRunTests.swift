@@ -65,4 +65,57 @@ import Testing
       await pool.close()
     }
   }
+
+  /// Phases of one hot-product scenario (capacity's steps, sweep's points): the stock is set back
+  /// before each, or with `--no-refill` left to run down, so later phases meet the sold-out path.
+  @Test func theHotProductsStockIsSetBackBetweenPhases() async throws {
+    let url = try await TestApp.newDatabase("loadgen_refill")
+    let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
+    let seeded: SeedManifest
+    do {
+      seeded = try await Seeder.run(
+        SeedGenerator(SeedConfiguration(products: 3, users: 12, sellers: 1, seed: 12)), pool: seedPool,
+        logger: Logger(label: "loadgen-refill"))
+      await seedPool.close()
+    } catch {
+      await seedPool.close()
+      throw error
+    }
+    let manifest = try JSONDecoder().decode(LoadManifest.self, from: try seeded.json())
+
+    try await TestApp.run("loadgen_refill", databaseURL: url, services: ServiceCatalog.all) { app in
+      let port = try await app.app.server.localAddress().port!
+      let pool = RPCClientPool(endpoints: [Endpoint(host: "127.0.0.1", port: port)])
+      let clients = CommerceClients(pool)
+      // Two phases of six buyers of three units: every buyer's first journey runs, so each
+      // phase sells whatever stock it starts with.
+      func unitsSoldPerPhase(refill: Bool) async throws -> [Int] {
+        var settings = ScenarioSettings()
+        settings.stock = 3
+        settings.customers = 6
+        settings.refillStock = refill
+        let scenario = try await Scenarios.make(
+          "hot-product", settings: settings, clients: clients, manifest: { manifest }, log: { _ in })
+        var sold: [Int] = []
+        for phase in 0..<2 {
+          if phase > 0 { try await scenario.refill(log: { _ in }) }
+          let before = settings.ledger.accepted.count
+          let engine = LoadEngine(
+            configuration: LoadRunConfiguration(model: .closed(users: 6, thinkTime: nil), warmup: .zero, duration: .milliseconds(300)),
+            classify: Scenarios.classify)
+          _ = await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
+          sold.append(settings.ledger.accepted.count - before)
+        }
+        return sold
+      }
+      do {
+        #expect(try await unitsSoldPerPhase(refill: true) == [3, 3])
+        #expect(try await unitsSoldPerPhase(refill: false) == [3, 0])
+      } catch {
+        await pool.close()
+        throw error
+      }
+      await pool.close()
+    }
+  }
 }
