@@ -1,11 +1,4 @@
-import CommerceTestSupport
-import EmporiumApp
-import EmporiumSeed
-import Foundation
 import LoadCore
-import Logging
-import NIOCore
-import Postgres
 import RPC
 import Testing
 
@@ -16,77 +9,37 @@ import Testing
 /// back through RPC as the seed's admin and finds the books balanced.
 @Suite struct InvariantRunTests {
   @Test func aSoldOutFlashSaleBalances() async throws {
-    let url = try await TestApp.newDatabase("loadgen_invariants")
-    let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
-    let seeded: SeedManifest
-    do {
-      seeded = try await Seeder.run(
-        SeedGenerator(SeedConfiguration(products: 3, users: 12, sellers: 1, seed: 11)), pool: seedPool,
-        logger: Logger(label: "loadgen-invariants"))
-      await seedPool.close()
-    } catch {
-      await seedPool.close()
-      throw error
-    }
-    let manifest = try JSONDecoder().decode(LoadManifest.self, from: try seeded.json())
-
-    try await TestApp.run("loadgen_invariants", databaseURL: url, services: ServiceCatalog.all) { app in
-      let port = try await app.app.server.localAddress().port!
-      let pool = RPCClientPool(endpoints: [Endpoint(host: "127.0.0.1", port: port)])
-      let clients = CommerceClients(pool)
+    try await withSeededDeployment("loadgen_invariants", products: 3, users: 12, seed: 11) { manifest, clients in
       var settings = ScenarioSettings()
       settings.stock = 5
       settings.customers = 8
-      do {
-        let scenario = try await Scenarios.make(
-          "hot-product", settings: settings, clients: clients, manifest: { manifest }, log: { _ in })
-        let guarded = try #require(
-          try await InvariantGuard.forRun(
-            of: scenario, clients: clients, manifest: manifest, ledger: settings.ledger, callTimeout: .seconds(30),
-            log: { _ in }))
-        #expect(guarded.before[scenario.stockedProducts[0]] == InvariantCheck.Stock(onHand: 5, reserved: 0))
-        // Six buyers of five units: at least one of them meets the sold-out answer.
-        let engine = LoadEngine(
-          configuration: LoadRunConfiguration(model: .closed(users: 6, thinkTime: nil), warmup: .zero, duration: .milliseconds(500)),
-          classify: Scenarios.classify)
-        _ = await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
-        let report = try await guarded.check(settleTimeout: .seconds(60), log: { _ in })
-        #expect(report.passed, "\(report.text())")
-        #expect(report.unitsSold == 5)
-        #expect(report.unitsOnSoldOrders == 5)
-        #expect(report.soldOrders == 5)
-        #expect(settings.ledger.accepted.count == 5)
-        #expect(report.failedOrders >= 1)
-        #expect(settings.ledger.rejected.count == report.failedOrders)
-      } catch {
-        await pool.close()
-        throw error
-      }
-      await pool.close()
+      let scenario = try await Scenarios.make(
+        "hot-product", settings: settings, clients: clients, manifest: { manifest }, log: { _ in })
+      let guarded = try #require(
+        try await InvariantGuard.forRun(
+          of: scenario, clients: clients, manifest: manifest, ledger: settings.ledger, callTimeout: .seconds(30),
+          log: { _ in }))
+      #expect(guarded.before[scenario.stockedProducts[0]] == InvariantCheck.Stock(onHand: 5, reserved: 0))
+      // Six buyers of five units: at least one of them meets the sold-out answer.
+      let engine = LoadEngine(
+        configuration: LoadRunConfiguration(model: .closed(users: 6, thinkTime: nil), warmup: .zero, duration: .milliseconds(500)),
+        classify: Scenarios.classify)
+      _ = await engine.run(journey: scenario.name) { context in try await scenario.journey(context) }
+      let report = try await guarded.check(settleTimeout: .seconds(60), log: { _ in })
+      #expect(report.passed, "\(report.text())")
+      #expect(report.unitsSold == 5)
+      #expect(report.unitsOnSoldOrders == 5)
+      #expect(report.soldOrders == 5)
+      #expect(settings.ledger.accepted.count == 5)
+      #expect(report.failedOrders >= 1)
+      #expect(settings.ledger.rejected.count == report.failedOrders)
     }
   }
 
   /// Phases of one hot-product scenario (capacity's steps, sweep's points): the stock is set back
   /// before each, or with `--no-refill` left to run down, so later phases meet the sold-out path.
   @Test func theHotProductsStockIsSetBackBetweenPhases() async throws {
-    let url = try await TestApp.newDatabase("loadgen_refill")
-    let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
-    let seeded: SeedManifest
-    do {
-      seeded = try await Seeder.run(
-        SeedGenerator(SeedConfiguration(products: 3, users: 12, sellers: 1, seed: 12)), pool: seedPool,
-        logger: Logger(label: "loadgen-refill"))
-      await seedPool.close()
-    } catch {
-      await seedPool.close()
-      throw error
-    }
-    let manifest = try JSONDecoder().decode(LoadManifest.self, from: try seeded.json())
-
-    try await TestApp.run("loadgen_refill", databaseURL: url, services: ServiceCatalog.all) { app in
-      let port = try await app.app.server.localAddress().port!
-      let pool = RPCClientPool(endpoints: [Endpoint(host: "127.0.0.1", port: port)])
-      let clients = CommerceClients(pool)
+    try await withSeededDeployment("loadgen_refill", products: 3, users: 12, seed: 12) { manifest, clients in
       // Two phases of six buyers of three units: every buyer's first journey runs, so each
       // phase sells whatever stock it starts with.
       func unitsSoldPerPhase(refill: Bool) async throws -> [Int] {
@@ -108,14 +61,10 @@ import Testing
         }
         return sold
       }
-      do {
-        #expect(try await unitsSoldPerPhase(refill: true) == [3, 3])
-        #expect(try await unitsSoldPerPhase(refill: false) == [3, 0])
-      } catch {
-        await pool.close()
-        throw error
-      }
-      await pool.close()
+      let refilled = try await unitsSoldPerPhase(refill: true)
+      let runDown = try await unitsSoldPerPhase(refill: false)
+      #expect(refilled == [3, 3])
+      #expect(runDown == [3, 0])
     }
   }
 }
