@@ -18,6 +18,12 @@ final class ProgressLine: Sendable {
 
   func update(_ snapshot: IntervalSnapshot) {
     guard enabled else { return }
+    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + Self.text(snapshot, total: total)).utf8))
+    shown.store(true, ordering: .relaxed)
+  }
+
+  /// The line for `snapshot` of a run `total` seconds long (warm-up included).
+  static func text(_ snapshot: IntervalSnapshot, total: Double) -> String {
     let stats = snapshot.stats
     var journeys = LatencyHistogram.latency()
     var errors: UInt64 = 0
@@ -34,8 +40,7 @@ final class ProgressLine: Sendable {
       Double(stats.offered) / length, Double(journeys.totalCount) / length,
       Double(journeys.valueAtPercentile(50)) / 1_000, Double(journeys.valueAtPercentile(99)) / 1_000, errors)
     if stats.late > 0 || stats.dropped > 0 { line += " | late \(stats.late), dropped \(stats.dropped)" }
-    FileHandle.standardError.write(Data(("\r\u{1B}[2K" + line).utf8))
-    shown.store(true, ordering: .relaxed)
+    return line
   }
 
   func finish() {
