@@ -112,8 +112,17 @@ struct RunCommand: AsyncParsableCommand {
     print(report.text(), terminator: "")
     try ReportFiles.write(report, json: output.json, html: html, csv: csv)
     if let invariantReport { print(invariantReport.text(), terminator: "") }
-    if result.interrupted { throw ExitCode(130) }
-    if let invariantReport, !invariantReport.passed { throw ExitCode(InvariantCheck.exitCode) }
+    if let status = Self.exitStatus(interrupted: result.interrupted, invariants: invariantReport) {
+      throw ExitCode(status)
+    }
+  }
+
+  /// The run's exit status when it is not 0: 130 when it was interrupted, InvariantCheck's when
+  /// an invariant failed (so CI can gate on either).
+  static func exitStatus(interrupted: Bool, invariants: InvariantCheck.Report?) -> Int32? {
+    if interrupted { return 130 }
+    if let invariants, !invariants.passed { return InvariantCheck.exitCode }
+    return nil
   }
 
   static func parseTarget(_ text: String) throws -> (String, Int) {

@@ -114,6 +114,9 @@ import Testing
     #expect(oversold.allSatisfy { $0.detail.hasPrefix("product hot:") })
     #expect(report.text().hasPrefix("invariants: FAILED"))
     #expect(report.text().contains("[FAIL] no product oversold"))
+    // The run exits with the invariant check's status, which CI can gate on.
+    #expect(RunCommand.exitStatus(interrupted: false, invariants: report) == InvariantCheck.exitCode)
+    #expect(RunCommand.exitStatus(interrupted: false, invariants: try await Self.check(.init())) == nil)
   }
 
   @Test func aFailedCheckoutThatHoldsStockOrMoneyFails() async throws {
