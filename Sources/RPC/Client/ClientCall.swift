@@ -98,11 +98,9 @@ final class ClientCall: RawClientCall, DeadlineTracked, @unchecked Sendable {
     guard !ended else { return }
     ended = true
     connection.deadlines.remove(self)
-    receivedHeaders([:])
     let error: RPCError?
     switch outcome {
     case .success(let trailers) where trailers.code == .ok:
-      trailing.withLock { $0 = trailers.metadata }
       error = nil
     case .success(let trailers):
       error = RPCError(trailers)
@@ -111,15 +109,22 @@ final class ClientCall: RawClientCall, DeadlineTracked, @unchecked Sendable {
     }
     endError = error
     if let waiter = unaryWaiter {
+      // A unary call's caller sees its answer only: no headers, trailers or message stream to
+      // complete (and no locks to take for them).
       unaryWaiter = nil
+      pending = nil
       if let error {
         waiter.answer(.failure(error))
       } else if let response = unaryResponse {
+        unaryResponse = nil
         waiter.answer(.success(response))
       } else {
         waiter.answer(.failure(RPCError(code: .internal, message: "the server ended a unary call without a response")))
       }
+      return
     }
+    receivedHeaders([:])
+    if case .success(let trailers) = outcome, trailers.code == .ok { trailing.withLock { $0 = trailers.metadata } }
     unaryResponse = nil
     responses.finish(throwing: error)
     if let waiting = pending {

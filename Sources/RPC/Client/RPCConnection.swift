@@ -152,10 +152,9 @@ public final class RPCConnection: ClientTransport {
           self.handler.startUnary(
             call, request: request, options: context.options, deadline: deadline, waiter: .task(continuation))
         } else {
-          call.eventLoop.execute {
-            self.handler.startUnary(
-              call, request: request, options: context.options, deadline: deadline, waiter: .task(continuation))
-          }
+          self.handler.submit(
+            SubmittedUnary(
+              call: call, request: request, options: context.options, deadline: deadline, continuation: continuation))
         }
       }
     } onCancel: {
