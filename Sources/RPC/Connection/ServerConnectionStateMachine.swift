@@ -121,7 +121,8 @@ struct ServerConnectionStateMachine {
 
   // MARK: Frames
 
-  mutating func receivedFrame(_ frame: Frame, now: NIODeadline) -> Action {
+  /// `now` is read only for the frames whose limits are rates (CANCEL, PING).
+  mutating func receivedFrame(_ frame: Frame, now: @autoclosure () -> NIODeadline) -> Action {
     switch phase {
     case .awaitingPreface, .closed:
       return .none
@@ -155,7 +156,7 @@ struct ServerConnectionStateMachine {
     return .sendHandshake(answer)
   }
 
-  private mutating func receivedInActivePhase(_ frame: Frame, now: NIODeadline) -> Action {
+  private mutating func receivedInActivePhase(_ frame: Frame, now: () -> NIODeadline) -> Action {
     switch frame {
     case .settings:
       return close(.protocolError, "SETTINGS may be sent only once")
@@ -228,7 +229,7 @@ struct ServerConnectionStateMachine {
       return .deliverHalfClose(callID: callID)
     case .cancel(let callID, let code):
       if let violation = checkKnown(callID) { return violation }
-      guard cancels.take(now: now) else {
+      guard cancels.take(now: now()) else {
         return close(.enhanceYourCalm, "too many CANCEL frames")
       }
       guard calls.removeValue(forKey: callID) != nil else { return .none }
@@ -238,7 +239,7 @@ struct ServerConnectionStateMachine {
       return calls[callID] == nil ? .none : .addOutboundCredit(callID: callID, increment)
     case .ping(let ack, let payload):
       if ack { return .keepaliveAcknowledged }
-      guard pings.take(now: now) else { return close(.enhanceYourCalm, "too many PING frames") }
+      guard pings.take(now: now()) else { return close(.enhanceYourCalm, "too many PING frames") }
       return .sendPingAck(payload)
     case .goAway(_, let code, _):
       // NO_ERROR: the client leaves gracefully and its open calls finish. Any other code: the

@@ -8,19 +8,22 @@ public struct RPCRouter: Sendable {
   /// each (the descriptor's strings, both bodies, the metrics).
   final class Method: Sendable {
     let descriptor: ProtoMethodDescriptor
+    /// The path's UTF-8 bytes, as a HEADERS frame carries them.
+    let pathBytes: ByteBuffer
     let run: @Sendable (ServerCallIO, ServerContext) async throws -> Void
     /// A unary method's immediate path (``RPCRouter/registerUnary(_:immediate:_:)``), over
     /// encoded messages: the response, or nil to leave the call to `run`.
-    let immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?)?
+    let immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits, inout ByteBuffer) throws -> ByteBuffer?)?
     /// The method's server metrics (nil until the server attaches them, or when it records none).
     let metrics: MethodMetrics?
 
     init(
       descriptor: ProtoMethodDescriptor, metrics: MethodMetrics? = nil,
-      immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits) throws -> ByteBuffer?)? = nil,
+      immediate: (@Sendable (ByteBuffer, ServerContext, ProtoDecodingLimits, inout ByteBuffer) throws -> ByteBuffer?)? = nil,
       run: @escaping @Sendable (ServerCallIO, ServerContext) async throws -> Void
     ) {
       self.descriptor = descriptor
+      self.pathBytes = ByteBuffer(string: descriptor.path)
       self.metrics = metrics
       self.immediate = immediate
       self.run = run
@@ -99,9 +102,19 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
   ) {
-    addImmediatePath(method, encodedResponse: { request, context in
-      try immediate(request, context).map(ServerCallIO.encode)
-    })
+    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
+      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
+    }
+    methods[M.descriptor.path] = Method(
+      descriptor: registered.descriptor, metrics: registered.metrics,
+      immediate: { bytes, context, limits, scratch in
+        guard let response = try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context) else {
+          return nil
+        }
+        try ServerCallIO.encode(response, into: &scratch)
+        return scratch
+      },
+      run: registered.run)
   }
 
   /// ``addImmediatePath(_:_:)`` for a path that keeps its answers encoded (a cache of
@@ -114,7 +127,7 @@ public struct RPCRouter: Sendable {
     }
     methods[M.descriptor.path] = Method(
       descriptor: registered.descriptor, metrics: registered.metrics,
-      immediate: { bytes, context, limits in
+      immediate: { bytes, context, limits, _ in
         try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
       },
       run: registered.run)
@@ -236,11 +249,18 @@ struct ServerCallIO: Sendable {
   /// A response message's bytes; what does not encode is the server's error.
   static func encode(_ message: some ProtoMessage) throws -> ByteBuffer {
     var buffer = ByteBuffer()
+    try encode(message, into: &buffer)
+    return buffer
+  }
+
+  /// Encodes `message` into `buffer`, replacing what it held (its storage is reused when
+  /// nothing else holds it).
+  static func encode(_ message: some ProtoMessage, into buffer: inout ByteBuffer) throws {
+    buffer.clear()
     do {
       try message.encode(into: &buffer)
     } catch {
       throw RPCError(code: .internal, message: "response message could not be encoded: \(error)")
     }
-    return buffer
   }
 }

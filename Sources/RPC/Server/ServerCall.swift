@@ -82,7 +82,9 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
       return
     }
     awaitsImmediateRequest = false
-    switch core.runImmediately(method, request: message.bytes, context: context, startedAt: startedAt ?? 0) {
+    switch core.runImmediately(
+      method, request: message.bytes, context: context, startedAt: startedAt ?? 0, scratch: &connection.responseScratch)
+    {
     case .deferred:
       requests.yield(message)
       if endStream { requests.finish() }

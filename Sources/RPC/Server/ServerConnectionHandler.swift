@@ -33,6 +33,11 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// event-loop task continues, one slice at a time.
   private var backlogged = false
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
+  /// The method this connection's last call found (``ServerCore/admit(pathBytes:callID:peer:recent:)``).
+  @exclusivity(unchecked) private var recentMethod: RPCRouter.Method?
+  /// Where immediate paths encode their responses (``ServerCore/runImmediately``): written into
+  /// the batch at once, so its storage is free again for the next call.
+  @exclusivity(unchecked) var responseScratch = ByteBuffer()
   /// The open calls' deadlines, served by one timer (calls remove themselves as they end).
   var deadlines = DeadlineHeap<ServerCall>()
   private var peer = "unknown"
@@ -322,7 +327,7 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   private func startCall(_ callID: UInt32, _ open: CallOpen) {
     let method: RPCRouter.Method
-    switch core.admit(pathBytes: open.pathBytes, callID: callID, peer: peer) {
+    switch core.admit(pathBytes: open.pathBytes, callID: callID, peer: peer, recent: &recentMethod) {
     case .success(let admitted):
       method = admitted
     case .failure(let error):

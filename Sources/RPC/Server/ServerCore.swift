@@ -81,9 +81,12 @@ final class ServerCore: Sendable {
   /// it answers, counted in the method's metrics
   /// (the call started at `startedAt`) and mapped to trailers as ``run(_:io:context:startedAt:)``
   /// does.
-  func runImmediately(_ method: RPCRouter.Method, request: ByteBuffer, context: ServerContext, startedAt: UInt64)
-    -> ImmediateOutcome
-  {
+  /// `scratch` is the connection's buffer for encoding responses: it holds the response only
+  /// until it is written, so one allocation serves every call of the connection.
+  func runImmediately(
+    _ method: RPCRouter.Method, request: ByteBuffer, context: ServerContext, startedAt: UInt64,
+    scratch: inout ByteBuffer
+  ) -> ImmediateOutcome {
     guard let immediate = method.immediate else { return .deferred }
     var context = context
     context.trace = context.trace ?? RPCTrace.incoming(context.metadata)
@@ -91,7 +94,7 @@ final class ServerCore: Sendable {
     let trailers: Trailers
     do {
       let answer = try immediatelyIntercepted(from: 0, context) { context in
-        try immediate(request, context, decodingLimits)
+        try immediate(request, context, decodingLimits, &scratch)
       }
       guard let answer else { return .deferred }
       (response, trailers) = (answer, Self.ok)
@@ -161,8 +164,19 @@ final class ServerCore: Sendable {
 
   /// ``admit(path:draining:callID:peer:)`` for a path received in a frame: the method is found
   /// by the path's bytes, and a `String` of them made only for a refusal.
-  func admit(pathBytes: ByteBuffer, callID: UInt32, peer: String) -> Result<RPCRouter.Method, RPCError> {
-    admit(router[pathBytes: pathBytes], path: String(buffer: pathBytes), draining: false, callID: callID, peer: peer)
+  /// `recent` is the method the connection's previous call found (a connection usually calls a
+  /// few methods over and over): when the path is its path, the bytes are compared, not hashed.
+  func admit(
+    pathBytes: ByteBuffer, callID: UInt32, peer: String, recent: inout RPCRouter.Method?
+  ) -> Result<RPCRouter.Method, RPCError> {
+    let method: RPCRouter.Method?
+    if let last = recent, last.pathBytes == pathBytes {
+      method = last
+    } else {
+      method = router[pathBytes: pathBytes]
+      if method != nil { recent = method }
+    }
+    return admit(method, path: String(buffer: pathBytes), draining: false, callID: callID, peer: peer)
   }
 
   private func admit(

@@ -227,6 +227,36 @@ struct ImmediatePathTests {
       }
     }
   }
+
+  @Test("responses encoded in the connection's one buffer stay whole while earlier ones wait for credit")
+  func responsesWaitingForCreditKeepTheirBytes() async throws {
+    let recorder = Recorder()
+    try await withServer(services: [TwoPathEcho(recorder: recorder)]) { _, port in
+      try await withConnection(port: port, compression: .none, configure: { $0.settings.initialCallWindow = 16 << 10 }) {
+        connection in
+        let client = RpcV1.EchoService.Client(connection)
+        // Large answers wait for credit while the small ones after them are encoded where
+        // theirs were: every answer must still be its own request's payload.
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+          for index in 0..<40 {
+            group.addTask {
+              let size = index % 5 == 0 ? 100_000 : 100
+              let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+              let response = try await client.echo(
+                .with {
+                  $0.message = "\(index)"
+                  $0.payload = payload
+                }, options: CallOptions(timeout: .seconds(60)))
+              return response.payload == payload && response.message == "immediate:\(index)" ? 0 : 1
+            }
+          }
+          return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+        #expect(recorder.count("immediate") == 40)
+      }
+    }
+  }
 }
 
 /// Records the path of every call it sees.
