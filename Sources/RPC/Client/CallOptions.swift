@@ -14,10 +14,14 @@ public struct CallOptions: Sendable {
     self.metadata = metadata
   }
 
-  /// The earliest of the timeout, the deadline and the inherited deadline.
-  func effectiveDeadline(now: ContinuousClock.Instant = .now) -> ContinuousClock.Instant? {
+  /// The earliest of the timeout, the deadline and the inherited deadline. The clock is read
+  /// only for a timeout.
+  func effectiveDeadline() -> ContinuousClock.Instant? {
     var earliest = deadline
-    if let timeout { earliest = Swift.min(earliest ?? now + timeout, now + timeout) }
+    if let timeout {
+      let end = ContinuousClock.now + timeout
+      earliest = Swift.min(earliest ?? end, end)
+    }
     if let inherited = RPCDeadline.current { earliest = Swift.min(earliest ?? inherited, inherited) }
     return earliest
   }

@@ -456,12 +456,16 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func flush() {
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
-      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
-      statistics.plainBytesSent += batch.readableBytes
-      statistics.wireBytesSent += bytes.readableBytes
-      metrics.bytes?.add(wireSent: bytes.readableBytes, plainSent: batch.readableBytes)
-      batch.clear()
-      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+      do {
+        let plain = batch.readableBytes
+        let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+        statistics.plainBytesSent += plain
+        statistics.wireBytesSent += bytes.readableBytes
+        metrics.bytes?.add(wireSent: bytes.readableBytes, plainSent: plain)
+        batch.moveReaderIndex(forwardBy: plain)
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+      }
+      batch.reuseAfterFlush()
     } catch {
       closeWithError(ProtocolViolation(.internalError, "compression failed: \(error)"))
     }

@@ -131,3 +131,14 @@ struct InboundStream: ~Copyable {
     }
   }
 }
+
+extension ByteBuffer {
+  /// A connection's write batch after a flush: the flush moved its reader past the bytes it
+  /// handed to the channel before writing them (so anything written while the write ran goes out
+  /// with the next flush, after them). Once the channel has written them (most writes complete
+  /// at once) and let go of them, the storage is the batch's alone again, and clearing it here
+  /// keeps its capacity for the next batch instead of allocating one per flush.
+  mutating func reuseAfterFlush() {
+    if readableBytes == 0 { clear() }
+  }
+}

@@ -285,9 +285,10 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
     } else {
       task?.cancel()
     }
-    // Usually the queue has already ended (the request side half-closed); the error is made
-    // once, so ending a call that succeeded allocates nothing for it.
-    requests.finish(throwing: Self.callEnded)
+    // Only a handler's task reads the requests: a call that never started one (an immediate
+    // answer) has no reader to wake. Otherwise the queue has usually ended already (the
+    // request side half-closed); the error is made once, so ending a call allocates nothing.
+    if task != nil { requests.finish(throwing: Self.callEnded) }
     if let waiting = pending {
       pending = nil
       waiting.continuation.resume(throwing: Self.callEnded)

@@ -448,10 +448,14 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func flush() {
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
-      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
-      byteCounters?.add(wireSent: bytes.readableBytes, plainSent: batch.readableBytes)
-      batch.clear()
-      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+      do {
+        let plain = batch.readableBytes
+        let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+        byteCounters?.add(wireSent: bytes.readableBytes, plainSent: plain)
+        batch.moveReaderIndex(forwardBy: plain)
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+      }
+      batch.reuseAfterFlush()
     } catch {
       core.logger.error("compression failed", metadata: ["error": "\(error)"])
       context.close(promise: nil)
