@@ -68,9 +68,10 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
 
   /// The call's method has an immediate path: instead of starting a task now, wait for the
   /// request and try the path with it (``deliver(_:endStream:)``).
-  func awaitImmediateRequest() {
+  /// `startedAt`: when the connection counted the call as started, if it did already.
+  func awaitImmediateRequest(startedAt: UInt64? = nil) {
     awaitsImmediateRequest = true
-    startedAt = method.metrics?.started() ?? 0
+    self.startedAt = startedAt ?? method.metrics?.started() ?? 0
   }
 
   /// A request message for the call: to the handler's stream, or, when the call waits for it,
@@ -81,23 +82,32 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
       if endStream { requests.finish() }
       return
     }
-    awaitsImmediateRequest = false
     switch core.runImmediately(
       method, request: message.bytes, context: context, startedAt: startedAt ?? 0, scratch: &connection.responseScratch)
     {
-    case .deferred:
-      requests.yield(message)
-      if endStream { requests.finish() }
-      connection.startHandler(self)
-    case .answered(let response, let trailers):
-      core.handlerSlots.release()
-      connection.messageConsumed(callID: id, charge: message.charge)
-      guard let response else { return end(sending: trailers) }
-      switch startSend(response) {
-      case .done: end(sending: trailers)
-      case .blocked: trailersAfterResponse = trailers
-      case .failed: break  // the call has ended (with an error of its own, when the response was too large)
-      }
+    case .deferred: deferred(message, endStream: endStream)
+    case .answered(let response, let trailers): answered(response, trailers, charge: message.charge)
+    }
+  }
+
+  /// The method's immediate path left the request to the handler: its task starts with it.
+  func deferred(_ message: InboundMessage, endStream: Bool) {
+    awaitsImmediateRequest = false
+    requests.yield(message)
+    if endStream { requests.finish() }
+    connection.startHandler(self)
+  }
+
+  /// The method's immediate path answered the request (`charge`: its credit to give back).
+  func answered(_ response: ByteBuffer?, _ trailers: Trailers, charge: Int) {
+    awaitsImmediateRequest = false
+    core.handlerSlots.release()
+    connection.messageConsumed(callID: id, charge: charge)
+    guard let response else { return end(sending: trailers) }
+    switch startSend(response) {
+    case .done: end(sending: trailers)
+    case .blocked: trailersAfterResponse = trailers
+    case .failed: break  // the call has ended (with an error of its own, when the response was too large)
     }
   }
 

@@ -33,6 +33,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// event-loop task continues, one slice at a time.
   private var backlogged = false
   @exclusivity(unchecked) private var calls: [UInt32: ServerCall] = [:]
+  /// A call opened by the last frame whose method answers immediately: until the next frame (its
+  /// request, most likely) or the end of the read, it is only this (see `handleFrame`).
+  @exclusivity(unchecked) private var opening: OpeningCall?
   /// The method this connection's last call found (``ServerCore/admit(pathBytes:callID:peer:recent:)``).
   @exclusivity(unchecked) private var recentMethod: RPCRouter.Method?
   /// Where immediate paths encode their responses (``ServerCore/runImmediately``): written into
@@ -226,6 +229,8 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// rest in later event-loop tasks (reading from the socket pauses meanwhile).
   private func receive(_ bytes: ByteBuffer) throws {
     guard !backlogged else { return reader.append(bytes) }
+    // A call opened by the read's last frame waits for its request as a call of its own.
+    defer { openWaitingCall() }
     let more = try reader.read(bytes, budget: Self.readSlice, allocator: context!.channel.allocator) { frame in
       try handleFrame(frame)
     }
@@ -237,7 +242,16 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   }
 
   private func handleFrame(_ frame: Frame) throws -> FrameReader.Next {
-    if try handle(state.receivedFrame(frame, now: .now())) { return .switchToCompressed }
+    let action = state.receivedFrame(frame, now: .now())
+    if let call = opening {
+      opening = nil
+      if case .deliverMessage(let callID, let message, let charge, true) = action, callID == call.callID {
+        answer(call, message, charge: charge)
+        return closing ? .stop : .proceed
+      }
+      open(call)
+    }
+    if try handle(action) { return .switchToCompressed }
     return closing ? .stop : .proceed
   }
 
@@ -251,7 +265,9 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
       more = try reader.resume(budget: Self.readSlice, allocator: context.channel.allocator) { frame in
         try handleFrame(frame)
       }
+      openWaitingCall()
     } catch {
+      openWaitingCall()
       readFailed(error)
     }
     reading = false
@@ -345,20 +361,79 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
     let context = ServerContext(
       method: method.descriptor, metadata: open.metadata, deadline: deadline, peer: peer, callID: callID,
       serverLogger: core.logger)
+    let timer = timeoutMicros.map { NIODeadline.now() + .microseconds($0) }
+    if method.immediate != nil, core.configuration.immediateHandlers {
+      // Its request is most likely the next frame: until then the call is only this.
+      opening = OpeningCall(
+        callID: callID, method: method, context: context, deadline: timer, startedAt: method.metrics?.started() ?? 0)
+      return
+    }
+    startHandler(makeCall(callID, method: method, context: context, deadline: timer))
+  }
+
+  /// Makes a call's `ServerCall`, with its deadline (`deadline`: when it is cancelled, if ever).
+  private func makeCall(
+    _ callID: UInt32, method: RPCRouter.Method, context: ServerContext, deadline: NIODeadline?
+  ) -> ServerCall {
     let call = ServerCall(
       id: callID, eventLoop: eventLoop, connection: self, initialCredit: state.peer.initialCallWindow, core: core,
       method: method, context: context)
     calls[callID] = call
-    if let timeoutMicros {
-      call.deadline = .now() + .microseconds(timeoutMicros)
+    if let deadline {
+      call.deadline = deadline
       deadlines.insert(call)
       armDeadlineTimer()
     }
-    if method.immediate != nil, core.configuration.immediateHandlers {
-      call.awaitImmediateRequest()
-    } else {
-      startHandler(call)
+    return call
+  }
+
+  /// Makes the call that the last frame opened, waiting for its request
+  /// (``ServerCall/awaitImmediateRequest(startedAt:)``).
+  @discardableResult
+  private func open(_ opening: OpeningCall) -> ServerCall {
+    let call = makeCall(opening.callID, method: opening.method, context: opening.context, deadline: opening.deadline)
+    call.awaitImmediateRequest(startedAt: opening.startedAt)
+    return call
+  }
+
+  /// The read (or backlog slice) ended right after a call opened: it waits as a call of its own.
+  private func openWaitingCall() {
+    guard let call = opening else { return }
+    opening = nil
+    open(call)
+  }
+
+  /// A call whose request came in the frame right after it opened: its method's immediate path
+  /// runs with it. An answer that can go out at once (and its trailers) is written here, and
+  /// the call never needs a `ServerCall`; anything else is left to one, as if it had waited.
+  private func answer(_ opening: OpeningCall, _ message: ByteBuffer, charge: Int) {
+    let outcome = core.runImmediately(
+      opening.method, request: message, context: opening.context, startedAt: opening.startedAt,
+      scratch: &responseScratch)
+    guard case .answered(let response, let trailers) = outcome,
+      response.map({ fitsAtOnce($0.readableBytes) }) ?? true
+    else {
+      let call = open(opening)
+      switch outcome {
+      case .deferred: call.deferred(InboundMessage(bytes: message, charge: charge), endStream: true)
+      case .answered(let response, let trailers): call.answered(response, trailers, charge: charge)
+      }
+      return
     }
+    core.handlerSlots.release()
+    messageConsumed(callID: opening.callID, charge: charge)
+    if var response {
+      var credit = OutboundCredit(initial: state.peer.initialCallWindow)
+      _ = writeMessage(callID: opening.callID, &response, credit: &credit)
+    }
+    writeTrailers(callID: opening.callID, trailers)
+    if state.callEnded(callID: opening.callID) { closeGracefully() }
+  }
+
+  /// Whether a response of `size` bytes goes out whole at once: within the caller's limit and
+  /// its call window, on a writable socket (otherwise its `ServerCall` sends it, or refuses it).
+  private func fitsAtOnce(_ size: Int) -> Bool {
+    size <= peerMaxMessageSize && size <= Int(state.peer.initialCallWindow) && isWritable
   }
 
   /// Starts the task that runs a call's handler.
@@ -548,4 +623,15 @@ extension Trailers {
     if let structured = error.details { details = (try? structured.serializedBytes()) ?? [] }
     self.init(code: error.code, message: error.message, details: details, metadata: error.metadata, refused: error.refused)
   }
+}
+
+/// A call that has just opened and waits for its request, before it needs a ``ServerCall``.
+struct OpeningCall {
+  let callID: UInt32
+  let method: RPCRouter.Method
+  let context: ServerContext
+  /// When the call is cancelled for its deadline, if it has one.
+  let deadline: NIODeadline?
+  /// When the call was counted as started in the method's metrics.
+  let startedAt: UInt64
 }

@@ -145,6 +145,50 @@ struct ImmediatePathTests {
     }
   }
 
+  @Test("a request that arrives in a later read than its call's opening is answered immediately all the same")
+  func requestInALaterRead() async throws {
+    let recorder = Recorder()
+    let metrics = TestMetrics()
+    try await withServer(services: [TwoPathEcho(recorder: recorder)], configure: { $0.metricsFactory = metrics }) {
+      _, port in
+      try await withConnection(port: port) { connection in
+        let echo = RpcV1.EchoService.Echo.descriptor
+        for message in ["late", "later", "fail"] {
+          // The deadline turns a call the server lost into a failure rather than a hang.
+          let answer: Result<RpcV1.EchoResponse, RPCError> = try await connection.withStreamingCall(
+            method: echo, options: CallOptions(timeout: .seconds(20))
+          ) { call in
+            // The ping's answer comes after the server has read the call's opening, alone.
+            _ = try await connection.ping()
+            try await call.send(try encode(RpcV1.EchoRequest.with { $0.message = message }))
+            try await call.closeSend()
+            do {
+              let bytes = try #require(try await call.receive())
+              return .success(try RpcV1.EchoResponse(decoding: bytes))
+            } catch let error as RPCError {
+              return .failure(error)
+            }
+          }
+          switch message {
+          case "late": #expect((try? answer.get())?.message == "immediate:late")
+          case "later": #expect((try? answer.get())?.message == "handler:later")
+          default:
+            let code: RPCStatusCode? = if case .failure(let error) = answer { error.code } else { nil }
+            #expect(code == .failedPrecondition)
+          }
+        }
+        #expect(recorder.count("immediate") == 3)
+        #expect(recorder.count("handler") == 1)
+        // Each call counted once, and none left in flight.
+        #expect(await eventually {
+          (try? metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "OK")))?.totalValue == 2
+            && (try? metrics.expectCounter("rpc_server_calls_total", labels(echoPath, "FAILED_PRECONDITION")))?
+              .totalValue == 1
+        })
+      }
+    }
+  }
+
   @Test("a call waiting for its request holds its handler slot until it ends, however it ends")
   func slotHeldWhileWaiting() async throws {
     let recorder = Recorder()
