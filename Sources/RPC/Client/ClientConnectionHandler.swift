@@ -1,6 +1,5 @@
 import Messages
 import NIOCore
-import Synchronization
 
 /// The NIO handler of one client connection: runs ``ClientConnectionStateMachine`` and owns
 /// the connection's calls and compression streams. Confined to its event loop; calls reach
@@ -28,11 +27,10 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   /// True while a read or a run of submitted calls is being handled: writes then wait for the
   /// flush at its end instead of scheduling one each.
   @exclusivity(unchecked) private var reading = false
-  /// Unary calls started by tasks off the loop, waiting for the loop task that starts them all
-  /// (scheduled by the first to arrive); `spare` is the array the last run emptied, kept for its
-  /// capacity. One queue instead of one loop task per call: no closure allocated per call, and
-  /// the calls that arrive while the loop is busy leave in one write.
-  private let submitted = Mutex<(calls: [SubmittedUnary], spare: [SubmittedUnary])>(([], []))
+  /// Unary calls started by tasks off the loop, waiting for the loop task that starts them all:
+  /// no closure allocated per call, and the calls that arrive while the loop is busy leave in
+  /// one write.
+  private let submitted = LoopHandoff<SubmittedUnary>()
   @exclusivity(unchecked) private var calls: [UInt32: ClientCall] = [:]
   /// The open calls' deadlines, served by one timer (calls remove themselves as they end).
   var deadlines = DeadlineHeap<ClientCall>()
@@ -310,33 +308,22 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
 
   /// Starts a unary call from any thread: queued for the loop (see `submitted`).
   func submit(_ unary: SubmittedUnary) {
-    let first = submitted.withLock { queue in
-      queue.calls.append(unary)
-      return queue.calls.count == 1
-    }
-    if first { eventLoop.execute { self.startSubmitted() } }
+    if submitted.add(unary) { eventLoop.execute { self.startSubmitted() } }
   }
 
   /// Starts the calls submitted so far, oldest first, and writes them in one flush.
   private func startSubmitted() {
-    var queued = submitted.withLock { queue in
-      var calls = queue.spare
-      queue.spare = []
-      swap(&calls, &queue.calls)
-      return calls
-    }
     let wasReading = reading
     reading = true
-    for unary in queued {
-      startUnary(
-        unary.call, request: unary.request, options: unary.options, deadline: unary.deadline,
-        waiter: .task(unary.continuation))
+    submitted.takeAll { queued in
+      for unary in queued {
+        startUnary(
+          unary.call, request: unary.request, options: unary.options, deadline: unary.deadline,
+          waiter: .task(unary.continuation))
+      }
     }
     reading = wasReading
     if !wasReading { flush() }
-    guard queued.capacity <= 1024 else { return }  // a rare burst does not pin its memory
-    queued.removeAll(keepingCapacity: true)
-    submitted.withLock { $0.spare = queued }
   }
 
   func startStreaming(_ call: ClientCall, options: CallOptions, deadline: ContinuousClock.Instant?) -> Bool {

@@ -1,5 +1,4 @@
 import NIOCore
-import Synchronization
 
 /// Runs Swift tasks on a NIO event loop.
 ///
@@ -8,41 +7,28 @@ import Synchronization
 /// without a hop to the global pool and back. Handlers must therefore not block: anything slow
 /// awaits (the PostgreSQL driver, for example, runs libpq on its own threads).
 ///
-/// Jobs wait in a queue of their own that one event-loop task runs: a closure capturing a job
-/// would be an allocation per job, while the closure that runs the queue captures only the
-/// executor. Jobs enqueued while the queue runs (a task that yields, for example) wait for the
-/// next run, after the loop has done its other work, as they would with one loop task each.
+/// Jobs wait in a queue of their own (``LoopHandoff``) that one event-loop task runs: a closure
+/// capturing a job would be an allocation per job, while the closure that runs the queue
+/// captures only the executor. Jobs enqueued while the queue runs (a task that yields, for
+/// example) wait for the next run, after the loop has done its other work, as they would with
+/// one loop task each.
 final class EventLoopTaskExecutor: TaskExecutor, Sendable {
   let eventLoop: any EventLoop
-  /// `jobs`: waiting for the run scheduled when the first of them arrived. `spare`: the array
-  /// the last run emptied, kept for its capacity.
-  private let queue = Mutex<(jobs: [UnownedJob], spare: [UnownedJob])>(([], []))
+  private let queue = LoopHandoff<UnownedJob>()
 
   init(_ eventLoop: any EventLoop) {
     self.eventLoop = eventLoop
   }
 
   func enqueue(_ job: consuming ExecutorJob) {
-    let job = UnownedJob(job)
-    let first = queue.withLock { queue in
-      queue.jobs.append(job)
-      return queue.jobs.count == 1
-    }
-    if first { eventLoop.execute { self.runQueuedJobs() } }
+    if queue.add(UnownedJob(job)) { eventLoop.execute { self.runQueuedJobs() } }
   }
 
   /// Runs the jobs queued so far, oldest first.
   private func runQueuedJobs() {
-    var jobs = queue.withLock { queue in
-      var jobs = queue.spare
-      queue.spare = []
-      swap(&jobs, &queue.jobs)
-      return jobs
-    }
     let executor = asUnownedTaskExecutor()
-    for job in jobs { job.runSynchronously(on: executor) }
-    guard jobs.capacity <= 1024 else { return }  // a rare burst does not pin its memory
-    jobs.removeAll(keepingCapacity: true)
-    queue.withLock { $0.spare = jobs }
+    queue.takeAll { jobs in
+      for job in jobs { job.runSynchronously(on: executor) }
+    }
   }
 }
