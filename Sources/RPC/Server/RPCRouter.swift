@@ -102,19 +102,12 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, _ immediate: @escaping @Sendable (M.Input, ServerContext) throws -> M.Output?
   ) {
-    guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
-      preconditionFailure("\(M.descriptor.path) is not a registered unary method")
+    setImmediatePath(method) { request, context, scratch in
+      guard let response = try immediate(request, context) else { return nil }
+      // The connection writes the answer at once, so its buffer is free again for the next.
+      try ServerCallIO.encode(response, into: &scratch)
+      return scratch
     }
-    methods[M.descriptor.path] = Method(
-      descriptor: registered.descriptor, metrics: registered.metrics,
-      immediate: { bytes, context, limits, scratch in
-        guard let response = try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context) else {
-          return nil
-        }
-        try ServerCallIO.encode(response, into: &scratch)
-        return scratch
-      },
-      run: registered.run)
   }
 
   /// ``addImmediatePath(_:_:)`` for a path that keeps its answers encoded (a cache of
@@ -122,13 +115,22 @@ public struct RPCRouter: Sendable {
   public mutating func addImmediatePath<M: ProtoMethod>(
     _ method: M.Type, encodedResponse immediate: @escaping @Sendable (M.Input, ServerContext) throws -> ByteBuffer?
   ) {
+    setImmediatePath(method) { request, context, _ in try immediate(request, context) }
+  }
+
+  /// Gives the registered unary method `method` an immediate path over its decoded request;
+  /// `immediate` may encode its answer into the connection's buffer (its third argument).
+  private mutating func setImmediatePath<M: ProtoMethod>(
+    _ method: M.Type,
+    _ immediate: @escaping @Sendable (M.Input, ServerContext, inout ByteBuffer) throws -> ByteBuffer?
+  ) {
     guard let registered = methods[M.descriptor.path], M.descriptor.kind == .unary else {
       preconditionFailure("\(M.descriptor.path) is not a registered unary method")
     }
     methods[M.descriptor.path] = Method(
       descriptor: registered.descriptor, metrics: registered.metrics,
-      immediate: { bytes, context, limits, _ in
-        try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context)
+      immediate: { bytes, context, limits, scratch in
+        try immediate(try ServerCallIO.decode(M.Input.self, bytes, limits: limits), context, &scratch)
       },
       run: registered.run)
   }
