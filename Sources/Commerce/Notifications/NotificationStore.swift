@@ -53,66 +53,87 @@ struct NotificationStore: Sendable {
   /// (by `source` and source event id, also within the batch) get the next sequence numbers of
   /// their recipients, in batch order; each recipient's oldest notifications beyond `keep` are
   /// deleted; the recipients' streams are woken on commit. Returns how many were new.
+  ///
+  /// Two round trips: the first (with `BEGIN`) records the event ids and takes the recipients'
+  /// sequence numbers in one statement, which locks the recipients' counter rows; the second
+  /// writes the notifications, trims each recipient's oldest and wakes the streams, with
+  /// `COMMIT`. So a counter row stays locked for one round trip and the commit, which matters
+  /// when several sources publish to the same customers at once (the order, payment and
+  /// shipment relays).
   func publish(_ events: [NewNotification], source: String, now: Date, keep: Int64) async throws -> Int {
-    try await pool.withTransaction { tx in
-      // Deduplication: the events whose (source, id) is new; a repeat within the batch is a
-      // duplicate too.
-      let fresh = Set(
-        try await tx.query(
-          """
+    // A repeat of an id within the batch is a duplicate: only its first occurrence counts.
+    var seen: Set<String> = []
+    let batch = events.filter { seen.insert($0.sourceEventID).inserted }
+    guard !batch.isEmpty else { return 0 }
+    return try await pool.withTransaction { tx in
+      // Deduplication against earlier calls, and the counters: one counter row per recipient,
+      // taken in recipient order (no deadlock between batches naming the same recipients).
+      // Rows of kind 0 name the fresh event ids; rows of kind 1 each recipient's last sequence
+      // after this batch.
+      let rows = try await tx.query(
+        """
+        WITH fresh AS (
           INSERT INTO notifications.accepted_events (source_service, source_event_id, accepted_at)
           SELECT $1, e, $3 FROM unnest($2::text[]) AS e ON CONFLICT DO NOTHING RETURNING source_event_id
-          """, [source, events.map(\.sourceEventID), now]
-        ).map { try $0.decode(0, as: String.self) })
-      var taken: Set<String> = []
-      let accepted = events.filter { fresh.contains($0.sourceEventID) && taken.insert($0.sourceEventID).inserted }
+        ), counts AS (
+          SELECT u.r AS id, count(*)::int8 AS n
+          FROM unnest($2::text[], $4::text[]) AS u (e, r) JOIN fresh ON fresh.source_event_id = u.e
+          GROUP BY u.r
+        ), last AS (
+          INSERT INTO notifications.recipients AS r (recipient_id, last_sequence)
+          SELECT id, n FROM counts ORDER BY id
+          ON CONFLICT (recipient_id) DO UPDATE SET last_sequence = r.last_sequence + EXCLUDED.last_sequence
+          RETURNING recipient_id, last_sequence
+        )
+        SELECT 0, source_event_id, 0::int8 FROM fresh
+        UNION ALL SELECT 1, recipient_id, last_sequence FROM last
+        """, [source, batch.map(\.sourceEventID), now, batch.map(\.recipientID)])
+      var fresh: Set<String> = []
+      var last: [String: Int64] = [:]
+      for row in rows {
+        if try row.decode(0, as: Int32.self) == 0 {
+          fresh.insert(try row.decode(1, as: String.self))
+        } else {
+          last[try row.decode(1, as: String.self)] = try row.decode(2, as: Int64.self)
+        }
+      }
+      let accepted = batch.filter { fresh.contains($0.sourceEventID) }
       guard !accepted.isEmpty else { return 0 }
-
-      // Sequence numbers: one counter row per recipient, taken in recipient order (no deadlock
-      // between batches naming the same recipients).
       var counts: [String: Int64] = [:]
       for event in accepted { counts[event.recipientID, default: 0] += 1 }
       let recipients = counts.keys.sorted()
-      let lastRows = try await tx.query(
-        """
-        INSERT INTO notifications.recipients AS r (recipient_id, last_sequence)
-        SELECT id, n FROM unnest($1::text[], $2::int8[]) AS u (id, n) ORDER BY id
-        ON CONFLICT (recipient_id) DO UPDATE SET last_sequence = r.last_sequence + EXCLUDED.last_sequence
-        RETURNING recipient_id, last_sequence
-        """, [recipients, recipients.map { counts[$0]! }])
       var next: [String: Int64] = [:]
-      var last: [String: Int64] = [:]
-      for row in lastRows {
-        let id = try row.decode(0, as: String.self)
-        let end = try row.decode(1, as: Int64.self)
-        last[id] = end
-        next[id] = end - counts[id]! + 1
+      for recipient in recipients {
+        guard let end = last[recipient] else { throw StoreError(description: "no sequence was taken for a recipient") }
+        next[recipient] = end - counts[recipient]! + 1
       }
       var sequences: [Int64] = []
       for event in accepted {
         sequences.append(next[event.recipientID]!)
         next[event.recipientID]! += 1
       }
-      try await tx.query(
-        """
-        INSERT INTO notifications.notifications
-          (id, recipient_id, sequence, kind, title, body, source_service, source_event_id, occur_time, create_time, payload)
-        SELECT id, r, s, k, t, b, $9, e, o, $10, decode(p, 'hex')
-        FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $11::text[])
-          AS u (id, r, s, k, t, b, e, o, p)
-        """,
-        [
-          accepted.map(\.id), accepted.map(\.recipientID), sequences, accepted.map(\.kind.rawValue), accepted.map(\.title),
-          accepted.map(\.body), accepted.map(\.sourceEventID), accepted.map(\.occurTime), source, now,
-          try accepted.map { try $0.payload.serializedBytes().hexDigits },
-        ])
-      // Retention by count: each recipient keeps its latest `keep` (sequences have no holes).
-      try await tx.query(
-        """
-        DELETE FROM notifications.notifications AS n USING unnest($1::text[], $2::int8[]) AS u (id, last)
-        WHERE n.recipient_id = u.id AND n.sequence <= u.last - $3
-        """, [recipients, recipients.map { last[$0]! }, keep])
-      try await tx.query("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c", [recipients.map(Self.channel(for:))])
+      try await tx.queryAndCommit([
+        try .init(
+          """
+          INSERT INTO notifications.notifications
+            (id, recipient_id, sequence, kind, title, body, source_service, source_event_id, occur_time, create_time, payload)
+          SELECT id, r, s, k, t, b, $9, e, o, $10, decode(p, 'hex')
+          FROM unnest($1::uuid[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $11::text[])
+            AS u (id, r, s, k, t, b, e, o, p)
+          """,
+          [
+            accepted.map(\.id), accepted.map(\.recipientID), sequences, accepted.map(\.kind.rawValue), accepted.map(\.title),
+            accepted.map(\.body), accepted.map(\.sourceEventID), accepted.map(\.occurTime), source, now,
+            try accepted.map { try $0.payload.serializedBytes().hexDigits },
+          ]),
+        // Retention by count: each recipient keeps its latest `keep` (sequences have no holes).
+        try .init(
+          """
+          DELETE FROM notifications.notifications AS n USING unnest($1::text[], $2::int8[]) AS u (id, last)
+          WHERE n.recipient_id = u.id AND n.sequence <= u.last - $3
+          """, [recipients, recipients.map { last[$0]! }, keep]),
+        try .init("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c", [recipients.map(Self.channel(for:))]),
+      ])
       return accepted.count
     }
   }
