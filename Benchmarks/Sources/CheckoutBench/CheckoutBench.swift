@@ -46,6 +46,8 @@ struct CheckoutBench: AsyncParsableCommand {
   @Option(help: "Products of the spread phases.") var products = 10_000
   @Option(help: "Rows per product in pgbench's bucketed variant.") var buckets = 16
   @Option(help: "Phases to run (names as printed, comma-separated prefixes); all by default.") var only = ""
+  @Option(help: "Database connections of each server's pool (EmporiumApp's maximumDatabaseConnections).")
+  var poolConnections = EmporiumApp.Configuration(databaseURL: "").maximumDatabaseConnections
   @Option(help: "pgbench.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
   @Flag(
     help: """
@@ -79,8 +81,8 @@ struct CheckoutBench: AsyncParsableCommand {
     let seedPool = try PostgresPool(configuration: .init(url: url, maximumConnections: 4))
     _ = try await Seeder.run(SeedGenerator(.init(products: products + 2, users: 0, sellers: 20, seed: 42)), pool: seedPool, logger: logger)
     await seedPool.close()
-    let coalesced = try await Host.start(databaseURL: url, coalesce: true, logger: logger)
-    let plain = try await Host.start(databaseURL: url, coalesce: false, logger: logger)
+    let coalesced = try await Host.start(databaseURL: url, coalesce: true, poolConnections: poolConnections, logger: logger)
+    let plain = try await Host.start(databaseURL: url, coalesce: false, poolConnections: poolConnections, logger: logger)
     let data = try await BenchData.create(coalesced.app.pool, products: products, buckets: buckets)
     let asOrders = try await coalesced.options(for: Principal(kind: .service, subject: "orders", expiresAt: 0))
     let asOrdersPlain = try await plain.options(for: Principal(kind: .service, subject: "orders", expiresAt: 0))
@@ -99,14 +101,14 @@ struct CheckoutBench: AsyncParsableCommand {
     for round in 0..<rounds {
       for callers in levels {
         var phases: [Phase] = [
-          .checkout("Checkout spread, coalesced", coalesced.orders, data.spread, buyers),
-          .checkout("Checkout hot, coalesced", coalesced.orders, [data.hotCoalesced], buyers),
-          .checkout("Checkout hot, row lock", plain.orders, [data.hotPlain], buyersPlain),
+          .checkout("Checkout spread, coalesced", coalesced.orders, data.spread, buyers, coalesced.app.pool),
+          .checkout("Checkout hot, coalesced", coalesced.orders, [data.hotCoalesced], buyers, coalesced.app.pool),
+          .checkout("Checkout hot, row lock", plain.orders, [data.hotPlain], buyersPlain, plain.app.pool),
           .pgbench("pgbench checkout spread, multi-statement", scripts.checkoutSpread),
-          .reserve("ReserveStock hot, coalesced", coalesced.inventory, [data.hotCoalesced], asOrders),
-          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrdersPlain),
-          .reserve("ReserveStock spread, coalesced", coalesced.inventory, data.spread, asOrders),
-          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrdersPlain),
+          .reserve("ReserveStock hot, coalesced", coalesced.inventory, [data.hotCoalesced], asOrders, coalesced.app.pool),
+          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrdersPlain, plain.app.pool),
+          .reserve("ReserveStock spread, coalesced", coalesced.inventory, data.spread, asOrders, coalesced.app.pool),
+          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrdersPlain, plain.app.pool),
           .pgbench("pgbench hot, single statement", scripts.hotSingle),
           .pgbench("pgbench hot, bucketed rows", scripts.hotBucketed),
           .pgbench("pgbench hot, multi-statement", scripts.hotMulti),
@@ -117,8 +119,8 @@ struct CheckoutBench: AsyncParsableCommand {
           let before = coalesced.service.reservationBatchCounts
           let result: Result
           switch phase {
-          case .reserve(_, let client, let productIDs, let options):
-            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds)) { index in
+          case .reserve(_, let client, let productIDs, let options, let pool):
+            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds), pool: pool) { index in
               _ = try await client.reserveStock(
                 .with {
                   $0.orderId = UUID().uuidString.lowercased()
@@ -126,8 +128,8 @@ struct CheckoutBench: AsyncParsableCommand {
                   $0.idempotencyKey = UUID().uuidString
                 }, options: options)
             }
-          case .checkout(_, let client, let productIDs, let buyers):
-            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds)) { index in
+          case .checkout(_, let client, let productIDs, let buyers, let pool):
+            result = await Self.measure(callers: callers, warmup: warmup, seconds: Double(seconds), pool: pool) { index in
               _ = try await client.checkout(
                 .with {
                   $0.itemsSource = .lines(.with { $0.lines = [.with { $0.productId = productIDs[index % productIDs.count]; $0.quantity = 1 }] })
@@ -151,11 +153,12 @@ struct CheckoutBench: AsyncParsableCommand {
           var line = "round \(round + 1) \(phase.name) × \(callers): \(Int(result.callsPerSecond)) calls/s"
           if let p50 = result.p50, let p99 = result.p99 { line += ", p50 \(p50) µs, p99 \(p99) µs" }
           line += ", errors \(result.errors)"
-          if case .reserve(let name, _, _, _) = phase, name.hasSuffix("coalesced"), let before,
+          if case .reserve(let name, _, _, _, _) = phase, name.hasSuffix("coalesced"), let before,
             let after = coalesced.service.reservationBatchCounts, after.batches > before.batches
           {
             line += String(format: ", %.1f calls per batch", Double(after.calls - before.calls) / Double(after.batches - before.batches))
           }
+          line += result.poolSummary
           print(line)
           fflush(nil)
         }
@@ -210,6 +213,23 @@ struct CheckoutBench: AsyncParsableCommand {
   /// (the order's saga log, the reservation, the payment and its ledger): no extra
   /// instrumentation. Pricing (the catalog call before the order exists) is the rest of the
   /// call's latency.
+  /// What the phase's server's database pool did per call of the measured window: statements,
+  /// transactions, the mean wait for a connection and the mean statement latency.
+  static func poolSummary(before: PostgresPoolMetrics, after: PostgresPoolMetrics, calls: Int) -> String {
+    guard calls > 0 else { return "" }
+    let statements = after.queryLatency.count - before.queryLatency.count
+    let acquires = after.acquireLatency.count - before.acquireLatency.count
+    func mean(_ sum: Duration, _ count: Int) -> Double {
+      count == 0 ? 0 : Double(sum.components.seconds) * 1e6 / Double(count) + Double(sum.components.attoseconds) / 1e12 / Double(count)
+    }
+    return String(
+      format: "; its server's pool, all its work: %.1f statements and %.1f commits per call, connection wait %.0f µs, statement %.0f µs (means)",
+      Double(statements) / Double(calls),
+      Double(after.transactionsCommitted - before.transactionsCommitted) / Double(calls),
+      mean(after.acquireLatency.sum - before.acquireLatency.sum, acquires),
+      mean(after.queryLatency.sum - before.queryLatency.sum, statements))
+  }
+
   static func printCheckoutProfile(_ pool: PostgresPool) async throws {
     let rows = try await pool.query(
       """
@@ -251,16 +271,18 @@ struct CheckoutBench: AsyncParsableCommand {
     var p50: UInt64?
     var p99: UInt64?
     var errors: Int
+    /// What the phase's server's pool did in the measured window (``poolSummary(before:after:calls:)``).
+    var poolSummary = ""
   }
 
   enum Phase {
-    case reserve(String, CommerceV1.InventoryService.Client, [String], CallOptions)
-    case checkout(String, CommerceV1.OrderService.Client, [String], [CallOptions])
+    case reserve(String, CommerceV1.InventoryService.Client, [String], CallOptions, PostgresPool)
+    case checkout(String, CommerceV1.OrderService.Client, [String], [CallOptions], PostgresPool)
     case pgbench(String, String)
 
     var name: String {
       switch self {
-      case .reserve(let name, _, _, _), .checkout(let name, _, _, _), .pgbench(let name, _): name
+      case .reserve(let name, _, _, _, _), .checkout(let name, _, _, _, _), .pgbench(let name, _): name
       }
     }
   }
@@ -278,9 +300,13 @@ struct CheckoutBench: AsyncParsableCommand {
   }
 
   /// A closed loop of `callers` for `seconds` after a warm-up of `warmup` seconds.
-  static func measure(callers: Int, warmup: Double, seconds: Double, _ call: @escaping @Sendable (Int) async throws -> Void) async -> Result {
+  static func measure(
+    callers: Int, warmup: Double, seconds: Double, pool: PostgresPool, _ call: @escaping @Sendable (Int) async throws -> Void
+  ) async -> Result {
     _ = await loop(callers: callers, seconds: warmup, seed: 0, call)
+    let before = pool.metrics
     let measured = await loop(callers: callers, seconds: seconds, seed: 1_000_003, call)
+    let after = pool.metrics
     var all = histogram()
     var errors = 0
     for (histogram, failed) in measured {
@@ -288,7 +314,8 @@ struct CheckoutBench: AsyncParsableCommand {
       errors += failed
     }
     return Result(
-      callsPerSecond: Double(all.totalCount) / seconds, p50: all.valueAtPercentile(50), p99: all.valueAtPercentile(99), errors: errors)
+      callsPerSecond: Double(all.totalCount) / seconds, p50: all.valueAtPercentile(50), p99: all.valueAtPercentile(99), errors: errors,
+      poolSummary: poolSummary(before: before, after: after, calls: Int(all.totalCount) + errors))
   }
 
   private static func loop(
@@ -488,8 +515,9 @@ struct Host: Sendable {
     let service = Mutex<InventoryService?>(nil)
   }
 
-  static func start(databaseURL: String, coalesce: Bool, logger: Logger) async throws -> Host {
+  static func start(databaseURL: String, coalesce: Bool, poolConnections: Int, logger: Logger) async throws -> Host {
     var configuration = EmporiumApp.Configuration(databaseURL: databaseURL)
+    configuration.maximumDatabaseConnections = poolConnections
     let made = Made()
     var inventoryConfiguration = InventoryService.Configuration()
     inventoryConfiguration.coalesceReservations = coalesce
