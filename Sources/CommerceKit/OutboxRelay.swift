@@ -9,7 +9,13 @@ public import ServiceLifecycle
 /// The loop every outbox relay runs as background work: drain at start and whenever the
 /// outbox's NOTIFY announces new events (between notifications it waits and does not poll), and
 /// after a failed drain again after a pause that doubles from `initialBackoff` to
-/// `maximumBackoff`, until a drain succeeds. What a drain sends is the relay's own (`drain`):
+/// `maximumBackoff`, until a drain succeeds.
+///
+/// Two drains start at least `minimumSpacing` apart. An event that finds the relay idle for
+/// longer than that is sent at once; under a steady stream of events (a checkout writes several
+/// to each outbox), those that arrive meanwhile wait for the spacing and go in one drain, so the
+/// drain's own statements, transaction and calls are paid once for all of them rather than for
+/// every two or three (docs/PERFORMANCE.md, "What the relays cost a checkout"). What a drain sends is the relay's own (`drain`):
 /// stock levels to the catalog, rating summaries, order events, notifications. Graceful shutdown
 /// ends it; events not sent stay in the outbox for the next start.
 public struct OutboxRelay: Service {
@@ -19,14 +25,17 @@ public struct OutboxRelay: Service {
   let logger: Logger
   let initialBackoff: Duration
   let maximumBackoff: Duration
+  let minimumSpacing: Duration
   let drain: @Sendable () async throws -> Void
 
   /// - Parameters:
   ///   - name: what the relay sends, for its log lines ("stock levels to the catalog").
   ///   - drain: sends every unsent event of the relay's topics and marks them published.
+  ///   - minimumSpacing: the least time between the starts of two drains.
   public init(
     _ name: String, outbox: Outbox, pool: PostgresPool, logger: Logger, initialBackoff: Duration = .milliseconds(100),
-    maximumBackoff: Duration = .seconds(30), drain: @escaping @Sendable () async throws -> Void
+    maximumBackoff: Duration = .seconds(30), minimumSpacing: Duration = Self.defaultSpacing,
+    drain: @escaping @Sendable () async throws -> Void
   ) {
     self.name = name
     self.outbox = outbox
@@ -34,8 +43,14 @@ public struct OutboxRelay: Service {
     self.logger = logger
     self.initialBackoff = initialBackoff
     self.maximumBackoff = maximumBackoff
+    self.minimumSpacing = minimumSpacing
     self.drain = drain
   }
+
+  /// The spacing relays use unless told otherwise: 50 ms, a delay no reader of a relay's effects
+  /// (a notification, a stock level in search, an order's event) notices, and enough for a
+  /// checkout's events to go out in a few drains a second per relay.
+  public static let defaultSpacing = Duration.milliseconds(50)
 
   public func run() async throws {
     let wakeUps = try await pool.notifications(channel: outbox.channel)
@@ -57,11 +72,14 @@ public struct OutboxRelay: Service {
           var backoff = initialBackoff
           var pending = wakes.makeAsyncIterator()
           while !Task.isCancelled {
+            let started = ContinuousClock.now
             switch await drainLogged() {
             case .done:
               backoff = initialBackoff
               vacuum.yield()
               guard await pending.next() != nil else { return }
+              // Events that arrive during the wait join this drain (the wake-ups hold one).
+              try? await Task.sleep(until: started + minimumSpacing, clock: .continuous)
             case .busy:
               // Another process drains the topic now; if it dies, its lock goes with it and
               // this relay takes over at its next try.

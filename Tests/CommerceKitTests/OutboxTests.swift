@@ -235,6 +235,48 @@ import Testing
     }
   }
 
+  /// Drains start at least the relay's spacing apart, and events that arrive during the wait go
+  /// out in one drain, however many wake-ups they sent.
+  @Test func drainsStartAtLeastTheSpacingApartAndEventsArrivingMeanwhileGoTogether() async throws {
+    try await withDatabase("commercekit_outbox_spacing") { pool in
+      final class Drains: Sendable {
+        let starts = Mutex<[ContinuousClock.Instant]>([])
+        let sent = Mutex<[[String]]>([])
+      }
+      let drains = Drains()
+      let spacing = Duration.seconds(2)
+      let relay = OutboxRelay("test events", outbox: Self.outbox, pool: pool, logger: Logger(label: "test"), minimumSpacing: spacing) {
+        drains.starts.withLock { $0.append(.now) }
+        drains.sent.withLock { $0.append([]) }
+        try await OutboxRelay.drainInOrder(of: "t", from: Self.outbox, pool: pool) { event in
+          drains.sent.withLock { $0[$0.count - 1].append(event.aggregateID) }
+        }
+      }
+      let running = Task { try await relay.run() }
+      defer { running.cancel() }
+      // The drain at start finds nothing; the first event's drain waits for the spacing.
+      #expect(await eventually { drains.starts.withLock { $0.count } == 1 })
+      try await pool.withTransaction { tx in
+        try await Self.outbox.append(RpcV1.EchoRequest.with { $0.message = "0" }, topic: "t", aggregateID: "first", in: tx)
+      }
+      #expect(await eventually { drains.sent.withLock { $0.flatMap { $0 } } == ["first"] })
+      // Three events, each its own transaction and wake-up, right after that drain began.
+      for name in ["second", "third", "fourth"] {
+        try await pool.withTransaction { tx in
+          try await Self.outbox.append(RpcV1.EchoRequest.with { $0.message = name }, topic: "t", aggregateID: name, in: tx)
+        }
+      }
+      #expect(await eventually { drains.sent.withLock { $0.flatMap { $0 }.count } == 4 })
+      // (A wake-up left over from the three may start one more drain, with nothing to send.)
+      let sent = drains.sent.withLock { $0 }
+      #expect(Array(sent.prefix(3)) == [[], ["first"], ["second", "third", "fourth"]])
+      let later = sent.dropFirst(3)
+      #expect(later.allSatisfy { $0.isEmpty })
+      let starts = drains.starts.withLock { $0 }
+      for (earlier, later) in zip(starts, starts.dropFirst()) { #expect(later - earlier >= spacing) }
+    }
+  }
+
   /// An event whose send fails stays for the next drain, with the ones after it; those sent
   /// before it in the same batch are published.
   @Test func anInOrderDrainThatFailsKeepsTheRestInOrder() async throws {
