@@ -45,7 +45,9 @@ struct CheckoutBench: AsyncParsableCommand {
   @Option(help: "Rounds (phase order alternates).") var rounds = 3
   @Option(help: "Products of the spread phases.") var products = 10_000
   @Option(help: "Rows per product in pgbench's bucketed variant.") var buckets = 16
-  @Option(help: "Phases to run (names as printed, comma-separated prefixes); all by default.") var only = ""
+  @Option(
+    help: "Phases to run: prefixes of their names as printed, separated by commas without a space after them (names hold \", \"); all by default."
+  ) var only = ""
   @Option(help: "Database connections of each server's pool (EmporiumApp's maximumDatabaseConnections).")
   var poolConnections = EmporiumApp.Configuration(databaseURL: "").maximumDatabaseConnections
   @Option(help: "pgbench.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
@@ -58,6 +60,17 @@ struct CheckoutBench: AsyncParsableCommand {
 
   var levels: [Int] { concurrency.split(separator: ",").compactMap { Int($0) } }
   var levelsMaximum: Int { levels.max() ?? 1 }
+
+  /// `--only`'s prefixes: split at commas not followed by a space, since names hold ", ".
+  static func filters(_ only: String) -> [String] {
+    only.split(separator: /,(?! )/).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+  }
+
+  func validate() throws {
+    for filter in Self.filters(only) where !PhaseName.allCases.contains(where: { $0.rawValue.hasPrefix(filter) }) {
+      throw ValidationError("--only: no phase's name begins with \"\(filter)\"; the phases are: \(PhaseName.allCases.map(\.rawValue).joined(separator: "; "))")
+    }
+  }
 
   func run() async throws {
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
@@ -96,23 +109,23 @@ struct CheckoutBench: AsyncParsableCommand {
     let scripts = try PgbenchScript.write(products: products, buckets: buckets)
     let pgbenchTarget = try PgbenchTarget(url: url)
 
-    let filters = only.split(separator: ",").map(String.init)
+    let filters = Self.filters(only)
     var results: [String: [Result]] = [:]
     for round in 0..<rounds {
       for callers in levels {
         var phases: [Phase] = [
-          .checkout("Checkout spread, coalesced", coalesced.orders, data.spread, buyers, coalesced.app.pool),
-          .checkout("Checkout hot, coalesced", coalesced.orders, [data.hotCoalesced], buyers, coalesced.app.pool),
-          .checkout("Checkout hot, row lock", plain.orders, [data.hotPlain], buyersPlain, plain.app.pool),
-          .pgbench("pgbench checkout spread, multi-statement", scripts.checkoutSpread),
-          .reserve("ReserveStock hot, coalesced", coalesced.inventory, [data.hotCoalesced], asOrders, coalesced.app.pool),
-          .reserve("ReserveStock hot, row lock", plain.inventory, [data.hotPlain], asOrdersPlain, plain.app.pool),
-          .reserve("ReserveStock spread, coalesced", coalesced.inventory, data.spread, asOrders, coalesced.app.pool),
-          .reserve("ReserveStock spread, row lock", plain.inventory, data.spread, asOrdersPlain, plain.app.pool),
-          .pgbench("pgbench hot, single statement", scripts.hotSingle),
-          .pgbench("pgbench hot, bucketed rows", scripts.hotBucketed),
-          .pgbench("pgbench hot, multi-statement", scripts.hotMulti),
-          .pgbench("pgbench spread, multi-statement", scripts.spreadMulti),
+          .checkout(PhaseName.checkoutSpread.rawValue, coalesced.orders, data.spread, buyers, coalesced.app.pool),
+          .checkout(PhaseName.checkoutHot.rawValue, coalesced.orders, [data.hotCoalesced], buyers, coalesced.app.pool),
+          .checkout(PhaseName.checkoutHotRowLock.rawValue, plain.orders, [data.hotPlain], buyersPlain, plain.app.pool),
+          .pgbench(PhaseName.pgbenchCheckoutSpread.rawValue, scripts.checkoutSpread),
+          .reserve(PhaseName.reserveHot.rawValue, coalesced.inventory, [data.hotCoalesced], asOrders, coalesced.app.pool),
+          .reserve(PhaseName.reserveHotRowLock.rawValue, plain.inventory, [data.hotPlain], asOrdersPlain, plain.app.pool),
+          .reserve(PhaseName.reserveSpread.rawValue, coalesced.inventory, data.spread, asOrders, coalesced.app.pool),
+          .reserve(PhaseName.reserveSpreadRowLock.rawValue, plain.inventory, data.spread, asOrdersPlain, plain.app.pool),
+          .pgbench(PhaseName.pgbenchHotSingle.rawValue, scripts.hotSingle),
+          .pgbench(PhaseName.pgbenchHotBucketed.rawValue, scripts.hotBucketed),
+          .pgbench(PhaseName.pgbenchHotMulti.rawValue, scripts.hotMulti),
+          .pgbench(PhaseName.pgbenchSpreadMulti.rawValue, scripts.spreadMulti),
         ].filter { phase in filters.isEmpty || filters.contains { phase.name.hasPrefix($0) } }
         if round % 2 == 1 { phases.reverse() }
         for phase in phases {
@@ -169,11 +182,7 @@ struct CheckoutBench: AsyncParsableCommand {
     print("\nstock rows with reserved > on_hand or negative counts: \(oversold)")
     print("\n| phase × callers | calls/s (median) | p50 µs | p99 µs |")
     print("|---|---:|---:|---:|")
-    let names = [
-      "Checkout spread, coalesced", "Checkout hot, coalesced", "Checkout hot, row lock", "pgbench checkout spread, multi-statement",
-      "ReserveStock hot, coalesced", "ReserveStock hot, row lock", "ReserveStock spread, coalesced", "ReserveStock spread, row lock",
-      "pgbench hot, single statement", "pgbench hot, bucketed rows", "pgbench hot, multi-statement", "pgbench spread, multi-statement",
-    ]
+    let names = PhaseName.allCases.map(\.rawValue)
     func median(_ key: String, _ value: (Result) -> Double?) -> Double? {
       let values = (results[key] ?? []).compactMap(value).sorted()
       guard !values.isEmpty else { return nil }
@@ -195,14 +204,14 @@ struct CheckoutBench: AsyncParsableCommand {
         return String(format: "%.2f", x / y)
       }
       print(
-        "× \(callers): checkout spread ÷ pgbench naive checkout \(ratio("Checkout spread, coalesced", "pgbench checkout spread, multi-statement", \.callsPerSecond)); "
-          + "checkout hot ÷ pgbench single statement \(ratio("Checkout hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
-          + "checkout hot coalesced ÷ row lock \(ratio("Checkout hot, coalesced", "Checkout hot, row lock", \.callsPerSecond))")
+        "× \(callers): checkout spread ÷ pgbench naive checkout \(ratio(PhaseName.checkoutSpread.rawValue, PhaseName.pgbenchCheckoutSpread.rawValue, \.callsPerSecond)); "
+          + "checkout hot ÷ pgbench single statement \(ratio(PhaseName.checkoutHot.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond)); "
+          + "checkout hot coalesced ÷ row lock \(ratio(PhaseName.checkoutHot.rawValue, PhaseName.checkoutHotRowLock.rawValue, \.callsPerSecond))")
       print(
-        "× \(callers): hot coalesced ÷ pgbench single statement \(ratio("ReserveStock hot, coalesced", "pgbench hot, single statement", \.callsPerSecond)); "
-          + "hot coalesced ÷ row lock \(ratio("ReserveStock hot, coalesced", "ReserveStock hot, row lock", \.callsPerSecond)); "
-          + "spread p50 coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock") { $0.p50.map { Double($0) } }); "
-          + "spread calls/s coalesced ÷ row lock \(ratio("ReserveStock spread, coalesced", "ReserveStock spread, row lock", \.callsPerSecond))")
+        "× \(callers): hot coalesced ÷ pgbench single statement \(ratio(PhaseName.reserveHot.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond)); "
+          + "hot coalesced ÷ row lock \(ratio(PhaseName.reserveHot.rawValue, PhaseName.reserveHotRowLock.rawValue, \.callsPerSecond)); "
+          + "spread p50 coalesced ÷ row lock \(ratio(PhaseName.reserveSpread.rawValue, PhaseName.reserveSpreadRowLock.rawValue) { $0.p50.map { Double($0) } }); "
+          + "spread calls/s coalesced ÷ row lock \(ratio(PhaseName.reserveSpread.rawValue, PhaseName.reserveSpreadRowLock.rawValue, \.callsPerSecond))")
     }
     await coalesced.stop()
     await plain.stop()
@@ -548,4 +557,20 @@ struct Host: Sendable {
     _ = try? await running.value
     await app.close()
   }
+}
+
+/// The phases, as printed and as `--only` selects them.
+enum PhaseName: String, CaseIterable {
+  case checkoutSpread = "Checkout spread, coalesced"
+  case checkoutHot = "Checkout hot, coalesced"
+  case checkoutHotRowLock = "Checkout hot, row lock"
+  case pgbenchCheckoutSpread = "pgbench checkout spread, multi-statement"
+  case reserveHot = "ReserveStock hot, coalesced"
+  case reserveHotRowLock = "ReserveStock hot, row lock"
+  case reserveSpread = "ReserveStock spread, coalesced"
+  case reserveSpreadRowLock = "ReserveStock spread, row lock"
+  case pgbenchHotSingle = "pgbench hot, single statement"
+  case pgbenchHotBucketed = "pgbench hot, bucketed rows"
+  case pgbenchHotMulti = "pgbench hot, multi-statement"
+  case pgbenchSpreadMulti = "pgbench spread, multi-statement"
 }
