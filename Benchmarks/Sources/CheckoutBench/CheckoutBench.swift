@@ -228,9 +228,7 @@ struct CheckoutBench: AsyncParsableCommand {
     guard calls > 0 else { return "" }
     let statements = after.queryLatency.count - before.queryLatency.count
     let acquires = after.acquireLatency.count - before.acquireLatency.count
-    func mean(_ sum: Duration, _ count: Int) -> Double {
-      count == 0 ? 0 : Double(sum.components.seconds) * 1e6 / Double(count) + Double(sum.components.attoseconds) / 1e12 / Double(count)
-    }
+    func mean(_ sum: Duration, _ count: Int) -> Double { count == 0 ? 0 : Double((sum / count).wholeMicroseconds) }
     return String(
       format: "; its server's pool, all its work: %.1f statements and %.1f commits per call, connection wait %.0f µs, statement %.0f µs (means)",
       Double(statements) / Double(calls),

@@ -443,19 +443,18 @@ final class ClientConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func flush() {
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
-      do {
-        let plain = batch.readableBytes
-        let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
-        statistics.plainBytesSent += plain
-        statistics.wireBytesSent += bytes.readableBytes
-        metrics.bytes?.add(wireSent: bytes.readableBytes, plainSent: plain)
-        batch.moveReaderIndex(forwardBy: plain)
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-      }
-      batch.reuseAfterFlush()
+      let plain = batch.readableBytes
+      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      statistics.plainBytesSent += plain
+      statistics.wireBytesSent += bytes.readableBytes
+      metrics.bytes?.add(wireSent: bytes.readableBytes, plainSent: plain)
+      batch.moveReaderIndex(forwardBy: plain)
+      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } catch {
       closeWithError(ProtocolViolation(.internalError, "compression failed: \(error)"))
     }
+    // After the block, where `bytes` (the batch itself when nothing is compressed) has gone.
+    batch.reuseAfterFlush()
   }
 
   // MARK: Closing

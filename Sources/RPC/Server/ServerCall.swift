@@ -31,7 +31,7 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
   var deadline = NIODeadline.distantFuture
   var deadlineSlot = -1
   /// Whether the call waits for its request to run its method's immediate path
-  /// (``awaitImmediateRequest()``): no task runs until then, and the call holds its handler
+  /// (``awaitImmediateRequest(startedAt:)``): no task runs until then, and the call holds its handler
   /// slot and counts in flight.
   private var awaitsImmediateRequest = false
   /// When a call that waited for its request was counted as started (its handler, if it runs,
@@ -68,10 +68,10 @@ final class ServerCall: ServerCallStream, DeadlineTracked, @unchecked Sendable {
 
   /// The call's method has an immediate path: instead of starting a task now, wait for the
   /// request and try the path with it (``deliver(_:endStream:)``).
-  /// `startedAt`: when the connection counted the call as started, if it did already.
-  func awaitImmediateRequest(startedAt: UInt64? = nil) {
+  /// `startedAt`: when the connection counted the call as started.
+  func awaitImmediateRequest(startedAt: UInt64) {
     awaitsImmediateRequest = true
-    self.startedAt = startedAt ?? method.metrics?.started() ?? 0
+    self.startedAt = startedAt
   }
 
   /// A request message for the call: to the handler's stream, or, when the call waits for it,

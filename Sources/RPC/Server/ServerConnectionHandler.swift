@@ -523,18 +523,17 @@ final class ServerConnectionHandler: ChannelInboundHandler, @unchecked Sendable 
   private func flush() {
     guard let context, batch.readableBytes > 0, context.channel.isActive else { return }
     do {
-      do {
-        let plain = batch.readableBytes
-        let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
-        byteCounters?.add(wireSent: bytes.readableBytes, plainSent: plain)
-        batch.moveReaderIndex(forwardBy: plain)
-        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
-      }
-      batch.reuseAfterFlush()
+      let plain = batch.readableBytes
+      let bytes = try outbound.seal(batch, allocator: context.channel.allocator)
+      byteCounters?.add(wireSent: bytes.readableBytes, plainSent: plain)
+      batch.moveReaderIndex(forwardBy: plain)
+      context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     } catch {
       core.logger.error("compression failed", metadata: ["error": "\(error)"])
       context.close(promise: nil)
     }
+    // After the block, where `bytes` (the batch itself when nothing is compressed) has gone.
+    batch.reuseAfterFlush()
   }
 
   // MARK: Lifecycle
