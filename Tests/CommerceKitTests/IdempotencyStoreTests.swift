@@ -126,6 +126,41 @@ import Testing
     }
   }
 
+  @Test func aBatchClaimsFreeKeysAndItsRecordedOutcomesAreReplayed() async throws {
+    try await withDatabase("commercekit_idempotency_batch") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      _ = try await store.run(try Self.call("taken")) { RpcV1.EchoResponse.with { $0.message = "earlier" } }
+      let calls = try ["b-1", "b-2", "taken", "b-3"].map { try Self.call($0) }
+      let refusal = CommerceError(.failedPrecondition, .insufficientStock, "sold out", metadata: ["productId": "p-1"]).rpcError
+      try await pool.withTransaction { tx in
+        let claimed = try await store.claim(calls, in: tx)
+        #expect(claimed == [true, true, false, true])
+        try await store.record(
+          [
+            (calls[0], .response(RpcV1.EchoResponse.with { $0.message = "one" })), (calls[1], .failure(refusal)),
+            (calls[3], .response(RpcV1.EchoResponse.with { $0.message = "three" })),
+          ], in: tx)
+      }
+      // Retries get the batch's outcomes without running again.
+      let runs = Counter()
+      func retry(_ call: IdempotencyStore.Call) async throws -> String {
+        try await store.run(call) { () -> RpcV1.EchoResponse in
+          runs.increment()
+          return RpcV1.EchoResponse.with { $0.message = "ran again" }
+        }.message
+      }
+      #expect(try await retry(calls[0]) == "one")
+      #expect(try await retry(calls[3]) == "three")
+      #expect(try await retry(calls[2]) == "earlier")
+      let replayed = await rpcError { _ = try await retry(calls[1]) }
+      #expect(replayed?.code == .failedPrecondition && replayed?.commerceReason == "INSUFFICIENT_STOCK")
+      #expect(replayed?.message == "sold out" && replayed?.commerceMetadata["productId"] == "p-1")
+      #expect(runs.count == 0)
+      let states = try await pool.query("SELECT DISTINCT state FROM svc.idempotency_keys").map { try $0.decode(0, as: String.self) }
+      #expect(states == ["done"])
+    }
+  }
+
   @Test func keysAreValidated() {
     #expect(throws: CommerceError.self) { try Self.call("") }
     #expect(throws: CommerceError.self) { try Self.call(String(repeating: "k", count: 129)) }

@@ -215,6 +215,52 @@ struct CoalescingTests {
     }
   }
 
+  @Test("a call a batch cannot decide runs alone under its key: its refusal is stored and replayed, the batch's call served")
+  func undecidedCallInABatchRunsAloneUnderItsKey() async throws {
+    try await InventoryHarness.run { h in
+      let a = try await h.product().productId
+      let w = try await h.warehouse().warehouseId
+      let other = try await h.warehouse("Elsewhere").warehouseId
+      try await h.stock(a, w, onHand: 5)
+      let batches = try #require(h.service.reservationBatches)
+      let lane = ReservationBatches.lane(of: [a], lanes: batches.laneCount)
+
+      // The first call's batch waits for the row lock; the next two form one batch behind it: a
+      // warehouse without a stock row of the product (which the batch leaves to the lone path),
+      // then a call it serves.
+      let held = try await holdRows(of: a, h)
+      let first = Task { try await h.reserve([(a, 1, "")]) }
+      #expect(try await eventually { try await h.waitingForLock() })
+      let key = UUID().uuidString
+      let order = UUID().uuidString.lowercased()
+      let undecided = Task { await expectFailure(.failedPrecondition, reason: "INSUFFICIENT_STOCK") { try await h.reserve([(a, 1, other)], order: order, key: key) } }
+      #expect(await eventually { batches.queued(lane: lane) == 1 })
+      let served = Task { try await h.reserve([(a, 2, "")]) }
+      #expect(await eventually { batches.queued(lane: lane) == 2 })
+      let before = batches.statistics(lane: lane)
+      held.release.open()
+      try await held.done.value
+      _ = try await first.value
+
+      // The lone path claims the key: had the batch left a claim under it, the call would wait
+      // for it and end IDEMPOTENCY_KEY_IN_FLIGHT.
+      let refusal = await undecided.value
+      #expect(refusal?.commerceMetadata["available"] == "0")
+      #expect(try await served.value.allocations.map(\.quantity) == [2])
+      let after = batches.statistics(lane: lane)
+      #expect(after.batches - before.batches == 2 && after.largestBatch >= 2)
+      let states = try await h.pool.query("SELECT state FROM inventory.idempotency_keys WHERE key = $1", [key]).map { try $0.decode(0, as: String.self) }
+      #expect(states == ["done"])
+      // A retry replays the stored refusal.
+      let replay = await expectFailure(.failedPrecondition, reason: "INSUFFICIENT_STOCK") {
+        _ = try await h.reserve([(a, 1, other)], order: order, key: key)
+      }
+      #expect(replay?.message == refusal?.message)
+      #expect(try await h.row(a, w).reserved == 3)
+      try await h.checkInvariant()
+    }
+  }
+
   @Test("a batch sends one stock-level event per product, and the catalog learns the level")
   func oneEventPerProduct() async throws {
     try await InventoryHarness.run { h in
