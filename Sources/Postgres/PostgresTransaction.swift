@@ -70,9 +70,14 @@ public struct PostgresTransaction: Sendable {
   public struct Statement: Sendable {
     let statement: PostgresStatement
 
+    /// - Parameters:
+    ///   - planning: As for ``PostgresPool/query(_:_:deadline:planning:)``. ``PostgresPool/Planning/perCall``
+    ///     suits a statement that joins a table with a list of keys and runs on a table that grows
+    ///     from empty: a generic plan made while the table was small may scan all of it, and it
+    ///     is kept as the table grows until the next ANALYZE.
     /// - Throws: ``PostgresError`` when a parameter cannot be encoded.
-    public init(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws {
-      self.statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters))
+    public init(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: PostgresPool.Planning = .cached) throws {
+      self.statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters), cacheable: planning == .cached)
     }
   }
 

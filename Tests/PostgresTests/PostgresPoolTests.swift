@@ -566,6 +566,36 @@ struct PostgresPoolTests {
     await pool.close()
   }
 
+  @Test("a batch's statement planned per call is never prepared; cached, PostgreSQL keeps its generic plan")
+  func batchStatementsPlannedPerCall() async throws {
+    let pool = try await self.makePool(maximumConnections: 1)
+    try await pool.query("CREATE TABLE crates (owner text, seq int8, PRIMARY KEY (owner, seq))")
+    try await pool.query("INSERT INTO crates VALUES ('a', 1), ('a', 2), ('b', 1)")
+    try await pool.query("ANALYZE crates")
+    func trim(_ planning: PostgresPool.Planning, _ marker: String) async throws -> Int64 {
+      try await pool.withTransaction { tx in
+        try await tx.queryAndCommit([
+          try .init(
+            "DELETE FROM crates AS c USING unnest($1::text[], $2::int8[]) AS u (owner, last) WHERE c.owner = u.owner AND c.seq <= u.last - 5 /* \(marker) */",
+            [["a", "b"], [Int64(3), Int64(9)]], planning: planning),
+          try .init("SELECT count(*) FROM crates"),
+        ]).scalar(as: Int64.self) ?? -1
+      }
+    }
+    // The first call trims b's old crate; the later ones find nothing more to trim.
+    for _ in 0..<8 {
+      #expect(try await trim(.cached, "kept") == 2)
+      #expect(try await trim(.perCall, "each time") == 2)
+    }
+    let prepared = try await pool.query(
+      "SELECT statement, generic_plans FROM pg_prepared_statements WHERE position($1 in statement) > 0", ["DELETE FROM crates"]
+    ).map { (try $0.decode(0, as: String.self), try $0.decode(1, as: Int64.self)) }
+    #expect(prepared.count == 1)
+    #expect(prepared.first?.0.contains("kept") == true)
+    #expect((prepared.first?.1 ?? 0) >= 1, "the cached statement settled on a generic plan")
+    await pool.close()
+  }
+
   @Test("a deadlock (40P01) is retried: both transactions commit, one of them twice attempted")
   func deadlockRetry() async throws {
     let url = try await Self.database.url()

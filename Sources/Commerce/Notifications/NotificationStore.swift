@@ -127,11 +127,13 @@ struct NotificationStore: Sendable {
             try accepted.map { try $0.payload.serializedBytes().hexDigits },
           ]),
         // Retention by count: each recipient keeps its latest `keep` (sequences have no holes).
+        // Planned per call: a kept plan made while the table was small joined by scanning all of
+        // it, and kept doing so as it grew.
         try .init(
           """
           DELETE FROM notifications.notifications AS n USING unnest($1::text[], $2::int8[]) AS u (id, last)
           WHERE n.recipient_id = u.id AND n.sequence <= u.last - $3
-          """, [recipients, recipients.map { last[$0]! }, keep]),
+          """, [recipients, recipients.map { last[$0]! }, keep], planning: .perCall),
         try .init("SELECT pg_notify(c, '') FROM unnest($1::text[]) AS c", [recipients.map(Self.channel(for:))]),
       ])
       return accepted.count
