@@ -30,14 +30,16 @@ public struct PostgresTransaction: Sendable {
   /// - Parameters:
   ///   - sql: One SQL statement with `$1`, `$2`, ... for the parameters.
   ///   - parameters: The values, bound in binary format.
+  ///   - planning: Whether the statement is prepared and kept, or planned on every call
+  ///     (``Statement/init(_:_:planning:)`` says when to choose which).
   /// - Returns: The statement's rows.
   /// - Throws: ``PostgresError`` or `CancellationError`, as ``PostgresConnection/query(_:_:deadline:)``.
   @discardableResult
-  public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws
+  public func query(_ sql: String, _ parameters: [any PostgresEncodable] = [], planning: PostgresPool.Planning = .cached) async throws
     -> PostgresRows
   {
     try self.checkOpen()
-    let statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters))
+    let statement = PostgresStatement(sql: sql, bindings: try PostgresBindings(parameters), cacheable: planning == .cached)
     return try await self.connection.run(
       [statement], resultIndex: 0, deadline: self.deadline, isShared: false)
   }

@@ -241,7 +241,8 @@ struct OrderStore: Sendable {
               FROM unnest($2::int4[], $3::int4[], $4::int4[], $5::int4[]) AS u (i, packed, shipped, refunded)
               WHERE l.order_id = $1 AND l.line_index = u.i
               """,
-              [id, lines.map(\.index), lines.map(\.packedQuantity), lines.map(\.shippedQuantity), lines.map(\.refundedQuantity)]))
+              [id, lines.map(\.index), lines.map(\.packedQuantity), lines.map(\.shippedQuantity), lines.map(\.refundedQuantity)],
+              planning: .perCall))
         }
         if let entries = try Self.historyWrite(id, entries: newHistory, from: before.history.count) { writes.append(entries) }
         if let events = try announcement(of: after, previous: before.status, at: now) { writes.append(events) }

@@ -182,7 +182,7 @@ struct ShippingStore: Sendable {
       """
       UPDATE shipping.order_line_units AS u SET in_shipments = u.in_shipments + $2 * x.q
       FROM unnest($1::text[], $3::int4[]) AS x (l, q) WHERE u.order_line_id = x.l
-      """, [lines.map(\.orderLineID), sign, lines.map(\.quantity)])
+      """, [lines.map(\.orderLineID), sign, lines.map(\.quantity)], planning: .perCall)
   }
 
   // MARK: Reports

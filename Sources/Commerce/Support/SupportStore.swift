@@ -321,7 +321,7 @@ struct SupportStore: Sendable {
         [
           saved.id, saved.lines.map(\.orderLineID), saved.lines.map(\.receivedQuantity), saved.lines.map(\.condition.rawValue),
           saved.lines.map { $0.refundMinor ?? 0 },
-        ])
+        ], planning: .perCall)
       try await outbox.append(
         CommerceV1.GetReturnRequest.with { $0.returnId = saved.id.lowercasedString }, topic: Self.settlementTopic,
         aggregateID: saved.id.lowercasedString, in: tx)
