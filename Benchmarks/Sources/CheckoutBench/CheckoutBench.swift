@@ -105,6 +105,8 @@ struct CheckoutBench: AsyncParsableCommand {
     // seed's checkpoint (a superuser's or pg_checkpoint's right; skipped without it).
     do {
       try await coalesced.app.pool.query("CHECKPOINT")
+      print("checkpointed; measuring")
+      fflush(nil)
     } catch {
       print("no CHECKPOINT before the phases (\(error)); a checkpoint of the set-up's writes may overlap them")
     }
@@ -252,6 +254,7 @@ struct CheckoutBench: AsyncParsableCommand {
       try await Task.sleep(for: .milliseconds(100))
     }
     print("relays idle after \(Int((ContinuousClock.now - start).wholeMicroseconds / 1000)) ms")
+    fflush(nil)
   }
 
   /// Where a confirmed checkout's time goes, step by step, from the records each service keeps
