@@ -281,12 +281,32 @@ public struct IdempotencyStore: Sendable {
   /// The codes common.proto calls transient: not stored.
   static let transientCodes: Set<RPCStatusCode> = [.unavailable, .deadlineExceeded, .aborted, .resourceExhausted, .cancelled]
 
-  /// Deletes keys finished more than `age` ago (at least the 24 hours common.proto promises).
+  /// How many keys one statement of ``purge(olderThan:batch:)`` deletes at most by default.
+  public static let purgeBatch = 10_000
+
+  /// Deletes keys finished more than `age` ago (at least the 24 hours common.proto promises),
+  /// oldest first, `batch` at a time; returns how many. Running keys stay, however old.
+  ///
+  /// Each statement walks the created_at index from its oldest entry and stops at `batch` keys
+  /// (a key finished before the cutoff was created before it too), so a sweep costs what it
+  /// deletes, not the table's size: services sweep every few seconds (InventoryService every
+  /// 5), and the table holds two days of calls. Planned per call, so that the walk is chosen for
+  /// the table's size now, not at the first sweep.
   @discardableResult
-  public func purge(olderThan age: Duration = .seconds(48 * 3600)) async throws -> Int {
-    try await pool.query(
-      "DELETE FROM \(schema).idempotency_keys WHERE state = 'done' AND finished_at < now() - make_interval(secs => $1)",
-      [Double(age.components.seconds)]
-    ).affectedRows
+  public func purge(olderThan age: Duration = .seconds(48 * 3600), batch: Int = IdempotencyStore.purgeBatch) async throws -> Int {
+    var deleted = 0
+    while true {
+      // By row address: done keys never change, so the addresses read stay theirs.
+      let count = try await pool.query(
+        """
+        DELETE FROM \(schema).idempotency_keys WHERE ctid = ANY(ARRAY(
+          SELECT ctid FROM \(schema).idempotency_keys
+          WHERE created_at < now() - make_interval(secs => $1) AND state = 'done' AND finished_at < now() - make_interval(secs => $1)
+          ORDER BY created_at LIMIT $2))
+        """, [Double(age.components.seconds), Int64(batch)], planning: .perCall
+      ).affectedRows
+      deleted += count
+      if count < batch { return deleted }
+    }
   }
 }

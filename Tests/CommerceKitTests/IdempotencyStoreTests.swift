@@ -161,6 +161,39 @@ import Testing
     }
   }
 
+  @Test func thePurgeDeletesOnlyKeysFinishedLongAgoInBatches() async throws {
+    try await withDatabase("commercekit_idempotency_purge") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      for index in 0..<5 {
+        _ = try await store.run(try Self.call("old-\(index)")) { RpcV1.EchoResponse.with { $0.message = "old" } }
+      }
+      _ = try await store.run(try Self.call("recent")) { RpcV1.EchoResponse.with { $0.message = "recent" } }
+      // Three days ago: five finished keys and a claim whose server died; yesterday: one finished
+      // key, which the default purge keeps (48 hours).
+      try await pool.query(
+        "UPDATE svc.idempotency_keys SET created_at = now() - interval '3 days', finished_at = now() - interval '3 days' WHERE key LIKE 'old-%'")
+      try await pool.query(
+        "UPDATE svc.idempotency_keys SET created_at = now() - interval '1 day', finished_at = now() - interval '1 day' WHERE key = 'recent'")
+      try await pool.query(
+        "INSERT INTO svc.idempotency_keys (scope, method, key, request_hash, state, lease_expires_at, created_at) VALUES ($1, $2, 'stuck', $3, 'running', now() - interval '3 days', now() - interval '3 days')",
+        ["user:u-1", Self.method.path, try Self.call("stuck").requestHash])
+
+      #expect(try await store.purge(batch: 2) == 5)
+      let left = try await pool.query("SELECT key FROM svc.idempotency_keys ORDER BY key").map { try $0.decode(0, as: String.self) }
+      #expect(left == ["recent", "stuck"])
+      #expect(try await store.purge() == 0)
+      // The kept key still replays; a purged one runs again.
+      let runs = Counter()
+      for key in ["recent", "old-0"] {
+        _ = try await store.run(try Self.call(key)) { () -> RpcV1.EchoResponse in
+          runs.increment()
+          return RpcV1.EchoResponse()
+        }
+      }
+      #expect(runs.count == 1)
+    }
+  }
+
   @Test func keysAreValidated() {
     #expect(throws: CommerceError.self) { try Self.call("") }
     #expect(throws: CommerceError.self) { try Self.call(String(repeating: "k", count: 129)) }
