@@ -221,28 +221,13 @@ public struct IdempotencyStore: Sendable {
 
   /// The statement of ``record(_:in:)``, for a batch (nil when there is nothing to record).
   ///
-  /// One outcome is an UPDATE by key. Several are an upsert on the key (every row exists: the
-  /// batch claimed it), whose plan is the unique index's and nothing else. The obvious UPDATE
-  /// joined with the unnested keys let PostgreSQL keep a generic plan made while the table was
-  /// small, a hash join over all of it, and use it as the table grew: 1.7 ms for 8 outcomes at
-  /// 20,000 keys, until the next ANALYZE (docs/PERFORMANCE.md, "A plan made on an empty table").
+  /// An upsert on the key (every row exists: the batch claimed it), whose plan is the unique
+  /// index's and nothing else, for one outcome or many. The obvious UPDATE joined with the
+  /// unnested keys let PostgreSQL keep a generic plan made while the table was small, a hash
+  /// join over all of it, and use it as the table grew: 1.7 ms for 8 outcomes at 20,000 keys,
+  /// until the next ANALYZE (docs/PERFORMANCE.md, "A plan made on an empty table").
   public func recording(_ outcomes: [(call: Call, outcome: Outcome)]) throws -> PostgresTransaction.Statement? {
     guard !outcomes.isEmpty else { return nil }
-    if outcomes.count == 1, let (call, outcome) = outcomes.first {
-      var parameters: [any PostgresEncodable] = [call.scope, call.method, call.key]
-      switch outcome {
-      case .response(let response):
-        parameters += [Int32(0), try response.serializedBytes(), String?.none, [UInt8]?.none]
-      case .failure(let error):
-        parameters += [
-          Int32(error.code.rawValue), [UInt8]?.none, error.message, try error.details.map { try $0.serializedBytes() },
-        ]
-      }
-      return try PostgresTransaction.Statement(
-        "UPDATE \(schema).idempotency_keys SET state = 'done', status_code = $4, response = $5, error_message = $6, "
-          + "error_details = $7, finished_at = now() WHERE scope = $1 AND method = $2 AND key = $3",
-        parameters)
-    }
     var hashes: [String] = []
     var codes: [Int32] = []
     var responses: [String?] = []

@@ -15,9 +15,11 @@ public import ServiceLifecycle
 /// longer than that is sent at once; under a steady stream of events (a checkout writes several
 /// to each outbox), those that arrive meanwhile wait for the spacing and go in one drain, so the
 /// drain's own statements, transaction and calls are paid once for all of them rather than for
-/// every two or three (docs/PERFORMANCE.md, "What the relays cost a checkout"). What a drain sends is the relay's own (`drain`):
-/// stock levels to the catalog, rating summaries, order events, notifications. Graceful shutdown
-/// ends it; events not sent stay in the outbox for the next start.
+/// every two or three (docs/PERFORMANCE.md, "What the relays cost a checkout").
+///
+/// What a drain sends is the relay's own (`drain`): stock levels to the catalog, rating
+/// summaries, order events, notifications. Graceful shutdown ends it; events not sent stay in
+/// the outbox for the next start.
 public struct OutboxRelay: Service {
   let name: String
   let outbox: Outbox
