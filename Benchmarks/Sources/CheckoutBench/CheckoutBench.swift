@@ -30,7 +30,12 @@ import Synchronization
 /// - pgbench (-M prepared, -j 2, as many connections as callers) on tables of its own: the
 ///   single-statement conditional decrement of one hot row; the same spread over `--buckets`
 ///   rows of the product (bucketed rows); and the naive multi-statement reservation
-///   transaction (lock, update, insert) on one hot product and spread over the products.
+///   transaction (lock, update, insert) on one hot product and spread over the products;
+/// - pgbench on Emporium's own tables, the ceiling of its data model with no RPC and no service
+///   code: a checkout's saga as its SQL (the rows a confirmed checkout writes, in the saga's
+///   transactions, each sent as one pipeline), and the hot product's reservations in perfect
+///   batches of as many calls as there are callers (the rows a coalesced batch writes; and the
+///   reservation rows alone, the least any design keeps).
 /// Stock is large enough never to run out. Latency goes into one HdrHistogram per caller,
 /// merged.
 @main
@@ -119,7 +124,7 @@ struct CheckoutBench: AsyncParsableCommand {
       buyers.append(try await coalesced.options(for: buyer))
       buyersPlain.append(try await plain.options(for: buyer))
     }
-    let scripts = try PgbenchScript.write(products: products, buckets: buckets)
+    let scripts = try PgbenchScript.write(products: products, buckets: buckets, spreadRows: data.spread.count)
     let pgbenchTarget = try PgbenchTarget(url: url)
 
     let filters = Self.filters(only)
@@ -131,6 +136,7 @@ struct CheckoutBench: AsyncParsableCommand {
           .checkout(PhaseName.checkoutHot.rawValue, coalesced.orders, [data.hotCoalesced], buyers, coalesced.app.pool),
           .checkout(PhaseName.checkoutHotRowLock.rawValue, plain.orders, [data.hotPlain], buyersPlain, plain.app.pool),
           .pgbench(PhaseName.pgbenchCheckoutSpread.rawValue, scripts.checkoutSpread),
+          .pgbench(PhaseName.pgbenchSaga.rawValue, scripts.saga),
           .reserve(PhaseName.reserveHot.rawValue, coalesced.inventory, [data.hotCoalesced], asOrders, coalesced.app.pool),
           .reserve(PhaseName.reserveHotRowLock.rawValue, plain.inventory, [data.hotPlain], asOrdersPlain, plain.app.pool),
           .reserve(PhaseName.reserveSpread.rawValue, coalesced.inventory, data.spread, asOrders, coalesced.app.pool),
@@ -139,6 +145,8 @@ struct CheckoutBench: AsyncParsableCommand {
           .pgbench(PhaseName.pgbenchHotBucketed.rawValue, scripts.hotBucketed),
           .pgbench(PhaseName.pgbenchHotMulti.rawValue, scripts.hotMulti),
           .pgbench(PhaseName.pgbenchSpreadMulti.rawValue, scripts.spreadMulti),
+          .pgbenchBatches(PhaseName.pgbenchBatch.rawValue, scripts.batch),
+          .pgbenchBatches(PhaseName.pgbenchBatchReservationsOnly.rawValue, scripts.batchReservationsOnly),
         ].filter { phase in filters.isEmpty || filters.contains { phase.name.hasPrefix($0) } }
         if round % 2 == 1 { phases.reverse() }
         for phase in phases {
@@ -174,7 +182,16 @@ struct CheckoutBench: AsyncParsableCommand {
             }
           case .pgbench(_, let script):
             result = try await Self.pgbench(pgbench, target: pgbenchTarget, script: script, clients: callers, seconds: seconds)
+          case .pgbenchBatches(_, let script):
+            // One client: a hot product's batches run one after another behind its row lock,
+            // as the coalescer runs them; each holds every caller's reservation.
+            var batches = try await Self.pgbench(
+              pgbench, target: pgbenchTarget, script: script, clients: 1, seconds: seconds,
+              variables: ["n": String(callers), "product": data.hotCoalesced, "warehouse": data.warehouse.uuidString.lowercased()])
+            batches.callsPerSecond *= Double(callers)
+            result = batches
           }
+          if phase.writesEmporiumTables { try await data.forgetPgbenchEvents(coalesced.app.pool) }
           results["\(phase.name) × \(callers)", default: []].append(result)
           var line = "round \(round + 1) \(phase.name) × \(callers): \(Int(result.callsPerSecond)) calls/s"
           if let p50 = result.p50, let p99 = result.p99 { line += ", p50 \(p50) µs, p99 \(p99) µs" }
@@ -219,12 +236,18 @@ struct CheckoutBench: AsyncParsableCommand {
       print(
         "× \(callers): checkout spread ÷ pgbench naive checkout \(ratio(PhaseName.checkoutSpread.rawValue, PhaseName.pgbenchCheckoutSpread.rawValue, \.callsPerSecond)); "
           + "checkout hot ÷ pgbench single statement \(ratio(PhaseName.checkoutHot.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond)); "
-          + "checkout hot coalesced ÷ row lock \(ratio(PhaseName.checkoutHot.rawValue, PhaseName.checkoutHotRowLock.rawValue, \.callsPerSecond))")
+          + "checkout hot coalesced ÷ row lock \(ratio(PhaseName.checkoutHot.rawValue, PhaseName.checkoutHotRowLock.rawValue, \.callsPerSecond)); "
+          + "checkout spread ÷ the saga's SQL \(ratio(PhaseName.checkoutSpread.rawValue, PhaseName.pgbenchSaga.rawValue, \.callsPerSecond)); "
+          + "the saga's SQL ÷ pgbench naive checkout \(ratio(PhaseName.pgbenchSaga.rawValue, PhaseName.pgbenchCheckoutSpread.rawValue, \.callsPerSecond))")
       print(
         "× \(callers): hot coalesced ÷ pgbench single statement \(ratio(PhaseName.reserveHot.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond)); "
           + "hot coalesced ÷ row lock \(ratio(PhaseName.reserveHot.rawValue, PhaseName.reserveHotRowLock.rawValue, \.callsPerSecond)); "
           + "spread p50 coalesced ÷ row lock \(ratio(PhaseName.reserveSpread.rawValue, PhaseName.reserveSpreadRowLock.rawValue) { $0.p50.map { Double($0) } }); "
           + "spread calls/s coalesced ÷ row lock \(ratio(PhaseName.reserveSpread.rawValue, PhaseName.reserveSpreadRowLock.rawValue, \.callsPerSecond))")
+      print(
+        "× \(callers): hot coalesced ÷ the batch's SQL \(ratio(PhaseName.reserveHot.rawValue, PhaseName.pgbenchBatch.rawValue, \.callsPerSecond)); "
+          + "the batch's SQL ÷ pgbench single statement \(ratio(PhaseName.pgbenchBatch.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond)); "
+          + "reservation rows only ÷ pgbench single statement \(ratio(PhaseName.pgbenchBatchReservationsOnly.rawValue, PhaseName.pgbenchHotSingle.rawValue, \.callsPerSecond))")
     }
     await coalesced.stop()
     await plain.stop()
@@ -287,7 +310,7 @@ struct CheckoutBench: AsyncParsableCommand {
         FROM orders.orders o
         JOIN inventory.reservations r ON r.id::text = o.reservation_id
         JOIN payments.payments p ON p.order_id = o.id::text
-        WHERE o.status = 'CONFIRMED'),
+        WHERE o.status = 'CONFIRMED' AND o.checkout_key NOT LIKE 'pgbench-%'),
       steps AS (
         SELECT '1 order recorded PENDING -> reservation made (ReserveStock)' AS step, reserved_at - created AS d FROM o
         UNION ALL SELECT '2 -> order recorded AWAITING_PAYMENT', reserved_logged - reserved_at FROM o
@@ -301,7 +324,7 @@ struct CheckoutBench: AsyncParsableCommand {
         (percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM d)) * 1e6)::int8
       FROM steps GROUP BY step ORDER BY step
       """)
-    print("\nwhere a confirmed checkout's time goes (all confirmed orders of the run, both servers):\n")
+    print("\nwhere a confirmed checkout's time goes (all confirmed orders of the run, both servers; not pgbench's):\n")
     print("| step | orders | mean µs | p50 µs | p99 µs |")
     print("|---|---:|---:|---:|---:|")
     for row in rows {
@@ -325,11 +348,19 @@ struct CheckoutBench: AsyncParsableCommand {
     case reserve(String, CommerceV1.InventoryService.Client, [String], CallOptions, PostgresPool)
     case checkout(String, CommerceV1.OrderService.Client, [String], [CallOptions], PostgresPool)
     case pgbench(String, String)
+    /// pgbench with one client sending batches of as many calls as there are callers.
+    case pgbenchBatches(String, String)
 
     var name: String {
       switch self {
-      case .reserve(let name, _, _, _, _), .checkout(let name, _, _, _, _), .pgbench(let name, _): name
+      case .reserve(let name, _, _, _, _), .checkout(let name, _, _, _, _), .pgbench(let name, _), .pgbenchBatches(let name, _): name
       }
+    }
+
+    /// Whether the phase's pgbench script writes Emporium's own tables (and so queues events
+    /// that no relay takes, to be forgotten after it).
+    var writesEmporiumTables: Bool {
+      name == PhaseName.pgbenchSaga.rawValue || name == PhaseName.pgbenchBatch.rawValue
     }
   }
 
@@ -395,8 +426,11 @@ struct CheckoutBench: AsyncParsableCommand {
   }
 
   /// Runs pgbench and returns its transactions per second (excluding connection time).
-  static func pgbench(_ executable: String, target: PgbenchTarget, script: String, clients: Int, seconds: Int) async throws -> Result {
-    var arguments = ["-n", "-h", target.host, "-p", target.port, "-f", script, "-M", "prepared", "-c", String(clients), "-j", "2"]
+  static func pgbench(
+    _ executable: String, target: PgbenchTarget, script: String, clients: Int, seconds: Int, variables: [String: String] = [:]
+  ) async throws -> Result {
+    var arguments = ["-n", "-h", target.host, "-p", target.port, "-f", script, "-M", "prepared", "-c", String(clients), "-j", String(min(2, clients))]
+    for (name, value) in variables.sorted(by: { $0.key < $1.key }) { arguments += ["-D", "\(name)=\(value)"] }
     arguments += ["-T", String(seconds), "--max-tries=10"]
     if let user = target.user { arguments += ["-U", user] }
     arguments.append(target.database)
@@ -437,6 +471,8 @@ struct BenchData {
   var hotCoalesced: String
   var hotPlain: String
   var spread: [String]
+  /// The warehouse every bench product's stock is in.
+  var warehouse: UUID
 
   /// Units of each stock row: never running out.
   static let units: Int64 = 1_000_000_000_000
@@ -451,7 +487,7 @@ struct BenchData {
       "SELECT id::text FROM catalog.products WHERE status = 'ACTIVE' ORDER BY id LIMIT $1", [Int64(products + 2)]
     ).map { try $0.decode(0, as: String.self) }
     guard ids.count >= 3 else { throw ValidationError("the seed left \(ids.count) active products") }
-    let data = BenchData(hotCoalesced: ids[0], hotPlain: ids[1], spread: Array(ids.dropFirst(2)))
+    let data = BenchData(hotCoalesced: ids[0], hotPlain: ids[1], spread: Array(ids.dropFirst(2)), warehouse: warehouse)
     let all = [data.hotCoalesced, data.hotPlain] + data.spread
     try await pool.query(
       """
@@ -489,10 +525,34 @@ struct BenchData {
     try await pool.query("INSERT INTO pgbench_money.stock SELECT g, $1 FROM generate_series(0, $2) AS g", [Self.units, Int64(products)])
     try await pool.query(
       "INSERT INTO pgbench_money.buckets SELECT 0, b, $1 FROM generate_series(1, $2) AS b", [Self.units / Int64(buckets), Int64(buckets)])
+    // The saga's SQL picks its product as the Checkout phase does: the n-th spread product.
+    try await pool.query(
+      """
+      CREATE TABLE pgbench_money.spread_rows AS
+      SELECT n::int, p AS product_id, $2::uuid AS warehouse_id FROM unnest($1::text[]) WITH ORDINALITY AS s (p, n)
+      """, [data.spread, warehouse])
+    try await pool.query("ALTER TABLE pgbench_money.spread_rows ADD PRIMARY KEY (n)")
+    // The reservation rows alone, in copies of Emporium's tables (columns, constraints and
+    // indexes), so that they leave no reservation without its allocations behind.
+    try await pool.query("CREATE TABLE pgbench_money.hot_stock (LIKE inventory.stock INCLUDING ALL)")
+    try await pool.query("CREATE TABLE pgbench_money.hot_reservations (LIKE inventory.reservations INCLUDING ALL)")
+    try await pool.query(
+      "INSERT INTO pgbench_money.hot_stock (product_id, warehouse_id, on_hand, reserved, version, updated_at) VALUES ($1, $2, $3, 0, 1, now())",
+      [data.hotCoalesced, warehouse, Self.units])
     try await pool.query("VACUUM ANALYZE pgbench_money.stock")
     try await pool.query("VACUUM ANALYZE pgbench_money.buckets")
+    try await pool.query("VACUUM ANALYZE pgbench_money.spread_rows")
+    try await pool.query("VACUUM ANALYZE pgbench_money.hot_stock")
     try await pool.query("VACUUM ANALYZE inventory.stock")
     return data
+  }
+
+  /// Removes the events pgbench's scripts queued in Emporium's relay queues: their topics
+  /// (`pgbench.…`) are no relay's, and a queue that only grows would slow the relays' reads.
+  func forgetPgbenchEvents(_ pool: PostgresPool) async throws {
+    for schema in ["orders", "inventory", "payments"] {
+      try await pool.query("DELETE FROM \(schema).outbox_pending WHERE topic LIKE 'pgbench.%'")
+    }
   }
 
   func oversold(_ pool: PostgresPool) async throws -> Int64 {
@@ -501,15 +561,19 @@ struct BenchData {
   }
 }
 
-/// pgbench's scripts: the SQL a hand-written reservation would send.
+/// pgbench's scripts: the SQL a hand-written reservation would send, and Emporium's own SQL
+/// (``EmporiumSQL``).
 struct PgbenchScript {
   var hotSingle: String
   var hotBucketed: String
   var hotMulti: String
   var spreadMulti: String
   var checkoutSpread: String
+  var saga: String
+  var batch: String
+  var batchReservationsOnly: String
 
-  static func write(products: Int, buckets: Int) throws -> PgbenchScript {
+  static func write(products: Int, buckets: Int, spreadRows: Int) throws -> PgbenchScript {
     func file(_ name: String, _ text: String) throws -> String {
       let path = FileManager.default.temporaryDirectory.appendingPathComponent("checkout-bench-\(name).sql").path
       try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -542,7 +606,10 @@ struct PgbenchScript {
         INSERT INTO pgbench_money.payments (order_id, amount_minor, status) VALUES (:id, 2158, 'AUTHORIZED');
         END;
 
-        """))
+        """),
+      saga: try file("saga", EmporiumSQL.saga(products: spreadRows)),
+      batch: try file("batch", EmporiumSQL.batch),
+      batchReservationsOnly: try file("batch-reservations-only", EmporiumSQL.batchReservationsOnly))
   }
 }
 
@@ -615,4 +682,7 @@ enum PhaseName: String, CaseIterable {
   case pgbenchHotBucketed = "pgbench hot, bucketed rows"
   case pgbenchHotMulti = "pgbench hot, multi-statement"
   case pgbenchSpreadMulti = "pgbench spread, multi-statement"
+  case pgbenchSaga = "pgbench checkout spread, the saga's SQL"
+  case pgbenchBatch = "pgbench hot, the batch's SQL"
+  case pgbenchBatchReservationsOnly = "pgbench hot, reservation rows only"
 }
