@@ -219,14 +219,21 @@ public struct IdempotencyStore: Sendable {
     try await tx.query([write])
   }
 
-  /// The statement of ``record(_:in:)``, for a batch (nil when there is nothing to record).
+  /// The statement that stores a batch's outcomes (nil when there is nothing to record).
   ///
-  /// An upsert on the key (every row exists: the batch claimed it), whose plan is the unique
-  /// index's and nothing else, for one outcome or many. The obvious UPDATE joined with the
-  /// unnested keys let PostgreSQL keep a generic plan made while the table was small, a hash
-  /// join over all of it, and use it as the table grew: 1.7 ms for 8 outcomes at 20,000 keys,
-  /// until the next ANALYZE (docs/PERFORMANCE.md, "A plan made on an empty table").
-  public func recording(_ outcomes: [(call: Call, outcome: Outcome)]) throws -> PostgresTransaction.Statement? {
+  /// - `claimed: true` (``record(_:in:)``): the keys were claimed with ``claim(_:in:)`` in the
+  ///   same transaction. An upsert on the key (every row exists), whose plan is the unique
+  ///   index's and nothing else, for one outcome or many. The obvious UPDATE joined with the
+  ///   unnested keys let PostgreSQL keep a generic plan made while the table was small, a hash
+  ///   join over all of it, and use it as the table grew: 1.7 ms for 8 outcomes at 20,000 keys,
+  ///   until the next ANALYZE (docs/PERFORMANCE.md, "A plan made on an empty table").
+  /// - `claimed: false`: nothing claimed the keys; this statement claims and finishes them at
+  ///   once, a plain INSERT of finished rows. When another call holds any of the keys (claimed,
+  ///   running or done, in this process or another), it fails with a unique violation
+  ///   (``isKeyTaken(_:)``), and so does the transaction: a batch that did its work on that
+  ///   assumption cannot commit, and runs again claiming first. One write per key instead of
+  ///   two, for batches whose keys are nearly always new.
+  public func recording(_ outcomes: [(call: Call, outcome: Outcome)], claimed: Bool = true) throws -> PostgresTransaction.Statement? {
     guard !outcomes.isEmpty else { return nil }
     var hashes: [String] = []
     var codes: [Int32] = []
@@ -253,14 +260,23 @@ public struct IdempotencyStore: Sendable {
         + "response, error_message, error_details, finished_at) "
         + "SELECT s, m2, k2, decode(h, 'hex'), 'done', now(), c, decode(r, 'hex'), m, decode(d, 'hex'), now() "
         + "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[], $7::text[], $8::text[]) "
-        + "AS o (s, m2, k2, h, c, r, m, d) "
-        + "ON CONFLICT (scope, method, key) DO UPDATE SET state = 'done', status_code = EXCLUDED.status_code, "
-        + "response = EXCLUDED.response, error_message = EXCLUDED.error_message, error_details = EXCLUDED.error_details, "
-        + "finished_at = EXCLUDED.finished_at",
+        + "AS o (s, m2, k2, h, c, r, m, d)"
+        + (claimed
+          ? " ON CONFLICT (scope, method, key) DO UPDATE SET state = 'done', status_code = EXCLUDED.status_code, "
+            + "response = EXCLUDED.response, error_message = EXCLUDED.error_message, error_details = EXCLUDED.error_details, "
+            + "finished_at = EXCLUDED.finished_at"
+          : ""),
       [
         outcomes.map(\.call.scope), outcomes.map(\.call.method), outcomes.map(\.call.key), hashes, codes, responses, messages,
         details,
       ])
+  }
+
+  /// Whether `error` is ``recording(_:claimed:)``'s refusal of a key another call holds (a
+  /// unique violation of the idempotency keys' primary key).
+  public static func isKeyTaken(_ error: any Error) -> Bool {
+    guard let error = error as? PostgresError else { return false }
+    return error.sqlState == SQLState.uniqueViolation && error.constraintName == "idempotency_keys_pkey"
   }
 
   /// The codes common.proto calls transient: not stored.

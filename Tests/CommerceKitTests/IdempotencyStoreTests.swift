@@ -161,6 +161,47 @@ import Testing
     }
   }
 
+  @Test func unclaimedOutcomesAreRecordedOnceAndATakenKeyFailsTheirTransaction() async throws {
+    try await withDatabase("commercekit_idempotency_unclaimed") { pool in
+      let store = IdempotencyStore(pool: pool, schema: "svc")
+      let refusal = CommerceError(.failedPrecondition, .insufficientStock, "sold out").rpcError
+      // New keys: one statement records them finished, and retries replay them.
+      let fresh = try ["u-1", "u-2"].map { try Self.call($0) }
+      try await pool.withTransaction { tx in
+        let write = try #require(
+          try store.recording([(fresh[0], .response(RpcV1.EchoResponse.with { $0.message = "one" })), (fresh[1], .failure(refusal))], claimed: false))
+        try await tx.queryAndCommit([write])
+      }
+      let runs = Counter()
+      let replayed = try await store.run(fresh[0]) { () -> RpcV1.EchoResponse in
+        runs.increment()
+        return RpcV1.EchoResponse.with { $0.message = "ran again" }
+      }
+      #expect(replayed.message == "one" && runs.count == 0)
+      let refused = await rpcError { _ = try await store.run(fresh[1]) { RpcV1.EchoResponse() } }
+      #expect(refused?.commerceReason == "INSUFFICIENT_STOCK" && refused?.message == "sold out")
+
+      // A key another call holds (here: done) fails the statement and the transaction: the
+      // other key of the batch is not recorded either, and the first outcome stands.
+      let batch = try ["u-3", "u-1"].map { try Self.call($0) }
+      var failure: (any Error)?
+      do {
+        try await pool.withTransaction { tx in
+          let write = try #require(
+            try store.recording(batch.map { ($0, .response(RpcV1.EchoResponse.with { $0.message = "again" })) }, claimed: false))
+          try await tx.queryAndCommit([write])
+        }
+      } catch {
+        failure = error
+      }
+      #expect(failure.map(IdempotencyStore.isKeyTaken) == true)
+      #expect(IdempotencyStore.isKeyTaken(refusal) == false)
+      let keys = try await pool.query("SELECT key FROM svc.idempotency_keys ORDER BY key").map { try $0.decode(0, as: String.self) }
+      #expect(keys == ["u-1", "u-2"])
+      #expect(try await store.run(fresh[0]) { RpcV1.EchoResponse.with { $0.message = "ran again" } }.message == "one")
+    }
+  }
+
   @Test func thePurgeDeletesOnlyKeysFinishedLongAgoInBatches() async throws {
     try await withDatabase("commercekit_idempotency_purge") { pool in
       let store = IdempotencyStore(pool: pool, schema: "svc")

@@ -261,6 +261,58 @@ struct CoalescingTests {
     }
   }
 
+  @Test("a batch whose key another call holds runs again claiming first: the retry replays its answer, the batch serves the rest")
+  func aTakenKeyMakesTheBatchClaimFirst() async throws {
+    try await InventoryHarness.run { h in
+      let a = try await h.product().productId
+      let w = try await h.warehouse().warehouseId
+      try await h.stock(a, w, onHand: 10)
+      let batches = try #require(h.service.reservationBatches)
+      let lane = ReservationBatches.lane(of: [a], lanes: batches.laneCount)
+      let reruns = try #require(h.service.reservationBatchReruns)
+
+      // A call alone, under a new key: recorded once, finished, without a second run.
+      let key = UUID().uuidString
+      let order = UUID().uuidString.lowercased()
+      let original = try await h.reserve([(a, 2, "")], order: order, key: key)
+      #expect(h.service.reservationBatchReruns == reruns)
+      let running = try await h.pool.query("SELECT count(*) FROM inventory.idempotency_keys WHERE state = 'running'").first!.decode(0, as: Int64.self)
+      #expect(running == 0)
+
+      // Behind a batch waiting for the row lock, a batch of three: new keys around a retry of
+      // the call above.
+      let held = try await holdRows(of: a, h)
+      let first = Task { try await h.reserve([(a, 1, "")]) }
+      #expect(try await eventually { try await h.waitingForLock() })
+      let before = Task { try await h.reserve([(a, 1, "")]) }
+      #expect(await eventually { batches.queued(lane: lane) == 1 })
+      let retry = Task { try await h.reserve([(a, 2, "")], order: order, key: key) }
+      #expect(await eventually { batches.queued(lane: lane) == 2 })
+      let after = Task { try await h.reserve([(a, 1, "")]) }
+      #expect(await eventually { batches.queued(lane: lane) == 3 })
+      let statistics = batches.statistics(lane: lane)
+      held.release.open()
+      try await held.done.value
+      _ = try await first.value
+
+      let replayed = try await retry.value
+      #expect(replayed == original)
+      #expect(try await before.value.allocations.map(\.quantity) == [1])
+      #expect(try await after.value.allocations.map(\.quantity) == [1])
+      // The batch of three failed once on the taken key and ran again, claiming first.
+      #expect(h.service.reservationBatchReruns == reruns + 1)
+      let counts = batches.statistics(lane: lane)
+      #expect(counts.batches - statistics.batches == 2 && counts.largestBatch >= 3)
+      let row = try await h.row(a, w)
+      #expect(row.reserved == 5)
+      let ledger = try await h.service.store.ledger(StockKey(productID: a, warehouseID: UUID(id: w)!))
+      #expect(ledger.filter { $0.kind == "RESERVE" }.map(\.reservedDelta) == [2, 1, 1, 1])
+      let states = try await h.pool.query("SELECT state FROM inventory.idempotency_keys WHERE key = $1", [key]).map { try $0.decode(0, as: String.self) }
+      #expect(states == ["done"])
+      try await h.checkInvariant()
+    }
+  }
+
   @Test("a batch sends one stock-level event per product, and the catalog learns the level")
   func oneEventPerProduct() async throws {
     try await InventoryHarness.run { h in

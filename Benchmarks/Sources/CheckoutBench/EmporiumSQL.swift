@@ -14,10 +14,10 @@
 /// from the relay queues after each phase, and wake nobody (channel `pgbench_outbox`).
 enum EmporiumSQL {
   /// A confirmed checkout of one unit of the n-th spread product, as its saga's transactions:
-  /// the order PENDING; the reservation (lock, idempotency claim, the stock, reservation,
-  /// allocation and ledger writes, the outcome, the event); the order AWAITING_PAYMENT; the
-  /// payment PENDING with its ledger entry; the payment AUTHORIZED with its ledger entry and
-  /// outcome; the reservation committed; the order CONFIRMED. Before them, pricing's read of
+  /// the order PENDING; the reservation (lock, the stock, reservation, allocation and ledger
+  /// writes, its key recorded finished with the outcome, the event); the order
+  /// AWAITING_PAYMENT; the payment PENDING with its ledger entry; the payment AUTHORIZED with
+  /// its ledger entry and outcome; the reservation committed; the order CONFIRMED. Before them, pricing's read of
   /// the product and the order's idempotency lookup.
   static func saga(products: Int) -> String {
     #"""
@@ -40,9 +40,8 @@ enum EmporiumSQL {
     \startpipeline
     BEGIN;
     SELECT on_hand, reserved FROM inventory.stock WHERE product_id = :pid::text AND warehouse_id = :wid::uuid FOR UPDATE;
-    INSERT INTO inventory.idempotency_keys (scope, method, key, request_hash, state, lease_expires_at) VALUES (('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :oid::text, decode(md5(:oid::text), 'hex'), 'running', now() + interval '1 minute') ON CONFLICT DO NOTHING;
     WITH stock AS (UPDATE inventory.stock SET reserved = reserved + 1, version = version + 1, updated_at = now() WHERE product_id = :pid::text AND warehouse_id = :wid::uuid RETURNING on_hand, reserved), r AS (INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at) VALUES (:rid::uuid, :oid::text, 'ACTIVE', now(), now() + interval '15 minutes') RETURNING 1), a AS (INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity) VALUES (:rid::uuid, 0, :pid::text, :wid::uuid, 1) RETURNING 1), l AS (INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reservation_id, actor, created_at) SELECT :pid::text, :wid::uuid, 'RESERVE', 0, 1, s.on_hand, s.reserved, :rid::uuid, ('service' || chr(58) || 'orders'), now() FROM stock s RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM a), (SELECT count(*) FROM l);
-    INSERT INTO inventory.idempotency_keys AS k (scope, method, key, request_hash, state, lease_expires_at, status_code, response, finished_at) VALUES (('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :oid::text, decode(md5(:oid::text), 'hex'), 'done', now(), 0, decode(repeat('0a0b', 94), 'hex'), now()) ON CONFLICT (scope, method, key) DO UPDATE SET state = 'done', status_code = 0, response = EXCLUDED.response, finished_at = now();
+    INSERT INTO inventory.idempotency_keys AS k (scope, method, key, request_hash, state, lease_expires_at, status_code, response, finished_at) VALUES (('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :oid::text, decode(md5(:oid::text), 'hex'), 'done', now(), 0, decode(repeat('0a0b', 94), 'hex'), now());
     WITH e AS (INSERT INTO inventory.outbox (topic, aggregate_id, payload) VALUES ('pgbench.stock.changed', :pid::text, decode(repeat('0a', 21), 'hex')) RETURNING id, topic) INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM e;
     SELECT pg_notify('pgbench_outbox', '');
     COMMIT;
@@ -103,17 +102,16 @@ enum EmporiumSQL {
   }
 
   /// One batch of `:n` reservations of one unit of the hot product, as the coalescer writes
-  /// it: the stock row locked, every call's idempotency key claimed, the stock, reservation,
-  /// allocation and ledger rows written, every outcome recorded, the batch's event queued.
+  /// it: the stock row locked, the stock, reservation, allocation and ledger rows written, every
+  /// call's key recorded finished with its outcome, the batch's event queued.
   /// Variables: `n`, `product`, `warehouse`.
   static let batch = #"""
     SELECT gen_random_uuid()::text AS base \gset
     \startpipeline
     BEGIN;
     SELECT on_hand, reserved FROM inventory.stock WHERE product_id = :product::text AND warehouse_id = :warehouse::uuid FOR UPDATE;
-    INSERT INTO inventory.idempotency_keys (scope, method, key, request_hash, state, lease_expires_at) SELECT ('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :base::text || '-' || g, decode(md5(:base::text || g), 'hex'), 'running', now() + interval '1 minute' FROM generate_series(1, :n::int) AS g ON CONFLICT DO NOTHING;
     WITH stock AS (UPDATE inventory.stock SET reserved = reserved + :n::int, version = version + 1, updated_at = now() WHERE product_id = :product::text AND warehouse_id = :warehouse::uuid RETURNING on_hand, reserved), r AS (INSERT INTO inventory.reservations (id, order_id, status, created_at, expires_at) SELECT md5(:base::text || g)::uuid, 'pgbench-' || :base::text || '-' || g, 'ACTIVE', now(), now() + interval '1 day' FROM generate_series(1, :n::int) AS g RETURNING 1), a AS (INSERT INTO inventory.reservation_allocations (reservation_id, line_index, product_id, warehouse_id, quantity) SELECT md5(:base::text || g)::uuid, 0, :product::text, :warehouse::uuid, 1 FROM generate_series(1, :n::int) AS g RETURNING 1), l AS (INSERT INTO inventory.stock_ledger (product_id, warehouse_id, kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reservation_id, actor, created_at) SELECT :product::text, :warehouse::uuid, 'RESERVE', 0, 1, s.on_hand, s.reserved - :n::int + g, md5(:base::text || g)::uuid, ('service' || chr(58) || 'orders'), now() FROM stock AS s, generate_series(1, :n::int) AS g ORDER BY g RETURNING 1) SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM a), (SELECT count(*) FROM l);
-    INSERT INTO inventory.idempotency_keys AS k (scope, method, key, request_hash, state, lease_expires_at, status_code, response, finished_at) SELECT ('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :base::text || '-' || g, decode(md5(:base::text || g), 'hex'), 'done', now(), 0, decode(repeat('0a0b', 94), 'hex'), now() FROM generate_series(1, :n::int) AS g ON CONFLICT (scope, method, key) DO UPDATE SET state = 'done', status_code = 0, response = EXCLUDED.response, finished_at = now();
+    INSERT INTO inventory.idempotency_keys AS k (scope, method, key, request_hash, state, lease_expires_at, status_code, response, finished_at) SELECT ('service' || chr(58) || 'orders'), '/emporium.commerce.v1.InventoryService/ReserveStock', 'pgbench-' || :base::text || '-' || g, decode(md5(:base::text || g), 'hex'), 'done', now(), 0, decode(repeat('0a0b', 94), 'hex'), now() FROM generate_series(1, :n::int) AS g;
     WITH e AS (INSERT INTO inventory.outbox (topic, aggregate_id, payload) VALUES ('pgbench.stock.changed', :product::text, decode(repeat('0a', 21), 'hex')) RETURNING id, topic) INSERT INTO inventory.outbox_pending (id, topic) SELECT id, topic FROM e;
     SELECT pg_notify('pgbench_outbox', '');
     COMMIT;

@@ -74,6 +74,8 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
   let now: @Sendable () -> Date
   /// ReserveStock's batches; nil when coalescing is off.
   let reservationBatches: Coalescer<ReservationBatches.Pending, ReservationBatches.Answer>?
+  /// How many of them ran again claiming their keys first (``ReservationBatches``).
+  let reservationBatchRerunCounter: ReservationBatches.Reruns?
 
   /// - Parameters:
   ///   - pool: the pool; the service uses schema `inventory` only (migrated beforehand).
@@ -92,8 +94,10 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       let batches = ReservationBatches(store: store, idempotency: idempotency, logger: logger, now: now)
       self.reservationBatches = Coalescer(
         lanes: configuration.reservationLanes, maximumBatch: configuration.maximumReservationBatch, execute: batches.execute)
+      self.reservationBatchRerunCounter = batches.reruns
     } else {
       self.reservationBatches = nil
+      self.reservationBatchRerunCounter = nil
     }
   }
 
@@ -112,6 +116,10 @@ public struct InventoryService: CommerceV1.InventoryService.ServiceProtocol {
       return (statistics.batches, statistics.items, statistics.largestBatch)
     }
   }
+
+  /// How many batches ran a second time, claiming their keys first, because another call held
+  /// one of their keys (a retry); nil when coalescing is off.
+  public var reservationBatchReruns: Int? { reservationBatchRerunCounter?.value }
 
   // MARK: Stock
 

@@ -5,6 +5,7 @@ import Logging
 import Messages
 import Postgres
 import RPC
+import Synchronization
 
 /// ReserveStock's group commit: concurrent reservations of the same products are served by one
 /// transaction per batch (``Coalescer``), a fixed number of statements whatever the batch's
@@ -13,12 +14,17 @@ import RPC
 /// A batch's transaction:
 /// 1. locks every stock row of every product the batch names, in (product, warehouse) order (the
 ///    order every stock-changing transaction uses, so batches and single calls never deadlock);
-/// 2. claims the idempotency keys of the requests it can serve (one statement);
-/// 3. allocates each claimed request in arrival order from what the earlier ones left, exactly
-///    as a lone call would: all-or-nothing per request, so 3 units and requests for 2, 2 and 1
-///    answer yes, no, yes;
-/// 4. writes the stock rows, reservations, allocations, ledger entries and one outbox event per
-///    product in one statement, and the outcomes under the keys in another.
+/// 2. allocates each request it can serve in arrival order from what the earlier ones left,
+///    exactly as a lone call would: all-or-nothing per request, so 3 units and requests for 2, 2
+///    and 1 answer yes, no, yes;
+/// 3. writes the stock rows, reservations, allocations, ledger entries and one outbox event per
+///    product in one statement, and the outcomes under the idempotency keys in another (a plain
+///    insert of finished keys), both with COMMIT: two round trips.
+///
+/// Its keys are nearly always new, so the batch records them once, finished, instead of
+/// claiming them first and updating the claims. When another call holds one of them (a retry),
+/// the insert fails and with it the transaction, and the batch runs again the careful way:
+/// lock, claim the keys (one statement), serve the claimed requests, upsert their outcomes.
 ///
 /// A request the batch cannot decide goes back to its caller to run alone (``Answer/alone``): a
 /// product without any stock row or a named warehouse without one (the lone path asks the
@@ -48,10 +54,19 @@ struct ReservationBatches: Sendable {
     case alone
   }
 
+  /// How many batches ran again claiming their keys first, because another call held one of
+  /// them (a retry of a call already answered or running).
+  final class Reruns: Sendable {
+    private let count = Atomic<Int>(0)
+    var value: Int { count.load(ordering: .relaxed) }
+    func add() { count.add(1, ordering: .relaxed) }
+  }
+
   let store: InventoryStore
   let idempotency: IdempotencyStore
   let logger: Logger
   let now: @Sendable () -> Date
+  let reruns = Reruns()
 
   /// The lane of a call: a stable hash of its first product, so calls for the same (first)
   /// product always meet in the same lane.
@@ -69,7 +84,13 @@ struct ReservationBatches: Sendable {
     let deadline = batch.contains { $0.deadline == nil } ? nil : batch.compactMap(\.deadline).max()
     do {
       return try await RPCDeadline.$current.withValue(deadline) {
-        try await store.pool.withTransaction { tx in try await serve(batch, in: tx) }
+        do {
+          return try await store.pool.withTransaction { tx in try await serve(batch, claimingFirst: false, in: tx) }
+        } catch where IdempotencyStore.isKeyTaken(error) {
+          // Another call holds a key of the batch: the claims single it out, and it runs alone.
+          reruns.add()
+          return try await store.pool.withTransaction { tx in try await serve(batch, claimingFirst: true, in: tx) }
+        }
       }
     } catch {
       logger.warning("a reservation batch failed; its calls run alone", metadata: ["calls": "\(batch.count)", "error": "\(error)"])
@@ -77,7 +98,10 @@ struct ReservationBatches: Sendable {
     }
   }
 
-  private func serve(_ batch: [Pending], in tx: PostgresTransaction) async throws -> [Answer] {
+  /// Serves `batch` in `tx`. Claiming first, keys another call holds are left to their calls
+  /// (``Answer/alone``); otherwise every key is taken to be new, and the outcomes' insert fails
+  /// the transaction if one is not (``IdempotencyStore/recording(_:claimed:)``).
+  private func serve(_ batch: [Pending], claimingFirst: Bool, in tx: PostgresTransaction) async throws -> [Answer] {
     let now = now().inPostgresPrecision
     let rows = try await store.lockStock(products: Array(Set(batch.flatMap(\.products))), in: tx)
     let keys = Set(rows.map(\.key))
@@ -94,7 +118,9 @@ struct ReservationBatches: Sendable {
       guard warehousesKnown, seenKeys.insert([pending.call.scope, pending.call.method, pending.call.key]).inserted else { continue }
       candidates.append(index)
     }
-    let claimed = try await idempotency.claim(candidates.map { batch[$0].call }, in: tx)
+    let claimed =
+      claimingFirst
+      ? try await idempotency.claim(candidates.map { batch[$0].call }, in: tx) : Array(repeating: true, count: candidates.count)
 
     var current = Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0) })
     var available = current.mapValues(\.available)
@@ -129,7 +155,7 @@ struct ReservationBatches: Sendable {
     // The batch's writes and its outcomes' records travel with COMMIT.
     let writes =
       try store.reservationBatchWrites(changed: changed, reservations: reservations, ledger: ledger, now: now)
-      + [try idempotency.recording(outcomes)].compactMap { $0 }
+      + [try idempotency.recording(outcomes, claimed: claimingFirst)].compactMap { $0 }
     try await tx.queryAndCommit(writes)
     return answers
   }
