@@ -265,7 +265,9 @@ public struct IdempotencyStore: Sendable {
           ? " ON CONFLICT (scope, method, key) DO UPDATE SET state = 'done', status_code = EXCLUDED.status_code, "
             + "response = EXCLUDED.response, error_message = EXCLUDED.error_message, error_details = EXCLUDED.error_details, "
             + "finished_at = EXCLUDED.finished_at"
-          : ""),
+          // In key order, as claims are taken: two batches inserting the same keys wait for
+          // each other in one order, never in a cycle.
+          : " ORDER BY s, m2, k2"),
       [
         outcomes.map(\.call.scope), outcomes.map(\.call.method), outcomes.map(\.call.key), hashes, codes, responses, messages,
         details,
