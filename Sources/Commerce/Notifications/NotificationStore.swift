@@ -27,7 +27,7 @@ struct NotificationStore: Sendable {
   /// other's streams for nothing).
   static func channel(for recipientID: String) -> String {
     let digest = SHA256.hash(data: Data(recipientID.utf8))
-    return "notifications_" + digest.prefix(12).map { String(format: "%02x", $0) }.joined()
+    return "notifications_" + Array(digest.prefix(12)).hexDigits
   }
 
   private static let columns =

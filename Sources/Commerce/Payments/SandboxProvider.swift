@@ -172,7 +172,7 @@ public final class SandboxProvider: PaymentProvider {
 
   /// A new event id.
   public func nextEventID() -> String {
-    "evt_sbx_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    "evt_sbx_" + UUID().uuidString.lowercased().filter { $0 != "-" }
   }
 
   // MARK: PaymentProvider
@@ -395,7 +395,7 @@ public final class SandboxProvider: PaymentProvider {
   }
 
   static func randomID() -> String {
-    UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    UUID().uuidString.lowercased().filter { $0 != "-" }
   }
 
   // MARK: Webhook deliveries
