@@ -17,13 +17,16 @@ import Synchronization
 
 /// `checkout-bench`: the money path through the whole stack (client, RPC, services,
 /// PostgreSQL) beside pgbench running the equivalent SQL in the same run on the same database.
-/// See docs/PERFORMANCE.md, "Inventory: hot products" and docs/DATABASE.md, "Hot products".
+/// See docs/PERFORMANCE.md, "Checkout and hot products (the money path)" and docs/DATABASE.md,
+/// "Hot products".
 ///
 /// One process hosts two servers on 127.0.0.1 over one database, as `emporium serve` would
-/// (EmporiumApp: auth, catalog, inventory): one with ReserveStock coalescing on, one with it
-/// off (each call its own transaction queueing on the row lock). Each round measures, for each
+/// (EmporiumApp, every service): one with ReserveStock coalescing on, one with it off (each
+/// call its own transaction queueing on the row lock). Each round measures, for each
 /// concurrency (closed loop: that many callers, each sending its next call when the previous
 /// one answered), in this order (reversed in odd rounds):
+/// - Checkout of 1 unit, the whole saga: spread over the products, and on one hot product
+///   (coalesced and with the row lock); pgbench's naive checkout transaction;
 /// - ReserveStock of 1 unit of one hot product, coalesced and with the plain row lock;
 /// - ReserveStock of 1 unit of a random product among `--products`, coalesced and plain (at 1
 ///   caller: the uncontended latency coalescing must not add to);
@@ -41,7 +44,9 @@ import Synchronization
 @main
 struct CheckoutBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "checkout-bench", abstract: "ReserveStock (coalesced and not) on hot and spread products, beside pgbench's equivalent SQL.")
+    commandName: "checkout-bench", abstract:
+      "Checkout and ReserveStock through the whole stack, on hot and spread products, beside pgbench's equivalent SQL and Emporium's own SQL."
+  )
 
   @Option(help: "A database to use; by default an embedded cluster is started.") var databaseURL: String?
   @Option(help: "Callers per phase, comma-separated.") var concurrency = "1,16,64"
