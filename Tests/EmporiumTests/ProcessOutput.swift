@@ -115,12 +115,6 @@ final class ProcessOutput: Sendable {
     for waiter in waiters { waiter.resume() }
   }
 
-  /// All the output, once the process closed its standard error (it exited); what there is
-  /// after `timeout`, with an issue recorded.
-  func untilEnd(within timeout: Duration = .seconds(60)) async -> String {
-    _ = await self.waitFor(within: timeout) { _ -> Bool? in nil }
-    return self.text
-  }
 }
 
 extension Process {
