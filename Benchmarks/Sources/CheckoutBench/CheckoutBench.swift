@@ -130,7 +130,7 @@ struct CheckoutBench: AsyncParsableCommand {
       buyersPlain.append(try await plain.options(for: buyer))
     }
     let scripts = try PgbenchScript.write(products: products, buckets: buckets, spreadRows: data.spread.count)
-    let pgbenchTarget = try PgbenchTarget(url: url)
+    let pgbenchTarget = try Pgbench.Target(url: url)
 
     let filters = Self.filters(only)
     var results: [String: [Result]] = [:]
@@ -432,42 +432,11 @@ struct CheckoutBench: AsyncParsableCommand {
 
   /// Runs pgbench and returns its transactions per second (excluding connection time).
   static func pgbench(
-    _ executable: String, target: PgbenchTarget, script: String, clients: Int, seconds: Int, variables: [String: String] = [:]
+    _ executable: String, target: Pgbench.Target, script: String, clients: Int, seconds: Int, variables: [String: String] = [:]
   ) async throws -> Result {
-    var arguments = ["-n", "-h", target.host, "-p", target.port, "-f", script, "-M", "prepared", "-c", String(clients), "-j", String(min(2, clients))]
-    for (name, value) in variables.sorted(by: { $0.key < $1.key }) { arguments += ["-D", "\(name)=\(value)"] }
-    arguments += ["-T", String(seconds), "--max-tries=10"]
-    if let user = target.user { arguments += ["-U", user] }
-    arguments.append(target.database)
-    let output = try await Program.run(executable, arguments)
-    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-      let tps = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
-    else {
-      throw ValidationError("pgbench failed: \(output)")
-    }
-    let latency = output.split(separator: "\n").first { $0.hasPrefix("latency average = ") }
-      .flatMap { Double($0.dropFirst("latency average = ".count).prefix { $0 == "." || $0.isNumber }) }
-    let failed = output.split(separator: "\n").first { $0.hasPrefix("number of failed transactions: ") }
-      .flatMap { Int($0.dropFirst("number of failed transactions: ".count).prefix { $0.isNumber }) } ?? 0
-    // pgbench prints the mean latency, not percentiles: shown as p50's place is left empty.
-    _ = latency
-    return Result(callsPerSecond: tps, p50: nil, p99: nil, errors: failed)
-  }
-}
-
-/// Where pgbench connects: the parts of the database URL.
-struct PgbenchTarget {
-  var host: String
-  var port: String
-  var user: String?
-  var database: String
-
-  init(url: String) throws {
-    guard let components = URLComponents(string: url), let host = components.host else { throw ValidationError("cannot read \(url)") }
-    self.host = host
-    self.port = components.port.map(String.init) ?? "5432"
-    self.user = components.user
-    self.database = String(components.path.dropFirst())
+    let outcome = try await Pgbench.run(executable, target: target, script: script, clients: clients, seconds: seconds, variables: variables)
+    // pgbench prints the mean latency, not percentiles: p50 and p99 are left empty.
+    return Result(callsPerSecond: outcome.transactionsPerSecond, p50: nil, p99: nil, errors: outcome.failedTransactions)
   }
 }
 

@@ -42,6 +42,11 @@ struct StorefrontBench: AsyncParsableCommand {
   @Flag(help: "At the end, time each query of the search mix alone and print EXPLAIN ANALYZE of the slowest.") var explain = false
   @Flag(help: "Also measure echo and cached GetProduct on a third server whose handlers all run in tasks (immediate paths off).")
   var tasksToo = false
+  @Flag(help: "Also run the mix's own SQL with pgbench at each concurrency, in the same rounds (docs/PERFORMANCE.md, \"The database's own ceiling\").")
+  var ceiling = false
+  @Option(help: "pgbench, for --ceiling.") var pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+  @Option(help: "Only the phases whose names start with one of these, comma-separated (for example \"echo,GetProduct cached\").")
+  var only: String?
 
   func run() async throws {
     LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
@@ -60,6 +65,21 @@ struct StorefrontBench: AsyncParsableCommand {
     print("catalog: \(corpus.productCount) active products; \(corpus.productIDs.count) product ids sampled")
     let levels = concurrency.split(separator: ",").compactMap { Int($0) }
     var results: [String: [Phase.Result]] = [:]
+    // pgbench's connections start with the settings the service's connections start with.
+    let sessionOptions = EmporiumApp.Configuration(databaseURL: databaseURL).databaseSessionSettings.sorted { $0.key < $1.key }
+      .map { "-c \($0.key)=\($0.value)" }.joined(separator: " ")
+    setenv("PGOPTIONS", sessionOptions, 1)
+    let ceilingScripts = ceiling ? try await Ceiling.write(corpus.searchMix, service: uncached.catalogService, pool: cached.app.pool) : nil
+    defer { ceilingScripts?.remove() }
+    let pgbenchTarget = try Pgbench.Target(url: databaseURL)
+    func runCeiling(_ round: Int, _ callers: Int) async throws {
+      guard let ceilingScripts else { return }
+      for (name, script) in zip(Ceiling.phaseNames, [ceilingScripts.mixScript, ceilingScripts.countScript]) {
+        let result = try await ceilingScripts.measure(script, pgbench: pgbench, target: pgbenchTarget, clients: callers, seconds: seconds)
+        results["\(name) × \(callers)", default: []].append(result)
+        print("round \(round + 1) \(name) × \(callers): \(Int(result.callsPerSecond)) calls/s, p50 \(result.p50) µs, p99 \(result.p99) µs, errors \(result.errors)")
+      }
+    }
     for round in 0..<rounds {
       for callers in levels {
         var phases: [Phase] = [
@@ -73,7 +93,14 @@ struct StorefrontBench: AsyncParsableCommand {
             .getProductCached(inTasks.catalog, Array(corpus.productIDs.prefix(1000)), inTasks: true),
           ]
         }
-        if round % 2 == 1 { phases.reverse() }
+        if let only {
+          let prefixes = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+          phases = phases.filter { phase in prefixes.contains { phase.name.hasPrefix($0) } }
+        }
+        if round % 2 == 1 {
+          phases.reverse()
+          try await runCeiling(round, callers)
+        }
         for phase in phases {
           let result = try await phase.measure(callers: callers, warmup: warmup, seconds: seconds)
           results["\(phase.name) × \(callers)", default: []].append(result)
@@ -92,6 +119,7 @@ struct StorefrontBench: AsyncParsableCommand {
             print("    \(kind): p50 \(histogram.valueAtPercentile(50)) µs, p99 \(histogram.valueAtPercentile(99)) µs, n \(histogram.totalCount)")
           }
         }
+        if round % 2 == 0 { try await runCeiling(round, callers) }
       }
     }
     print("\n| phase | calls/s (median) | p50 µs | p99 µs | ÷ echo calls/s |")
@@ -101,11 +129,22 @@ struct StorefrontBench: AsyncParsableCommand {
       for name in [
         "echo", "GetProduct cached", "GetProduct uncached", "SearchProducts mix, no result cache", "SearchProducts mix",
         "echo, handlers in tasks", "GetProduct cached, handlers in tasks",
-      ] {
+      ] + Ceiling.phaseNames {
         guard let group = results["\(name) × \(callers)"] else { continue }
         let calls = median(group.map(\.callsPerSecond))
         print(
           "| \(name) × \(callers) | \(Int(calls)) | \(Int(median(group.map { Double($0.p50) }))) | \(Int(median(group.map { Double($0.p99) }))) | \(String(format: "%.2f", calls / echo)) |"
+        )
+      }
+    }
+    if ceiling {
+      print("\nThe service's cold search against its own SQL (medians):\n")
+      for callers in levels {
+        let service = median(results["SearchProducts mix, no result cache × \(callers)"]?.map(\.callsPerSecond) ?? [])
+        let sql = median(results["\(Ceiling.phaseNames[0]) × \(callers)"]?.map(\.callsPerSecond) ?? [])
+        let count = median(results["\(Ceiling.phaseNames[1]) × \(callers)"]?.map(\.callsPerSecond) ?? [])
+        print(
+          "× \(callers): searches ÷ the mix's SQL \(String(format: "%.2f", service / sql)), the mix's SQL ÷ counting its matches \(String(format: "%.2f", sql / count))"
         )
       }
     }

@@ -629,6 +629,27 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol, RPCServ
     return text
   }
 
+  /// One statement of a search and its parameters.
+  public struct SearchStatement: Sendable {
+    public var sql: String
+    public var parameters: [any PostgresEncodable]
+  }
+
+  /// The statements `request` runs once its words are checked for typos, for benchmarks that
+  /// replay a search's SQL without the service: the page with its count, then the facets when
+  /// it asks for them (the service runs the two side by side); and a count of every match alone,
+  /// the least a search that counts its matches when asked does.
+  public func searchStatements(_ request: CommerceV1.SearchProductsRequest) async throws
+    -> (page: SearchStatement, facets: SearchStatement?, countOnly: SearchStatement)
+  {
+    let (_, plan, _, _) = try await plan(request)
+    return (
+      SearchStatement(sql: plan.pageSQL, parameters: plan.pageParameters),
+      request.includeFacets ? SearchStatement(sql: plan.facetSQL, parameters: plan.facetParameters) : nil,
+      SearchStatement(sql: "SELECT count(*) FROM (\(plan.countSQL)) x", parameters: plan.countParameters)
+    )
+  }
+
   /// The facets message from the facet statement's rows.
   static func facets(_ rows: [CatalogStore.SearchPlan.FacetRow], criteria: CatalogStore.SearchPlan.Criteria, currency: String)
     -> CommerceV1.SearchFacets
