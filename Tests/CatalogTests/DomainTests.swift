@@ -86,6 +86,13 @@ struct DomainTests {
     let now = ContinuousClock.now
     cache.store(100, "old", size: 10, ticket: cache.ticket(), now: now)
     #expect(cache.value(for: 100, now: now + .seconds(59)) == "old")
-    #expect(cache.value(for: 100, now: now + .seconds(61)) == nil)
+    #expect(cache.read(100, now: now + .seconds(59)) { $0.count } == 3)
+    // An expired entry is gone, and its bytes with it.
+    let before = cache.statistics
+    #expect(cache.read(100, now: now + .seconds(61)) { $0.count } == nil)
+    let after = cache.statistics
+    #expect(after.entries == before.entries - 1)
+    #expect(after.bytes == before.bytes - 10)
+    #expect(cache.value(for: 100, now: now) == nil)
   }
 }

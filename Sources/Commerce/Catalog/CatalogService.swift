@@ -384,9 +384,10 @@ public struct CatalogService: CommerceV1.CatalogService.ServiceProtocol, RPCServ
   /// ``getProduct(request:context:)``; the rest go to it.
   public func registerImmediatePaths(with router: inout RPCRouter) {
     router.addImmediatePath(CommerceV1.CatalogService.GetProduct.self, encodedResponse: { request, _ in
-      guard let id = UUID(id: request.productId), let page = cache.value(for: id), let bytes = page.encodedResponse
+      guard let id = UUID(id: request.productId),
+        let (bytes, visible) = cache.read(id, { page in page.encodedResponse.map { ($0, Self.mayView(page.product)) } }) ?? nil
       else { return nil }
-      guard Self.mayView(page.product) else { throw CommerceError.notFound("product", request.productId) }
+      guard visible else { throw CommerceError.notFound("product", request.productId) }
       return bytes
     })
   }

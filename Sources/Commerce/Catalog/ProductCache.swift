@@ -59,22 +59,31 @@ final class ProductCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
   /// The cached value for `key`, if fresh.
   func value(for key: Key, now: ContinuousClock.Instant = .now) -> Value? {
+    read(key, now: now) { $0 }
+  }
+
+  /// `body` of the cached value for `key`, if fresh, without copying the value: for a caller
+  /// that needs a part of a large value. `body` runs under the cache's lock; keep it short.
+  ///
+  /// A hit marks the entry used in place: copying the entry out and back, as this did, retained
+  /// and released every reference a product page holds, twice per hit (4.5% of a server's CPU
+  /// answering cached pages).
+  func read<Result>(_ key: Key, now: ContinuousClock.Instant = .now, _ body: (Value) -> Result) -> Result? {
     state.withLock { state in
-      guard var entry = state.entries[key] else {
+      guard let index = state.entries.index(forKey: key) else {
         state.statistics.misses += 1
         return nil
       }
-      guard now - entry.storedAt < timeToLive else {
-        state.entries[key] = nil
-        state.bytes -= entry.size
+      guard now - state.entries.values[index].storedAt < timeToLive else {
+        state.bytes -= state.entries.values[index].size
+        state.entries.remove(at: index)
         state.statistics.misses += 1
         return nil
       }
       state.useClock += 1
-      entry.lastUse = state.useClock
-      state.entries[key] = entry
+      state.entries.values[index].lastUse = state.useClock
       state.statistics.hits += 1
-      return entry.value
+      return body(state.entries.values[index].value)
     }
   }
 
