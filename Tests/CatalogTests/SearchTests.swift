@@ -131,6 +131,24 @@ struct SearchTests {
             }
           ]
         }, options: inventory)
+      // Ratings: the headphones 4.5, the speaker 3 (both match below), the earbuds 5.
+      let reviews = try await h.service("reviews")
+      for (title, average, stars) in [("Wireless Headphones", 4.5, 5), ("Bluetooth Speaker", 3.0, 3), ("Earbuds Pro", 5.0, 5)] {
+        _ = try await h.catalog.recordRatingSummaries(
+          .with {
+            $0.summaries = [
+              .with {
+                $0.summary = .with {
+                  $0.productId = f.products[title]!.productId
+                  $0.average = average
+                  $0.count = 1
+                  $0.histogram = (1...5).map { rating in .with { $0.rating = Int32(rating); $0.count = rating == stars ? 1 : 0 } }
+                }
+                $0.version = 1
+              }
+            ]
+          }, options: reviews)
+      }
       let response = try await h.search {
         $0.categoryIds = [f.electronics.categoryId]
         $0.attributeFilters = [.with { $0.name = "color"; $0.values = ["black", "RED"] }]
@@ -164,7 +182,27 @@ struct SearchTests {
       #expect(facets.categories.first(where: { $0.value == f.audio.categoryId })?.label == "Audio")
       // Price buckets cover every matching product, in ascending order with friendly bounds.
       #expect(facets.priceBuckets.reduce(0) { $0 + $1.count } == 2)
+      // Rating buckets count the products rated at least 4, 3, 2 and 1, in that order.
       #expect(facets.ratingBuckets.map(\.minRating) == [4, 3, 2, 1])
+      for bucket in facets.ratingBuckets {
+        let rated = "EXISTS (SELECT 1 FROM catalog.rating_summaries r WHERE r.product_id = p.id AND r.average >= \(bucket.minRating))"
+        #expect(bucket.count == (try await count("\(active) AND \(inElectronics) AND \(blackOrRed) AND \(inStock) AND \(rated)")))
+      }
+      let ratingCounts = facets.ratingBuckets.map(\.count)
+      #expect(ratingCounts == [1, 2, 2, 2])
+      // The rating facet ignores the rating filter; the others apply it.
+      let ratedFour = try await h.search {
+        $0.categoryIds = [f.electronics.categoryId]
+        $0.attributeFilters = [.with { $0.name = "color"; $0.values = ["black", "RED"] }]
+        $0.inStockOnly = true
+        $0.minRating = 4
+        $0.includeFacets = true
+      }
+      #expect(f.titles(ratedFour) == ["Wireless Headphones"])
+      let ratedFourCounts = ratedFour.facets?.ratingBuckets.map(\.count)
+      #expect(ratedFourCounts == [1, 2, 2, 2])
+      let ratedFourStock = ratedFour.facets?.inStockCount
+      #expect(ratedFourStock == 1)
 
       // A name asked for twice gets the same values in both places, each name its own filters.
       let twice = try #require(try await h.search {
