@@ -242,7 +242,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
 
   public func logout(request: CommerceV1.LogoutRequest, context: ServerContext) async throws -> CommerceV1.LogoutResponse {
     let principal = try context.principal()
-    guard principal.kind == .user, let accountID = UUID(uuidString: principal.subject) else {
+    guard principal.kind == .user, let accountID = UUID(id: principal.subject) else {
       throw CommerceError.permissionDenied("only users have sessions")
     }
     let now = now()
@@ -269,7 +269,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
   public func whoAmI(request: CommerceV1.WhoAmIRequest, context: ServerContext) async throws -> CommerceV1.WhoAmIResponse {
     let principal = try context.principal()
     var described = principal.proto
-    if principal.kind == .user, let id = UUID(uuidString: principal.subject), let account = try await store.account(id: id) {
+    if principal.kind == .user, let id = UUID(id: principal.subject), let account = try await store.account(id: id) {
       described.user = account.proto
     }
     return .with { $0.principal = described }
@@ -307,7 +307,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
   // MARK: Accounts
 
   public func getUser(request: CommerceV1.GetUserRequest, context: ServerContext) async throws -> CommerceV1.GetUserResponse {
-    guard let id = UUID(uuidString: request.userId), let account = try await store.account(id: id) else {
+    guard let id = UUID(id: request.userId), let account = try await store.account(id: id) else {
       throw CommerceError.notFound("user", request.userId)
     }
     return .with { $0.user = account.proto }
@@ -349,7 +349,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
 
   public func assignRole(request: CommerceV1.AssignRoleRequest, context: ServerContext) async throws -> CommerceV1.AssignRoleResponse {
     try Self.checkRoleChange(request.role, expectedVersion: request.expectedVersion)
-    guard let id = UUID(uuidString: request.userId),
+    guard let id = UUID(id: request.userId),
       let account = try await store.assignRole(request.role, to: id, expectedVersion: request.expectedVersion, now: now())
     else { throw CommerceError.notFound("user", request.userId) }
     logger.info("role granted", metadata: ["user_id": "\(id)", "role": "\(request.role.ruleName)", "by": "\(Self.actor())"])
@@ -358,7 +358,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
 
   public func revokeRole(request: CommerceV1.RevokeRoleRequest, context: ServerContext) async throws -> CommerceV1.RevokeRoleResponse {
     try Self.checkRoleChange(request.role, expectedVersion: request.expectedVersion)
-    guard let id = UUID(uuidString: request.userId),
+    guard let id = UUID(id: request.userId),
       let account = try await store.revokeRole(request.role, from: id, expectedVersion: request.expectedVersion, now: now())
     else { throw CommerceError.notFound("user", request.userId) }
     logger.info("role removed", metadata: ["user_id": "\(id)", "role": "\(request.role.ruleName)", "by": "\(Self.actor())"])
@@ -371,7 +371,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
     guard request.expectedVersion >= 0 else {
       throw CommerceError.invalidArgument(field: "expected_version", "must not be negative (0 skips the check)")
     }
-    guard let id = UUID(uuidString: request.userId),
+    guard let id = UUID(id: request.userId),
       let account = try await store.rejectSellerApplication(of: id, expectedVersion: request.expectedVersion, now: now())
     else { throw CommerceError.notFound("user", request.userId) }
     logger.info("seller application rejected", metadata: ["user_id": "\(id)", "by": "\(Self.actor())"])
@@ -389,7 +389,7 @@ public struct AuthService: CommerceV1.AuthService.ServiceProtocol {
       violations.check(!request.reason.allSatisfy(\.isWhitespace), "reason", "is required when suspending")
     }
     try violations.throwIfAny()
-    guard let id = UUID(uuidString: request.userId),
+    guard let id = UUID(id: request.userId),
       let account = try await store.setStatus(status!, reason: status == .suspended ? request.reason : "", of: id, now: now())
     else { throw CommerceError.notFound("user", request.userId) }
     logger.info("account status set", metadata: ["user_id": "\(id)", "status": "\(account.status.rawValue)", "by": "\(Self.actor())"])
