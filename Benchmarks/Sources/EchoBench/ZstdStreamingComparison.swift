@@ -8,7 +8,8 @@ import NIOCore
 ///
 /// Each message set is 1,000 encoded messages (Emporium's `Messages` types) that vary the way a
 /// live connection's messages vary: same schema and vocabulary, different identifiers, numbers
-/// and text. Two ways to compress the same bytes at the protocol's settings (level 1):
+/// and text. Two ways to compress the same bytes at the protocol's settings (level 1, or the
+/// level asked for):
 /// - streaming: one `ZSTD_CCtx` for the whole sequence (window 2^17, as Emporium negotiates by
 ///   default), `ZSTD_compressStream2(..., ZSTD_e_flush)` after every message, so each message can
 ///   refer back to the ones before it (what the protocol does, which flushes per write batch);
@@ -32,11 +33,12 @@ enum ZstdStreamingComparison {
     var description: String
   }
 
+  /// The protocol's default level.
   static let level: Int32 = 1
   static let windowLog: Int32 = 17
 
-  static func run() throws -> [Row] {
-    try messageSets().map { name, messages in try measure(name: name, messages: messages) }
+  static func run(level: Int32 = level) throws -> [Row] {
+    try messageSets().map { name, messages in try measure(name: name, messages: messages, level: level) }
   }
 
   // MARK: Message sets
@@ -101,14 +103,14 @@ enum ZstdStreamingComparison {
 
   // MARK: Measuring
 
-  static func measure(name: String, messages: [[UInt8]]) throws -> Row {
+  static func measure(name: String, messages: [[UInt8]], level: Int32) throws -> Row {
     let plain = messages.reduce(0) { $0 + $1.count }
     var streamingBytes = 0
     var perMessageBytes = 0
     var times: [[UInt64]] = [[], [], [], []]
     for _ in 0..<5 {
-      let (streamed, streamingCompress) = try timed { try compressStreaming(messages) }
-      let (framed, perMessageCompress) = try timed { try compressPerMessage(messages) }
+      let (streamed, streamingCompress) = try timed { try compressStreaming(messages, level: level) }
+      let (framed, perMessageCompress) = try timed { try compressPerMessage(messages, level: level) }
       let (_, streamingDecompress) = try timed { try decompressStreaming(streamed, expecting: messages) }
       let (_, perMessageDecompress) = try timed { try decompressPerMessage(framed, expecting: messages) }
       streamingBytes = streamed.reduce(0) { $0 + $1.count }
@@ -136,16 +138,16 @@ enum ZstdStreamingComparison {
   }
 
   /// One stream, flushed after every message; returns each message's flushed output.
-  static func compressStreaming(_ messages: [[UInt8]], windowLog: Int32 = windowLog) throws -> [[UInt8]] {
-    let context = try makeStreamingCompressor(windowLog: windowLog)
+  static func compressStreaming(_ messages: [[UInt8]], windowLog: Int32 = windowLog, level: Int32 = level) throws -> [[UInt8]] {
+    let context = try makeStreamingCompressor(windowLog: windowLog, level: level)
     defer { ZSTD_freeCCtx(context) }
     var output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
     return try messages.map { try compressAndFlush($0, with: context, output: &output) }
   }
 
-  /// A compressor with the protocol's parameters: level 1, `windowLog`, no checksum, no content
-  /// size (as Emporium's `ZstdStreamCompressor`). The caller frees it.
-  static func makeStreamingCompressor(windowLog: Int32) throws -> OpaquePointer {
+  /// A compressor with the protocol's parameters: `level` (1 by default), `windowLog`, no
+  /// checksum, no content size (as Emporium's `ZstdStreamCompressor`). The caller frees it.
+  static func makeStreamingCompressor(windowLog: Int32, level: Int32 = level) throws -> OpaquePointer {
     guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx") }
     do {
       try check(ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level), "level")
@@ -182,7 +184,7 @@ enum ZstdStreamingComparison {
   }
 
   /// Every message its own frame.
-  static func compressPerMessage(_ messages: [[UInt8]]) throws -> [[UInt8]] {
+  static func compressPerMessage(_ messages: [[UInt8]], level: Int32) throws -> [[UInt8]] {
     guard let context = ZSTD_createCCtx() else { throw Failure(description: "ZSTD_createCCtx") }
     defer { ZSTD_freeCCtx(context) }
     var output = [UInt8](repeating: 0, count: ZSTD_compressBound(messages.map(\.count).max() ?? 0))
