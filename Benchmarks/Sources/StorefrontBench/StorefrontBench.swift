@@ -65,10 +65,12 @@ struct StorefrontBench: AsyncParsableCommand {
     print("catalog: \(corpus.productCount) active products; \(corpus.productIDs.count) product ids sampled")
     let levels = concurrency.split(separator: ",").compactMap { Int($0) }
     var results: [String: [Phase.Result]] = [:]
-    // pgbench's connections start with the settings the service's connections start with.
-    let sessionOptions = EmporiumApp.Configuration(databaseURL: databaseURL).databaseSessionSettings.sorted { $0.key < $1.key }
-      .map { "-c \($0.key)=\($0.value)" }.joined(separator: " ")
-    setenv("PGOPTIONS", sessionOptions, 1)
+    if ceiling {
+      // pgbench's connections start with the settings the service's connections start with.
+      let sessionOptions = EmporiumApp.Configuration(databaseURL: databaseURL).databaseSessionSettings.sorted { $0.key < $1.key }
+        .map { "-c \($0.key)=\($0.value)" }.joined(separator: " ")
+      setenv("PGOPTIONS", sessionOptions, 1)
+    }
     let ceilingScripts = ceiling ? try await Ceiling.write(corpus.searchMix, service: uncached.catalogService, pool: cached.app.pool) : nil
     defer { ceilingScripts?.remove() }
     let pgbenchTarget = try Pgbench.Target(url: databaseURL)
